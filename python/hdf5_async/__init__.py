@@ -1,0 +1,99 @@
+"""hdf5-async: an asyncio client for the hdf5-async server.
+
+One server owns one HDF5 file and applies every client's operations one at a
+time, in the order it received them; any number of clients, on any number of
+machines, read and write the file through it::
+
+    import asyncio
+    import numpy as np
+    from hdf5_async import HDF5Client
+
+    async def main():
+        async with HDF5Client() as client:          # host/port from ./config.ini
+            await client.create_group("/my_group")
+            await client.write("/my_group/x", np.arange(5), compression="gzip")
+            print(await client.read("/my_group/x"))
+
+    asyncio.run(main())
+
+Needs only ``numpy`` and ``msgpack``. The wire protocol is described in
+docs/protocol.md of the hdf5-async repository.
+
+Values
+------
+* numpy arrays and scalars keep their dtype and shape (bool, ints and
+  unsigned ints of both byte orders, float16/32/64, complex64/128, ``S<n>``,
+  ``V<n>``, structured with nested and subarray fields) and are stored the way
+  h5py stores them.
+* Python ``bool``, ``int``, ``float`` become scalar datasets (bool, int64 --
+  uint64 above 2**63-1 --, float64); ``complex`` a complex128 scalar.
+* ``str`` is stored as a variable-length UTF-8 string, ``bytes`` as a
+  variable-length ASCII string (as h5py does); reading gives back ``str`` /
+  ``bytes``.
+* NumPy unicode arrays (dtype ``U<n>``) have no HDF5 equivalent: the client
+  sends them as nested lists of ``str``, stored as variable-length UTF-8
+  strings; reading such a dataset gives a numpy object array of ``str``
+  (the same thing h5py does with ``h5py.string_dtype()``, except that h5py
+  hands back ``bytes``). Object arrays whose elements are all ``str`` (or all
+  ``bytes``) are sent the same way, so what ``read`` returns can be written
+  back.
+* lists and tuples go through ``numpy.asarray`` (lists of bytes become a
+  fixed-length ``S<n>`` array, lists of str variable-length strings).
+* anything else raises ``TypeError`` before anything is sent.
+
+Errors
+------
+Every error reply raises the subclass of :class:`HDF5AsyncError` named after
+its code (``NotFoundError`` for ``NOT_FOUND``, ...), with ``.code`` and
+``.message``. A connection that drops makes every pending call raise
+:class:`ConnectionClosedError`.
+"""
+
+from .client import HDF5Client
+from .errors import (
+    ERROR_CLASSES,
+    BadPathError,
+    BadRequestError,
+    ConnectionClosedError,
+    ExistsError,
+    HDF5AsyncError,
+    HDF5Error,
+    InternalError,
+    NotADatasetError,
+    NotAGroupError,
+    NotFoundError,
+    OutOfRangeError,
+    ProtocolError,
+    ShapeMismatchError,
+    ShuttingDownError,
+    TooLargeError,
+    TypeMismatchError,
+    UnknownOpError,
+    UnsupportedTypeError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HDF5Client",
+    "HDF5AsyncError",
+    "ConnectionClosedError",
+    "BadRequestError",
+    "BadPathError",
+    "UnknownOpError",
+    "ProtocolError",
+    "TooLargeError",
+    "NotFoundError",
+    "ExistsError",
+    "NotAGroupError",
+    "NotADatasetError",
+    "TypeMismatchError",
+    "ShapeMismatchError",
+    "OutOfRangeError",
+    "UnsupportedTypeError",
+    "HDF5Error",
+    "ShuttingDownError",
+    "InternalError",
+    "ERROR_CLASSES",
+    "__version__",
+]

@@ -1,0 +1,365 @@
+"""Encoding of values and requests, decoding of replies (no I/O here).
+
+Values travel the way ``msgpack_numpy`` writes them (see docs/protocol.md),
+but this module needs only ``numpy`` and ``msgpack``:
+
+* ``numpy.ndarray`` -> ``{b"nd": True, b"type": dtype.str | dtype.descr,
+  b"kind": b"" | b"V", b"shape": [...], b"data": <C-order bytes>}``
+* numpy bool / number scalars -> ``{b"nd": False, b"type": ..., b"data": ...}``
+* ``str`` -> MessagePack str (HDF5 variable-length UTF-8 string),
+  ``bytes`` -> MessagePack bin (variable-length ASCII string),
+  ``bool``/``int``/``float`` -> plain MessagePack, ``complex`` -> a complex128
+  numpy scalar.
+* NumPy unicode (``U<n>``) arrays have no HDF5 type; they are sent as nested
+  lists of ``str`` and stored as variable-length UTF-8 strings (what h5py
+  stores for Python ``str``).  Object arrays whose elements are all ``str``
+  (or all ``bytes``) are sent the same way -- that is what ``read`` returns
+  for string datasets, so a value read can be written back.
+* ``list``/``tuple`` go through ``numpy.asarray``; lists of strings become
+  nested lists of ``str`` as above.
+
+Frames are a 4-byte big-endian length followed by one MessagePack map.
+"""
+
+import operator
+import struct
+
+import msgpack
+import numpy as np
+
+__all__ = [
+    "encode_value",
+    "decode_value",
+    "encode_request",
+    "decode_reply",
+    "dtype_from_wire",
+    "FRAME_HEADER",
+    "MAX_FRAME",
+]
+
+FRAME_HEADER = struct.Struct(">I")
+MAX_FRAME = 0xFFFFFFFF  # what a 4-byte length can say; servers may allow less
+
+_packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
+
+
+# --------------------------------------------------------------------------
+# values -> wire
+# --------------------------------------------------------------------------
+
+
+class _RawArray:
+    """An ndarray to be sent: header (the map without the element bytes)
+    plus a memoryview of the element bytes, sent after it without a copy."""
+
+    __slots__ = ("header", "payload")
+
+    def __init__(self, header, payload):
+        self.header = header
+        self.payload = payload
+
+
+def _bin_header(n):
+    if n < 0x100:
+        return b"\xc4" + struct.pack(">B", n)
+    if n < 0x10000:
+        return b"\xc5" + struct.pack(">H", n)
+    if n <= 0xFFFFFFFF:
+        return b"\xc6" + struct.pack(">I", n)
+    raise OverflowError("array of %d bytes cannot be sent (MessagePack bin limit is 4 GiB)" % n)
+
+
+def _map_header(n):
+    if n < 16:
+        return bytes([0x80 | n])
+    if n < 0x10000:
+        return b"\xde" + struct.pack(">H", n)
+    return b"\xdf" + struct.pack(">I", n)
+
+
+def _array_bytes(arr):
+    """The C-order element bytes of arr as a flat memoryview (no copy when
+    arr is already C-contiguous)."""
+    if not arr.flags["C_CONTIGUOUS"]:
+        arr = np.ascontiguousarray(arr)
+    flat = arr.reshape(-1)
+    if flat.dtype.itemsize == 0 or flat.size == 0:
+        return memoryview(b"")
+    return memoryview(flat.view(np.uint8))
+
+
+def _wire_type(dt):
+    """msgpack-numpy's (type, kind) for a dtype."""
+    if dt.names is not None:
+        return [list(d) for d in dt.descr], b"V"
+    return dt.str, b""
+
+
+def _encode_ndarray(arr):
+    arr = np.asarray(arr)
+    kind = arr.dtype.kind
+    if kind == "U":
+        return arr.tolist()
+    if kind == "O":
+        return _encode_object_array(arr)
+    wire_type, wire_kind = _wire_type(arr.dtype)
+    payload = _array_bytes(arr)
+    header = (
+        _map_header(5)
+        + _packb(b"nd") + _packb(True)
+        + _packb(b"type") + _packb(wire_type)
+        + _packb(b"kind") + _packb(wire_kind)
+        + _packb(b"shape") + _packb(list(arr.shape))
+        + _packb(b"data") + _bin_header(payload.nbytes)
+    )
+    return _RawArray(header, payload)
+
+
+def _encode_object_array(arr):
+    flat = arr.reshape(-1)
+    if all(isinstance(x, str) for x in flat):
+        return _tolist_of(arr, str)
+    if all(isinstance(x, bytes) for x in flat):
+        return _tolist_of(arr, bytes)
+    raise TypeError(
+        "object arrays can only be sent when every element is str or every "
+        "element is bytes (got %s)" % sorted({type(x).__name__ for x in flat})
+    )
+
+
+def _tolist_of(arr, typ):
+    if arr.ndim == 0:
+        return typ(arr[()])
+    return [_tolist_of(sub, typ) for sub in arr]
+
+
+def _numpy_scalar(x):
+    dt = x.dtype
+    data = np.asarray(x).reshape(1).view(np.uint8).tobytes()
+    return {b"nd": False, b"type": dt.str, b"data": data}
+
+
+def encode_value(value):
+    """Turn a user value into something msgpack can pack (or a _RawArray).
+
+    Raises TypeError for values that have no wire form.
+    """
+    # bool before int (bool is an int); numpy str_/bytes_ are str/bytes.
+    if isinstance(value, (bool, np.bool_)):
+        if isinstance(value, np.bool_):
+            return _numpy_scalar(value)
+        return value
+    if isinstance(value, np.ndarray):
+        return _encode_ndarray(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)) and not isinstance(value, np.generic):
+        return bytes(value)
+    if isinstance(value, np.bytes_):
+        return bytes(value)
+    if isinstance(value, np.number):
+        return _numpy_scalar(value)
+    if isinstance(value, np.generic):
+        # np.void (structured scalar), datetime64, ...: a 0-d array
+        return _encode_ndarray(np.asarray(value))
+    if isinstance(value, int):
+        if not (-(1 << 63) <= value < (1 << 64)):
+            raise OverflowError("int %d does not fit in 64 bits" % value)
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, complex):
+        return _numpy_scalar(np.complex128(value))
+    if isinstance(value, (list, tuple)):
+        try:
+            arr = np.asarray(value)
+        except (ValueError, OverflowError) as e:
+            raise TypeError("cannot send this list: %s" % e) from None
+        if arr.dtype.kind == "O":
+            raise TypeError(
+                "cannot send this list: it is ragged, mixes strings with other "
+                "values, or holds values with no array type"
+            )
+        if arr.dtype.kind == "U":
+            return arr.tolist()
+        return _encode_ndarray(arr)
+    raise TypeError("cannot send a value of type %s" % type(value).__name__)
+
+
+def encode_request(req_id, op, path=None, **args):
+    """Encode one request as a list of bytes-like pieces forming a complete
+    frame (length prefix included). Array element bytes are not copied: they
+    are a memoryview of the caller's array, so send before mutating it.
+
+    Arguments whose value is None are left out ("server default").
+    """
+    fields = [("id", req_id), ("op", op)]
+    if path is not None:
+        fields.append(("path", path))
+    raw = None
+    for key, val in args.items():
+        if val is None:
+            continue
+        if key == "data":
+            val = encode_value(val)
+            if isinstance(val, _RawArray):
+                raw = val
+                continue  # goes last, so its bytes can follow the header
+        fields.append((key, val))
+    head = [_map_header(len(fields) + (1 if raw is not None else 0))]
+    for key, val in fields:
+        head.append(_packb(key))
+        head.append(_packb(val))
+    pieces = []
+    if raw is not None:
+        head.append(_packb("data"))
+        head.append(raw.header)
+        body = b"".join(head)
+        size = len(body) + raw.payload.nbytes
+        pieces = [body, raw.payload] if raw.payload.nbytes else [body]
+    else:
+        body = b"".join(head)
+        size = len(body)
+        pieces = [body]
+    if size > MAX_FRAME:
+        from .errors import TooLargeError
+
+        raise TooLargeError("request of %d bytes does not fit in one frame (4 GiB limit)" % size)
+    return [FRAME_HEADER.pack(size)] + pieces
+
+
+# --------------------------------------------------------------------------
+# wire -> values
+# --------------------------------------------------------------------------
+
+
+def _s(x):
+    return x.decode("utf-8") if isinstance(x, (bytes, bytearray)) else x
+
+
+def dtype_from_wire(t):
+    """A numpy dtype from msgpack-numpy's "type" value: a type string, or a
+    descr list ([[name, format], [name, format, shape], ...], formats nested).
+    Entries named "" are padding: they move the offset but make no field, so
+    an aligned struct comes back with the same offsets and itemsize."""
+    if isinstance(t, (str, bytes, bytearray)):
+        return np.dtype(_s(t))
+    if not isinstance(t, (list, tuple)):
+        raise ValueError("bad dtype description: %r" % (t,))
+    names, formats, offsets = [], [], []
+    offset = 0
+    for entry in t:
+        if not isinstance(entry, (list, tuple)) or len(entry) not in (2, 3):
+            raise ValueError("bad dtype description entry: %r" % (entry,))
+        name = entry[0]
+        if isinstance(name, (list, tuple)):  # (title, name)
+            name = name[1]
+        name = _s(name)
+        base = dtype_from_wire(entry[1])
+        if len(entry) == 3:
+            shape = tuple(int(d) for d in entry[2])
+            ftype = np.dtype((base, shape))
+        else:
+            ftype = base
+        if name != "":
+            names.append(name)
+            formats.append(ftype)
+            offsets.append(offset)
+        offset += ftype.itemsize
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
+
+
+def _get(m, key):
+    """m[key] with key as str or bytes."""
+    if key in m:
+        return m[key]
+    bkey = key.encode()
+    if bkey in m:
+        return m[bkey]
+    raise KeyError(key)
+
+
+def _has(m, key):
+    return key in m or key.encode() in m
+
+
+def _decode_map(m):
+    if _has(m, "nd"):
+        nd = _get(m, "nd")
+        dt = dtype_from_wire(_get(m, "type"))
+        data = _get(m, "data")
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        if nd is True:
+            shape = tuple(int(d) for d in _get(m, "shape"))
+            count = 1
+            for d in shape:
+                count *= d
+            if len(data) != count * dt.itemsize:
+                raise ValueError(
+                    "array data has %d bytes, expected %d" % (len(data), count * dt.itemsize)
+                )
+            if count == 0 or dt.itemsize == 0:
+                return np.zeros(shape, dtype=dt)
+            # bytearray: one copy, and the array is writable
+            return np.frombuffer(bytearray(data), dtype=dt, count=count).reshape(shape)
+        if len(data) != dt.itemsize:
+            raise ValueError("scalar data has %d bytes, expected %d" % (len(data), dt.itemsize))
+        return np.frombuffer(bytearray(data), dtype=dt, count=1)[0]
+    if _has(m, "complex"):
+        return complex(_s(_get(m, "data")))
+    return {_s(k): decode_value(v) for k, v in m.items()}
+
+
+def decode_value(v):
+    """Turn an unpacked reply value into the user's value: msgpack-numpy maps
+    become numpy arrays / scalars; everything else is returned as is (lists
+    element by element)."""
+    if isinstance(v, dict):
+        return _decode_map(v)
+    if isinstance(v, list):
+        return [decode_value(x) for x in v]
+    return v
+
+
+def strings_to_array(v):
+    """Nested lists of str/bytes (a variable-length string dataset) as a
+    numpy object array of the same shape."""
+    shape = []
+    probe = v
+    while isinstance(probe, list):
+        shape.append(len(probe))
+        if not probe:
+            break
+        probe = probe[0]
+    out = np.empty(tuple(shape), dtype=object)
+    if out.size:
+        out[...] = _fill(v, len(shape))
+    return out
+
+
+def _fill(v, depth):
+    # np.array(..., dtype=object) would also do, but it guesses the depth of
+    # nesting; build it explicitly so strings are always leaves.
+    arr = np.empty(len(v), dtype=object)
+    if depth == 1:
+        for i, x in enumerate(v):
+            arr[i] = x
+        return arr
+    return np.stack([_fill(x, depth - 1) for x in v])
+
+
+def decode_reply(payload):
+    """Unpack one frame's payload into the reply map (str keys; values not
+    yet turned into numpy: see decode_value)."""
+    return msgpack.unpackb(payload, raw=False, strict_map_key=False, use_list=True)
+
+
+def index_arg(index):
+    """Validate an insert index (int-like, not bool)."""
+    if isinstance(index, (bool, np.bool_)):
+        raise TypeError("index must be an int, not bool")
+    try:
+        return int(operator.index(index))
+    except TypeError:
+        raise TypeError("index must be an int, not %s" % type(index).__name__) from None

@@ -1,0 +1,16 @@
+#!/bin/sh
+# Install the Debian packages the build and the tests need, only those that
+# are missing, so `make run` and `make test` work on a fresh Debian 12 machine.
+set -eu
+PKGS="build-essential pkg-config libhdf5-dev libuv1-dev libinih-dev liblzf-dev hdf5-tools
+python3 python3-h5py python3-numpy python3-msgpack python3-msgpack-numpy python3-pytest"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing missing Debian packages:$missing" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >&2

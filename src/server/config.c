@@ -1,0 +1,154 @@
+#include "server/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void h5a_config_defaults(h5a_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->host, sizeof cfg->host, "0.0.0.0");
+    cfg->port = H5A_DEFAULT_PORT;
+    snprintf(cfg->file_path, sizeof cfg->file_path, "data.h5");
+    cfg->max_message_size = H5A_DEFAULT_MAX_MESSAGE;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) return *out = true, 0;
+        if (strcasecmp(v, no[i]) == 0) return *out = false, 0;
+    }
+    return -1;
+}
+
+/* "1073741824", "64M", "1G", "512K" (binary multiples). */
+static int parse_size(const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*v < '0' || *v > '9') return -1;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno) return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'I') end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end != '\0' || n > (UINT64_MAX >> shift)) return -1;
+    *out = (uint64_t)n << shift;
+    return 0;
+}
+
+int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, size_t errlen)
+{
+    if (strcmp(key, "host") == 0) {
+        if (!*v || strlen(v) >= sizeof cfg->host) goto bad;
+        snprintf(cfg->host, sizeof cfg->host, "%s", v);
+    } else if (strcmp(key, "port") == 0) {
+        char *end;
+        errno = 0;
+        long p = strtol(v, &end, 10);
+        if (errno || end == v || *end || p < 0 || p > 65535) goto bad;
+        cfg->port = (int)p;
+    } else if (strcmp(key, "hdf5_file_path") == 0) {
+        if (!*v || strlen(v) >= sizeof cfg->file_path) goto bad;
+        snprintf(cfg->file_path, sizeof cfg->file_path, "%s", v);
+    } else if (strcmp(key, "use_compression") == 0) {
+        if (parse_bool(v, &cfg->use_compression)) goto bad;
+    } else if (strcmp(key, "debug") == 0) {
+        if (parse_bool(v, &cfg->debug)) goto bad;
+    } else if (strcmp(key, "serialization_format") == 0) {
+        if (strcasecmp(v, "messagepack") != 0 && strcasecmp(v, "msgpack") != 0) {
+            snprintf(err, errlen,
+                     "serialization_format = '%s' is not supported: the only format is 'messagepack'",
+                     v);
+            return -1;
+        }
+    } else if (strcmp(key, "max_message_size") == 0) {
+        uint64_t n;
+        if (parse_size(v, &n) || n < 1024 || n > H5A_MAX_MESSAGE_LIMIT) {
+            snprintf(err, errlen,
+                     "max_message_size = '%s' is invalid: give bytes between 1K and 4294967295 "
+                     "(suffixes K, M, G allowed)",
+                     v);
+            return -1;
+        }
+        cfg->max_message_size = n;
+    } else {
+        snprintf(err, errlen,
+                 "unknown key '%s' (known: host, port, hdf5_file_path, use_compression, debug, "
+                 "serialization_format, max_message_size)",
+                 key);
+        return -1;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "invalid value '%s' for key '%s'", v, key);
+    return -1;
+}
+
+/* inih as packaged by Debian does not tell handlers the line number, so we
+ * feed it lines ourselves and count them. */
+struct reader {
+    FILE *f;
+    int line;
+};
+
+static char *read_line(char *buf, int size, void *stream)
+{
+    struct reader *r = stream;
+    char *s = fgets(buf, size, r->f);
+    if (s) r->line++;
+    return s;
+}
+
+struct load_ctx {
+    h5a_config *cfg;
+    struct reader *rd;
+    const char *path;
+    char *err;
+    size_t errlen;
+    bool failed;
+};
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+    struct load_ctx *c = user;
+    if (c->failed || strcmp(section, "server") != 0) return 1;
+    char msg[512];
+    if (h5a_config_set(c->cfg, name, value, msg, sizeof msg) != 0) {
+        snprintf(c->err, c->errlen, "%s:%d: [server] %s", c->path, c->rd->line, msg);
+        c->failed = true;
+        return 0;
+    }
+    return 1;
+}
+
+int h5a_config_load(h5a_config *cfg, const char *path, bool missing_ok, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (missing_ok && errno == ENOENT) return 0;
+        snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+        return -1;
+    }
+    struct reader rd = {f, 0};
+    struct load_ctx c = {cfg, &rd, path, err, errlen, false};
+    int rc = ini_parse_stream(read_line, &rd, on_entry, &c);
+    fclose(f);
+    if (c.failed) return -1;
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
+        return -1;
+    }
+    return 0;
+}

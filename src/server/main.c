@@ -1,0 +1,82 @@
+/* hdf5-async-server: one process owns one HDF5 file and applies every
+ * client's operations to it in order. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/config.h"
+#include "server/net.h"
+
+#define VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hdf5-async-server [--config FILE] [--host HOST] [--port PORT] [--file PATH] "
+            "[--debug]\n"
+            "  --config FILE  settings from FILE's [server] section (default: ./config.ini if "
+            "present)\n"
+            "  --host HOST    address to listen on (config key host, default 0.0.0.0)\n"
+            "  --port PORT    TCP port, 0 picks a free one (config key port, default 8888)\n"
+            "  --file PATH    the HDF5 file to serve (config key hdf5_file_path, default data.h5)\n"
+            "  --debug        log every request and connection event to stderr\n"
+            "Prints 'listening on HOST:PORT' once it accepts connections; SIGINT/SIGTERM "
+            "finishes received requests, closes the file and exits 0.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = "config.ini";
+    bool config_given = false;
+    /* flags override the file, so read --config first and apply the rest after */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("hdf5-async-server " VERSION "\n");
+            return 0;
+        }
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+            config_given = true;
+        }
+    }
+    h5a_config cfg;
+    char err[1024];
+    h5a_config_defaults(&cfg);
+    if (h5a_config_load(&cfg, config_path, !config_given, err, sizeof err)) {
+        fprintf(stderr, "hdf5-async-server: %s\n", err);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *key = NULL;
+        if (strcmp(argv[i], "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strcmp(argv[i], "--debug") == 0) {
+            cfg.debug = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--host") == 0) key = "host";
+        else if (strcmp(argv[i], "--port") == 0) key = "port";
+        else if (strcmp(argv[i], "--file") == 0) key = "hdf5_file_path";
+        else {
+            fprintf(stderr, "hdf5-async-server: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "hdf5-async-server: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (h5a_config_set(&cfg, key, argv[++i], err, sizeof err)) {
+            fprintf(stderr, "hdf5-async-server: %s: %s\n", argv[i - 1], err);
+            return 2;
+        }
+    }
+    return h5a_server_run(&cfg);
+}

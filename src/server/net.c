@@ -1,0 +1,491 @@
+#include "server/net.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/errors.h"
+#include "server/request.h"
+#include "server/storage.h"
+
+/* Frames up to this size are read into the connection's shared buffer and
+ * copied out (cheap); larger ones are read straight into a buffer of their
+ * own that becomes the request's, so array bytes are never copied. */
+#define RBUF_SIZE (64 * 1024)
+/* Stop reading a client whose unanswered requests or unsent replies pass
+ * these, until it catches up: its memory stays bounded. */
+#define MAX_PENDING_BYTES (256u * 1024 * 1024)
+#define MAX_PENDING_REQS 65536
+#define MAX_WRITE_QUEUE (64u * 1024 * 1024)
+
+typedef struct server server;
+
+typedef struct conn {
+    uv_tcp_t tcp; /* first: a uv handle pointer is a conn pointer */
+    server *srv;
+    struct conn *prev, *next;
+    uint64_t serial;
+    char peer[64];
+
+    uint8_t rbuf[RBUF_SIZE];
+    size_t rstart, rend;
+    uint8_t *big; /* a large frame being read in place */
+    size_t big_len, big_have;
+
+    size_t pending_reqs;  /* submitted, reply not yet written out */
+    size_t pending_bytes; /* their frame bytes */
+    bool reading;
+    bool closing;     /* uv_close called */
+    bool no_more_input; /* protocol error or shutdown: read nothing more */
+    bool close_when_idle;
+} conn;
+
+struct server {
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_signal_t sigint, sigterm;
+    h5a_storage *storage;
+    const h5a_config *cfg;
+    h5a_limits limits;
+    conn *conns;
+    uint64_t next_serial;
+    size_t nconns;
+    bool stopping;
+    int signals;
+};
+
+static void logf_(const server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(const server *s, const char *fmt, ...)
+{
+    if (!s->cfg->debug) return;
+    char ts[32];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    localtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+    fprintf(stderr, "%s.%03ld ", ts, now.tv_nsec / 1000000);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void conn_maybe_read(conn *c);
+
+/* ---- closing ---- */
+
+static void conn_free_if_done(conn *c)
+{
+    /* the handle is closed and no request still points at us */
+    if (c->closing && c->pending_reqs == 0 && c->tcp.data == NULL) {
+        free(c->big);
+        free(c);
+    }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    conn *c = (conn *)h;
+    c->tcp.data = NULL; /* marks "handle closed" */
+    conn_free_if_done(c);
+}
+
+static void conn_close(conn *c, const char *why)
+{
+    if (c->closing) return;
+    c->closing = true;
+    server *s = c->srv;
+    logf_(s, "conn %llu %s closed (%s)", (unsigned long long)c->serial, c->peer, why);
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+/* ---- replies ---- */
+
+static void on_written(uv_write_t *w, int status)
+{
+    h5a_request *r = w->data;
+    conn *c = r->conn;
+    c->pending_reqs--;
+    c->pending_bytes -= r->frame_len;
+    bool close_after = r->close_after;
+    h5a_request_free(r);
+    if (c->closing) {
+        conn_free_if_done(c);
+        return;
+    }
+    if (status < 0) {
+        conn_close(c, uv_strerror(status));
+        return;
+    }
+    if (close_after) {
+        conn_close(c, "after protocol error");
+        return;
+    }
+    if (c->close_when_idle && c->pending_reqs == 0) {
+        conn_close(c, "server stopping");
+        return;
+    }
+    conn_maybe_read(c);
+}
+
+/* Storage thread finished r: write its reply (on the loop thread). */
+static void on_done(h5a_request *r, void *ud)
+{
+    server *s = ud;
+    conn *c = r->conn;
+    if (s->cfg->debug) {
+        double ms = (double)(uv_hrtime() - r->t_start) / 1e6;
+        logf_(s, "conn %llu id=%llu op=%s path=%s bytes=%zu -> %s %.3f ms",
+              (unsigned long long)c->serial, (unsigned long long)r->id, r->op_name,
+              r->path ? r->path : "-", r->frame_len, r->reply_ok ? "ok" : "error", ms);
+    }
+    if (c->closing || r->reply.oom) {
+        c->pending_reqs--;
+        c->pending_bytes -= r->frame_len;
+        h5a_request_free(r);
+        if (c->closing) conn_free_if_done(c);
+        else conn_close(c, "out of memory for a reply");
+        return;
+    }
+    uv_buf_t bufs[2] = {uv_buf_init((char *)r->reply.data, (unsigned)r->reply.len),
+                        uv_buf_init((char *)r->reply_data, (unsigned)r->reply_data_len)};
+    r->write_req.data = r;
+    int rc = uv_write(&r->write_req, (uv_stream_t *)&c->tcp, bufs, r->reply_data_len ? 2 : 1,
+                      on_written);
+    if (rc < 0) {
+        /* the write callback will not run: account for r here */
+        c->pending_reqs--;
+        c->pending_bytes -= r->frame_len;
+        h5a_request_free(r);
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    /* a client that does not read its replies: stop reading its requests */
+    conn_maybe_read(c);
+}
+
+/* ---- requests ---- */
+
+static void submit(conn *c, h5a_request *r)
+{
+    r->conn = c;
+    r->t_start = uv_hrtime();
+    c->pending_reqs++;
+    c->pending_bytes += r->frame_len;
+    h5a_storage_submit(c->srv->storage, r);
+}
+
+static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
+{
+    h5a_request *r = calloc(1, sizeof *r);
+    if (!r) {
+        free(payload);
+        conn_close(c, "out of memory");
+        return;
+    }
+    r->frame = payload;
+    r->frame_len = len;
+    h5a_request_parse(r, &c->srv->limits);
+    submit(c, r);
+}
+
+/* The stream can no longer be trusted: answer with an error, read nothing
+ * more, close once the answer is out. */
+static void protocol_error(conn *c, int code, const char *msg)
+{
+    h5a_request *r = calloc(1, sizeof *r);
+    c->no_more_input = true;
+    if (!r) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    r->op = OP_NONE;
+    r->op_name = "?";
+    r->close_after = true;
+    h5a_request_set_error(r, code, "%s", msg);
+    logf_(c->srv, "conn %llu %s protocol error: %s", (unsigned long long)c->serial, c->peer, msg);
+    submit(c, r);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Cut complete frames out of rbuf; start a big frame when one begins. */
+static void parse_frames(conn *c)
+{
+    server *s = c->srv;
+    while (!c->no_more_input && c->rend - c->rstart >= 4) {
+        uint32_t len = be32(c->rbuf + c->rstart);
+        if (len == 0) {
+            protocol_error(c, H5A_E_PROTOCOL_ERROR, "zero-length frame");
+            return;
+        }
+        if (len > s->cfg->max_message_size) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "frame of %u bytes is over max_message_size (%llu)", len,
+                     (unsigned long long)s->cfg->max_message_size);
+            protocol_error(c, H5A_E_TOO_LARGE, msg);
+            return;
+        }
+        size_t have = c->rend - c->rstart - 4;
+        if (len > RBUF_SIZE - 4) {
+            uint8_t *big = malloc(len);
+            if (!big) {
+                protocol_error(c, H5A_E_TOO_LARGE, "cannot allocate memory for the frame");
+                return;
+            }
+            size_t n = have < len ? have : len;
+            memcpy(big, c->rbuf + c->rstart + 4, n);
+            c->rstart += 4 + n;
+            if (n == len) {
+                dispatch_frame(c, big, len);
+                continue;
+            }
+            c->big = big;
+            c->big_len = len;
+            c->big_have = n;
+            return;
+        }
+        if (have < len) break;
+        uint8_t *p = malloc(len);
+        if (!p) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        memcpy(p, c->rbuf + c->rstart + 4, len);
+        c->rstart += 4 + len;
+        dispatch_frame(c, p, len);
+    }
+    if (c->rstart == c->rend) c->rstart = c->rend = 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = (conn *)h;
+    (void)suggested;
+    if (c->big) {
+        *buf = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_len - c->big_have));
+        return;
+    }
+    if (c->rstart > 0) { /* keep the partial frame at the front */
+        memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+        c->rend -= c->rstart;
+        c->rstart = 0;
+    }
+    *buf = uv_buf_init((char *)c->rbuf + c->rend, (unsigned)(RBUF_SIZE - c->rend));
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = (conn *)st;
+    (void)buf;
+    if (nread < 0) {
+        conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0 || c->no_more_input) return;
+    if (c->big) {
+        c->big_have += (size_t)nread;
+        if (c->big_have == c->big_len) {
+            uint8_t *p = c->big;
+            c->big = NULL;
+            dispatch_frame(c, p, c->big_len);
+            parse_frames(c); /* bytes after it may already wait in rbuf */
+        }
+    } else {
+        c->rend += (size_t)nread;
+        parse_frames(c);
+    }
+    conn_maybe_read(c);
+}
+
+/* Read while the client is within its budget; pause it otherwise. */
+static void conn_maybe_read(conn *c)
+{
+    if (c->closing) return;
+    bool want = !c->no_more_input && c->pending_bytes < MAX_PENDING_BYTES &&
+                c->pending_reqs < MAX_PENDING_REQS && c->tcp.write_queue_size < MAX_WRITE_QUEUE;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+/* ---- accepting ---- */
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    server *s = l->data;
+    if (status < 0) {
+        fprintf(stderr, "hdf5-async-server: accept: %s\n", uv_strerror(status));
+        return;
+    }
+    conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    uv_tcp_init(&s->loop, &c->tcp);
+    c->tcp.data = c;
+    c->srv = s;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1); /* replies are small and latency matters */
+    c->serial = ++s->next_serial;
+    struct sockaddr_storage sa;
+    int salen = sizeof sa;
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+        char ip[48] = "?";
+        int port = 0;
+        if (sa.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        } else if (sa.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    logf_(s, "conn %llu %s open (%zu connections)", (unsigned long long)c->serial, c->peer,
+          s->nconns);
+    conn_maybe_read(c);
+}
+
+/* ---- shutdown ---- */
+
+static void on_storage_stopped(void *ud)
+{
+    server *s = ud;
+    /* every reply is written or queued; close each connection when its
+     * queue drains (on_written does it for busy ones) */
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        c->close_when_idle = true;
+        if (c->pending_reqs == 0) conn_close(c, "server stopping");
+    }
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    h5a_storage_free(s->storage);
+    s->storage = NULL;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    server *s = h->data;
+    if (++s->signals > 1) {
+        fprintf(stderr, "hdf5-async-server: second signal, exiting at once\n");
+        _exit(1);
+    }
+    fprintf(stderr, "hdf5-async-server: %s: finishing received requests, then exiting\n",
+            signum == SIGINT ? "SIGINT" : "SIGTERM");
+    s->stopping = true;
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    /* requests not yet complete are dropped; complete ones are answered */
+    for (conn *c = s->conns; c; c = c->next) {
+        c->no_more_input = true;
+        conn_maybe_read(c);
+    }
+    h5a_storage_stop(s->storage);
+}
+
+/* ---- start ---- */
+
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *sa)
+{
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)sa) == 0) return 0;
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)sa) == 0) return 0;
+    uv_loop_t loop;
+    uv_getaddrinfo_t req;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    uv_loop_init(&loop);
+    int rc = uv_getaddrinfo(&loop, &req, NULL, host, NULL, &hints);
+    if (rc == 0) {
+        memcpy(sa, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+        if (sa->ss_family == AF_INET) ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+        else ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+        uv_freeaddrinfo(req.addrinfo);
+    }
+    uv_loop_close(&loop);
+    return rc;
+}
+
+int h5a_server_run(const h5a_config *cfg)
+{
+    server *s = calloc(1, sizeof *s);
+    char err[1024];
+    if (!s) return 1;
+    s->cfg = cfg;
+    s->limits.max_message_size = cfg->max_message_size;
+    s->limits.mp.max_depth = MP_DEFAULT_MAX_DEPTH;
+    s->limits.mp.max_nodes = MP_DEFAULT_MAX_NODES;
+    raise_nofile_limit();
+    uv_loop_init(&s->loop);
+
+    struct sockaddr_storage sa;
+    int rc = resolve(cfg->host, cfg->port, &sa);
+    if (rc) {
+        fprintf(stderr, "hdf5-async-server: cannot resolve host '%s': %s\n", cfg->host,
+                uv_strerror(rc));
+        return 1;
+    }
+    uv_tcp_init(&s->loop, &s->listener);
+    s->listener.data = s;
+    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0)) ||
+        (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection))) {
+        fprintf(stderr, "hdf5-async-server: cannot listen on %s:%d: %s\n", cfg->host, cfg->port,
+                uv_strerror(rc));
+        return 1;
+    }
+    if (h5a_storage_start(&s->storage, &s->loop, cfg, on_done, on_storage_stopped, s, err,
+                          sizeof err)) {
+        fprintf(stderr, "hdf5-async-server: %s\n", err);
+        return 1;
+    }
+    uv_signal_init(&s->loop, &s->sigint);
+    uv_signal_init(&s->loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+    int port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                 : ((struct sockaddr_in *)&bound)->sin_port);
+    printf("listening on %s:%d\n", cfg->host, port);
+    fflush(stdout);
+    logf_(s, "serving %s (use_compression=%s, max_message_size=%llu)", cfg->file_path,
+          cfg->use_compression ? "true" : "false", (unsigned long long)cfg->max_message_size);
+
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    free(s);
+    return 0;
+}

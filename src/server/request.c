@@ -1,0 +1,199 @@
+#include "server/request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/errors.h"
+
+static const struct {
+    const char *name;
+    h5a_op op;
+} ops[] = {
+    {"ping", OP_PING},     {"create_group", OP_CREATE_GROUP}, {"write", OP_WRITE},
+    {"update", OP_WRITE},  {"read", OP_READ},                 {"append", OP_APPEND},
+    {"insert", OP_INSERT}, {"delete", OP_DELETE},
+};
+
+/* Which arguments each op takes besides id/op; anything else is refused so
+ * that a typo ("compresion") is reported instead of silently ignored. */
+enum { A_PATH = 1, A_DATA = 2, A_INDEX = 4, A_COMP = 8 };
+static unsigned op_args(h5a_op op)
+{
+    switch (op) {
+    case OP_PING: return 0;
+    case OP_CREATE_GROUP: case OP_READ: case OP_DELETE: return A_PATH;
+    case OP_WRITE: case OP_APPEND: return A_PATH | A_DATA | A_COMP;
+    case OP_INSERT: return A_PATH | A_DATA | A_COMP | A_INDEX;
+    default: return 0;
+    }
+}
+
+const char *h5a_op_name(h5a_op op)
+{
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (ops[i].op == op) return ops[i].name;
+    return "?";
+}
+
+void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->err_msg, sizeof req->err_msg, fmt, ap);
+    va_end(ap);
+    req->err_code = code;
+}
+
+int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen)
+{
+    if (n == 0) return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path is empty");
+    if (memchr(p, '\0', n)) return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path contains a NUL byte");
+    if (p[0] != '/')
+        return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path '%.*s' is relative: paths start with '/'",
+                        (int)(n > 200 ? 200 : n), p);
+    if (n == 1) return 0; /* the root */
+    size_t start = 1;
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && p[i] != '/') continue;
+        size_t len = i - start;
+        if (len == 0)
+            return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path '%.*s' has an empty component",
+                            (int)(n > 200 ? 200 : n), p);
+        if ((len == 1 && p[start] == '.') || (len == 2 && p[start] == '.' && p[start + 1] == '.'))
+            return h5a_fail(err, errlen, H5A_E_BAD_PATH,
+                            "path '%.*s' has a '.' or '..' component", (int)(n > 200 ? 200 : n), p);
+        start = i + 1;
+    }
+    return 0;
+}
+
+static int parse_compression(h5a_request *req, const mp_node *comp, const mp_node *opts)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    req->compression = COMP_DEFAULT;
+    req->level = -1;
+    if (comp && comp->type != MP_NIL) {
+        if (!mp_is_raw(comp))
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'compression' must be a string or nil");
+        if (mp_raw_eq(comp, "gzip")) req->compression = COMP_GZIP;
+        else if (mp_raw_eq(comp, "lzf")) req->compression = COMP_LZF;
+        else if (mp_raw_eq(comp, "none")) req->compression = COMP_NONE;
+        else
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "unknown compression '%.*s' (known: gzip, lzf, none)",
+                            (int)(comp->len > 64 ? 64 : comp->len), (const char *)comp->v.ptr);
+    }
+    if (opts && opts->type != MP_NIL) {
+        if (opts->type != MP_UINT || opts->v.u > 9)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "'compression_opts' must be a gzip level from 0 to 9");
+        /* a level also applies to the server's default when that is gzip */
+        if (req->compression == COMP_NONE || req->compression == COMP_LZF)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "'compression_opts' (a gzip level) given with compression '%s'",
+                            req->compression == COMP_LZF ? "lzf" : "none");
+        req->level = (int)opts->v.u;
+    }
+    return 0;
+}
+
+static int parse(h5a_request *req, const h5a_limits *lim)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    int rc = mp_decode(req->frame, req->frame_len, &lim->mp, &req->doc, e, el);
+    if (rc) return rc;
+    const mp_node *root = &req->doc.nodes[0];
+    if (root->type != MP_MAP)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "a request must be a MessagePack map");
+
+    const mp_node *id = mp_map_get(root, "id");
+    if (!id || id->type != MP_UINT)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "a request needs an unsigned integer 'id'");
+    req->has_id = true;
+    req->id = id->v.u;
+
+    const mp_node *op = mp_map_get(root, "op");
+    if (!op || !mp_is_raw(op)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "a request needs a string 'op'");
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (mp_raw_eq(op, ops[i].name)) {
+            req->op = ops[i].op;
+            req->op_name = ops[i].name;
+        }
+    if (req->op == OP_NONE)
+        return h5a_fail(e, el, H5A_E_UNKNOWN_OP,
+                        "unknown op '%.*s' (known: ping, create_group, write, update, read, "
+                        "append, insert, delete)",
+                        (int)(op->len > 64 ? 64 : op->len), (const char *)op->v.ptr);
+
+    unsigned want = op_args(req->op);
+    const mp_node *k = mp_first_child(root), *path = NULL, *data = NULL, *index = NULL,
+                  *comp = NULL, *opts = NULL;
+    for (uint32_t i = 0; i < root->len; i++, k = mp_next(mp_next(k))) {
+        const mp_node *v = mp_next(k);
+        unsigned need = 0;
+        if (!mp_is_raw(k)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "request keys must be strings");
+        if (mp_raw_eq(k, "id") || mp_raw_eq(k, "op")) continue;
+        if (mp_raw_eq(k, "path")) path = v, need = A_PATH;
+        else if (mp_raw_eq(k, "data")) data = v, need = A_DATA;
+        else if (mp_raw_eq(k, "index")) index = v, need = A_INDEX;
+        else if (mp_raw_eq(k, "compression")) comp = v, need = A_COMP;
+        else if (mp_raw_eq(k, "compression_opts")) opts = v, need = A_COMP;
+        if (!(need & want))
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' takes no argument '%.*s'",
+                            req->op_name, (int)(k->len > 64 ? 64 : k->len), (const char *)k->v.ptr);
+    }
+
+    if (want & A_PATH) {
+        if (!path || path->type != MP_STR)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'path'", req->op_name);
+        if ((rc = h5a_path_validate((const char *)path->v.ptr, path->len, e, el))) return rc;
+        req->path = strndup((const char *)path->v.ptr, path->len);
+        if (!req->path) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    }
+    if (want & A_INDEX) {
+        if (!index || (index->type != MP_INT && index->type != MP_UINT))
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs an integer 'index'", req->op_name);
+        if (index->type == MP_UINT && index->v.u > INT64_MAX)
+            return h5a_fail(e, el, H5A_E_OUT_OF_RANGE, "index %llu is out of range",
+                            (unsigned long long)index->v.u);
+        req->index = index->type == MP_INT ? index->v.i : (int64_t)index->v.u;
+    }
+    if (want & A_COMP && (rc = parse_compression(req, comp, opts))) return rc;
+    if (want & A_DATA) {
+        if (!data) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs 'data'", req->op_name);
+        if ((rc = h5a_array_from_node(data, &req->data, e, el))) return rc;
+        req->has_data = true;
+    }
+    return 0;
+}
+
+void h5a_request_parse(h5a_request *req, const h5a_limits *lim)
+{
+    req->op = OP_NONE;
+    req->op_name = "?";
+    int rc = parse(req, lim);
+    if (rc) req->err_code = rc;
+}
+
+void h5a_request_release_input(h5a_request *req)
+{
+    if (req->has_data) h5a_array_clear(&req->data);
+    req->has_data = false;
+    mp_doc_free(&req->doc);
+    free(req->frame);
+    req->frame = NULL;
+}
+
+void h5a_request_free(h5a_request *req)
+{
+    if (!req) return;
+    h5a_request_release_input(req);
+    free(req->path);
+    mp_buf_free(&req->reply);
+    free(req->reply_data);
+    free(req);
+}

@@ -1,0 +1,162 @@
+#include "server/storage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/engine.h"
+
+struct h5a_storage {
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    h5a_request *in_head, *in_tail; /* waiting for the storage thread */
+    h5a_request *out_head, *out_tail; /* finished, waiting for the loop */
+    bool stop_requested;
+    bool stopped; /* thread is done, file closed */
+    bool stopped_reported;
+
+    uv_async_t async;
+    h5a_done_cb done;
+    h5a_stopped_cb on_stopped;
+    void *ud;
+
+    const h5a_config *cfg;
+    h5a_engine *engine;
+    uv_sem_t opened;
+    int open_rc;
+    char open_err[1024];
+};
+
+static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
+{
+    r->next = NULL;
+    if (*tail) (*tail)->next = r;
+    else *head = r;
+    *tail = r;
+}
+
+static void storage_main(void *arg)
+{
+    h5a_storage *st = arg;
+    st->open_rc = h5a_engine_open(&st->engine, st->cfg, st->open_err, sizeof st->open_err);
+    uv_sem_post(&st->opened);
+    if (st->open_rc) return;
+
+    for (;;) {
+        uv_mutex_lock(&st->mu);
+        while (!st->in_head && !st->stop_requested) uv_cond_wait(&st->cv, &st->mu);
+        /* take the whole queue at once: one lock round trip per batch */
+        h5a_request *batch = st->in_head;
+        st->in_head = st->in_tail = NULL;
+        bool stop = st->stop_requested && !batch;
+        uv_mutex_unlock(&st->mu);
+        if (stop) break;
+
+        while (batch) {
+            h5a_request *r = batch;
+            batch = batch->next;
+            h5a_engine_execute(st->engine, r);
+            h5a_request_release_input(r); /* free big frames before the reply is even sent */
+            uv_mutex_lock(&st->mu);
+            push(&st->out_head, &st->out_tail, r);
+            bool more = st->in_head != NULL;
+            uv_mutex_unlock(&st->mu);
+            (void)more;
+            uv_async_send(&st->async);
+        }
+        /* Idle: put the cached metadata into the file so that a crash loses
+         * as little as possible. Under continuous load this runs between
+         * batches only. */
+        uv_mutex_lock(&st->mu);
+        bool idle = !st->in_head;
+        uv_mutex_unlock(&st->mu);
+        if (idle) h5a_engine_flush(st->engine);
+    }
+    h5a_engine_close(st->engine);
+    st->engine = NULL;
+    uv_mutex_lock(&st->mu);
+    st->stopped = true;
+    uv_mutex_unlock(&st->mu);
+    uv_async_send(&st->async);
+}
+
+static void on_async(uv_async_t *h)
+{
+    h5a_storage *st = h->data;
+    uv_mutex_lock(&st->mu);
+    h5a_request *list = st->out_head;
+    st->out_head = st->out_tail = NULL;
+    bool stopped = st->stopped;
+    uv_mutex_unlock(&st->mu);
+    while (list) {
+        h5a_request *r = list;
+        list = list->next;
+        st->done(r, st->ud);
+    }
+    if (stopped && !st->stopped_reported) {
+        st->stopped_reported = true;
+        st->on_stopped(st->ud);
+    }
+}
+
+int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
+                      h5a_done_cb done, h5a_stopped_cb stopped, void *ud, char *err,
+                      size_t errlen)
+{
+    h5a_storage *st = calloc(1, sizeof *st);
+    if (!st) return snprintf(err, errlen, "out of memory"), -1;
+    st->cfg = cfg;
+    st->done = done;
+    st->on_stopped = stopped;
+    st->ud = ud;
+    uv_mutex_init(&st->mu);
+    uv_cond_init(&st->cv);
+    uv_sem_init(&st->opened, 0);
+    uv_async_init(loop, &st->async, on_async);
+    st->async.data = st;
+    if (uv_thread_create(&st->thread, storage_main, st) != 0) {
+        snprintf(err, errlen, "cannot start the storage thread");
+        return -1; /* the process exits; nothing to clean */
+    }
+    uv_sem_wait(&st->opened);
+    if (st->open_rc) {
+        uv_thread_join(&st->thread);
+        snprintf(err, errlen, "%s", st->open_err);
+        uv_close((uv_handle_t *)&st->async, NULL);
+        return -1;
+    }
+    *out = st;
+    return 0;
+}
+
+void h5a_storage_submit(h5a_storage *st, h5a_request *req)
+{
+    uv_mutex_lock(&st->mu);
+    push(&st->in_head, &st->in_tail, req);
+    uv_cond_signal(&st->cv);
+    uv_mutex_unlock(&st->mu);
+}
+
+void h5a_storage_stop(h5a_storage *st)
+{
+    uv_mutex_lock(&st->mu);
+    st->stop_requested = true;
+    uv_cond_signal(&st->cv);
+    uv_mutex_unlock(&st->mu);
+}
+
+static void free_after_close(uv_handle_t *h)
+{
+    h5a_storage *st = h->data;
+    uv_mutex_destroy(&st->mu);
+    uv_cond_destroy(&st->cv);
+    uv_sem_destroy(&st->opened);
+    free(st);
+}
+
+void h5a_storage_free(h5a_storage *st)
+{
+    uv_thread_join(&st->thread);
+    uv_close((uv_handle_t *)&st->async, free_after_close);
+}

@@ -1,0 +1,31 @@
+/* The storage thread and its queues. The event loop submits requests; the
+ * thread applies them one at a time in submission order and hands them back
+ * to the loop through a uv_async_t, in the same order. */
+#ifndef H5A_STORAGE_H
+#define H5A_STORAGE_H
+
+#include <uv.h>
+
+#include "server/config.h"
+#include "server/request.h"
+
+typedef struct h5a_storage h5a_storage;
+
+/* Called on the loop thread for each finished request, in order. */
+typedef void (*h5a_done_cb)(h5a_request *req, void *ud);
+/* Called on the loop thread once, after h5a_storage_stop, when every
+ * request submitted before it is done and the file is closed. */
+typedef void (*h5a_stopped_cb)(void *ud);
+
+/* Start the thread and open the file on it. Returns 0, or -1 with err (the
+ * file could not be opened; no thread is left running). */
+int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
+                      h5a_done_cb done, h5a_stopped_cb stopped, void *ud, char *err,
+                      size_t errlen);
+void h5a_storage_submit(h5a_storage *st, h5a_request *req);
+/* Finish what was submitted, flush and close the file, then stopped(). */
+void h5a_storage_stop(h5a_storage *st);
+/* After stopped(): join the thread and free everything. */
+void h5a_storage_free(h5a_storage *st);
+
+#endif
