@@ -323,7 +323,7 @@ def snapshot(path):
                 data = repr(data)
             out[name] = (
                 "dataset",
-                obj.id.get_type().dtype.str if obj.dtype.names is None else repr(obj.dtype.descr),
+                obj.dtype.str if obj.dtype.names is None else repr(obj.dtype.descr),
                 obj.shape,
                 obj.maxshape,
                 obj.chunks,
