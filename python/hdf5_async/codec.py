@@ -118,19 +118,21 @@ def _encode_ndarray(arr):
 def _encode_object_array(arr):
     flat = arr.reshape(-1)
     if all(isinstance(x, str) for x in flat):
-        return _tolist_of(arr, str)
+        return _strings_tolist(arr, str)
     if all(isinstance(x, bytes) for x in flat):
-        return _tolist_of(arr, bytes)
+        return _strings_tolist(arr, bytes)
     raise TypeError(
         "object arrays can only be sent when every element is str or every "
         "element is bytes (got %s)" % sorted({type(x).__name__ for x in flat})
     )
 
 
-def _tolist_of(arr, typ):
+def _strings_tolist(arr, typ):
     if arr.ndim == 0:
         return typ(arr[()])
-    return [_tolist_of(sub, typ) for sub in arr]
+    if arr.ndim == 1:
+        return [typ(x) for x in arr]
+    return [_strings_tolist(sub, typ) for sub in arr]
 
 
 def _numpy_scalar(x):
@@ -191,14 +193,15 @@ def encode_request(req_id, op, path=None, **args):
     frame (length prefix included). Array element bytes are not copied: they
     are a memoryview of the caller's array, so send before mutating it.
 
-    Arguments whose value is None are left out ("server default").
+    Arguments whose value is None are left out ("server default"), except
+    data, which must be a value (None raises TypeError).
     """
     fields = [("id", req_id), ("op", op)]
     if path is not None:
         fields.append(("path", path))
     raw = None
     for key, val in args.items():
-        if val is None:
+        if val is None and key != "data":
             continue
         if key == "data":
             val = encode_value(val)
