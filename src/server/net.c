@@ -31,7 +31,8 @@ typedef struct conn {
     uint64_t serial;
     char peer[64];
 
-    uint8_t rbuf[RBUF_SIZE];
+    uint8_t *rbuf; /* RBUF_SIZE bytes while a partial frame waits; NULL when
+                      idle, so thousands of quiet connections cost little */
     size_t rstart, rend;
     uint8_t *big; /* a large frame being read in place */
     size_t big_len, big_have;
@@ -85,6 +86,7 @@ static void conn_free_if_done(conn *c)
     /* the handle is closed and no request still points at us */
     if (c->closing && c->pending_reqs == 0 && c->tcp.data == NULL) {
         free(c->big);
+        free(c->rbuf);
         free(c);
     }
 }
@@ -268,7 +270,11 @@ static void parse_frames(conn *c)
         c->rstart += 4 + len;
         dispatch_frame(c, p, len);
     }
-    if (c->rstart == c->rend) c->rstart = c->rend = 0;
+    if (c->rstart == c->rend) {
+        c->rstart = c->rend = 0;
+        free(c->rbuf);
+        c->rbuf = NULL;
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -277,6 +283,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     if (c->big) {
         *buf = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_len - c->big_have));
+        return;
+    }
+    if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
         return;
     }
     if (c->rstart > 0) { /* keep the partial frame at the front */
@@ -295,7 +305,14 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
     }
-    if (nread == 0 || c->no_more_input) return;
+    if (nread == 0 || c->no_more_input) {
+        if (c->rbuf && c->rstart == c->rend) {
+            free(c->rbuf);
+            c->rbuf = NULL;
+            c->rstart = c->rend = 0;
+        }
+        return;
+    }
     if (c->big) {
         c->big_have += (size_t)nread;
         if (c->big_have == c->big_len) {

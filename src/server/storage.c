@@ -60,10 +60,8 @@ static void storage_main(void *arg)
             h5a_request_release_input(r); /* free big frames before the reply is even sent */
             uv_mutex_lock(&st->mu);
             push(&st->out_head, &st->out_tail, r);
-            bool more = st->in_head != NULL;
             uv_mutex_unlock(&st->mu);
-            (void)more;
-            uv_async_send(&st->async);
+            uv_async_send(&st->async); /* coalesces while the loop is busy */
         }
         /* Idle: put the cached metadata into the file so that a crash loses
          * as little as possible. Under continuous load this runs between

@@ -14,9 +14,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h5a_util  # noqa: E402
 
-if h5a_util.PYTHON_DIR not in sys.path:
-    sys.path.insert(0, h5a_util.PYTHON_DIR)
-
 
 @pytest.fixture
 def start_server(tmp_path):

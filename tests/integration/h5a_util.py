@@ -8,6 +8,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 
@@ -17,6 +18,8 @@ import numpy as np
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PYTHON_DIR = os.path.join(REPO_ROOT, "python")
+if PYTHON_DIR not in sys.path:
+    sys.path.insert(0, PYTHON_DIR)
 
 # Generous bounds so a hung server fails a test instead of hanging the
 # suite; they are never used to wait for something to "probably" happen.
@@ -346,3 +349,20 @@ def run(coro, timeout=IO_TIMEOUT * 4):
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(guarded())
+
+
+def session(srv, fn, **client_kw):
+    """Run `await fn(client)` with a connected HDF5Client; return its result."""
+    from hdf5_async import HDF5Client
+
+    client_kw.setdefault("timeout", IO_TIMEOUT)
+
+    async def go():
+        async with HDF5Client(srv.host, srv.port, **client_kw) as c:
+            return await fn(c)
+
+    return run(go())
+
+
+def h5open(path):
+    return h5py.File(path, "r")
