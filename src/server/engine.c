@@ -404,9 +404,13 @@ static int read_whole(hid_t d, hid_t ftype, const shape_t *s, void **out, size_t
     return 0;
 }
 
+static bool is_vlen_string(hid_t t);
+
+/* Free what HDF5 allocated inside a buffer it read: variable-length strings
+ * (which H5Tdetect_class does not count as H5T_VLEN) and sequences. */
 static void reclaim(hid_t type, const shape_t *s, void *buf)
 {
-    if (!buf || H5Tdetect_class(type, H5T_VLEN) <= 0) return;
+    if (!buf || (H5Tdetect_class(type, H5T_VLEN) <= 0 && !is_vlen_string(type))) return;
     hid_t sp = s->ndim ? H5Screate_simple(s->ndim, s->dims, NULL) : H5Screate(H5S_SCALAR);
     H5Dvlen_reclaim(type, sp, H5P_DEFAULT, buf);
     H5Sclose(sp);
