@@ -37,8 +37,12 @@ Values
   hands back ``bytes``). Object arrays whose elements are all ``str`` (or all
   ``bytes``) are sent the same way, so what ``read`` returns can be written
   back.
-* lists and tuples go through ``numpy.asarray`` (lists of bytes become a
-  fixed-length ``S<n>`` array, lists of str variable-length strings).
+* numpy ``bytes_`` scalars are fixed-length strings (``S<n>``), as h5py
+  stores them; numpy ``str_`` scalars are stored like ``str``.
+* lists and tuples whose leaves are all ``str`` (all ``bytes``) become
+  arrays of variable-length UTF-8 (ASCII) strings, as h5py stores them; other
+  lists and tuples go through ``numpy.asarray`` (a list of ``np.bytes_``
+  gives a fixed-length ``S<n>`` array).
 * anything else raises ``TypeError`` before anything is sent.
 
 Errors

@@ -15,8 +15,9 @@ but this module needs only ``numpy`` and ``msgpack``:
   stores for Python ``str``).  Object arrays whose elements are all ``str``
   (or all ``bytes``) are sent the same way -- that is what ``read`` returns
   for string datasets, so a value read can be written back.
-* ``list``/``tuple`` go through ``numpy.asarray``; lists of strings become
-  nested lists of ``str`` as above.
+* ``list``/``tuple`` whose leaves are all ``str`` (or all ``bytes``) are
+  sent as nested lists of str (bin): variable-length strings, as h5py stores
+  them; other lists go through ``numpy.asarray``.
 
 Frames are a 4-byte big-endian length followed by one MessagePack map.
 """
@@ -135,6 +136,41 @@ def _strings_tolist(arr, typ):
     return [_strings_tolist(sub, typ) for sub in arr]
 
 
+def _item_type(data):
+    """The one type of every leaf of nested lists/tuples, else None (the
+    rule h5py uses to decide on variable-length strings)."""
+    if isinstance(data, (list, tuple)):
+        types = {_item_type(e) for e in data}
+        return types.pop() if len(types) == 1 else None
+    return type(data)
+
+
+def _rectangular(data, typ):
+    """Nested lists of exactly `typ` leaves, checked to be rectangular."""
+
+    def shape_of(d):
+        shape = []
+        while isinstance(d, (list, tuple)):
+            shape.append(len(d))
+            if not d:
+                break
+            d = d[0]
+        return shape
+
+    shape = shape_of(data)
+
+    def build(d, depth):
+        if depth == len(shape):
+            if isinstance(d, (list, tuple)):
+                raise TypeError("cannot send this list: it is ragged")
+            return typ(d)
+        if not isinstance(d, (list, tuple)) or len(d) != shape[depth]:
+            raise TypeError("cannot send this list: it is ragged")
+        return [build(x, depth + 1) for x in d]
+
+    return build(data, 0)
+
+
 def _numpy_scalar(x):
     dt = x.dtype
     data = np.asarray(x).reshape(1).view(np.uint8).tobytes()
@@ -157,12 +193,11 @@ def encode_value(value):
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)) and not isinstance(value, np.generic):
         return bytes(value)
-    if isinstance(value, np.bytes_):
-        return bytes(value)
     if isinstance(value, np.number):
         return _numpy_scalar(value)
     if isinstance(value, np.generic):
-        # np.void (structured scalar), datetime64, ...: a 0-d array
+        # np.bytes_ (fixed-length, as h5py stores it), np.void (opaque or
+        # structured scalar), datetime64 (refused by the server): a 0-d array
         return _encode_ndarray(np.asarray(value))
     if isinstance(value, int):
         if not (-(1 << 63) <= value < (1 << 64)):
@@ -173,6 +208,10 @@ def encode_value(value):
     if isinstance(value, complex):
         return _numpy_scalar(np.complex128(value))
     if isinstance(value, (list, tuple)):
+        item = _item_type(value)
+        if item is str or item is bytes:
+            # h5py stores lists of str / bytes as variable-length strings
+            return _rectangular(value, item)
         try:
             arr = np.asarray(value)
         except (ValueError, OverflowError) as e:

@@ -15,19 +15,21 @@
 
 bool h5a_nelems(int ndim, const uint64_t *dims, uint64_t *out)
 {
-    uint64_t n = 1;
-    bool zero = false;
+    /* A zero extent makes the product 0 whatever the others are, but each
+     * extent must still fit the signed sizes numpy and HDF5 use. */
+    bool empty = false;
     for (int i = 0; i < ndim; i++) {
         if (dims[i] > INT64_MAX)
             return false;
-        if (dims[i] == 0)
-            zero = true;
-        else if (!zero && n > INT64_MAX / dims[i])
-            return false;
-        else if (!zero)
-            n *= dims[i];
+        empty = empty || dims[i] == 0;
     }
-    *out = zero ? 0 : n;
+    uint64_t n = 1;
+    for (int i = 0; i < ndim && !empty; i++) {
+        if (n > INT64_MAX / dims[i])
+            return false;
+        n *= dims[i];
+    }
+    *out = empty ? 0 : n;
     return true;
 }
 
@@ -541,9 +543,15 @@ int h5a_array_encode(mp_buf *b, const h5a_array *a, bool *data_follows, char *er
     if (a->ndim < 0 || a->ndim > H5A_MAX_DIMS || !h5a_nelems(a->ndim, a->dims, &nel))
         return h5a_fail(err, errlen, H5A_E_INTERNAL, "array to encode has a bad shape");
 
+    /* A mismatch here is a bug in the caller, but it would put a frame on the
+     * wire that no client can decode, or read past the data. */
+    size_t esize = a->type->itemsize;
+    if (esize && nel > a->nbytes / esize)
+        return h5a_fail(err, errlen, H5A_E_INTERNAL, "array data shorter than its shape");
+    if (a->type->kind != DT_VLSTR && nel * esize != a->nbytes)
+        return h5a_fail(err, errlen, H5A_E_INTERNAL, "array data longer than its shape");
+
     if (a->type->kind == DT_VLSTR) {
-        if (a->nbytes < nel * sizeof(char *))
-            return h5a_fail(err, errlen, H5A_E_INTERNAL, "string array shorter than its shape");
         uint64_t next = 0;
         if (a->ndim == 0)
             put_vlstr(b, a, 0);

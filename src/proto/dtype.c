@@ -220,6 +220,10 @@ int dtype_parse_str(const char *s, size_t n, dtype **out, char *err, size_t errl
                         kc == 'M' ? "datetime64" : "timedelta64", shown);
     }
 
+    if (kc == '\0' || !strchr("biufcSV", kc))
+        return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "bad type string '%s': unknown kind '%c'",
+                        shown, kc >= 0x20 && kc < 0x7f ? kc : '?');
+
     size_t size = 0;
     size_t ndigits = 0;
     for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, ndigits++) {
@@ -254,13 +258,10 @@ int dtype_parse_str(const char *s, size_t n, dtype **out, char *err, size_t errl
         kind = DT_BYTES;
         size_ok = size >= 1;
         break;
-    case 'V':
+    default: /* V, the kinds were checked above */
         kind = DT_VOID;
         size_ok = size >= 1;
         break;
-    default:
-        return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "bad type string '%s': unknown kind '%c'",
-                        shown, kc);
     }
     if (!size_ok) {
         if (size == 0)

@@ -125,8 +125,9 @@ static int decode_container(decoder *d, uint8_t type, const char *what, size_t a
     uint64_t children = type == MP_MAP ? n * 2 : n;
     if (children > left(d))
         return h5a_fail(d->err, d->errlen, H5A_E_PROTOCOL_ERROR,
-                        "%s at byte %zu declares %llu %s but only %zu bytes are left", what, at,
-                        (unsigned long long)n, type == MP_MAP ? "pairs" : "elements", left(d));
+                        "truncated %s at byte %zu: declares %llu %s but only %zu bytes are left",
+                        what, at, (unsigned long long)n, type == MP_MAP ? "pairs" : "elements",
+                        left(d));
     int rc = 0;
     long idx = push_node(d, type, &rc);
     if (idx < 0)

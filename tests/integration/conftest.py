@@ -37,7 +37,9 @@ def start_server(tmp_path):
         except Exception as e:  # report every server, not just the first
             errors.append("%r: %s" % (srv, e))
         finally:
-            srv.kill()
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+                srv.proc.wait()
     if errors:
         pytest.fail("\n".join(errors), pytrace=False)
 

@@ -68,6 +68,8 @@ class Server:
         self.stderr_path = stderr_path
         self.workdir = workdir
         self.returncode = None
+        self.killed = False
+        self.signalled = False
         self._stdout_rest = []
 
     def __repr__(self):
@@ -87,9 +89,11 @@ class Server:
     def stop(self, sig=signal.SIGTERM, check=True):
         """Signal the server, wait for it, and (check=True) assert a clean
         exit: code 0 and no sanitizer report. Returns the exit code."""
+        if self.killed:
+            return self.returncode
         if self.returncode is None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(sig)
+            if self.proc.poll() is None and not self.signalled:
+                self.signal(sig)
             try:
                 self.returncode = self.proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -103,6 +107,12 @@ class Server:
             self.check_clean()
         return self.returncode
 
+    def signal(self, sig=signal.SIGTERM):
+        """Send one shutdown signal; stop() then only waits (a second
+        signal is not the graceful path)."""
+        self.signalled = True
+        self.proc.send_signal(sig)
+
     def check_clean(self):
         err = self.stderr()
         for marker in SANITIZER_MARKERS:
@@ -114,9 +124,11 @@ class Server:
             )
 
     def kill(self):
+        """SIGKILL (for tests of a server dying); stop() then checks nothing."""
         if self.proc.poll() is None:
+            self.killed = True
             self.proc.kill()
-            self.proc.wait()
+            self.returncode = self.proc.wait()
 
 
 def _read_ready_line(proc, timeout):
@@ -149,6 +161,7 @@ def start_server(
     extra_args=(),
     file_name="data.h5",
     env=None,
+    client_opts=None,
 ):
     """Start the real server on 127.0.0.1, port 0, with a fresh config.ini and
     HDF5 file under workdir. precreate(path) may make the HDF5 file first
@@ -165,7 +178,7 @@ def start_server(
     opts.update(server_opts or {})
     # port 0 may or may not be accepted in the file; --port 0 always is
     file_opts = {k: v for k, v in opts.items() if k != "port"}
-    config = write_config(os.path.join(workdir, "config.ini"), server=file_opts)
+    config = write_config(os.path.join(workdir, "config.ini"), server=file_opts, client=client_opts)
     stderr_path = os.path.join(workdir, "server.stderr")
     args = [binary, "--config", config, "--host", "127.0.0.1", "--port", str(opts["port"])]
     args += list(extra_args)

@@ -120,6 +120,15 @@ class TestEncode:
         assert sent_data(bytearray(b"abc")) == b"abc"
         assert sent_data(np.str_("x")) == "x"
 
+    def test_numpy_bytes_and_void_scalars_are_0d_arrays(self):
+        m = sent_data(np.bytes_(b"fixed"))
+        assert m[b"nd"] is True and m[b"type"] == "|S5" and m[b"shape"] == [] and m[b"data"] == b"fixed"
+        m = sent_data(np.void(b"\x01\x02"))
+        assert m[b"type"] == "|V2" and m[b"kind"] == b"" and m[b"shape"] == []
+        st = np.zeros((), [("a", "<i4")])[()]
+        m = sent_data(st)
+        assert m[b"kind"] == b"V" and m[b"type"] == [["a", "<i4"]] and m[b"shape"] == []
+
     def test_big_int_refused(self):
         with pytest.raises(OverflowError):
             codec.encode_request(1, "write", "/x", data=2**64)
@@ -144,7 +153,10 @@ class TestEncode:
         assert via_msgpack_numpy([1, 2.5]).dtype == np.float64
         assert via_msgpack_numpy([True, False]).dtype == np.bool_
         assert via_msgpack_numpy([1j, 2]).dtype == np.complex128
-        assert via_msgpack_numpy([b"ab", b"c"]).dtype == np.dtype("S2")
+        assert sent_data([b"ab", b"c"]) == [b"ab", b"c"]
+        assert sent_data([[b"a"], [b"b"]]) == [[b"a"], [b"b"]]
+        assert via_msgpack_numpy([np.bytes_(b"ab"), np.bytes_(b"c")]).dtype == np.dtype("S2")
+        assert sent_data(("x", "y")) == ["x", "y"]
         assert via_msgpack_numpy((1, 2)).dtype == np.int64
         assert sent_data(["x", "yz"]) == ["x", "yz"]
         assert sent_data([["x"], ["y"]]) == [["x"], ["y"]]
@@ -153,8 +165,10 @@ class TestEncode:
 
     @pytest.mark.parametrize(
         "value",
-        [None, {"a": 1}, {1, 2}, object(), [1, [2, 3]], [1, None], ["a", None]],
-        ids=["None", "dict", "set", "object", "ragged", "list-None", "list-str-None"],
+        [None, {"a": 1}, {1, 2}, object(), [1, [2, 3]], [1, None], ["a", None], [["a"], ["b", "c"]],
+         [["a"], "b"], [b"a", [b"b"]]],
+        ids=["None", "dict", "set", "object", "ragged", "list-None", "list-str-None", "ragged-str",
+             "ragged-str2", "ragged-bytes"],
     )
     def test_unsupported_values_raise_type_error(self, value):
         with pytest.raises(TypeError):

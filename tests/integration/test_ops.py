@@ -331,6 +331,8 @@ def test_append_structured(server):
 
 
 def test_append_errors_change_nothing(start_server):
+    before = {}
+
     def pre(path):
         with h5py.File(path, "w") as f:
             f.create_dataset("m", data=np.arange(6.0).reshape(3, 2), maxshape=(None, 2), chunks=(4, 2))
@@ -339,9 +341,9 @@ def test_append_errors_change_nothing(start_server):
             f["strs"] = np.array([b"ab"])
             f.create_dataset("st", data=np.zeros(2, [("a", "i4")]), maxshape=(None,))
             f.create_group("g")
+        before.update(snapshot(path))  # the server holds the file once started
 
     srv = start_server(precreate=pre)
-    before = snapshot(srv.file)
 
     async def body(c):
         with pytest.raises(h5a.ShapeMismatchError):
@@ -456,15 +458,17 @@ def test_insert_compression(server):
 
 
 def test_insert_errors_change_nothing(start_server):
+    before = {}
+
     def pre(path):
         with h5py.File(path, "w") as f:
             f.create_dataset("m", data=np.arange(6.0).reshape(3, 2), maxshape=(None, 2), chunks=(4, 2))
             f["fixed"] = np.arange(5)
             f["scalar"] = 1
             f.create_group("g")
+        before.update(snapshot(path))  # the server holds the file once started
 
     srv = start_server(precreate=pre)
-    before = snapshot(srv.file)
 
     async def body(c):
         with pytest.raises(h5a.OutOfRangeError):
