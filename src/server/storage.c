@@ -36,9 +36,14 @@ static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
     *tail = r;
 }
 
+/* Bounds on one group of appends applied together. */
+#define GROUP_MAX 4096
+#define GROUP_BYTES (64u * 1024 * 1024)
+
 static void storage_main(void *arg)
 {
     h5a_storage *st = arg;
+    static h5a_request *group[GROUP_MAX]; /* only this thread uses it */
     st->open_rc = h5a_engine_open(&st->engine, st->cfg, st->open_err, sizeof st->open_err);
     uv_sem_post(&st->opened);
     if (st->open_rc) return;
@@ -54,12 +59,23 @@ static void storage_main(void *arg)
         if (stop) break;
 
         while (batch) {
+            /* a run of appends to one dataset is applied as one write */
+            size_t n = 0, bytes = 0;
             h5a_request *r = batch;
-            batch = batch->next;
-            h5a_engine_execute(st->engine, r);
-            h5a_request_release_input(r); /* free big frames before the reply is even sent */
+            do {
+                group[n++] = r;
+                bytes += r->frame_len;
+                r = r->next;
+            } while (r && n < GROUP_MAX && bytes < GROUP_BYTES && h5a_engine_can_group(batch, r));
+            batch = r;
+            if (n == 1) h5a_engine_execute(st->engine, group[0]);
+            else h5a_engine_execute_appends(st->engine, group, n);
             uv_mutex_lock(&st->mu);
-            push(&st->out_head, &st->out_tail, r);
+            for (size_t i = 0; i < n; i++) {
+                /* free big frames before the reply is even sent */
+                h5a_request_release_input(group[i]);
+                push(&st->out_head, &st->out_tail, group[i]);
+            }
             uv_mutex_unlock(&st->mu);
             uv_async_send(&st->async); /* coalesces while the loop is busy */
         }

@@ -1,0 +1,201 @@
+/* libhdf5async: the C client of hdf5-async.
+ *
+ * One server owns an HDF5 file; this library talks to it over TCP (see
+ * docs/protocol.md). Two APIs share one connection type each:
+ *
+ *  - the blocking API (hdf5a_client): one call, one round trip;
+ *  - the asynchronous, pipelined API (hdf5a_async): send any number of
+ *    requests without waiting; each request's callback fires exactly once.
+ *    It attaches to the caller's event loop through small header-only
+ *    adapters, as hiredis does: <hdf5_async/adapters/libuv.h> and
+ *    <hdf5_async/adapters/poll.h> (the latter needs no other library).
+ *
+ * Conventions: every symbol starts with hdf5a_ / HDF5A_. Functions that can
+ * fail return 0 on success and a negative HDF5A_E* code on failure; the text
+ * of the last error is kept in the client (hdf5a_errstr). Types are opaque.
+ */
+#ifndef HDF5_ASYNC_H
+#define HDF5_ASYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define HDF5A_API __attribute__((visibility("default")))
+#else
+#define HDF5A_API
+#endif
+
+#define HDF5A_VERSION "0.1.0"
+
+/* ---- error codes ----
+ * -1 .. -16 are the server's error codes, in the protocol's order (the
+ * reply's "code" string is hdf5a_strerror(code)); -100 and below are the
+ * library's own. */
+enum {
+    HDF5A_OK = 0,
+    HDF5A_EBAD_REQUEST = -1,
+    HDF5A_EBAD_PATH = -2,
+    HDF5A_EUNKNOWN_OP = -3,
+    HDF5A_EPROTOCOL_ERROR = -4,
+    HDF5A_ETOO_LARGE = -5,
+    HDF5A_ENOT_FOUND = -6,
+    HDF5A_EEXISTS = -7,
+    HDF5A_ENOT_A_GROUP = -8,
+    HDF5A_ENOT_A_DATASET = -9,
+    HDF5A_ETYPE_MISMATCH = -10,
+    HDF5A_ESHAPE_MISMATCH = -11,
+    HDF5A_EOUT_OF_RANGE = -12,
+    HDF5A_EUNSUPPORTED_TYPE = -13,
+    HDF5A_EHDF5_ERROR = -14,
+    HDF5A_ESHUTTING_DOWN = -15,
+    HDF5A_EINTERNAL = -16,
+    HDF5A_EIO = -100,      /* connect/send/receive failed; the connection is unusable */
+    HDF5A_ETIMEOUT = -101, /* no answer in time; the connection is unusable */
+    HDF5A_ECLOSED = -102,  /* the connection closed (or was freed) before the reply */
+    HDF5A_EREPLY = -103,   /* the server's reply could not be understood */
+    HDF5A_ENOMEM = -104,
+    HDF5A_EINVAL = -105    /* a bad argument to the library (caught before sending) */
+};
+
+/* "NOT_FOUND" for HDF5A_ENOT_FOUND, "IO" for HDF5A_EIO, ... */
+HDF5A_API const char *hdf5a_strerror(int code);
+
+/* ---- arrays ----
+ * Describes C-order element bytes. dtype is a NumPy type string ("<f8",
+ * "<i4", "|b1", ">u2", "<c16", "|S10", "|V8"), a structured type as a JSON
+ * descr list ("[[\"a\",\"<i4\"],[\"b\",\"<f8\",[3]],[\"\",\"|V4\"]]": name,
+ * format, optional shape; "" names padding), or "str" / "bytes" for
+ * variable-length UTF-8 / ASCII strings, whose data is then an array of
+ * NUL-terminated `char *`. ndim 0 is a scalar (one element). */
+typedef struct hdf5a_array {
+    const char *dtype;
+    int ndim;
+    const uint64_t *shape; /* ndim entries; may be NULL when ndim is 0 */
+    const void *data;
+    size_t nbytes; /* element bytes (for "str"/"bytes": nelems * sizeof(char *)) */
+} hdf5a_array;
+
+/* Free an array returned by hdf5a_read or found in an async reply that the
+ * callback took with hdf5a_reply_take_array. NULL is fine. */
+HDF5A_API void hdf5a_array_free(hdf5a_array *a);
+
+/* Compression for write/append/insert: NULL means "the server's default",
+ * else "gzip", "lzf" or "none". level: gzip level 0..9, or -1 for the
+ * default (4). */
+typedef struct hdf5a_compression {
+    const char *name;
+    int level;
+} hdf5a_compression;
+
+/* ================= blocking API ================= */
+
+typedef struct hdf5a_client hdf5a_client;
+
+/* Connect; timeout_ms bounds the connect and then every later call's wait
+ * for its reply (0 = wait forever). On failure returns NULL and, if err is
+ * not NULL, writes the reason into err (errlen bytes). */
+HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms, char *err,
+                                      size_t errlen);
+/* Close the connection and free the client. NULL is fine. */
+HDF5A_API void hdf5a_close(hdf5a_client *c);
+/* Text of the last error on this client ("" after a success). Valid until
+ * the next call on c. */
+HDF5A_API const char *hdf5a_errstr(const hdf5a_client *c);
+
+HDF5A_API int hdf5a_ping(hdf5a_client *c);
+HDF5A_API int hdf5a_create_group(hdf5a_client *c, const char *path);
+/* write and update are the same operation. comp may be NULL (server default). */
+HDF5A_API int hdf5a_write(hdf5a_client *c, const char *path, const hdf5a_array *a,
+                          const hdf5a_compression *comp);
+/* Appends along axis 0. new_len (may be NULL) receives the dataset's new length. */
+HDF5A_API int hdf5a_append(hdf5a_client *c, const char *path, const hdf5a_array *a,
+                           const hdf5a_compression *comp, uint64_t *new_len);
+/* Inserts rows before index (negative counts from the end). */
+HDF5A_API int hdf5a_insert(hdf5a_client *c, const char *path, int64_t index,
+                           const hdf5a_array *a, const hdf5a_compression *comp,
+                           uint64_t *new_len);
+/* On success *out is a new array (free with hdf5a_array_free). */
+HDF5A_API int hdf5a_read(hdf5a_client *c, const char *path, hdf5a_array **out);
+HDF5A_API int hdf5a_delete(hdf5a_client *c, const char *path);
+
+/* ================= asynchronous API ================= */
+
+typedef struct hdf5a_async hdf5a_async;
+
+/* What a callback receives. Valid only during the callback. */
+typedef struct hdf5a_reply {
+    int status;            /* 0, a server error code, or HDF5A_ECLOSED/EIO/EREPLY/ENOMEM */
+    const char *message;   /* error text, "" on success */
+    const hdf5a_array *array; /* read: the value; NULL otherwise */
+    int ndim;              /* write/append/insert: the dataset's shape after the op */
+    const uint64_t *shape;
+} hdf5a_reply;
+
+/* Fires exactly once per request: with the reply, or with status
+ * HDF5A_ECLOSED when the connection fails or is freed first. */
+typedef void hdf5a_callback(hdf5a_async *ac, const hdf5a_reply *reply, void *privdata);
+
+/* Keep the array of a read reply beyond the callback: returns it (caller
+ * frees with hdf5a_array_free); the reply's array becomes NULL. */
+HDF5A_API hdf5a_array *hdf5a_reply_take_array(const hdf5a_reply *reply);
+
+/* Event-loop hooks, filled in by an adapter (hiredis' model). The library
+ * calls add_read/add_write when it wants readiness events for its socket
+ * and del_* when it no longer does; cleanup when the context goes away. */
+typedef struct hdf5a_async_events {
+    void *data;
+    void (*add_read)(void *data);
+    void (*del_read)(void *data);
+    void (*add_write)(void *data);
+    void (*del_write)(void *data);
+    void (*cleanup)(void *data);
+} hdf5a_async_events;
+
+/* Start a non-blocking connect; requests may be queued at once. Returns
+ * NULL only when out of memory or the address is invalid (err says why). A
+ * connection that fails (now or later) fails every pending request with
+ * HDF5A_ECLOSED and hdf5a_async_errstr says why; the context must then be
+ * freed. */
+HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err, size_t errlen);
+HDF5A_API int hdf5a_async_fd(const hdf5a_async *ac);
+HDF5A_API void hdf5a_async_set_events(hdf5a_async *ac, const hdf5a_async_events *ev);
+HDF5A_API const char *hdf5a_async_errstr(const hdf5a_async *ac);
+/* Called by adapters when the socket is readable / writable. */
+HDF5A_API void hdf5a_async_handle_read(hdf5a_async *ac);
+HDF5A_API void hdf5a_async_handle_write(hdf5a_async *ac);
+/* Number of requests sent or queued whose callback has not fired yet. */
+HDF5A_API size_t hdf5a_async_pending(const hdf5a_async *ac);
+/* Fail every pending callback with HDF5A_ECLOSED, close, free (also from
+ * inside a callback: the free then happens when the callback returns). */
+HDF5A_API void hdf5a_async_free(hdf5a_async *ac);
+
+/* Queue a request. The library copies what it needs from path and the
+ * array before returning, so they may be freed right after. Returns 0; on a
+ * negative return the callback will never be called (libuv's rule). */
+HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_create_group(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                       void *privdata);
+HDF5A_API int hdf5a_async_write(hdf5a_async *ac, const char *path, const hdf5a_array *a,
+                                const hdf5a_compression *comp, hdf5a_callback *cb,
+                                void *privdata);
+HDF5A_API int hdf5a_async_append(hdf5a_async *ac, const char *path, const hdf5a_array *a,
+                                 const hdf5a_compression *comp, hdf5a_callback *cb,
+                                 void *privdata);
+HDF5A_API int hdf5a_async_insert(hdf5a_async *ac, const char *path, int64_t index,
+                                 const hdf5a_array *a, const hdf5a_compression *comp,
+                                 hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_read(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                               void *privdata);
+HDF5A_API int hdf5a_async_delete(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                 void *privdata);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
