@@ -22,6 +22,84 @@ def _enable_debug_logging():
         log.addHandler(handler)
 
 
+class _FrameProtocol(asyncio.Protocol):
+    """Splits the byte stream into frames and hands each payload over as
+    soon as it is complete.
+
+    A Protocol rather than asyncio streams: a StreamReader that has seen a
+    connection error raises it before handing out data it already holds, so
+    replies that arrived just before a reset (a server closing while
+    requests are still in flight) would be lost."""
+
+    def __init__(self, on_payload, on_lost):
+        self._on_payload = on_payload
+        self._on_lost = on_lost
+        self._buf = bytearray()
+        self.transport = None
+        self._paused = False
+        self._drain_waiter = None
+        self.lost = False
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        buf = self._buf
+        buf += data
+        while len(buf) >= 4:
+            size = int.from_bytes(buf[:4], "big")
+            if len(buf) < 4 + size:
+                break
+            # decode straight from the buffer (no copy of a big payload);
+            # the decoded objects do not refer to it
+            mv = memoryview(buf)
+            payload = mv[4:4 + size]
+            try:
+                self._on_payload(payload)
+            except Exception as e:  # undecodable reply: the stream is lost
+                self._on_lost(e)
+                self.transport.abort()
+                return
+            finally:
+                payload.release()
+                mv.release()
+            del buf[:4 + size]
+
+    def eof_received(self):
+        return False  # close our side too
+
+    def connection_lost(self, exc):
+        self.lost = True
+        self._on_lost(exc)
+        self._wake(exc or ConnectionResetError("connection closed"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self):
+        self._paused = True
+
+    def resume_writing(self):
+        self._paused = False
+        self._wake(None)
+
+    def _wake(self, exc):
+        w, self._drain_waiter = self._drain_waiter, None
+        if w is not None and not w.done():
+            if exc is None:
+                w.set_result(None)
+            else:
+                w.set_exception(exc)
+
+    async def drain(self):
+        if self.lost:
+            raise ConnectionResetError("connection lost")
+        if not self._paused:
+            return
+        self._drain_waiter = asyncio.get_running_loop().create_future()
+        await self._drain_waiter
+
+
 class HDF5Client:
     """An asyncio client of one hdf5-async server.
 
@@ -42,9 +120,8 @@ class HDF5Client:
         self.timeout = timeout
         if self.debug:
             _enable_debug_logging()
-        self._reader = None
-        self._writer = None
-        self._reader_task = None
+        self._transport = None
+        self._protocol = None
         self._write_lock = None
         # id -> future, in the order the requests were sent: replies come
         # back in that order, so a reply whose id the server could not read
@@ -59,7 +136,7 @@ class HDF5Client:
 
     @property
     def connected(self):
-        return self._writer is not None and self._closed_exc is None
+        return self._transport is not None and self._closed_exc is None
 
     # ---------------------------------------------------------------- life
 
@@ -68,37 +145,32 @@ class HDF5Client:
         if self.connected:
             return
         log.debug("connecting to %s:%s", self.host, self.port)
-        coro = asyncio.open_connection(self.host, self.port)
-        if self.timeout is not None:
-            coro = asyncio.wait_for(coro, self.timeout)
-        reader, writer = await coro
-        self._reader, self._writer = reader, writer
+        loop = asyncio.get_running_loop()
         self._closed_exc = None
         self._pending = collections.OrderedDict()
+        coro = loop.create_connection(
+            lambda: _FrameProtocol(self._on_payload, self._on_lost), self.host, self.port
+        )
+        if self.timeout is not None:
+            coro = asyncio.wait_for(coro, self.timeout)
+        transport, protocol = await coro
+        self._transport, self._protocol = transport, protocol
         self._write_lock = asyncio.Lock()
-        self._reader_task = asyncio.ensure_future(self._read_loop(reader))
         log.debug("connected to %s:%s", self.host, self.port)
 
     async def close(self):
         """Close the connection; calls still pending raise
         ConnectionClosedError. Safe to call more than once."""
-        writer, task = self._writer, self._reader_task
-        if writer is None:
+        transport, protocol = self._transport, self._protocol
+        if transport is None:
             return
-        self._writer = None
-        self._reader_task = None
+        self._transport = None
         self._fail_pending(ConnectionClosedError("connection closed by the client"))
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        writer.close()
+        transport.close()
         try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+            await asyncio.wait_for(asyncio.shield(protocol.closed), 5)
+        except asyncio.TimeoutError:
+            transport.abort()
         log.debug("closed connection to %s:%s", self.host, self.port)
 
     async def __aenter__(self):
@@ -118,32 +190,23 @@ class HDF5Client:
             if not fut.done():
                 fut.set_exception(ConnectionClosedError(exc.message))
 
-    async def _read_loop(self, reader):
-        try:
-            while True:
-                head = await reader.readexactly(4)
-                (size,) = codec.FRAME_HEADER.unpack(head)
-                payload = await reader.readexactly(size)
-                try:
-                    reply = codec.decode_reply(payload)
-                except Exception as e:  # the server sent garbage: give up
-                    raise ConnectionClosedError("undecodable reply from server: %s" % e) from e
-                self._dispatch(reply)
-        except asyncio.CancelledError:
-            raise
-        except asyncio.IncompleteReadError:
-            self._fail_pending(ConnectionClosedError("connection closed by the server"))
-        except ConnectionClosedError as e:
-            self._fail_pending(e)
-        except (ConnectionError, OSError) as e:
-            self._fail_pending(ConnectionClosedError("connection lost: %s" % e))
-        except Exception as e:  # a bug: still never leave a caller hanging
-            log.exception("reader failed")
-            self._fail_pending(ConnectionClosedError("reader failed: %r" % e))
+    def _on_lost(self, exc):
+        if isinstance(exc, ConnectionClosedError):
+            err = exc
+        elif exc is None:
+            err = ConnectionClosedError("connection closed by the server")
+        elif isinstance(exc, (ConnectionError, OSError)):
+            err = ConnectionClosedError("connection lost: %s" % exc)
+        else:
+            err = ConnectionClosedError("undecodable reply from server: %s" % exc)
+        self._fail_pending(err)
+
+    def _on_payload(self, payload):
+        self._dispatch(codec.decode_reply(payload))
 
     def _dispatch(self, reply):
         if not isinstance(reply, dict):
-            raise ConnectionClosedError("reply is not a map: %r" % (reply,))
+            raise ValueError("reply is not a map: %r" % (reply,))
         req_id = reply.get("id")
         if req_id is None:
             # The server could not read a request's id: replies are in
@@ -166,11 +229,14 @@ class HDF5Client:
             if not fut.done():
                 fut.set_exception(exc)
 
+    def _check_open(self):
+        if self._closed_exc is not None:
+            raise ConnectionClosedError(self._closed_exc.message)
+        if self._transport is None:
+            raise ConnectionClosedError("not connected: call connect() first")
+
     async def _call(self, op, path=None, **args):
-        if self._writer is None or self._closed_exc is not None:
-            raise ConnectionClosedError(
-                self._closed_exc.message if self._closed_exc else "not connected: call connect() first"
-            )
+        self._check_open()
         if path is not None and not isinstance(path, str):
             raise TypeError("path must be a str, not %s" % type(path).__name__)
         loop = asyncio.get_running_loop()
@@ -179,20 +245,23 @@ class HDF5Client:
         # the exception retrieved so asyncio does not log it
         fut.add_done_callback(_consume)
         async with self._write_lock:
-            if self._closed_exc is not None or self._writer is None:
-                raise ConnectionClosedError(
-                    self._closed_exc.message if self._closed_exc else "connection closed"
-                )
+            self._check_open()
             req_id = next(self._ids)
             # encode before registering: a TypeError leaves nothing behind
             pieces = codec.encode_request(req_id, op, path, **args)
             self._pending[req_id] = fut
             log.debug("request id=%s op=%s path=%s", req_id, op, path)
-            try:
-                self._writer.writelines(pieces)
-                await self._writer.drain()
-            except (ConnectionError, OSError) as e:
-                self._fail_pending(ConnectionClosedError("connection lost: %s" % e))
+            transport, protocol = self._transport, self._protocol
+            # A transport that hit an error is closing and will report
+            # connection_lost in a moment, failing this call with the rest:
+            # writing to it would only make asyncio log warnings.
+            if not transport.is_closing():
+                for piece in pieces:  # synchronous: frames never interleave
+                    transport.write(piece)
+                try:
+                    await protocol.drain()
+                except (ConnectionError, OSError):
+                    pass  # connection_lost fails the pending calls, this one too
         if self.timeout is not None:
             return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
         return await fut
@@ -212,7 +281,8 @@ class HDF5Client:
         """Write data (scalar, list or numpy array) to the dataset at path,
         replacing what is there. compression: None = the server's default,
         "gzip" (compression_opts = level 0..9), "lzf" or "none". Returns the
-        dataset's shape."""
+        dataset's shape. A numpy array's bytes are sent without a copy: do
+        not change the array until the call returns."""
         res = await self._call(
             "write", path, data=data, compression=compression, compression_opts=compression_opts
         )

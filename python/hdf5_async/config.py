@@ -67,14 +67,16 @@ def load_settings(host=None, port=None, config=None):
     """Resolve host, port and debug.
 
     Explicit host/port win. Otherwise they come from ``config`` (a path; when
-    None, ``./config.ini`` if it exists): for each of host and port the
+    None, ``./config.ini`` if it exists and host or port is missing): for each of host and port the
     [client] section is used if it has the key, else [server]; a wildcard
     listen address (0.0.0.0, ::, empty) means 127.0.0.1. Without a file the
     defaults are 127.0.0.1:8888. ``debug = true`` in [client] or [server]
     turns on debug logging.
     """
     path = config
-    if path is None and os.path.exists(DEFAULT_CONFIG):
+    # ./config.ini is looked at only when it has something to tell: with
+    # host and port both given and no file named, nothing is read.
+    if path is None and (host is None or port is None) and os.path.exists(DEFAULT_CONFIG):
         path = DEFAULT_CONFIG
     cfg_host = cfg_port = None
     debug = False

@@ -21,6 +21,8 @@
 #define MAX_PENDING_BYTES (256u * 1024 * 1024)
 #define MAX_PENDING_REQS 65536
 #define MAX_WRITE_QUEUE (64u * 1024 * 1024)
+/* How long a connection we are closing may take to send us its EOF. */
+#define DRAIN_MS 2000
 
 typedef struct server server;
 
@@ -43,12 +45,16 @@ typedef struct conn {
     bool closing;     /* uv_close called */
     bool no_more_input; /* protocol error or shutdown: read nothing more */
     bool close_when_idle;
+    bool draining;          /* replies done, write side shut, discarding input */
+    uint64_t drain_deadline; /* uv_now() after which we close anyway */
+    uv_shutdown_t shutdown_req;
 } conn;
 
 struct server {
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
+    uv_timer_t drain_timer; /* closes draining connections that never send EOF */
     h5a_storage *storage;
     const h5a_config *cfg;
     h5a_limits limits;
@@ -78,6 +84,7 @@ static void logf_(const server *s, const char *fmt, ...)
 }
 
 static void conn_maybe_read(conn *c);
+static void on_drain_timer(uv_timer_t *t);
 
 /* ---- closing ---- */
 
@@ -111,6 +118,50 @@ static void conn_close(conn *c, const char *why)
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
+/* Close after the replies are out, without losing them. A plain close with
+ * unread input in our receive buffer makes the kernel send RST, and the peer
+ * may then drop replies it has not read yet. So: shut our write side (FIN
+ * after the queued replies), discard whatever the peer still sends until its
+ * EOF, and only then close; DRAIN_MS bounds the wait. */
+static void on_shutdown_sent(uv_shutdown_t *req, int status)
+{
+    conn *c = req->data;
+    if (status < 0) conn_close(c, "shutdown failed");
+}
+
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->closing || c->draining) return;
+    server *s = c->srv;
+    logf_(s, "conn %llu %s finishing (%s)", (unsigned long long)c->serial, c->peer, why);
+    c->draining = true;
+    c->no_more_input = true;
+    free(c->big);
+    c->big = NULL;
+    c->drain_deadline = uv_now(&s->loop) + DRAIN_MS;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown_sent) < 0) {
+        conn_close(c, why);
+        return;
+    }
+    if (!uv_is_active((uv_handle_t *)&s->drain_timer))
+        uv_timer_start(&s->drain_timer, on_drain_timer, DRAIN_MS / 4, DRAIN_MS / 4);
+    conn_maybe_read(c);
+}
+
+static void on_drain_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    bool any = false;
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->draining) continue;
+        if (uv_now(&s->loop) >= c->drain_deadline) conn_close(c, "no EOF from peer");
+        else any = true;
+    }
+    if (!any) uv_timer_stop(t);
+}
+
 /* ---- replies ---- */
 
 static void on_written(uv_write_t *w, int status)
@@ -130,11 +181,11 @@ static void on_written(uv_write_t *w, int status)
         return;
     }
     if (close_after) {
-        conn_close(c, "after protocol error");
+        conn_finish(c, "after protocol error");
         return;
     }
     if (c->close_when_idle && c->pending_reqs == 0) {
-        conn_close(c, "server stopping");
+        conn_finish(c, "server stopping");
         return;
     }
     conn_maybe_read(c);
@@ -305,6 +356,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
     }
+    if (c->draining) { /* the peer's leftovers: read and forget */
+        c->rstart = c->rend = 0;
+        return;
+    }
     if (nread == 0 || c->no_more_input) {
         if (c->rbuf && c->rstart == c->rend) {
             free(c->rbuf);
@@ -332,8 +387,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 static void conn_maybe_read(conn *c)
 {
     if (c->closing) return;
-    bool want = !c->no_more_input && c->pending_bytes < MAX_PENDING_BYTES &&
-                c->pending_reqs < MAX_PENDING_REQS && c->tcp.write_queue_size < MAX_WRITE_QUEUE;
+    bool want = c->draining ||
+                (!c->no_more_input && c->pending_bytes < MAX_PENDING_BYTES &&
+                 c->pending_reqs < MAX_PENDING_REQS && c->tcp.write_queue_size < MAX_WRITE_QUEUE);
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
     } else if (!want && c->reading) {
@@ -396,10 +452,8 @@ static void on_storage_stopped(void *ud)
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         c->close_when_idle = true;
-        if (c->pending_reqs == 0) conn_close(c, "server stopping");
+        if (c->pending_reqs == 0) conn_finish(c, "server stopping");
     }
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
     h5a_storage_free(s->storage);
     s->storage = NULL;
 }
@@ -490,6 +544,14 @@ int h5a_server_run(const h5a_config *cfg)
     s->sigint.data = s->sigterm.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    /* neither keeps the loop alive: it ends when the listener, the storage
+     * thread's async handle and every connection are closed, and a second
+     * signal is still caught until then */
+    uv_unref((uv_handle_t *)&s->sigint);
+    uv_unref((uv_handle_t *)&s->sigterm);
+    uv_timer_init(&s->loop, &s->drain_timer);
+    s->drain_timer.data = s;
+    uv_unref((uv_handle_t *)&s->drain_timer);
 
     struct sockaddr_storage bound;
     int blen = sizeof bound;
@@ -502,6 +564,10 @@ int h5a_server_run(const h5a_config *cfg)
           cfg->use_compression ? "true" : "false", (unsigned long long)cfg->max_message_size);
 
     uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->drain_timer, NULL);
+    uv_run(&s->loop, UV_RUN_NOWAIT);
     uv_loop_close(&s->loop);
     free(s);
     return 0;

@@ -379,3 +379,35 @@ def session(srv, fn, **client_kw):
 
 def h5open(path):
     return h5py.File(path, "r")
+
+
+def type_signature(t):
+    """Every property of an HDF5 datatype that h5py's TypeID == (H5Tequal)
+    might not compare (H5Tequal ignores cset and padding of variable-length
+    strings), as a nested tuple."""
+    from h5py import h5t
+
+    cls = t.get_class()
+    if isinstance(t, h5t.TypeStringID):
+        vl = t.is_variable_str()
+        return ("string", vl, None if vl else t.get_size(), t.get_cset(), t.get_strpad())
+    if isinstance(t, h5t.TypeEnumID):
+        members = tuple((t.get_member_name(i), t.get_member_value(i)) for i in range(t.get_nmembers()))
+        return ("enum", type_signature(t.get_super()), members)
+    if isinstance(t, h5t.TypeIntegerID):
+        return ("int", t.get_size(), t.get_order(), t.get_sign())
+    if isinstance(t, h5t.TypeFloatID):
+        return ("float", t.get_size(), t.get_order(), t.get_fields(), t.get_ebias(), t.get_norm(), t.get_inpad())
+    if isinstance(t, h5t.TypeCompoundID):
+        members = tuple(
+            (t.get_member_name(i), t.get_member_offset(i), type_signature(t.get_member_type(i)))
+            for i in range(t.get_nmembers())
+        )
+        return ("compound", t.get_size(), members)
+    if isinstance(t, h5t.TypeArrayID):
+        return ("array", t.get_array_dims(), type_signature(t.get_super()))
+    if isinstance(t, h5t.TypeOpaqueID):
+        return ("opaque", t.get_size(), t.get_tag())
+    if isinstance(t, h5t.TypeVlenID):
+        return ("vlen", type_signature(t.get_super()))
+    return ("class", cls, t.get_size())

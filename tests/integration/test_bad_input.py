@@ -147,6 +147,18 @@ for bad_index in ("0", 1.5, None, True, [0]):
         {"id": 7, "op": "insert", "path": "/existing", "index": bad_index, "data": [1.0]}, "BAD_REQUEST")
 req("insert-missing-index", {"id": 7, "op": "insert", "path": "/existing", "data": [1.0]}, "BAD_REQUEST")
 req("delete-root", {"id": 8, "op": "delete", "path": "/"}, "BAD_PATH")
+for op in ("write", "update", "append"):
+    req("%s-root" % op, {"id": 8, "op": op, "path": "/", "data": [1]}, "BAD_PATH")
+req("insert-root", {"id": 8, "op": "insert", "path": "/", "index": 0, "data": [1]}, "BAD_PATH")
+req("read-root", {"id": 8, "op": "read", "path": "/"}, "NOT_A_DATASET")
+# arguments an op does not take are refused, not ignored
+req("misspelt-arg", {"id": 9, "op": "write", "path": "/new", "data": [1], "compresion": "gzip"}, "BAD_REQUEST")
+req("ping-with-path", {"id": 9, "op": "ping", "path": "/x"}, "BAD_REQUEST")
+req("read-with-data", {"id": 9, "op": "read", "path": "/existing", "data": [1]}, "BAD_REQUEST")
+req("append-with-index", {"id": 9, "op": "append", "path": "/grow", "index": 0, "data": [1]}, "BAD_REQUEST")
+req("delete-with-compression", {"id": 9, "op": "delete", "path": "/existing", "compression": "gzip"}, "BAD_REQUEST")
+case("int-key", frame(pk({"id": 9, "op": "ping", 5: 1})), "BAD_REQUEST", 9)
+req("index-above-int64", {"id": 9, "op": "insert", "path": "/grow", "index": 2**63, "data": [1]}, "OUT_OF_RANGE")
 
 
 @pytest.mark.parametrize("raw,code,rid,closes,opts", CASES)
@@ -284,3 +296,20 @@ def test_client_disconnect_mid_frame(start_server):
     srv.stop()
     with h5py.File(srv.file, "r") as f:
         assert "half" not in f
+
+
+def test_oversized_frame_with_body_still_gets_reply(start_server):
+    """A client that sends the whole oversized frame (not just its header)
+    still reads the TOO_LARGE reply before the connection closes."""
+    srv = start_server(server_opts={"max_message_size": "64K"})
+    for _ in range(10):
+        with RawConn(srv) as conn:
+            try:
+                conn.send_raw(struct.pack(">I", 200_000) + b"\x00" * 200_000)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server may close before taking it all
+            assert_error(conn.recv(), "TOO_LARGE", None)
+            assert conn.is_closed_by_peer()
+    with RawConn(srv) as conn:
+        assert assert_ok(conn.call({"id": 1, "op": "ping"}), 1) == "pong"
+    srv.stop()

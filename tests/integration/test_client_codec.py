@@ -325,6 +325,14 @@ class TestConfig:
         p.write_text("[server]\nhost = %s\n" % host)
         assert load_settings(config=str(p)).host == "127.0.0.1"
 
+    def test_explicit_host_port_skip_default_file(self, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "config.ini").write_text("[server]\nport = not-a-port\ndebug = true\n")
+        s = load_settings("h", 5)
+        assert (s.host, s.port, s.debug) == ("h", 5, False)
+        with pytest.raises(ValueError):
+            load_settings()
+
     def test_explicit_args_win(self, tmp_path):
         p = tmp_path / "c.ini"
         p.write_text("[server]\nhost = h\nport = 1\n")
@@ -501,6 +509,25 @@ class TestFakeServer:
                         await c.insert("/w", 1.5, [1])
                     # the connection is still fine after client-side refusals
                     assert (await c.read("/arr")).tolist() == [0, 1, 2]
+
+        run(main())
+
+    def test_timeout_then_still_usable(self):
+        async def handler(reader, writer):
+            await _read_frame(reader)  # never answered
+            req = await _read_frame(reader)
+            writer.write(_frame({"id": req["id"], "ok": True, "result": "pong"}))
+            await writer.drain()
+            await reader.read()
+
+        async def main():
+            server, port = await _fake_server(handler)
+            async with server:
+                async with HDF5Client("127.0.0.1", port, timeout=0.2) as c:
+                    with pytest.raises(asyncio.TimeoutError):
+                        await c.ping()
+                    c.timeout = 30
+                    assert await c.ping() == "pong"
 
         run(main())
 

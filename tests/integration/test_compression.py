@@ -194,3 +194,34 @@ def test_scalar_compression_rules(server):
         assert sorted(f.keys()) == ["a", "s"]
         assert f["s"][()] == 2.0
         assert f["a"].compression == "gzip"
+
+
+def test_write_same_shape_other_compression_replaces(server):
+    async def body(c):
+        await c.write("/d", DATA, compression="gzip")
+        await c.write("/d", DATA * 2, compression="lzf")  # asked for lzf: gets lzf
+        await c.write("/e", DATA, compression="lzf")
+        await c.write("/e", DATA * 3, compression="lzf")  # same: in place
+        await c.write("/f", DATA, compression="gzip", compression_opts=2)
+        await c.write("/f", DATA, compression="gzip", compression_opts=6)
+
+    session(server, body)
+    server.stop()
+    with h5open(server.file) as f:
+        assert f["d"].compression == "lzf"
+        np.testing.assert_array_equal(f["d"][()], DATA * 2)
+        assert f["e"].compression == "lzf"
+        np.testing.assert_array_equal(f["e"][()], DATA * 3)
+        assert f["f"].compression == "gzip" and f["f"].compression_opts == 6
+
+
+def test_level_without_compression_applies_to_gzip_default(start_server):
+    srv = start_server(server_opts={"use_compression": "true"})
+
+    async def body(c):
+        await c.write("/d", DATA, compression_opts=9)
+
+    session(srv, body)
+    srv.stop()
+    with h5open(srv.file) as f:
+        assert f["d"].compression == "gzip" and f["d"].compression_opts == 9

@@ -273,6 +273,7 @@ def test_file_matches_what_h5py_writes(dtype_run, case):
         ot, tt = o.id.get_type(), t.id.get_type()
         assert ot == tt, "HDF5 type differs: ours %r (%s) vs h5py %r (%s)" % (
             ot, ot.get_class(), tt, tt.get_class())
+        assert h5a_util.type_signature(ot) == h5a_util.type_signature(tt)
         assert o.dtype == t.dtype
         assert o.shape == t.shape
         ov, tv = _h5py_value(o), _h5py_value(t)

@@ -536,3 +536,28 @@ def test_unusual_but_valid_names(server):
 
     out = session(server, body)
     assert [int(x) for x in out] == list(range(len(names)))
+
+
+def test_hdf5_error_on_corrupt_chunk(start_server):
+    """libhdf5 failures surface as HDF5_ERROR with its message; the server
+    and the rest of the file are fine."""
+    before = {}
+
+    def pre(path):
+        with h5py.File(path, "w") as f:
+            ds = f.create_dataset("bad", shape=(8,), dtype="<f8", chunks=(8,), compression="gzip")
+            ds.id.write_direct_chunk((0,), b"this is not deflate data", filter_mask=0)
+            f["good"] = np.arange(3)
+        with h5py.File(path, "r") as f:
+            before["good"] = f["good"][()].tolist()
+
+    srv = start_server(precreate=pre)
+
+    async def body(c):
+        with pytest.raises(h5a.HDF5Error) as ei:
+            await c.read("/bad")
+        assert ei.value.code == "HDF5_ERROR" and ei.value.message
+        assert (await c.read("/good")).tolist() == before["good"]
+        assert await c.ping() == "pong"
+
+    session(srv, body)

@@ -1,0 +1,136 @@
+#include "cli/config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int cli_parse_port(const char *s)
+{
+    while (*s == ' ' || *s == '\t') s++;
+    char *end;
+    errno = 0;
+    long p = strtol(s, &end, 10);
+    while (*end == ' ' || *end == '\t') end++;
+    if (errno || end == s || *end || p < 1 || p > 65535) return -1;
+    return (int)p;
+}
+
+/* Debian's inih does not pass line numbers to handlers, so lines are fed
+ * through this reader and counted (as src/server/config.c does). */
+struct reader {
+    FILE *f;
+    int line;
+};
+
+static char *read_line(char *buf, int size, void *stream)
+{
+    struct reader *r = stream;
+    char *s = fgets(buf, size, r->f);
+    if (s) r->line++;
+    return s;
+}
+
+struct ctx {
+    struct reader *rd;
+    const char *path;
+    char host[2][256]; /* [0] server, [1] client */
+    int has_host[2];
+    int port[2];
+    int port_line[2];
+    char port_text[2][64];
+};
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+    struct ctx *c = user;
+    int which;
+    if (strcmp(section, "server") == 0) which = 0;
+    else if (strcmp(section, "client") == 0) which = 1;
+    else return 1;
+    if (strcasecmp(name, "host") == 0) {
+        snprintf(c->host[which], sizeof c->host[which], "%s", value);
+        c->has_host[which] = 1;
+    } else if (strcasecmp(name, "port") == 0) {
+        /* checked only if used: a bad [server] port is the server's
+         * problem when [client] names its own */
+        c->port[which] = cli_parse_port(value);
+        c->port_line[which] = c->rd->line;
+        snprintf(c->port_text[which], sizeof c->port_text[which], "%s", value);
+    }
+    return 1;
+}
+
+int cli_resolve_target(const char *path, const char *flag_host, int flag_port, cli_target *out,
+                       char *err, size_t errlen)
+{
+    struct reader rd = {NULL, 0};
+    struct ctx c;
+    memset(&c, 0, sizeof c);
+    c.rd = &rd;
+    const char *cfg = path;
+    FILE *f = NULL;
+    if (!cfg) {
+        f = fopen(CLI_DEFAULT_CONFIG, "r");
+        if (f) cfg = CLI_DEFAULT_CONFIG;
+        else if (errno != ENOENT) {
+            snprintf(err, errlen, "%s: %s", CLI_DEFAULT_CONFIG, strerror(errno));
+            return -1;
+        }
+    } else {
+        f = fopen(cfg, "r");
+        if (!f) {
+            snprintf(err, errlen, "%s: %s", cfg, strerror(errno));
+            return -1;
+        }
+    }
+    if (f) {
+        rd.f = f;
+        c.path = cfg;
+        int rc = ini_parse_stream(read_line, &rd, on_entry, &c);
+        int bad = ferror(f);
+        fclose(f);
+        if (bad) {
+            snprintf(err, errlen, "%s: read error", cfg);
+            return -1;
+        }
+        if (rc > 0) {
+            snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", cfg,
+                     rc);
+            return -1;
+        }
+        if (rc < 0) {
+            snprintf(err, errlen, "%s: cannot parse", cfg);
+            return -1;
+        }
+    }
+    if (flag_host) {
+        snprintf(out->host, sizeof out->host, "%s", flag_host);
+    } else {
+        int w = c.has_host[1] ? 1 : c.has_host[0] ? 0 : -1;
+        const char *h = w >= 0 ? c.host[w] : CLI_DEFAULT_HOST;
+        size_t n = strlen(h);
+        /* a server listening on every interface is reached on loopback */
+        if (n == 0 || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0 || strcmp(h, "[::]") == 0)
+            h = CLI_DEFAULT_HOST, n = strlen(h);
+        if (n >= 2 && h[0] == '[' && h[n - 1] == ']') h++, n -= 2;
+        snprintf(out->host, sizeof out->host, "%.*s", (int)n, h);
+    }
+    if (flag_port >= 0) {
+        out->port = flag_port;
+    } else {
+        int w = c.port_line[1] ? 1 : c.port_line[0] ? 0 : -1;
+        if (w < 0) {
+            out->port = CLI_DEFAULT_PORT;
+        } else if (c.port[w] < 0) {
+            snprintf(err, errlen, "%s:%d: [%s] port: '%s' is not a port number (1..65535)", cfg,
+                     c.port_line[w], w ? "client" : "server", c.port_text[w]);
+            return -1;
+        } else {
+            out->port = c.port[w];
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,585 @@
+/* hdf5-async: the command-line client of hdf5-async-server. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/config.h"
+#include "cli/dtype.h"
+#include "cli/format.h"
+#include "cli/npy.h"
+#include "cli/progress.h"
+#include "hdf5_async.h"
+
+/* Exit statuses: part of the interface, scripts rely on them. */
+enum {
+    EXIT_OK = 0,
+    EXIT_SERVER = 1, /* the server answered with an error */
+    EXIT_USAGE = 2,  /* bad command line or config file */
+    EXIT_CONN = 3,   /* connection, I/O or timeout error */
+    EXIT_FILE = 4    /* cannot read, parse or write a local .npy file */
+};
+
+#define PROG "hdf5-async"
+
+static const char MAIN_HELP[] =
+    "Usage: " PROG " [OPTIONS] COMMAND [ARGS...]\n"
+    "\n"
+    "Command-line client of the hdf5-async server, which owns one HDF5 file.\n"
+    "\n"
+    "Commands:\n"
+    "  ping                    check that the server answers (prints \"pong\" and the\n"
+    "                          round-trip time)\n"
+    "  mkgroup PATH            create a group and any missing parents\n"
+    "  put PATH FILE.npy       write a .npy file as the dataset at PATH\n"
+    "  append PATH FILE.npy    append the rows of a .npy file along axis 0\n"
+    "  get PATH [-o FILE.npy]  print a dataset, or save it as a .npy file\n"
+    "  rm PATH                 delete a dataset, or a group and all it holds\n"
+    "Run '" PROG " COMMAND --help' for a command's options.\n"
+    "\n"
+    "Options (before or after COMMAND):\n"
+    "  --host HOST      server host name or address\n"
+    "  --port PORT      server TCP port\n"
+    "  --config FILE    config file (default: ./config.ini when it exists)\n"
+    "  --timeout MS     give up when connecting, or waiting for a reply, takes longer\n"
+    "                   than MS milliseconds (default 0: wait as long as it takes)\n"
+    "  -h, --help       show this help\n"
+    "  --version        show the version\n"
+    "\n"
+    "Host and port come from --host/--port, else from the config file: for each of\n"
+    "them the [client] section's value when it has one, else the [server] section's.\n"
+    "A host of 0.0.0.0, :: or empty means 127.0.0.1. Defaults: 127.0.0.1, 8888.\n"
+    "\n"
+    "Exit status:\n"
+    "  0  success\n"
+    "  1  the server answered with an error (\"" PROG ": CODE: message\" on stderr)\n"
+    "  2  usage error: bad command line or config file\n"
+    "  3  connection, I/O or timeout error\n"
+    "  4  local file error: cannot read, parse or write a .npy file\n"
+    "Errors are always printed on stderr.\n";
+
+static const char PING_HELP[] =
+    "Usage: " PROG " [OPTIONS] ping\n"
+    "\n"
+    "Send a ping; print \"pong\" and the round-trip time in milliseconds\n"
+    "(not counting the connection set-up).\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 pong received, 1 server error, 2 usage, 3 connection/timeout.\n";
+
+static const char MKGROUP_HELP[] =
+    "Usage: " PROG " [OPTIONS] mkgroup PATH\n"
+    "\n"
+    "Create the group PATH and any missing parents (like mkdir -p). An existing\n"
+    "group is fine; a dataset at PATH is an error (EXISTS). Prints nothing.\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
+
+static const char PUT_HELP[] =
+    "Usage: " PROG " [OPTIONS] put PATH FILE.npy [--compression gzip|lzf|none] [--level N]\n"
+    "\n"
+    "Write the array in FILE.npy (\"-\": standard input) as the dataset at PATH,\n"
+    "creating missing parent groups and replacing a dataset of another shape or\n"
+    "type. Prints nothing.\n"
+    "\n"
+    "  --compression C  gzip, lzf or none (default: the server's setting)\n"
+    "  --level N        gzip level 0..9 (default 4; implies --compression gzip)\n"
+    "\n"
+    ".npy files of format 1.0, 2.0 and 3.0 are read, Fortran-ordered ones are\n"
+    "transposed to C order, unicode ('U') arrays are stored as variable-length\n"
+    "UTF-8 strings. Object arrays ('O') cannot be read.\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
+    "4 FILE.npy cannot be read or parsed.\n";
+
+static const char APPEND_HELP[] =
+    "Usage: " PROG " [OPTIONS] append PATH FILE.npy [--compression gzip|lzf|none] [--level N]\n"
+    "\n"
+    "Append the array in FILE.npy (\"-\": standard input) along axis 0 of the dataset\n"
+    "at PATH: shape (k, d1, ...) adds k rows, shape (d1, ...) adds one row. A\n"
+    "missing dataset is created, resizable along axis 0 (compression applies only\n"
+    "then). Prints the dataset's new length along axis 0.\n"
+    "\n"
+    "  --compression C  gzip, lzf or none (default: the server's setting)\n"
+    "  --level N        gzip level 0..9 (default 4; implies --compression gzip)\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
+    "4 FILE.npy cannot be read or parsed.\n";
+
+static const char GET_HELP[] =
+    "Usage: " PROG " [OPTIONS] get PATH [-o FILE.npy]\n"
+    "\n"
+    "Read the dataset at PATH.\n"
+    "\n"
+    "Without -o: a scalar prints plainly (a number as Python prints it, a string\n"
+    "as its text); an array of up to 1000 elements prints like numpy's repr, with\n"
+    "its shape and dtype; a larger one prints only its shape, dtype and size.\n"
+    "\n"
+    "  -o, --output FILE.npy  save the dataset as a .npy file (\"-\": standard\n"
+    "                         output) instead of printing it; the file is written\n"
+    "                         under a temporary name and renamed when complete\n"
+    "\n"
+    "Variable-length strings are saved as fixed-width numpy arrays sized to the\n"
+    "longest element: UTF-8 strings as unicode ('<U'), byte strings as 'S'.\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
+    "4 FILE.npy cannot be written.\n";
+
+static const char RM_HELP[] =
+    "Usage: " PROG " [OPTIONS] rm PATH\n"
+    "\n"
+    "Delete the dataset at PATH, or the group at PATH with everything under it.\n"
+    "Prints nothing.\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error (e.g. NOT_FOUND), 2 usage,\n"
+    "3 connection/timeout.\n";
+
+/* ---- errors ---- */
+
+static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void msg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static const char *g_cmd; /* for "Try ... --help" */
+
+static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(PROG ": ", stderr);
+    if (g_cmd) fprintf(stderr, "%s: ", g_cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fprintf(stderr, "Try '" PROG "%s%s --help' for more information.\n", g_cmd ? " " : "",
+            g_cmd ? g_cmd : "");
+    return EXIT_USAGE;
+}
+
+/* Library errors: "hdf5-async: CODE: message". */
+static int lib_error(hdf5a_client *c, int rc)
+{
+    const char *code = hdf5a_strerror(rc);
+    const char *text = c ? hdf5a_errstr(c) : "";
+    size_t cl = strlen(code);
+    /* the library may already have prefixed the code */
+    if (strncmp(text, code, cl) == 0 && text[cl] == ':') {
+        text += cl + 1;
+        while (*text == ' ') text++;
+    }
+    if (*text) msg("%s: %s", code, text);
+    else msg("%s", code);
+    if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_EINTERNAL) return EXIT_SERVER;
+    /* the library refused an argument before sending anything: a usage
+     * problem (e.g. a malformed path), not a connection one */
+    if (rc == HDF5A_EINVAL) return EXIT_USAGE;
+    return EXIT_CONN;
+}
+
+/* ---- command line ---- */
+
+enum { OPT_HOST = 1, OPT_PORT, OPT_CONFIG, OPT_TIMEOUT, OPT_HELP, OPT_VERSION, OPT_COMPRESSION,
+       OPT_LEVEL, OPT_OUTPUT };
+
+typedef struct optdef {
+    const char *lname;
+    char sname;
+    int has_arg;
+    int id;
+} optdef;
+
+static const optdef GLOBAL_OPTS[] = {
+    {"host", 0, 1, OPT_HOST},   {"port", 0, 1, OPT_PORT}, {"config", 0, 1, OPT_CONFIG},
+    {"timeout", 0, 1, OPT_TIMEOUT}, {"help", 'h', 0, OPT_HELP}, {NULL, 0, 0, 0}};
+static const optdef TRANSFER_OPTS[] = {
+    {"compression", 0, 1, OPT_COMPRESSION}, {"level", 0, 1, OPT_LEVEL}, {NULL, 0, 0, 0}};
+static const optdef GET_OPTS[] = {{"output", 'o', 1, OPT_OUTPUT}, {NULL, 0, 0, 0}};
+static const optdef NO_OPTS[] = {{NULL, 0, 0, 0}};
+
+typedef struct cmd {
+    const char *name;
+    int npos;
+    const char *posnames[2];
+    const optdef *opts;
+    const char *help;
+} cmd;
+
+enum { CMD_PING, CMD_MKGROUP, CMD_PUT, CMD_APPEND, CMD_GET, CMD_RM };
+static const cmd CMDS[] = {
+    {"ping", 0, {NULL, NULL}, NO_OPTS, PING_HELP},
+    {"mkgroup", 1, {"PATH", NULL}, NO_OPTS, MKGROUP_HELP},
+    {"put", 2, {"PATH", "FILE.npy"}, TRANSFER_OPTS, PUT_HELP},
+    {"append", 2, {"PATH", "FILE.npy"}, TRANSFER_OPTS, APPEND_HELP},
+    {"get", 1, {"PATH", NULL}, GET_OPTS, GET_HELP},
+    {"rm", 1, {"PATH", NULL}, NO_OPTS, RM_HELP},
+};
+#define NCMDS (sizeof CMDS / sizeof CMDS[0])
+
+typedef struct args {
+    const char *host, *config, *output, *compression;
+    int port;       /* -1: not given */
+    int timeout_ms; /* -1: not given */
+    int level;      /* -1: not given */
+    const char *pos[3];
+    int npos;
+} args;
+
+static const optdef *find_long(const optdef *set, const char *name, size_t n)
+{
+    for (; set->lname; set++)
+        if (strlen(set->lname) == n && strncmp(set->lname, name, n) == 0) return set;
+    return NULL;
+}
+
+static const optdef *find_short(const optdef *set, char c)
+{
+    for (; set->lname; set++)
+        if (set->sname && set->sname == c) return set;
+    return NULL;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+static int set_opt(args *a, const optdef *o, const char *val)
+{
+    long v;
+    switch (o->id) {
+    case OPT_HOST:
+        if (!*val) return usage("--host: empty host");
+        a->host = val;
+        break;
+    case OPT_PORT:
+        if ((a->port = cli_parse_port(val)) < 0)
+            return usage("--port: '%s' is not a port number (1..65535)", val);
+        break;
+    case OPT_CONFIG: a->config = val; break;
+    case OPT_TIMEOUT:
+        if (parse_int(val, 0, 0x7FFFFFFF, &v))
+            return usage("--timeout: '%s' is not a number of milliseconds (0 = none)", val);
+        a->timeout_ms = (int)v;
+        break;
+    case OPT_COMPRESSION:
+        if (strcmp(val, "gzip") && strcmp(val, "lzf") && strcmp(val, "none"))
+            return usage("--compression: '%s' is not one of gzip, lzf, none", val);
+        a->compression = val;
+        break;
+    case OPT_LEVEL:
+        if (parse_int(val, 0, 9, &v)) return usage("--level: '%s' is not a gzip level 0..9", val);
+        a->level = (int)v;
+        break;
+    case OPT_OUTPUT:
+        if (!*val) return usage("-o: empty file name");
+        a->output = val;
+        break;
+    default: break;
+    }
+    return 0;
+}
+
+/* GNU-style: options anywhere, "--opt=value" or "--opt value", "-oFILE",
+ * "--" ends options; "-" alone is a file name (stdin/stdout). */
+static int parse_args(int argc, char **argv, int i, const optdef *local, args *a, int *help)
+{
+    int opts_done = 0;
+    for (; i < argc; i++) {
+        const char *s = argv[i];
+        if (opts_done || s[0] != '-' || s[1] == '\0') {
+            if (a->npos >= 3) return usage("too many arguments");
+            a->pos[a->npos++] = s;
+            continue;
+        }
+        if (strcmp(s, "--") == 0) {
+            opts_done = 1;
+            continue;
+        }
+        const optdef *o;
+        const char *val = NULL;
+        if (s[1] == '-') {
+            const char *name = s + 2, *eq = strchr(name, '=');
+            size_t n = eq ? (size_t)(eq - name) : strlen(name);
+            o = find_long(local, name, n);
+            if (!o) o = find_long(GLOBAL_OPTS, name, n);
+            if (!o) return usage("unknown option '--%.*s'", (int)n, name);
+            if (eq && !o->has_arg) return usage("option '--%s' takes no value", o->lname);
+            if (eq) val = eq + 1;
+        } else {
+            o = find_short(local, s[1]);
+            if (!o) o = find_short(GLOBAL_OPTS, s[1]);
+            if (!o) return usage("unknown option '%s'", s);
+            if (s[2] && !o->has_arg) return usage("unknown option '%s'", s);
+            if (s[2]) val = s + 2;
+        }
+        if (o->id == OPT_HELP) {
+            *help = 1;
+            continue;
+        }
+        if (o->has_arg && !val) {
+            if (i + 1 >= argc) return usage("option '%s' needs a value", s);
+            val = argv[++i];
+        }
+        if (set_opt(a, o, val)) return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* ---- commands ---- */
+
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static hdf5a_client *connect_to(const cli_target *t, int timeout_ms)
+{
+    char err[512] = "";
+    hdf5a_client *c = hdf5a_connect(t->host, t->port, timeout_ms, err, sizeof err);
+    if (!c) msg("cannot connect to %s:%d: %s", t->host, t->port, *err ? err : "unknown error");
+    return c;
+}
+
+static int cmd_ping(hdf5a_client *c)
+{
+    double t0 = now_ms();
+    int rc = hdf5a_ping(c);
+    double t1 = now_ms();
+    if (rc) return lib_error(c, rc);
+    printf("pong %.3f ms\n", t1 - t0);
+    return EXIT_OK;
+}
+
+static int cmd_transfer(hdf5a_client *c, int append, const args *a, npy_array *arr)
+{
+    const char *path = a->pos[0];
+    hdf5a_array h = {arr->dtype_str, arr->ndim, arr->shape, arr->data, arr->nbytes};
+    hdf5a_compression comp = {a->compression, a->level};
+    uint64_t payload = arr->count * arr->dt->size;
+    char label[256];
+    snprintf(label, sizeof label, "%s %s", append ? "append" : "put", path);
+    progress *pg = payload > PROGRESS_MIN_BYTES ? progress_start(label, payload, 0) : NULL;
+    uint64_t new_len = 0;
+    int rc = append ? hdf5a_append(c, path, &h, a->compression ? &comp : NULL, &new_len)
+                    : hdf5a_write(c, path, &h, a->compression ? &comp : NULL);
+    progress_end(pg, rc == 0, payload);
+    if (rc) return lib_error(c, rc);
+    if (append) printf("%llu\n", (unsigned long long)new_len);
+    return EXIT_OK;
+}
+
+static uint64_t value_bytes(const hdf5a_array *v)
+{
+    if (strcmp(v->dtype, "str") && strcmp(v->dtype, "bytes")) return v->nbytes;
+    uint64_t n = 1, total = 0;
+    for (int i = 0; i < v->ndim; i++) n *= v->shape[i];
+    char *const *s = v->data;
+    for (uint64_t i = 0; i < n; i++) total += s[i] ? strlen(s[i]) : 0;
+    return total;
+}
+
+static int cmd_get(hdf5a_client *c, const args *a)
+{
+    const char *path = a->pos[0];
+    hdf5a_array *v = NULL;
+    char label[256];
+    snprintf(label, sizeof label, "get %s", path);
+    /* the size is unknown until the reply is in: start the line only if
+     * the read takes a noticeable time */
+    progress *pg = progress_start(label, 0, 500);
+    int rc = hdf5a_read(c, path, &v);
+    progress_end(pg, rc == 0, rc == 0 && v ? value_bytes(v) : 0);
+    if (rc) return lib_error(c, rc);
+    if (!v) {
+        msg("REPLY: the library returned no array for %s", path);
+        return EXIT_CONN;
+    }
+    int status = EXIT_OK;
+    char err[1024];
+    if (a->output) {
+        if (npy_save(a->output, v, err, sizeof err)) {
+            msg("%s", err);
+            status = EXIT_FILE;
+        }
+        hdf5a_array_free(v);
+        return status;
+    }
+    dtype *t = dt_parse(v->dtype, err, sizeof err);
+    if (!t) {
+        msg("cannot show %s: %s", path, err);
+        hdf5a_array_free(v);
+        return EXIT_CONN;
+    }
+    int r = format_value(stdout, v, t);
+    if (r < 0) {
+        msg("cannot show %s: out of memory, or data that does not match dtype %s", path, v->dtype);
+        status = EXIT_CONN;
+    } else if (r == 1) {
+        fprintf(stderr, "(too large to print; use '" PROG " get %s -o FILE.npy' to save it)\n",
+                path);
+    }
+    dt_free(t);
+    hdf5a_array_free(v);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    /* a closed pipe on stdout or a dropped connection must show up as an
+     * error return, not kill us silently */
+    signal(SIGPIPE, SIG_IGN);
+
+    args a = {0};
+    a.port = a.timeout_ms = a.level = -1;
+    int help = 0;
+    int i = 1;
+    /* global options before the command */
+    for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        if (strcmp(argv[i], "--version") == 0) {
+            printf(PROG " %s\n", HDF5A_VERSION);
+            return EXIT_OK;
+        }
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        const char *s = argv[i];
+        const optdef *o;
+        const char *val = NULL;
+        if (s[1] == '-') {
+            const char *eq = strchr(s + 2, '=');
+            size_t n = eq ? (size_t)(eq - s - 2) : strlen(s + 2);
+            o = find_long(GLOBAL_OPTS, s + 2, n);
+            if (!o) return usage("unknown option '%s'", s);
+            if (eq && !o->has_arg) return usage("option '--%s' takes no value", o->lname);
+            if (eq) val = eq + 1;
+        } else {
+            o = find_short(GLOBAL_OPTS, s[1]);
+            if (!o || s[2]) return usage("unknown option '%s'", s);
+        }
+        if (o->id == OPT_HELP) {
+            help = 1;
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc) return usage("option '%s' needs a value", s);
+            val = argv[++i];
+        }
+        if (set_opt(&a, o, val)) return EXIT_USAGE;
+    }
+    if (i >= argc) {
+        if (help) {
+            fputs(MAIN_HELP, stdout);
+            return EXIT_OK;
+        }
+        return usage("no command given (ping, mkgroup, put, append, get, rm)");
+    }
+    const char *name = argv[i++];
+    if (strcmp(name, "help") == 0) {
+        if (i >= argc) {
+            fputs(MAIN_HELP, stdout);
+            return EXIT_OK;
+        }
+        name = argv[i];
+        help = 1;
+        i = argc;
+    }
+    const cmd *cm = NULL;
+    for (size_t k = 0; k < NCMDS; k++)
+        if (strcmp(CMDS[k].name, name) == 0) cm = &CMDS[k];
+    if (!cm) {
+        if (help) {
+            fputs(MAIN_HELP, stdout);
+            return EXIT_OK;
+        }
+        return usage("unknown command '%s' (commands: ping, mkgroup, put, append, get, rm)", name);
+    }
+    g_cmd = cm->name;
+    /* --help anywhere wins over anything else on the line */
+    for (int k = i; k < argc && strcmp(argv[k], "--"); k++)
+        if (strcmp(argv[k], "-h") == 0 || strcmp(argv[k], "--help") == 0) help = 1;
+    if (help) {
+        fputs(cm->help, stdout);
+        return EXIT_OK;
+    }
+    int rc = parse_args(argc, argv, i, cm->opts, &a, &help);
+    if (rc) return rc;
+    if (a.npos < cm->npos) return usage("missing %s argument", cm->posnames[a.npos]);
+    if (a.npos > cm->npos) return usage("unexpected argument '%s'", a.pos[cm->npos]);
+    if (a.level >= 0) {
+        if (a.compression && strcmp(a.compression, "gzip") != 0)
+            return usage("--level applies only to --compression gzip");
+        a.compression = "gzip";
+    }
+
+    cli_target target;
+    char err[512];
+    if (cli_resolve_target(a.config, a.host, a.port, &target, err, sizeof err)) {
+        msg("%s", err);
+        return EXIT_USAGE;
+    }
+
+    size_t cmd_id = (size_t)(cm - CMDS);
+    npy_array arr;
+    memset(&arr, 0, sizeof arr);
+    if (cmd_id == CMD_PUT || cmd_id == CMD_APPEND) {
+        /* read the file first: a bad file should not cost a connection */
+        char ferr[1024];
+        if (npy_load(a.pos[1], &arr, ferr, sizeof ferr)) {
+            msg("%s", ferr);
+            return EXIT_FILE;
+        }
+    }
+
+    hdf5a_client *c = connect_to(&target, a.timeout_ms < 0 ? 0 : a.timeout_ms);
+    if (!c) {
+        npy_free(&arr);
+        return EXIT_CONN;
+    }
+    switch (cmd_id) {
+    case CMD_PING: rc = cmd_ping(c); break;
+    case CMD_MKGROUP:
+        rc = hdf5a_create_group(c, a.pos[0]);
+        rc = rc ? lib_error(c, rc) : EXIT_OK;
+        break;
+    case CMD_PUT: rc = cmd_transfer(c, 0, &a, &arr); break;
+    case CMD_APPEND: rc = cmd_transfer(c, 1, &a, &arr); break;
+    case CMD_GET: rc = cmd_get(c, &a); break;
+    case CMD_RM:
+        rc = hdf5a_delete(c, a.pos[0]);
+        rc = rc ? lib_error(c, rc) : EXIT_OK;
+        break;
+    default: rc = EXIT_USAGE; break;
+    }
+    hdf5a_close(c);
+    npy_free(&arr);
+    if (fflush(stdout) != 0 && errno != EPIPE && rc == EXIT_OK) {
+        msg("write error on standard output: %s", strerror(errno));
+        rc = EXIT_FILE;
+    }
+    return rc;
+}

@@ -1,0 +1,393 @@
+/* The blocking API: one call, one round trip, bounded by the client's
+ * timeout. The socket is non-blocking underneath so that every wait goes
+ * through poll() with the time that is left.
+ *
+ * Copies: a write's element bytes go from the caller's memory to the kernel
+ * (sendmsg over two iovecs: the encoded header, then the data); a read's
+ * reply is received into one allocation that the returned array then owns,
+ * with the data pointing into it. */
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "proto/errors.h"
+
+struct hdf5a_client {
+    int fd;         /* -1 once the connection is unusable */
+    int timeout_ms; /* per call; 0 waits forever */
+    uint64_t next_id;
+    mp_buf hdr; /* request bytes except a write's data, reused */
+    mp_doc doc; /* reply nodes, reused */
+    char errstr[H5C_ERRLEN];
+};
+
+/* ---- time ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t deadline_after(int timeout_ms)
+{
+    return timeout_ms > 0 ? now_ms() + timeout_ms : -1;
+}
+
+/* poll()'s timeout for the time left until deadline (-1: none). */
+static int ms_left(int64_t deadline)
+{
+    if (deadline < 0)
+        return -1;
+    int64_t left = deadline - now_ms();
+    return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* Waits for events on fd. 0, or HDF5A_ETIMEOUT / HDF5A_EIO. */
+static int wait_fd(int fd, short events, int64_t deadline, short *revents)
+{
+    for (;;) {
+        struct pollfd p = {fd, events, 0};
+        int n = poll(&p, 1, ms_left(deadline));
+        if (n > 0) {
+            *revents = p.revents;
+            return 0;
+        }
+        if (n == 0)
+            return HDF5A_ETIMEOUT;
+        if (errno != EINTR)
+            return HDF5A_EIO;
+    }
+}
+
+/* ---- connecting ---- */
+
+/* One address: connect within the deadline. Returns the fd or -1 with
+ * *code and err set. */
+static int connect_one(const struct addrinfo *ai, int64_t deadline, int *code, char *err,
+                       size_t errlen)
+{
+    char name[80];
+    h5c_addr_name(ai, name, sizeof name);
+    int error;
+    int fd = h5c_connect_start(ai, &error);
+    if (fd < 0) {
+        *code = h5a_fail(err, errlen, HDF5A_EIO, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (!error) {
+        short rev;
+        int rc = wait_fd(fd, POLLOUT, deadline, &rev);
+        socklen_t len = sizeof error;
+        if (rc == HDF5A_ETIMEOUT) {
+            close(fd);
+            *code = h5a_fail(err, errlen, HDF5A_ETIMEOUT, "connect to %s: timed out", name);
+            return -1;
+        }
+        if (rc || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
+            error = errno;
+    }
+    if (error) {
+        close(fd);
+        *code = h5a_fail(err, errlen, HDF5A_EIO, "connect to %s: %s", name, strerror(error));
+        return -1;
+    }
+    return fd;
+}
+
+HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms, char *err,
+                                      size_t errlen)
+{
+    char why[H5C_ERRLEN] = "";
+    struct addrinfo *list = NULL;
+    int fd = -1, code = 0;
+    if (timeout_ms < 0) {
+        h5a_fail(why, sizeof why, HDF5A_EINVAL, "timeout_ms is negative");
+        goto fail;
+    }
+    if (h5c_resolve(host, port, &list, why, sizeof why))
+        goto fail;
+    int64_t deadline = deadline_after(timeout_ms);
+    for (int pass = 0; pass < 2 && fd < 0 && code != HDF5A_ETIMEOUT; pass++)
+        for (struct addrinfo *ai = list; ai && fd < 0 && code != HDF5A_ETIMEOUT; ai = ai->ai_next)
+            if (h5c_addr_in_pass(ai, pass))
+                fd = connect_one(ai, deadline, &code, why, sizeof why);
+    freeaddrinfo(list);
+    if (fd < 0)
+        goto fail;
+
+    hdf5a_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        snprintf(why, sizeof why, "out of memory");
+        goto fail;
+    }
+    c->fd = fd;
+    c->timeout_ms = timeout_ms;
+    h5c_set_nodelay(fd);
+    return c;
+fail:
+    if (err && errlen)
+        snprintf(err, errlen, "%s", why[0] ? why : "cannot connect");
+    return NULL;
+}
+
+HDF5A_API void hdf5a_close(hdf5a_client *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    mp_buf_free(&c->hdr);
+    mp_doc_free(&c->doc);
+    free(c);
+}
+
+HDF5A_API const char *hdf5a_errstr(const hdf5a_client *c) { return c ? c->errstr : ""; }
+
+/* ---- one round trip ---- */
+
+/* The connection can no longer be trusted (a frame is half sent or half
+ * read): close it, so every later call fails fast with HDF5A_ECLOSED. */
+static int conn_fail(hdf5a_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int conn_fail(hdf5a_client *c, int code, const char *fmt, ...)
+{
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
+        va_end(ap);
+    }
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    return code;
+}
+
+static int wait_or_fail(hdf5a_client *c, short events, int64_t deadline, short *rev)
+{
+    int rc = wait_fd(c->fd, events, deadline, rev);
+    if (rc == HDF5A_ETIMEOUT)
+        return conn_fail(c, rc, "no reply within %d ms", c->timeout_ms);
+    if (rc)
+        return conn_fail(c, rc, "poll: %s", strerror(errno));
+    return 0;
+}
+
+/* Sends the iovecs. *complete is false when the server answered (or
+ * closed) before taking the whole request: it refuses a frame over its
+ * max_message_size without reading it, and that answer is worth reading. */
+static int send_request(hdf5a_client *c, struct iovec *iov, int n, int64_t deadline,
+                        bool *complete)
+{
+    struct msghdr m = {0};
+    m.msg_iov = iov;
+    m.msg_iovlen = (size_t)n;
+    *complete = false;
+    for (;;) {
+        while (m.msg_iovlen && m.msg_iov->iov_len == 0) {
+            m.msg_iov++;
+            m.msg_iovlen--;
+        }
+        if (!m.msg_iovlen) {
+            *complete = true;
+            return 0;
+        }
+        /* sendmsg is writev with flags: MSG_NOSIGNAL keeps a closed peer
+         * from killing the caller with SIGPIPE */
+        ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (k >= 0) {
+            size_t done = (size_t)k;
+            while (done) {
+                size_t step = done < m.msg_iov->iov_len ? done : m.msg_iov->iov_len;
+                m.msg_iov->iov_base = (char *)m.msg_iov->iov_base + step;
+                m.msg_iov->iov_len -= step;
+                done -= step;
+                if (!m.msg_iov->iov_len) {
+                    m.msg_iov++;
+                    m.msg_iovlen--;
+                }
+            }
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EPIPE || errno == ECONNRESET)
+            return conn_fail(c, HDF5A_ECLOSED, "the server closed the connection");
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return conn_fail(c, HDF5A_EIO, "send: %s", strerror(errno));
+        short rev;
+        int rc = wait_or_fail(c, POLLOUT | POLLIN, deadline, &rev);
+        if (rc)
+            return rc;
+        if (rev & (POLLIN | POLLHUP | POLLERR))
+            return 0;
+    }
+}
+
+static int recv_exact(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline)
+{
+    while (n) {
+        ssize_t k = recv(c->fd, p, n, 0);
+        if (k > 0) {
+            p += k;
+            n -= (size_t)k;
+            continue;
+        }
+        if (k == 0 || errno == ECONNRESET)
+            return conn_fail(c, HDF5A_ECLOSED, "the server closed the connection");
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return conn_fail(c, HDF5A_EIO, "recv: %s", strerror(errno));
+        short rev;
+        int rc = wait_or_fail(c, POLLIN, deadline, &rev);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Sends req and decodes its reply; for reads *out gets the array, for
+ * write/append/insert ndim/shape get the result shape. */
+static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape,
+                hdf5a_array **out)
+{
+    if (!c)
+        return HDF5A_EINVAL;
+    c->errstr[0] = '\0';
+    if (c->fd < 0) {
+        snprintf(c->errstr, sizeof c->errstr,
+                 "the connection was closed after an earlier error");
+        return HDF5A_ECLOSED;
+    }
+    uint64_t id = ++c->next_id;
+    const void *tail;
+    size_t tail_len;
+    c->hdr.len = 0;
+    int rc = h5c_encode_request(&c->hdr, id, req, &tail, &tail_len, c->errstr,
+                                sizeof c->errstr);
+    if (rc)
+        return rc;
+
+    int64_t deadline = deadline_after(c->timeout_ms);
+    struct iovec iov[2] = {{c->hdr.data, c->hdr.len}, {(void *)tail, tail_len}};
+    bool complete;
+    if ((rc = send_request(c, iov, tail_len ? 2 : 1, deadline, &complete)))
+        return rc;
+
+    uint8_t lenbuf[4];
+    if ((rc = recv_exact(c, lenbuf, 4, deadline)))
+        return rc;
+    size_t len = h5c_be32(lenbuf);
+    if (len == 0)
+        return conn_fail(c, HDF5A_EREPLY, "the server sent an empty frame");
+    void *block;
+    uint8_t *payload = h5c_frame_alloc(len, &block);
+    if (!payload)
+        return conn_fail(c, HDF5A_ENOMEM, "out of memory for a reply of %zu bytes", len);
+    if ((rc = recv_exact(c, payload, len, deadline))) {
+        free(block);
+        return rc;
+    }
+
+    h5c_reply r;
+    rc = h5c_decode_reply(payload, len, &c->doc, id, &r, c->errstr, sizeof c->errstr);
+    if (rc) {
+        free(block);
+        return conn_fail(c, rc, NULL);
+    }
+    if (r.status) {
+        rc = r.status;
+        snprintf(c->errstr, sizeof c->errstr, "%.*s", (int)r.message_len, r.message);
+    } else if (out) {
+        rc = h5c_result_array(r.result, &block, out, c->errstr, sizeof c->errstr);
+    } else if (ndim) {
+        rc = h5c_result_shape(r.result, ndim, shape, c->errstr, sizeof c->errstr);
+    }
+    free(block);
+    if (!complete) {
+        /* the rest of our frame would be taken as a new one */
+        conn_fail(c, 0, NULL);
+        if (rc == 0)
+            rc = h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EREPLY,
+                          "the server replied before the request was sent");
+    }
+    return rc;
+}
+
+/* ---- operations ---- */
+
+HDF5A_API int hdf5a_ping(hdf5a_client *c)
+{
+    h5c_request r = {.op = H5C_PING};
+    return call(c, &r, NULL, NULL, NULL);
+}
+
+HDF5A_API int hdf5a_create_group(hdf5a_client *c, const char *path)
+{
+    h5c_request r = {.op = H5C_CREATE_GROUP, .path = path};
+    return call(c, &r, NULL, NULL, NULL);
+}
+
+HDF5A_API int hdf5a_write(hdf5a_client *c, const char *path, const hdf5a_array *a,
+                          const hdf5a_compression *comp)
+{
+    h5c_request r = {.op = H5C_WRITE, .path = path, .array = a, .comp = comp};
+    int ndim;
+    uint64_t shape[32];
+    return call(c, &r, &ndim, shape, NULL);
+}
+
+static int grow(hdf5a_client *c, const h5c_request *r, uint64_t *new_len)
+{
+    int ndim = 0;
+    uint64_t shape[32];
+    int rc = call(c, r, &ndim, shape, NULL);
+    if (rc == 0 && new_len)
+        *new_len = ndim > 0 ? shape[0] : 0;
+    return rc;
+}
+
+HDF5A_API int hdf5a_append(hdf5a_client *c, const char *path, const hdf5a_array *a,
+                           const hdf5a_compression *comp, uint64_t *new_len)
+{
+    h5c_request r = {.op = H5C_APPEND, .path = path, .array = a, .comp = comp};
+    return grow(c, &r, new_len);
+}
+
+HDF5A_API int hdf5a_insert(hdf5a_client *c, const char *path, int64_t index,
+                           const hdf5a_array *a, const hdf5a_compression *comp,
+                           uint64_t *new_len)
+{
+    h5c_request r = {.op = H5C_INSERT, .path = path, .array = a, .comp = comp, .index = index};
+    return grow(c, &r, new_len);
+}
+
+HDF5A_API int hdf5a_read(hdf5a_client *c, const char *path, hdf5a_array **out)
+{
+    if (!out)
+        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "out is NULL")
+                 : HDF5A_EINVAL;
+    *out = NULL;
+    h5c_request r = {.op = H5C_READ, .path = path};
+    return call(c, &r, NULL, NULL, out);
+}
+
+HDF5A_API int hdf5a_delete(hdf5a_client *c, const char *path)
+{
+    h5c_request r = {.op = H5C_DELETE, .path = path};
+    return call(c, &r, NULL, NULL, NULL);
+}

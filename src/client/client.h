@@ -1,0 +1,112 @@
+/* Private to libhdf5async: what the blocking (blocking.c) and asynchronous
+ * (async.c) halves share. Requests are encoded and replies decoded here with
+ * no I/O, on top of the project's codec in src/proto; sock.c holds the few
+ * socket helpers. Nothing here is exported: the library is compiled with
+ * -fvisibility=hidden and only HDF5A_API functions are visible. */
+#ifndef H5C_CLIENT_H
+#define H5C_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hdf5_async.h"
+#include "proto/msgpack.h"
+
+struct addrinfo;
+
+/* Room for one error text; the server's messages are shorter than this. */
+#define H5C_ERRLEN 1024
+
+typedef enum {
+    H5C_PING,
+    H5C_CREATE_GROUP,
+    H5C_WRITE,
+    H5C_READ,
+    H5C_APPEND,
+    H5C_INSERT,
+    H5C_DELETE
+} h5c_op;
+
+/* One request's arguments, as the public functions received them. */
+typedef struct h5c_request {
+    h5c_op op;
+    const char *path;              /* unused for ping */
+    const hdf5a_array *array;      /* write/append/insert */
+    const hdf5a_compression *comp; /* NULL: server default */
+    int64_t index;                 /* insert */
+} h5c_request;
+
+/* Appends one whole frame (length prefix included) to b. When the array's
+ * element bytes can go to the socket straight from the caller's memory,
+ * they are left out: *tail and *tail_len name them, and the length prefix
+ * already counts them; otherwise *tail_len is 0. On error b is unchanged
+ * and err says why (HDF5A_EINVAL, HDF5A_EUNSUPPORTED_TYPE, HDF5A_ETOO_LARGE,
+ * HDF5A_ENOMEM). */
+int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const void **tail,
+                       size_t *tail_len, char *err, size_t errlen);
+
+/* A decoded reply envelope; pointers go into the frame and doc. */
+typedef struct h5c_reply {
+    int status; /* 0, or the server's error code (HDF5A_ENOT_FOUND, ...) */
+    const char *message;
+    size_t message_len; /* not NUL-terminated */
+    const mp_node *result;
+} h5c_reply;
+
+/* Decodes one reply frame payload for the request with id `id` (a nil id
+ * is accepted: the server sends it when it could not read the request's,
+ * and the reply is still the next one in order). Returns 0, or HDF5A_EREPLY
+ * when the frame is not a reply to that request. */
+int h5c_decode_reply(const uint8_t *payload, size_t len, mp_doc *doc, uint64_t id,
+                     h5c_reply *out, char *err, size_t errlen);
+
+/* The result of write/append/insert: {"shape": [...]}. */
+int h5c_result_shape(const mp_node *result, int *ndim, uint64_t *shape, char *err,
+                     size_t errlen);
+
+/* The result of read as a new array for the caller. When the array's data
+ * stays in the frame, the array takes over *frame_block (the allocation
+ * holding the frame) and sets it to NULL; otherwise *frame_block is left to
+ * the caller to free. HDF5A_EREPLY or HDF5A_ENOMEM on failure. */
+int h5c_result_array(const mp_node *result, void **frame_block, hdf5a_array **out, char *err,
+                     size_t errlen);
+
+/* A buffer for a frame payload of len bytes, placed so that the payload
+ * ends on a 16-byte boundary: a read's element bytes come last in the frame
+ * and their size is a multiple of the element size, so the data the caller
+ * gets is aligned for its type. *block is what to free. NULL when out of
+ * memory. */
+uint8_t *h5c_frame_alloc(size_t len, void **block);
+
+static inline uint32_t h5c_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---- JSON descr lists (json.c) ---- */
+
+/* A JSON array of arrays, strings and non-negative integers into the same
+ * MessagePack structure. HDF5A_EINVAL with the offset of the problem. */
+int h5c_json_to_msgpack(const char *json, mp_buf *out, char *err, size_t errlen);
+/* The inverse for a descr list from a reply; appends NUL-terminated text. */
+int h5c_msgpack_to_json(const mp_node *n, mp_buf *out, char *err, size_t errlen);
+
+/* ---- sockets (sock.c) ---- */
+
+/* getaddrinfo for TCP; HDF5A_EINVAL (bad arguments) or HDF5A_EIO. */
+int h5c_resolve(const char *host, int port, struct addrinfo **list, char *err, size_t errlen);
+/* Addresses in the order we try them: IPv4 first (pass 0), then the rest
+ * (pass 1), because a server on the default 0.0.0.0 is IPv4 only while
+ * "localhost" may resolve to ::1 first. */
+bool h5c_addr_in_pass(const struct addrinfo *ai, int pass);
+/* A non-blocking, close-on-exec socket with a connect to ai started.
+ * Returns the fd (or -1 if no socket could be made, errno set); *error is 0
+ * when the connect is done or in progress, else its errno. */
+int h5c_connect_start(const struct addrinfo *ai, int *error);
+/* Requests and replies are small and latency bound. */
+void h5c_set_nodelay(int fd);
+/* "host:port" or "[v6]:port" for messages. */
+void h5c_addr_name(const struct addrinfo *ai, char *buf, size_t len);
+
+#endif

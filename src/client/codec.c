@@ -1,0 +1,427 @@
+/* Requests out, replies in, with no I/O: the part of the client both APIs
+ * share. Arrays are described to the server with src/proto's dtype/array
+ * code, so the client and the server agree on every byte of the form. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client.h"
+#include "proto/array.h"
+#include "proto/dtype.h"
+#include "proto/errors.h"
+
+/* ---- error names ---- */
+
+HDF5A_API const char *hdf5a_strerror(int code)
+{
+    if (code == 0)
+        return "OK";
+    if (code < 0 && code >= HDF5A_EINTERNAL)
+        return h5a_strerror_code(code); /* the same numbering as src/proto/errors.h */
+    switch (code) {
+    case HDF5A_EIO: return "IO";
+    case HDF5A_ETIMEOUT: return "TIMEOUT";
+    case HDF5A_ECLOSED: return "CLOSED";
+    case HDF5A_EREPLY: return "REPLY";
+    case HDF5A_ENOMEM: return "NOMEM";
+    case HDF5A_EINVAL: return "INVAL";
+    default: return "UNKNOWN";
+    }
+}
+
+/* The wire's code string back to its number; the protocol asks clients to
+ * take an unknown code as INTERNAL. */
+static int code_from_wire(const mp_node *n)
+{
+    for (int c = HDF5A_EBAD_REQUEST; c >= HDF5A_EINTERNAL; c--)
+        if (mp_raw_eq(n, h5a_strerror_code(c)))
+            return c;
+    return HDF5A_EINTERNAL;
+}
+
+/* ---- arrays from the caller ---- */
+
+/* The codec's own failures are about what the caller handed us. */
+static int arg_code(int rc)
+{
+    if (rc == H5A_E_INTERNAL)
+        return HDF5A_ENOMEM;
+    if (rc == H5A_E_UNSUPPORTED_TYPE)
+        return HDF5A_EUNSUPPORTED_TYPE;
+    return HDF5A_EINVAL;
+}
+
+static int parse_descr_json(const char *json, dtype **out, char *err, size_t errlen)
+{
+    mp_buf mp = {0};
+    mp_doc doc = {0};
+    int rc = h5c_json_to_msgpack(json, &mp, err, errlen);
+    if (rc == 0) {
+        char why[256];
+        mp_limits lim = {.max_depth = 2 * 32 + 2, .max_nodes = 0};
+        rc = mp_decode(mp.data, mp.len, &lim, &doc, why, sizeof why);
+        if (rc == 0)
+            rc = dtype_parse_node(&doc.nodes[0], out, why, sizeof why);
+        if (rc)
+            rc = h5a_fail(err, errlen, arg_code(rc), "dtype descr: %s", why);
+    }
+    mp_doc_free(&doc);
+    mp_buf_free(&mp);
+    return rc;
+}
+
+static int parse_dtype(const char *s, dtype **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    bool utf8 = strcmp(s, "str") == 0;
+    if (utf8 || strcmp(s, "bytes") == 0) {
+        *out = dtype_new(DT_VLSTR, sizeof(char *));
+        if (!*out)
+            return h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory");
+        (*out)->utf8 = utf8;
+        return 0;
+    }
+    const char *p = s + strspn(s, " \t\r\n");
+    if (*p == '[')
+        return parse_descr_json(p, out, err, errlen);
+    char why[256];
+    int rc = dtype_parse_str(s, strlen(s), out, why, sizeof why);
+    if (rc)
+        return h5a_fail(err, errlen, arg_code(rc), "dtype: %s", why);
+    return 0;
+}
+
+/* The caller's array as the codec's; data is not copied. The caller frees
+ * out->type. */
+static int import_array(const hdf5a_array *a, h5a_array *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!a || !a->dtype)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "no array, or an array without a dtype");
+    if (a->ndim < 0 || a->ndim > H5A_MAX_DIMS)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "ndim %d is outside 0..%d", a->ndim,
+                        H5A_MAX_DIMS);
+    if (a->ndim > 0 && !a->shape)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "ndim is %d but shape is NULL", a->ndim);
+    for (int i = 0; i < a->ndim; i++)
+        out->dims[i] = a->shape[i];
+    out->ndim = a->ndim;
+
+    int rc = parse_dtype(a->dtype, &out->type, err, errlen);
+    if (rc)
+        return rc;
+    uint64_t n;
+    size_t esize = out->type->itemsize;
+    if (!h5a_nelems(a->ndim, out->dims, &n) || (esize && n > SIZE_MAX / esize)) {
+        rc = h5a_fail(err, errlen, HDF5A_EINVAL, "the shape has too many elements");
+        goto fail;
+    }
+    size_t need = (size_t)n * esize;
+    if (a->nbytes != need) {
+        rc = h5a_fail(err, errlen, HDF5A_EINVAL,
+                      "nbytes is %zu but %llu elements of dtype '%.64s' take %zu", a->nbytes,
+                      (unsigned long long)n, a->dtype, need);
+        goto fail;
+    }
+    if (need && !a->data) {
+        rc = h5a_fail(err, errlen, HDF5A_EINVAL, "data is NULL");
+        goto fail;
+    }
+    out->data = a->data;
+    out->nbytes = need;
+    return 0;
+fail:
+    dtype_free(out->type);
+    out->type = NULL;
+    return rc;
+}
+
+/* ---- requests ---- */
+
+static const char *op_name(h5c_op op)
+{
+    static const char *const names[] = {"ping",   "create_group", "write", "read",
+                                        "append", "insert",       "delete"};
+    return names[op];
+}
+
+static void put_key(mp_buf *b, const char *k) { mp_put_cstr(b, k); }
+
+int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const void **tail,
+                       size_t *tail_len, char *err, size_t errlen)
+{
+    *tail = NULL;
+    *tail_len = 0;
+    bool has_path = req->op != H5C_PING;
+    bool has_data = req->op == H5C_WRITE || req->op == H5C_APPEND || req->op == H5C_INSERT;
+    if (has_path && !req->path)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "path is NULL");
+
+    /* compression: a name, and a level only for gzip (0 is a real level) */
+    const char *cname = has_data && req->comp ? req->comp->name : NULL;
+    bool has_level = false;
+    if (cname) {
+        int level = req->comp->level;
+        if (level < -1)
+            return h5a_fail(err, errlen, HDF5A_EINVAL,
+                            "compression level %d: give 0..9, or -1 for the default", level);
+        has_level = level >= 0 && strcmp(cname, "gzip") == 0;
+    }
+
+    h5a_array arr = {0};
+    if (has_data) {
+        int rc = import_array(req->array, &arr, err, errlen);
+        if (rc)
+            return rc;
+        /* a bin (and a frame) cannot hold more than 2^32-1 bytes */
+        if ((uint64_t)arr.nbytes > UINT32_MAX - 4096) {
+            dtype_free(arr.type);
+            return h5a_fail(err, errlen, HDF5A_ETOO_LARGE,
+                            "%zu bytes of data do not fit in one frame (4 GiB)", arr.nbytes);
+        }
+    }
+
+    size_t start = b->len;
+    mp_put_raw(b, "\0\0\0\0", 4);
+    mp_put_map_header(b, 2 + has_path + (req->op == H5C_INSERT) + (cname != NULL) + has_level +
+                             has_data);
+    put_key(b, "id");
+    mp_put_uint(b, id);
+    put_key(b, "op");
+    mp_put_cstr(b, op_name(req->op));
+    if (has_path) {
+        put_key(b, "path");
+        mp_put_cstr(b, req->path);
+    }
+    if (req->op == H5C_INSERT) {
+        put_key(b, "index");
+        mp_put_int(b, req->index);
+    }
+    if (cname) {
+        put_key(b, "compression");
+        mp_put_cstr(b, cname);
+    }
+    if (has_level) {
+        put_key(b, "compression_opts");
+        mp_put_uint(b, (uint64_t)req->comp->level);
+    }
+    int rc = 0;
+    bool follows = false;
+    if (has_data) {
+        /* "data" goes last so that its bytes can follow the header as they are */
+        put_key(b, "data");
+        char why[256];
+        rc = h5a_array_encode(b, &arr, &follows, why, sizeof why);
+        if (rc)
+            rc = h5a_fail(err, errlen, rc == H5A_E_INTERNAL && !b->oom ? HDF5A_EINVAL
+                                                                        : arg_code(rc),
+                          "data: %s", why);
+    }
+    if (!rc && b->oom)
+        rc = h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory encoding the request");
+    size_t body = b->len - start - 4 + (follows ? arr.nbytes : 0);
+    if (!rc && (uint64_t)body > UINT32_MAX)
+        rc = h5a_fail(err, errlen, HDF5A_ETOO_LARGE, "request of %zu bytes exceeds a frame",
+                      body);
+    if (rc) {
+        b->len = start;
+        b->oom = false;
+        dtype_free(arr.type);
+        return rc;
+    }
+    b->data[start] = (uint8_t)(body >> 24);
+    b->data[start + 1] = (uint8_t)(body >> 16);
+    b->data[start + 2] = (uint8_t)(body >> 8);
+    b->data[start + 3] = (uint8_t)body;
+    if (follows) {
+        *tail = arr.data;
+        *tail_len = arr.nbytes;
+    }
+    dtype_free(arr.type);
+    return 0;
+}
+
+/* ---- replies ---- */
+
+int h5c_decode_reply(const uint8_t *payload, size_t len, mp_doc *doc, uint64_t id,
+                     h5c_reply *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    /* The server is trusted more than its clients are: deep enough for a
+     * rank-32 string array or a 32-deep struct inside the envelope, and no
+     * node limit beyond what the frame's bytes can describe. */
+    mp_limits lim = {.max_depth = 128, .max_nodes = SIZE_MAX};
+    char why[256];
+    if (mp_decode(payload, len, &lim, doc, why, sizeof why))
+        return h5a_fail(err, errlen, HDF5A_EREPLY, "reply is not valid MessagePack: %s", why);
+    const mp_node *root = &doc->nodes[0];
+    const mp_node *rid = mp_map_get(root, "id");
+    const mp_node *ok = mp_map_get(root, "ok");
+    if (root->type != MP_MAP || !rid || !ok || ok->type != MP_BOOL)
+        return h5a_fail(err, errlen, HDF5A_EREPLY, "reply is not a map with \"id\" and \"ok\"");
+    if (rid->type != MP_NIL && (rid->type != MP_UINT || rid->v.u != id))
+        return h5a_fail(err, errlen, HDF5A_EREPLY,
+                        "reply id %llu%s does not match the request's id %llu",
+                        rid->type == MP_UINT ? (unsigned long long)rid->v.u : 0ULL,
+                        rid->type == MP_UINT ? "" : " (not a uint)", (unsigned long long)id);
+    if (ok->v.b) {
+        out->result = mp_map_get(root, "result");
+        if (!out->result)
+            return h5a_fail(err, errlen, HDF5A_EREPLY, "reply has no \"result\"");
+        return 0;
+    }
+    const mp_node *e = mp_map_get(root, "error");
+    const mp_node *code = mp_map_get(e, "code");
+    const mp_node *msg = mp_map_get(e, "message");
+    if (!code || !mp_is_raw(code))
+        return h5a_fail(err, errlen, HDF5A_EREPLY, "error reply without a \"code\"");
+    out->status = code_from_wire(code);
+    if (msg && mp_is_raw(msg)) {
+        out->message = (const char *)msg->v.ptr;
+        out->message_len = msg->len;
+    } else {
+        out->message = "";
+    }
+    return 0;
+}
+
+int h5c_result_shape(const mp_node *result, int *ndim, uint64_t *shape, char *err,
+                     size_t errlen)
+{
+    const mp_node *s = mp_map_get(result, "shape");
+    if (!s || s->type != MP_ARRAY || s->len > H5A_MAX_DIMS)
+        return h5a_fail(err, errlen, HDF5A_EREPLY, "result has no valid \"shape\"");
+    const mp_node *d = mp_first_child(s);
+    for (uint32_t i = 0; i < s->len; i++, d = mp_next(d)) {
+        if (d->type != MP_UINT)
+            return h5a_fail(err, errlen, HDF5A_EREPLY, "result \"shape\" is not all uints");
+        shape[i] = d->v.u;
+    }
+    *ndim = (int)s->len;
+    return 0;
+}
+
+uint8_t *h5c_frame_alloc(size_t len, void **block)
+{
+    *block = NULL;
+    if (len > SIZE_MAX - 16)
+        return NULL;
+    uint8_t *p = malloc(len + 16);
+    if (!p)
+        return NULL;
+    *block = p;
+    /* malloc gives 16-byte alignment; shift so that p + off + len is too */
+    return p + (16 - len % 16) % 16;
+}
+
+/* What hdf5a_read and reply arrays really are: the public struct first,
+ * then what it points at. One allocation (plus the frame, when the element
+ * bytes stay there), freed by hdf5a_array_free. */
+typedef struct owned_array {
+    hdf5a_array pub;
+    void *frame; /* the frame holding pub.data, or NULL */
+    uint64_t shape[H5A_MAX_DIMS];
+    /* then: dtype text; then, 16-aligned, element bytes not in a frame */
+} owned_array;
+
+HDF5A_API void hdf5a_array_free(hdf5a_array *a)
+{
+    if (!a)
+        return;
+    owned_array *o = (owned_array *)a;
+    free(o->frame);
+    free(o);
+}
+
+static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+int h5c_result_array(const mp_node *result, void **frame_block, hdf5a_array **out, char *err,
+                     size_t errlen)
+{
+    *out = NULL;
+    h5a_array t;
+    char why[256];
+    int rc = h5a_array_from_node(result, &t, why, sizeof why);
+    if (rc)
+        return h5a_fail(err, errlen, rc == H5A_E_INTERNAL ? HDF5A_ENOMEM : HDF5A_EREPLY,
+                        "read result: %s", why);
+    uint64_t n = 0;
+    h5a_nelems(t.ndim, t.dims, &n); /* bounded by the frame it came from */
+
+    /* The dtype as the caller sees it. A plain list is only ever sent for
+     * variable-length strings, so an empty one (which the codec can only
+     * call float64) is an empty string array; whether it was UTF-8 or ASCII
+     * the reply does not say. */
+    mp_buf json = {0};
+    const char *dt;
+    char simple[32];
+    bool vlen = t.type->kind == DT_VLSTR || (t.plain && n == 0 && result->type == MP_ARRAY);
+    if (vlen) {
+        dt = t.type->kind == DT_VLSTR && !t.type->utf8 ? "bytes" : "str";
+    } else if (t.type->kind == DT_STRUCT) {
+        rc = h5c_msgpack_to_json(mp_map_get(result, "type"), &json, err, errlen);
+        if (rc)
+            goto out;
+        dt = (const char *)json.data;
+    } else {
+        dtype_str(t.type, simple, sizeof simple);
+        dt = simple;
+    }
+
+    /* Strings are copied in; other element bytes stay in the frame unless
+     * the codec had to make them (a complex scalar sent as text). */
+    size_t chars = 0;
+    if (vlen) {
+        for (uint64_t i = 0; i < n; i++) {
+            const char *s;
+            memcpy(&s, (const char *)t.data + i * sizeof s, sizeof s);
+            chars += strlen(s) + 1;
+        }
+    }
+    bool copy_data = vlen || t.owned != NULL || !*frame_block;
+    size_t dt_off = sizeof(owned_array);
+    size_t data_off = align16(dt_off + strlen(dt) + 1);
+    size_t data_len = vlen ? (size_t)n * sizeof(char *) + chars : copy_data ? t.nbytes : 0;
+    owned_array *o = malloc(data_off + data_len);
+    if (!o) {
+        rc = h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory for the read result");
+        goto out;
+    }
+    memset(o, 0, sizeof *o);
+    char *dts = (char *)o + dt_off;
+    strcpy(dts, dt);
+    uint8_t *data = (uint8_t *)o + data_off;
+    if (vlen) {
+        char **ptrs = (char **)data;
+        char *c = (char *)(ptrs + n);
+        for (uint64_t i = 0; i < n; i++) {
+            const char *s;
+            memcpy(&s, (const char *)t.data + i * sizeof s, sizeof s);
+            size_t l = strlen(s) + 1;
+            memcpy(c, s, l);
+            ptrs[i] = c;
+            c += l;
+        }
+        o->pub.nbytes = (size_t)n * sizeof(char *);
+    } else if (copy_data) {
+        if (t.nbytes)
+            memcpy(data, t.data, t.nbytes);
+        o->pub.nbytes = t.nbytes;
+    } else {
+        data = (uint8_t *)t.data;
+        o->pub.nbytes = t.nbytes;
+        o->frame = *frame_block;
+        *frame_block = NULL;
+    }
+    for (int i = 0; i < t.ndim; i++)
+        o->shape[i] = t.dims[i];
+    o->pub.dtype = dts;
+    o->pub.ndim = t.ndim;
+    o->pub.shape = o->shape;
+    o->pub.data = data;
+    *out = &o->pub;
+out:
+    mp_buf_free(&json);
+    h5a_array_clear(&t);
+    return rc;
+}
