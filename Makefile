@@ -60,15 +60,68 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libh5aproto.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# ---- libhdf5async: the C client library (src/client + src/proto) ----
+# Compiled position-independent with hidden visibility, so only HDF5A_API
+# functions are exported. The static library is made the same way: its
+# objects are merged with `ld -r` and the hidden (src/proto) symbols turned
+# local, so they cannot clash with an application's own. Its tests start a
+# real server, so they need it built; `make test-unit` runs them too.
+PREFIX          ?= /usr/local
+DESTDIR         ?=
+CLIENT_SRC      := $(wildcard src/client/*.c)
+LIB_OBJ         := $(patsubst %.c,$(BUILD)/pic/%.o,$(CLIENT_SRC) $(PROTO_SRC))
+LIB_A           := $(BUILD)/libhdf5async.a
+LIB_SO          := $(BUILD)/libhdf5async.so.0
+LIB_HEADERS     := include/hdf5_async.h $(wildcard include/hdf5_async/adapters/*.h)
+LIB_VERSION     := $(shell sed -n 's/^\#define HDF5A_VERSION "\(.*\)"/\1/p' include/hdf5_async.h)
+CLIENT_TEST_BIN := $(patsubst tests/client/%.c,$(BUILD)/tests/client/%,$(wildcard tests/client/test_*.c))
+
+all: $(LIB_A) $(LIB_SO) $(CLIENT_TEST_BIN)
+test-unit: test-client
+.PHONY: test-client install
+
+$(BUILD)/pic/%.o: %.c $(wildcard src/proto/*.h src/client/*.h) include/hdf5_async.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude -fPIC -fvisibility=hidden -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	ld -r -o $(BUILD)/libhdf5async.o $^
+	objcopy --localize-hidden $(BUILD)/libhdf5async.o
+	rm -f $@ && ar rcs $@ $(BUILD)/libhdf5async.o
+
+$(LIB_SO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libhdf5async.so.0 $(LDFLAGS) -o $@ $^
+	ln -sf libhdf5async.so.0 $(BUILD)/libhdf5async.so
+
+$(BUILD)/tests/client/%: tests/client/%.c $(LIB_A) $(LIB_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) \
+	    $(shell pkg-config --libs libuv 2>/dev/null)
+
+test-client: $(CLIENT_TEST_BIN) $(SERVER)
+	@set -e; for t in $(CLIENT_TEST_BIN); do echo "== $$t"; H5A_SERVER=$(abspath $(SERVER)) $$t; done
+
+install: $(LIB_A) $(LIB_SO)
+	install -d $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/hdf5_async.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/hdf5_async/adapters/*.h $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libhdf5async.so.0 $(DESTDIR)$(PREFIX)/lib/libhdf5async.so
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
+	    'Name: hdf5async' 'Description: C client library of hdf5-async' 'Version: $(LIB_VERSION)' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lhdf5async' \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hdf5async.pc
+
 run: deps $(SERVER)
 	./$(SERVER) --config $(CONFIG)
 
 test: deps
 	$(MAKE) all
-	$(MAKE) test-unit test-integration
+	$(MAKE) test-unit test-integration test-cli
 
 test-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 # ASan's leak checker and Python's own allocations do not mix; the server
 # runs under ASan in its own process, pytest itself is not instrumented.
@@ -77,3 +130,77 @@ test-integration: $(SERVER)
 
 clean:
 	rm -rf build
+
+# ---- hdf5-async: the command-line tool (src/cli), linked against libhdf5async ----
+# `make test` runs test-cli after the integration tests: its pytest suite
+# (tests/cli) drives the built binary against a real server.
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+CLI     := $(BUILD)/hdf5-async
+
+all: $(CLI)
+.PHONY: test-cli
+
+$(BUILD)/src/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h) include/hdf5_async.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
+
+$(CLI): $(CLI_OBJ) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null) -lpthread -lm
+
+test-cli: $(CLI) $(SERVER)
+	H5A_CLI=$(abspath $(CLI)) H5A_SERVER=$(abspath $(SERVER)) $(PY) -m pytest -q tests/cli
+
+# ---- fuzzing (fuzz/): libFuzzer targets, built with clang into build/fuzz/ ----
+# `make fuzz FUZZ_SECONDS=60` builds them and runs each for that long, seeded
+# from fuzz/corpus/<target>/ (read only); what they learn goes to
+# build/fuzz/corpus-<target>/, crashes to build/fuzz/artifacts/. `make
+# fuzz-smoke` is the short run CI does. Only these targets need clang
+# (fuzz/install-deps.sh installs it). See fuzz/README.md.
+FUZZ_CC            ?= clang
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_DIR           := build/fuzz
+FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
+                      -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -Isrc
+FUZZ_LIB_SRC       := $(wildcard src/proto/*.c) src/server/request.c src/server/engine.c \
+                      src/server/h5types.c src/server/lzf_filter.c src/server/config.c
+FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
+FUZZ_PROTO_OBJ     := $(filter $(FUZZ_DIR)/src/proto/%,$(FUZZ_LIB_OBJ))
+FUZZ_TARGETS       := decode engine
+FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_RUN_FLAGS     ?= -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 -dict=fuzz/request.dict
+FUZZ_MAXLEN_decode := 16384
+FUZZ_MAXLEN_engine := 8192
+
+.PHONY: fuzz fuzz-build fuzz-smoke fuzz-deps
+
+fuzz-deps:
+	@./fuzz/install-deps.sh
+
+fuzz-build: fuzz-deps
+	$(MAKE) $(FUZZ_BINS)
+
+$(FUZZ_DIR)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_decode: $(FUZZ_DIR)/fuzz/fuzz_decode.o $(FUZZ_PROTO_OBJ) $(FUZZ_DIR)/src/server/request.o
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lm
+
+$(FUZZ_DIR)/fuzz_engine: $(FUZZ_DIR)/fuzz/fuzz_engine.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_DIR)/corpus-$$t $(FUZZ_DIR)/artifacts; \
+	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp:print_suppressions=0 \
+	    nice -n 19 $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_FLAGS) \
+	        -max_len=$$(case $$t in decode) echo $(FUZZ_MAXLEN_decode);; *) echo $(FUZZ_MAXLEN_engine);; esac) \
+	        -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- $(FUZZ_DIR)/corpus-$$t fuzz/corpus/$$t; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)

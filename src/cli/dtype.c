@@ -467,6 +467,88 @@ char *dt_to_pydescr(const dtype *t)
     return finish(&sb);
 }
 
+/* numpy's _construction_repr(short=True) for a field's type. */
+static void short_repr(strbuf *sb, const dtype *t);
+
+static int is_packed(const dtype *t)
+{
+    for (size_t i = 0; i < t->nfields; i++)
+        if (!t->fields[i].name[0]) return 0;
+    return 1;
+}
+
+/* numpy's str() of a structured dtype: a list of tuples when the fields
+ * are packed, else the dict form with offsets and itemsize. */
+static void struct_str(strbuf *sb, const dtype *t)
+{
+    if (is_packed(t)) {
+        sb_add(sb, "[", 1);
+        for (size_t i = 0; i < t->nfields; i++) {
+            const dt_field *f = &t->fields[i];
+            if (i) sb_add(sb, ", ", 2);
+            sb_add(sb, "(", 1);
+            sb_pystr(sb, f->name, strlen(f->name));
+            sb_add(sb, ", ", 2);
+            short_repr(sb, f->type);
+            if (f->ndim) {
+                sb_add(sb, ", ", 2);
+                for (int k = 0; k < f->ndim; k++)
+                    sb_printf(sb, "%s%llu", k ? ", " : "(", (unsigned long long)f->shape[k]);
+                sb_puts(sb, f->ndim == 1 ? ",)" : ")");
+            }
+            sb_add(sb, ")", 1);
+        }
+        sb_add(sb, "]", 1);
+        return;
+    }
+    size_t shown = 0;
+    sb_puts(sb, "{'names': [");
+    for (size_t i = 0; i < t->nfields; i++) {
+        const dt_field *f = &t->fields[i];
+        if (!f->name[0]) continue;
+        if (shown++) sb_add(sb, ", ", 2);
+        sb_pystr(sb, f->name, strlen(f->name));
+    }
+    sb_puts(sb, "], 'formats': [");
+    shown = 0;
+    for (size_t i = 0; i < t->nfields; i++) {
+        const dt_field *f = &t->fields[i];
+        if (!f->name[0]) continue;
+        if (shown++) sb_add(sb, ", ", 2);
+        if (f->ndim) sb_add(sb, "(", 1);
+        short_repr(sb, f->type);
+        if (f->ndim) {
+            sb_add(sb, ", ", 2);
+            for (int k = 0; k < f->ndim; k++)
+                sb_printf(sb, "%s%llu", k ? ", " : "(", (unsigned long long)f->shape[k]);
+            sb_puts(sb, f->ndim == 1 ? ",))" : "))");
+        }
+    }
+    sb_puts(sb, "], 'offsets': [");
+    shown = 0;
+    for (size_t i = 0; i < t->nfields; i++) {
+        const dt_field *f = &t->fields[i];
+        if (!f->name[0]) continue;
+        sb_printf(sb, "%s%zu", shown++ ? ", " : "", f->offset);
+    }
+    sb_printf(sb, "], 'itemsize': %zu}", t->size);
+}
+
+static void short_repr(strbuf *sb, const dtype *t)
+{
+    switch (t->kind) {
+    case DT_STRUCT: struct_str(sb, t); return;
+    case DT_BOOL: sb_puts(sb, "'?'"); return;
+    case DT_BYTES: sb_printf(sb, "'S%zu'", t->size); return;
+    case DT_VOID: sb_printf(sb, "'V%zu'", t->size); return;
+    case DT_OBJECT: case DT_VSTR: case DT_VBYTES: sb_puts(sb, "'O'"); return;
+    default: break;
+    }
+    /* '|' is how numpy spells "no byte order": the short form drops it */
+    const char *s = t->str[0] == '|' ? t->str + 1 : t->str;
+    sb_pystr(sb, s, strlen(s));
+}
+
 char *dt_repr(const dtype *t)
 {
     strbuf sb = {0};
@@ -486,7 +568,7 @@ char *dt_repr(const dtype *t)
         name = buf;
     }
     if (name) sb_puts(&sb, name);
-    else if (t->kind == DT_STRUCT) to_py(&sb, t);
+    else if (t->kind == DT_STRUCT) struct_str(&sb, t);
     else sb_pystr(&sb, t->str, strlen(t->str));
     return finish(&sb);
 }

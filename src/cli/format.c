@@ -426,9 +426,12 @@ static void fmt_finish(fmt *f)
     for (size_t i = 0; f->fields && i < t->nfields; i++) fmt_finish(&f->fields[i]);
 }
 
+/* numpy shows void (and unknown) elements with every byte escaped */
 static void raw_bytes(const unsigned char *p, size_t n, strbuf *sb)
 {
-    sb_pybytes(sb, p, n);
+    sb_puts(sb, "b'");
+    for (size_t i = 0; i < n; i++) sb_printf(sb, "\\x%02x", p[i]);
+    sb_puts(sb, "'");
 }
 
 static void print_elem(const fmt *f, const unsigned char *p, strbuf *sb);

@@ -59,7 +59,8 @@ static const char MAIN_HELP[] =
     "  1  the server answered with an error (\"" PROG ": CODE: message\" on stderr)\n"
     "  2  usage error: bad command line or config file\n"
     "  3  connection, I/O or timeout error\n"
-    "  4  local file error: cannot read, parse or write a .npy file\n"
+    "  4  local file error: cannot read, parse or write a .npy file, or the library\n"
+    "     refused its array before sending it\n"
     "Errors are always printed on stderr.\n";
 
 static const char PING_HELP[] =
@@ -92,7 +93,8 @@ static const char PUT_HELP[] =
     "\n"
     ".npy files of format 1.0, 2.0 and 3.0 are read, Fortran-ordered ones are\n"
     "transposed to C order, unicode ('U') arrays are stored as variable-length\n"
-    "UTF-8 strings. Object arrays ('O') cannot be read.\n"
+    "UTF-8 strings (empty ones are refused: they would arrive as float64). Object\n"
+    "arrays ('O') cannot be read.\n"
     "\n"
     "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
@@ -173,8 +175,9 @@ static int usage(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-/* Library errors: "hdf5-async: CODE: message". */
-static int lib_error(hdf5a_client *c, int rc)
+/* Library errors: "hdf5-async: CODE: message". from_file: the request
+ * carried an array read from a .npy file. */
+static int lib_error(hdf5a_client *c, int rc, int from_file)
 {
     const char *code = hdf5a_strerror(rc);
     const char *text = c ? hdf5a_errstr(c) : "";
@@ -186,10 +189,12 @@ static int lib_error(hdf5a_client *c, int rc)
     }
     if (*text) msg("%s: %s", code, text);
     else msg("%s", code);
+    /* the library checks types the way the server would and then answers
+     * with the server's code (UNSUPPORTED_TYPE): same status either way */
     if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_EINTERNAL) return EXIT_SERVER;
-    /* the library refused an argument before sending anything: a usage
-     * problem (e.g. a malformed path), not a connection one */
-    if (rc == HDF5A_EINVAL) return EXIT_USAGE;
+    /* the library refused an argument before sending anything; the only
+     * one it can refuse here is the array, which came from the file */
+    if (rc == HDF5A_EINVAL) return from_file ? EXIT_FILE : EXIT_USAGE;
     return EXIT_CONN;
 }
 
@@ -360,7 +365,13 @@ static hdf5a_client *connect_to(const cli_target *t, int timeout_ms)
 {
     char err[512] = "";
     hdf5a_client *c = hdf5a_connect(t->host, t->port, timeout_ms, err, sizeof err);
-    if (!c) msg("cannot connect to %s:%d: %s", t->host, t->port, *err ? err : "unknown error");
+    if (!c) {
+        /* the library's text may name the address too; say it once */
+        char dup[300];
+        snprintf(dup, sizeof dup, "connect to %s:%d: ", t->host, t->port);
+        const char *why = strncmp(err, dup, strlen(dup)) == 0 ? err + strlen(dup) : err;
+        msg("cannot connect to %s:%d: %s", t->host, t->port, *why ? why : "unknown error");
+    }
     return c;
 }
 
@@ -369,7 +380,7 @@ static int cmd_ping(hdf5a_client *c)
     double t0 = now_ms();
     int rc = hdf5a_ping(c);
     double t1 = now_ms();
-    if (rc) return lib_error(c, rc);
+    if (rc) return lib_error(c, rc, 0);
     printf("pong %.3f ms\n", t1 - t0);
     return EXIT_OK;
 }
@@ -387,7 +398,7 @@ static int cmd_transfer(hdf5a_client *c, int append, const args *a, npy_array *a
     int rc = append ? hdf5a_append(c, path, &h, a->compression ? &comp : NULL, &new_len)
                     : hdf5a_write(c, path, &h, a->compression ? &comp : NULL);
     progress_end(pg, rc == 0, payload);
-    if (rc) return lib_error(c, rc);
+    if (rc) return lib_error(c, rc, 1);
     if (append) printf("%llu\n", (unsigned long long)new_len);
     return EXIT_OK;
 }
@@ -413,7 +424,7 @@ static int cmd_get(hdf5a_client *c, const args *a)
     progress *pg = progress_start(label, 0, 500);
     int rc = hdf5a_read(c, path, &v);
     progress_end(pg, rc == 0, rc == 0 && v ? value_bytes(v) : 0);
-    if (rc) return lib_error(c, rc);
+    if (rc) return lib_error(c, rc, 0);
     if (!v) {
         msg("REPLY: the library returned no array for %s", path);
         return EXIT_CONN;
@@ -564,14 +575,14 @@ int main(int argc, char **argv)
     case CMD_PING: rc = cmd_ping(c); break;
     case CMD_MKGROUP:
         rc = hdf5a_create_group(c, a.pos[0]);
-        rc = rc ? lib_error(c, rc) : EXIT_OK;
+        rc = rc ? lib_error(c, rc, 0) : EXIT_OK;
         break;
     case CMD_PUT: rc = cmd_transfer(c, 0, &a, &arr); break;
     case CMD_APPEND: rc = cmd_transfer(c, 1, &a, &arr); break;
     case CMD_GET: rc = cmd_get(c, &a); break;
     case CMD_RM:
         rc = hdf5a_delete(c, a.pos[0]);
-        rc = rc ? lib_error(c, rc) : EXIT_OK;
+        rc = rc ? lib_error(c, rc, 0) : EXIT_OK;
         break;
     default: rc = EXIT_USAGE; break;
     }

@@ -84,6 +84,13 @@ static char *utf8_put(char *o, uint32_t cp)
  * UTF-8 strings. numpy pads with NULs, so trailing NULs are not content. */
 static int unicode_to_str(npy_array *a, const char *path, char *err, size_t errlen)
 {
+    /* strings travel as nested MessagePack lists, and an empty list carries
+     * neither shape nor type: the server would store float64 of shape (0,) */
+    if (a->count == 0)
+        return errf(err, errlen,
+                    "%s: an empty unicode ('U') array cannot be stored faithfully (the protocol "
+                    "sends strings as nested lists; an empty one arrives as float64, shape (0,))",
+                    path);
     size_t nchars = a->dt->size / 4;
     int big = a->dt->order == '>';
     const unsigned char *src = a->data;
@@ -412,7 +419,8 @@ out:
 
 /* ---- writing ---- */
 
-char *npy_header(const char *pydescr, int ndim, const uint64_t *shape, size_t *len)
+/* The header from the magic through the newline; malloc'd, length in *len. */
+static char *npy_header(const char *pydescr, int ndim, const uint64_t *shape, size_t *len)
 {
     strbuf sb = {0};
     sb_puts(&sb, "{'descr': ");
@@ -429,13 +437,26 @@ char *npy_header(const char *pydescr, int ndim, const uint64_t *shape, size_t *l
         free(sb.b);
         return NULL;
     }
-    int ascii = 1;
-    for (size_t i = 0; i < sb.n; i++)
-        if ((unsigned char)sb.b[i] >= 0x80) ascii = 0;
-    /* numpy's rule: 1.0 while the length fits in 2 bytes, else 2.0; 3.0
-     * when the header is not Latin-1 -- we write UTF-8, so any non-ASCII */
+    /* numpy's rule: Latin-1 text in 1.0 while the length fits in 2 bytes,
+     * else 2.0; 3.0 (UTF-8) only when some character is not Latin-1 */
+    int latin1 = 1;
+    for (const unsigned char *q = (const unsigned char *)sb.b; *q; q++)
+        if (*q >= 0xC4 && (*q & 0xC0) == 0xC0) latin1 = 0; /* a lead byte above U+00FF */
+    if (latin1) {
+        size_t o = 0;
+        for (size_t i = 0; i < sb.n; i++) {
+            unsigned char c = (unsigned char)sb.b[i];
+            if (c >= 0xC0 && i + 1 < sb.n) {
+                sb.b[o++] = (char)(((c & 0x03) << 6) | ((unsigned char)sb.b[i + 1] & 0x3F));
+                i++;
+            } else {
+                sb.b[o++] = (char)c;
+            }
+        }
+        sb.n = o;
+    }
     size_t body = sb.n + 1; /* + '\n' */
-    int version = ascii ? 1 : 3;
+    int version = latin1 ? 1 : 3;
     size_t lenbytes = 2;
     size_t pad = ARRAY_ALIGN - (MAGIC_LEN + 2 + lenbytes + body) % ARRAY_ALIGN;
     if (pad == ARRAY_ALIGN) pad = 0;

@@ -40,8 +40,4 @@ void npy_free(npy_array *a);
  * name and renamed, so a failure never leaves a truncated .npy behind. */
 int npy_save(const char *path, const hdf5a_array *a, char *err, size_t errlen);
 
-/* The header (magic through the newline) npy_save would write; malloc'd,
- * length in *len. Exposed for the save path of large arrays. */
-char *npy_header(const char *pydescr, int ndim, const uint64_t *shape, size_t *len);
-
 #endif

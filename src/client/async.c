@@ -113,6 +113,8 @@ static void want_write(hdf5a_async *ac, bool on)
 
 HDF5A_API void hdf5a_async_set_events(hdf5a_async *ac, const hdf5a_async_events *ev)
 {
+    if (!ev)
+        return;
     ac->ev = *ev;
     ac->have_ev = true;
     /* tell the loop what we already want */
@@ -386,6 +388,7 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         rep.status = rc;
         rep.message = ac->msg;
         rep.ndim = 0;
+        rep.shape = NULL;
     }
     free(block);
 

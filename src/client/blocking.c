@@ -224,8 +224,9 @@ static int send_request(hdf5a_client *c, struct iovec *iov, int n, int64_t deadl
         }
         if (errno == EINTR)
             continue;
+        /* the server may have said why before it closed: read that */
         if (errno == EPIPE || errno == ECONNRESET)
-            return conn_fail(c, HDF5A_ECLOSED, "the server closed the connection");
+            return 0;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return conn_fail(c, HDF5A_EIO, "send: %s", strerror(errno));
         short rev;

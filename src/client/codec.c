@@ -12,6 +12,14 @@
 
 /* ---- error names ---- */
 
+/* The public header spells the server's codes out; they must stay the
+ * codec's numbers, which travel as the same wire strings. */
+_Static_assert(HDF5A_EBAD_REQUEST == H5A_E_BAD_REQUEST && HDF5A_EPROTOCOL_ERROR ==
+                   H5A_E_PROTOCOL_ERROR && HDF5A_ENOT_FOUND == H5A_E_NOT_FOUND &&
+                   HDF5A_EOUT_OF_RANGE == H5A_E_OUT_OF_RANGE &&
+                   HDF5A_EINTERNAL == H5A_E_INTERNAL && H5A_E_COUNT_PLUS_ONE == 17,
+               "hdf5_async.h error codes differ from src/proto/errors.h");
+
 HDF5A_API const char *hdf5a_strerror(int code)
 {
     if (code == 0)
@@ -41,14 +49,12 @@ static int code_from_wire(const mp_node *n)
 
 /* ---- arrays from the caller ---- */
 
-/* The codec's own failures are about what the caller handed us. */
+/* The codec's failures on what the caller handed us: a type with no HDF5
+ * mapping keeps the server's code, anything else is a bad argument. Out of
+ * memory is checked for separately. */
 static int arg_code(int rc)
 {
-    if (rc == H5A_E_INTERNAL)
-        return HDF5A_ENOMEM;
-    if (rc == H5A_E_UNSUPPORTED_TYPE)
-        return HDF5A_EUNSUPPORTED_TYPE;
-    return HDF5A_EINVAL;
+    return rc == H5A_E_UNSUPPORTED_TYPE ? HDF5A_EUNSUPPORTED_TYPE : HDF5A_EINVAL;
 }
 
 static int parse_descr_json(const char *json, dtype **out, char *err, size_t errlen)
@@ -63,7 +69,8 @@ static int parse_descr_json(const char *json, dtype **out, char *err, size_t err
         if (rc == 0)
             rc = dtype_parse_node(&doc.nodes[0], out, why, sizeof why);
         if (rc)
-            rc = h5a_fail(err, errlen, arg_code(rc), "dtype descr: %s", why);
+            rc = h5a_fail(err, errlen, rc == H5A_E_INTERNAL ? HDF5A_ENOMEM : arg_code(rc),
+                          "dtype descr: %s", why);
     }
     mp_doc_free(&doc);
     mp_buf_free(&mp);
@@ -87,7 +94,8 @@ static int parse_dtype(const char *s, dtype **out, char *err, size_t errlen)
     char why[256];
     int rc = dtype_parse_str(s, strlen(s), out, why, sizeof why);
     if (rc)
-        return h5a_fail(err, errlen, arg_code(rc), "dtype: %s", why);
+        return h5a_fail(err, errlen, rc == H5A_E_INTERNAL ? HDF5A_ENOMEM : arg_code(rc),
+                        "dtype: %s", why);
     return 0;
 }
 
@@ -125,6 +133,14 @@ static int import_array(const hdf5a_array *a, h5a_array *out, char *err, size_t 
     }
     if (need && !a->data) {
         rc = h5a_fail(err, errlen, HDF5A_EINVAL, "data is NULL");
+        goto fail;
+    }
+    if (out->type->kind == DT_VLSTR && n == 0) {
+        /* strings travel as nested lists, and an empty list is float64 to
+         * the server: it would store a dataset of another type */
+        rc = h5a_fail(err, errlen, HDF5A_EINVAL,
+                      "an empty string array cannot be sent: the protocol cannot tell its "
+                      "type from an empty float64 list");
         goto fail;
     }
     out->data = a->data;
@@ -212,12 +228,10 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
         put_key(b, "data");
         char why[256];
         rc = h5a_array_encode(b, &arr, &follows, why, sizeof why);
-        if (rc)
-            rc = h5a_fail(err, errlen, rc == H5A_E_INTERNAL && !b->oom ? HDF5A_EINVAL
-                                                                        : arg_code(rc),
-                          "data: %s", why);
+        if (rc && !b->oom)
+            rc = h5a_fail(err, errlen, arg_code(rc), "data: %s", why);
     }
-    if (!rc && b->oom)
+    if (b->oom)
         rc = h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory encoding the request");
     size_t body = b->len - start - 4 + (follows ? arr.nbytes : 0);
     if (!rc && (uint64_t)body > UINT32_MAX)

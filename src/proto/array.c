@@ -42,8 +42,7 @@ void h5a_array_clear(h5a_array *a)
 
 /* ---- helpers for messages ---- */
 
-/* Python's spelling of a shape: "()", "(3,)", "(2, 3)". */
-static void shape_str(int ndim, const uint64_t *dims, char *buf, size_t len)
+void h5a_shape_str(int ndim, const uint64_t *dims, char *buf, size_t len)
 {
     size_t o = 0;
     o += (size_t)snprintf(buf, len, "(");
@@ -111,12 +110,13 @@ static int attach_data(const mp_node *data, h5a_array *out, char *err, size_t er
                         node_name(data));
     uint64_t n;
     char shape[256], type[64];
-    shape_str(out->ndim, out->dims, shape, sizeof shape);
+    /* messages are formatted only on the error paths: this runs per request */
     if (!h5a_nelems(out->ndim, out->dims, &n) ||
         (out->type->itemsize && n > SIZE_MAX / out->type->itemsize))
-        return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "array of shape %s is too large", shape);
+        return h5a_shape_str(out->ndim, out->dims, shape, sizeof shape), h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "array of shape %s is too large", shape);
     size_t need = (size_t)n * out->type->itemsize;
     if (need != data->len) {
+        h5a_shape_str(out->ndim, out->dims, shape, sizeof shape);
         type_str(out->type, type, sizeof type);
         return h5a_fail(err, errlen, H5A_E_BAD_REQUEST,
                         "array of shape %s and type %s needs %zu bytes of data, got %u", shape,

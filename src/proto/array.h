@@ -23,6 +23,9 @@ typedef struct h5a_array {
 /* Product of dims (1 for a scalar); false on overflow past 2^63. */
 bool h5a_nelems(int ndim, const uint64_t *dims, uint64_t *out);
 
+/* Python's spelling of a shape, for messages: "()", "(3,)", "(2, 3)". */
+void h5a_shape_str(int ndim, const uint64_t *dims, char *buf, size_t len);
+
 /* Build an array from a decoded value. Forms accepted:
  *  - {"nd": true, "type", "kind", "shape", "data"}: data (bin, or str) must
  *    hold exactly itemsize * prod(shape) bytes; data is NOT copied (points

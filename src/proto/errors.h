@@ -13,7 +13,7 @@
     X(BAD_REQUEST)      /* malformed request or argument */                    \
     X(BAD_PATH)         /* path empty, relative, empty component, root misuse */\
     X(UNKNOWN_OP)       /* "op" names no operation */                          \
-    X(PROTOCOL_ERROR)   /* frame or MessagePack broken: connection closes */   \
+    X(PROTOCOL_ERROR)   /* frame or MessagePack broken (bad frame: closes) */  \
     X(TOO_LARGE)        /* frame or message over a configured limit */         \
     X(NOT_FOUND)        /* no object at path */                                \
     X(EXISTS)           /* a different kind of object is already at path */    \

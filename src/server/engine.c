@@ -161,11 +161,9 @@ static hid_t lcpl_intermediate(void)
 
 static void shape_str(char *buf, size_t len, int ndim, const hsize_t *dims)
 {
-    size_t used = (size_t)snprintf(buf, len, "(");
-    for (int i = 0; i < ndim && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%llu", i ? ", " : "",
-                                 (unsigned long long)dims[i]);
-    if (used < len) snprintf(buf + used, len - used, ndim == 1 ? ",)" : ")");
+    uint64_t d[H5A_MAX_DIMS];
+    for (int i = 0; i < ndim; i++) d[i] = dims[i];
+    h5a_shape_str(ndim, d, buf, len);
 }
 
 static void put_shape_result(mp_buf *b, int ndim, const hsize_t *dims)
@@ -580,30 +578,29 @@ out:
 static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s, hid_t ft,
                       hid_t mt, hsize_t *k, char *err)
 {
-    char want[256], got[256];
     if (s->ndim == 0)
         return FAIL(H5A_E_SHAPE_MISMATCH, "'%s' is a scalar dataset: it has no axis 0 to grow",
                     r->path);
-    shape_str(want, sizeof want, s->ndim - 1, s->dims + 1);
     shape_t as = array_shape(a);
-    shape_str(got, sizeof got, as.ndim, as.dims);
-    const hsize_t *trail;
+    const hsize_t *trail = as.dims;
+    bool fits = true;
     if (as.ndim == s->ndim) {
         *k = as.dims[0];
         trail = as.dims + 1;
     } else if (as.ndim == s->ndim - 1) {
         *k = 1;
-        trail = as.dims;
     } else {
+        fits = false;
+    }
+    for (int i = 1; fits && i < s->ndim; i++) fits = trail[i - 1] == s->dims[i];
+    if (!fits) {
+        char want[256], got[256];
+        shape_str(want, sizeof want, s->ndim - 1, s->dims + 1);
+        shape_str(got, sizeof got, as.ndim, as.dims);
         return FAIL(H5A_E_SHAPE_MISMATCH,
                     "data of shape %s does not fit rows of '%s' (rows have shape %s)", got,
                     r->path, want);
     }
-    for (int i = 1; i < s->ndim; i++)
-        if (trail[i - 1] != s->dims[i])
-            return FAIL(H5A_E_SHAPE_MISMATCH,
-                        "data of shape %s does not fit rows of '%s' (rows have shape %s)", got,
-                        r->path, want);
     bool ok = H5Tequal(ft, mt) > 0 || (h5t_is_numeric(ft) && h5t_is_numeric(mt)) ||
               (is_vlen_string(ft) && is_vlen_string(mt));
     if (!ok) {

@@ -1,5 +1,6 @@
 #include "server/net.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,8 @@ typedef struct conn {
     bool close_when_idle;
     bool draining;          /* replies done, write side shut, discarding input */
     uint64_t drain_deadline; /* uv_now() after which we close anyway */
+    h5a_request *out_head, *out_tail; /* answered, waiting for the next flush */
+    struct conn *flush_next;         /* in server.flush_list when out_head */
     uv_shutdown_t shutdown_req;
 } conn;
 
@@ -55,6 +58,9 @@ struct server {
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
     uv_timer_t drain_timer; /* closes draining connections that never send EOF */
+    conn *flush_list;       /* connections with replies to write out */
+    uv_buf_t *iov;          /* scratch for building one write per connection */
+    size_t iov_cap;
     h5a_storage *storage;
     const h5a_config *cfg;
     h5a_limits limits;
@@ -164,14 +170,33 @@ static void on_drain_timer(uv_timer_t *t)
 
 /* ---- replies ---- */
 
-static void on_written(uv_write_t *w, int status)
+/* All replies a connection got from one hand-over of the storage thread go
+ * out in one write: one syscall for many pipelined replies. */
+typedef struct reply_batch {
+    uv_write_t w;
+    h5a_request *head;
+} reply_batch;
+
+/* Forget request r of connection c: it is answered or will never be. */
+static bool request_done(conn *c, h5a_request *r)
 {
-    h5a_request *r = w->data;
-    conn *c = r->conn;
+    bool close_after = r->close_after;
     c->pending_reqs--;
     c->pending_bytes -= r->frame_len;
-    bool close_after = r->close_after;
     h5a_request_free(r);
+    return close_after;
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    reply_batch *b = (reply_batch *)w;
+    conn *c = w->data;
+    bool close_after = false;
+    for (h5a_request *r = b->head, *next; r; r = next) {
+        next = r->next;
+        close_after |= request_done(c, r);
+    }
+    free(b);
     if (c->closing) {
         conn_free_if_done(c);
         return;
@@ -191,7 +216,7 @@ static void on_written(uv_write_t *w, int status)
     conn_maybe_read(c);
 }
 
-/* Storage thread finished r: write its reply (on the loop thread). */
+/* Storage thread finished r: queue its reply (on the loop thread). */
 static void on_done(h5a_request *r, void *ud)
 {
     server *s = ud;
@@ -203,28 +228,86 @@ static void on_done(h5a_request *r, void *ud)
               r->path ? r->path : "-", r->frame_len, r->reply_ok ? "ok" : "error", ms);
     }
     if (c->closing || r->reply.oom) {
-        c->pending_reqs--;
-        c->pending_bytes -= r->frame_len;
-        h5a_request_free(r);
+        request_done(c, r);
         if (c->closing) conn_free_if_done(c);
         else conn_close(c, "out of memory for a reply");
         return;
     }
-    uv_buf_t bufs[2] = {uv_buf_init((char *)r->reply.data, (unsigned)r->reply.len),
-                        uv_buf_init((char *)r->reply_data, (unsigned)r->reply_data_len)};
-    r->write_req.data = r;
-    int rc = uv_write(&r->write_req, (uv_stream_t *)&c->tcp, bufs, r->reply_data_len ? 2 : 1,
-                      on_written);
+    r->next = NULL;
+    if (c->out_tail) {
+        c->out_tail->next = r;
+    } else {
+        c->out_head = r;
+        c->flush_next = s->flush_list;
+        s->flush_list = c;
+    }
+    c->out_tail = r;
+}
+
+static void write_out(server *s, conn *c)
+{
+    h5a_request *head = c->out_head;
+    c->out_head = c->out_tail = NULL;
+    if (c->closing) {
+        for (h5a_request *r = head, *next; r; r = next) {
+            next = r->next;
+            request_done(c, r);
+        }
+        conn_free_if_done(c);
+        return;
+    }
+    size_t n = 0;
+    for (h5a_request *r = head; r; r = r->next) n += r->reply_data_len ? 2 : 1;
+    reply_batch *b = malloc(sizeof *b);
+    if (n > s->iov_cap) {
+        uv_buf_t *iov = realloc(s->iov, n * sizeof *iov);
+        if (iov) s->iov = iov, s->iov_cap = n;
+    }
+    if (!b || n > s->iov_cap) {
+        free(b);
+        for (h5a_request *r = head, *next; r; r = next) {
+            next = r->next;
+            request_done(c, r);
+        }
+        conn_close(c, "out of memory for replies");
+        return;
+    }
+    n = 0;
+    for (h5a_request *r = head; r; r = r->next) {
+        s->iov[n++] = uv_buf_init((char *)r->reply.data, (unsigned)r->reply.len);
+        if (r->reply_data_len)
+            s->iov[n++] = uv_buf_init((char *)r->reply_data, (unsigned)r->reply_data_len);
+    }
+    b->head = head;
+    b->w.data = c;
+    /* uv_write copies the buffer list, not the bytes: they live in the
+     * requests until on_written frees them */
+    int rc = uv_write(&b->w, (uv_stream_t *)&c->tcp, s->iov, (unsigned)n, on_written);
     if (rc < 0) {
-        /* the write callback will not run: account for r here */
-        c->pending_reqs--;
-        c->pending_bytes -= r->frame_len;
-        h5a_request_free(r);
+        /* the write callback will not run: account for the requests here */
+        for (h5a_request *r = head, *next; r; r = next) {
+            next = r->next;
+            request_done(c, r);
+        }
+        free(b);
         conn_close(c, uv_strerror(rc));
         return;
     }
     /* a client that does not read its replies: stop reading its requests */
     conn_maybe_read(c);
+}
+
+static void on_flush(void *ud)
+{
+    server *s = ud;
+    conn *c = s->flush_list;
+    s->flush_list = NULL;
+    while (c) {
+        conn *next = c->flush_next;
+        c->flush_next = NULL;
+        write_out(s, c);
+        c = next;
+    }
 }
 
 /* ---- requests ---- */
@@ -517,6 +600,9 @@ int h5a_server_run(const h5a_config *cfg)
     s->limits.mp.max_depth = MP_DEFAULT_MAX_DEPTH;
     s->limits.mp.max_nodes = MP_DEFAULT_MAX_NODES;
     raise_nofile_limit();
+    /* a client that resets its connection while we write to it must cost us
+     * that connection (EPIPE), not the process */
+    signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&s->loop);
 
     struct sockaddr_storage sa;
@@ -534,8 +620,8 @@ int h5a_server_run(const h5a_config *cfg)
                 uv_strerror(rc));
         return 1;
     }
-    if (h5a_storage_start(&s->storage, &s->loop, cfg, on_done, on_storage_stopped, s, err,
-                          sizeof err)) {
+    if (h5a_storage_start(&s->storage, &s->loop, cfg, on_done, on_flush, on_storage_stopped, s,
+                          err, sizeof err)) {
         fprintf(stderr, "hdf5-async-server: %s\n", err);
         return 1;
     }
@@ -569,6 +655,7 @@ int h5a_server_run(const h5a_config *cfg)
     uv_close((uv_handle_t *)&s->drain_timer, NULL);
     uv_run(&s->loop, UV_RUN_NOWAIT);
     uv_loop_close(&s->loop);
+    free(s->iov);
     free(s);
     return 0;
 }

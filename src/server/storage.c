@@ -13,11 +13,13 @@ struct h5a_storage {
     h5a_request *in_head, *in_tail; /* waiting for the storage thread */
     h5a_request *out_head, *out_tail; /* finished, waiting for the loop */
     bool stop_requested;
+    bool dirty; /* storage thread only: requests applied since the last flush */
     bool stopped; /* thread is done, file closed */
     bool stopped_reported;
 
     uv_async_t async;
     h5a_done_cb done;
+    h5a_flush_cb flush;
     h5a_stopped_cb on_stopped;
     void *ud;
 
@@ -39,6 +41,8 @@ static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
 /* Bounds on one group of appends applied together. */
 #define GROUP_MAX 4096
 #define GROUP_BYTES (64u * 1024 * 1024)
+/* How long the queue must stay empty before we flush HDF5's caches. */
+#define IDLE_FLUSH_NS (2 * 1000 * 1000)
 
 static void storage_main(void *arg)
 {
@@ -50,6 +54,18 @@ static void storage_main(void *arg)
 
     for (;;) {
         uv_mutex_lock(&st->mu);
+        /* Idle and something unflushed: wait a little for more work first,
+         * so a client doing one request at a time does not pay for a flush
+         * per request; flush once the queue has stayed empty that long. */
+        while (!st->in_head && !st->stop_requested && st->dirty) {
+            if (uv_cond_timedwait(&st->cv, &st->mu, IDLE_FLUSH_NS) == UV_ETIMEDOUT &&
+                !st->in_head) {
+                uv_mutex_unlock(&st->mu);
+                h5a_engine_flush(st->engine);
+                uv_mutex_lock(&st->mu);
+                st->dirty = false;
+            }
+        }
         while (!st->in_head && !st->stop_requested) uv_cond_wait(&st->cv, &st->mu);
         /* take the whole queue at once: one lock round trip per batch */
         h5a_request *batch = st->in_head;
@@ -79,13 +95,7 @@ static void storage_main(void *arg)
             uv_mutex_unlock(&st->mu);
             uv_async_send(&st->async); /* coalesces while the loop is busy */
         }
-        /* Idle: put the cached metadata into the file so that a crash loses
-         * as little as possible. Under continuous load this runs between
-         * batches only. */
-        uv_mutex_lock(&st->mu);
-        bool idle = !st->in_head;
-        uv_mutex_unlock(&st->mu);
-        if (idle) h5a_engine_flush(st->engine);
+        st->dirty = true; /* the engine knows whether anything really changed */
     }
     h5a_engine_close(st->engine);
     st->engine = NULL;
@@ -108,6 +118,7 @@ static void on_async(uv_async_t *h)
         list = list->next;
         st->done(r, st->ud);
     }
+    st->flush(st->ud);
     if (stopped && !st->stopped_reported) {
         st->stopped_reported = true;
         st->on_stopped(st->ud);
@@ -115,13 +126,14 @@ static void on_async(uv_async_t *h)
 }
 
 int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
-                      h5a_done_cb done, h5a_stopped_cb stopped, void *ud, char *err,
-                      size_t errlen)
+                      h5a_done_cb done, h5a_flush_cb flush, h5a_stopped_cb stopped, void *ud,
+                      char *err, size_t errlen)
 {
     h5a_storage *st = calloc(1, sizeof *st);
     if (!st) return snprintf(err, errlen, "out of memory"), -1;
     st->cfg = cfg;
     st->done = done;
+    st->flush = flush;
     st->on_stopped = stopped;
     st->ud = ud;
     uv_mutex_init(&st->mu);

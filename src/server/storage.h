@@ -13,6 +13,9 @@ typedef struct h5a_storage h5a_storage;
 
 /* Called on the loop thread for each finished request, in order. */
 typedef void (*h5a_done_cb)(h5a_request *req, void *ud);
+/* Called on the loop thread after each run of done() calls: the moment to
+ * write out what they queued. */
+typedef void (*h5a_flush_cb)(void *ud);
 /* Called on the loop thread once, after h5a_storage_stop, when every
  * request submitted before it is done and the file is closed. */
 typedef void (*h5a_stopped_cb)(void *ud);
@@ -20,8 +23,8 @@ typedef void (*h5a_stopped_cb)(void *ud);
 /* Start the thread and open the file on it. Returns 0, or -1 with err (the
  * file could not be opened; no thread is left running). */
 int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
-                      h5a_done_cb done, h5a_stopped_cb stopped, void *ud, char *err,
-                      size_t errlen);
+                      h5a_done_cb done, h5a_flush_cb flush, h5a_stopped_cb stopped, void *ud,
+                      char *err, size_t errlen);
 void h5a_storage_submit(h5a_storage *st, h5a_request *req);
 /* Finish what was submitted, flush and close the file, then stopped(). */
 void h5a_storage_stop(h5a_storage *st);
