@@ -151,6 +151,22 @@ $(CLI): $(CLI_OBJ) $(LIB_A)
 test-cli: $(CLI) $(SERVER)
 	H5A_CLI=$(abspath $(CLI)) H5A_SERVER=$(abspath $(SERVER)) $(PY) -m pytest -q tests/cli
 
+# ---- make bench: the server against in-process libhdf5 and loopback TCP ----
+# One run, one table of ratios (see bench/bench.c). Figures are for reading,
+# never asserted in tests. `make bench BENCH_ARGS=--quick` for a short run.
+BENCH      := $(BUILD)/hdf5-async-bench
+BENCH_ARGS ?=
+
+all: $(BENCH)
+.PHONY: bench
+
+$(BENCH): bench/bench.c include/hdf5_async.h $(LIB_A)
+	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS)
+
+bench: deps
+	$(MAKE) $(SERVER) $(BENCH)
+	./$(BENCH) --server $(SERVER) $(BENCH_ARGS)
+
 # ---- fuzzing (fuzz/): libFuzzer targets, built with clang into build/fuzz/ ----
 # `make fuzz FUZZ_SECONDS=60` builds them and runs each for that long, seeded
 # from fuzz/corpus/<target>/ (read only); what they learn goes to

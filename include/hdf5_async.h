@@ -13,6 +13,7 @@
  * Conventions: every symbol starts with hdf5a_ / HDF5A_. Functions that can
  * fail return 0 on success and a negative HDF5A_E* code on failure; the text
  * of the last error is kept in the client (hdf5a_errstr). Types are opaque.
+ * A client or context is used by one thread at a time.
  */
 #ifndef HDF5_ASYNC_H
 #define HDF5_ASYNC_H
@@ -71,7 +72,18 @@ HDF5A_API const char *hdf5a_strerror(int code);
  * descr list ("[[\"a\",\"<i4\"],[\"b\",\"<f8\",[3]],[\"\",\"|V4\"]]": name,
  * format, optional shape; "" names padding), or "str" / "bytes" for
  * variable-length UTF-8 / ASCII strings, whose data is then an array of
- * NUL-terminated `char *`. ndim 0 is a scalar (one element). */
+ * NUL-terminated `char *` (NULL is taken as ""). ndim 0 is a scalar (one
+ * element). nbytes must equal the element count times the element size,
+ * else the call fails with HDF5A_EINVAL before anything is sent.
+ *
+ * Arrays the library returns (reads) use the same forms: simple types as
+ * numpy's dtype.str ("<f8", "|b1"), structured types as the JSON descr list
+ * with padding entries, as numpy's dtype.descr writes it. Their data ends
+ * on a 16-byte boundary and holds whole elements, so numeric data is
+ * aligned for its type (an "<f8" array's data can be used as a double *).
+ * An empty string array cannot be written (HDF5A_EINVAL: on the wire it
+ * is an empty list, which the server stores as float64); one made by other
+ * tools reads back as "str" (the reply cannot tell "str" from "bytes"). */
 typedef struct hdf5a_array {
     const char *dtype;
     int ndim;
@@ -84,9 +96,11 @@ typedef struct hdf5a_array {
  * callback took with hdf5a_reply_take_array. NULL is fine. */
 HDF5A_API void hdf5a_array_free(hdf5a_array *a);
 
-/* Compression for write/append/insert: NULL means "the server's default",
- * else "gzip", "lzf" or "none". level: gzip level 0..9, or -1 for the
- * default (4). */
+/* Compression for write/append/insert: a NULL struct or name means "the
+ * server's default", else "gzip", "lzf" or "none" (other names reach the
+ * server, which answers HDF5A_EBAD_REQUEST). level: gzip level 0..9 (0 is a
+ * real level: no compression inside the gzip filter), or -1 for the default
+ * (4); it is ignored for other names. */
 typedef struct hdf5a_compression {
     const char *name;
     int level;
@@ -96,9 +110,14 @@ typedef struct hdf5a_compression {
 
 typedef struct hdf5a_client hdf5a_client;
 
-/* Connect; timeout_ms bounds the connect and then every later call's wait
- * for its reply (0 = wait forever). On failure returns NULL and, if err is
- * not NULL, writes the reason into err (errlen bytes). */
+/* Connect (IPv4 addresses of host first, then the others); timeout_ms
+ * bounds the connect and then every later call's round trip (0 = wait
+ * forever). On failure returns NULL and, if err is not NULL, writes the
+ * reason into err (errlen bytes).
+ *
+ * After HDF5A_EIO, HDF5A_ETIMEOUT, HDF5A_ECLOSED or HDF5A_EREPLY the
+ * connection is closed and every later call returns HDF5A_ECLOSED; other
+ * errors (the server's, HDF5A_EINVAL) leave it usable. */
 HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms, char *err,
                                       size_t errlen);
 /* Close the connection and free the client. NULL is fine. */
@@ -119,7 +138,8 @@ HDF5A_API int hdf5a_append(hdf5a_client *c, const char *path, const hdf5a_array 
 HDF5A_API int hdf5a_insert(hdf5a_client *c, const char *path, int64_t index,
                            const hdf5a_array *a, const hdf5a_compression *comp,
                            uint64_t *new_len);
-/* On success *out is a new array (free with hdf5a_array_free). */
+/* On success *out is a new array (free with hdf5a_array_free): one
+ * allocation holding the reply; data points into it, not copied again. */
 HDF5A_API int hdf5a_read(hdf5a_client *c, const char *path, hdf5a_array **out);
 HDF5A_API int hdf5a_delete(hdf5a_client *c, const char *path);
 
@@ -129,15 +149,20 @@ typedef struct hdf5a_async hdf5a_async;
 
 /* What a callback receives. Valid only during the callback. */
 typedef struct hdf5a_reply {
-    int status;            /* 0, a server error code, or HDF5A_ECLOSED/EIO/EREPLY/ENOMEM */
+    int status;            /* 0, a server error code, or HDF5A_ECLOSED (connection
+                              failed or context freed before the reply), HDF5A_EREPLY
+                              (reply not understood), HDF5A_ENOMEM */
     const char *message;   /* error text, "" on success */
     const hdf5a_array *array; /* read: the value; NULL otherwise */
-    int ndim;              /* write/append/insert: the dataset's shape after the op */
+    int ndim;              /* write/append/insert: the dataset's shape after the op
+                              (0 and NULL otherwise) */
     const uint64_t *shape;
 } hdf5a_reply;
 
 /* Fires exactly once per request: with the reply, or with status
- * HDF5A_ECLOSED when the connection fails or is freed first. */
+ * HDF5A_ECLOSED when the connection fails or is freed first. It may queue
+ * new requests and may call hdf5a_async_free (the free then happens when
+ * it returns); it must not call hdf5a_async_handle_read/_write. */
 typedef void hdf5a_callback(hdf5a_async *ac, const hdf5a_reply *reply, void *privdata);
 
 /* Keep the array of a read reply beyond the callback: returns it (caller
@@ -146,7 +171,9 @@ HDF5A_API hdf5a_array *hdf5a_reply_take_array(const hdf5a_reply *reply);
 
 /* Event-loop hooks, filled in by an adapter (hiredis' model). The library
  * calls add_read/add_write when it wants readiness events for its socket
- * and del_* when it no longer does; cleanup when the context goes away. */
+ * and del_* when it no longer does; cleanup when the context goes away
+ * (from hdf5a_async_free, before the socket is closed). Any hook may be
+ * NULL. */
 typedef struct hdf5a_async_events {
     void *data;
     void (*add_read)(void *data);
@@ -156,15 +183,29 @@ typedef struct hdf5a_async_events {
     void (*cleanup)(void *data);
 } hdf5a_async_events;
 
-/* Start a non-blocking connect; requests may be queued at once. Returns
- * NULL only when out of memory or the address is invalid (err says why). A
- * connection that fails (now or later) fails every pending request with
- * HDF5A_ECLOSED and hdf5a_async_errstr says why; the context must then be
- * freed. */
+/* Start a non-blocking connect; requests may be queued at once and are
+ * sent when it completes. host is resolved here (getaddrinfo, which may
+ * block for a DNS name); IPv4 addresses are tried first, and the first
+ * whose connect does not fail at once is used. Returns NULL only when out
+ * of memory, the address is invalid or no socket can be made (err says
+ * why). A connection that fails (now or later: a failed connect is
+ * reported from the event loop too) fails every pending request with
+ * HDF5A_ECLOSED, hdf5a_async_error and hdf5a_async_errstr say why, and
+ * later requests are refused with HDF5A_ECLOSED; the context must still be
+ * freed. There are no timeouts here: the caller's loop owns the clock. */
 HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err, size_t errlen);
+/* The socket; it stays the same and open until hdf5a_async_free. */
 HDF5A_API int hdf5a_async_fd(const hdf5a_async *ac);
+/* Attach an event loop (once); the hooks are called at once for what the
+ * context already wants. */
 HDF5A_API void hdf5a_async_set_events(hdf5a_async *ac, const hdf5a_async_events *ev);
+/* Text of the last error: a refused request's, or why the connection is gone. */
 HDF5A_API const char *hdf5a_async_errstr(const hdf5a_async *ac);
+/* 0 while the connection is usable (connecting or connected); once it is
+ * gone, why: HDF5A_EIO (connect/send/receive failed), HDF5A_ECLOSED (the
+ * server closed it), HDF5A_EREPLY (a reply did not fit its request),
+ * HDF5A_ENOMEM. */
+HDF5A_API int hdf5a_async_error(const hdf5a_async *ac);
 /* Called by adapters when the socket is readable / writable. */
 HDF5A_API void hdf5a_async_handle_read(hdf5a_async *ac);
 HDF5A_API void hdf5a_async_handle_write(hdf5a_async *ac);
@@ -174,9 +215,15 @@ HDF5A_API size_t hdf5a_async_pending(const hdf5a_async *ac);
  * inside a callback: the free then happens when the callback returns). */
 HDF5A_API void hdf5a_async_free(hdf5a_async *ac);
 
-/* Queue a request. The library copies what it needs from path and the
- * array before returning, so they may be freed right after. Returns 0; on a
- * negative return the callback will never be called (libuv's rule). */
+/* Queue a request. The whole request, array bytes included, is encoded
+ * into the context's output buffer before returning, so path and the array
+ * may be freed right after (the copy is the price of that; the blocking API
+ * sends array bytes from the caller's memory instead). The output buffer
+ * has no bound: a caller that queues faster than the server reads should
+ * watch hdf5a_async_pending. cb may be NULL. Returns 0; on a negative
+ * return (HDF5A_EINVAL, HDF5A_EUNSUPPORTED_TYPE, HDF5A_ETOO_LARGE,
+ * HDF5A_ENOMEM, HDF5A_ECLOSED once the connection is gone) the callback
+ * will never be called (libuv's rule). */
 HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata);
 HDF5A_API int hdf5a_async_create_group(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
                                        void *privdata);

@@ -1,0 +1,497 @@
+/* hdf5-async-bench: where the server stands against the limit.
+ *
+ * In one run it starts the real server on a temporary file, drives it
+ * through libhdf5async, does the same workloads in-process with libhdf5 on
+ * the same disk (the limit a network server can only approach), measures
+ * loopback TCP bandwidth (the other limit), and prints one table of figures
+ * and ratios. Timings are for reading, never for asserting: the machines are
+ * noisy. Usage: hdf5-async-bench [--server PATH] [--dir DIR] [--quick]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <hdf5.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hdf5_async.h"
+
+#define ROW 16 /* float64 values per appended row */
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void die(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "hdf5-async-bench: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(double *v, size_t n, double p)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+    return v[i];
+}
+
+/* ---- the table ---- */
+
+static void row(const char *name, const char *unit, double inproc, double server,
+                bool higher_better, const char *goal)
+{
+    double ratio = higher_better ? server / inproc : inproc / server;
+    printf("%-46s %12.1f %12.1f %-6s %7.2fx  %s\n", name, inproc, server, unit, ratio, goal);
+    fflush(stdout);
+}
+
+/* ---- the server ---- */
+
+static pid_t server_pid;
+static int server_port;
+
+static void server_start(const char *bin, const char *file)
+{
+    int out[2];
+    if (pipe(out)) die("pipe: %s", strerror(errno));
+    server_pid = fork();
+    if (server_pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        execl(bin, bin, "--port", "0", "--host", "127.0.0.1", "--file", file, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *f = fdopen(out[0], "r");
+    char line[256];
+    if (!f || !fgets(line, sizeof line, f)) die("server %s did not start", bin);
+    char *colon = strrchr(line, ':');
+    if (strncmp(line, "listening on ", 13) != 0 || !colon) die("unexpected server output: %s", line);
+    server_port = atoi(colon + 1);
+    /* keep the pipe open (the server may print nothing more); leak f on purpose */
+}
+
+static long server_rss_kb(const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)server_pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0) kb = atol(line + n + 1);
+    if (f) fclose(f);
+    return kb;
+}
+
+static void server_stop(void)
+{
+    int status;
+    kill(server_pid, SIGTERM);
+    waitpid(server_pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "hdf5-async-bench: server exited abnormally (status %d)\n", status);
+}
+
+static hdf5a_client *client(void)
+{
+    char err[256];
+    hdf5a_client *c = hdf5a_connect("127.0.0.1", server_port, 30000, err, sizeof err);
+    if (!c) die("connect: %s", err);
+    return c;
+}
+
+/* ---- in-process baseline: the server's own layout choices ---- */
+
+static hid_t inproc_file(const char *path)
+{
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_FSM_AGGR, 1, 1);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    H5Pclose(fcpl);
+    H5Pclose(fapl);
+    if (f < 0) die("cannot create %s", path);
+    return f;
+}
+
+/* A growable dataset of rows of ROW float64 with 256 KiB chunks, as the
+ * server makes for append. */
+static hid_t inproc_growable(hid_t f, const char *name)
+{
+    hsize_t dims[2] = {0, ROW}, maxd[2] = {H5S_UNLIMITED, ROW}, chunk[2] = {2048, ROW};
+    hid_t sp = H5Screate_simple(2, dims, maxd), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+    return d;
+}
+
+/* One append of one row, the way a program without our server would do it:
+ * grow, select the new row, write. */
+static void inproc_append_row(hid_t d, hsize_t *len, const double *row)
+{
+    hsize_t dims[2] = {*len + 1, ROW}, start[2] = {*len, 0}, count[2] = {1, ROW};
+    H5Dset_extent(d, dims);
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(2, count, NULL);
+    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, row);
+    H5Sclose(fs);
+    H5Sclose(ms);
+    (*len)++;
+}
+
+/* ---- workloads ---- */
+
+static void bench_sequential(const char *dir, size_t n)
+{
+    double row_data[ROW] = {0}, *lat = malloc(n * sizeof *lat), *lat2 = malloc(n * sizeof *lat2);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/inproc-seq.h5", dir);
+    hid_t f = inproc_file(path), d = inproc_growable(f, "seq");
+    hsize_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        row_data[0] = (double)i;
+        double t = now();
+        inproc_append_row(d, &len, row_data);
+        lat[i] = (now() - t) * 1e6;
+    }
+    H5Dclose(d);
+    H5Fclose(f);
+
+    hdf5a_client *c = client();
+    uint64_t shape[2] = {1, ROW};
+    hdf5a_array a = {"<f8", 2, shape, row_data, sizeof row_data};
+    for (size_t i = 0; i < n; i++) {
+        row_data[0] = (double)i;
+        double t = now();
+        if (hdf5a_append(c, "/seq", &a, NULL, NULL)) die("append: %s", hdf5a_errstr(c));
+        lat2[i] = (now() - t) * 1e6;
+    }
+    hdf5a_close(c);
+    row("append 1x16 f8, 1 client, sequential: p50", "us", percentile(lat, n, 0.5),
+        percentile(lat2, n, 0.5), false, "server p50 < 50 us");
+    row("append 1x16 f8, 1 client, sequential: p99", "us", percentile(lat, n, 0.99),
+        percentile(lat2, n, 0.99), false, "");
+    free(lat);
+    free(lat2);
+}
+
+/* in-process rows/s for one H5Dwrite per row over `ndsets` datasets */
+static double inproc_rows_per_s(const char *dir, size_t n, int ndsets)
+{
+    char path[4096], name[32];
+    snprintf(path, sizeof path, "%s/inproc-rate-%d.h5", dir, ndsets);
+    hid_t f = inproc_file(path);
+    hid_t *d = calloc((size_t)ndsets, sizeof *d);
+    hsize_t *len = calloc((size_t)ndsets, sizeof *len);
+    for (int i = 0; i < ndsets; i++) {
+        snprintf(name, sizeof name, "r%d", i);
+        d[i] = inproc_growable(f, name);
+    }
+    double row_data[ROW] = {0};
+    double t = now();
+    for (size_t i = 0; i < n; i++) {
+        row_data[0] = (double)i;
+        inproc_append_row(d[i % (size_t)ndsets], &len[i % (size_t)ndsets], row_data);
+    }
+    H5Fflush(f, H5F_SCOPE_GLOBAL);
+    double rate = (double)n / (now() - t);
+    for (int i = 0; i < ndsets; i++) H5Dclose(d[i]);
+    H5Fclose(f);
+    free(d);
+    free(len);
+    return rate;
+}
+
+/* Many async contexts in one poll() loop: each keeps `window` appends in
+ * flight until it has sent its share. */
+typedef struct pipe_client {
+    hdf5a_async *ac;
+    bool want_read, want_write;
+    size_t sent, done, total;
+    char path[32];
+} pipe_client;
+
+static void ev_add_read(void *p) { ((pipe_client *)p)->want_read = true; }
+static void ev_del_read(void *p) { ((pipe_client *)p)->want_read = false; }
+static void ev_add_write(void *p) { ((pipe_client *)p)->want_write = true; }
+static void ev_del_write(void *p) { ((pipe_client *)p)->want_write = false; }
+static void ev_cleanup(void *p) { (void)p; }
+
+static size_t pipe_failures;
+
+static void on_append(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
+{
+    pipe_client *pc = priv;
+    (void)ac;
+    if (r->status) {
+        if (pipe_failures++ < 3) fprintf(stderr, "append failed: %s\n", r->message);
+    }
+    pc->done++;
+}
+
+static double bench_pipelined(int nclients, size_t total, size_t window)
+{
+    pipe_client *pcs = calloc((size_t)nclients, sizeof *pcs);
+    struct pollfd *pfd = calloc((size_t)nclients, sizeof *pfd);
+    char err[256];
+    double row_data[ROW] = {0};
+    uint64_t shape[2] = {1, ROW};
+    hdf5a_array a = {"<f8", 2, shape, row_data, sizeof row_data};
+    for (int i = 0; i < nclients; i++) {
+        pipe_client *pc = &pcs[i];
+        pc->ac = hdf5a_async_connect("127.0.0.1", server_port, err, sizeof err);
+        if (!pc->ac) die("async connect: %s", err);
+        hdf5a_async_events ev = {pc, ev_add_read, ev_del_read, ev_add_write, ev_del_write,
+                                 ev_cleanup};
+        hdf5a_async_set_events(pc->ac, &ev);
+        pc->total = total / (size_t)nclients;
+        snprintf(pc->path, sizeof pc->path, "/pipe%d/c%d", nclients, i);
+    }
+    double t = now();
+    for (;;) {
+        bool all_done = true;
+        for (int i = 0; i < nclients; i++) {
+            pipe_client *pc = &pcs[i];
+            while (pc->sent < pc->total && pc->sent - pc->done < window) {
+                row_data[0] = (double)pc->sent;
+                if (hdf5a_async_append(pc->ac, pc->path, &a, NULL, on_append, pc))
+                    die("queue append: %s", hdf5a_async_errstr(pc->ac));
+                pc->sent++;
+            }
+            if (pc->done < pc->total) all_done = false;
+            pfd[i].fd = hdf5a_async_fd(pc->ac);
+            pfd[i].events = (short)((pc->want_read ? POLLIN : 0) | (pc->want_write ? POLLOUT : 0));
+            pfd[i].revents = 0;
+        }
+        if (all_done) break;
+        if (poll(pfd, (nfds_t)nclients, 30000) <= 0) die("poll: %s", "timeout or error");
+        for (int i = 0; i < nclients; i++) {
+            if (pfd[i].revents & (POLLIN | POLLERR | POLLHUP)) hdf5a_async_handle_read(pcs[i].ac);
+            if (pfd[i].revents & POLLOUT) hdf5a_async_handle_write(pcs[i].ac);
+        }
+    }
+    double rate = (double)(pcs[0].total * (size_t)nclients) / (now() - t);
+    for (int i = 0; i < nclients; i++) hdf5a_async_free(pcs[i].ac);
+    free(pcs);
+    free(pfd);
+    if (pipe_failures) die("%s appends failed", "some");
+    return rate;
+}
+
+/* ---- large arrays ---- */
+
+struct sink {
+    int fd;
+    size_t bytes;
+};
+
+static void *tcp_sink(void *arg)
+{
+    struct sink *s = arg;
+    char *buf = malloc(1 << 20);
+    ssize_t n;
+    while ((n = read(s->fd, buf, 1 << 20)) > 0) s->bytes += (size_t)n;
+    free(buf);
+    return NULL;
+}
+
+/* Loopback TCP bandwidth: the ceiling for any network transfer here. */
+static double tcp_mb_per_s(size_t bytes)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    bind(l, (struct sockaddr *)&sa, sizeof sa);
+    listen(l, 1);
+    getsockname(l, (struct sockaddr *)&sa, &sl);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&sa, sizeof sa)) die("loopback connect: %s", strerror(errno));
+    struct sink s = {accept(l, NULL, NULL), 0};
+    pthread_t th;
+    pthread_create(&th, NULL, tcp_sink, &s);
+    char *buf = calloc(1, 1 << 20);
+    double t = now();
+    for (size_t sent = 0; sent < bytes;) {
+        ssize_t n = write(c, buf, 1 << 20);
+        if (n <= 0) die("loopback write: %s", strerror(errno));
+        sent += (size_t)n;
+    }
+    shutdown(c, SHUT_WR);
+    pthread_join(th, NULL);
+    double rate = (double)s.bytes / (now() - t) / 1e6;
+    close(c);
+    close(s.fd);
+    close(l);
+    free(buf);
+    return rate;
+}
+
+static void bench_large(const char *dir, int reps)
+{
+    const size_t n = 8u << 20; /* 8 Mi float64 = 64 MiB */
+    const size_t bytes = n * sizeof(double);
+    double *data = malloc(bytes);
+    for (size_t i = 0; i < n; i++) data[i] = (double)i * 0.5;
+    double best_w_in = 0, best_r_in = 0, best_w_srv = 0, best_r_srv = 0;
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/inproc-large.h5", dir);
+    hid_t f = inproc_file(path);
+    hsize_t dims[1] = {n};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t d = H5Dcreate2(f, "big", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    double *back = malloc(bytes);
+    for (int r = 0; r < reps; r++) {
+        double t = now();
+        H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+        double w = (double)bytes / (now() - t) / 1e6;
+        t = now();
+        H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, back);
+        double rd = (double)bytes / (now() - t) / 1e6;
+        if (w > best_w_in) best_w_in = w;
+        if (rd > best_r_in) best_r_in = rd;
+    }
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+    free(back);
+
+    hdf5a_client *c = client();
+    uint64_t shape[1] = {n};
+    hdf5a_array a = {"<f8", 1, shape, data, bytes};
+    for (int r = 0; r < reps; r++) {
+        double t = now();
+        if (hdf5a_write(c, "/big", &a, NULL)) die("write: %s", hdf5a_errstr(c));
+        double w = (double)bytes / (now() - t) / 1e6;
+        hdf5a_array *got = NULL;
+        t = now();
+        if (hdf5a_read(c, "/big", &got)) die("read: %s", hdf5a_errstr(c));
+        double rd = (double)bytes / (now() - t) / 1e6;
+        if (got->nbytes != bytes || memcmp(got->data, data, bytes) != 0) die("%s", "read back differs");
+        hdf5a_array_free(got);
+        if (w > best_w_srv) best_w_srv = w;
+        if (rd > best_r_srv) best_r_srv = rd;
+    }
+    hdf5a_close(c);
+    free(data);
+
+    double tcp = tcp_mb_per_s(1u << 30);
+    printf("%-46s %12s %12.1f %-6s\n", "loopback TCP bandwidth (the network limit)", "", tcp, "MB/s");
+    double lim_w = best_w_in < tcp ? best_w_in : tcp, lim_r = best_r_in < tcp ? best_r_in : tcp;
+    row("write 64 MiB f8 (vs min(in-process, TCP))", "MB/s", lim_w, best_w_srv, true, ">= 0.8x");
+    row("read 64 MiB f8 (vs min(in-process, TCP))", "MB/s", lim_r, best_r_srv, true, ">= 0.8x");
+}
+
+/* ---- many connections ---- */
+
+static void bench_connections(size_t nconn)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < nconn + 64) {
+        printf("%-46s skipped: open-files limit %llu\n", "connections", (unsigned long long)rl.rlim_cur);
+        return;
+    }
+    hdf5a_client **cs = calloc(nconn, sizeof *cs);
+    double row_data[ROW] = {0};
+    uint64_t shape[2] = {1, ROW};
+    hdf5a_array a = {"<f8", 2, shape, row_data, sizeof row_data};
+    size_t ok = 0;
+    double t = now();
+    for (size_t i = 0; i < nconn; i++) cs[i] = client();
+    long rss_open = server_rss_kb("VmRSS");
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < nconn; i++) {
+            row_data[0] = (double)i;
+            if (hdf5a_append(cs[i], "/many", &a, NULL, NULL) == 0) ok++;
+        }
+    long rss = server_rss_kb("VmRSS"), hwm = server_rss_kb("VmHWM");
+    for (size_t i = 0; i < nconn; i++) hdf5a_close(cs[i]);
+    free(cs);
+    printf("%-46s %zu/%zu appends ok in %.1f s; server RSS %.1f MB idle-open, %.1f MB after, "
+           "peak %.1f MB (goal < 64 MB)\n",
+           "10,000 connections open at once, 3 appends each", ok, nconn * 3, now() - t,
+           (double)rss_open / 1024, (double)rss / 1024, (double)hwm / 1024);
+}
+
+int main(int argc, char **argv)
+{
+    const char *bin = "build/hdf5-async-server", *dir = NULL, *only = NULL;
+    bool quick = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) bin = argv[++i];
+        else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
+        else if (strcmp(argv[i], "--quick") == 0) quick = true;
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+        else {
+            fprintf(stderr, "usage: hdf5-async-bench [--server PATH] [--dir DIR] [--quick] "
+                            "[--only seq|pipe1|pipe64|large|conn]\n");
+            return 2;
+        }
+    }
+    char tmpl[] = "/tmp/hdf5-async-bench.XXXXXX";
+    if (!dir && !(dir = mkdtemp(tmpl))) die("mkdtemp: %s", strerror(errno));
+    char file[4096];
+    snprintf(file, sizeof file, "%s/server.h5", dir);
+    unlink(file);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    server_start(bin, file);
+
+    size_t seq = quick ? 2000 : 20000, piped = quick ? 50000 : 500000;
+    printf("hdf5-async-bench: files in %s (same disk for both sides)%s\n", dir,
+           quick ? ", --quick" : "");
+    printf("%-46s %12s %12s %-6s %8s  %s\n", "workload", "in-process", "server", "unit", "ratio",
+           "goal");
+#define RUN(name) (!only || strcmp(only, name) == 0)
+    if (RUN("seq")) bench_sequential(dir, seq);
+    if (RUN("pipe1")) {
+        double in1 = inproc_rows_per_s(dir, piped, 1);
+        double s1 = bench_pipelined(1, piped, 4096);
+        row("append 1x16 f8, 1 client pipelined", "rows/s", in1, s1, true, ">= 1.0x");
+    }
+    if (RUN("pipe64")) {
+        double in64 = inproc_rows_per_s(dir, piped, 64);
+        double s64 = bench_pipelined(64, piped, 256);
+        row("append 1x16 f8, 64 clients pipelined", "rows/s", in64, s64, true, ">= 1.0x");
+    }
+    if (RUN("large")) bench_large(dir, quick ? 2 : 5);
+    if (RUN("conn")) {
+        /* on a server of its own, so its RSS is what the connections cost */
+        server_stop();
+        snprintf(file, sizeof file, "%s/server-conn.h5", dir);
+        unlink(file);
+        server_start(bin, file);
+        bench_connections(quick ? 1000 : 10000);
+    }
+    server_stop();
+    return 0;
+}

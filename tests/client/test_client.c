@@ -1,0 +1,1254 @@
+/* Tests of libhdf5async against a real server, which the test starts
+ * itself: the binary named by argv[1], else $H5A_SERVER, else
+ * build/hdf5-async-server, on port 0 with a file in a fresh temporary
+ * directory; the test waits for its "listening on HOST:PORT" line (no
+ * sleeps) and at the end stops it with SIGTERM and expects exit status 0.
+ * A few tests play the server themselves (a socket that never answers, a
+ * peer that sends a wrong reply) or kill a second server mid-stream.
+ *
+ * The last line of output is "N passed, M failed"; the exit status is
+ * non-zero on any failure. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hdf5_async.h>
+#include <hdf5_async/adapters/libuv.h>
+#include <hdf5_async/adapters/poll.h>
+
+static int passes, failures;
+
+#define CHECK(cond)                                                                            \
+    do {                                                                                       \
+        if (cond) {                                                                            \
+            passes++;                                                                          \
+        } else {                                                                               \
+            failures++;                                                                        \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
+        }                                                                                      \
+    } while (0)
+
+/* A blocking call's result, with the client's error text when it is not the
+ * expected one. */
+#define CHECK_RC(c, expr, want)                                                                \
+    do {                                                                                       \
+        int rc_ = (expr);                                                                      \
+        if (rc_ == (want)) {                                                                   \
+            passes++;                                                                          \
+        } else {                                                                               \
+            failures++;                                                                        \
+            fprintf(stderr, "%s:%d: %s returned %s, expected %s (%s)\n", __FILE__, __LINE__,  \
+                    #expr, hdf5a_strerror(rc_), hdf5a_strerror(want), hdf5a_errstr(c));        \
+        }                                                                                      \
+    } while (0)
+
+#define TIMEOUT_MS 30000
+
+static const char *server_bin;
+
+/* ---- the server ---- */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+    int out; /* its stdout, kept open so a late write cannot SIGPIPE it */
+    char dir[64];
+    char file[128];
+    char config[128];
+} server;
+
+/* Starts the server with config_text as its config file (NULL: none). */
+static int server_start(server *s, const char *config_text)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "/tmp/h5a-client-test-XXXXXX");
+    if (!mkdtemp(s->dir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(s->file, sizeof s->file, "%s/t.h5", s->dir);
+    /* --config with a missing file is an error, and ./config.ini would be
+     * read without --config: an empty config says "defaults only" */
+    snprintf(s->config, sizeof s->config, "%s/config.ini", s->dir);
+    FILE *f = fopen(s->config, "w");
+    if (!f)
+        return -1;
+    fputs(config_text ? config_text : "", f);
+    fclose(f);
+
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    s->pid = fork();
+    if (s->pid < 0)
+        return -1;
+    if (s->pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl(server_bin, server_bin, "--config", s->config, "--host", "127.0.0.1", "--port",
+              "0", "--file", s->file, (char *)NULL);
+        fprintf(stderr, "exec %s: %s\n", server_bin, strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    s->out = p[0];
+    char line[256];
+    size_t n = 0;
+    while (n < sizeof line - 1) {
+        ssize_t k = read(s->out, line + n, 1);
+        if (k <= 0)
+            break;
+        if (line[n] == '\n')
+            break;
+        n++;
+    }
+    line[n] = '\0';
+    char host[64];
+    if (sscanf(line, "listening on %63[^:]:%d", host, &s->port) != 2) {
+        fprintf(stderr, "server did not start (said '%s')\n", line);
+        return -1;
+    }
+    return 0;
+}
+
+static void server_cleanup(server *s)
+{
+    close(s->out);
+    unlink(s->file);
+    unlink(s->config);
+    rmdir(s->dir);
+}
+
+/* SIGTERM; the server must finish and exit 0. */
+static void server_stop(server *s)
+{
+    int status = -1;
+    kill(s->pid, SIGTERM);
+    waitpid(s->pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (WIFSIGNALED(status))
+        fprintf(stderr, "server %d was killed by signal %d\n", (int)s->pid, WTERMSIG(status));
+    else if (WEXITSTATUS(status))
+        fprintf(stderr, "server %d exited with status %d\n", (int)s->pid, WEXITSTATUS(status));
+    server_cleanup(s);
+}
+
+static void server_kill(server *s)
+{
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+}
+
+/* ---- helpers ---- */
+
+static hdf5a_array arr(const char *dtype, int ndim, const uint64_t *shape, const void *data,
+                       size_t nbytes)
+{
+    hdf5a_array a = {dtype, ndim, shape, data, nbytes};
+    return a;
+}
+
+static hdf5a_client *connect_to(int port)
+{
+    char err[256] = "";
+    hdf5a_client *c = hdf5a_connect("127.0.0.1", port, TIMEOUT_MS, err, sizeof err);
+    if (!c)
+        fprintf(stderr, "connect: %s\n", err);
+    return c;
+}
+
+static bool same_shape(const hdf5a_array *a, int ndim, const uint64_t *shape)
+{
+    if (a->ndim != ndim)
+        return false;
+    for (int i = 0; i < ndim; i++)
+        if (a->shape[i] != shape[i])
+            return false;
+    return true;
+}
+
+/* Write, read back, compare dtype text, shape and bytes. */
+static void roundtrip(hdf5a_client *c, const char *path, const hdf5a_array *a,
+                      const char *want_dtype)
+{
+    CHECK_RC(c, hdf5a_write(c, path, a, NULL), 0);
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read(c, path, &r), 0);
+    if (!r)
+        return;
+    if (strcmp(r->dtype, want_dtype ? want_dtype : a->dtype) != 0) {
+        failures++;
+        fprintf(stderr, "%s: dtype '%s', expected '%s'\n", path, r->dtype,
+                want_dtype ? want_dtype : a->dtype);
+    } else {
+        passes++;
+    }
+    CHECK(same_shape(r, a->ndim, a->shape));
+    CHECK(r->nbytes == a->nbytes && (!a->nbytes || memcmp(r->data, a->data, a->nbytes) == 0));
+    hdf5a_array_free(r);
+}
+
+/* A listening socket nobody accepts from: connects succeed (the kernel
+ * completes them), requests are never answered. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        return -1;
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* A port where nothing listens. */
+static int closed_port(void)
+{
+    int port = 0;
+    int fd = silent_listener(&port);
+    close(fd);
+    return port;
+}
+
+/* ================= blocking API ================= */
+
+static void test_blocking_ops(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    CHECK_RC(c, hdf5a_ping(c), 0);
+    CHECK(strcmp(hdf5a_errstr(c), "") == 0);
+
+    CHECK_RC(c, hdf5a_create_group(c, "/g/h"), 0);
+    CHECK_RC(c, hdf5a_create_group(c, "/g/h"), 0); /* already there: fine */
+    CHECK_RC(c, hdf5a_create_group(c, "/"), 0);
+
+    /* every simple dtype, with the server's spelling of it */
+    double f8[6] = {1.5, -2, 3.25, 1e300, -0.0, 6};
+    uint64_t s23[2] = {2, 3}, s4[1] = {4}, s3[1] = {3}, s2[1] = {2};
+    hdf5a_array a = arr("<f8", 2, s23, f8, sizeof f8);
+    roundtrip(c, "/g/f8", &a, NULL);
+    int32_t i4[4] = {1, -2, 2147483647, -2147483647 - 1};
+    a = arr("<i4", 1, s4, i4, sizeof i4);
+    roundtrip(c, "/g/i4", &a, NULL);
+    uint8_t b1[3] = {1, 0, 1};
+    a = arr("|b1", 1, s3, b1, sizeof b1);
+    roundtrip(c, "/g/b1", &a, NULL);
+    uint8_t u2be[4] = {0x01, 0x02, 0xff, 0xfe};
+    a = arr(">u2", 1, s2, u2be, sizeof u2be);
+    roundtrip(c, "/g/u2be", &a, NULL);
+    double c16[4] = {1, 2, -3, 4.5};
+    a = arr("<c16", 1, s2, c16, sizeof c16);
+    roundtrip(c, "/g/c16", &a, NULL);
+    a = arr("|S5", 1, s2, "hello\0\0\0\0\0", 10);
+    roundtrip(c, "/g/s5", &a, NULL);
+    uint8_t v4[8] = {0, 1, 2, 3, 250, 251, 252, 253};
+    a = arr("|V4", 1, s2, v4, sizeof v4);
+    roundtrip(c, "/g/v4", &a, NULL);
+    uint16_t f2[3] = {0x3c00, 0xc000, 0x7bff};
+    a = arr("<f2", 1, s3, f2, sizeof f2);
+    roundtrip(c, "/g/f2", &a, NULL);
+    int8_t i1[3] = {-128, 0, 127};
+    a = arr("<i1", 1, s3, i1, sizeof i1);
+    roundtrip(c, "/g/i1", &a, "|i1"); /* numpy's spelling of one-byte types */
+    int64_t scalar = -42;
+    a = arr("<i8", 0, NULL, &scalar, sizeof scalar);
+    roundtrip(c, "/g/scalar", &a, NULL);
+    uint64_t s0[1] = {0};
+    a = arr("<f8", 1, s0, NULL, 0);
+    roundtrip(c, "/g/empty", &a, NULL);
+
+    /* read data is aligned for its type */
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/g/f8", &r), 0);
+    CHECK(r && (uintptr_t)r->data % 8 == 0);
+    CHECK(r && ((const double *)r->data)[3] == 1e300);
+    hdf5a_array_free(r);
+
+    /* update: same shape in place, other shape replaces */
+    double g8[6] = {6, 5, 4, 3, 2, 1};
+    a = arr("<f8", 2, s23, g8, sizeof g8);
+    roundtrip(c, "/g/f8", &a, NULL);
+    a = arr("<f8", 1, s3, g8, 3 * sizeof(double));
+    roundtrip(c, "/g/f8", &a, NULL);
+
+    /* compression */
+    hdf5a_compression gz9 = {"gzip", 9}, gzdef = {"gzip", -1}, lzf = {"lzf", 0},
+                      none = {"none", -1}, dflt = {NULL, 0};
+    static double big[4096];
+    for (int i = 0; i < 4096; i++)
+        big[i] = i % 17;
+    uint64_t s4096[1] = {4096};
+    a = arr("<f8", 1, s4096, big, sizeof big);
+    const hdf5a_compression *comps[] = {&gz9, &gzdef, &lzf, &none, &dflt, NULL};
+    for (int i = 0; i < 6; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "/comp/%d", i);
+        CHECK_RC(c, hdf5a_write(c, path, &a, comps[i]), 0);
+        r = NULL;
+        CHECK_RC(c, hdf5a_read(c, path, &r), 0);
+        CHECK(r && r->nbytes == sizeof big && memcmp(r->data, big, sizeof big) == 0);
+        hdf5a_array_free(r);
+    }
+
+    /* append and insert, with the new length */
+    float rows[6][2] = {{0, 0}, {1, 1}, {2, 2}, {3, 3}, {4, 4}, {5, 5}};
+    uint64_t s32[2] = {3, 2}, s12[2] = {1, 2}, len = 0;
+    a = arr("<f4", 2, s32, rows, 3 * sizeof rows[0]);
+    CHECK_RC(c, hdf5a_append(c, "/grow/x", &a, NULL, &len), 0);
+    CHECK(len == 3);
+    a = arr("<f4", 1, s2, rows[3], sizeof rows[0]); /* one row, one axis fewer */
+    CHECK_RC(c, hdf5a_append(c, "/grow/x", &a, &lzf, &len), 0);
+    CHECK(len == 4);
+    a = arr("<f4", 2, s12, rows[4], sizeof rows[0]);
+    CHECK_RC(c, hdf5a_append(c, "/grow/x", &a, NULL, NULL), 0);
+    a = arr("<f8", 2, s12, (double[2]){5, 5}, 2 * sizeof(double)); /* numbers convert */
+    CHECK_RC(c, hdf5a_append(c, "/grow/x", &a, NULL, &len), 0);
+    CHECK(len == 6);
+    float first[2] = {-1, -1}, before_last[2] = {-2, -2};
+    a = arr("<f4", 1, s2, first, sizeof first);
+    CHECK_RC(c, hdf5a_insert(c, "/grow/x", 0, &a, NULL, &len), 0);
+    CHECK(len == 7);
+    a = arr("<f4", 1, s2, before_last, sizeof before_last);
+    CHECK_RC(c, hdf5a_insert(c, "/grow/x", -1, &a, NULL, &len), 0);
+    CHECK(len == 8);
+    r = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/grow/x", &r), 0);
+    if (r) {
+        float want[8][2] = {{-1, -1}, {0, 0}, {1, 1}, {2, 2}, {3, 3}, {4, 4}, {-2, -2}, {5, 5}};
+        uint64_t s82[2] = {8, 2};
+        CHECK(strcmp(r->dtype, "<f4") == 0 && same_shape(r, 2, s82));
+        CHECK(r->nbytes == sizeof want && memcmp(r->data, want, sizeof want) == 0);
+    }
+    hdf5a_array_free(r);
+    /* append to a dataset made by write converts it */
+    a = arr("<i4", 1, s2, i4, 2 * sizeof(int32_t));
+    CHECK_RC(c, hdf5a_append(c, "/g/i4", &a, NULL, &len), 0);
+    CHECK(len == 6);
+
+    /* delete a dataset, then a whole group */
+    CHECK_RC(c, hdf5a_delete(c, "/g/b1"), 0);
+    CHECK_RC(c, hdf5a_read(c, "/g/b1", &r), HDF5A_ENOT_FOUND);
+    CHECK(r == NULL);
+    CHECK_RC(c, hdf5a_delete(c, "/g"), 0);
+    CHECK_RC(c, hdf5a_read(c, "/g/f8", &r), HDF5A_ENOT_FOUND);
+    CHECK_RC(c, hdf5a_ping(c), 0);
+    hdf5a_close(c);
+}
+
+static void test_blocking_structs_and_strings(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    /* numpy's aligned struct: a at 0, 7 bytes of padding, b at 8 */
+    struct {
+        int8_t a;
+        uint8_t pad[7];
+        double b[2];
+    } recs[3];
+    memset(recs, 0, sizeof recs);
+    for (int i = 0; i < 3; i++) {
+        recs[i].a = (int8_t)(i - 1);
+        recs[i].b[0] = i * 1.5;
+        recs[i].b[1] = -i;
+    }
+    uint64_t s3[1] = {3};
+    const char *descr = "[[\"a\",\"|i1\"],[\"\",\"|V7\"],[\"b\",\"<f8\",[2]]]";
+    hdf5a_array a = arr(descr, 1, s3, recs, sizeof recs);
+    roundtrip(c, "/st/aligned", &a, NULL);
+
+    /* nested struct and a 2-D subarray; whitespace and escapes in the JSON */
+    uint8_t nested[2][16];
+    for (int i = 0; i < 32; i++)
+        nested[i / 16][i % 16] = (uint8_t)(i * 7);
+    uint64_t s2[1] = {2};
+    a = arr(" [ [\"p\", [[\"x\",\"<f4\"], [\"y\", \"<f4\"]]],\n [\"n\\u00e9\\\"\", \"<i2\", [2, 2]] ] ",
+            1, s2, nested, sizeof nested);
+    roundtrip(c, "/st/nested", &a,
+              "[[\"p\",[[\"x\",\"<f4\"],[\"y\",\"<f4\"]]],[\"n\xc3\xa9\\\"\",\"<i2\",[2,2]]]");
+    /* a scalar struct */
+    a = arr("[[\"k\",\"<u4\"]]", 0, NULL, "\x01\x02\x03\x04", 4);
+    roundtrip(c, "/st/scalar", &a, NULL);
+
+    /* variable-length strings, both ways */
+    const char *words[4] = {"alpha", "", "\xce\xb2\xce\xb5\xcf\x84\xce\xb1", "d e l t a"};
+    uint64_t s22[2] = {2, 2};
+    a = arr("str", 2, s22, words, sizeof words);
+    CHECK_RC(c, hdf5a_write(c, "/str/utf8", &a, NULL), 0);
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/str/utf8", &r), 0);
+    if (r) {
+        CHECK(strcmp(r->dtype, "str") == 0 && same_shape(r, 2, s22));
+        CHECK(r->nbytes == 4 * sizeof(char *));
+        const char *const *got = r->data;
+        for (int i = 0; i < 4; i++)
+            CHECK(strcmp(got[i], words[i]) == 0);
+    }
+    hdf5a_array_free(r);
+    const char *raw[3] = {"x", "yy", "zzz"};
+    a = arr("bytes", 1, s3, raw, sizeof raw);
+    CHECK_RC(c, hdf5a_write(c, "/str/ascii", &a, NULL), 0);
+    r = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/str/ascii", &r), 0);
+    CHECK(r && strcmp(r->dtype, "bytes") == 0 && same_shape(r, 1, s3));
+    CHECK(r && strcmp(((const char *const *)r->data)[2], "zzz") == 0);
+    hdf5a_array_free(r);
+    /* a string scalar, and appending strings */
+    const char *one[1] = {"only"};
+    a = arr("str", 0, NULL, one, sizeof one);
+    CHECK_RC(c, hdf5a_write(c, "/str/scalar", &a, NULL), 0);
+    r = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/str/scalar", &r), 0);
+    CHECK(r && r->ndim == 0 && strcmp(r->dtype, "str") == 0 &&
+          strcmp(*(const char *const *)r->data, "only") == 0);
+    hdf5a_array_free(r);
+    uint64_t len = 0;
+    a = arr("str", 1, s2, words, 2 * sizeof(char *));
+    CHECK_RC(c, hdf5a_append(c, "/str/log", &a, NULL, &len), 0);
+    a = arr("str", 0, NULL, one, sizeof one);
+    CHECK_RC(c, hdf5a_append(c, "/str/log", &a, NULL, &len), 0);
+    CHECK(len == 3);
+    r = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/str/log", &r), 0);
+    CHECK(r && r->ndim == 1 && r->shape[0] == 3 &&
+          strcmp(((const char *const *)r->data)[2], "only") == 0);
+    hdf5a_array_free(r);
+    hdf5a_close(c);
+}
+
+static void test_blocking_errors(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    hdf5a_array *r = NULL;
+    double d[4] = {1, 2, 3, 4};
+    uint64_t s22[2] = {2, 2}, s4[1] = {4}, s3[1] = {3};
+    hdf5a_array a22 = arr("<f8", 2, s22, d, sizeof d);
+    CHECK_RC(c, hdf5a_write(c, "/e/ds", &a22, NULL), 0);
+    CHECK_RC(c, hdf5a_create_group(c, "/e/grp"), 0);
+
+    /* the server's errors: the connection stays usable after each */
+    CHECK_RC(c, hdf5a_read(c, "/e/nope", &r), HDF5A_ENOT_FOUND);
+    CHECK(strstr(hdf5a_errstr(c), "/e/nope") != NULL);
+    CHECK_RC(c, hdf5a_delete(c, "/e/nope"), HDF5A_ENOT_FOUND);
+    CHECK_RC(c, hdf5a_insert(c, "/e/nope", 0, &a22, NULL, NULL), HDF5A_ENOT_FOUND);
+    CHECK_RC(c, hdf5a_read(c, "e/ds", &r), HDF5A_EBAD_PATH);
+    CHECK_RC(c, hdf5a_write(c, "//x", &a22, NULL), HDF5A_EBAD_PATH);
+    CHECK_RC(c, hdf5a_create_group(c, "/a/./b"), HDF5A_EBAD_PATH);
+    CHECK_RC(c, hdf5a_delete(c, "/"), HDF5A_EBAD_PATH);
+    CHECK_RC(c, hdf5a_read(c, "", &r), HDF5A_EBAD_PATH);
+    hdf5a_array row3 = arr("<f8", 1, s3, d, 3 * sizeof(double));
+    CHECK_RC(c, hdf5a_append(c, "/e/ds", &row3, NULL, NULL), HDF5A_ESHAPE_MISMATCH);
+    int64_t sc = 1;
+    hdf5a_array scalar = arr("<i8", 0, NULL, &sc, sizeof sc);
+    CHECK_RC(c, hdf5a_write(c, "/e/scalar", &scalar, NULL), 0);
+    CHECK_RC(c, hdf5a_append(c, "/e/scalar", &scalar, NULL, NULL), HDF5A_ESHAPE_MISMATCH);
+    const char *strs[2] = {"a", "b"};
+    uint64_t s2[1] = {2};
+    hdf5a_array srow = arr("str", 1, s2, strs, sizeof strs);
+    CHECK_RC(c, hdf5a_append(c, "/e/ds", &srow, NULL, NULL), HDF5A_ETYPE_MISMATCH);
+    hdf5a_array row2 = arr("<f8", 1, s2, d, 2 * sizeof(double));
+    CHECK_RC(c, hdf5a_insert(c, "/e/ds", 3, &row2, NULL, NULL), HDF5A_EOUT_OF_RANGE);
+    CHECK_RC(c, hdf5a_insert(c, "/e/ds", -3, &row2, NULL, NULL), HDF5A_EOUT_OF_RANGE);
+    hdf5a_compression zstd = {"zstd", -1}, gz12 = {"gzip", 12}, gz = {"gzip", -1};
+    CHECK_RC(c, hdf5a_write(c, "/e/c", &a22, &zstd), HDF5A_EBAD_REQUEST);
+    CHECK_RC(c, hdf5a_write(c, "/e/c", &a22, &gz12), HDF5A_EBAD_REQUEST);
+    CHECK_RC(c, hdf5a_write(c, "/e/c", &scalar, &gz), HDF5A_EBAD_REQUEST);
+    CHECK_RC(c, hdf5a_create_group(c, "/e/ds"), HDF5A_EEXISTS);
+    CHECK_RC(c, hdf5a_write(c, "/e/ds/child", &a22, NULL), HDF5A_ENOT_A_GROUP);
+    CHECK_RC(c, hdf5a_read(c, "/e/grp", &r), HDF5A_ENOT_A_DATASET);
+    CHECK_RC(c, hdf5a_write(c, "/e/grp", &a22, NULL), HDF5A_ENOT_A_DATASET);
+    CHECK(r == NULL);
+    CHECK_RC(c, hdf5a_ping(c), 0);
+
+    /* the library's own checks: nothing is sent, the connection stays */
+    hdf5a_array bad = arr("<U4", 1, s4, d, 16);
+    CHECK_RC(c, hdf5a_write(c, "/e/u", &bad, NULL), HDF5A_EUNSUPPORTED_TYPE);
+    bad = arr("<M8", 1, s4, d, 32);
+    CHECK_RC(c, hdf5a_write(c, "/e/u", &bad, NULL), HDF5A_EUNSUPPORTED_TYPE);
+    bad = arr("<i3", 1, s4, d, 12);
+    CHECK_RC(c, hdf5a_write(c, "/e/u", &bad, NULL), HDF5A_EUNSUPPORTED_TYPE);
+    const char *bad_dtypes[] = {"[[\"a\",\"<i4\"]",      "[[\"a\", 1.5]]", "[[\"a\"]]",
+                                "[[\"a\",\"<i4\"]] x",    "[[\"a\",\"<i4\",[-1]]]",
+                                "[[\"a\",\"<i4\"],[\"a\",\"<i4\"]]", "[]",
+                                "[[\"a\\q\",\"<i4\"]]", "xyz", ""};
+    for (size_t i = 0; i < sizeof bad_dtypes / sizeof bad_dtypes[0]; i++) {
+        bad = arr(bad_dtypes[i], 1, s4, d, 16);
+        CHECK_RC(c, hdf5a_write(c, "/e/bad", &bad, NULL), HDF5A_EINVAL);
+        CHECK(strlen(hdf5a_errstr(c)) > 0);
+    }
+    bad = arr("<f8", 2, s22, d, sizeof d - 1); /* nbytes does not match the shape */
+    CHECK_RC(c, hdf5a_write(c, "/e/bad", &bad, NULL), HDF5A_EINVAL);
+    CHECK(strstr(hdf5a_errstr(c), "nbytes") != NULL);
+    bad = arr("<f8", 33, s22, d, sizeof d);
+    CHECK_RC(c, hdf5a_append(c, "/e/bad", &bad, NULL, NULL), HDF5A_EINVAL);
+    bad = arr("<f8", 1, NULL, d, 8);
+    CHECK_RC(c, hdf5a_write(c, "/e/bad", &bad, NULL), HDF5A_EINVAL);
+    bad = arr("<f8", 1, s4, NULL, 32);
+    CHECK_RC(c, hdf5a_write(c, "/e/bad", &bad, NULL), HDF5A_EINVAL);
+    bad = arr(NULL, 1, s4, d, 32);
+    CHECK_RC(c, hdf5a_write(c, "/e/bad", &bad, NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_write(c, "/e/bad", NULL, NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_write(c, NULL, &a22, NULL), HDF5A_EINVAL);
+    hdf5a_compression neg = {"gzip", -2};
+    CHECK_RC(c, hdf5a_write(c, "/e/bad", &a22, &neg), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_read(c, "/e/ds", NULL), HDF5A_EINVAL);
+    uint64_t s0[2] = {2, 0};
+    bad = arr("str", 2, s0, NULL, 0); /* would arrive as float64 */
+    CHECK_RC(c, hdf5a_write(c, "/e/bad", &bad, NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_ping(NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_ping(c), 0);
+    CHECK_RC(c, hdf5a_read(c, "/e/bad", &r), HDF5A_ENOT_FOUND); /* none of them got there */
+    hdf5a_close(c);
+    hdf5a_close(NULL);
+
+    CHECK(strcmp(hdf5a_strerror(HDF5A_ENOT_FOUND), "NOT_FOUND") == 0);
+    CHECK(strcmp(hdf5a_strerror(HDF5A_EINTERNAL), "INTERNAL") == 0);
+    CHECK(strcmp(hdf5a_strerror(HDF5A_ETIMEOUT), "TIMEOUT") == 0);
+    CHECK(strcmp(hdf5a_strerror(0), "OK") == 0);
+    CHECK(strcmp(hdf5a_strerror(-99), "UNKNOWN") == 0);
+}
+
+static void test_blocking_connection_errors(void)
+{
+    char err[256] = "";
+    /* a server that never answers */
+    int port;
+    int lfd = silent_listener(&port);
+    CHECK(lfd >= 0);
+    hdf5a_client *c = hdf5a_connect("127.0.0.1", port, 200, err, sizeof err);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_RC(c, hdf5a_ping(c), HDF5A_ETIMEOUT);
+        CHECK(strstr(hdf5a_errstr(c), "200 ms") != NULL);
+        CHECK_RC(c, hdf5a_ping(c), HDF5A_ECLOSED); /* unusable after a timeout */
+        hdf5a_close(c);
+    }
+    close(lfd);
+
+    /* nothing listening */
+    err[0] = '\0';
+    c = hdf5a_connect("127.0.0.1", closed_port(), 1000, err, sizeof err);
+    CHECK(c == NULL && strstr(err, "refused") != NULL);
+    c = hdf5a_connect("127.0.0.1", 70000, 1000, err, sizeof err);
+    CHECK(c == NULL && strlen(err) > 0);
+    c = hdf5a_connect(NULL, 1, 1000, err, sizeof err);
+    CHECK(c == NULL && strlen(err) > 0);
+    c = hdf5a_connect("127.0.0.1", 1, -1, NULL, 0);
+    CHECK(c == NULL);
+    /* a name, resolved: localhost */
+    server s;
+    if (server_start(&s, NULL) == 0) {
+        c = hdf5a_connect("localhost", s.port, TIMEOUT_MS, err, sizeof err);
+        CHECK(c != NULL);
+        CHECK_RC(c, c ? hdf5a_ping(c) : -1, 0);
+        hdf5a_close(c);
+        server_stop(&s);
+    }
+}
+
+/* Playing the server: replies written before the request is even sent
+ * (the blocking client reads one frame per call). */
+static void put_frame(int fd, const char *payload, size_t n)
+{
+    uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    CHECK(write(fd, len, 4) == 4 && write(fd, payload, n) == (ssize_t)n);
+}
+
+#define PUT_FRAME(fd, lit) put_frame(fd, lit, sizeof lit - 1)
+
+static void test_blocking_odd_replies(void)
+{
+    int port;
+    int lfd = silent_listener(&port);
+    hdf5a_client *c = connect_to(port);
+    int peer = accept(lfd, NULL, NULL);
+    CHECK(c && peer >= 0);
+    if (!c || peer < 0)
+        return;
+    /* {"id": nil, "ok": true, "result": "pong"}: a nil id is the next reply */
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc3\xa6result\xa4pong");
+    CHECK_RC(c, hdf5a_ping(c), 0);
+    /* an error code this library does not know is INTERNAL */
+    PUT_FRAME(peer, "\x83\xa2id\x02\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa5WEIRD"
+                    "\xa7message\xa4why?");
+    CHECK_RC(c, hdf5a_ping(c), HDF5A_EINTERNAL);
+    CHECK(strcmp(hdf5a_errstr(c), "why?") == 0);
+    /* a reply to another request */
+    PUT_FRAME(peer, "\x83\xa2id\xcd\x03\xe7\xa2ok\xc3\xa6result\xa4pong");
+    CHECK_RC(c, hdf5a_ping(c), HDF5A_EREPLY);
+    CHECK(strstr(hdf5a_errstr(c), "999") != NULL);
+    CHECK_RC(c, hdf5a_ping(c), HDF5A_ECLOSED);
+    hdf5a_close(c);
+    close(peer);
+
+    /* not MessagePack at all */
+    c = connect_to(port);
+    peer = accept(lfd, NULL, NULL);
+    CHECK(c && peer >= 0);
+    if (c && peer >= 0) {
+        PUT_FRAME(peer, "\xc1");
+        CHECK_RC(c, hdf5a_ping(c), HDF5A_EREPLY);
+    }
+    hdf5a_close(c);
+    close(peer);
+    close(lfd);
+}
+
+static uint8_t *pattern(size_t n, uint32_t seed)
+{
+    uint8_t *p = malloc(n);
+    uint32_t x = seed;
+    for (size_t i = 0; p && i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)(x >> 7);
+    }
+    return p;
+}
+
+#define BIG (64u * 1024 * 1024)
+
+static void test_blocking_big(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    uint8_t *data = pattern(BIG, 12345);
+    CHECK(c && data);
+    if (!c || !data) {
+        hdf5a_close(c);
+        free(data);
+        return;
+    }
+    uint64_t shape[2] = {BIG / 8 / 1024, 1024};
+    hdf5a_array a = arr("<u8", 2, shape, data, BIG);
+    CHECK_RC(c, hdf5a_write(c, "/big/blocking", &a, NULL), 0);
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/big/blocking", &r), 0);
+    CHECK(r && same_shape(r, 2, shape) && r->nbytes == BIG);
+    CHECK(r && (uintptr_t)r->data % 16 == 0);
+    CHECK(r && memcmp(r->data, data, BIG) == 0);
+    hdf5a_array_free(r);
+    hdf5a_close(c);
+    free(data);
+}
+
+/* A frame over the server's max_message_size is refused before the server
+ * reads it: the reply comes while we are still sending. */
+static void test_blocking_too_large(void)
+{
+    server s;
+    if (server_start(&s, "[server]\nmax_message_size = 64K\n") != 0) {
+        failures++;
+        return;
+    }
+    hdf5a_client *c = connect_to(s.port);
+    CHECK(c != NULL);
+    if (c) {
+        size_t n = 32u * 1024 * 1024;
+        uint8_t *data = calloc(1, n);
+        uint64_t shape[1] = {n};
+        hdf5a_array a = arr("|u1", 1, shape, data, n);
+        CHECK_RC(c, hdf5a_write(c, "/x", &a, NULL), HDF5A_ETOO_LARGE);
+        CHECK(strstr(hdf5a_errstr(c), "max_message_size") != NULL);
+        CHECK_RC(c, hdf5a_ping(c), HDF5A_ECLOSED);
+        free(data);
+        hdf5a_close(c);
+    }
+    server_stop(&s);
+}
+
+/* ================= asynchronous API ================= */
+
+typedef struct rec {
+    int calls;
+    int status;
+    int order;
+    char message[512];
+    int ndim;
+    uint64_t shape[4];
+    hdf5a_array *array; /* taken from a read reply */
+} rec;
+
+static int order_seq;
+
+static void on_reply(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
+{
+    rec *x = priv;
+    x->calls++;
+    x->status = r->status;
+    x->order = ++order_seq;
+    snprintf(x->message, sizeof x->message, "%s", r->message ? r->message : "(null)");
+    x->ndim = r->ndim;
+    for (int i = 0; i < r->ndim && i < 4; i++)
+        x->shape[i] = r->shape[i];
+    if (r->array)
+        x->array = hdf5a_reply_take_array(r);
+    CHECK(r->array == NULL); /* taking it leaves the reply without it */
+}
+
+static hdf5a_async *async_to(int port, hdf5a_poll *p)
+{
+    char err[256] = "";
+    hdf5a_async *ac = hdf5a_async_connect("127.0.0.1", port, err, sizeof err);
+    if (!ac) {
+        fprintf(stderr, "async connect: %s\n", err);
+        return NULL;
+    }
+    hdf5a_poll_attach(ac, p);
+    return ac;
+}
+
+#define CHECK_REC(x, want)                                                                     \
+    do {                                                                                       \
+        if ((x).calls == 1 && (x).status == (want)) {                                          \
+            passes++;                                                                          \
+        } else {                                                                               \
+            failures++;                                                                        \
+            fprintf(stderr, "%s:%d: %s: %d calls, status %s, expected %s (%s)\n", __FILE__,   \
+                    __LINE__, #x, (x).calls, hdf5a_strerror((x).status),                       \
+                    hdf5a_strerror(want), (x).message);                                        \
+        }                                                                                      \
+    } while (0)
+
+static void test_async_ops(int port)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    /* all queued before the connect completes */
+    rec ping = {0}, grp = {0}, wr = {0}, ap = {0}, ins = {0}, rd = {0}, rd_st = {0}, rd_str = {0},
+        del = {0}, gone = {0}, wr_st = {0}, wr_str = {0};
+    int32_t v[4] = {10, 20, 30, 40};
+    uint64_t s22[2] = {2, 2}, s2[1] = {2}, s12[2] = {1, 2};
+    hdf5a_array a = arr("<i4", 2, s22, v, sizeof v);
+    CHECK(hdf5a_async_ping(ac, on_reply, &ping) == 0);
+    CHECK(hdf5a_async_create_group(ac, "/async/g", on_reply, &grp) == 0);
+    CHECK(hdf5a_async_write(ac, "/async/x", &a, NULL, on_reply, &wr) == 0);
+    memset(v, 0, sizeof v); /* the request was copied: the data may change now */
+    int32_t row[2] = {50, 60}, row0[2] = {0, 5};
+    a = arr("<i4", 2, s12, row, sizeof row);
+    hdf5a_compression gz = {"gzip", 1};
+    CHECK(hdf5a_async_append(ac, "/async/x", &a, &gz, on_reply, &ap) == 0);
+    a = arr("<i4", 1, s2, row0, sizeof row0);
+    CHECK(hdf5a_async_insert(ac, "/async/x", 0, &a, NULL, on_reply, &ins) == 0);
+    CHECK(hdf5a_async_read(ac, "/async/x", on_reply, &rd) == 0);
+    struct {
+        uint16_t k;
+        uint8_t pad[2];
+        float f;
+    } st[2] = {{1, {0, 0}, 0.5f}, {2, {0, 0}, -1.0f}};
+    const char *descr = "[[\"k\",\"<u2\"],[\"\",\"|V2\"],[\"f\",\"<f4\"]]";
+    a = arr(descr, 1, s2, st, sizeof st);
+    CHECK(hdf5a_async_write(ac, "/async/st", &a, NULL, on_reply, &wr_st) == 0);
+    CHECK(hdf5a_async_read(ac, "/async/st", on_reply, &rd_st) == 0);
+    const char *words[2] = {"un", "deux"};
+    a = arr("str", 1, s2, words, sizeof words);
+    CHECK(hdf5a_async_write(ac, "/async/s", &a, NULL, on_reply, &wr_str) == 0);
+    CHECK(hdf5a_async_read(ac, "/async/s", on_reply, &rd_str) == 0);
+    CHECK(hdf5a_async_delete(ac, "/async/x", on_reply, &del) == 0);
+    CHECK(hdf5a_async_read(ac, "/async/x", on_reply, &gone) == 0);
+    CHECK(hdf5a_async_pending(ac) == 12);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK(hdf5a_async_pending(ac) == 0);
+    CHECK(hdf5a_async_error(ac) == 0);
+
+    CHECK_REC(ping, 0);
+    CHECK(ping.ndim == 0 && strcmp(ping.message, "") == 0);
+    CHECK_REC(grp, 0);
+    CHECK_REC(wr, 0);
+    CHECK(wr.ndim == 2 && wr.shape[0] == 2 && wr.shape[1] == 2);
+    CHECK_REC(ap, 0);
+    CHECK(ap.ndim == 2 && ap.shape[0] == 3);
+    CHECK_REC(ins, 0);
+    CHECK(ins.ndim == 2 && ins.shape[0] == 4);
+    CHECK_REC(rd, 0);
+    if (rd.array) {
+        int32_t want[8] = {0, 5, 10, 20, 30, 40, 50, 60};
+        CHECK(strcmp(rd.array->dtype, "<i4") == 0 && rd.array->ndim == 2);
+        CHECK(rd.array->nbytes == sizeof want && memcmp(rd.array->data, want, sizeof want) == 0);
+    }
+    CHECK_REC(wr_st, 0);
+    CHECK_REC(rd_st, 0);
+    CHECK(rd_st.array && strcmp(rd_st.array->dtype, descr) == 0 &&
+          rd_st.array->nbytes == sizeof st && memcmp(rd_st.array->data, st, sizeof st) == 0);
+    CHECK_REC(wr_str, 0);
+    CHECK_REC(rd_str, 0);
+    CHECK(rd_str.array && strcmp(rd_str.array->dtype, "str") == 0 &&
+          strcmp(((const char *const *)rd_str.array->data)[1], "deux") == 0);
+    CHECK_REC(del, 0);
+    CHECK_REC(gone, HDF5A_ENOT_FOUND);
+    CHECK(strstr(gone.message, "/async/x") != NULL);
+    /* callbacks ran in request order */
+    rec *all[] = {&ping, &grp, &wr, &ap, &ins, &rd, &wr_st, &rd_st, &wr_str, &rd_str, &del, &gone};
+    bool in_order = true;
+    for (int i = 1; i < 12; i++)
+        in_order = in_order && all[i]->order == all[i - 1]->order + 1;
+    CHECK(in_order);
+    hdf5a_array_free(rd.array);
+    hdf5a_array_free(rd_st.array);
+    hdf5a_array_free(rd_str.array);
+    hdf5a_async_free(ac);
+    CHECK(p.ac == NULL);
+}
+
+/* A read whose array is not taken: valid in the callback, freed after. */
+static void on_read_peek(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
+{
+    int *ok = priv;
+    *ok = r->status == 0 && r->array && strcmp(r->array->dtype, "<f8") == 0 &&
+          r->array->nbytes == 16 && ((const double *)r->array->data)[1] == 2.5;
+}
+
+static void test_async_errors(int port)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    double d[2] = {1, 2.5};
+    uint64_t s2[1] = {2}, s3[1] = {3};
+    hdf5a_array a = arr("<f8", 1, s2, d, sizeof d);
+    rec w = {0}, nf = {0}, bp = {0}, sm = {0}, tm = {0}, oor = {0}, br = {0}, ex = {0},
+        nag = {0}, nad = {0}, never = {0};
+    int peek = 0;
+    CHECK(hdf5a_async_write(ac, "/ae/x", &a, NULL, on_reply, &w) == 0);
+    CHECK(hdf5a_async_read(ac, "/ae/x", on_read_peek, &peek) == 0);
+    CHECK(hdf5a_async_read(ac, "/ae/none", on_reply, &nf) == 0);
+    CHECK(hdf5a_async_delete(ac, "/ae/x/", on_reply, &bp) == 0);
+    hdf5a_array r3 = arr("<f8", 1, s3, (double[3]){1, 2, 3}, 24);
+    hdf5a_array r2x = arr("<f8", 2, (uint64_t[2]){1, 3}, (double[3]){1, 2, 3}, 24);
+    CHECK(hdf5a_async_append(ac, "/ae/x", &r2x, NULL, on_reply, &sm) == 0);
+    const char *strs[1] = {"s"};
+    hdf5a_array s = arr("str", 0, NULL, strs, sizeof strs);
+    CHECK(hdf5a_async_append(ac, "/ae/x", &s, NULL, on_reply, &tm) == 0);
+    CHECK(hdf5a_async_insert(ac, "/ae/x", 5, &a, NULL, on_reply, &oor) == 0);
+    hdf5a_compression bad = {"bzip9", -1};
+    CHECK(hdf5a_async_write(ac, "/ae/y", &r3, &bad, on_reply, &br) == 0);
+    CHECK(hdf5a_async_create_group(ac, "/ae/x", on_reply, &ex) == 0);
+    CHECK(hdf5a_async_write(ac, "/ae/x/y", &a, NULL, on_reply, &nag) == 0);
+    CHECK(hdf5a_async_read(ac, "/ae", on_reply, &nad) == 0);
+    /* refused at once: the callback never runs */
+    hdf5a_array wrong = arr("<f8", 1, s2, d, 15);
+    CHECK(hdf5a_async_write(ac, "/ae/z", &wrong, NULL, on_reply, &never) == HDF5A_EINVAL);
+    CHECK(strstr(hdf5a_async_errstr(ac), "nbytes") != NULL);
+    hdf5a_array json = arr("[[\"a\",\"<i4\"],]", 1, s2, d, 8);
+    CHECK(hdf5a_async_write(ac, "/ae/z", &json, NULL, on_reply, &never) == HDF5A_EINVAL);
+    CHECK(hdf5a_async_append(ac, NULL, &a, NULL, on_reply, &never) == HDF5A_EINVAL);
+    CHECK(hdf5a_async_pending(ac) == 11);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(w, 0);
+    CHECK(peek == 1);
+    CHECK_REC(nf, HDF5A_ENOT_FOUND);
+    CHECK_REC(bp, HDF5A_EBAD_PATH);
+    CHECK_REC(sm, HDF5A_ESHAPE_MISMATCH);
+    CHECK_REC(tm, HDF5A_ETYPE_MISMATCH);
+    CHECK_REC(oor, HDF5A_EOUT_OF_RANGE);
+    CHECK_REC(br, HDF5A_EBAD_REQUEST);
+    CHECK(strstr(br.message, "bzip9") != NULL);
+    CHECK_REC(ex, HDF5A_EEXISTS);
+    CHECK_REC(nag, HDF5A_ENOT_A_GROUP);
+    CHECK_REC(nad, HDF5A_ENOT_A_DATASET);
+    CHECK(never.calls == 0);
+    CHECK(hdf5a_async_error(ac) == 0);
+    hdf5a_async_free(ac);
+}
+
+/* ---- pipelining ---- */
+
+#define PIPE_N 10000
+
+typedef struct pipe_state {
+    int next;    /* the sequence number the next callback must carry */
+    int appends; /* append replies so far */
+    int bad;     /* callbacks out of order or failed */
+    int fired[PIPE_N + PIPE_N / 4 + 1];
+} pipe_state;
+
+static pipe_state pst;
+
+static void on_pipe(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
+{
+    int seq = (int)(intptr_t)priv;
+    pst.fired[seq]++;
+    if (seq != pst.next++ || r->status != 0)
+        pst.bad++;
+    /* appends: the dataset has grown by exactly one row per append */
+    if (r->ndim == 1 && r->shape[0] != (uint64_t)++pst.appends)
+        pst.bad++;
+}
+
+static void test_async_pipeline(int port)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    memset(&pst, 0, sizeof pst);
+    int seq = 0, queued_ok = 1;
+    /* 10,000 appends with a ping after every fourth: 12,500 requests */
+    for (int64_t i = 0; i < PIPE_N; i++) {
+        if (i % 4 == 0 && i > 0)
+            queued_ok &= hdf5a_async_ping(ac, on_pipe, (void *)(intptr_t)seq++) == 0;
+        hdf5a_array a = arr("<i8", 0, NULL, &i, sizeof i);
+        queued_ok &= hdf5a_async_append(ac, "/pipe/x", &a, NULL, on_pipe,
+                                        (void *)(intptr_t)seq++) == 0;
+    }
+    CHECK(queued_ok);
+    CHECK(hdf5a_async_pending(ac) == (size_t)seq);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK(pst.next == seq && pst.bad == 0 && pst.appends == PIPE_N);
+    int once = 1;
+    for (int i = 0; i < seq; i++)
+        once &= pst.fired[i] == 1;
+    CHECK(once);
+    rec rd = {0};
+    CHECK(hdf5a_async_read(ac, "/pipe/x", on_reply, &rd) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(rd, 0);
+    if (rd.array) {
+        const int64_t *v = rd.array->data;
+        int ok = rd.array->ndim == 1 && rd.array->shape[0] == PIPE_N;
+        for (int i = 0; ok && i < PIPE_N; i++)
+            ok = v[i] == i;
+        CHECK(ok);
+    }
+    hdf5a_array_free(rd.array);
+    hdf5a_async_free(ac);
+}
+
+/* ---- freeing ---- */
+
+typedef struct free_state {
+    hdf5a_async *ac;
+    int fired[5];
+    int status[5];
+    int free_at;
+    int refused; /* requests queued from ECLOSED callbacks were refused */
+} free_state;
+
+static free_state fst;
+
+static void on_free_test(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
+{
+    int i = (int)(intptr_t)priv;
+    fst.fired[i]++;
+    fst.status[i] = r->status;
+    if (i == fst.free_at) {
+        hdf5a_async_free(ac); /* deferred until we return */
+        hdf5a_async_free(ac); /* twice is harmless */
+        /* still valid here */
+        CHECK(hdf5a_async_ping(ac, on_free_test, (void *)(intptr_t)0) == HDF5A_ECLOSED);
+    }
+    if (r->status == HDF5A_ECLOSED)
+        fst.refused += hdf5a_async_ping(ac, on_free_test, (void *)(intptr_t)0) == HDF5A_ECLOSED;
+}
+
+static void test_async_free(int port)
+{
+    /* From inside the second callback, with replies still to come. The
+     * server writing them to the closed connection dies of SIGPIPE (it does
+     * not ignore it; reported), so this part uses a server of its own and
+     * does not judge how that one ends. */
+    server own;
+    if (server_start(&own, NULL) != 0) {
+        failures++;
+        return;
+    }
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(own.port, &p);
+    CHECK(ac != NULL);
+    if (!ac) {
+        server_kill(&own);
+        server_cleanup(&own);
+        return;
+    }
+    memset(&fst, 0, sizeof fst);
+    fst.free_at = 1;
+    for (int i = 0; i < 5; i++)
+        CHECK(hdf5a_async_ping(ac, on_free_test, (void *)(intptr_t)i) == 0);
+    /* 3..5 fail with HDF5A_ECLOSED whether or not their replies had come */
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK(p.ac == NULL);
+    CHECK(fst.fired[0] == 1 && fst.status[0] == 0);
+    CHECK(fst.fired[1] == 1 && fst.status[1] == 0);
+    for (int i = 2; i < 5; i++)
+        CHECK(fst.fired[i] == 1 && fst.status[i] == HDF5A_ECLOSED);
+    CHECK(fst.refused == 3);
+    server_kill(&own);
+    server_cleanup(&own);
+
+    /* from outside, with requests queued and never sent */
+    ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    memset(&fst, 0, sizeof fst);
+    fst.free_at = -1;
+    for (int i = 0; i < 3; i++)
+        CHECK(hdf5a_async_ping(ac, on_free_test, (void *)(intptr_t)i) == 0);
+    hdf5a_async_free(ac);
+    CHECK(p.ac == NULL);
+    for (int i = 0; i < 3; i++)
+        CHECK(fst.fired[i] == 1 && fst.status[i] == HDF5A_ECLOSED);
+    hdf5a_async_free(NULL);
+}
+
+/* ---- connection failures ---- */
+
+static void test_async_refused(void)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(closed_port(), &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    rec r1 = {0}, r2 = {0};
+    CHECK(hdf5a_async_ping(ac, on_reply, &r1) == 0);
+    CHECK(hdf5a_async_read(ac, "/x", on_reply, &r2) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(r1, HDF5A_ECLOSED);
+    CHECK_REC(r2, HDF5A_ECLOSED);
+    CHECK(hdf5a_async_error(ac) == HDF5A_EIO);
+    CHECK(strstr(hdf5a_async_errstr(ac), "refused") != NULL);
+    CHECK(hdf5a_async_ping(ac, on_reply, &r1) == HDF5A_ECLOSED);
+    CHECK(r1.calls == 1);
+    hdf5a_async_free(ac);
+
+    char err[128] = "";
+    CHECK(hdf5a_async_connect("127.0.0.1", 0, err, sizeof err) == NULL && strlen(err) > 0);
+}
+
+/* A peer that answers with the wrong id: the head gets HDF5A_EREPLY, the
+ * rest HDF5A_ECLOSED, and the connection is dropped. */
+static void test_async_wrong_id(void)
+{
+    int port;
+    int lfd = silent_listener(&port);
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(lfd >= 0 && ac != NULL);
+    if (!ac)
+        return;
+    rec r1 = {0}, r2 = {0};
+    CHECK(hdf5a_async_ping(ac, on_reply, &r1) == 0);
+    CHECK(hdf5a_async_ping(ac, on_reply, &r2) == 0);
+    int peer = accept(lfd, NULL, NULL);
+    CHECK(peer >= 0);
+    /* {"id": 999, "ok": true, "result": "pong"} */
+    static const uint8_t frame[] = {0,   0,   0,   23,  0x83, 0xa2, 'i', 'd', 0xcd, 0x03, 0xe7,
+                                    0xa2, 'o', 'k', 0xc3, 0xa6, 'r',  'e',  's', 'u', 'l',  't',
+                                    0xa4, 'p', 'o', 'n', 'g'};
+    CHECK(write(peer, frame, sizeof frame) == (ssize_t)sizeof frame);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(r1, HDF5A_EREPLY);
+    CHECK(strstr(r1.message, "999") != NULL);
+    CHECK_REC(r2, HDF5A_ECLOSED);
+    CHECK(hdf5a_async_error(ac) == HDF5A_EREPLY);
+    hdf5a_async_free(ac);
+    close(peer);
+    close(lfd);
+}
+
+/* The server dies with requests in flight: every callback still fires
+ * exactly once, those without a reply with HDF5A_ECLOSED. */
+#define KILL_N 200
+
+static struct {
+    server *srv;
+    int fired[KILL_N + 1];
+    int ok, closed, other;
+} kst;
+
+static void on_kill_test(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
+{
+    int i = (int)(intptr_t)priv;
+    kst.fired[i]++;
+    if (r->status == 0)
+        kst.ok++;
+    else if (r->status == HDF5A_ECLOSED)
+        kst.closed++;
+    else
+        kst.other++;
+    if (i == 1 && kst.srv) {
+        server_kill(kst.srv);
+        kst.srv = NULL;
+    }
+}
+
+static void test_server_killed(void)
+{
+    server s;
+    if (server_start(&s, NULL) != 0) {
+        failures++;
+        return;
+    }
+    hdf5a_client *c = connect_to(s.port);
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(s.port, &p);
+    CHECK(c && ac);
+    if (!c || !ac) {
+        server_kill(&s);
+        server_cleanup(&s);
+        return;
+    }
+    CHECK_RC(c, hdf5a_ping(c), 0);
+
+    memset(&kst, 0, sizeof kst);
+    kst.srv = &s;
+    size_t n = 1u << 20;
+    uint8_t *data = calloc(1, n);
+    uint64_t shape[1] = {n};
+    hdf5a_array a = arr("|u1", 1, shape, data, n);
+    CHECK(hdf5a_async_write(ac, "/k", &a, NULL, on_kill_test, (void *)(intptr_t)0) == 0);
+    for (int i = 1; i <= KILL_N; i++)
+        CHECK(hdf5a_async_read(ac, "/k", on_kill_test, (void *)(intptr_t)i) == 0);
+    free(data);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    int once = 1;
+    for (int i = 0; i <= KILL_N; i++)
+        once &= kst.fired[i] == 1;
+    CHECK(once);
+    CHECK(kst.ok >= 2 && kst.closed >= 1 && kst.other == 0);
+    CHECK(kst.ok + kst.closed == KILL_N + 1);
+    CHECK(hdf5a_async_error(ac) == HDF5A_ECLOSED || hdf5a_async_error(ac) == HDF5A_EIO);
+    CHECK(hdf5a_async_pending(ac) == 0);
+    CHECK(hdf5a_async_ping(ac, on_kill_test, NULL) == HDF5A_ECLOSED);
+    hdf5a_async_free(ac);
+
+    /* the blocking client on the dead server */
+    int rc = hdf5a_ping(c);
+    CHECK(rc == HDF5A_ECLOSED || rc == HDF5A_EIO);
+    CHECK_RC(c, hdf5a_ping(c), HDF5A_ECLOSED);
+    hdf5a_close(c);
+    server_cleanup(&s);
+}
+
+static void test_async_big(int port)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    uint8_t *data = pattern(BIG, 777);
+    CHECK(ac && data);
+    if (!ac || !data) {
+        hdf5a_async_free(ac);
+        free(data);
+        return;
+    }
+    uint64_t shape[1] = {BIG / 4};
+    hdf5a_array a = arr("<f4", 1, shape, data, BIG);
+    rec w = {0}, r = {0};
+    CHECK(hdf5a_async_write(ac, "/big/async", &a, NULL, on_reply, &w) == 0);
+    CHECK(hdf5a_async_read(ac, "/big/async", on_reply, &r) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(w, 0);
+    CHECK_REC(r, 0);
+    CHECK(r.array && r.array->nbytes == BIG && memcmp(r.array->data, data, BIG) == 0);
+    CHECK(r.array && (uintptr_t)r.array->data % 16 == 0);
+    hdf5a_array_free(r.array);
+    hdf5a_async_free(ac);
+    free(data);
+}
+
+/* ---- the libuv adapter ---- */
+
+static int uv_done;
+
+static void on_uv_read(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
+{
+    rec *x = priv;
+    on_reply(ac, r, priv);
+    CHECK(x->array && strcmp(x->array->dtype, "<u2") == 0);
+    uv_done = 1;
+    /* from inside the last callback, under libuv; nothing is pending, so
+     * no reply is left for the server to write to a closed socket */
+    CHECK(hdf5a_async_pending(ac) == 0);
+    hdf5a_async_free(ac);
+}
+
+static void test_libuv(int port)
+{
+    uv_loop_t loop;
+    CHECK(uv_loop_init(&loop) == 0);
+    char err[256] = "";
+    hdf5a_async *ac = hdf5a_async_connect("127.0.0.1", port, err, sizeof err);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    CHECK(hdf5a_libuv_attach(ac, &loop) == 0);
+    rec ping = {0}, w = {0}, r = {0};
+    uint16_t v[3] = {7, 8, 9};
+    uint64_t s3[1] = {3};
+    hdf5a_array a = arr("<u2", 1, s3, v, sizeof v);
+    CHECK(hdf5a_async_ping(ac, on_reply, &ping) == 0);
+    CHECK(hdf5a_async_write(ac, "/uv/x", &a, NULL, on_reply, &w) == 0);
+    CHECK(hdf5a_async_read(ac, "/uv/x", on_uv_read, &r) == 0);
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+    CHECK(uv_done == 1);
+    CHECK_REC(ping, 0);
+    CHECK_REC(w, 0);
+    CHECK_REC(r, 0);
+    CHECK(r.array && memcmp(r.array->data, v, sizeof v) == 0);
+    hdf5a_array_free(r.array);
+    CHECK(uv_loop_close(&loop) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    server_bin = argc > 1 ? argv[1] : getenv("H5A_SERVER");
+    if (!server_bin)
+        server_bin = "build/hdf5-async-server";
+    alarm(600); /* a hung test fails instead of hanging CI */
+
+    server s;
+    if (server_start(&s, NULL) != 0) {
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    test_blocking_ops(s.port);
+    test_blocking_structs_and_strings(s.port);
+    test_blocking_errors(s.port);
+    test_blocking_connection_errors();
+    test_blocking_odd_replies();
+    test_blocking_big(s.port);
+    test_blocking_too_large();
+    test_async_ops(s.port);
+    test_async_errors(s.port);
+    test_async_pipeline(s.port);
+    test_async_free(s.port);
+    test_async_refused();
+    test_async_wrong_id();
+    test_server_killed();
+    test_async_big(s.port);
+    test_libuv(s.port);
+    server_stop(&s);
+
+    printf("%d passed, %d failed\n", passes, failures);
+    return failures ? 1 : 0;
+}
