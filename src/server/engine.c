@@ -15,7 +15,7 @@
 #include "server/h5types.h"
 #include "server/lzf_filter.h"
 
-#define CACHE_SLOTS 16
+#define CACHE_SLOTS 64 /* open datasets kept; each may hold a partly filled chunk */
 #define ERRLEN 1024
 
 struct h5a_engine {
@@ -90,16 +90,23 @@ static void cache_clear(h5a_engine *e)
     }
 }
 
+static int cache_find(const h5a_engine *e, const char *path)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (e->cache[i].path && strcmp(e->cache[i].path, path) == 0) return i;
+    return -1;
+}
+
 /* The dataset at path, owned by the cache (do not close it). */
 static hid_t dataset_open(h5a_engine *e, const char *path, char *err)
 {
-    for (unsigned i = 0; i < CACHE_SLOTS; i++)
-        if (e->cache[i].path && strcmp(e->cache[i].path, path) == 0) return e->cache[i].dset;
+    int slot = cache_find(e, path);
+    if (slot >= 0) return e->cache[slot].dset;
     hid_t d = H5Dopen2(e->file, path, H5P_DEFAULT);
     if (d < 0) return h5fail(err, H5A_E_HDF5_ERROR, "cannot open dataset '%s'", path), -1;
     char *copy = strdup(path);
     if (!copy) return H5Dclose(d), FAIL(H5A_E_INTERNAL, "out of memory"), -1;
-    unsigned slot = e->cache_next++ % CACHE_SLOTS;
+    slot = (int)(e->cache_next++ % CACHE_SLOTS);
     if (e->cache[slot].path) {
         H5Dclose(e->cache[slot].dset);
         free(e->cache[slot].path);
@@ -116,6 +123,10 @@ static int path_kind(h5a_engine *e, const char *path, int *kind, char *err)
 {
     *kind = K_GROUP;
     if (strcmp(path, "/") == 0) return 0;
+    /* An open dataset in the cache is still a dataset at that path: every
+     * operation that removes or replaces objects empties the cache. This
+     * saves a lookup per path component on every append of a stream. */
+    if (cache_find(e, path) >= 0) return *kind = K_DATASET, 0;
     size_t n = strlen(path);
     char *buf = strdup(path);
     if (!buf) return FAIL(H5A_E_INTERNAL, "out of memory");
