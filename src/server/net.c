@@ -22,6 +22,8 @@
 #define MAX_PENDING_BYTES (256u * 1024 * 1024)
 #define MAX_PENDING_REQS 65536
 #define MAX_WRITE_QUEUE (64u * 1024 * 1024)
+/* Largest parse scratch (in MessagePack nodes) kept between requests. */
+#define SCRATCH_KEEP_NODES 65536
 /* How long a connection we are closing may take to send us its EOF. */
 #define DRAIN_MS 2000
 
@@ -60,6 +62,7 @@ struct server {
     uv_timer_t drain_timer; /* closes draining connections that never send EOF */
     conn *flush_list;       /* connections with replies to write out */
     uv_buf_t *iov;          /* scratch for building one write per connection */
+    mp_doc scratch;         /* the MessagePack nodes of the request being parsed */
     size_t iov_cap;
     h5a_storage *storage;
     const h5a_config *cfg;
@@ -331,7 +334,14 @@ static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
     }
     r->frame = payload;
     r->frame_len = len;
-    h5a_request_parse(r, &c->srv->limits);
+    /* Parse with the loop's reusable node array: nothing refers to the nodes
+     * once parsing is done, so one array serves every request. */
+    server *s = c->srv;
+    r->doc = s->scratch;
+    h5a_request_parse(r, &s->limits);
+    s->scratch = r->doc;
+    memset(&r->doc, 0, sizeof r->doc);
+    if (s->scratch.cap > SCRATCH_KEEP_NODES) mp_doc_free(&s->scratch); /* a rare huge list */
     submit(c, r);
 }
 
@@ -656,6 +666,7 @@ int h5a_server_run(const h5a_config *cfg)
     uv_run(&s->loop, UV_RUN_NOWAIT);
     uv_loop_close(&s->loop);
     free(s->iov);
+    mp_doc_free(&s->scratch);
     free(s);
     return 0;
 }
