@@ -38,16 +38,92 @@ static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
     *tail = r;
 }
 
-/* Bounds on one group of appends applied together. */
-#define GROUP_MAX 4096
-#define GROUP_BYTES (64u * 1024 * 1024)
+/* Bounds on one segment of appends applied together. */
+#define SEGMENT_MAX 1024
+#define SEGMENT_BYTES (64u * 1024 * 1024)
 /* How long the queue must stay empty before we flush HDF5's caches. */
 #define IDLE_FLUSH_NS (2 * 1000 * 1000)
+
+/* Only the storage thread uses these. seg holds the current segment in
+ * arrival order; byp the same requests sorted by path. */
+static h5a_request *seg[SEGMENT_MAX];
+static struct by_path {
+    h5a_request *r;
+    size_t idx;
+} byp[SEGMENT_MAX];
+
+static bool is_plain_append(const h5a_request *r)
+{
+    return r->op == OP_APPEND && !r->err_code && r->has_data;
+}
+
+/* strcmp with '/' sorting before every other byte, so that the paths under
+ * "/a" come right after "/a" itself (before "/a-b"). */
+static int path_cmp(const char *a, const char *b)
+{
+    for (; *a && *a == *b; a++, b++) {}
+    unsigned char x = *a == '/' ? 1 : (unsigned char)*a, y = *b == '/' ? 1 : (unsigned char)*b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_by_path(const void *a, const void *b)
+{
+    const struct by_path *x = a, *y = b;
+    int c = path_cmp(x->r->path, y->r->path);
+    return c ? c : (x->idx < y->idx ? -1 : 1);
+}
+
+/* Is q inside the group p ("/a/b" inside "/a")? */
+static bool nested(const char *p, const char *q)
+{
+    size_t n = strlen(p);
+    return strncmp(p, q, n) == 0 && q[n] == '/';
+}
+
+/* Apply the run of appends that starts the batch. Appends to different
+ * datasets commute, so within a run of appends (and nothing else) the ones
+ * to each dataset are gathered -- keeping their own order -- and applied as
+ * one H5Dset_extent and one H5Dwrite. With many clients appending to many
+ * datasets this turns a row per HDF5 call into many rows per call. The
+ * requests go back in seg[] in arrival order (replies keep each
+ * connection's order); returns the rest of the batch. */
+static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count)
+{
+    size_t n = 0, bytes = 0;
+    for (; r && n < SEGMENT_MAX && bytes < SEGMENT_BYTES && is_plain_append(r); r = r->next) {
+        seg[n] = r;
+        byp[n].r = r;
+        byp[n].idx = n;
+        bytes += r->frame_len;
+        n++;
+    }
+    if (n > 1) qsort(byp, n, sizeof byp[0], cmp_by_path);
+    /* One append creating "/a" and another creating "/a/b" do not commute:
+     * with nested paths in the segment keep arrival order (runs of
+     * consecutive appends to one dataset are still applied as one). With
+     * '/' sorting first, a nested path comes right after its parent. */
+    for (size_t i = 1; i < n; i++) {
+        if (nested(byp[i - 1].r->path, byp[i].r->path)) {
+            for (size_t k = 0; k < n; k++) byp[k].r = seg[k], byp[k].idx = k;
+            break;
+        }
+    }
+    for (size_t i = 0, j; i < n; i = j) {
+        static h5a_request *group[SEGMENT_MAX];
+        size_t g = 0;
+        group[g++] = byp[i].r;
+        for (j = i + 1; j < n && h5a_engine_can_group(byp[i].r, byp[j].r); j++)
+            group[g++] = byp[j].r;
+        if (g == 1) h5a_engine_execute(st->engine, group[0]);
+        else h5a_engine_execute_appends(st->engine, group, g);
+    }
+    *count = n;
+    return r;
+}
 
 static void storage_main(void *arg)
 {
     h5a_storage *st = arg;
-    static h5a_request *group[GROUP_MAX]; /* only this thread uses it */
     st->open_rc = h5a_engine_open(&st->engine, st->cfg, st->open_err, sizeof st->open_err);
     uv_sem_post(&st->opened);
     if (st->open_rc) return;
@@ -75,22 +151,19 @@ static void storage_main(void *arg)
         if (stop) break;
 
         while (batch) {
-            /* a run of appends to one dataset is applied as one write */
-            size_t n = 0, bytes = 0;
-            h5a_request *r = batch;
-            do {
-                group[n++] = r;
-                bytes += r->frame_len;
-                r = r->next;
-            } while (r && n < GROUP_MAX && bytes < GROUP_BYTES && h5a_engine_can_group(batch, r));
-            batch = r;
-            if (n == 1) h5a_engine_execute(st->engine, group[0]);
-            else h5a_engine_execute_appends(st->engine, group, n);
+            size_t n = 0;
+            if (!is_plain_append(batch)) {
+                seg[n++] = batch;
+                batch = batch->next;
+                h5a_engine_execute(st->engine, seg[0]);
+            } else {
+                batch = apply_appends(st, batch, &n);
+            }
             uv_mutex_lock(&st->mu);
             for (size_t i = 0; i < n; i++) {
                 /* free big frames before the reply is even sent */
-                h5a_request_release_input(group[i]);
-                push(&st->out_head, &st->out_tail, group[i]);
+                h5a_request_release_input(seg[i]);
+                push(&st->out_head, &st->out_tail, seg[i]);
             }
             uv_mutex_unlock(&st->mu);
             uv_async_send(&st->async); /* coalesces while the loop is busy */
