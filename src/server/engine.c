@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proto/errors.h"
+#include "server/bigbuf.h"
 #include "server/h5types.h"
 #include "server/lzf_filter.h"
 
@@ -403,10 +404,10 @@ static int read_whole(hid_t d, hid_t ftype, const shape_t *s, void **out, size_t
     uint64_t n = shape_elems(s);
     if (n && size > SIZE_MAX / n) return FAIL(H5A_E_TOO_LARGE, "dataset too large for memory");
     *nbytes = (size_t)n * size;
-    *out = malloc(*nbytes ? *nbytes : 1);
+    *out = h5a_buf_alloc(*nbytes);
     if (!*out) return FAIL(H5A_E_INTERNAL, "out of memory for %zu bytes", *nbytes);
     if (n && H5Dread(d, ftype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0) {
-        free(*out);
+        h5a_buf_free(*out);
         *out = NULL;
         return h5fail(err, H5A_E_HDF5_ERROR, "cannot read dataset");
     }
@@ -578,7 +579,7 @@ static int op_read(h5a_engine *e, h5a_request *r, h5a_request *req, char *err)
     }
 out:
     reclaim(ft, &s, buf);
-    free(buf);
+    h5a_buf_free(buf);
     dtype_free(dt);
     H5Tclose(ft);
     return rc;
@@ -645,7 +646,7 @@ static hid_t make_growable(h5a_engine *e, const char *path, hid_t old, const sha
     }
 out:
     reclaim(ft, s, buf);
-    free(buf);
+    h5a_buf_free(buf);
     H5Tclose(ft);
     return d;
 }
@@ -819,7 +820,7 @@ static void reply_finish(h5a_request *r, size_t mark, int rc, char *err)
     mp_buf *b = &r->reply;
     if (!rc && b->oom) rc = FAIL(H5A_E_INTERNAL, "out of memory building the reply");
     if (rc) {
-        free(r->reply_data);
+        h5a_buf_free(r->reply_data);
         r->reply_data = NULL;
         r->reply_data_len = 0;
         b->len = mark;

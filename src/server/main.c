@@ -82,7 +82,9 @@ int main(int argc, char **argv)
     /* Array frames and read buffers are large and short-lived. glibc would
      * mmap each one afresh and return it on free, so every 64 MiB transfer
      * paid 16k page faults and zeroing; serve them from the heap instead and
-     * keep up to 1 GiB of freed memory for the next one. */
+     * keep up to 1 GiB of freed memory for the next one. (That covers the
+     * event loop's frames; the storage thread's read buffers are recycled
+     * by bigbuf.c.) */
     mallopt(M_MMAP_THRESHOLD, 512 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
     return h5a_server_run(&cfg);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto/errors.h"
+#include "server/bigbuf.h"
 
 static const struct {
     const char *name;
@@ -194,6 +195,6 @@ void h5a_request_free(h5a_request *req)
     h5a_request_release_input(req);
     free(req->path);
     mp_buf_free(&req->reply);
-    free(req->reply_data);
+    h5a_buf_free(req->reply_data);
     free(req);
 }

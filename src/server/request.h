@@ -55,7 +55,7 @@ typedef struct h5a_request {
     /* output: frame bytes (length prefix included) plus an optional
      * zero-copy payload sent right after them */
     mp_buf reply;
-    void *reply_data;
+    void *reply_data; /* from h5a_buf_alloc */
     size_t reply_data_len;
     bool reply_ok;
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/bigbuf.h"
 #include "server/engine.h"
 
 struct h5a_storage {
@@ -13,7 +14,8 @@ struct h5a_storage {
     h5a_request *in_head, *in_tail; /* waiting for the storage thread */
     h5a_request *out_head, *out_tail; /* finished, waiting for the loop */
     bool stop_requested;
-    bool dirty; /* storage thread only: requests applied since the last flush */
+    bool dirty;     /* storage thread only: requests applied since the last flush */
+    bool bufs_kept; /* storage thread only: bigbuf.c may hold buffers to trim */
     bool stopped; /* thread is done, file closed */
     bool stopped_reported;
 
@@ -43,6 +45,8 @@ static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
 #define SEGMENT_BYTES (64u * 1024 * 1024)
 /* How long the queue must stay empty before we flush HDF5's caches. */
 #define IDLE_FLUSH_NS (2 * 1000 * 1000)
+/* How often an idle server checks for kept read buffers to release. */
+#define IDLE_TRIM_NS (1000 * 1000 * 1000)
 
 /* Only the storage thread uses these. seg holds the current segment in
  * arrival order; byp the same requests sorted by path. */
@@ -133,13 +137,15 @@ static void storage_main(void *arg)
         /* Idle and something unflushed: wait a little for more work first,
          * so a client doing one request at a time does not pay for a flush
          * per request; flush once the queue has stayed empty that long. */
-        while (!st->in_head && !st->stop_requested && st->dirty) {
-            if (uv_cond_timedwait(&st->cv, &st->mu, IDLE_FLUSH_NS) == UV_ETIMEDOUT &&
-                !st->in_head) {
+        while (!st->in_head && !st->stop_requested && (st->dirty || st->bufs_kept)) {
+            uint64_t wait = st->dirty ? IDLE_FLUSH_NS : IDLE_TRIM_NS;
+            if (uv_cond_timedwait(&st->cv, &st->mu, wait) == UV_ETIMEDOUT && !st->in_head) {
                 uv_mutex_unlock(&st->mu);
-                h5a_engine_flush(st->engine);
+                if (st->dirty) h5a_engine_flush(st->engine);
+                bool kept = h5a_buf_trim(); /* read buffers kept for reuse */
                 uv_mutex_lock(&st->mu);
                 st->dirty = false;
+                st->bufs_kept = kept;
             }
         }
         while (!st->in_head && !st->stop_requested) uv_cond_wait(&st->cv, &st->mu);
@@ -169,6 +175,7 @@ static void storage_main(void *arg)
             uv_async_send(&st->async); /* coalesces while the loop is busy */
         }
         st->dirty = true; /* the engine knows whether anything really changed */
+        st->bufs_kept = true;
     }
     h5a_engine_close(st->engine);
     st->engine = NULL;
