@@ -61,29 +61,13 @@ static void type_str(const dtype *t, char *buf, size_t len)
         dtype_str(t, buf, len);
 }
 
-static const char *node_name(const mp_node *n)
-{
-    switch (n->type) {
-    case MP_NIL: return "nil";
-    case MP_BOOL: return "bool";
-    case MP_INT:
-    case MP_UINT: return "int";
-    case MP_FLOAT: return "float";
-    case MP_STR: return "str";
-    case MP_BIN: return "bin";
-    case MP_ARRAY: return "list";
-    case MP_MAP: return "map";
-    default: return "ext";
-    }
-}
-
 /* ---- msgpack-numpy maps ---- */
 
 static int parse_shape(const mp_node *shape, h5a_array *out, char *err, size_t errlen)
 {
     if (shape->type != MP_ARRAY)
         return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "array \"shape\" must be a list, got %s",
-                        node_name(shape));
+                        mp_type_name(shape));
     /* TOO_LARGE rather than BAD_REQUEST: the shape is well formed, it only
      * exceeds HDF5's rank limit. */
     if (shape->len > H5A_MAX_DIMS)
@@ -94,7 +78,7 @@ static int parse_shape(const mp_node *shape, h5a_array *out, char *err, size_t e
         if (d->type != MP_UINT)
             return h5a_fail(err, errlen, H5A_E_BAD_REQUEST,
                             "array \"shape\" entries must be non-negative ints, entry %u is %s",
-                            i, d->type == MP_INT ? "negative" : node_name(d));
+                            i, d->type == MP_INT ? "negative" : mp_type_name(d));
         out->dims[i] = d->v.u;
     }
     out->ndim = (int)shape->len;
@@ -107,7 +91,7 @@ static int attach_data(const mp_node *data, h5a_array *out, char *err, size_t er
 {
     if (!mp_is_raw(data))
         return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "array \"data\" must be bin, got %s",
-                        node_name(data));
+                        mp_type_name(data));
     uint64_t n;
     char shape[256], type[64];
     /* messages are formatted only on the error paths: this runs per request */
@@ -132,7 +116,7 @@ static int from_numpy_map(const mp_node *map, const mp_node *nd, h5a_array *out,
 {
     if (nd->type != MP_BOOL)
         return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "array \"nd\" must be a bool, got %s",
-                        node_name(nd));
+                        mp_type_name(nd));
     const mp_node *type = mp_map_get(map, "type");
     const mp_node *data = mp_map_get(map, "data");
     if (!type || !data)
@@ -319,7 +303,7 @@ static int classify_leaf(const mp_node *n, leaf_kinds *k, const uint32_t *idx, i
                             "are not supported, send one array",
                             path);
         return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "%s at %s inside a nested list",
-                        node_name(n), path);
+                        mp_type_name(n), path);
     }
 }
 
@@ -342,7 +326,7 @@ static int walk_list(const mp_node *n, const h5a_array *a, int depth, uint32_t *
         if (n->type != MP_ARRAY)
             return h5a_fail(err, errlen, H5A_E_BAD_REQUEST,
                             "ragged nested list: %s is a %s where a list of %llu is expected",
-                            depth ? path : "the value", node_name(n),
+                            depth ? path : "the value", mp_type_name(n),
                             (unsigned long long)a->dims[depth]);
         return h5a_fail(err, errlen, H5A_E_BAD_REQUEST,
                         "ragged nested list: %s has %u items, expected %llu",

@@ -300,22 +300,6 @@ static int raw_to_cstr(const mp_node *n, char **out)
     return 0;
 }
 
-static const char *mp_type_name(const mp_node *n)
-{
-    switch (n->type) {
-    case MP_NIL: return "nil";
-    case MP_BOOL: return "bool";
-    case MP_INT:
-    case MP_UINT: return "int";
-    case MP_FLOAT: return "float";
-    case MP_STR: return "str";
-    case MP_BIN: return "bin";
-    case MP_ARRAY: return "array";
-    case MP_MAP: return "map";
-    default: return "ext";
-    }
-}
-
 /* Subarray shape of a descr entry: a list of uints ([] is no subarray), or a
  * bare uint, which numpy also takes for a one-dimensional shape. */
 static int parse_shape(const mp_node *n, size_t entry, int *ndim, uint64_t *dims,

@@ -328,6 +328,22 @@ bool mp_raw_eq(const mp_node *n, const char *s)
     return mp_is_raw(n) && n->len == sl && (sl == 0 || memcmp(n->v.ptr, s, sl) == 0);
 }
 
+const char *mp_type_name(const mp_node *n)
+{
+    switch (n->type) {
+    case MP_NIL: return "nil";
+    case MP_BOOL: return "bool";
+    case MP_INT:
+    case MP_UINT: return "int";
+    case MP_FLOAT: return "float";
+    case MP_STR: return "str";
+    case MP_BIN: return "bin";
+    case MP_ARRAY: return "list";
+    case MP_MAP: return "map";
+    default: return "ext";
+    }
+}
+
 const mp_node *mp_map_get(const mp_node *map, const char *key)
 {
     if (!map || map->type != MP_MAP)

@@ -73,6 +73,8 @@ static inline const mp_node *mp_next(const mp_node *n) { return n + n->span; }
 /* Value of a map entry whose key is a str or bin equal to key; NULL if absent
  * or n is not a map. */
 const mp_node *mp_map_get(const mp_node *map, const char *key);
+/* What a node is, in words for error messages ("int", "list", "map", ...). */
+const char *mp_type_name(const mp_node *n);
 /* str or bin node equal to the C string s */
 bool mp_raw_eq(const mp_node *n, const char *s);
 /* str or bin node (numpy's msgpack may send either for text) */

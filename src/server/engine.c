@@ -451,22 +451,28 @@ static int op_create_group(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
     return 0;
 }
 
-/* Does the existing dataset d already have the compression c asks for? */
-static bool same_compression(hid_t d, comp_choice c)
+/* The compression dataset d was created with (gzip, lzf or none; other
+ * filters are not ours to name). */
+static comp_choice dataset_compression(hid_t d)
 {
+    comp_choice c = {COMP_NONE, 4, false};
     hid_t dcpl = H5Dget_create_plist(d);
-    int n = H5Pget_nfilters(dcpl);
-    h5a_comp have = COMP_NONE;
-    unsigned level = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0, n = H5Pget_nfilters(dcpl); i < n; i++) {
         unsigned flags, cd[8];
         size_t ncd = 8;
         H5Z_filter_t f = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, 0, NULL, NULL);
-        if (f == H5Z_FILTER_DEFLATE) have = COMP_GZIP, level = ncd ? cd[0] : 0;
-        else if (f == H5A_LZF_FILTER) have = COMP_LZF;
+        if (f == H5Z_FILTER_DEFLATE) c.comp = COMP_GZIP, c.level = ncd ? (int)cd[0] : 4;
+        else if (f == H5A_LZF_FILTER) c.comp = COMP_LZF;
     }
     H5Pclose(dcpl);
-    return have == c.comp && (have != COMP_GZIP || level == (unsigned)c.level);
+    return c;
+}
+
+/* Does the existing dataset d already have the compression c asks for? */
+static bool same_compression(hid_t d, comp_choice c)
+{
+    comp_choice have = dataset_compression(d);
+    return have.comp == c.comp && (have.comp != COMP_GZIP || have.level == c.level);
 }
 
 static int op_write(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
@@ -710,19 +716,7 @@ static int op_grow(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
     }
     if (k == 0) goto done;
     if (maxdims[0] != H5S_UNLIMITED && maxdims[0] < len + k) {
-        if (!c.explicit_) {
-            /* keep the compression the dataset already has */
-            c.comp = COMP_NONE;
-            hid_t dcpl = H5Dget_create_plist(d);
-            for (int i = 0, n = H5Pget_nfilters(dcpl); i < n; i++) {
-                unsigned flags, cd[8];
-                size_t ncd = 8;
-                H5Z_filter_t f = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, 0, NULL, NULL);
-                if (f == H5Z_FILTER_DEFLATE) c.comp = COMP_GZIP, c.level = ncd ? (int)cd[0] : 4;
-                else if (f == H5A_LZF_FILTER) c.comp = COMP_LZF;
-            }
-            H5Pclose(dcpl);
-        }
+        if (!c.explicit_) c = dataset_compression(d); /* keep what it has */
         own = make_growable(e, r->path, d, &s, c, err);
         if (own < 0) {
             rc = H5A_E_HDF5_ERROR;
