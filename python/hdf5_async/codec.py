@@ -96,12 +96,25 @@ def _wire_type(dt):
     return dt.str, b""
 
 
+def _string_list(arr):
+    """Strings travel as nested lists, and an empty list means float64 (0,)
+    on the wire: refuse rather than store the wrong type and shape."""
+    if arr.size == 0:
+        raise ValueError(
+            "empty string arrays cannot be sent: strings travel as nested lists, "
+            "which cannot say the type or shape of an empty array"
+        )
+    return arr.tolist()
+
+
 def _encode_ndarray(arr):
     arr = np.asarray(arr)
     kind = arr.dtype.kind
     if kind == "U":
-        return arr.tolist()
+        return _string_list(arr)
     if kind == "O":
+        if arr.size == 0:
+            _string_list(arr)
         return _encode_object_array(arr)
     wire_type, wire_kind = _wire_type(arr.dtype)
     payload = _array_bytes(arr)
@@ -222,7 +235,7 @@ def encode_value(value):
                 "values, or holds values with no array type"
             )
         if arr.dtype.kind == "U":
-            return arr.tolist()
+            return _string_list(arr)
         return _encode_ndarray(arr)
     raise TypeError("cannot send a value of type %s" % type(value).__name__)
 

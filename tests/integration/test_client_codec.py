@@ -554,3 +554,10 @@ def test_package_imports_without_msgpack_numpy():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_empty_string_arrays_are_refused_before_sending():
+    for value in (np.array([], dtype="U3"), np.zeros((0, 2), dtype="U1"),
+                  np.array([], dtype=object)):
+        with pytest.raises(ValueError, match="empty string arrays"):
+            codec.encode_value(value)
