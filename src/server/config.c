@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,14 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->port = H5A_DEFAULT_PORT;
     snprintf(cfg->file_path, sizeof cfg->file_path, "data.h5");
     cfg->max_message_size = H5A_DEFAULT_MAX_MESSAGE;
+    cfg->max_connections = H5A_DEFAULT_MAX_CONNECTIONS;
+    cfg->idle_timeout = H5A_DEFAULT_IDLE_TIMEOUT;
+    cfg->max_pending_bytes = H5A_DEFAULT_MAX_PENDING_BYTES;
+    cfg->max_pending_requests = H5A_DEFAULT_MAX_PENDING_REQUESTS;
+    cfg->max_reply_queue = H5A_DEFAULT_MAX_REPLY_QUEUE;
+    cfg->slow_client_timeout = H5A_DEFAULT_SLOW_CLIENT_TIMEOUT;
+    cfg->max_nesting = H5A_DEFAULT_MAX_NESTING;
+    cfg->max_elements = H5A_DEFAULT_MAX_ELEMENTS;
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -47,6 +56,46 @@ static int parse_size(const char *v, uint64_t *out)
     *out = (uint64_t)n << shift;
     return 0;
 }
+
+/* A plain decimal count: digits only, no sign, no suffix. */
+static int parse_count(const char *v, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*v < '0' || *v > '9') return -1;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end) return -1;
+    *out = n;
+    return 0;
+}
+
+/* The numeric keys: each is a count, a number of seconds or a byte size
+ * (with K, M, G suffixes), within [min, max]. */
+enum { NUM_COUNT, NUM_SECONDS, NUM_SIZE };
+static const struct {
+    const char *key;
+    int kind;
+    uint64_t min, max;
+    size_t offset;
+    const char *range; /* for the error message */
+} num_keys[] = {
+    {"max_connections", NUM_COUNT, 1, 16777216, offsetof(h5a_config, max_connections),
+     "a count from 1 to 16777216"},
+    {"idle_timeout", NUM_SECONDS, 0, 31536000, offsetof(h5a_config, idle_timeout),
+     "whole seconds from 0 (never) to 31536000"},
+    {"max_pending_bytes", NUM_SIZE, 1024, UINT64_MAX, offsetof(h5a_config, max_pending_bytes),
+     "bytes, at least 1K (suffixes K, M, G allowed)"},
+    {"max_pending_requests", NUM_COUNT, 1, 0xFFFFFFFFull,
+     offsetof(h5a_config, max_pending_requests), "a count from 1 to 4294967295"},
+    {"max_reply_queue", NUM_SIZE, 1024, UINT64_MAX, offsetof(h5a_config, max_reply_queue),
+     "bytes, at least 1K (suffixes K, M, G allowed)"},
+    {"slow_client_timeout", NUM_SECONDS, 0, 31536000, offsetof(h5a_config, slow_client_timeout),
+     "whole seconds from 0 (never) to 31536000"},
+    {"max_nesting", NUM_COUNT, 1, 1000, offsetof(h5a_config, max_nesting),
+     "a depth from 1 to 1000"},
+    {"max_elements", NUM_COUNT, 1, 0xFFFFFFFFull, offsetof(h5a_config, max_elements),
+     "a count from 1 to 4294967295"},
+};
 
 int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, size_t errlen)
 {
@@ -84,9 +133,22 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
         }
         cfg->max_message_size = n;
     } else {
+        for (size_t i = 0; i < sizeof num_keys / sizeof num_keys[0]; i++) {
+            if (strcmp(key, num_keys[i].key) != 0) continue;
+            uint64_t n;
+            int rc = num_keys[i].kind == NUM_SIZE ? parse_size(v, &n) : parse_count(v, &n);
+            if (rc || n < num_keys[i].min || n > num_keys[i].max) {
+                snprintf(err, errlen, "%s = '%s' is invalid: give %s", key, v, num_keys[i].range);
+                return -1;
+            }
+            *(uint64_t *)((char *)cfg + num_keys[i].offset) = n;
+            return 0;
+        }
         snprintf(err, errlen,
                  "unknown key '%s' (known: host, port, hdf5_file_path, use_compression, debug, "
-                 "serialization_format, max_message_size)",
+                 "serialization_format, max_message_size, max_connections, idle_timeout, "
+                 "max_pending_bytes, max_pending_requests, max_reply_queue, "
+                 "slow_client_timeout, max_nesting, max_elements)",
                  key);
         return -1;
     }

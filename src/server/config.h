@@ -14,11 +14,35 @@ typedef struct h5a_config {
     bool use_compression;      /* gzip when a request names no compression */
     bool debug;                /* log every request and connection event */
     uint64_t max_message_size; /* largest frame payload accepted, bytes */
+
+    /* Connections and backpressure (see docs/protocol.md, "Limits"). */
+    uint64_t max_connections;      /* open at once; more get one error reply */
+    uint64_t idle_timeout;         /* seconds with nothing in flight; 0 = never */
+    uint64_t max_pending_bytes;    /* unanswered request bytes before pausing */
+    uint64_t max_pending_requests; /* unanswered requests before pausing */
+    uint64_t max_reply_queue;      /* unsent reply bytes before pausing */
+    uint64_t slow_client_timeout;  /* seconds over max_reply_queue without progress
+                                      before the client is dropped; 0 = never */
+    uint64_t max_nesting;          /* MessagePack container depth */
+    uint64_t max_elements;         /* MessagePack values in one message */
 } h5a_config;
 
 #define H5A_DEFAULT_PORT 8888
 #define H5A_DEFAULT_MAX_MESSAGE (1ull << 30)
 #define H5A_MAX_MESSAGE_LIMIT 0xFFFFFFFFull /* the 4-byte frame length */
+/* The 10,000-connection benchmark fits with room to spare; each idle
+ * connection costs about 1 KiB plus its socket. */
+#define H5A_DEFAULT_MAX_CONNECTIONS 16384
+/* 0: a connection may stay idle for ever. The clients do not reconnect, and
+ * a job that appends once an hour is normal; dead peers are found by TCP
+ * keepalive instead (net.c). */
+#define H5A_DEFAULT_IDLE_TIMEOUT 0
+#define H5A_DEFAULT_MAX_PENDING_BYTES (256ull << 20)
+#define H5A_DEFAULT_MAX_PENDING_REQUESTS 65536
+#define H5A_DEFAULT_MAX_REPLY_QUEUE (64ull << 20)
+#define H5A_DEFAULT_SLOW_CLIENT_TIMEOUT 60
+#define H5A_DEFAULT_MAX_NESTING 32     /* = MP_DEFAULT_MAX_DEPTH */
+#define H5A_DEFAULT_MAX_ELEMENTS 4194304 /* = MP_DEFAULT_MAX_NODES */
 
 void h5a_config_defaults(h5a_config *cfg);
 

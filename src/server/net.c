@@ -17,15 +17,22 @@
  * copied out (cheap); larger ones are read straight into a buffer of their
  * own that becomes the request's, so array bytes are never copied. */
 #define RBUF_SIZE (64 * 1024)
-/* Stop reading a client whose unanswered requests or unsent replies pass
- * these, until it catches up: its memory stays bounded. */
-#define MAX_PENDING_BYTES (256u * 1024 * 1024)
-#define MAX_PENDING_REQS 65536
-#define MAX_WRITE_QUEUE (64u * 1024 * 1024)
+/* A client whose unanswered requests or unsent replies pass the configured
+ * limits (max_pending_bytes, max_pending_requests, max_reply_queue) is not
+ * read until it catches up, so its memory stays bounded (conn_maybe_read). */
 /* Largest parse scratch (in MessagePack nodes) kept between requests. */
 #define SCRATCH_KEEP_NODES 65536
 /* How long a connection we are closing may take to send us its EOF. */
 #define DRAIN_MS 2000
+/* The sweep timer runs at a quarter of the shortest timeout it enforces,
+ * within these bounds: a timeout fires at most 25% (or 1 s) late. */
+#define SWEEP_MIN_MS 10
+#define SWEEP_MAX_MS 1000
+/* TCP keepalive after this much silence: finds peers whose machine died,
+ * which idle_timeout = 0 would otherwise keep for ever. */
+#define KEEPALIVE_S 60
+/* Refused connections are summed up on stderr at most this often. */
+#define REFUSED_LOG_MS 10000
 
 typedef struct server server;
 
@@ -44,7 +51,14 @@ typedef struct conn {
 
     size_t pending_reqs;  /* submitted, reply not yet written out */
     size_t pending_bytes; /* their frame bytes */
+    uint64_t last_active; /* uv_now() of the last byte received or last reply done */
+    uint64_t bytes_queued; /* reply bytes ever passed to uv_write */
+    /* over max_reply_queue: since when without the client taking a byte */
+    bool stalled;
+    uint64_t stall_since, sent_mark;
+    bool rejected; /* over max_connections: gets one error reply, then closes */
     bool reading;
+    bool paused; /* not read because it is over a limit (for the debug log) */
     bool closing;     /* uv_close called */
     bool no_more_input; /* protocol error or shutdown: read nothing more */
     bool close_when_idle;
@@ -59,7 +73,10 @@ struct server {
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
-    uv_timer_t drain_timer; /* closes draining connections that never send EOF */
+    /* One timer for every connection: closes draining connections that never
+     * send EOF, idle ones (idle_timeout) and slow ones (slow_client_timeout). */
+    uv_timer_t sweep_timer;
+    uint64_t sweep_ms;
     conn *flush_list;       /* connections with replies to write out */
     uv_buf_t *iov;          /* scratch for building one write per connection */
     mp_doc scratch;         /* the MessagePack nodes of the request being parsed */
@@ -69,7 +86,9 @@ struct server {
     h5a_limits limits;
     conn *conns;
     uint64_t next_serial;
-    size_t nconns;
+    size_t nconns;    /* every connection in conns */
+    size_t nrejected; /* of those, the ones over max_connections being closed */
+    uint64_t refused_unlogged, refused_logged_at;
     bool stopping;
     int signals;
 };
@@ -93,7 +112,6 @@ static void logf_(const server *s, const char *fmt, ...)
 }
 
 static void conn_maybe_read(conn *c);
-static void on_drain_timer(uv_timer_t *t);
 
 /* ---- closing ---- */
 
@@ -124,6 +142,7 @@ static void conn_close(conn *c, const char *why)
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    if (c->rejected) s->nrejected--;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
@@ -153,22 +172,63 @@ static void conn_finish(conn *c, const char *why)
         conn_close(c, why);
         return;
     }
-    if (!uv_is_active((uv_handle_t *)&s->drain_timer))
-        uv_timer_start(&s->drain_timer, on_drain_timer, DRAIN_MS / 4, DRAIN_MS / 4);
     conn_maybe_read(c);
 }
 
-static void on_drain_timer(uv_timer_t *t)
+static void log_refused(server *s)
+{
+    fprintf(stderr,
+            "hdf5-async-server: refused %llu connection%s: %zu open, max_connections = %llu\n",
+            (unsigned long long)s->refused_unlogged, s->refused_unlogged == 1 ? "" : "s",
+            s->nconns - s->nrejected, (unsigned long long)s->cfg->max_connections);
+    s->refused_unlogged = 0;
+    s->refused_logged_at = uv_now(&s->loop);
+}
+
+/* Every sweep_ms: the deadlines of all connections, in one pass. */
+static void on_sweep(uv_timer_t *t)
 {
     server *s = t->data;
-    bool any = false;
+    const h5a_config *cfg = s->cfg;
+    uint64_t now = uv_now(&s->loop);
+    uint64_t idle_ms = cfg->idle_timeout * 1000, slow_ms = cfg->slow_client_timeout * 1000;
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (!c->draining) continue;
-        if (uv_now(&s->loop) >= c->drain_deadline) conn_close(c, "no EOF from peer");
-        else any = true;
+        if (c->draining) {
+            if (now >= c->drain_deadline) conn_close(c, "no EOF from peer");
+            continue;
+        }
+        /* A client over max_reply_queue that takes none of its replies for
+         * slow_client_timeout is dropped with them. One that reads, however
+         * slowly, is only paused: "stalled" restarts whenever a byte left. */
+        size_t unsent = c->tcp.write_queue_size;
+        if (slow_ms && unsent >= cfg->max_reply_queue) {
+            uint64_t sent = c->bytes_queued - unsent;
+            if (!c->stalled || sent != c->sent_mark) {
+                c->stalled = true;
+                c->stall_since = now;
+                c->sent_mark = sent;
+            } else if (now - c->stall_since >= slow_ms) {
+                fprintf(stderr,
+                        "hdf5-async-server: dropped conn %llu %s: %zu bytes of replies unread "
+                        "for %llu s (max_reply_queue = %llu, slow_client_timeout = %llu)\n",
+                        (unsigned long long)c->serial, c->peer, unsent,
+                        (unsigned long long)((now - c->stall_since) / 1000),
+                        (unsigned long long)cfg->max_reply_queue,
+                        (unsigned long long)cfg->slow_client_timeout);
+                conn_close(c, "slow client");
+                continue;
+            }
+        } else {
+            c->stalled = false;
+        }
+        /* Idle: nothing in flight (no request being executed, no reply
+         * unsent) and no byte received. A frame arriving slowly keeps its
+         * connection; one that stopped half-way is idle like any other. */
+        if (idle_ms && c->pending_reqs == 0 && now - c->last_active >= idle_ms)
+            conn_finish(c, "idle_timeout");
     }
-    if (!any) uv_timer_stop(t);
+    if (s->refused_unlogged && now - s->refused_logged_at >= REFUSED_LOG_MS) log_refused(s);
 }
 
 /* ---- replies ---- */
@@ -208,8 +268,9 @@ static void on_written(uv_write_t *w, int status)
         conn_close(c, uv_strerror(status));
         return;
     }
+    if (c->pending_reqs == 0) c->last_active = uv_now(&c->srv->loop); /* idle from now */
     if (close_after) {
-        conn_finish(c, "after protocol error");
+        conn_finish(c, c->rejected ? "over max_connections" : "after protocol error");
         return;
     }
     if (c->close_when_idle && c->pending_reqs == 0) {
@@ -278,6 +339,7 @@ static void write_out(server *s, conn *c)
     n = 0;
     for (h5a_request *r = head; r; r = r->next) {
         s->iov[n++] = uv_buf_init((char *)r->reply.data, (unsigned)r->reply.len);
+        c->bytes_queued += r->reply.len + r->reply_data_len;
         if (r->reply_data_len)
             s->iov[n++] = uv_buf_init((char *)r->reply_data, (unsigned)r->reply_data_len);
     }
@@ -449,6 +511,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
     }
+    if (nread > 0) c->last_active = uv_now(&c->srv->loop);
     if (c->draining) { /* the peer's leftovers: read and forget */
         c->rstart = c->rend = 0;
         return;
@@ -480,9 +543,17 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 static void conn_maybe_read(conn *c)
 {
     if (c->closing) return;
-    bool want = c->draining ||
-                (!c->no_more_input && c->pending_bytes < MAX_PENDING_BYTES &&
-                 c->pending_reqs < MAX_PENDING_REQS && c->tcp.write_queue_size < MAX_WRITE_QUEUE);
+    const h5a_config *cfg = c->srv->cfg;
+    bool within = c->pending_bytes < cfg->max_pending_bytes &&
+                  c->pending_reqs < cfg->max_pending_requests &&
+                  c->tcp.write_queue_size < cfg->max_reply_queue;
+    bool want = c->draining || (!c->no_more_input && within);
+    if (!c->no_more_input && !c->draining && within == c->paused) {
+        c->paused = !within;
+        logf_(c->srv, "conn %llu %s %s (%zu requests, %zu request bytes, %zu reply bytes unsent)",
+              (unsigned long long)c->serial, c->peer, c->paused ? "paused" : "resumed",
+              c->pending_reqs, c->pending_bytes, c->tcp.write_queue_size);
+    }
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
     } else if (!want && c->reading) {
@@ -492,6 +563,63 @@ static void conn_maybe_read(conn *c)
 }
 
 /* ---- accepting ---- */
+
+/* Over max_connections: accept anyway, so the client learns why instead of
+ * hanging in the listen backlog, send one error reply (id nil) and close
+ * gracefully (conn_finish) so the reply is not lost to a reset. The reply is
+ * built here: the storage thread may be busy for seconds. */
+static void conn_reject(conn *c, size_t nopen)
+{
+    server *s = c->srv;
+    c->rejected = true;
+    s->nrejected++;
+    c->no_more_input = true;
+    /* the first refusal after a quiet spell at once, the rest summed up by
+     * the sweep every REFUSED_LOG_MS */
+    if (s->refused_unlogged++ == 0 &&
+        (!s->refused_logged_at || uv_now(&s->loop) - s->refused_logged_at >= REFUSED_LOG_MS))
+        log_refused(s);
+    logf_(s, "conn %llu %s refused: %zu connections open (max_connections)",
+          (unsigned long long)c->serial, c->peer, nopen);
+    h5a_request *r = calloc(1, sizeof *r);
+    if (!r) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "server has %zu connections (max_connections = %llu); try later",
+             nopen, (unsigned long long)s->cfg->max_connections);
+    r->op = OP_NONE;
+    r->op_name = "?";
+    r->close_after = true;
+    r->conn = c;
+    mp_buf *b = &r->reply;
+    mp_put_raw(b, "\0\0\0\0", 4);
+    mp_put_map_header(b, 3);
+    mp_put_cstr(b, "id");
+    mp_put_nil(b);
+    mp_put_cstr(b, "ok");
+    mp_put_bool(b, false);
+    mp_put_cstr(b, "error");
+    mp_put_map_header(b, 2);
+    mp_put_cstr(b, "code");
+    mp_put_cstr(b, h5a_strerror_code(H5A_E_TOO_LARGE));
+    mp_put_cstr(b, "message");
+    mp_put_cstr(b, msg);
+    if (b->oom) {
+        h5a_request_free(r);
+        conn_close(c, "out of memory");
+        return;
+    }
+    size_t n = b->len - 4;
+    b->data[0] = (uint8_t)(n >> 24);
+    b->data[1] = (uint8_t)(n >> 16);
+    b->data[2] = (uint8_t)(n >> 8);
+    b->data[3] = (uint8_t)n;
+    c->pending_reqs++;
+    c->out_head = c->out_tail = r;
+    write_out(s, c); /* on_written then finishes the connection */
+}
 
 static void on_connection(uv_stream_t *l, int status)
 {
@@ -530,6 +658,14 @@ static void on_connection(uv_stream_t *l, int status)
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    c->last_active = uv_now(&s->loop);
+    size_t nopen = s->nconns - s->nrejected - 1; /* before this one */
+    if (nopen >= s->cfg->max_connections) {
+        conn_reject(c, nopen);
+        return;
+    }
+    /* a peer whose machine died is noticed (and closed) without idle_timeout */
+    uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
     logf_(s, "conn %llu %s open (%zu connections)", (unsigned long long)c->serial, c->peer,
           s->nconns);
     conn_maybe_read(c);
@@ -572,13 +708,20 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- start ---- */
 
-static void raise_nofile_limit(void)
+static void raise_nofile_limit(const h5a_config *cfg)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) getrlimit(RLIMIT_NOFILE, &rl);
     }
+    /* the file, the listener, the loop's own descriptors and HDF5's need some */
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < cfg->max_connections + 64)
+        fprintf(stderr,
+                "hdf5-async-server: warning: the open-files limit (%llu) is below "
+                "max_connections (%llu) + 64: accepting will fail before max_connections\n",
+                (unsigned long long)rl.rlim_cur, (unsigned long long)cfg->max_connections);
 }
 
 static int resolve(const char *host, int port, struct sockaddr_storage *sa)
@@ -607,9 +750,9 @@ int h5a_server_run(const h5a_config *cfg)
     if (!s) return 1;
     s->cfg = cfg;
     s->limits.max_message_size = cfg->max_message_size;
-    s->limits.mp.max_depth = MP_DEFAULT_MAX_DEPTH;
-    s->limits.mp.max_nodes = MP_DEFAULT_MAX_NODES;
-    raise_nofile_limit();
+    s->limits.mp.max_depth = (unsigned)cfg->max_nesting;
+    s->limits.mp.max_nodes = (size_t)cfg->max_elements;
+    raise_nofile_limit(cfg);
     /* a client that resets its connection while we write to it must cost us
      * that connection (EPIPE), not the process */
     signal(SIGPIPE, SIG_IGN);
@@ -645,9 +788,18 @@ int h5a_server_run(const h5a_config *cfg)
      * signal is still caught until then */
     uv_unref((uv_handle_t *)&s->sigint);
     uv_unref((uv_handle_t *)&s->sigterm);
-    uv_timer_init(&s->loop, &s->drain_timer);
-    s->drain_timer.data = s;
-    uv_unref((uv_handle_t *)&s->drain_timer);
+    s->sweep_ms = DRAIN_MS;
+    if (cfg->idle_timeout && cfg->idle_timeout * 1000 < s->sweep_ms)
+        s->sweep_ms = cfg->idle_timeout * 1000;
+    if (cfg->slow_client_timeout && cfg->slow_client_timeout * 1000 < s->sweep_ms)
+        s->sweep_ms = cfg->slow_client_timeout * 1000;
+    s->sweep_ms /= 4;
+    if (s->sweep_ms < SWEEP_MIN_MS) s->sweep_ms = SWEEP_MIN_MS;
+    if (s->sweep_ms > SWEEP_MAX_MS) s->sweep_ms = SWEEP_MAX_MS;
+    uv_timer_init(&s->loop, &s->sweep_timer);
+    s->sweep_timer.data = s;
+    uv_timer_start(&s->sweep_timer, on_sweep, s->sweep_ms, s->sweep_ms);
+    uv_unref((uv_handle_t *)&s->sweep_timer);
 
     struct sockaddr_storage bound;
     int blen = sizeof bound;
@@ -656,13 +808,22 @@ int h5a_server_run(const h5a_config *cfg)
                                                  : ((struct sockaddr_in *)&bound)->sin_port);
     printf("listening on %s:%d\n", cfg->host, port);
     fflush(stdout);
-    logf_(s, "serving %s (use_compression=%s, max_message_size=%llu)", cfg->file_path,
-          cfg->use_compression ? "true" : "false", (unsigned long long)cfg->max_message_size);
+    logf_(s,
+          "serving %s (use_compression=%s, max_message_size=%llu, max_connections=%llu, "
+          "idle_timeout=%llu, max_pending_bytes=%llu, max_pending_requests=%llu, "
+          "max_reply_queue=%llu, slow_client_timeout=%llu, max_nesting=%llu, max_elements=%llu)",
+          cfg->file_path, cfg->use_compression ? "true" : "false",
+          (unsigned long long)cfg->max_message_size, (unsigned long long)cfg->max_connections,
+          (unsigned long long)cfg->idle_timeout, (unsigned long long)cfg->max_pending_bytes,
+          (unsigned long long)cfg->max_pending_requests, (unsigned long long)cfg->max_reply_queue,
+          (unsigned long long)cfg->slow_client_timeout, (unsigned long long)cfg->max_nesting,
+          (unsigned long long)cfg->max_elements);
 
     uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (s->refused_unlogged) log_refused(s);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
-    uv_close((uv_handle_t *)&s->drain_timer, NULL);
+    uv_close((uv_handle_t *)&s->sweep_timer, NULL);
     uv_run(&s->loop, UV_RUN_NOWAIT);
     uv_loop_close(&s->loop);
     free(s->iov);
