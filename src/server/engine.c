@@ -431,6 +431,15 @@ static bool is_vlen_string(hid_t t)
     return H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0;
 }
 
+/* H5Tequal, plus the character set of strings, which H5Tequal ignores for
+ * variable-length ones: UTF-8 written over an ASCII dataset in place would
+ * read back as bytes. (HDF5 does not convert between the two either.) */
+static bool same_type(hid_t a, hid_t b)
+{
+    if (H5Tequal(a, b) <= 0) return false;
+    return H5Tget_class(a) != H5T_STRING || H5Tget_cset(a) == H5Tget_cset(b);
+}
+
 /* ---- operations: each returns 0 (result written to b) or an error ---- */
 
 static int op_create_group(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
@@ -513,7 +522,7 @@ static int op_write(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
         hsize_t omax[H5A_MAX_DIMS];
         hid_t ot = H5Dget_type(old);
         bool same = get_shape(old, &os, omax, err) == 0 && shape_eq(&os, &s) &&
-                    H5Tequal(ot, mtype) > 0 && (!c.explicit_ || same_compression(old, c));
+                    same_type(ot, mtype) && (!c.explicit_ || same_compression(old, c));
         H5Tclose(ot);
         H5Eclear2(H5E_DEFAULT);
         if (same) {
@@ -619,8 +628,7 @@ static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s
                     "data of shape %s does not fit rows of '%s' (rows have shape %s)", got,
                     r->path, want);
     }
-    bool ok = H5Tequal(ft, mt) > 0 || (h5t_is_numeric(ft) && h5t_is_numeric(mt)) ||
-              (is_vlen_string(ft) && is_vlen_string(mt));
+    bool ok = same_type(ft, mt) || (h5t_is_numeric(ft) && h5t_is_numeric(mt));
     if (!ok) {
         dtype *fd = NULL;
         char fs[64] = "?", ms[64] = "?";
