@@ -180,10 +180,10 @@ FUZZ_DIR           := build/fuzz
 FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
                       -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -Isrc
-FUZZ_LIB_SRC       := $(wildcard src/proto/*.c) src/server/request.c src/server/engine.c \
-                      src/server/h5types.c src/server/lzf_filter.c src/server/config.c
+# everything but the event loop, the storage thread and main()
+FUZZ_LIB_SRC       := $(wildcard src/proto/*.c) $(filter-out src/server/main.c \
+                      src/server/net.c src/server/storage.c,$(wildcard src/server/*.c))
 FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
-FUZZ_PROTO_OBJ     := $(filter $(FUZZ_DIR)/src/proto/%,$(FUZZ_LIB_OBJ))
 FUZZ_TARGETS       := decode engine
 FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_RUN_FLAGS     ?= -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 -dict=fuzz/request.dict
@@ -202,8 +202,8 @@ $(FUZZ_DIR)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
 
-$(FUZZ_DIR)/fuzz_decode: $(FUZZ_DIR)/fuzz/fuzz_decode.o $(FUZZ_PROTO_OBJ) $(FUZZ_DIR)/src/server/request.o
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ -lm
+$(FUZZ_DIR)/fuzz_decode: $(FUZZ_DIR)/fuzz/fuzz_decode.o $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
 
 $(FUZZ_DIR)/fuzz_engine: $(FUZZ_DIR)/fuzz/fuzz_engine.o $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
