@@ -146,7 +146,7 @@ $(BUILD)/src/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h) include/hdf5_async.h
 	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
 
 $(CLI): $(CLI_OBJ) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null) -lpthread -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null) -lm
 
 test-cli: $(CLI) $(SERVER)
 	H5A_CLI=$(abspath $(CLI)) H5A_SERVER=$(abspath $(SERVER)) $(PY) -m pytest -q tests/cli

@@ -126,6 +126,21 @@ HDF5A_API void hdf5a_close(hdf5a_client *c);
  * the next call on c. */
 HDF5A_API const char *hdf5a_errstr(const hdf5a_client *c);
 
+/* Progress of a blocking call, for a progress bar. While a call sends its
+ * request, done/total are the request bytes sent so far / the request
+ * frame's size (including the 4-byte length prefix); while it receives the
+ * reply, the bytes received / the reply frame's size (likewise, known once
+ * the prefix is in). The hook is called after about every 1 MiB moved and
+ * once when a direction completes (done == total); done never decreases
+ * within a direction, and a new direction starts again from a smaller done.
+ * A request the server answers before taking all of it (e.g. one over its
+ * max_message_size) gets no completion call. The hook runs on the calling
+ * thread, inside the blocking call: it must be quick and must not call this
+ * library (least of all on c). cb NULL disables it; it stays set for every
+ * later blocking call on c. */
+typedef void hdf5a_progress_cb(uint64_t done, uint64_t total, void *ud);
+HDF5A_API void hdf5a_set_progress(hdf5a_client *c, hdf5a_progress_cb *cb, void *ud);
+
 HDF5A_API int hdf5a_ping(hdf5a_client *c);
 HDF5A_API int hdf5a_create_group(hdf5a_client *c, const char *path);
 /* write and update are the same operation. comp may be NULL (server default). */

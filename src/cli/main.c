@@ -393,11 +393,11 @@ static int cmd_transfer(hdf5a_client *c, int append, const args *a, npy_array *a
     uint64_t payload = arr->count * arr->dt->size;
     char label[256];
     snprintf(label, sizeof label, "%s %s", append ? "append" : "put", path);
-    progress *pg = payload > PROGRESS_MIN_BYTES ? progress_start(label, payload, 0) : NULL;
+    progress *pg = payload > PROGRESS_MIN_BYTES ? progress_start(c, label) : NULL;
     uint64_t new_len = 0;
     int rc = append ? hdf5a_append(c, path, &h, a->compression ? &comp : NULL, &new_len)
                     : hdf5a_write(c, path, &h, a->compression ? &comp : NULL);
-    progress_end(pg, rc == 0, payload);
+    progress_end(pg, c, rc == 0, payload);
     if (rc) return lib_error(c, rc, 1);
     if (append) printf("%llu\n", (unsigned long long)new_len);
     return EXIT_OK;
@@ -419,11 +419,11 @@ static int cmd_get(hdf5a_client *c, const args *a)
     hdf5a_array *v = NULL;
     char label[256];
     snprintf(label, sizeof label, "get %s", path);
-    /* the size is unknown until the reply is in: start the line only if
-     * the read takes a noticeable time */
-    progress *pg = progress_start(label, 0, 500);
+    /* the bar appears once the reply's size is known to be over
+     * PROGRESS_MIN_BYTES */
+    progress *pg = progress_start(c, label);
     int rc = hdf5a_read(c, path, &v);
-    progress_end(pg, rc == 0, rc == 0 && v ? value_bytes(v) : 0);
+    progress_end(pg, c, rc == 0, rc == 0 && v ? value_bytes(v) : 0);
     if (rc) return lib_error(c, rc, 0);
     if (!v) {
         msg("REPLY: the library returned no array for %s", path);

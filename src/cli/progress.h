@@ -1,26 +1,29 @@
-/* A status line on stderr for long transfers.
+/* A progress bar on stderr for long transfers.
  *
- * The blocking library call moves the whole array in one go and reports
- * nothing until it returns, so the line cannot show bytes moved: a helper
- * thread shows a spinner, the transfer size when known, and the elapsed
- * time; when the call returns the line is replaced by the size, the time
- * and the average rate. Nothing is drawn unless stderr is a terminal. */
+ * It hooks the client's progress callback (hdf5a_set_progress) for the
+ * duration of one blocking call: while a direction of the round trip moves
+ * more than PROGRESS_MIN_BYTES (a put's request, a get's reply) a bar shows
+ * the fraction, the bytes moved and the rate, redrawn in place at most ten
+ * times a second. When the call returns the bar is replaced by the size,
+ * the time and the average rate. Nothing is drawn unless stderr is a
+ * terminal. */
 #ifndef H5A_CLI_PROGRESS_H
 #define H5A_CLI_PROGRESS_H
 
 #include <stdint.h>
 
-/* Transfers above this size get the status line. */
+#include "hdf5_async.h"
+
+/* Transfers above this size get the bar and the summary line. */
 #define PROGRESS_MIN_BYTES (4u << 20)
 
 typedef struct progress progress;
 
-/* label: e.g. "put /x". nbytes: 0 when unknown (reads). The line appears
- * after delay_ms, so calls that finish quickly draw nothing. Returns NULL
- * (and draws nothing) when stderr is not a terminal. */
-progress *progress_start(const char *label, uint64_t nbytes, unsigned delay_ms);
-/* Stops the thread and clears the line; on success with nbytes above
- * PROGRESS_MIN_BYTES prints a summary line. NULL is fine. */
-void progress_end(progress *p, int ok, uint64_t nbytes);
+/* label: e.g. "put /x". Installs the hook on c. Returns NULL (and draws
+ * nothing) when stderr is not a terminal or memory is short. */
+progress *progress_start(hdf5a_client *c, const char *label);
+/* Removes the hook from c and clears the bar; on success with nbytes above
+ * PROGRESS_MIN_BYTES prints a summary line. p NULL is fine. */
+void progress_end(progress *p, hdf5a_client *c, int ok, uint64_t nbytes);
 
 #endif

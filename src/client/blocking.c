@@ -29,7 +29,30 @@ struct hdf5a_client {
     mp_buf hdr; /* request bytes except a write's data, reused */
     mp_doc doc; /* reply nodes, reused */
     char errstr[H5C_ERRLEN];
+    hdf5a_progress_cb *progress; /* hdf5a_set_progress; NULL: none */
+    void *progress_ud;
 };
+
+/* ---- progress ---- */
+
+/* Bytes between two progress calls (a direction's completion is always
+ * reported). */
+#define PROGRESS_STEP (1u << 20)
+
+/* One direction of a round trip: how far it is, and what was last told. */
+typedef struct {
+    uint64_t done, total, told;
+} xfer;
+
+/* Counts n more bytes moved and calls the hook when due. */
+static void advance(hdf5a_client *c, xfer *x, size_t n)
+{
+    x->done += n;
+    if (c->progress && (x->done == x->total || x->done - x->told >= PROGRESS_STEP)) {
+        x->told = x->done;
+        c->progress(x->done, x->total, c->progress_ud);
+    }
+}
 
 /* ---- time ---- */
 
@@ -156,6 +179,14 @@ HDF5A_API void hdf5a_close(hdf5a_client *c)
 
 HDF5A_API const char *hdf5a_errstr(const hdf5a_client *c) { return c ? c->errstr : ""; }
 
+HDF5A_API void hdf5a_set_progress(hdf5a_client *c, hdf5a_progress_cb *cb, void *ud)
+{
+    if (!c)
+        return;
+    c->progress = cb;
+    c->progress_ud = cb ? ud : NULL;
+}
+
 /* ---- one round trip ---- */
 
 /* The connection can no longer be trusted (a frame is half sent or half
@@ -195,6 +226,9 @@ static int send_request(hdf5a_client *c, struct iovec *iov, int n, int64_t deadl
     struct msghdr m = {0};
     m.msg_iov = iov;
     m.msg_iovlen = (size_t)n;
+    xfer x = {0};
+    for (int i = 0; i < n; i++)
+        x.total += iov[i].iov_len;
     *complete = false;
     for (;;) {
         while (m.msg_iovlen && m.msg_iov->iov_len == 0) {
@@ -209,6 +243,7 @@ static int send_request(hdf5a_client *c, struct iovec *iov, int n, int64_t deadl
          * from killing the caller with SIGPIPE */
         ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
         if (k >= 0) {
+            advance(c, &x, (size_t)k);
             size_t done = (size_t)k;
             while (done) {
                 size_t step = done < m.msg_iov->iov_len ? done : m.msg_iov->iov_len;
@@ -238,11 +273,14 @@ static int send_request(hdf5a_client *c, struct iovec *iov, int n, int64_t deadl
     }
 }
 
-static int recv_exact(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline)
+/* Receives n bytes into p; x (NULL: none) counts them for progress. */
+static int recv_exact(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline, xfer *x)
 {
     while (n) {
         ssize_t k = recv(c->fd, p, n, 0);
         if (k > 0) {
+            if (x)
+                advance(c, x, (size_t)k);
             p += k;
             n -= (size_t)k;
             continue;
@@ -290,7 +328,7 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
         return rc;
 
     uint8_t lenbuf[4];
-    if ((rc = recv_exact(c, lenbuf, 4, deadline)))
+    if ((rc = recv_exact(c, lenbuf, 4, deadline, NULL)))
         return rc;
     size_t len = h5c_be32(lenbuf);
     if (len == 0)
@@ -299,7 +337,9 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
     uint8_t *payload = h5c_frame_alloc(len, &block);
     if (!payload)
         return conn_fail(c, HDF5A_ENOMEM, "out of memory for a reply of %zu bytes", len);
-    if ((rc = recv_exact(c, payload, len, deadline))) {
+    /* the prefix is counted as received; its bytes told nothing before */
+    xfer x = {4, 4 + (uint64_t)len, 0};
+    if ((rc = recv_exact(c, payload, len, deadline, &x))) {
         free(block);
         return rc;
     }

@@ -655,6 +655,157 @@ static void test_blocking_big(int port)
     free(data);
 }
 
+/* ---- progress hook (hdf5a_set_progress) ---- */
+
+/* What the hook saw, one entry per direction: a direction starts when
+ * total changes or done goes back. */
+typedef struct {
+    int n;
+    struct {
+        int calls;
+        bool monotonic;
+        uint64_t first, last, total;
+    } dir[4];
+    int extra; /* calls beyond dir[] */
+} progress_log;
+
+static void on_progress(uint64_t done, uint64_t total, void *ud)
+{
+    progress_log *l = ud;
+    if (l->n == 0 || total != l->dir[l->n - 1].total || done < l->dir[l->n - 1].last) {
+        if (l->n == 4) {
+            l->extra++;
+            return;
+        }
+        l->dir[l->n].calls = 0;
+        l->dir[l->n].monotonic = true;
+        l->dir[l->n].first = done;
+        l->dir[l->n].total = total;
+        l->dir[l->n].last = done;
+        l->n++;
+    }
+    int i = l->n - 1;
+    if (done < l->dir[i].last || done > total)
+        l->dir[i].monotonic = false;
+    l->dir[i].last = done;
+    l->dir[i].calls++;
+}
+
+/* One direction moved `total` bytes (lo <= total <= hi) and was reported
+ * in steps of about 1 MiB, ending with done == total. */
+static bool direction_ok(const progress_log *l, int i, uint64_t lo, uint64_t hi)
+{
+    if (i >= l->n)
+        return false;
+    uint64_t t = l->dir[i].total;
+    bool ok = t >= lo && t <= hi && l->dir[i].monotonic && l->dir[i].last == t &&
+              l->dir[i].calls >= 1 && (uint64_t)l->dir[i].calls <= t / (1u << 20) + 2;
+    if (!ok)
+        fprintf(stderr, "direction %d: total %llu (want %llu..%llu), %d calls, last %llu, %s\n",
+                i, (unsigned long long)t, (unsigned long long)lo, (unsigned long long)hi,
+                l->dir[i].calls, (unsigned long long)l->dir[i].last,
+                l->dir[i].monotonic ? "monotonic" : "NOT monotonic");
+    return ok;
+}
+
+static void test_blocking_progress(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    uint8_t *data = pattern(BIG, 777);
+    CHECK(c && data);
+    if (!c || !data) {
+        hdf5a_close(c);
+        free(data);
+        return;
+    }
+    uint64_t shape[1] = {BIG};
+    hdf5a_array a = arr("|u1", 1, shape, data, BIG);
+    progress_log l = {0};
+    hdf5a_set_progress(c, on_progress, &l);
+
+    /* a 64 MiB write: the request is the data plus a small header; the
+     * reply is small and reported once, complete */
+    CHECK_RC(c, hdf5a_write(c, "/progress/w", &a, NULL), 0);
+    CHECK(l.n == 2 && l.extra == 0);
+    CHECK(direction_ok(&l, 0, BIG + 4, BIG + 4096));
+    /* reported along the way too (sendmsg may take several MiB at once) */
+    CHECK(l.dir[0].calls >= 4);
+    CHECK(direction_ok(&l, 1, 5, 4096) && l.dir[1].calls == 1);
+
+    /* a 64 MiB read: a small request, then a reply a bit over 64 MiB */
+    memset(&l, 0, sizeof l);
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/progress/w", &r), 0);
+    CHECK(r && r->nbytes == BIG && memcmp(r->data, data, BIG) == 0);
+    hdf5a_array_free(r);
+    CHECK(l.n == 2 && l.extra == 0);
+    CHECK(direction_ok(&l, 0, 5, 4096) && l.dir[0].calls == 1);
+    CHECK(direction_ok(&l, 1, BIG + 4, BIG + 4096));
+    CHECK(l.dir[1].calls >= 4);
+
+    /* NULL disables it */
+    memset(&l, 0, sizeof l);
+    hdf5a_set_progress(c, NULL, &l);
+    CHECK_RC(c, hdf5a_ping(c), 0);
+    CHECK(l.n == 0);
+    hdf5a_set_progress(NULL, on_progress, &l); /* a NULL client is ignored */
+    hdf5a_close(c);
+
+    /* exact totals, against a peer that counts the request frame's bytes
+     * and answers with a 5 MiB frame (of zeros: not a valid reply) */
+    int lport;
+    int lfd = silent_listener(&lport);
+    c = connect_to(lport);
+    int peer = accept(lfd, NULL, NULL);
+    int counted[2];
+    CHECK(c && peer >= 0 && pipe(counted) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        uint8_t lenbuf[4];
+        uint64_t got = 0, want = 4;
+        static uint8_t buf[1 << 16];
+        while (got < want) {
+            ssize_t k = read(peer, got < 4 ? lenbuf + got : buf,
+                             got < 4 ? 4 - got : (want - got < sizeof buf ? want - got : sizeof buf));
+            if (k <= 0)
+                _exit(1);
+            got += (uint64_t)k;
+            if (got == 4)
+                want = 4 + ((uint64_t)lenbuf[0] << 24 | (uint64_t)lenbuf[1] << 16 |
+                            (uint64_t)lenbuf[2] << 8 | lenbuf[3]);
+        }
+        if (write(counted[1], &got, sizeof got) != sizeof got)
+            _exit(1);
+        size_t n = 5u << 20;
+        uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+        memset(buf, 0, sizeof buf);
+        if (write(peer, len, 4) != 4)
+            _exit(1);
+        for (size_t sent = 0; sent < n; sent += sizeof buf)
+            if (write(peer, buf, sizeof buf) != (ssize_t)sizeof buf)
+                _exit(1);
+        _exit(0);
+    }
+    CHECK(pid > 0);
+    close(peer);
+    close(counted[1]);
+    memset(&l, 0, sizeof l);
+    hdf5a_set_progress(c, on_progress, &l);
+    CHECK(hdf5a_write(c, "/progress/x", &a, NULL) == HDF5A_EREPLY);
+    uint64_t frame = 0;
+    CHECK(read(counted[0], &frame, sizeof frame) == sizeof frame);
+    CHECK(l.n == 2);
+    CHECK(direction_ok(&l, 0, frame, frame));
+    CHECK(direction_ok(&l, 1, (5u << 20) + 4, (5u << 20) + 4));
+    int status = -1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+          WEXITSTATUS(status) == 0);
+    close(counted[0]);
+    close(lfd);
+    hdf5a_close(c);
+    free(data);
+}
+
 /* A frame over the server's max_message_size is refused before the server
  * reads it: the reply comes while we are still sending. */
 static void test_blocking_too_large(void)
@@ -1237,6 +1388,7 @@ int main(int argc, char **argv)
     test_blocking_connection_errors();
     test_blocking_odd_replies();
     test_blocking_big(s.port);
+    test_blocking_progress(s.port);
     test_blocking_too_large();
     test_async_ops(s.port);
     test_async_errors(s.port);
