@@ -26,7 +26,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llzf -lpthread -lm
 LDFLAGS   := $(SANFLAGS)
 
 PROTO_SRC  := $(wildcard src/proto/*.c)
-SERVER_SRC := $(wildcard src/server/*.c)
+# src/common: small pieces the server and the CLI share
+SERVER_SRC := $(wildcard src/server/*.c) $(wildcard src/common/*.c)
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
@@ -41,7 +42,7 @@ all: $(SERVER) $(UNIT_BIN)
 deps:
 	@./scripts/install-deps.sh
 
-$(BUILD)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h)
+$(BUILD)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -134,7 +135,7 @@ clean:
 # ---- hdf5-async: the command-line tool (src/cli), linked against libhdf5async ----
 # `make test` runs test-cli after the integration tests: its pytest suite
 # (tests/cli) drives the built binary against a real server.
-CLI_SRC := $(wildcard src/cli/*.c)
+CLI_SRC := $(wildcard src/cli/*.c) $(wildcard src/common/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 CLI     := $(BUILD)/hdf5-async
 
@@ -181,7 +182,7 @@ FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefin
 FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
                       -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -Isrc
 # everything but the event loop, the storage thread and main()
-FUZZ_LIB_SRC       := $(wildcard src/proto/*.c) $(filter-out src/server/main.c \
+FUZZ_LIB_SRC       := $(wildcard src/proto/*.c src/common/*.c) $(filter-out src/server/main.c \
                       src/server/net.c src/server/storage.c,$(wildcard src/server/*.c))
 FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_TARGETS       := decode engine
@@ -198,7 +199,7 @@ fuzz-deps:
 fuzz-build: fuzz-deps
 	$(MAKE) $(FUZZ_BINS)
 
-$(FUZZ_DIR)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h)
+$(FUZZ_DIR)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
 

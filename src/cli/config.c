@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/ini_lines.h"
+
 int cli_parse_port(const char *s)
 {
     while (*s == ' ' || *s == '\t') s++;
@@ -18,23 +20,9 @@ int cli_parse_port(const char *s)
     return (int)p;
 }
 
-/* Debian's inih does not pass line numbers to handlers, so lines are fed
- * through this reader and counted (as src/server/config.c does). */
-struct reader {
-    FILE *f;
-    int line;
-};
-
-static char *read_line(char *buf, int size, void *stream)
-{
-    struct reader *r = stream;
-    char *s = fgets(buf, size, r->f);
-    if (s) r->line++;
-    return s;
-}
 
 struct ctx {
-    struct reader *rd;
+    h5a_ini_lines *rd;
     const char *path;
     char host[2][256]; /* [0] server, [1] client */
     int has_host[2];
@@ -66,7 +54,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 int cli_resolve_target(const char *path, const char *flag_host, int flag_port, cli_target *out,
                        char *err, size_t errlen)
 {
-    struct reader rd = {NULL, 0};
+    h5a_ini_lines rd = {NULL, 0};
     struct ctx c;
     memset(&c, 0, sizeof c);
     c.rd = &rd;
@@ -89,7 +77,7 @@ int cli_resolve_target(const char *path, const char *flag_host, int flag_port, c
     if (f) {
         rd.f = f;
         c.path = cfg;
-        int rc = ini_parse_stream(read_line, &rd, on_entry, &c);
+        int rc = ini_parse_stream(h5a_ini_read_line, &rd, on_entry, &c);
         int bad = ferror(f);
         fclose(f);
         if (bad) {

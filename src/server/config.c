@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/ini_lines.h"
+
 void h5a_config_defaults(h5a_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -158,24 +160,10 @@ bad:
     return -1;
 }
 
-/* inih as packaged by Debian does not tell handlers the line number, so we
- * feed it lines ourselves and count them. */
-struct reader {
-    FILE *f;
-    int line;
-};
-
-static char *read_line(char *buf, int size, void *stream)
-{
-    struct reader *r = stream;
-    char *s = fgets(buf, size, r->f);
-    if (s) r->line++;
-    return s;
-}
 
 struct load_ctx {
     h5a_config *cfg;
-    struct reader *rd;
+    h5a_ini_lines *rd;
     const char *path;
     char *err;
     size_t errlen;
@@ -203,9 +191,9 @@ int h5a_config_load(h5a_config *cfg, const char *path, bool missing_ok, char *er
         snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
         return -1;
     }
-    struct reader rd = {f, 0};
+    h5a_ini_lines rd = {f, 0};
     struct load_ctx c = {cfg, &rd, path, err, errlen, false};
-    int rc = ini_parse_stream(read_line, &rd, on_entry, &c);
+    int rc = ini_parse_stream(h5a_ini_read_line, &rd, on_entry, &c);
     fclose(f);
     if (c.failed) return -1;
     if (rc != 0) {
