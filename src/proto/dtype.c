@@ -329,7 +329,8 @@ static int parse_shape(const mp_node *n, size_t entry, int *ndim, uint64_t *dims
                             entry);
         dims[k] = d->v.u;
         if (d->v.u != 0 && *count > UINT64_MAX / d->v.u)
-            *count = UINT64_MAX; /* saturate: the itemsize check below refuses it */
+            return h5a_fail(err, errlen, H5A_E_BAD_REQUEST,
+                            "type descr entry %zu: subarray shape overflows", entry);
         else
             *count *= d->v.u;
     }
