@@ -190,8 +190,6 @@ FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_RUN_FLAGS     ?= -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 -dict=fuzz/request.dict
 FUZZ_MAXLEN_decode := 16384
 FUZZ_MAXLEN_engine := 8192
-# known, reported engine bugs fuzz_engine may step over (fuzz/README.md); empty = none
-FUZZ_IGNORE        ?=
 
 .PHONY: fuzz fuzz-build fuzz-smoke fuzz-deps
 
@@ -216,7 +214,7 @@ fuzz: fuzz-build
 	    mkdir -p $(FUZZ_DIR)/corpus-$$t $(FUZZ_DIR)/artifacts; \
 	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	    LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp:print_suppressions=0 \
-	    H5A_FUZZ_IGNORE=$(FUZZ_IGNORE) nice -n 19 $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_FLAGS) \
+	    nice -n 19 $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_FLAGS) \
 	        -max_len=$$(case $$t in decode) echo $(FUZZ_MAXLEN_decode);; *) echo $(FUZZ_MAXLEN_engine);; esac) \
 	        -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- $(FUZZ_DIR)/corpus-$$t fuzz/corpus/$$t; \
 	done
