@@ -46,6 +46,7 @@ typedef struct h5a_request {
     int64_t index;
     h5a_comp compression;
     int level; /* gzip level, -1 = default */
+    int durability; /* h5a_durability the client asked for; -1 = the server's default */
 
     /* set when parsing failed: storage answers with this error, untouched file */
     int err_code;
