@@ -47,6 +47,11 @@ static const char MAIN_HELP[] =
     "  --config FILE    config file (default: ./config.ini when it exists)\n"
     "  --timeout MS     give up when connecting, or waiting for a reply, takes longer\n"
     "                   than MS milliseconds (default 0: wait as long as it takes)\n"
+    "  --durability L   none, flush or fsync: what the server's ok to a change\n"
+    "                   promises (survives nothing / the server dying / the machine\n"
+    "                   dying); default: the server's durability setting. With\n"
+    "                   ping, flush or fsync make it a barrier for everything the\n"
+    "                   server has applied so far\n"
     "  -h, --help       show this help\n"
     "  --version        show the version\n"
     "\n"
@@ -67,9 +72,10 @@ static const char PING_HELP[] =
     "Usage: " PROG " [OPTIONS] ping\n"
     "\n"
     "Send a ping; print \"pong\" and the round-trip time in milliseconds\n"
-    "(not counting the connection set-up).\n"
+    "(not counting the connection set-up). With --durability flush or fsync, the\n"
+    "reply waits until everything the server has applied so far is that durable.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 pong received, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char MKGROUP_HELP[] =
@@ -78,7 +84,7 @@ static const char MKGROUP_HELP[] =
     "Create the group PATH and any missing parents (like mkdir -p). An existing\n"
     "group is fine; a dataset at PATH is an error (EXISTS). Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char PUT_HELP[] =
@@ -96,7 +102,7 @@ static const char PUT_HELP[] =
     "UTF-8 strings (empty ones are refused: they would arrive as float64). Object\n"
     "arrays ('O') cannot be read.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be read or parsed.\n";
 
@@ -111,7 +117,7 @@ static const char APPEND_HELP[] =
     "  --compression C  gzip, lzf or none (default: the server's setting)\n"
     "  --level N        gzip level 0..9 (default 4; implies --compression gzip)\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be read or parsed.\n";
 
@@ -131,7 +137,7 @@ static const char GET_HELP[] =
     "Variable-length strings are saved as fixed-width numpy arrays sized to the\n"
     "longest element: UTF-8 strings as unicode ('<U'), byte strings as 'S'.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be written.\n";
 
@@ -141,7 +147,7 @@ static const char RM_HELP[] =
     "Delete the dataset at PATH, or the group at PATH with everything under it.\n"
     "Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (e.g. NOT_FOUND), 2 usage,\n"
     "3 connection/timeout.\n";
 
@@ -201,7 +207,7 @@ static int lib_error(hdf5a_client *c, int rc, int from_file)
 /* ---- command line ---- */
 
 enum { OPT_HOST = 1, OPT_PORT, OPT_CONFIG, OPT_TIMEOUT, OPT_HELP, OPT_VERSION, OPT_COMPRESSION,
-       OPT_LEVEL, OPT_OUTPUT };
+       OPT_LEVEL, OPT_OUTPUT, OPT_DURABILITY };
 
 typedef struct optdef {
     const char *lname;
@@ -212,7 +218,8 @@ typedef struct optdef {
 
 static const optdef GLOBAL_OPTS[] = {
     {"host", 0, 1, OPT_HOST},   {"port", 0, 1, OPT_PORT}, {"config", 0, 1, OPT_CONFIG},
-    {"timeout", 0, 1, OPT_TIMEOUT}, {"help", 'h', 0, OPT_HELP}, {NULL, 0, 0, 0}};
+    {"timeout", 0, 1, OPT_TIMEOUT}, {"durability", 0, 1, OPT_DURABILITY},
+    {"help", 'h', 0, OPT_HELP},     {NULL, 0, 0, 0}};
 static const optdef TRANSFER_OPTS[] = {
     {"compression", 0, 1, OPT_COMPRESSION}, {"level", 0, 1, OPT_LEVEL}, {NULL, 0, 0, 0}};
 static const optdef GET_OPTS[] = {{"output", 'o', 1, OPT_OUTPUT}, {NULL, 0, 0, 0}};
@@ -242,6 +249,7 @@ typedef struct args {
     int port;       /* -1: not given */
     int timeout_ms; /* -1: not given */
     int level;      /* -1: not given */
+    hdf5a_durability durability; /* DEFAULT: not given */
     const char *pos[3];
     int npos;
 } args;
@@ -287,6 +295,12 @@ static int set_opt(args *a, const optdef *o, const char *val)
         if (parse_int(val, 0, 0x7FFFFFFF, &v))
             return usage("--timeout: '%s' is not a number of milliseconds (0 = none)", val);
         a->timeout_ms = (int)v;
+        break;
+    case OPT_DURABILITY:
+        if (strcmp(val, "none") == 0) a->durability = HDF5A_DURABILITY_NONE;
+        else if (strcmp(val, "flush") == 0) a->durability = HDF5A_DURABILITY_FLUSH;
+        else if (strcmp(val, "fsync") == 0) a->durability = HDF5A_DURABILITY_FSYNC;
+        else return usage("--durability: '%s' is not one of none, flush, fsync", val);
         break;
     case OPT_COMPRESSION:
         if (strcmp(val, "gzip") && strcmp(val, "lzf") && strcmp(val, "none"))
@@ -375,10 +389,12 @@ static hdf5a_client *connect_to(const cli_target *t, int timeout_ms)
     return c;
 }
 
-static int cmd_ping(hdf5a_client *c)
+static int cmd_ping(hdf5a_client *c, hdf5a_durability d)
 {
     double t0 = now_ms();
-    int rc = hdf5a_ping(c);
+    /* a ping that asks for durability is the library's sync barrier */
+    int rc = d == HDF5A_DURABILITY_FLUSH || d == HDF5A_DURABILITY_FSYNC ? hdf5a_sync(c, d)
+                                                                        : hdf5a_ping(c);
     double t1 = now_ms();
     if (rc) return lib_error(c, rc, 0);
     printf("pong %.3f ms\n", t1 - t0);
@@ -571,8 +587,9 @@ int main(int argc, char **argv)
         npy_free(&arr);
         return EXIT_CONN;
     }
+    hdf5a_set_durability(c, a.durability);
     switch (cmd_id) {
-    case CMD_PING: rc = cmd_ping(c); break;
+    case CMD_PING: rc = cmd_ping(c, a.durability); break;
     case CMD_MKGROUP:
         rc = hdf5a_create_group(c, a.pos[0]);
         rc = rc ? lib_error(c, rc, 0) : EXIT_OK;

@@ -35,7 +35,13 @@ typedef struct h5c_request {
     const hdf5a_array *array;      /* write/append/insert */
     const hdf5a_compression *comp; /* NULL: server default */
     int64_t index;                 /* insert */
+    hdf5a_durability durability;   /* DEFAULT: no key, the server decides */
 } h5c_request;
+
+/* The durability a request of op carries, given the connection's setting:
+ * only changes carry it (a ping or read waiting for a commit would only be
+ * slower). */
+hdf5a_durability h5c_durability_for(h5c_op op, hdf5a_durability setting);
 
 /* Appends one whole frame (length prefix included) to b. When the array's
  * element bytes can go to the socket straight from the caller's memory,

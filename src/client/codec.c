@@ -163,6 +163,11 @@ static const char *op_name(h5c_op op)
 
 static void put_key(mp_buf *b, const char *k) { mp_put_cstr(b, k); }
 
+hdf5a_durability h5c_durability_for(h5c_op op, hdf5a_durability setting)
+{
+    return op == H5C_PING || op == H5C_READ ? HDF5A_DURABILITY_DEFAULT : setting;
+}
+
 int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const void **tail,
                        size_t *tail_len, char *err, size_t errlen)
 {
@@ -172,6 +177,11 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     bool has_data = req->op == H5C_WRITE || req->op == H5C_APPEND || req->op == H5C_INSERT;
     if (has_path && !req->path)
         return h5a_fail(err, errlen, HDF5A_EINVAL, "path is NULL");
+    static const char *const durability[] = {NULL, "none", "flush", "fsync"};
+    if ((unsigned)req->durability > HDF5A_DURABILITY_FSYNC)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "durability %d is not a hdf5a_durability",
+                        (int)req->durability);
+    const char *dname = durability[req->durability];
 
     /* compression: a name, and a level only for gzip (0 is a real level) */
     const char *cname = has_data && req->comp ? req->comp->name : NULL;
@@ -200,7 +210,7 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     size_t start = b->len;
     mp_put_raw(b, "\0\0\0\0", 4);
     mp_put_map_header(b, 2 + has_path + (req->op == H5C_INSERT) + (cname != NULL) + has_level +
-                             has_data);
+                             (dname != NULL) + has_data);
     put_key(b, "id");
     mp_put_uint(b, id);
     put_key(b, "op");
@@ -220,6 +230,10 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     if (has_level) {
         put_key(b, "compression_opts");
         mp_put_uint(b, (uint64_t)req->comp->level);
+    }
+    if (dname) {
+        put_key(b, "durability");
+        mp_put_cstr(b, dname);
     }
     int rc = 0;
     bool follows = false;
