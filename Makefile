@@ -2,19 +2,55 @@
 # every test, `make run` starts the server with ./config.ini. The first step of
 # each is `deps`, which installs any missing Debian package.
 #   make test SANITIZE=1   same suite on an ASan/UBSan build (in build/asan/)
+#   make test VALGRIND=1   same suite under valgrind memcheck (build/valgrind/):
+#                          the C tests, and the server and the CLI the tests start
 
 PY        ?= /usr/bin/python3
 CONFIG    ?= config.ini
 SANITIZE  ?= 0
+VALGRIND  ?= 0
 
 ifeq ($(SANITIZE),1)
 BUILD     ?= build/asan
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT       := -O1 -g
+else ifeq ($(VALGRIND),1)
+BUILD     ?= build/valgrind
+SANFLAGS  :=
+OPT       := -O1 -g
 else
 BUILD     ?= build
 SANFLAGS  :=
 OPT       := -O2 -g
+endif
+
+# What the tests run. Under VALGRIND=1: the C test binaries through
+# tests/valgrind.sh, and for the server and the CLI (which the tests start
+# themselves, from $$H5A_SERVER and $$H5A_CLI) two-line scripts in
+# $(BUILD)/vg/ that exec tests/valgrind.sh on the real binary. Each suite's
+# servers and CLI runs log to $(BUILD)/valgrind-logs/SUITE/, checked after
+# the suite: any memory error or lost block fails the run (see
+# tests/valgrind.sh). Timeouts in the tests are scaled by
+# $$H5A_TEST_TIMEOUT_SCALE.
+ifeq ($(SANITIZE)$(VALGRIND),11)
+$(error SANITIZE=1 and VALGRIND=1 do not mix: ASan binaries cannot run under valgrind)
+endif
+ifeq ($(VALGRIND),1)
+VG          := $(CURDIR)/tests/valgrind.sh
+VG_LOGS     := $(abspath $(BUILD))/valgrind-logs
+TEST_SERVER := $(BUILD)/vg/hdf5-async-server
+TEST_CLI    := $(BUILD)/vg/hdf5-async
+export H5A_TEST_TIMEOUT_SCALE ?= 10
+# $(call vg_suite,NAME,COMMAND): COMMAND with its valgrind logs in
+# $(VG_LOGS)/NAME, then the logs checked (also when COMMAND failed)
+vg_suite = rm -rf $(VG_LOGS)/$(1) && mkdir -p $(VG_LOGS)/$(1) && \
+    { ( export H5A_VALGRIND_LOGDIR=$(VG_LOGS)/$(1); $(2) ); rc=$$?; \
+      $(VG) --check-logs $(VG_LOGS)/$(1) && exit $$rc; }
+else
+VG          :=
+TEST_SERVER := $(BUILD)/hdf5-async-server
+TEST_CLI    := $(BUILD)/hdf5-async
+vg_suite     = $(2)
 endif
 
 PKGS      := hdf5 libuv inih
@@ -40,7 +76,7 @@ SERVER     := $(BUILD)/hdf5-async-server
 all: $(SERVER) $(UNIT_BIN)
 
 deps:
-	@./scripts/install-deps.sh
+	@./scripts/install-deps.sh $(if $(filter 1,$(VALGRIND)),valgrind)
 
 $(BUILD)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h src/common/*.h)
 	@mkdir -p $(dir $@)
@@ -54,6 +90,11 @@ $(SERVER): $(SERVER_OBJ) $(BUILD)/libh5aproto.a
 
 # Unit tests of server modules link the module object too.
 $(BUILD)/tests/test_h5types: tests/unit/test_h5types.c $(BUILD)/src/server/h5types.o $(BUILD)/libh5aproto.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# The write-ahead-log driver's crash tests (tests/unit/test_wal.c).
+$(BUILD)/tests/test_wal: tests/unit/test_wal.c $(BUILD)/src/server/wal.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -89,11 +130,6 @@ $(LIB_A): $(LIB_OBJ)
 	ld -r -o $(BUILD)/libhdf5async.o $^
 	objcopy --localize-hidden $(BUILD)/libhdf5async.o
 	rm -f $@ && ar rcs $@ $(BUILD)/libhdf5async.o
-# The write-ahead-log driver's crash tests (tests/unit/test_wal.c).
-$(BUILD)/tests/test_wal: tests/unit/test_wal.c $(BUILD)/src/server/wal.o
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
-
 
 $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libhdf5async.so.0 $(LDFLAGS) -o $@ $^
@@ -104,8 +140,9 @@ $(BUILD)/tests/client/%: tests/client/%.c $(LIB_A) $(LIB_HEADERS)
 	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) \
 	    $(shell pkg-config --libs libuv 2>/dev/null)
 
-test-client: $(CLIENT_TEST_BIN) $(SERVER)
-	@set -e; for t in $(CLIENT_TEST_BIN); do echo "== $$t"; H5A_SERVER=$(abspath $(SERVER)) $$t; done
+test-client: $(CLIENT_TEST_BIN) $(TEST_SERVER)
+	@$(call vg_suite,client,set -e; for t in $(CLIENT_TEST_BIN); do echo "== $$t"; \
+	    H5A_SERVER=$(abspath $(TEST_SERVER)) $(VG) $$t; done)
 
 install: $(LIB_A) $(LIB_SO)
 	install -d $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -127,15 +164,21 @@ test: deps
 	$(MAKE) test-unit test-integration test-cli
 
 test-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $(VG) $$t; done
 
 # ASan's leak checker and Python's own allocations do not mix; the server
 # runs under ASan in its own process, pytest itself is not instrumented.
-test-integration: $(SERVER)
-	H5A_SERVER=$(abspath $(SERVER)) $(PY) -m pytest -q tests/integration
+test-integration: $(TEST_SERVER)
+	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) $(PY) -m pytest -q tests/integration)
 
 clean:
 	rm -rf build
+
+# the exec-under-valgrind scripts of VALGRIND=1 (see TEST_SERVER above)
+$(BUILD)/vg/%: $(BUILD)/% tests/valgrind.sh
+	@mkdir -p $(dir $@)
+	printf '#!/bin/sh\nexec %s %s "$$@"\n' '$(VG)' '$(abspath $<)' > $@
+	chmod +x $@
 
 # ---- hdf5-async: the command-line tool (src/cli), linked against libhdf5async ----
 # `make test` runs test-cli after the integration tests: its pytest suite
@@ -154,8 +197,8 @@ $(BUILD)/src/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h) include/hdf5_async.h
 $(CLI): $(CLI_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null) -lm
 
-test-cli: $(CLI) $(SERVER)
-	H5A_CLI=$(abspath $(CLI)) H5A_SERVER=$(abspath $(SERVER)) $(PY) -m pytest -q tests/cli
+test-cli: $(TEST_CLI) $(TEST_SERVER)
+	$(call vg_suite,cli,H5A_CLI=$(abspath $(TEST_CLI)) H5A_SERVER=$(abspath $(TEST_SERVER)) $(PY) -m pytest -q tests/cli)
 
 # ---- make bench: the server against in-process libhdf5 and loopback TCP ----
 # One run, one table of ratios (see bench/bench.c). Figures are for reading,

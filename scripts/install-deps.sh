@@ -1,9 +1,10 @@
 #!/bin/sh
 # Install the Debian packages the build and the tests need, only those that
 # are missing, so `make run` and `make test` work on a fresh Debian 12 machine.
+# Arguments name extra packages (`make test VALGRIND=1` passes valgrind).
 set -eu
 PKGS="build-essential pkg-config libhdf5-dev libuv1-dev libinih-dev liblzf-dev hdf5-tools
-python3 python3-h5py python3-numpy python3-msgpack python3-msgpack-numpy python3-pytest"
+python3 python3-h5py python3-numpy python3-msgpack python3-msgpack-numpy python3-pytest $*"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -6,6 +6,7 @@ $H5A_SERVER (default build/hdf5-async-server). Each server runs on
 "listening on HOST:PORT" (read from its stdout, no sleeping).
 """
 
+import glob
 import os
 import selectors
 import signal
@@ -21,10 +22,22 @@ SERVER_BIN = os.path.abspath(
 )
 
 # Bounds so that a hang fails a test instead of the whole run; nothing
-# waits for something to "probably" have happened.
-TIMEOUT = 60.0
+# waits for something to "probably" have happened. `make test VALGRIND=1`
+# runs the server and the CLI many times slower and scales them.
+TIMEOUT = 60.0 * float(os.environ.get("H5A_TEST_TIMEOUT_SCALE") or 1)
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+def valgrind_report(pid):
+    """Under `make test VALGRIND=1`, the valgrind log of process pid
+    (tests/valgrind.sh names it after the pid), else ""."""
+    logdir = os.environ.get("H5A_VALGRIND_LOGDIR")
+    logs = sorted(glob.glob(os.path.join(logdir, "vg.%d.*.log" % pid))) if logdir else []
+    if not logs:
+        return ""
+    with open(logs[-1], errors="replace") as f:
+        return "\nvalgrind log %s:\n%s" % (logs[-1], f.read()[-8000:])
 
 
 class Server:
@@ -110,7 +123,8 @@ class Server:
         self.proc.stdout.close()
         err = self.stderr()
         assert not any(m in err for m in SANITIZER_MARKERS), err
-        assert self.returncode == 0, "server exited %s: %s" % (self.returncode, err)
+        assert self.returncode == 0, "server exited %s: %s%s" % (
+            self.returncode, err, valgrind_report(self.proc.pid))
 
 
 @pytest.fixture

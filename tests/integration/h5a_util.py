@@ -2,6 +2,7 @@
 talking to it over a raw socket, and snapshotting HDF5 files with h5py."""
 
 import asyncio
+import glob
 import os
 import selectors
 import signal
@@ -23,11 +24,27 @@ if PYTHON_DIR not in sys.path:
 
 # Generous bounds so a hung server fails a test instead of hanging the
 # suite; they are never used to wait for something to "probably" happen.
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 60.0
-IO_TIMEOUT = 60.0
+# `make test VALGRIND=1` runs the server many times slower and sets
+# H5A_TEST_TIMEOUT_SCALE to stretch them.
+TIMEOUT_SCALE = float(os.environ.get("H5A_TEST_TIMEOUT_SCALE") or 1)
+START_TIMEOUT = 60.0 * TIMEOUT_SCALE
+STOP_TIMEOUT = 60.0 * TIMEOUT_SCALE
+IO_TIMEOUT = 60.0 * TIMEOUT_SCALE
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
+
+
+def valgrind_report(pid):
+    """Under `make test VALGRIND=1`, the valgrind log of process pid
+    (tests/valgrind.sh names it after the pid), else ""."""
+    logdir = os.environ.get("H5A_VALGRIND_LOGDIR")
+    if not logdir:
+        return ""
+    logs = sorted(glob.glob(os.path.join(logdir, "vg.%d.*.log" % pid)))
+    if not logs:
+        return ""
+    with open(logs[-1], errors="replace") as f:
+        return "\nvalgrind log %s:\n%s" % (logs[-1], f.read()[-8000:])
 
 
 def server_binary():
@@ -120,7 +137,8 @@ class Server:
                 raise ServerError("sanitizer report in server stderr:\n%s" % err[-8000:])
         if self.returncode != 0:
             raise ServerError(
-                "server exited with %s, expected 0\nstderr:\n%s" % (self.returncode, err[-4000:])
+                "server exited with %s, expected 0\nstderr:\n%s%s"
+                % (self.returncode, err[-4000:], valgrind_report(self.proc.pid))
             )
 
     def kill(self):
