@@ -1,5 +1,6 @@
 #include "server/storage.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,7 +230,14 @@ static void storage_main(void *arg)
             if (uv_cond_timedwait(&st->cv, &st->mu, wait) == UV_ETIMEDOUT && !st->in_head) {
                 uv_mutex_unlock(&st->mu);
                 if (level != H5A_DUR_NONE) background_commit(st, level);
-                st->bufs_kept = h5a_buf_trim(); /* read buffers kept for reuse */
+                bool kept = h5a_buf_trim(); /* read buffers kept for reuse */
+                /* The last kept buffer just went: the server has been idle
+                 * a while. Give the heap's free memory back to the system
+                 * once (main.c raises malloc's trim threshold so that busy
+                 * periods do not pay for it; after a burst of load glibc
+                 * would otherwise keep ~100 MB of free pages). */
+                if (st->bufs_kept && !kept) malloc_trim(0);
+                st->bufs_kept = kept;
                 uv_mutex_lock(&st->mu);
             }
         }
