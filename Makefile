@@ -269,3 +269,44 @@ fuzz: fuzz-build
 
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+# ---- make soak: a long mixed load with misbehaving clients (tests/soak/) ----
+# SOAK_SECONDS of load on SOAK_CONNS connections against $(SERVER) (or the
+# binary in $H5A_SERVER), then an exact check of the file with h5py; ends with
+# a summary and PASS/FAIL. `make soak-smoke` is the ~20 s run for CI. Extra
+# options of tests/soak/soak.py go in SOAK_ARGS. See tests/soak/README.md.
+SOAK_SECONDS       ?= 300
+SOAK_CONNS         ?= 400
+SOAK_ARGS          ?=
+SOAK_SMOKE_SECONDS ?= 20
+SOAK_SMOKE_CONNS   ?= 64
+.PHONY: soak soak-smoke
+
+soak: deps
+	$(MAKE) $(SERVER)
+	H5A_SERVER=$${H5A_SERVER:-$(abspath $(SERVER))} $(PY) tests/soak/soak.py \
+	    --seconds $(SOAK_SECONDS) --conns $(SOAK_CONNS) $(SOAK_ARGS)
+
+soak-smoke:
+	$(MAKE) soak SOAK_SECONDS=$(SOAK_SMOKE_SECONDS) SOAK_CONNS=$(SOAK_SMOKE_CONNS)
+
+# ---- make crashtest: kill -9 under load, restart, check (tests/crash/) ----
+# CRASH_ROUNDS rounds on one file: a mixed load from several clients, kill -9
+# of $(SERVER) (or $H5A_SERVER) at a random moment (some restarts are killed
+# during their recovery too), restart, then every acknowledged operation must
+# be in the file, read through the server and with h5py. CRASH_SEED replays a
+# run's plan (empty: random, printed). `make crashtest-smoke` is the < 1 min run
+# for CI. Extra options of tests/crash/crashtest.py go in CRASH_ARGS.
+CRASH_ROUNDS       ?= 200
+CRASH_SEED         ?=
+CRASH_ARGS         ?=
+CRASH_SMOKE_ROUNDS ?= 25
+.PHONY: crashtest crashtest-smoke
+
+crashtest: deps
+	$(MAKE) $(SERVER)
+	H5A_SERVER=$${H5A_SERVER:-$(abspath $(SERVER))} $(PY) tests/crash/crashtest.py \
+	    --rounds $(CRASH_ROUNDS) $(if $(CRASH_SEED),--seed $(CRASH_SEED)) $(CRASH_ARGS)
+
+crashtest-smoke:
+	$(MAKE) crashtest CRASH_ROUNDS=$(CRASH_SMOKE_ROUNDS) CRASH_ARGS="--max-delay 0.5 --check-every 5 $(CRASH_ARGS)"
