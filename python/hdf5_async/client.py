@@ -295,14 +295,103 @@ class HDF5Client:
         )
         return _shape(res)
 
-    async def read(self, path):
-        """Read the whole dataset at path: a numpy array, a numpy scalar for
+    async def read(self, path, selection=None):
+        """Read the dataset at path: a numpy array, a numpy scalar for
         scalar datasets, str/bytes for variable-length string scalars and a
-        numpy object array of str/bytes for variable-length string arrays."""
-        res = await self._call("read", path)
+        numpy object array of str/bytes for variable-length string arrays.
+
+        ``selection`` reads only part of it, with NumPy's basic indexing:
+        ``await client.read(path, np.s_[10:20, ::2])`` is ``dataset[10:20,
+        ::2]``, ``np.s_[5]`` drops axis 0, ``np.s_[..., 0]`` takes the last
+        axis' first element. Ints (negative count from the end; out of range
+        raises OutOfRangeError), slices (bounds clamped as NumPy does; the
+        step must be positive, else BadRequestError), one Ellipsis, and
+        tuples of them. The result has NumPy's shape, and only the selected
+        elements are read and sent. None/np.newaxis, lists, arrays and
+        booleans raise IndexError before anything is sent."""
+        sel = None if selection is None else codec.selection_arg(selection)
+        res = await self._call("read", path, selection=sel)
         if isinstance(res, list):
             return codec.strings_to_array(res)
         return codec.decode_value(res)
+
+    async def write_slice(self, path, selection, data):
+        """Write data into a selection of the existing dataset at path:
+        ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
+        ``dataset[0:10, 2] = data``. The selection is read()'s. data must
+        have the selection's shape (ShapeMismatchError otherwise), except a
+        single value (a scalar), which is written to every selected element.
+        Numbers are converted to the dataset's type as HDF5 converts them;
+        other types must match (TypeMismatchError). The dataset must exist
+        (NotFoundError) and never changes shape or type. Returns the
+        dataset's shape."""
+        if selection is None:
+            raise TypeError("write_slice needs a selection (use write() for whole datasets)")
+        res = await self._call(
+            "write_slice", path, selection=codec.selection_arg(selection), data=data
+        )
+        return _shape(res)
+
+    async def create_dataset(
+        self,
+        path,
+        shape,
+        dtype="f4",
+        *,
+        chunks=None,
+        maxshape=None,
+        fillvalue=None,
+        compression=None,
+        compression_opts=None,
+        shuffle=False,
+        exist_ok=False,
+    ):
+        """Create an empty dataset (parents too) as h5py's create_dataset
+        does, without writing data: reads give the fill value.
+
+        shape: int or tuple. dtype: anything numpy.dtype takes (default
+        "f4", as in h5py), or str / bytes (or h5py.string_dtype()) for
+        variable-length strings. maxshape: a tuple with None for unlimited
+        axes (makes the dataset resizable). chunks: None (chunked only
+        when maxshape, compression or shuffle need it, with h5py's guess),
+        True (h5py's guess), False (contiguous) or a tuple. fillvalue: a
+        single value. compression: "gzip" (compression_opts 0..9), "lzf",
+        "lz4" (opts: block bytes), "bzip2" (opts: block size 1..9),
+        "bitshuffle", "none", or None for the server's default; the last
+        three names of plugins need the server's hdf5-filter-plugin.
+        shuffle: HDF5's byte shuffle before the compressor. exist_ok: an
+        existing dataset of the same shape and dtype is fine (h5py's
+        require_dataset), else ExistsError. Returns the shape."""
+        res = await self._call(
+            "create_dataset",
+            path,
+            shape=codec.shape_arg(shape),
+            dtype=codec.dtype_arg(dtype),
+            chunks=chunks if chunks in (None, True, False) else codec.shape_arg(chunks, "chunks"),
+            maxshape=None if maxshape is None else codec.shape_arg(maxshape, "maxshape", True),
+            fillvalue=fillvalue,
+            compression=compression,
+            compression_opts=compression_opts,
+            shuffle=True if shuffle else None,
+            exist_ok=True if exist_ok else None,
+        )
+        return _shape(res)
+
+    async def resize(self, path, shape, axis=None):
+        """Resize a chunked dataset within its maxshape, as h5py's
+        Dataset.resize: ``resize(path, (20, 3))``, or ``resize(path, 20,
+        axis=0)`` for one axis (the others stay as they are on the server,
+        whatever other clients did). Shrinking drops what falls outside.
+        OutOfRangeError past maxshape or for a dataset that is not chunked.
+        Returns the new shape."""
+        if axis is None:
+            res = await self._call("resize", path, shape=codec.shape_arg(shape))
+        else:
+            if isinstance(shape, (tuple, list)):
+                raise TypeError("with axis, shape is that axis' new size: an int")
+            size = codec.shape_arg(shape)[0]
+            res = await self._call("resize", path, shape=size, axis=codec.index_arg(axis))
+        return _shape(res)
 
     async def append(self, path, data, compression=None, compression_opts=None):
         """Append rows along axis 0 (creating a resizable dataset if
