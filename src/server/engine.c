@@ -700,11 +700,23 @@ static void sel_spaces_close(hid_t fs, hid_t ms)
     if (ms != H5S_ALL) H5Sclose(ms);
 }
 
+static bool is_fixed_string(hid_t t)
+{
+    return H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0;
+}
+
 /* Can data of memory type mt go into a dataset of file type ft? The same
- * type, or numbers into numbers (HDF5 converts them). */
-static int check_type(const char *path, const h5a_array *a, hid_t ft, hid_t mt, char *err)
+ * type, or numbers into numbers (HDF5 converts them). With `strings`, also
+ * fixed-length strings of another length (padded or cut, as NumPy and h5py
+ * assign them): for elements written into place (write_slice, fill values),
+ * not for rows added (append keeps its stricter rule). */
+static int check_type(const char *path, const h5a_array *a, hid_t ft, hid_t mt, bool strings,
+                      char *err)
 {
     if (same_type(ft, mt) || (h5t_is_numeric(ft) && h5t_is_numeric(mt))) return 0;
+    if (strings && is_fixed_string(ft) && is_fixed_string(mt) &&
+        H5Tget_cset(ft) == H5Tget_cset(mt))
+        return 0;
     dtype *fd = NULL;
     char fs[64] = "?", ms[64] = "?";
     if (h5t_to_dtype(ft, &fd, NULL, 0) == 0) dtype_str(fd, fs, sizeof fs);
@@ -812,7 +824,7 @@ static int op_write_slice(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
     uint64_t n = sel_elems(&q);
     void *rep = NULL;
     const void *src = a->data;
-    if ((rc = check_type(r->path, a, ft, mt, err)) || n == 0) goto out;
+    if ((rc = check_type(r->path, a, ft, mt, true, err)) || n == 0) goto out;
     if (broadcast) {
         /* HDF5 writes equal element counts only: repeat the value (for
          * strings, the pointer to it) */
@@ -868,7 +880,7 @@ static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s
                     "data of shape %s does not fit rows of '%s' (rows have shape %s)", got,
                     r->path, want);
     }
-    return check_type(r->path, a, ft, mt, err);
+    return check_type(r->path, a, ft, mt, false, err);
 }
 
 /* A dataset made by write is not resizable: copy it once into a chunked one
@@ -1053,7 +1065,7 @@ static int op_create_dataset(h5a_engine *e, h5a_request *r, mp_buf *b, char *err
     if ((rc = resolve_comp(e, r, &c, err))) goto out;
     c.shuffle = a->shuffle;
     hsize_t maxdims[H5A_MAX_DIMS], chunk[H5A_MAX_DIMS];
-    bool resizable = false, zero_fixed = false;
+    bool resizable = false;
     for (int i = 0; i < s.ndim; i++) {
         maxdims[i] = !a->has_maxshape ? s.dims[i]
                    : a->maxshape[i] == H5A_UNLIMITED ? H5S_UNLIMITED : a->maxshape[i];
@@ -1066,12 +1078,11 @@ static int op_create_dataset(h5a_engine *e, h5a_request *r, mp_buf *b, char *err
             goto out;
         }
         resizable |= maxdims[i] != s.dims[i];
-        zero_fixed |= maxdims[i] == 0;
     }
     /* h5py's rules: chunked when asked, or when maxshape, compression or
      * shuffle need it; the server's default compression is only a default
-     * and is dropped where no chunk fits (scalars, a fixed axis of size 0). */
-    if (!c.explicit_ && (s.ndim == 0 || zero_fixed || a->chunks_mode == CHUNKS_CONTIGUOUS))
+     * and is dropped where no chunk fits (scalars) or none is wanted. */
+    if (!c.explicit_ && (s.ndim == 0 || a->chunks_mode == CHUNKS_CONTIGUOUS))
         c.comp = COMP_NONE;
     bool filters = c.comp != COMP_NONE || c.shuffle;
     bool chunked = a->chunks_mode == CHUNKS_AUTO || a->chunks_mode == CHUNKS_GIVEN || resizable ||
@@ -1100,7 +1111,10 @@ static int op_create_dataset(h5a_engine *e, h5a_request *r, mp_buf *b, char *err
         double bytes = (double)isz;
         for (int i = 0; i < s.ndim; i++) {
             bytes *= (double)chunk[i];
-            if (chunk[i] == 0 || (maxdims[i] != H5S_UNLIMITED && chunk[i] > maxdims[i])) {
+            /* HDF5's rule: a chunk fits inside a fixed axis, unless that
+             * axis is of size 0 (h5py's guess is 1024 there) */
+            if (chunk[i] == 0 ||
+                (maxdims[i] != H5S_UNLIMITED && maxdims[i] && chunk[i] > maxdims[i])) {
                 char csh[256], msh[256];
                 shape_str(csh, sizeof csh, s.ndim, chunk);
                 shape_str(msh, sizeof msh, s.ndim, maxdims);
@@ -1131,7 +1145,7 @@ static int op_create_dataset(h5a_engine *e, h5a_request *r, mp_buf *b, char *err
             rc = H5A_E_UNSUPPORTED_TYPE;
             goto out;
         }
-        if ((rc = check_type(r->path, &a->fill, ft, fillt, err))) {
+        if ((rc = check_type(r->path, &a->fill, ft, fillt, true, err))) {
             snprintf(err + strlen(err), ERRLEN - strlen(err), " (the fillvalue)");
             goto out;
         }
