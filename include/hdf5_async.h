@@ -96,15 +96,65 @@ typedef struct hdf5a_array {
  * callback took with hdf5a_reply_take_array. NULL is fine. */
 HDF5A_API void hdf5a_array_free(hdf5a_array *a);
 
-/* Compression for write/append/insert: a NULL struct or name means "the
- * server's default", else "gzip", "lzf" or "none" (other names reach the
- * server, which answers HDF5A_EBAD_REQUEST). level: gzip level 0..9 (0 is a
- * real level: no compression inside the gzip filter), or -1 for the default
- * (4); it is ignored for other names. */
+/* Compression for write/append/insert/create_dataset: a NULL struct or
+ * name means "the server's default", else "gzip", "lzf", "none", or the
+ * filter plugins "lz4", "bzip2", "bitshuffle" when the server has them
+ * (other names reach the server, which answers HDF5A_EBAD_REQUEST). level:
+ * -1 for the filter's default, else gzip's level 0..9 (0 is a real level:
+ * no compression inside the gzip filter), bzip2's block size 1..9, lz4's
+ * block size in bytes; it is ignored for other names. */
 typedef struct hdf5a_compression {
     const char *name;
     int level;
 } hdf5a_compression;
+
+/* ---- selections (read_slice, write_slice) ----
+ * NumPy's basic indexing, one item per leading axis (fewer items than the
+ * dataset has axes: the rest are whole), as docs/protocol.md describes:
+ *  - HDF5A_INDEX(i): one index (negative counts from the end); the axis is
+ *    dropped from the result, as NumPy drops it;
+ *  - HDF5A_SLICE(start, stop, step): start:stop:step; HDF5A_DEFAULT for any
+ *    of them takes NumPy's default (0, the axis' length, 1); out-of-range
+ *    bounds are clamped as NumPy clamps them; the step must be positive
+ *    (the server answers HDF5A_EBAD_REQUEST otherwise);
+ *  - HDF5A_ALL: the whole axis (HDF5A_SLICE of three defaults);
+ *  - HDF5A_ELLIPSIS: as many whole axes as the other items leave (once).
+ * Example, x[10:20, ::2]:
+ *     hdf5a_sel sel[] = {HDF5A_SLICE(10, 20, HDF5A_DEFAULT),
+ *                        HDF5A_SLICE(HDF5A_DEFAULT, HDF5A_DEFAULT, 2)};
+ *     hdf5a_read_slice(c, "/x", sel, 2, &arr); */
+enum { HDF5A_SEL_INDEX, HDF5A_SEL_SLICE, HDF5A_SEL_ELLIPSIS };
+#define HDF5A_DEFAULT INT64_MIN
+typedef struct hdf5a_sel {
+    int kind;      /* HDF5A_SEL_* */
+    int64_t start; /* HDF5A_SEL_INDEX: the index */
+    int64_t stop;
+    int64_t step;
+} hdf5a_sel;
+#define HDF5A_INDEX(i) ((hdf5a_sel){HDF5A_SEL_INDEX, (i), 0, 0})
+#define HDF5A_SLICE(a, b, s) ((hdf5a_sel){HDF5A_SEL_SLICE, (a), (b), (s)})
+#define HDF5A_ALL HDF5A_SLICE(HDF5A_DEFAULT, HDF5A_DEFAULT, HDF5A_DEFAULT)
+#define HDF5A_ELLIPSIS ((hdf5a_sel){HDF5A_SEL_ELLIPSIS, 0, 0, 0})
+
+/* ---- create_dataset options ----
+ * All zero (or a NULL pointer to them) means h5py's defaults: not
+ * resizable, contiguous unless compression needs chunks, HDF5's fill
+ * value, the server's default compression. */
+#define HDF5A_UNLIMITED UINT64_MAX /* a maxshape entry: the axis can grow without bound */
+enum {
+    HDF5A_CHUNKS_DEFAULT = 0,   /* chunked only when maxshape/compression/shuffle need it */
+    HDF5A_CHUNKS_AUTO = 1,      /* chunked, with h5py's chunk-shape guess */
+    HDF5A_CHUNKS_CONTIGUOUS = 2 /* never chunked (an error when something needs it) */
+};
+typedef struct hdf5a_create_opts {
+    const uint64_t *maxshape; /* ndim entries (HDF5A_UNLIMITED allowed); NULL: the shape */
+    const uint64_t *chunks;   /* ndim entries: the chunk shape; NULL: see chunk_mode */
+    int chunk_mode;           /* HDF5A_CHUNKS_*, used when chunks is NULL */
+    const hdf5a_array *fillvalue; /* one element, converted to dtype; NULL: HDF5's (zeros) */
+    const hdf5a_compression *comp; /* NULL: the server's default */
+    int shuffle;              /* nonzero: byte shuffle before the compressor */
+    int exist_ok;             /* nonzero: a dataset of this shape and dtype may exist */
+} hdf5a_create_opts;
 
 /* ================= blocking API ================= */
 
@@ -157,6 +207,26 @@ HDF5A_API int hdf5a_insert(hdf5a_client *c, const char *path, int64_t index,
  * allocation holding the reply; data points into it, not copied again. */
 HDF5A_API int hdf5a_read(hdf5a_client *c, const char *path, hdf5a_array **out);
 HDF5A_API int hdf5a_delete(hdf5a_client *c, const char *path);
+/* Reads the selected part only (nsel items; nsel 0 is the whole dataset);
+ * *out as hdf5a_read's, with NumPy's result shape. */
+HDF5A_API int hdf5a_read_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
+                               int nsel, hdf5a_array **out);
+/* Writes a into the selected part of an existing dataset. a has the
+ * selection's shape, or is a scalar (ndim 0) written to every element. */
+HDF5A_API int hdf5a_write_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
+                                int nsel, const hdf5a_array *a);
+/* Creates a dataset of shape (ndim entries) and dtype (the forms of
+ * hdf5a_array's dtype, "str"/"bytes" included) without data. opts may be
+ * NULL. */
+HDF5A_API int hdf5a_create_dataset(hdf5a_client *c, const char *path, int ndim,
+                                   const uint64_t *shape, const char *dtype,
+                                   const hdf5a_create_opts *opts);
+/* Resizes a chunked dataset to shape (ndim entries, the dataset's rank). */
+HDF5A_API int hdf5a_resize(hdf5a_client *c, const char *path, int ndim, const uint64_t *shape);
+/* Resizes one axis (negative counts from the end) to size, the others as
+ * they are; new_ndim/new_shape (NULL, or room for 32) get the new shape. */
+HDF5A_API int hdf5a_resize_axis(hdf5a_client *c, const char *path, int axis, uint64_t size,
+                                int *new_ndim, uint64_t *new_shape);
 
 /* ================= asynchronous API ================= */
 
@@ -169,8 +239,8 @@ typedef struct hdf5a_reply {
                               (reply not understood), HDF5A_ENOMEM */
     const char *message;   /* error text, "" on success */
     const hdf5a_array *array; /* read: the value; NULL otherwise */
-    int ndim;              /* write/append/insert: the dataset's shape after the op
-                              (0 and NULL otherwise) */
+    int ndim;              /* write/append/insert/write_slice/create_dataset/resize:
+                              the dataset's shape after the op (0 and NULL otherwise) */
     const uint64_t *shape;
 } hdf5a_reply;
 
@@ -255,6 +325,19 @@ HDF5A_API int hdf5a_async_read(hdf5a_async *ac, const char *path, hdf5a_callback
                                void *privdata);
 HDF5A_API int hdf5a_async_delete(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
                                  void *privdata);
+HDF5A_API int hdf5a_async_read_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
+                                     int nsel, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_write_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
+                                      int nsel, const hdf5a_array *a, hdf5a_callback *cb,
+                                      void *privdata);
+HDF5A_API int hdf5a_async_create_dataset(hdf5a_async *ac, const char *path, int ndim,
+                                         const uint64_t *shape, const char *dtype,
+                                         const hdf5a_create_opts *opts, hdf5a_callback *cb,
+                                         void *privdata);
+HDF5A_API int hdf5a_async_resize(hdf5a_async *ac, const char *path, int ndim,
+                                 const uint64_t *shape, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_resize_axis(hdf5a_async *ac, const char *path, int axis,
+                                      uint64_t size, hdf5a_callback *cb, void *privdata);
 
 #ifdef __cplusplus
 }

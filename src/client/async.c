@@ -376,10 +376,10 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         rep.status = r.status;
         snprintf(ac->msg, sizeof ac->msg, "%.*s", (int)r.message_len, r.message);
         rep.message = ac->msg;
-    } else if (cb->op == H5C_READ) {
+    } else if (cb->op == H5C_READ || cb->op == H5C_READ_SLICE) {
         rc = h5c_result_array(r.result, &block, &array, ac->msg, sizeof ac->msg);
         rep.array = array;
-    } else if (cb->op == H5C_WRITE || cb->op == H5C_APPEND || cb->op == H5C_INSERT) {
+    } else if (h5c_op_gives_shape(cb->op)) {
         rc = h5c_result_shape(r.result, &rep.ndim, shape, ac->msg, sizeof ac->msg);
         rep.shape = shape;
     }
@@ -421,7 +421,7 @@ static bool process_input(hdf5a_async *ac)
                              "the server sent a reply when no request was pending");
         if (len == 0)
             return conn_fail(ac, HDF5A_EREPLY, HDF5A_EREPLY, "the server sent an empty frame");
-        if (ac->head->op == H5C_READ || len > IBUF_SIZE - 4) {
+        if (ac->head->op == H5C_READ || ac->head->op == H5C_READ_SLICE || len > IBUF_SIZE - 4) {
             void *block;
             uint8_t *p = h5c_frame_alloc(len, &block);
             if (!p)
@@ -613,3 +613,43 @@ HDF5A_API const char *hdf5a_async_errstr(const hdf5a_async *ac) { return ac->err
 HDF5A_API int hdf5a_async_error(const hdf5a_async *ac) { return ac->err; }
 
 HDF5A_API size_t hdf5a_async_pending(const hdf5a_async *ac) { return ac->pending; }
+
+HDF5A_API int hdf5a_async_read_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
+                                     int nsel, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_READ_SLICE, .path = path, .sel = sel, .nsel = nsel};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_write_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
+                                      int nsel, const hdf5a_array *a, hdf5a_callback *cb,
+                                      void *privdata)
+{
+    h5c_request r = {.op = H5C_WRITE_SLICE, .path = path, .sel = sel, .nsel = nsel, .array = a};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_create_dataset(hdf5a_async *ac, const char *path, int ndim,
+                                         const uint64_t *shape, const char *dtype,
+                                         const hdf5a_create_opts *opts, hdf5a_callback *cb,
+                                         void *privdata)
+{
+    h5c_request r = {.op = H5C_CREATE_DATASET, .path = path, .ndim = ndim, .shape = shape,
+                     .dtype = dtype, .opts = opts};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_resize(hdf5a_async *ac, const char *path, int ndim,
+                                 const uint64_t *shape, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = ndim, .shape = shape};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_resize_axis(hdf5a_async *ac, const char *path, int axis,
+                                      uint64_t size, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = 1, .shape = &size,
+                     .has_axis = true, .index = axis};
+    return submit(ac, &r, cb, privdata);
+}

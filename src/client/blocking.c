@@ -432,3 +432,57 @@ HDF5A_API int hdf5a_delete(hdf5a_client *c, const char *path)
     h5c_request r = {.op = H5C_DELETE, .path = path};
     return call(c, &r, NULL, NULL, NULL);
 }
+
+HDF5A_API int hdf5a_read_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
+                               int nsel, hdf5a_array **out)
+{
+    if (!out)
+        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "out is NULL")
+                 : HDF5A_EINVAL;
+    *out = NULL;
+    h5c_request r = {.op = H5C_READ_SLICE, .path = path, .sel = sel, .nsel = nsel};
+    return call(c, &r, NULL, NULL, out);
+}
+
+HDF5A_API int hdf5a_write_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
+                                int nsel, const hdf5a_array *a)
+{
+    h5c_request r = {.op = H5C_WRITE_SLICE, .path = path, .sel = sel, .nsel = nsel, .array = a};
+    int ndim;
+    uint64_t shape[32];
+    return call(c, &r, &ndim, shape, NULL);
+}
+
+HDF5A_API int hdf5a_create_dataset(hdf5a_client *c, const char *path, int ndim,
+                                   const uint64_t *shape, const char *dtype,
+                                   const hdf5a_create_opts *opts)
+{
+    h5c_request r = {.op = H5C_CREATE_DATASET, .path = path, .ndim = ndim, .shape = shape,
+                     .dtype = dtype, .opts = opts};
+    int nd;
+    uint64_t sh[32];
+    return call(c, &r, &nd, sh, NULL);
+}
+
+HDF5A_API int hdf5a_resize(hdf5a_client *c, const char *path, int ndim, const uint64_t *shape)
+{
+    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = ndim, .shape = shape};
+    int nd;
+    uint64_t sh[32];
+    return call(c, &r, &nd, sh, NULL);
+}
+
+HDF5A_API int hdf5a_resize_axis(hdf5a_client *c, const char *path, int axis, uint64_t size,
+                                int *new_ndim, uint64_t *new_shape)
+{
+    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = 1, .shape = &size,
+                     .has_axis = true, .index = axis};
+    int nd = 0;
+    uint64_t sh[32];
+    int rc = call(c, &r, &nd, sh, NULL);
+    if (rc == 0 && new_ndim)
+        *new_ndim = nd;
+    if (rc == 0 && new_shape)
+        memcpy(new_shape, sh, sizeof(uint64_t) * (size_t)nd);
+    return rc;
+}

@@ -25,7 +25,11 @@ typedef enum {
     H5C_READ,
     H5C_APPEND,
     H5C_INSERT,
-    H5C_DELETE
+    H5C_DELETE,
+    H5C_READ_SLICE, /* "read" with a selection */
+    H5C_WRITE_SLICE,
+    H5C_CREATE_DATASET,
+    H5C_RESIZE
 } h5c_op;
 
 /* One request's arguments, as the public functions received them. */
@@ -34,7 +38,14 @@ typedef struct h5c_request {
     const char *path;              /* unused for ping */
     const hdf5a_array *array;      /* write/append/insert */
     const hdf5a_compression *comp; /* NULL: server default */
-    int64_t index;                 /* insert */
+    int64_t index;                 /* insert; resize's axis when has_axis */
+    const hdf5a_sel *sel;          /* read_slice/write_slice: nsel items */
+    int nsel;
+    int ndim;                      /* create_dataset/resize: shape (for a resize along */
+    const uint64_t *shape;         /* one axis: ndim 1, the size) */
+    bool has_axis;
+    const char *dtype;             /* create_dataset */
+    const hdf5a_create_opts *opts; /* create_dataset; may be NULL */
 } h5c_request;
 
 /* Appends one whole frame (length prefix included) to b. When the array's
@@ -60,6 +71,13 @@ typedef struct h5c_reply {
  * when the frame is not a reply to that request. */
 int h5c_decode_reply(const uint8_t *payload, size_t len, mp_doc *doc, uint64_t id,
                      h5c_reply *out, char *err, size_t errlen);
+
+/* Ops whose result is {"shape": [...]}. */
+static inline bool h5c_op_gives_shape(h5c_op op)
+{
+    return op == H5C_WRITE || op == H5C_APPEND || op == H5C_INSERT || op == H5C_WRITE_SLICE ||
+           op == H5C_CREATE_DATASET || op == H5C_RESIZE;
+}
 
 /* The result of write/append/insert: {"shape": [...]}. */
 int h5c_result_shape(const mp_node *result, int *ndim, uint64_t *shape, char *err,

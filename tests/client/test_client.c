@@ -531,6 +531,153 @@ static void test_blocking_errors(int port)
     CHECK(strcmp(hdf5a_strerror(-99), "UNKNOWN") == 0);
 }
 
+/* read_slice/write_slice, create_dataset and resize: NumPy's results,
+ * worked out by hand for a 4x5 int32 dataset holding 0..19. */
+static void test_blocking_slices(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    int32_t v[20];
+    for (int i = 0; i < 20; i++)
+        v[i] = i;
+    uint64_t s45[2] = {4, 5};
+    hdf5a_array a = arr("<i4", 2, s45, v, sizeof v);
+    CHECK_RC(c, hdf5a_write(c, "/sl/x", &a, NULL), 0);
+
+    /* x[1:3, ::2] */
+    hdf5a_sel sel[2] = {HDF5A_SLICE(1, 3, HDF5A_DEFAULT),
+                        HDF5A_SLICE(HDF5A_DEFAULT, HDF5A_DEFAULT, 2)};
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", sel, 2, &r), 0);
+    int32_t want1[6] = {5, 7, 9, 10, 12, 14};
+    CHECK(r && r->ndim == 2 && r->shape[0] == 2 && r->shape[1] == 3 &&
+          r->nbytes == sizeof want1 && memcmp(r->data, want1, sizeof want1) == 0);
+    hdf5a_array_free(r);
+    /* x[..., -1]: the index drops the axis */
+    hdf5a_sel last[2] = {HDF5A_ELLIPSIS, HDF5A_INDEX(-1)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", last, 2, &r), 0);
+    int32_t want2[4] = {4, 9, 14, 19};
+    CHECK(r && r->ndim == 1 && r->shape[0] == 4 && memcmp(r->data, want2, sizeof want2) == 0);
+    hdf5a_array_free(r);
+    /* x[2, 3]: a scalar; x[100:] is empty, not an error (NumPy clamps) */
+    hdf5a_sel one[2] = {HDF5A_INDEX(2), HDF5A_INDEX(3)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", one, 2, &r), 0);
+    CHECK(r && r->ndim == 0 && *(const int32_t *)r->data == 13);
+    hdf5a_array_free(r);
+    hdf5a_sel past[1] = {HDF5A_SLICE(100, HDF5A_DEFAULT, HDF5A_DEFAULT)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", past, 1, &r), 0);
+    CHECK(r && r->ndim == 2 && r->shape[0] == 0 && r->shape[1] == 5 && r->nbytes == 0);
+    hdf5a_array_free(r);
+    /* nsel 0: the whole dataset */
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", NULL, 0, &r), 0);
+    CHECK(r && r->nbytes == sizeof v && memcmp(r->data, v, sizeof v) == 0);
+    hdf5a_array_free(r);
+    /* errors */
+    hdf5a_sel bad_step[1] = {HDF5A_SLICE(HDF5A_DEFAULT, HDF5A_DEFAULT, -1)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", bad_step, 1, &r), HDF5A_EBAD_REQUEST);
+    CHECK(strstr(hdf5a_errstr(c), "step -1") != NULL);
+    hdf5a_sel far[1] = {HDF5A_INDEX(4)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", far, 1, &r), HDF5A_EOUT_OF_RANGE);
+    hdf5a_sel three[3] = {HDF5A_ALL, HDF5A_ALL, HDF5A_ALL};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", three, 3, &r), HDF5A_ESHAPE_MISMATCH);
+    hdf5a_sel odd = {42, 0, 0, 0};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", &odd, 1, &r), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", NULL, 1, &r), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", sel, 2, NULL), HDF5A_EINVAL);
+
+    /* write_slice: x[1:3, ::2] = f8 values (converted), x[0] = 7 (broadcast) */
+    double w[6] = {-1, -2, -3, -4, -5, -6};
+    uint64_t s23[2] = {2, 3};
+    a = arr("<f8", 2, s23, w, sizeof w);
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/x", sel, 2, &a), 0);
+    int64_t seven = 7;
+    a = arr("<i8", 0, NULL, &seven, sizeof seven);
+    hdf5a_sel row0[1] = {HDF5A_INDEX(0)};
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/x", row0, 1, &a), 0);
+    CHECK_RC(c, hdf5a_read(c, "/sl/x", &r), 0);
+    int32_t want3[20] = {7, 7, 7, 7, 7, -1, 6, -2, 8, -3, -4, 11, -5, 13, -6, 15, 16, 17, 18, 19};
+    CHECK(r && memcmp(r->data, want3, sizeof want3) == 0);
+    hdf5a_array_free(r);
+    uint64_t s2[1] = {2};
+    a = arr("<f8", 1, s2, w, 2 * sizeof(double));
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/x", row0, 1, &a), HDF5A_ESHAPE_MISMATCH);
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/nope", row0, 1, &a), HDF5A_ENOT_FOUND);
+    const char *words[1] = {"x"};
+    a = arr("str", 0, NULL, words, sizeof words);
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/x", row0, 1, &a), HDF5A_ETYPE_MISMATCH);
+
+    /* create_dataset: defaults, then every option */
+    uint64_t s3[1] = {3};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/plain", 1, s3, "<f4", NULL), 0);
+    CHECK_RC(c, hdf5a_read(c, "/sl/plain", &r), 0);
+    CHECK(r && strcmp(r->dtype, "<f4") == 0 && r->nbytes == 12 &&
+          ((const float *)r->data)[2] == 0.0f);
+    hdf5a_array_free(r);
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/plain", 1, s3, "<f4", NULL), HDF5A_EEXISTS);
+    hdf5a_create_opts ok_if = {.exist_ok = 1};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/plain", 1, s3, "<f4", &ok_if), 0);
+    uint64_t s02[2] = {0, 2}, max[2] = {HDF5A_UNLIMITED, 2}, ch[2] = {16, 2};
+    int16_t fill = -9;
+    hdf5a_array fv = arr("<i2", 0, NULL, &fill, sizeof fill);
+    hdf5a_compression gz = {"gzip", 6};
+    hdf5a_create_opts o = {.maxshape = max, .chunks = ch, .fillvalue = &fv, .comp = &gz,
+                           .shuffle = 1};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/grow", 2, s02, "<i4", &o), 0);
+    int nd = 0;
+    uint64_t ns[32] = {0};
+    CHECK_RC(c, hdf5a_resize_axis(c, "/sl/grow", 0, 3, &nd, ns), 0);
+    CHECK(nd == 2 && ns[0] == 3 && ns[1] == 2);
+    CHECK_RC(c, hdf5a_read(c, "/sl/grow", &r), 0);
+    CHECK(r && r->nbytes == 24 && ((const int32_t *)r->data)[5] == -9);
+    hdf5a_array_free(r);
+    uint64_t s52[2] = {5, 2};
+    CHECK_RC(c, hdf5a_resize(c, "/sl/grow", 2, s52), 0);
+    uint64_t s53[2] = {5, 3};
+    CHECK_RC(c, hdf5a_resize(c, "/sl/grow", 2, s53), HDF5A_EOUT_OF_RANGE);
+    CHECK_RC(c, hdf5a_resize(c, "/sl/grow", 1, s3), HDF5A_ESHAPE_MISMATCH);
+    CHECK_RC(c, hdf5a_resize(c, "/sl/plain", 1, s2), HDF5A_EOUT_OF_RANGE);
+    CHECK(strstr(hdf5a_errstr(c), "not chunked") != NULL);
+    CHECK_RC(c, hdf5a_resize_axis(c, "/sl/grow", 5, 1, NULL, NULL), HDF5A_EOUT_OF_RANGE);
+    /* variable-length strings, auto chunks, contiguous */
+    hdf5a_create_opts autoc = {.chunk_mode = HDF5A_CHUNKS_AUTO};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/words", 1, s3, "str", &autoc), 0);
+    const char *hi[1] = {"hi"};
+    a = arr("str", 0, NULL, hi, sizeof hi);
+    hdf5a_sel mid[1] = {HDF5A_INDEX(1)};
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/words", mid, 1, &a), 0);
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/words", mid, 1, &r), 0);
+    CHECK(r && strcmp(r->dtype, "str") == 0 && r->ndim == 0 &&
+          strcmp(*(const char *const *)r->data, "hi") == 0);
+    hdf5a_array_free(r);
+    hdf5a_create_opts contig = {.chunk_mode = HDF5A_CHUNKS_CONTIGUOUS, .maxshape = max};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 2, s02, "<f8", &contig),
+             HDF5A_EBAD_REQUEST);
+    hdf5a_create_opts badmode = {.chunk_mode = 7};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, s3, "<f8", &badmode), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, s3, NULL, NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, NULL, "<f8", NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, s3, "<U3", NULL),
+             HDF5A_EUNSUPPORTED_TYPE);
+    hdf5a_compression lz = {"nope", -1};
+    hdf5a_create_opts badc = {.comp = &lz};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, s3, "<f8", &badc), HDF5A_EBAD_REQUEST);
+    /* a structured dtype with a fill value of its own type */
+    struct {
+        int32_t k;
+        float f;
+    } sf = {3, 0.5f};
+    const char *descr = "[[\"k\",\"<i4\"],[\"f\",\"<f4\"]]";
+    hdf5a_array sfv = arr(descr, 0, NULL, &sf, sizeof sf);
+    hdf5a_create_opts so = {.fillvalue = &sfv};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/st", 1, s2, descr, &so), 0);
+    CHECK_RC(c, hdf5a_read(c, "/sl/st", &r), 0);
+    CHECK(r && r->nbytes == 16 && memcmp((const char *)r->data + 8, &sf, 8) == 0);
+    hdf5a_array_free(r);
+    hdf5a_close(c);
+}
+
 static void test_blocking_connection_errors(void)
 {
     char err[256] = "";
@@ -967,6 +1114,48 @@ static void test_async_ops(int port)
     CHECK(p.ac == NULL);
 }
 
+static void test_async_slices(int port)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    rec cr = {0}, ws = {0}, rs = {0}, rz = {0}, rza = {0}, bad = {0};
+    uint64_t s4[1] = {4}, max[1] = {HDF5A_UNLIMITED}, s6[1] = {6};
+    hdf5a_create_opts o = {.maxshape = max};
+    CHECK(hdf5a_async_create_dataset(ac, "/as/d", 1, s4, "<i8", &o, on_reply, &cr) == 0);
+    int64_t v[2] = {5, 6};
+    uint64_t s2[1] = {2};
+    hdf5a_array a = arr("<i8", 1, s2, v, sizeof v);
+    hdf5a_sel tail[1] = {HDF5A_SLICE(-2, HDF5A_DEFAULT, HDF5A_DEFAULT)};
+    CHECK(hdf5a_async_write_slice(ac, "/as/d", tail, 1, &a, on_reply, &ws) == 0);
+    CHECK(hdf5a_async_resize(ac, "/as/d", 1, s6, on_reply, &rz) == 0);
+    CHECK(hdf5a_async_resize_axis(ac, "/as/d", -1, 5, on_reply, &rza) == 0);
+    hdf5a_sel odd[1] = {HDF5A_SLICE(1, HDF5A_DEFAULT, 2)};
+    CHECK(hdf5a_async_read_slice(ac, "/as/d", odd, 1, on_reply, &rs) == 0);
+    hdf5a_sel zero[1] = {HDF5A_SLICE(0, 1, 0)};
+    CHECK(hdf5a_async_read_slice(ac, "/as/d", zero, 1, on_reply, &bad) == 0);
+    hdf5a_sel wrong = {9, 0, 0, 0};
+    CHECK(hdf5a_async_read_slice(ac, "/as/d", &wrong, 1, on_reply, &bad) == HDF5A_EINVAL);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(cr, 0);
+    CHECK(cr.ndim == 1 && cr.shape[0] == 4);
+    CHECK_REC(ws, 0);
+    CHECK(ws.ndim == 1 && ws.shape[0] == 4);
+    CHECK_REC(rz, 0);
+    CHECK(rz.ndim == 1 && rz.shape[0] == 6);
+    CHECK_REC(rza, 0);
+    CHECK(rza.ndim == 1 && rza.shape[0] == 5);
+    CHECK_REC(rs, 0);
+    int64_t want[2] = {0, 6};
+    CHECK(rs.array && rs.array->ndim == 1 && rs.array->shape[0] == 2 &&
+          memcmp(rs.array->data, want, sizeof want) == 0);
+    CHECK_REC(bad, HDF5A_EBAD_REQUEST);
+    hdf5a_array_free(rs.array);
+    hdf5a_async_free(ac);
+}
+
 /* A read whose array is not taken: valid in the callback, freed after. */
 static void on_read_peek(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
 {
@@ -1385,6 +1574,7 @@ int main(int argc, char **argv)
     test_blocking_ops(s.port);
     test_blocking_structs_and_strings(s.port);
     test_blocking_errors(s.port);
+    test_blocking_slices(s.port);
     test_blocking_connection_errors();
     test_blocking_odd_replies();
     test_blocking_big(s.port);
@@ -1392,6 +1582,7 @@ int main(int argc, char **argv)
     test_blocking_too_large();
     test_async_ops(s.port);
     test_async_errors(s.port);
+    test_async_slices(s.port);
     test_async_pipeline(s.port);
     test_async_free(s.port);
     test_async_refused();
