@@ -367,7 +367,9 @@ class HDF5Client:
             path,
             shape=codec.shape_arg(shape),
             dtype=codec.dtype_arg(dtype),
-            chunks=chunks if chunks in (None, True, False) else codec.shape_arg(chunks, "chunks"),
+            # (identity: 1 == True, and chunks=1 means a chunk of one)
+            chunks=chunks if chunks is None or chunks is True or chunks is False
+            else codec.shape_arg(chunks, "chunks"),
             maxshape=None if maxshape is None else codec.shape_arg(maxshape, "maxshape", True),
             fillvalue=fillvalue,
             compression=compression,

@@ -1049,10 +1049,14 @@ static int op_create_dataset(h5a_engine *e, h5a_request *r, mp_buf *b, char *err
             }
             char osh[256];
             shape_str(osh, sizeof osh, os.ndim, os.dims);
-            rc = FAIL(H5A_E_EXISTS,
-                      "'%s' exists with %s %s: exist_ok needs the same shape and dtype as asked "
-                      "(%s)", r->path, shape_eq(&os, &s) ? "another dtype and shape" : "shape",
-                      osh, sh);
+            if (shape_eq(&os, &s))
+                rc = FAIL(H5A_E_EXISTS,
+                          "'%s' exists with another dtype: exist_ok needs the dtype asked for",
+                          r->path);
+            else
+                rc = FAIL(H5A_E_EXISTS,
+                          "'%s' exists with shape %s, not %s: exist_ok needs the shape asked for",
+                          r->path, osh, sh);
             goto out;
         }
         rc = FAIL(H5A_E_EXISTS, "'%s' already exists (a %s)%s", r->path,

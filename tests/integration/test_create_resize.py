@@ -137,10 +137,14 @@ def test_create_dataset_errors(server):
             await c.create_dataset("/d", (3,), "<f8")
         assert "exist_ok" in ei.value.message
         assert await c.create_dataset("/d", (3,), "<f8", exist_ok=True) == (3,)
-        with pytest.raises(h5a.ExistsError):
+        with pytest.raises(h5a.ExistsError) as ei:
             await c.create_dataset("/d", (4,), "<f8", exist_ok=True)
-        with pytest.raises(h5a.ExistsError):
+        assert "shape (3,), not (4,)" in ei.value.message
+        with pytest.raises(h5a.ExistsError) as ei:
             await c.create_dataset("/d", (3,), "<i8", exist_ok=True)
+        assert "another dtype" in ei.value.message
+        # chunks=1 is a chunk of one element (1 == True in Python)
+        await c.create_dataset("/one", 5, "<i2", chunks=1)
         with pytest.raises(h5a.ExistsError) as ei:
             await c.create_dataset("/g", (3,), exist_ok=True)
         assert "group" in ei.value.message
@@ -186,7 +190,8 @@ def test_create_dataset_errors(server):
     np.testing.assert_array_equal(session(server, body), np.zeros(3))
     server.stop()
     with h5py.File(server.file, "r") as f:
-        assert sorted(f.keys()) == ["d", "g"]
+        assert sorted(f.keys()) == ["d", "g", "one"]
+        assert f["one"].chunks == (1,)
 
 
 def test_create_dataset_wire(server):
