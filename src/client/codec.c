@@ -156,8 +156,11 @@ fail:
 
 static const char *op_name(h5c_op op)
 {
-    static const char *const names[] = {"ping",   "create_group", "write", "read",
-                                        "append", "insert",       "delete"};
+    static const char *const names[] = {
+        "ping",       "create_group", "write", "read", "append",      "insert", "delete",
+        "set_attr",   "get_attr",     "list_attrs",    "delete_attr", "list",   "walk",
+        "info",       "exists",       "create_link",   "move"};
+    _Static_assert(sizeof names / sizeof names[0] == H5C_MOVE + 1, "one name per h5c_op");
     return names[op];
 }
 
@@ -169,12 +172,23 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     *tail = NULL;
     *tail_len = 0;
     bool has_path = req->op != H5C_PING;
-    bool has_data = req->op == H5C_WRITE || req->op == H5C_APPEND || req->op == H5C_INSERT;
+    bool has_data = req->op == H5C_WRITE || req->op == H5C_APPEND || req->op == H5C_INSERT ||
+                    req->op == H5C_SET_ATTR;
     if (has_path && !req->path)
         return h5a_fail(err, errlen, HDF5A_EINVAL, "path is NULL");
+    /* the string arguments each op needs */
+    bool has_name = req->op == H5C_SET_ATTR || req->op == H5C_GET_ATTR ||
+                    req->op == H5C_DELETE_ATTR;
+    bool has_target = req->op == H5C_CREATE_LINK, has_dest = req->op == H5C_MOVE;
+    bool paged = req->op == H5C_LIST || req->op == H5C_WALK;
+    if ((has_name && !req->name) || (has_target && !req->target) || (has_dest && !req->dest))
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "%s is NULL",
+                        has_name ? "the attribute name" : has_target ? "target" : "dest");
+    bool has_after = paged && req->after, has_limit = paged && req->limit;
+    bool has_depth = req->op == H5C_WALK && req->max_depth;
 
     /* compression: a name, and a level only for gzip (0 is a real level) */
-    const char *cname = has_data && req->comp ? req->comp->name : NULL;
+    const char *cname = has_data && req->op != H5C_SET_ATTR && req->comp ? req->comp->name : NULL;
     bool has_level = false;
     if (cname) {
         int level = req->comp->level;
@@ -200,7 +214,8 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     size_t start = b->len;
     mp_put_raw(b, "\0\0\0\0", 4);
     mp_put_map_header(b, 2 + has_path + (req->op == H5C_INSERT) + (cname != NULL) + has_level +
-                             has_data);
+                             has_data + has_name + has_target + has_dest + has_after +
+                             has_limit + has_depth);
     put_key(b, "id");
     mp_put_uint(b, id);
     put_key(b, "op");
@@ -212,6 +227,30 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     if (req->op == H5C_INSERT) {
         put_key(b, "index");
         mp_put_int(b, req->index);
+    }
+    if (has_name) {
+        put_key(b, "name");
+        mp_put_cstr(b, req->name);
+    }
+    if (has_target) {
+        put_key(b, "target");
+        mp_put_cstr(b, req->target);
+    }
+    if (has_dest) {
+        put_key(b, "dest");
+        mp_put_cstr(b, req->dest);
+    }
+    if (has_after) {
+        put_key(b, "after");
+        mp_put_cstr(b, req->after);
+    }
+    if (has_limit) {
+        put_key(b, "limit");
+        mp_put_uint(b, req->limit);
+    }
+    if (has_depth) {
+        put_key(b, "max_depth");
+        mp_put_uint(b, req->max_depth);
     }
     if (cname) {
         put_key(b, "compression");
