@@ -662,7 +662,7 @@ static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s
 }
 
 /* A dataset made by write is not resizable: copy it once into a chunked one
- * that can grow along axis 0. */
+ * that can grow along axis 0, attributes included. */
 static hid_t make_growable(h5a_engine *e, const char *path, hid_t old, const shape_t *s,
                            comp_choice c, char *err)
 {
@@ -673,7 +673,7 @@ static hid_t make_growable(h5a_engine *e, const char *path, hid_t old, const sha
     d = dataset_create(e, NULL, ft, s, true, c, err);
     if (d < 0) goto out;
     if ((shape_elems(s) && write_all(d, ft, buf, path, err)) ||
-        dataset_relink(e, d, path, true, err)) {
+        h5a_meta_copy_attrs(old, d, err) || dataset_relink(e, d, path, true, err)) {
         close_id(&d, H5Dclose);
         goto out;
     }

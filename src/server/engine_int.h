@@ -38,4 +38,8 @@ int h5a_meta_link_kind(h5a_engine *e, const char *path, int *kind, char *err);
  * missing); the message says where it leads. */
 int h5a_meta_dangling(hid_t file, const char *name, const char *path, char *err);
 
+/* Copy every attribute of object `from` to object `to` (same types,
+ * shapes and values): a dataset rebuilt in another layout keeps them. */
+int h5a_meta_copy_attrs(hid_t from, hid_t to, char *err);
+
 #endif

@@ -1020,6 +1020,48 @@ static int op_delete_attr(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
     return rc;
 }
 
+typedef struct {
+    hid_t to;
+    int rc;
+    char *err;
+} attr_copy;
+
+static herr_t copy_attr_cb(hid_t from, const char *name, const H5A_info_t *ai, void *ud)
+{
+    attr_copy *c = ud;
+    hid_t src = H5Aopen(from, name, H5P_DEFAULT), t = H5I_INVALID_HID, sp = H5I_INVALID_HID,
+          dst = H5I_INVALID_HID;
+    void *buf = NULL;
+    int ok = src >= 0 && (t = H5Aget_type(src)) >= 0 && (sp = H5Aget_space(src)) >= 0;
+    hssize_t n = ok ? H5Sget_simple_extent_npoints(sp) : -1;
+    size_t size = ok ? H5Tget_size(t) : 0;
+    ok = ok && n >= 0 && size && (buf = calloc((size_t)n ? (size_t)n : 1, size)) &&
+         (dst = H5Acreate2(c->to, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) >= 0 &&
+         (n == 0 || (H5Aread(src, t, buf) >= 0 && H5Awrite(dst, t, buf) >= 0));
+    if (!ok)
+        c->rc = h5a_engine_h5fail(c->err, H5A_E_HDF5_ERROR, "cannot copy attribute '%s'", name);
+    /* variable-length members were allocated by H5Aread */
+    if (buf && n > 0 && sp >= 0 && (H5Tdetect_class(t, H5T_VLEN) > 0 ||
+                                    (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0)))
+        H5Dvlen_reclaim(t, sp, H5P_DEFAULT, buf);
+    free(buf);
+    close_id(&dst, H5Aclose);
+    close_id(&sp, H5Sclose);
+    close_id(&t, H5Tclose);
+    close_id(&src, H5Aclose);
+    return ok ? 0 : -1;
+}
+
+int h5a_meta_copy_attrs(hid_t from, hid_t to, char *err)
+{
+    attr_copy c = {to, 0, err};
+    hsize_t idx = 0;
+    if (H5Aiterate2(from, H5_INDEX_NAME, H5_ITER_INC, &idx, copy_attr_cb, &c) < 0 && !c.rc)
+        c.rc = H5FAIL(H5A_E_HDF5_ERROR, "cannot copy the attributes");
+    H5Eclear2(H5E_DEFAULT);
+    return c.rc;
+}
+
 int h5a_meta_execute(h5a_engine *e, h5a_request *r, char *err)
 {
     hid_t file = h5a_engine_file(e);

@@ -710,3 +710,29 @@ def test_server_files_inspectable_after_restart(start_server, tmp_path):
     srv2 = start_server(workdir=workdir)
     assert session(srv2, walk_all) == before
     assert os.path.exists(srv.file)
+
+
+def test_append_conversion_keeps_attributes(server):
+    """append/insert rebuild a write-made dataset as a resizable one: its
+    attributes move over with it."""
+
+    async def body(c):
+        await c.write("/d", np.arange(3))
+        await c.write("/e", np.arange(3))
+        for p in ("/d", "/e"):
+            await c.set_attr(p, "s", "text")
+            await c.set_attr(p, "arr", np.arange(4.0))
+            await c.set_attr(p, "strs", ["a", "bc"])
+            await c.set_attr(p, "st", np.zeros(2, dtype=STRUCT))
+        assert await c.append("/d", np.arange(2)) == (5,)
+        assert await c.insert("/e", 0, np.arange(2)) == (5,)
+        return await c.attrs("/d"), await c.attrs("/e")
+
+    d, e = session(server, body)
+    for a in (d, e):
+        assert a["s"] == "text" and a["strs"].tolist() == ["a", "bc"]
+        np.testing.assert_array_equal(a["arr"], np.arange(4.0))
+        assert a["st"].dtype == STRUCT
+    server.stop()
+    with h5open(server.file) as f:
+        assert f["d"].maxshape == (None,) and sorted(f["d"].attrs) == ["arr", "s", "st", "strs"]
