@@ -80,6 +80,9 @@ static h5a_config cfg;
 static h5a_engine *eng;
 static bool verbose;
 static bool vlen_seen; /* this input moved variable-length strings (see live_bytes) */
+/* this input made a soft link: a moved link with a relative target leads
+ * somewhere else, so the move oracle stands down */
+static bool links_made;
 static uint64_t n_inputs, n_requests, n_ok, n_err[32];
 
 static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -296,6 +299,37 @@ static void check_reply(const pending *p, mp_doc *doc, uint8_t **bufout, const m
         CHECK(rc == 0, "read result is not a value the protocol can carry back: %s", err);
         if (a.type->kind == DT_VLSTR) vlen_seen = true;
         h5a_array_clear(&a);
+        break;
+    }
+    case OP_SET_ATTR:
+    case OP_DELETE_ATTR:
+    case OP_CREATE_LINK:
+    case OP_MOVE: CHECK(v->type == MP_NIL, "%s result is not nil", h5a_op_name(p->op)); break;
+    case OP_GET_ATTR: {
+        h5a_array a;
+        rc = h5a_array_from_node(v, &a, err, sizeof err);
+        CHECK(rc == 0, "get_attr result is not a value the protocol can carry back: %s", err);
+        h5a_array_clear(&a);
+        break;
+    }
+    case OP_EXISTS: CHECK(v->type == MP_BOOL, "exists result is not a bool"); break;
+    case OP_LIST_ATTRS: CHECK(v->type == MP_ARRAY, "list_attrs result is not an array"); break;
+    case OP_LIST:
+    case OP_WALK: {
+        const mp_node *e = mp_map_get(v, "entries"), *nx = mp_map_get(v, "next");
+        CHECK(v->type == MP_MAP && v->len == 2 && e && e->type == MP_ARRAY && nx &&
+                  (nx->type == MP_NIL || nx->type == MP_STR),
+              "%s result is not {entries, next}", h5a_op_name(p->op));
+        const mp_node *x = mp_first_child(e);
+        for (uint32_t i = 0; i < e->len; i++, x = mp_next(x)) {
+            const mp_node *kind = mp_map_get(x, "kind");
+            CHECK(kind && kind->type == MP_STR, "%s entry without a kind", h5a_op_name(p->op));
+        }
+        break;
+    }
+    case OP_INFO: {
+        const mp_node *kind = mp_map_get(v, "kind");
+        CHECK(v->type == MP_MAP && kind && kind->type == MP_STR, "info result has no kind");
         break;
     }
     default: fatal("ok reply for op %d", p->op);
@@ -541,8 +575,20 @@ static void execute(h5a_request **reqs, size_t n, bool oracle)
         note(&p[j], reqs[j]);
         if (reqs[j]->has_data && reqs[j]->data.type->kind == DT_VLSTR) vlen_seen = true;
     }
+    /* move: what was at the source is then, unchanged, at the destination */
+    snapshot moved = {0};
+    bool moving = oracle && r->op == OP_MOVE && !r->err_code && !links_made;
+    if (moving) snap_read(r->path, &moved);
     if (n == 1) h5a_engine_execute(eng, r);
     else h5a_engine_execute_appends(eng, reqs, n);
+    if (r->op == OP_CREATE_LINK && r->reply_ok) links_made = true;
+    if (moving && r->reply_ok && moved.code == 0) {
+        snapshot at = {0};
+        snap_read(r->dest, &at);
+        check_unchanged("move", r->dest, &moved, &at);
+        snap_free(&at);
+    }
+    snap_free(&moved);
     bool all_ok = true, all_failed = true;
     for (size_t j = 0; j < n; j++) {
         all_ok = all_ok && reqs[j]->reply_ok;
@@ -602,6 +648,7 @@ static void run_input(const uint8_t *data, size_t size)
 
     cfg.use_compression = flags & 1;
     unlink(cfg.file_path);
+    links_made = false;
     engine_open();
 
     h5a_request *reqs[MAX_FRAMES];

@@ -166,6 +166,16 @@ def engine_seeds():
         req(7, "read", path="/g/x"), req(8, "delete", path="/g/x"), req(9, "read", path="/g/x"),
         req(10, "delete", path="/g"),
     ])
+    add("meta", 0, [
+        req(1, "append", path="/g/x", data=i4), req(2, "set_attr", path="/g/x", name="a", data=i4),
+        req(3, "set_attr", path="/g", name="s", data="text"), req(4, "get_attr", path="/g/x", name="a"),
+        req(5, "list_attrs", path="/g/x"), req(6, "create_link", path="/l", target="/g/x"),
+        req(7, "create_link", path="/d", target="nowhere"), req(8, "list", path="/", limit=2),
+        req(9, "walk", path="/", after="/g", max_depth=3), req(10, "info", path="/l"),
+        req(11, "exists", path="/d"), req(12, "move", path="/g", dest="/h/g"),
+        req(13, "append", path="/g/x", data=i4), req(14, "delete_attr", path="/h/g/x", name="a"),
+        req(15, "info", path="/h"), req(16, "delete", path="/d"),
+    ])
     for i, (name, a) in enumerate(typed_arrays().items()):
         rows = a if a.ndim else a.reshape(1)
         add("dtype_" + name, 8, [

@@ -156,6 +156,71 @@ typedef struct hdf5a_create_opts {
     int exist_ok;             /* nonzero: a dataset of this shape and dtype may exist */
 } hdf5a_create_opts;
 
+/* ---- listings and object descriptions ----
+ * Results of list, walk, list_attrs and info: each is one owned object the
+ * caller frees with its _free function; every pointer inside points into
+ * it. Strings are NUL-terminated (a name holding a NUL byte cannot exist
+ * in HDF5). dtype strings use hdf5a_array's forms ("<f8", a JSON descr
+ * list, "str", "bytes") and are NULL for HDF5 types with no NumPy
+ * equivalent. */
+
+/* maxshape entries use HDF5A_UNLIMITED (above) for an axis that can grow
+ * without limit. */
+
+typedef struct hdf5a_entry {
+    const char *name;     /* list: member name; walk: full path; list_attrs: attribute name */
+    const char *kind;     /* "group", "dataset", "datatype", "soft_link", "external_link",
+                             "user_link"; "attribute" for list_attrs */
+    const char *dtype;    /* datasets, datatypes, attributes; else NULL */
+    int ndim;             /* datasets, attributes: rank (0 = scalar); -1 when empty
+                             (a null dataspace, h5py.Empty) or not applicable */
+    const uint64_t *shape;    /* ndim entries */
+    const uint64_t *maxshape; /* ndim entries; HDF5A_UNLIMITED where unlimited */
+    const char *target;   /* soft_link: the link's value; external_link: the path in file */
+    const char *file;     /* external_link: the file's name; else NULL */
+} hdf5a_entry;
+
+typedef struct hdf5a_listing {
+    size_t count;
+    const hdf5a_entry *entries;
+    const char *next; /* list/walk: NULL when complete, else the `after` of the next page */
+} hdf5a_listing;
+
+HDF5A_API void hdf5a_listing_free(hdf5a_listing *l);
+
+typedef struct hdf5a_filter {
+    unsigned id; /* 1 deflate (gzip), 2 shuffle, 3 fletcher32, 32000 lzf, ... */
+    const char *name;
+    size_t ncd;
+    const unsigned *cd_values;
+} hdf5a_filter;
+
+/* What info says about an object (links in its path followed). */
+typedef struct hdf5a_objinfo {
+    const char *kind; /* "dataset", "group" or "datatype" */
+    uint64_t nattrs;
+    uint64_t members; /* group: number of links in it */
+    /* datasets (dtype and hdf5_class for datatypes too) */
+    const char *dtype;
+    const char *hdf5_class; /* "integer", "float", "string", "compound", "enum", ... */
+    int ndim;               /* -1: empty (null dataspace) */
+    const uint64_t *shape, *maxshape;
+    const char *layout; /* "contiguous", "chunked", "compact", "virtual" */
+    int chunk_ndim;     /* 0 unless chunked */
+    const uint64_t *chunks;
+    const char *compression; /* "gzip", "lzf", "szip", the plugins "lz4", "bzip2",
+                                "bitshuffle" (as hdf5a_compression names them), or NULL */
+    int compression_opts;    /* the gzip level, bzip2 block size, lz4 block bytes; else -1 */
+    int shuffle, fletcher32;
+    size_t nfilters;
+    const hdf5a_filter *filters;
+    const hdf5a_array *fillvalue; /* a 0-d array; NULL for variable-length strings and
+                                     unmapped types */
+    uint64_t storage_size;        /* bytes allocated in the file */
+} hdf5a_objinfo;
+
+HDF5A_API void hdf5a_objinfo_free(hdf5a_objinfo *i);
+
 /* ================= blocking API ================= */
 
 typedef struct hdf5a_client hdf5a_client;
@@ -228,6 +293,34 @@ HDF5A_API int hdf5a_resize(hdf5a_client *c, const char *path, int ndim, const ui
 HDF5A_API int hdf5a_resize_axis(hdf5a_client *c, const char *path, int axis, uint64_t size,
                                 int *new_ndim, uint64_t *new_shape);
 
+/* Attributes of the group, dataset or named datatype at path. set_attr
+ * stores the value as h5py's obj.attrs[name] = value would, replacing an
+ * attribute of that name; get_attr returns it as hdf5a_read would. */
+HDF5A_API int hdf5a_set_attr(hdf5a_client *c, const char *path, const char *name,
+                             const hdf5a_array *value);
+HDF5A_API int hdf5a_get_attr(hdf5a_client *c, const char *path, const char *name,
+                             hdf5a_array **out);
+/* Entries of kind "attribute", in name order (next is NULL). */
+HDF5A_API int hdf5a_list_attrs(hdf5a_client *c, const char *path, hdf5a_listing **out);
+HDF5A_API int hdf5a_delete_attr(hdf5a_client *c, const char *path, const char *name);
+/* One page of the members of a group, in name order: those after `after`
+ * (NULL: from the start), at most `limit` (0: the server's default,
+ * 10000). Page on with (*out)->next as `after` until it is NULL. */
+HDF5A_API int hdf5a_list(hdf5a_client *c, const char *path, const char *after, uint64_t limit,
+                         hdf5a_listing **out);
+/* One page of everything below a group, depth first (h5ls -r order);
+ * names are full paths. max_depth 0: no limit; 1: the members only. */
+HDF5A_API int hdf5a_walk(hdf5a_client *c, const char *path, unsigned max_depth,
+                         const char *after, uint64_t limit, hdf5a_listing **out);
+HDF5A_API int hdf5a_info(hdf5a_client *c, const char *path, hdf5a_objinfo **out);
+/* *exists: 1 when the last component of path names a link (a dangling
+ * soft link too, as h5py's `in`), else 0. */
+HDF5A_API int hdf5a_exists(hdf5a_client *c, const char *path, int *exists);
+/* A soft link at path to target (absolute, or relative to the link's group). */
+HDF5A_API int hdf5a_create_link(hdf5a_client *c, const char *path, const char *target);
+/* Move (rename) the object or link at path to dest (which must not exist). */
+HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest);
+
 /* ================= asynchronous API ================= */
 
 typedef struct hdf5a_async hdf5a_async;
@@ -238,10 +331,14 @@ typedef struct hdf5a_reply {
                               failed or context freed before the reply), HDF5A_EREPLY
                               (reply not understood), HDF5A_ENOMEM */
     const char *message;   /* error text, "" on success */
-    const hdf5a_array *array; /* read: the value; NULL otherwise */
+    const hdf5a_array *array; /* read, read_slice, get_attr: the value; NULL otherwise */
     int ndim;              /* write/append/insert/write_slice/create_dataset/resize:
                               the dataset's shape after the op (0 and NULL otherwise) */
     const uint64_t *shape;
+    /* get_attr: the value is in `array`, as for read */
+    const hdf5a_listing *listing; /* list, walk, list_attrs; NULL otherwise */
+    const hdf5a_objinfo *info;    /* info; NULL otherwise */
+    int exists;                   /* exists: 1 or 0 */
 } hdf5a_reply;
 
 /* Fires exactly once per request: with the reply, or with status
@@ -253,6 +350,11 @@ typedef void hdf5a_callback(hdf5a_async *ac, const hdf5a_reply *reply, void *pri
 /* Keep the array of a read reply beyond the callback: returns it (caller
  * frees with hdf5a_array_free); the reply's array becomes NULL. */
 HDF5A_API hdf5a_array *hdf5a_reply_take_array(const hdf5a_reply *reply);
+
+/* Keep a listing / info beyond the callback (free with hdf5a_listing_free /
+ * hdf5a_objinfo_free); the reply's pointer becomes NULL. */
+HDF5A_API hdf5a_listing *hdf5a_reply_take_listing(const hdf5a_reply *reply);
+HDF5A_API hdf5a_objinfo *hdf5a_reply_take_info(const hdf5a_reply *reply);
 
 /* Event-loop hooks, filled in by an adapter (hiredis' model). The library
  * calls add_read/add_write when it wants readiness events for its socket
@@ -338,6 +440,28 @@ HDF5A_API int hdf5a_async_resize(hdf5a_async *ac, const char *path, int ndim,
                                  const uint64_t *shape, hdf5a_callback *cb, void *privdata);
 HDF5A_API int hdf5a_async_resize_axis(hdf5a_async *ac, const char *path, int axis,
                                       uint64_t size, hdf5a_callback *cb, void *privdata);
+/* The blocking functions' arguments; results in the reply (see hdf5a_reply). */
+HDF5A_API int hdf5a_async_set_attr(hdf5a_async *ac, const char *path, const char *name,
+                                   const hdf5a_array *value, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_get_attr(hdf5a_async *ac, const char *path, const char *name,
+                                   hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_list_attrs(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                     void *privdata);
+HDF5A_API int hdf5a_async_delete_attr(hdf5a_async *ac, const char *path, const char *name,
+                                      hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_list(hdf5a_async *ac, const char *path, const char *after,
+                               uint64_t limit, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_walk(hdf5a_async *ac, const char *path, unsigned max_depth,
+                               const char *after, uint64_t limit, hdf5a_callback *cb,
+                               void *privdata);
+HDF5A_API int hdf5a_async_info(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                               void *privdata);
+HDF5A_API int hdf5a_async_exists(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                 void *privdata);
+HDF5A_API int hdf5a_async_create_link(hdf5a_async *ac, const char *path, const char *target,
+                                      hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_move(hdf5a_async *ac, const char *path, const char *dest,
+                               hdf5a_callback *cb, void *privdata);
 
 #ifdef __cplusplus
 }

@@ -418,13 +418,142 @@ class HDF5Client:
         return _shape(res)
 
     async def delete(self, path):
-        """Delete the group (recursively) or dataset at path."""
+        """Delete the group (recursively) or dataset at path, or the link
+        at path when it is a soft or external link (dangling or not)."""
         await self._call("delete", path)
+
+    # ------------------------------------------------------ attributes
+
+    async def set_attr(self, path, name, value):
+        """Set attribute `name` of the group or dataset at path to value
+        (anything write() takes; stored as h5py stores the same value in
+        ``obj.attrs[name]``), replacing an attribute of that name."""
+        if not isinstance(name, str):
+            raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
+        await self._call("set_attr", path, name=name, data=value)
+
+    async def get_attr(self, path, name):
+        """The value of attribute `name` of the object at path, as read()
+        returns values (numpy array or scalar, str/bytes, object array of
+        strings)."""
+        res = await self._call("get_attr", path, name=name)
+        if isinstance(res, list):
+            return codec.strings_to_array(res)
+        return codec.decode_value(res)
+
+    async def list_attrs(self, path):
+        """The attributes of the object at path, in name order: a list of
+        dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
+        shape and dtype)."""
+        res = await self._call("list_attrs", path)
+        return [_describe(a) for a in res]
+
+    async def attrs(self, path):
+        """Every attribute of the object at path as a dict name -> value
+        (one list_attrs, then the get_attr calls pipelined)."""
+        names = [a["name"] for a in await self.list_attrs(path)]
+        values = await asyncio.gather(*(self.get_attr(path, n) for n in names))
+        return dict(zip(names, values))
+
+    async def delete_attr(self, path, name):
+        """Delete attribute `name` of the object at path."""
+        await self._call("delete_attr", path, name=name)
+
+    # ------------------------------------------------ listing, inspection
+
+    async def list(self, path="/"):
+        """The members of the group at path, in name order: a list of dicts
+        with "name" and "kind" ("group", "dataset", "datatype", "soft_link",
+        "external_link", "user_link"); datasets also have "shape",
+        "maxshape" and "dtype", soft links "target", external links "file"
+        and "target". Fetched a page at a time (the server's default
+        page size) until complete."""
+        out = []
+        after = None
+        while True:
+            res = await self._call("list", path, after=after)
+            out.extend(_describe(e) for e in res["entries"])
+            after = res["next"]
+            if after is None:
+                return out
+
+    async def walk(self, path="/", max_depth=None, page_size=None):
+        """Every link below the group at path, depth first, members in name
+        order, each group's contents right after it (as ``h5ls -r``): an
+        async iterator of dicts like list()'s with "path" (absolute)
+        instead of "name". Soft and external links are listed, not
+        followed. max_depth=1 gives the group's own members only. Pages of
+        page_size entries (None: the server's default) are fetched as the
+        iteration goes, so a huge file never has to fit in one reply."""
+        after = None
+        while True:
+            res = await self._call("walk", path, after=after, max_depth=max_depth, limit=page_size)
+            for e in res["entries"]:
+                yield _describe(e)
+            after = res["next"]
+            if after is None:
+                return
+
+    async def info(self, path):
+        """What the object at path is. A dataset: a dict with "kind":
+        "dataset", "shape" and "maxshape" (tuples as h5py gives them: None
+        for an unlimited axis; both None for an empty dataset), "dtype" (a
+        numpy dtype; variable-length strings are h5py's
+        ``string_dtype``-style object dtypes, with metadata {"vlen": str}
+        or {"vlen": bytes}; None when the type has no numpy equivalent),
+        "hdf5_class", "layout", "chunks" (tuple or None), "compression"
+        ("gzip", "lzf", "szip", the plugins "lz4", "bzip2", "bitshuffle" as
+        create_dataset() names them, or None), "compression_opts" (gzip
+        level, bzip2 block size, lz4 block bytes; else None),
+        "shuffle", "fletcher32", "filters" (every filter: id, name,
+        cd_values), "fillvalue", "storage_size" (bytes allocated in the
+        file) and "nattrs". A group: "kind": "group", "members", "nattrs".
+        Links in the path are followed."""
+        return _describe(await self._call("info", path))
+
+    async def exists(self, path):
+        """True when path leads to an object (links followed): False for a
+        missing path, a dangling link, or a path through a dataset -- as
+        h5py's ``path in file``."""
+        return bool(await self._call("exists", path))
+
+    # ------------------------------------------------------------ links
+
+    async def create_link(self, path, target):
+        """Create a soft link at path pointing at target (absolute, or
+        relative to the link's group; it need not exist), creating missing
+        parent groups."""
+        await self._call("create_link", path, target=target)
+
+    async def move(self, path, dest):
+        """Move (rename) the object or link at path to dest, creating
+        missing parent groups of dest. dest must not exist."""
+        await self._call("move", path, dest=dest)
 
 
 def _consume(fut):
     if not fut.cancelled():
         fut.exception()
+
+
+_SHAPE_KEYS = ("shape", "maxshape", "chunks")
+
+
+def _describe(m):
+    """A listing or info map from the wire with Python values: tuples for
+    shapes, numpy dtypes, decoded fill values."""
+    out = {}
+    for k, v in m.items():
+        if k in _SHAPE_KEYS and v is not None:
+            v = tuple(v)
+        elif k == "dtype":
+            v = codec.dtype_from_description(v)
+        elif k == "fillvalue":
+            v = codec.decode_value(v)
+        elif k == "filters":
+            v = [dict(f, cd_values=tuple(f["cd_values"])) for f in v]
+        out[k] = v
+    return out
 
 
 def _shape(res):

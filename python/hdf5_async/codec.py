@@ -37,6 +37,7 @@ __all__ = [
     "selection_arg",
     "dtype_arg",
     "shape_arg",
+    "dtype_from_description",
     "FRAME_HEADER",
     "MAX_FRAME",
 ]
@@ -337,6 +338,21 @@ def dtype_from_wire(t):
             offsets.append(offset)
         offset += ftype.itemsize
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
+
+
+def dtype_from_description(t):
+    """The dtype of a listing or info reply: a type string or descr list as
+    in values, "str" / "bytes" for variable-length strings (an object dtype
+    carrying {"vlen": str} / {"vlen": bytes}, what h5py.string_dtype()
+    makes, so h5py.check_string_dtype understands it), None for types with
+    no numpy equivalent."""
+    if t is None:
+        return None
+    if t == "str":
+        return np.dtype("O", metadata={"vlen": str})
+    if t == "bytes":
+        return np.dtype("O", metadata={"vlen": bytes})
+    return dtype_from_wire(t)
 
 
 def _get(m, key):

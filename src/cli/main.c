@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/config.h"
 #include "cli/dtype.h"
 #include "cli/format.h"
@@ -15,17 +16,6 @@
 #include "cli/progress.h"
 #include "cli/sel.h"
 #include "hdf5_async.h"
-
-/* Exit statuses: part of the interface, scripts rely on them. */
-enum {
-    EXIT_OK = 0,
-    EXIT_SERVER = 1, /* the server answered with an error */
-    EXIT_USAGE = 2,  /* bad command line or config file */
-    EXIT_CONN = 3,   /* connection, I/O or timeout error */
-    EXIT_FILE = 4    /* cannot read, parse or write a local .npy file */
-};
-
-#define PROG "hdf5-async"
 
 static const char MAIN_HELP[] =
     "Usage: " PROG " [OPTIONS] COMMAND [ARGS...]\n"
@@ -41,7 +31,15 @@ static const char MAIN_HELP[] =
     "  get PATH [-o FILE.npy]  print a dataset (or --slice of it), or save it as .npy\n"
     "  create PATH --shape S   create an empty dataset (dtype, chunks, maxshape, ...)\n"
     "  resize PATH SHAPE       change a chunked dataset's shape within its maxshape\n"
-    "  rm PATH                 delete a dataset, or a group and all it holds\n"
+    "  rm PATH                 delete a dataset, a group and all it holds, or a link\n"
+    "  ls [-r] [PATH]          list a group's members (-r: everything below), like h5ls\n"
+    "  tree [PATH]             everything below a group, indented\n"
+    "  info PATH               describe a dataset (shape, dtype, chunks, compression,\n"
+    "                          fill value, storage size) or a group\n"
+    "  attr ls|get|set|rm PATH [NAME [VALUE]]\n"
+    "                          list, print, set or delete attributes\n"
+    "  ln -s TARGET PATH       create a soft link at PATH pointing at TARGET\n"
+    "  mv PATH DEST            move (rename) a dataset, group or link\n"
     "Run '" PROG " COMMAND --help' for a command's options.\n"
     "\n"
     "Options (before or after COMMAND):\n"
@@ -200,16 +198,104 @@ static const char RM_HELP[] =
     "Usage: " PROG " [OPTIONS] rm PATH\n"
     "\n"
     "Delete the dataset at PATH, or the group at PATH with everything under it.\n"
+    "When PATH is a soft or external link, the link is removed, not its target.\n"
     "Prints nothing.\n"
     "\n"
     "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (e.g. NOT_FOUND), 2 usage,\n"
     "3 connection/timeout.\n";
 
+static const char LS_HELP[] =
+    "Usage: " PROG " [OPTIONS] ls [-r] [PATH]\n"
+    "\n"
+    "List the members of the group PATH (default /) in name order, one per line,\n"
+    "like h5ls: the name, then what it is:\n"
+    "  Group\n"
+    "  Dataset {DIMS} DTYPE    DIMS as h5ls shows them: 10/Inf is 10 now, unlimited;\n"
+    "                          SCALAR for a scalar, NULL for an empty dataset\n"
+    "  Type DTYPE              a named datatype\n"
+    "  Soft Link {TARGET}\n"
+    "  External Link {FILE//PATH}\n"
+    "A dataset at PATH is listed as itself.\n"
+    "\n"
+    "  -r, --recursive  everything below PATH, depth first, as full paths (h5ls -r)\n"
+    "\n"
+    "Links are listed, not followed. Large groups are fetched in pages, so any\n"
+    "number of members can be listed.\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage, 3 connection/timeout.\n";
+
+static const char TREE_HELP[] =
+    "Usage: " PROG " [OPTIONS] tree [PATH]\n"
+    "\n"
+    "Show everything below the group PATH (default /) as an indented tree, two\n"
+    "spaces per level: groups end in '/', datasets show their shape and dtype,\n"
+    "links show where they point ('name -> /target').\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
+
+static const char INFO_HELP[] =
+    "Usage: " PROG " [OPTIONS] info PATH\n"
+    "\n"
+    "Describe the object at PATH (links followed), one property per line. A\n"
+    "dataset: shape, maxshape, dtype, HDF5 class, layout, chunks, compression,\n"
+    "filters, fill value, storage size and number of attributes. A group: its\n"
+    "number of members and attributes.\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage, 3 connection/timeout.\n";
+
+static const char ATTR_HELP[] =
+    "Usage: " PROG " [OPTIONS] attr ls PATH\n"
+    "       " PROG " [OPTIONS] attr get PATH NAME [-o FILE.npy]\n"
+    "       " PROG " [OPTIONS] attr set PATH NAME VALUE [--string]\n"
+    "       " PROG " [OPTIONS] attr set PATH NAME --npy FILE.npy\n"
+    "       " PROG " [OPTIONS] attr rm PATH NAME\n"
+    "\n"
+    "Attributes of the group or dataset at PATH (/ is the root group).\n"
+    "  ls   one line per attribute, in name order: NAME {DIMS} DTYPE\n"
+    "  get  print the value as 'get' prints a dataset (-o: save it as .npy)\n"
+    "  set  set (or replace) the attribute, stored as h5py stores the same value:\n"
+    "       VALUE true/false is a bool, an integer an int64, a number a float64,\n"
+    "       [1, 2, 3] a 1-D array (int64, or float64 if any element is not an\n"
+    "       integer), anything else a string (variable-length UTF-8)\n"
+    "  rm   delete the attribute\n"
+    "\n"
+    "  --string         store VALUE as a string even if it looks like a number\n"
+    "  --npy FILE.npy   the value is the array in FILE.npy (\"-\": standard input)\n"
+    "  -o FILE.npy      (get) save the value as a .npy file\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage,\n"
+    "3 connection/timeout, 4 FILE.npy cannot be read or written.\n";
+
+static const char LN_HELP[] =
+    "Usage: " PROG " [OPTIONS] ln -s TARGET PATH\n"
+    "\n"
+    "Create a soft link at PATH whose value is TARGET: an absolute path, or one\n"
+    "relative to PATH's group. TARGET need not exist yet. Missing parent groups of\n"
+    "PATH are created; something already at PATH is an error (EXISTS). Only soft\n"
+    "links can be made (-s is required, as a reminder). Prints nothing.\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
+
+static const char MV_HELP[] =
+    "Usage: " PROG " [OPTIONS] mv PATH DEST\n"
+    "\n"
+    "Move (rename) the dataset, group or link at PATH to DEST, creating missing\n"
+    "parent groups of DEST. DEST must not exist (EXISTS); a link is moved as a\n"
+    "link, its target unchanged. Prints nothing.\n"
+    "\n"
+    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Exit status: 0 ok, 1 server error (NOT_FOUND, EXISTS, ...), 2 usage,\n"
+    "3 connection/timeout.\n";
+
 /* ---- errors ---- */
 
-static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void msg(const char *fmt, ...)
+void msg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -221,8 +307,7 @@ static void msg(const char *fmt, ...)
 
 static const char *g_cmd; /* for "Try ... --help" */
 
-static int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage(const char *fmt, ...)
+int usage(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -236,9 +321,8 @@ static int usage(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-/* Library errors: "hdf5-async: CODE: message". from_file: the request
- * carried an array read from a .npy file. */
-static int lib_error(hdf5a_client *c, int rc, int from_file)
+/* Library errors: "hdf5-async: CODE: message" (cli.h). */
+int lib_error(hdf5a_client *c, int rc, int from_file)
 {
     const char *code = hdf5a_strerror(rc);
     const char *text = c ? hdf5a_errstr(c) : "";
@@ -263,7 +347,7 @@ static int lib_error(hdf5a_client *c, int rc, int from_file)
 
 enum { OPT_HOST = 1, OPT_PORT, OPT_CONFIG, OPT_TIMEOUT, OPT_HELP, OPT_VERSION, OPT_COMPRESSION,
        OPT_LEVEL, OPT_OUTPUT, OPT_SLICE, OPT_SHAPE, OPT_DTYPE, OPT_MAXSHAPE, OPT_CHUNKS, OPT_FILL,
-       OPT_SHUFFLE, OPT_EXIST_OK, OPT_AXIS };
+       OPT_SHUFFLE, OPT_EXIST_OK, OPT_AXIS, OPT_RECURSIVE, OPT_SOFT, OPT_NPY, OPT_STRING };
 
 typedef struct optdef {
     const char *lname;
@@ -291,36 +375,55 @@ static const optdef CREATE_OPTS[] = {
     {"exist-ok", 0, 0, OPT_EXIST_OK}, {NULL, 0, 0, 0}};
 static const optdef RESIZE_OPTS[] = {{"axis", 0, 1, OPT_AXIS}, {NULL, 0, 0, 0}};
 static const optdef NO_OPTS[] = {{NULL, 0, 0, 0}};
+static const optdef LS_OPTS[] = {{"recursive", 'r', 0, OPT_RECURSIVE}, {NULL, 0, 0, 0}};
+static const optdef LN_OPTS[] = {{"symbolic", 's', 0, OPT_SOFT}, {NULL, 0, 0, 0}};
+static const optdef ATTR_OPTS[] = {{"output", 'o', 1, OPT_OUTPUT},
+                                   {"npy", 0, 1, OPT_NPY},
+                                   {"string", 0, 0, OPT_STRING},
+                                   {NULL, 0, 0, 0}};
 
 typedef struct cmd {
     const char *name;
-    int npos;
+    int npos;    /* positional arguments required ... */
+    int maxpos;  /* ... and allowed */
     const char *posnames[2];
     const optdef *opts;
     const char *help;
 } cmd;
 
-enum { CMD_PING, CMD_MKGROUP, CMD_PUT, CMD_APPEND, CMD_GET, CMD_RM, CMD_CREATE, CMD_RESIZE };
+/* CMDS is indexed by these: the same order */
+enum { CMD_PING, CMD_MKGROUP, CMD_PUT, CMD_APPEND, CMD_GET, CMD_RM, CMD_CREATE, CMD_RESIZE,
+       CMD_LS, CMD_TREE, CMD_INFO, CMD_ATTR, CMD_LN, CMD_MV };
 static const cmd CMDS[] = {
-    {"ping", 0, {NULL, NULL}, NO_OPTS, PING_HELP},
-    {"mkgroup", 1, {"PATH", NULL}, NO_OPTS, MKGROUP_HELP},
-    {"put", 2, {"PATH", "FILE.npy"}, PUT_OPTS, PUT_HELP},
-    {"append", 2, {"PATH", "FILE.npy"}, TRANSFER_OPTS, APPEND_HELP},
-    {"get", 1, {"PATH", NULL}, GET_OPTS, GET_HELP},
-    {"rm", 1, {"PATH", NULL}, NO_OPTS, RM_HELP},
-    {"create", 1, {"PATH", NULL}, CREATE_OPTS, CREATE_HELP},
-    {"resize", 2, {"PATH", "SHAPE"}, RESIZE_OPTS, RESIZE_HELP},
+    {"ping", 0, 0, {NULL, NULL}, NO_OPTS, PING_HELP},
+    {"mkgroup", 1, 1, {"PATH", NULL}, NO_OPTS, MKGROUP_HELP},
+    {"put", 2, 2, {"PATH", "FILE.npy"}, PUT_OPTS, PUT_HELP},
+    {"append", 2, 2, {"PATH", "FILE.npy"}, TRANSFER_OPTS, APPEND_HELP},
+    {"get", 1, 1, {"PATH", NULL}, GET_OPTS, GET_HELP},
+    {"rm", 1, 1, {"PATH", NULL}, NO_OPTS, RM_HELP},
+    {"create", 1, 1, {"PATH", NULL}, CREATE_OPTS, CREATE_HELP},
+    {"resize", 2, 2, {"PATH", "SHAPE"}, RESIZE_OPTS, RESIZE_HELP},
+    {"ls", 0, 1, {NULL, NULL}, LS_OPTS, LS_HELP},
+    {"tree", 0, 1, {NULL, NULL}, NO_OPTS, TREE_HELP},
+    {"info", 1, 1, {"PATH", NULL}, NO_OPTS, INFO_HELP},
+    {"attr", 2, 4, {"subcommand (ls, get, set, rm)", "PATH"}, ATTR_OPTS, ATTR_HELP},
+    {"ln", 2, 2, {"TARGET", "PATH"}, LN_OPTS, LN_HELP},
+    {"mv", 2, 2, {"PATH", "DEST"}, NO_OPTS, MV_HELP},
 };
 #define NCMDS (sizeof CMDS / sizeof CMDS[0])
+_Static_assert(NCMDS == CMD_MV + 1, "one CMDS entry per CMD_*");
+#define COMMAND_LIST                                                                               \
+    "ping, mkgroup, put, append, get, rm, create, resize, ls, tree, info, attr, ln, mv"
 
 typedef struct args {
-    const char *host, *config, *output, *compression;
+    const char *host, *config, *output, *compression, *npy;
     int port;       /* -1: not given */
     int timeout_ms; /* -1: not given */
     long level;     /* -1: not given */
     const char *slice, *shape, *dtype, *maxshape, *chunks, *fill, *axis;
     int shuffle, exist_ok;
-    const char *pos[3];
+    int recursive, soft, force_str;
+    const char *pos[4];
     int npos;
 } args;
 
@@ -395,6 +498,13 @@ static int set_opt(args *a, const optdef *o, const char *val)
         if (!*val) return usage("-o: empty file name");
         a->output = val;
         break;
+    case OPT_NPY:
+        if (!*val) return usage("--npy: empty file name");
+        a->npy = val;
+        break;
+    case OPT_RECURSIVE: a->recursive = 1; break;
+    case OPT_SOFT: a->soft = 1; break;
+    case OPT_STRING: a->force_str = 1; break;
     default: break;
     }
     return 0;
@@ -408,7 +518,7 @@ static int parse_args(int argc, char **argv, int i, const optdef *local, args *a
     for (; i < argc; i++) {
         const char *s = argv[i];
         if (opts_done || s[0] != '-' || s[1] == '\0') {
-            if (a->npos >= 3) return usage("too many arguments");
+            if (a->npos >= 4) return usage("too many arguments");
             a->pos[a->npos++] = s;
             continue;
         }
@@ -732,7 +842,7 @@ int main(int argc, char **argv)
             fputs(MAIN_HELP, stdout);
             return EXIT_OK;
         }
-        return usage("no command given (ping, mkgroup, put, append, get, rm, create, resize)");
+        return usage("no command given (%s)", COMMAND_LIST);
     }
     const char *name = argv[i++];
     if (strcmp(name, "help") == 0) {
@@ -752,8 +862,7 @@ int main(int argc, char **argv)
             fputs(MAIN_HELP, stdout);
             return EXIT_OK;
         }
-        return usage("unknown command '%s' (commands: ping, mkgroup, put, append, get, rm, "
-                     "create, resize)", name);
+        return usage("unknown command '%s' (commands: %s)", name, COMMAND_LIST);
     }
     g_cmd = cm->name;
     /* --help anywhere wins over anything else on the line */
@@ -766,7 +875,9 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, i, cm->opts, &a, &help);
     if (rc) return rc;
     if (a.npos < cm->npos) return usage("missing %s argument", cm->posnames[a.npos]);
-    if (a.npos > cm->npos) return usage("unexpected argument '%s'", a.pos[cm->npos]);
+    if (a.npos > cm->maxpos) return usage("unexpected argument '%s'", a.pos[cm->maxpos]);
+    if (cm - CMDS == CMD_LN && !a.soft)
+        return usage("only soft links can be made: give -s (ln -s TARGET PATH)");
     if (a.level >= 0) {
         if (!a.compression) a.compression = "gzip";
         if (strcmp(a.compression, "gzip") && strcmp(a.compression, "bzip2") &&
@@ -824,6 +935,18 @@ int main(int argc, char **argv)
     case CMD_RESIZE: rc = cmd_resize(c, &a); break;
     case CMD_RM:
         rc = hdf5a_delete(c, a.pos[0]);
+        rc = rc ? lib_error(c, rc, 0) : EXIT_OK;
+        break;
+    case CMD_LS: rc = cmd_ls(c, a.npos ? a.pos[0] : "/", a.recursive); break;
+    case CMD_TREE: rc = cmd_tree(c, a.npos ? a.pos[0] : "/"); break;
+    case CMD_INFO: rc = cmd_info(c, a.pos[0]); break;
+    case CMD_ATTR: rc = cmd_attr(c, a.pos, a.npos, a.npy, a.output, a.force_str); break;
+    case CMD_LN:
+        rc = hdf5a_create_link(c, a.pos[1], a.pos[0]);
+        rc = rc ? lib_error(c, rc, 0) : EXIT_OK;
+        break;
+    case CMD_MV:
+        rc = hdf5a_move(c, a.pos[0], a.pos[1]);
         rc = rc ? lib_error(c, rc, 0) : EXIT_OK;
         break;
     default: rc = EXIT_USAGE; break;

@@ -376,9 +376,19 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         rep.status = r.status;
         snprintf(ac->msg, sizeof ac->msg, "%.*s", (int)r.message_len, r.message);
         rep.message = ac->msg;
-    } else if (cb->op == H5C_READ || cb->op == H5C_READ_SLICE) {
+    } else if (cb->op == H5C_READ || cb->op == H5C_READ_SLICE || cb->op == H5C_GET_ATTR) {
         rc = h5c_result_array(r.result, &block, &array, ac->msg, sizeof ac->msg);
         rep.array = array;
+    } else if (cb->op == H5C_LIST || cb->op == H5C_WALK || cb->op == H5C_LIST_ATTRS) {
+        hdf5a_listing *l = NULL;
+        rc = h5c_result_listing(cb->op, r.result, &l, ac->msg, sizeof ac->msg);
+        rep.listing = l;
+    } else if (cb->op == H5C_INFO) {
+        hdf5a_objinfo *i = NULL;
+        rc = h5c_result_info(r.result, &i, ac->msg, sizeof ac->msg);
+        rep.info = i;
+    } else if (cb->op == H5C_EXISTS) {
+        rc = h5c_result_bool(r.result, &rep.exists, ac->msg, sizeof ac->msg);
     } else if (h5c_op_gives_shape(cb->op)) {
         rc = h5c_result_shape(r.result, &rep.ndim, shape, ac->msg, sizeof ac->msg);
         rep.shape = shape;
@@ -393,8 +403,10 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
     free(block);
 
     run_callback(ac, pop(ac), &rep);
-    /* NULL when the callback took it */
+    /* NULL when the callback took them */
     hdf5a_array_free((hdf5a_array *)rep.array);
+    hdf5a_listing_free((hdf5a_listing *)rep.listing);
+    hdf5a_objinfo_free((hdf5a_objinfo *)rep.info);
     return free_if_asked(ac) || ac->state == ST_DISCONNECTED;
 }
 
@@ -408,6 +420,26 @@ HDF5A_API hdf5a_array *hdf5a_reply_take_array(const hdf5a_reply *reply)
     hdf5a_array *a = (hdf5a_array *)r->array;
     r->array = NULL;
     return a;
+}
+
+HDF5A_API hdf5a_listing *hdf5a_reply_take_listing(const hdf5a_reply *reply)
+{
+    if (!reply)
+        return NULL;
+    hdf5a_reply *r = (hdf5a_reply *)reply; /* the library's own, see take_array */
+    hdf5a_listing *l = (hdf5a_listing *)r->listing;
+    r->listing = NULL;
+    return l;
+}
+
+HDF5A_API hdf5a_objinfo *hdf5a_reply_take_info(const hdf5a_reply *reply)
+{
+    if (!reply)
+        return NULL;
+    hdf5a_reply *r = (hdf5a_reply *)reply;
+    hdf5a_objinfo *i = (hdf5a_objinfo *)r->info;
+    r->info = NULL;
+    return i;
 }
 
 /* Cuts complete replies out of the input buffer. True means stop. */
@@ -605,6 +637,78 @@ HDF5A_API int hdf5a_async_delete(hdf5a_async *ac, const char *path, hdf5a_callba
 }
 
 /* ---- accessors ---- */
+
+HDF5A_API int hdf5a_async_set_attr(hdf5a_async *ac, const char *path, const char *name,
+                                   const hdf5a_array *value, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_SET_ATTR, .path = path, .name = name, .array = value};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_get_attr(hdf5a_async *ac, const char *path, const char *name,
+                                   hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_GET_ATTR, .path = path, .name = name};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_list_attrs(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                     void *privdata)
+{
+    h5c_request r = {.op = H5C_LIST_ATTRS, .path = path};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_delete_attr(hdf5a_async *ac, const char *path, const char *name,
+                                      hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_DELETE_ATTR, .path = path, .name = name};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_list(hdf5a_async *ac, const char *path, const char *after,
+                               uint64_t limit, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_LIST, .path = path, .after = after, .limit = limit};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_walk(hdf5a_async *ac, const char *path, unsigned max_depth,
+                               const char *after, uint64_t limit, hdf5a_callback *cb,
+                               void *privdata)
+{
+    h5c_request r = {
+        .op = H5C_WALK, .path = path, .after = after, .limit = limit, .max_depth = max_depth};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_info(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                               void *privdata)
+{
+    h5c_request r = {.op = H5C_INFO, .path = path};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_exists(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                 void *privdata)
+{
+    h5c_request r = {.op = H5C_EXISTS, .path = path};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_create_link(hdf5a_async *ac, const char *path, const char *target,
+                                      hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_CREATE_LINK, .path = path, .target = target};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_move(hdf5a_async *ac, const char *path, const char *dest,
+                               hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_MOVE, .path = path, .dest = dest};
+    return submit(ac, &r, cb, privdata);
+}
 
 HDF5A_API int hdf5a_async_fd(const hdf5a_async *ac) { return ac->fd; }
 

@@ -157,9 +157,12 @@ fail:
 static const char *op_name(h5c_op op)
 {
     static const char *const names[] = {
-        "ping",   "create_group", "write",       "read",           "append",
-        "insert", "delete",       "read" /* with a selection */, "write_slice",
-        "create_dataset", "resize"};
+        "ping",           "create_group", "write",    "read",       "append",
+        "insert",         "delete",       "read" /* with a selection */, "write_slice",
+        "create_dataset", "resize",       "set_attr", "get_attr",   "list_attrs",
+        "delete_attr",    "list",         "walk",     "info",       "exists",
+        "create_link",    "move"};
+    _Static_assert(sizeof names / sizeof names[0] == H5C_MOVE + 1, "one name per h5c_op");
     return names[op];
 }
 
@@ -242,22 +245,33 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     h5c_op op = req->op;
     bool has_path = op != H5C_PING;
     bool has_data = op == H5C_WRITE || op == H5C_APPEND || op == H5C_INSERT ||
-                    op == H5C_WRITE_SLICE;
+                    op == H5C_WRITE_SLICE || op == H5C_SET_ATTR;
     bool has_sel = op == H5C_READ_SLICE || op == H5C_WRITE_SLICE;
     bool creating = op == H5C_CREATE_DATASET;
     const hdf5a_create_opts *o = creating ? req->opts : NULL;
     if (has_path && !req->path)
         return h5a_fail(err, errlen, HDF5A_EINVAL, "path is NULL");
-    int rc;
+    int rc = 0; /* ops without data, selection or shape set it nowhere else */
     if (has_sel && (rc = check_sel(req->sel, req->nsel, err, errlen)))
         return rc;
     if ((creating || op == H5C_RESIZE) && (rc = check_dims(req->ndim, req->shape, "shape", err,
                                                            errlen)))
         return rc;
+    /* the string arguments each op needs */
+    bool has_name = op == H5C_SET_ATTR || op == H5C_GET_ATTR || op == H5C_DELETE_ATTR;
+    bool has_target = op == H5C_CREATE_LINK, has_dest = op == H5C_MOVE;
+    bool paged = op == H5C_LIST || op == H5C_WALK;
+    if ((has_name && !req->name) || (has_target && !req->target) || (has_dest && !req->dest))
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "%s is NULL",
+                        has_name ? "the attribute name" : has_target ? "target" : "dest");
+    bool has_after = paged && req->after, has_limit = paged && req->limit;
+    bool has_depth = op == H5C_WALK && req->max_depth;
 
-    /* compression: a name, and a level only for the filters that take one */
-    const hdf5a_compression *comp = creating ? (o ? o->comp : NULL)
-                                  : has_data && op != H5C_WRITE_SLICE ? req->comp : NULL;
+    /* compression: a name, and a level only for the filters that take one
+     * (none for write_slice and set_attr, which create no dataset) */
+    const hdf5a_compression *comp =
+        creating ? (o ? o->comp : NULL)
+        : has_data && op != H5C_WRITE_SLICE && op != H5C_SET_ATTR ? req->comp : NULL;
     const char *cname = comp ? comp->name : NULL;
     bool has_level = false;
     if (cname) {
@@ -282,7 +296,8 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
         }
     }
     size_t nfields = 2 + has_path + (op == H5C_INSERT) + (cname != NULL) + has_level +
-                     has_data + has_sel + (op == H5C_RESIZE && req->has_axis);
+                     has_data + has_sel + (op == H5C_RESIZE && req->has_axis) + has_name +
+                     has_target + has_dest + has_after + has_limit + has_depth;
     if (op == H5C_RESIZE)
         nfields++; /* shape */
     if (creating) {
@@ -324,6 +339,30 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     if (op == H5C_INSERT) {
         put_key(b, "index");
         mp_put_int(b, req->index);
+    }
+    if (has_name) {
+        put_key(b, "name");
+        mp_put_cstr(b, req->name);
+    }
+    if (has_target) {
+        put_key(b, "target");
+        mp_put_cstr(b, req->target);
+    }
+    if (has_dest) {
+        put_key(b, "dest");
+        mp_put_cstr(b, req->dest);
+    }
+    if (has_after) {
+        put_key(b, "after");
+        mp_put_cstr(b, req->after);
+    }
+    if (has_limit) {
+        put_key(b, "limit");
+        mp_put_uint(b, req->limit);
+    }
+    if (has_depth) {
+        put_key(b, "max_depth");
+        mp_put_uint(b, req->max_depth);
     }
     if (cname) {
         put_key(b, "compression");

@@ -13,11 +13,12 @@
 
 #include "proto/errors.h"
 #include "server/bigbuf.h"
+#include "server/engine_int.h"
 #include "server/h5types.h"
 #include "server/lzf_filter.h"
 
 #define CACHE_SLOTS 64 /* open datasets kept; each may hold a partly filled chunk */
-#define ERRLEN 1024
+#define ERRLEN H5A_ENGINE_ERRLEN
 
 struct h5a_engine {
     hid_t file;
@@ -56,17 +57,32 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *ud)
 
 /* Format the message, append the innermost entries of HDF5's error stack
  * (the specific reason), clear the stack, return code. */
+static int h5fail_v(char *err, int code, const char *fmt, va_list ap)
+{
+    int k = vsnprintf(err, ERRLEN, fmt, ap);
+    size_t used = k < 0 ? 0 : (size_t)k >= ERRLEN ? ERRLEN - 1 : (size_t)k;
+    struct walk w = {err, ERRLEN, used, 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
+    H5Eclear2(H5E_DEFAULT);
+    return code;
+}
+
 static int h5fail(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int h5fail(char *err, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int k = vsnprintf(err, ERRLEN, fmt, ap);
+    code = h5fail_v(err, code, fmt, ap);
     va_end(ap);
-    size_t used = k < 0 ? 0 : (size_t)k >= ERRLEN ? ERRLEN - 1 : (size_t)k;
-    struct walk w = {err, ERRLEN, used, 0};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
-    H5Eclear2(H5E_DEFAULT);
+    return code;
+}
+
+int h5a_engine_h5fail(char *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    code = h5fail_v(err, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -146,7 +162,10 @@ static int path_kind(h5a_engine *e, const char *path, int *kind, char *err)
         }
         H5O_info_t info;
         if (H5Oget_info_by_name2(e->file, buf, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-            rc = h5fail(err, H5A_E_HDF5_ERROR, "'%s' is a link that cannot be followed", buf);
+            /* a soft or external link to nothing: NOT_FOUND, saying where it leads */
+            rc = H5Oexists_by_name(e->file, buf, H5P_DEFAULT) > 0
+                     ? h5fail(err, H5A_E_HDF5_ERROR, "'%s' is a link that cannot be followed", buf)
+                     : h5a_meta_dangling(e->file, buf, path, err);
             break;
         }
         if (i < n && info.type != H5O_TYPE_GROUP) {
@@ -195,9 +214,7 @@ typedef struct {
     bool shuffle;   /* HDF5's byte shuffle before the compressor (create_dataset) */
 } comp_choice;
 
-/* The filter plugins' registered ids, the ones h5py and hdf5plugin use, so
- * each side reads what the other wrote. */
-enum { FILTER_BZIP2 = 307, FILTER_LZ4 = 32004, FILTER_BITSHUFFLE = 32008 };
+/* FILTER_LZ4, FILTER_BZIP2, FILTER_BITSHUFFLE: engine_int.h (info names them too) */
 
 static H5Z_filter_t plugin_filter(h5a_comp c)
 {
@@ -884,7 +901,7 @@ static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s
 }
 
 /* A dataset made by write is not resizable: copy it once into a chunked one
- * that can grow along axis 0. */
+ * that can grow along axis 0, attributes included. */
 static hid_t make_growable(h5a_engine *e, const char *path, hid_t old, const shape_t *s,
                            comp_choice c, char *err)
 {
@@ -895,7 +912,7 @@ static hid_t make_growable(h5a_engine *e, const char *path, hid_t old, const sha
     d = dataset_create(e, NULL, ft, s, true, c, err);
     if (d < 0) goto out;
     if ((shape_elems(s) && write_all(d, ft, buf, path, err)) ||
-        dataset_relink(e, d, path, true, err)) {
+        h5a_meta_copy_attrs(old, d, err) || dataset_relink(e, d, path, true, err)) {
         close_id(&d, H5Dclose);
         goto out;
     }
@@ -1232,8 +1249,9 @@ static int op_delete(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
 {
     int kind, rc;
     if (strcmp(r->path, "/") == 0) return FAIL(H5A_E_BAD_PATH, "the root group '/' cannot be deleted");
-    if ((rc = path_kind(e, r->path, &kind, err))) return rc;
-    if (kind == K_NONE) return FAIL(H5A_E_NOT_FOUND, "no object at '%s'", r->path);
+    /* the link itself, not what it points to: a dangling soft link can go too */
+    if ((rc = h5a_meta_link_kind(e, r->path, &kind, err))) return rc;
+    if (kind == H5A_LINK_NONE) return FAIL(H5A_E_NOT_FOUND, "no object at '%s'", r->path);
     cache_clear(e);
     if (H5Ldelete(e->file, r->path, H5P_DEFAULT) < 0)
         return h5fail(err, H5A_E_HDF5_ERROR, "cannot delete '%s'", r->path);
@@ -1256,6 +1274,9 @@ static int run(h5a_engine *e, h5a_request *r, char *err)
     case OP_CREATE_DATASET: return op_create_dataset(e, r, b, err);
     case OP_RESIZE: return op_resize(e, r, b, err);
     case OP_WRITE_SLICE: return op_write_slice(e, r, b, err);
+    case OP_SET_ATTR: case OP_GET_ATTR: case OP_LIST_ATTRS: case OP_DELETE_ATTR:
+    case OP_LIST: case OP_WALK: case OP_INFO: case OP_EXISTS:
+    case OP_CREATE_LINK: case OP_MOVE: return h5a_meta_execute(e, r, err);
     default: return FAIL(H5A_E_INTERNAL, "no such op");
     }
 }
@@ -1403,6 +1424,12 @@ out:
     close_id(&ft, H5Tclose);
     close_id(&mt, H5Tclose);
 }
+
+/* ---- for engine_meta.c (engine_int.h) ---- */
+
+hid_t h5a_engine_file(const h5a_engine *e) { return e->file; }
+void h5a_engine_mark_dirty(h5a_engine *e) { e->dirty = true; }
+void h5a_engine_forget_paths(h5a_engine *e) { cache_clear(e); }
 
 void h5a_engine_flush(h5a_engine *e)
 {

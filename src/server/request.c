@@ -17,6 +17,10 @@ static const struct {
     {"insert", OP_INSERT}, {"delete", OP_DELETE},
     {"create_dataset", OP_CREATE_DATASET}, {"resize", OP_RESIZE},
     {"write_slice", OP_WRITE_SLICE},
+    {"set_attr", OP_SET_ATTR},       {"get_attr", OP_GET_ATTR}, {"list_attrs", OP_LIST_ATTRS},
+    {"delete_attr", OP_DELETE_ATTR}, {"list", OP_LIST},         {"walk", OP_WALK},
+    {"info", OP_INFO},               {"exists", OP_EXISTS},     {"create_link", OP_CREATE_LINK},
+    {"move", OP_MOVE},
 };
 
 /* Which arguments each op takes besides id/op; anything else is refused so
@@ -30,6 +34,12 @@ enum {
     A_SHAPE = 32,  /* shape */
     A_CREATE = 64, /* dtype, chunks, maxshape, fillvalue, shuffle, exist_ok */
     A_AXIS = 128,
+    /* attributes, listing, links */
+    A_NAME = 256,
+    A_TARGET = 512,
+    A_DEST = 1024,
+    A_PAGE = 2048, /* limit, after */
+    A_DEPTH = 4096,
 };
 static unsigned op_args(h5a_op op)
 {
@@ -42,6 +52,13 @@ static unsigned op_args(h5a_op op)
     case OP_CREATE_DATASET: return A_PATH | A_SHAPE | A_CREATE | A_COMP;
     case OP_RESIZE: return A_PATH | A_SHAPE | A_AXIS;
     case OP_WRITE_SLICE: return A_PATH | A_SEL | A_DATA;
+    case OP_SET_ATTR: return A_PATH | A_NAME | A_DATA;
+    case OP_GET_ATTR: case OP_DELETE_ATTR: return A_PATH | A_NAME;
+    case OP_LIST_ATTRS: case OP_INFO: case OP_EXISTS: return A_PATH;
+    case OP_LIST: return A_PATH | A_PAGE;
+    case OP_WALK: return A_PATH | A_PAGE | A_DEPTH;
+    case OP_CREATE_LINK: return A_PATH | A_TARGET;
+    case OP_MOVE: return A_PATH | A_DEST;
     default: return 0;
     }
 }
@@ -316,6 +333,87 @@ static int parse_dset(h5a_request *req, const mp_node **n)
     return 0;
 }
 
+/* A str argument as a NUL-terminated copy; empty strings and NUL bytes
+ * are refused (HDF5 names are C strings). */
+static int copy_name(h5a_request *req, const mp_node *n, const char *what, char **out)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    if (n->type != MP_STR)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'%s' must be a string, not %s", what,
+                        mp_type_name(n));
+    if (n->len == 0) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'%s' is empty", what);
+    if (memchr(n->v.ptr, '\0', n->len))
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'%s' contains a NUL byte", what);
+    *out = strndup((const char *)n->v.ptr, n->len);
+    if (!*out) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* An optional count: absent or nil = 0 (the default), else an int >= 1. */
+static int parse_count(h5a_request *req, const mp_node *n, const char *what, uint64_t *out)
+{
+    *out = 0;
+    if (!n || n->type == MP_NIL) return 0;
+    if (n->type != MP_UINT || n->v.u == 0)
+        return h5a_fail(req->err_msg, sizeof req->err_msg, H5A_E_BAD_REQUEST,
+                        "'%s' must be a positive integer or nil", what);
+    *out = n->v.u;
+    return 0;
+}
+
+/* Arguments of the attribute, listing and link ops. */
+static int parse_meta_args(h5a_request *req, unsigned want, const mp_node *name,
+                           const mp_node *target, const mp_node *dest, const mp_node *limit,
+                           const mp_node *after, const mp_node *depth)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    int rc;
+    if (want & A_NAME) {
+        if (!name) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'name'", req->op_name);
+        if ((rc = copy_name(req, name, "name", &req->name))) return rc;
+    }
+    if (want & A_TARGET) {
+        if (!target)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'target'", req->op_name);
+        if ((rc = copy_name(req, target, "target", &req->target))) return rc;
+        /* absolute, or relative to the link's group: the path rules either
+         * way, so that a target names something a path could name */
+        char why[200];
+        size_t n = strlen(req->target);
+        bool rel = req->target[0] != '/';
+        char *abs = malloc(n + 2);
+        if (!abs) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+        snprintf(abs, n + 2, "%s%s", rel ? "/" : "", req->target);
+        rc = h5a_path_validate(abs, n + rel, why, sizeof why);
+        free(abs);
+        if (rc) return h5a_fail(e, el, rc, "link target '%.200s': %s", req->target, why);
+    }
+    if (want & A_DEST) {
+        if (!dest || dest->type != MP_STR)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'dest'", req->op_name);
+        if ((rc = h5a_path_validate((const char *)dest->v.ptr, dest->len, e, el))) return rc;
+        req->dest = strndup((const char *)dest->v.ptr, dest->len);
+        if (!req->dest) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    }
+    if (want & A_PAGE) {
+        if ((rc = parse_count(req, limit, "limit", &req->limit))) return rc;
+        if (after && after->type != MP_NIL) {
+            if ((rc = copy_name(req, after, "after", &req->after))) return rc;
+            /* list continues after a member name, walk after a path */
+            if (req->op == OP_LIST && strchr(req->after, '/'))
+                return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                                "'after' of op 'list' is a member name, without '/'");
+            if (req->op == OP_WALK &&
+                (rc = h5a_path_validate(req->after, strlen(req->after), e, el)))
+                return rc;
+        }
+    }
+    if (want & A_DEPTH && (rc = parse_count(req, depth, "max_depth", &req->max_depth))) return rc;
+    return 0;
+}
+
 static int parse(h5a_request *req, const h5a_limits *lim)
 {
     char *e = req->err_msg;
@@ -339,15 +437,23 @@ static int parse(h5a_request *req, const h5a_limits *lim)
             req->op = ops[i].op;
             req->op_name = ops[i].name;
         }
-    if (req->op == OP_NONE)
-        return h5a_fail(e, el, H5A_E_UNKNOWN_OP,
-                        "unknown op '%.*s' (known: ping, create_group, write, update, read, "
-                        "append, insert, delete, create_dataset, resize, write_slice)",
-                        (int)(op->len > 64 ? 64 : op->len), (const char *)op->v.ptr);
+    if (req->op == OP_NONE) {
+        /* the list of known ops, from the table so that it cannot go stale */
+        char known[512];
+        size_t used = 0;
+        for (size_t i = 0; i < sizeof ops / sizeof ops[0] && used < sizeof known; i++) {
+            int k = snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", ops[i].name);
+            if (k > 0) used += (size_t)k;
+        }
+        /* the op quoted up to 32 bytes, so that the whole list fits in err_msg */
+        return h5a_fail(e, el, H5A_E_UNKNOWN_OP, "unknown op '%.*s' (known: %s)",
+                        (int)(op->len > 32 ? 32 : op->len), (const char *)op->v.ptr, known);
+    }
 
     unsigned want = op_args(req->op);
     const mp_node *k = mp_first_child(root), *path = NULL, *data = NULL, *index = NULL,
-                  *comp = NULL, *opts = NULL, *sel = NULL;
+                  *comp = NULL, *opts = NULL, *sel = NULL, *name = NULL, *target = NULL,
+                  *dest = NULL, *limit = NULL, *after = NULL, *depth = NULL;
     /* create_dataset / resize, in parse_dset's order */
     const mp_node *dset[8] = {NULL};
     static const char *const dset_keys[8] = {"shape",     "dtype",   "chunks",   "maxshape",
@@ -363,6 +469,12 @@ static int parse(h5a_request *req, const h5a_limits *lim)
         else if (mp_raw_eq(k, "compression")) comp = v, need = A_COMP;
         else if (mp_raw_eq(k, "compression_opts")) opts = v, need = A_COMP;
         else if (mp_raw_eq(k, "selection")) sel = v, need = A_SEL;
+        else if (mp_raw_eq(k, "name")) name = v, need = A_NAME;
+        else if (mp_raw_eq(k, "target")) target = v, need = A_TARGET;
+        else if (mp_raw_eq(k, "dest")) dest = v, need = A_DEST;
+        else if (mp_raw_eq(k, "limit")) limit = v, need = A_PAGE;
+        else if (mp_raw_eq(k, "after")) after = v, need = A_PAGE;
+        else if (mp_raw_eq(k, "max_depth")) depth = v, need = A_DEPTH;
         else
             for (int j = 0; j < 8; j++)
                 if (mp_raw_eq(k, dset_keys[j]))
@@ -397,6 +509,7 @@ static int parse(h5a_request *req, const h5a_limits *lim)
                             "datasets)");
     }
     if (want & A_SHAPE && (rc = parse_dset(req, dset))) return rc;
+    if ((rc = parse_meta_args(req, want, name, target, dest, limit, after, depth))) return rc;
     if (want & A_DATA) {
         if (!data) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs 'data'", req->op_name);
         if ((rc = h5a_array_from_node(data, &req->data, e, el))) return rc;
@@ -435,6 +548,10 @@ void h5a_request_free(h5a_request *req)
     if (!req) return;
     h5a_request_release_input(req);
     free(req->path);
+    free(req->name);
+    free(req->target);
+    free(req->dest);
+    free(req->after);
     mp_buf_free(&req->reply);
     h5a_buf_free(req->reply_data);
     free(req);

@@ -21,6 +21,17 @@ typedef enum {
     OP_CREATE_DATASET,
     OP_RESIZE,
     OP_WRITE_SLICE,
+    /* attributes, listing, links: engine_meta.c */
+    OP_SET_ATTR,
+    OP_GET_ATTR,
+    OP_LIST_ATTRS,
+    OP_DELETE_ATTR,
+    OP_LIST,
+    OP_WALK,
+    OP_INFO,
+    OP_EXISTS,
+    OP_CREATE_LINK,
+    OP_MOVE,
     OP_NONE /* the request never got as far as naming a valid op */
 } h5a_op;
 
@@ -101,6 +112,13 @@ typedef struct h5a_request {
                   bytes; -1 = the filter's default */
     h5a_selection *sel;   /* read/write_slice; NULL = the whole dataset */
     h5a_dset_args *dset;  /* create_dataset, resize */
+    /* attributes, listing, links (NUL-terminated copies; NULL when absent) */
+    char *name;         /* attribute name */
+    char *target;       /* create_link: the soft link's target */
+    char *dest;         /* move: the new path, validated */
+    char *after;        /* list/walk: continue after this member name / path */
+    uint64_t limit;     /* list/walk: most entries in the reply (0 = default) */
+    uint64_t max_depth; /* walk: 0 = no limit */
 
     /* set when parsing failed: storage answers with this error, untouched file */
     int err_code;

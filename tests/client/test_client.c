@@ -988,6 +988,9 @@ typedef struct rec {
     int ndim;
     uint64_t shape[4];
     hdf5a_array *array; /* taken from a read reply */
+    hdf5a_listing *listing; /* taken from list/walk/list_attrs */
+    hdf5a_objinfo *info;    /* taken from info */
+    int exists;
 } rec;
 
 static int order_seq;
@@ -1005,6 +1008,12 @@ static void on_reply(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
     if (r->array)
         x->array = hdf5a_reply_take_array(r);
     CHECK(r->array == NULL); /* taking it leaves the reply without it */
+    if (r->listing)
+        x->listing = hdf5a_reply_take_listing(r);
+    if (r->info)
+        x->info = hdf5a_reply_take_info(r);
+    CHECK(r->listing == NULL && r->info == NULL);
+    x->exists = r->exists;
 }
 
 static hdf5a_async *async_to(int port, hdf5a_poll *p)
@@ -1559,6 +1568,306 @@ static void test_libuv(int port)
     CHECK(uv_loop_close(&loop) == 0);
 }
 
+/* ---- attributes, listing, links ---- */
+
+static const hdf5a_entry *find_entry(const hdf5a_listing *l, const char *name)
+{
+    for (size_t i = 0; l && i < l->count; i++)
+        if (strcmp(l->entries[i].name, name) == 0)
+            return &l->entries[i];
+    return NULL;
+}
+
+static void test_blocking_meta(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    double v[4] = {1, 2, 3, 4};
+    uint64_t s4[1] = {4}, s2[1] = {2};
+    hdf5a_array a = arr("<f8", 1, s4, v, sizeof v);
+    hdf5a_compression gz = {"gzip", 5};
+    CHECK_RC(c, hdf5a_append(c, "/meta/x", &a, &gz, NULL), 0);
+
+    /* attributes: numbers, strings, structs; replaced; listed; deleted */
+    int64_t n = 42;
+    hdf5a_array an = arr("<i8", 0, NULL, &n, sizeof n);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta/x", "n", &an), 0);
+    const char *units[1] = {"métres"};
+    hdf5a_array au = arr("str", 0, NULL, units, sizeof units);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta", "units", &au), 0);
+    int16_t pair[2] = {7, 8};
+    hdf5a_array ap = arr("<i2", 1, s2, pair, sizeof pair);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta/x", "n", &ap), 0); /* replaced by another type */
+    hdf5a_array *got = NULL;
+    CHECK_RC(c, hdf5a_get_attr(c, "/meta/x", "n", &got), 0);
+    CHECK(got && strcmp(got->dtype, "<i2") == 0 && got->ndim == 1 && got->shape[0] == 2 &&
+          memcmp(got->data, pair, sizeof pair) == 0);
+    hdf5a_array_free(got);
+    CHECK_RC(c, hdf5a_get_attr(c, "/meta", "units", &got), 0);
+    CHECK(got && strcmp(got->dtype, "str") == 0 && got->ndim == 0 &&
+          strcmp(((const char *const *)got->data)[0], "métres") == 0);
+    hdf5a_array_free(got);
+    got = (hdf5a_array *)1;
+    CHECK_RC(c, hdf5a_get_attr(c, "/meta", "nope", &got), HDF5A_ENOT_FOUND);
+    CHECK(got == NULL && strstr(hdf5a_errstr(c), "nope") != NULL);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta/x", "m", &an), 0);
+    hdf5a_listing *l = NULL;
+    CHECK_RC(c, hdf5a_list_attrs(c, "/meta/x", &l), 0);
+    CHECK(l && l->count == 2 && l->next == NULL);
+    if (l && l->count == 2) {
+        CHECK(strcmp(l->entries[0].name, "m") == 0 && strcmp(l->entries[1].name, "n") == 0);
+        CHECK(strcmp(l->entries[0].kind, "attribute") == 0 && l->entries[0].ndim == 0);
+        CHECK(strcmp(l->entries[1].dtype, "<i2") == 0 && l->entries[1].ndim == 1 &&
+              l->entries[1].shape[0] == 2 && l->entries[1].maxshape[0] == 2);
+    }
+    hdf5a_listing_free(l);
+    CHECK_RC(c, hdf5a_delete_attr(c, "/meta/x", "m"), 0);
+    CHECK_RC(c, hdf5a_delete_attr(c, "/meta/x", "m"), HDF5A_ENOT_FOUND);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta/x", NULL, &an), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_set_attr(c, "/nowhere", "a", &an), HDF5A_ENOT_FOUND);
+
+    /* links, move, exists */
+    CHECK_RC(c, hdf5a_create_link(c, "/meta/l", "/meta/x"), 0);
+    CHECK_RC(c, hdf5a_create_link(c, "/meta/dangling", "nothing"), 0);
+    CHECK_RC(c, hdf5a_create_link(c, "/meta/l", "/x"), HDF5A_EEXISTS);
+    CHECK_RC(c, hdf5a_create_link(c, "/meta/q", NULL), HDF5A_EINVAL);
+    int ex = -1;
+    CHECK_RC(c, hdf5a_exists(c, "/meta/l", &ex), 0);
+    CHECK(ex == 1);
+    CHECK_RC(c, hdf5a_exists(c, "/meta/x/below", &ex), 0);
+    CHECK(ex == 0);
+    CHECK_RC(c, hdf5a_exists(c, "/meta/dangling", &ex), 0);
+    CHECK(ex == 1); /* as h5py's `in` */
+    CHECK_RC(c, hdf5a_move(c, "/meta/x", "/meta/sub/y"), 0);
+    CHECK_RC(c, hdf5a_move(c, "/meta/x", "/meta/z"), HDF5A_ENOT_FOUND);
+    CHECK_RC(c, hdf5a_move(c, "/meta/sub", "/meta/l"), HDF5A_EEXISTS);
+
+    /* list, with pages */
+    CHECK_RC(c, hdf5a_list(c, "/meta", NULL, 0, &l), 0);
+    CHECK(l && l->count == 3 && l->next == NULL);
+    const hdf5a_entry *e = find_entry(l, "l");
+    CHECK(e && strcmp(e->kind, "soft_link") == 0 && strcmp(e->target, "/meta/x") == 0 &&
+          e->dtype == NULL && e->ndim == -1 && e->file == NULL);
+    e = find_entry(l, "sub");
+    CHECK(e && strcmp(e->kind, "group") == 0);
+    CHECK(l && l->count == 3 && strcmp(l->entries[0].name, "dangling") == 0);
+    hdf5a_listing_free(l);
+    CHECK_RC(c, hdf5a_list(c, "/meta", NULL, 2, &l), 0);
+    CHECK(l && l->count == 2 && l->next && strcmp(l->next, "l") == 0);
+    hdf5a_listing *l2 = NULL;
+    CHECK_RC(c, hdf5a_list(c, "/meta", l ? l->next : "l", 2, &l2), 0);
+    CHECK(l2 && l2->count == 1 && l2->next == NULL && strcmp(l2->entries[0].name, "sub") == 0);
+    hdf5a_listing_free(l);
+    hdf5a_listing_free(l2);
+    CHECK_RC(c, hdf5a_list(c, "/meta/sub/y", NULL, 0, &l), HDF5A_ENOT_A_GROUP);
+    CHECK(l == NULL);
+
+    /* walk: full paths, datasets described */
+    CHECK_RC(c, hdf5a_walk(c, "/meta", 0, NULL, 0, &l), 0);
+    e = find_entry(l, "/meta/sub/y");
+    CHECK(e && strcmp(e->kind, "dataset") == 0 && strcmp(e->dtype, "<f8") == 0 && e->ndim == 1 &&
+          e->shape[0] == 4 && e->maxshape[0] == HDF5A_UNLIMITED);
+    CHECK(l && l->count == 4 && strcmp(l->entries[0].name, "/meta/dangling") == 0 &&
+          strcmp(l->entries[2].name, "/meta/sub") == 0);
+    hdf5a_listing_free(l);
+    CHECK_RC(c, hdf5a_walk(c, "/meta", 1, NULL, 0, &l), 0);
+    CHECK(l && l->count == 3);
+    hdf5a_listing_free(l);
+
+    /* info */
+    hdf5a_objinfo *info = NULL;
+    CHECK_RC(c, hdf5a_info(c, "/meta/sub/y", &info), 0);
+    if (info) {
+        CHECK(strcmp(info->kind, "dataset") == 0 && strcmp(info->dtype, "<f8") == 0);
+        CHECK(strcmp(info->hdf5_class, "float") == 0 && strcmp(info->layout, "chunked") == 0);
+        CHECK(info->ndim == 1 && info->shape[0] == 4 && info->maxshape[0] == HDF5A_UNLIMITED);
+        CHECK(info->chunk_ndim == 1 && info->chunks[0] > 4);
+        CHECK(info->compression && strcmp(info->compression, "gzip") == 0 &&
+              info->compression_opts == 5 && !info->shuffle && !info->fletcher32);
+        CHECK(info->nfilters == 1 && info->filters[0].id == 1 && info->filters[0].ncd == 1 &&
+              info->filters[0].cd_values[0] == 5);
+        CHECK(info->fillvalue && strcmp(info->fillvalue->dtype, "<f8") == 0 &&
+              info->fillvalue->ndim == 0 && *(const double *)info->fillvalue->data == 0.0);
+        CHECK(info->storage_size > 0 && info->nattrs == 1);
+    }
+    hdf5a_objinfo_free(info);
+    CHECK_RC(c, hdf5a_info(c, "/meta", &info), 0);
+    CHECK(info && strcmp(info->kind, "group") == 0 && info->members == 3 && info->nattrs == 1 &&
+          info->ndim == -1 && info->dtype == NULL && info->fillvalue == NULL);
+    hdf5a_objinfo_free(info);
+    CHECK_RC(c, hdf5a_info(c, "/meta/dangling", &info), HDF5A_ENOT_FOUND);
+    CHECK(info == NULL);
+    CHECK_RC(c, hdf5a_info(c, "/meta", NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_ping(c), 0); /* errors left it usable */
+    hdf5a_close(c);
+}
+
+static void test_async_meta(int port)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    rec wr = {0}, sa = {0}, ga = {0}, la = {0}, da = {0}, ls = {0}, wk = {0}, inf = {0},
+        exa = {0}, exb = {0}, ln = {0}, mv = {0}, gone = {0};
+    int32_t v[3] = {1, 2, 3};
+    uint64_t s3[1] = {3};
+    hdf5a_array a = arr("<i4", 1, s3, v, sizeof v);
+    CHECK(hdf5a_async_write(ac, "/am/x", &a, NULL, on_reply, &wr) == 0);
+    CHECK(hdf5a_async_set_attr(ac, "/am/x", "v", &a, on_reply, &sa) == 0);
+    memset(v, 0, sizeof v); /* copied at once */
+    CHECK(hdf5a_async_get_attr(ac, "/am/x", "v", on_reply, &ga) == 0);
+    CHECK(hdf5a_async_list_attrs(ac, "/am/x", on_reply, &la) == 0);
+    CHECK(hdf5a_async_create_link(ac, "/am/l", "x", on_reply, &ln) == 0);
+    CHECK(hdf5a_async_move(ac, "/am/x", "/am/y", on_reply, &mv) == 0);
+    CHECK(hdf5a_async_list(ac, "/am", NULL, 0, on_reply, &ls) == 0);
+    CHECK(hdf5a_async_walk(ac, "/", 0, NULL, 1, on_reply, &wk) == 0);
+    CHECK(hdf5a_async_info(ac, "/am/y", on_reply, &inf) == 0);
+    CHECK(hdf5a_async_exists(ac, "/am/y", on_reply, &exa) == 0);
+    CHECK(hdf5a_async_exists(ac, "/am/x", on_reply, &exb) == 0);
+    CHECK(hdf5a_async_delete_attr(ac, "/am/y", "v", on_reply, &da) == 0);
+    CHECK(hdf5a_async_get_attr(ac, "/am/y", "v", on_reply, &gone) == 0);
+    CHECK(hdf5a_async_list(ac, "/am", NULL, 0, NULL, NULL) == 0); /* no callback: fine */
+    CHECK(hdf5a_async_move(ac, "/am", NULL, on_reply, &gone) == HDF5A_EINVAL);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK(hdf5a_async_error(ac) == 0);
+    CHECK_REC(wr, 0);
+    CHECK_REC(sa, 0);
+    CHECK_REC(ga, 0);
+    int32_t want[3] = {1, 2, 3};
+    CHECK(ga.array && strcmp(ga.array->dtype, "<i4") == 0 && ga.array->nbytes == sizeof want &&
+          memcmp(ga.array->data, want, sizeof want) == 0);
+    CHECK_REC(la, 0);
+    CHECK(la.listing && la.listing->count == 1 && strcmp(la.listing->entries[0].name, "v") == 0);
+    CHECK_REC(ln, 0);
+    CHECK_REC(mv, 0);
+    CHECK_REC(ls, 0);
+    CHECK(ls.listing && ls.listing->count == 2 && strcmp(ls.listing->entries[0].name, "l") == 0 &&
+          strcmp(ls.listing->entries[0].target, "x") == 0 &&
+          strcmp(ls.listing->entries[1].kind, "dataset") == 0);
+    CHECK_REC(wk, 0);
+    CHECK(wk.listing && wk.listing->count == 1 && wk.listing->next &&
+          strcmp(wk.listing->next, wk.listing->entries[0].name) == 0);
+    CHECK_REC(inf, 0);
+    CHECK(inf.info && strcmp(inf.info->kind, "dataset") == 0 && inf.info->nattrs == 1 &&
+          strcmp(inf.info->layout, "contiguous") == 0 && inf.info->chunk_ndim == 0 &&
+          inf.info->compression == NULL && inf.info->compression_opts == -1);
+    CHECK_REC(exa, 0);
+    CHECK(exa.exists == 1);
+    CHECK_REC(exb, 0);
+    CHECK(exb.exists == 0);
+    CHECK_REC(da, 0);
+    CHECK_REC(gone, HDF5A_ENOT_FOUND);
+    hdf5a_array_free(ga.array);
+    hdf5a_listing_free(la.listing);
+    hdf5a_listing_free(ls.listing);
+    hdf5a_listing_free(wk.listing);
+    hdf5a_objinfo_free(inf.info);
+    hdf5a_async_free(ac);
+}
+
+/* The data and meta halves together: the op enum and the op-name table
+ * agree (each call reaches the right server op), read_slice goes through
+ * the blocking result decoder, info sees what create_dataset/resize did,
+ * and a moved dataset is found only at its new path. */
+static void test_data_meta_mix(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    uint64_t shape[2] = {0, 3}, maxshape[2] = {HDF5A_UNLIMITED, 3}, chunks[2] = {8, 3};
+    double fill = -1.0;
+    hdf5a_array fv = arr("<f8", 0, NULL, &fill, sizeof fill);
+    hdf5a_compression gz = {"gzip", 2};
+    hdf5a_create_opts o = {.maxshape = maxshape, .chunks = chunks, .fillvalue = &fv,
+                           .comp = &gz, .shuffle = 1};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/mix/t", 2, shape, "<f8", &o), 0);
+    int32_t one = 1;
+    hdf5a_array av = arr("<i4", 0, NULL, &one, sizeof one);
+    CHECK_RC(c, hdf5a_set_attr(c, "/mix/t", "v", &av), 0);
+    int nd = 0;
+    uint64_t ns[32];
+    CHECK_RC(c, hdf5a_resize_axis(c, "/mix/t", 0, 20, &nd, ns), 0);
+    CHECK(nd == 2 && ns[0] == 20 && ns[1] == 3);
+    hdf5a_objinfo *info = NULL;
+    CHECK_RC(c, hdf5a_info(c, "/mix/t", &info), 0);
+    CHECK(info && info->ndim == 2 && info->shape[0] == 20 && info->maxshape[0] == HDF5A_UNLIMITED &&
+          info->chunk_ndim == 2 && info->chunks[0] == 8 && info->compression &&
+          strcmp(info->compression, "gzip") == 0 && info->compression_opts == 2 &&
+          info->shuffle && info->nattrs == 1);
+    hdf5a_objinfo_free(info);
+
+    double row[3] = {1, 2, 3};
+    uint64_t s3[1] = {3};
+    hdf5a_array rv = arr("<f8", 1, s3, row, sizeof row);
+    hdf5a_sel at5[1] = {HDF5A_INDEX(5)};
+    CHECK_RC(c, hdf5a_write_slice(c, "/mix/t", at5, 1, &rv), 0);
+    CHECK_RC(c, hdf5a_create_link(c, "/mix/l", "t"), 0);
+    CHECK_RC(c, hdf5a_move(c, "/mix/t", "/mix/u"), 0);
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read_slice(c, "/mix/t", at5, 1, &r), HDF5A_ENOT_FOUND);
+    CHECK(r == NULL);
+    CHECK_RC(c, hdf5a_read_slice(c, "/mix/l", at5, 1, &r), HDF5A_ENOT_FOUND); /* now dangling */
+    hdf5a_sel col[2] = {HDF5A_SLICE(4, 7, HDF5A_DEFAULT), HDF5A_INDEX(1)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/mix/u", col, 2, &r), 0);
+    double want[3] = {-1, 2, -1};
+    CHECK(r && r->ndim == 1 && r->shape[0] == 3 && r->nbytes == sizeof want &&
+          memcmp(r->data, want, sizeof want) == 0);
+    hdf5a_array_free(r);
+    int ex = -1;
+    CHECK_RC(c, hdf5a_exists(c, "/mix/l", &ex), 0);
+    CHECK(ex == 1); /* the dangling link still takes its name */
+    uint64_t s2[1] = {2};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/mix/t", 1, s2, "<i2", NULL), 0);
+    hdf5a_listing *l = NULL;
+    CHECK_RC(c, hdf5a_list(c, "/mix", NULL, 0, &l), 0);
+    CHECK(l && l->count == 3 && strcmp(l->entries[0].kind, "soft_link") == 0 &&
+          strcmp(l->entries[1].name, "t") == 0 && l->entries[1].ndim == 1 &&
+          l->entries[1].shape[0] == 2 && strcmp(l->entries[1].dtype, "<i2") == 0 &&
+          strcmp(l->entries[2].name, "u") == 0 && l->entries[2].shape[0] == 20);
+    hdf5a_listing_free(l);
+    CHECK_RC(c, hdf5a_get_attr(c, "/mix/u", "v", &r), 0);
+    CHECK(r && *(const int32_t *)r->data == 1);
+    hdf5a_array_free(r);
+    hdf5a_close(c);
+
+    /* the same through the async API, pipelined */
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    rec rs = {0}, inf = {0}, mv = {0}, rd = {0}, ws = {0}, ga = {0};
+    CHECK(hdf5a_async_resize_axis(ac, "/mix/u", 0, 6, on_reply, &rs) == 0);
+    CHECK(hdf5a_async_info(ac, "/mix/u", on_reply, &inf) == 0);
+    CHECK(hdf5a_async_move(ac, "/mix/u", "/mix/w", on_reply, &mv) == 0);
+    CHECK(hdf5a_async_write_slice(ac, "/mix/w", at5, 1, &rv, on_reply, &ws) == 0);
+    CHECK(hdf5a_async_read_slice(ac, "/mix/w", col, 2, on_reply, &rd) == 0);
+    CHECK(hdf5a_async_get_attr(ac, "/mix/w", "v", on_reply, &ga) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(rs, 0);
+    CHECK(rs.ndim == 2 && rs.shape[0] == 6 && rs.shape[1] == 3);
+    CHECK_REC(inf, 0);
+    CHECK(inf.info && inf.info->shape[0] == 6 && inf.listing == NULL);
+    CHECK_REC(mv, 0);
+    CHECK_REC(ws, 0);
+    CHECK(ws.ndim == 2 && ws.shape[0] == 6);
+    CHECK_REC(rd, 0);
+    double want2[2] = {-1, 2}; /* rows 4..5 of column 1 (the resize dropped row 6) */
+    CHECK(rd.array && rd.array->ndim == 1 && rd.array->shape[0] == 2 &&
+          memcmp(rd.array->data, want2, sizeof want2) == 0);
+    CHECK_REC(ga, 0);
+    CHECK(ga.array && *(const int32_t *)ga.array->data == 1);
+    hdf5a_objinfo_free(inf.info);
+    hdf5a_array_free(rd.array);
+    hdf5a_array_free(ga.array);
+    hdf5a_async_free(ac);
+}
+
 int main(int argc, char **argv)
 {
     server_bin = argc > 1 ? argv[1] : getenv("H5A_SERVER");
@@ -1590,6 +1899,9 @@ int main(int argc, char **argv)
     test_server_killed();
     test_async_big(s.port);
     test_libuv(s.port);
+    test_blocking_meta(s.port);
+    test_async_meta(s.port);
+    test_data_meta_mix(s.port);
     server_stop(&s);
 
     printf("%d passed, %d failed\n", passes, failures);
