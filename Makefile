@@ -89,6 +89,11 @@ $(LIB_A): $(LIB_OBJ)
 	ld -r -o $(BUILD)/libhdf5async.o $^
 	objcopy --localize-hidden $(BUILD)/libhdf5async.o
 	rm -f $@ && ar rcs $@ $(BUILD)/libhdf5async.o
+# The write-ahead-log driver's crash tests (tests/unit/test_wal.c).
+$(BUILD)/tests/test_wal: tests/unit/test_wal.c $(BUILD)/src/server/wal.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 
 $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libhdf5async.so.0 $(LDFLAGS) -o $@ $^

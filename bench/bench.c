@@ -118,11 +118,17 @@ static void server_stop(void)
         fprintf(stderr, "hdf5-async-bench: server exited abnormally (status %d)\n", status);
 }
 
+/* The durability the server-side workloads ask for. NONE unless a
+ * workload says otherwise: the in-process baseline does not flush either,
+ * so like is compared with like; bench_durability prices the other levels. */
+static hdf5a_durability bench_durability = HDF5A_DURABILITY_NONE;
+
 static hdf5a_client *client(void)
 {
     char err[256];
     hdf5a_client *c = hdf5a_connect("127.0.0.1", server_port, 30000, err, sizeof err);
     if (!c) die("connect: %s", err);
+    hdf5a_set_durability(c, bench_durability);
     return c;
 }
 
@@ -131,7 +137,7 @@ static hdf5a_client *client(void)
 static hid_t inproc_file(const char *path)
 {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE), fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_FSM_AGGR, 1, 1);
+    H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_FSM_AGGR, 0, 1);
     H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fcpl);
@@ -272,6 +278,7 @@ static double bench_pipelined(int nclients, size_t total, size_t window)
         hdf5a_async_events ev = {pc, ev_add_read, ev_del_read, ev_add_write, ev_del_write,
                                  ev_cleanup};
         hdf5a_async_set_events(pc->ac, &ev);
+        hdf5a_async_set_durability(pc->ac, bench_durability);
         pc->total = total / (size_t)nclients;
         snprintf(pc->path, sizeof pc->path, "/pipe%d/c%d", nclients, i);
     }
@@ -304,6 +311,75 @@ static double bench_pipelined(int nclients, size_t total, size_t window)
     free(pfd);
     if (pipe_failures) die("%s appends failed", "some");
     return rate;
+}
+
+/* ---- durability ---- */
+
+/* What durability costs: each level against a program that makes the same
+ * promise in-process -- H5Fflush after each append for "flush" (its data is
+ * then in the kernel, so it survives the program dying... except that plain
+ * HDF5 may leave a file that needs h5clear, or worse, if it dies during a
+ * flush), and H5Fflush + fdatasync for "fsync". */
+static void bench_durability_levels(const char *dir, size_t n, size_t piped)
+{
+    static const char *names[] = {NULL, NULL, "flush", "fsync"};
+    double row_data[ROW] = {0}, *lat = malloc(n * sizeof *lat), *lat2 = malloc(n * sizeof *lat2);
+    for (int level = HDF5A_DURABILITY_FLUSH; level <= HDF5A_DURABILITY_FSYNC; level++) {
+        char path[4096], dset[64], label[96];
+        snprintf(path, sizeof path, "%s/inproc-dur-%s.h5", dir, names[level]);
+        hid_t f = inproc_file(path), d = inproc_growable(f, "seq");
+        int *fdp = NULL;
+        H5Fget_vfd_handle(f, H5P_DEFAULT, (void **)&fdp);
+        hsize_t len = 0;
+        for (size_t i = 0; i < n; i++) {
+            row_data[0] = (double)i;
+            double t = now();
+            inproc_append_row(d, &len, row_data);
+            H5Fflush(f, H5F_SCOPE_GLOBAL);
+            if (level == HDF5A_DURABILITY_FSYNC && fdp) fdatasync(*fdp);
+            lat[i] = (now() - t) * 1e6;
+        }
+        H5Dclose(d);
+        H5Fclose(f);
+
+        bench_durability = (hdf5a_durability)level;
+        hdf5a_client *c = client();
+        uint64_t shape[2] = {1, ROW};
+        hdf5a_array a = {"<f8", 2, shape, row_data, sizeof row_data};
+        snprintf(dset, sizeof dset, "/dur-%s", names[level]);
+        for (size_t i = 0; i < n; i++) {
+            row_data[0] = (double)i;
+            double t = now();
+            if (hdf5a_append(c, dset, &a, NULL, NULL)) die("append: %s", hdf5a_errstr(c));
+            lat2[i] = (now() - t) * 1e6;
+        }
+        hdf5a_close(c);
+        snprintf(label, sizeof label, "append 1x16 f8 sequential, %s: p50", names[level]);
+        row(label, "us", percentile(lat, n, 0.5), percentile(lat2, n, 0.5), false, "");
+
+        /* 64 clients pipelining: the server commits once per batch (group
+         * commit); a program that fsyncs after each row cannot */
+        double t = now();
+        f = inproc_file(path);
+        d = inproc_growable(f, "r");
+        H5Fget_vfd_handle(f, H5P_DEFAULT, (void **)&fdp);
+        len = 0;
+        size_t inproc_rows = n; /* per-row fsync: as many as the latency run */
+        for (size_t i = 0; i < inproc_rows; i++) {
+            inproc_append_row(d, &len, row_data);
+            H5Fflush(f, H5F_SCOPE_GLOBAL);
+            if (level == HDF5A_DURABILITY_FSYNC && fdp) fdatasync(*fdp);
+        }
+        double in_rate = (double)inproc_rows / (now() - t);
+        H5Dclose(d);
+        H5Fclose(f);
+        double s64 = bench_pipelined(64, piped, 256);
+        snprintf(label, sizeof label, "append 1x16 f8, 64 clients pipelined, %s", names[level]);
+        row(label, "rows/s", in_rate, s64, true, "");
+        bench_durability = HDF5A_DURABILITY_NONE;
+    }
+    free(lat);
+    free(lat2);
 }
 
 /* ---- large arrays ---- */
@@ -457,7 +533,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
         else {
             fprintf(stderr, "usage: hdf5-async-bench [--server PATH] [--dir DIR] [--quick] "
-                            "[--only seq|pipe1|pipe64|large|conn]\n");
+                            "[--only seq|pipe1|pipe64|large|dur|conn]\n");
             return 2;
         }
     }
@@ -492,6 +568,7 @@ int main(int argc, char **argv)
         row("append 1x16 f8, 64 clients pipelined", "rows/s", in64, s64, true, ">= 1.0x");
     }
     if (RUN("large")) bench_large(dir, quick ? 2 : 5);
+    if (RUN("dur")) bench_durability_levels(dir, quick ? 500 : 3000, quick ? 20000 : 100000);
     if (RUN("conn")) {
         /* on a server of its own, so its RSS is what the connections cost */
         server_stop();

@@ -221,6 +221,17 @@ typedef struct hdf5a_objinfo {
 
 HDF5A_API void hdf5a_objinfo_free(hdf5a_objinfo *i);
 
+/* What an ok reply to a change promises (docs/durability.md): NONE =
+ * applied, visible to every later request; FLUSH = survives the server
+ * process dying; FSYNC = on disk, survives the machine dying. DEFAULT leaves
+ * it to the server's `durability` config key. */
+typedef enum hdf5a_durability {
+    HDF5A_DURABILITY_DEFAULT = 0,
+    HDF5A_DURABILITY_NONE,
+    HDF5A_DURABILITY_FLUSH,
+    HDF5A_DURABILITY_FSYNC
+} hdf5a_durability;
+
 /* ================= blocking API ================= */
 
 typedef struct hdf5a_client hdf5a_client;
@@ -255,6 +266,16 @@ HDF5A_API const char *hdf5a_errstr(const hdf5a_client *c);
  * later blocking call on c. */
 typedef void hdf5a_progress_cb(uint64_t done, uint64_t total, void *ud);
 HDF5A_API void hdf5a_set_progress(hdf5a_client *c, hdf5a_progress_cb *cb, void *ud);
+
+/* The durability every later change on c asks for: create_group, write,
+ * append, insert, delete, write_slice, create_dataset, resize, set_attr,
+ * delete_attr, create_link, move. Operations that change nothing (ping,
+ * read, read_slice, get_attr, list_attrs, list, walk, info, exists) are
+ * not affected. HDF5A_EINVAL for a value outside the enum. */
+HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d);
+/* Barrier: returns once everything the server applied so far is durable at
+ * level (FLUSH or FSYNC, else HDF5A_EINVAL). */
+HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level);
 
 HDF5A_API int hdf5a_ping(hdf5a_client *c);
 HDF5A_API int hdf5a_create_group(hdf5a_client *c, const char *path);
@@ -412,6 +433,10 @@ HDF5A_API void hdf5a_async_free(hdf5a_async *ac);
  * HDF5A_ENOMEM, HDF5A_ECLOSED once the connection is gone) the callback
  * will never be called (libuv's rule). */
 HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata);
+/* As hdf5a_set_durability / hdf5a_sync for the async context. */
+HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d);
+HDF5A_API int hdf5a_async_sync(hdf5a_async *ac, hdf5a_durability level, hdf5a_callback *cb,
+                               void *privdata);
 HDF5A_API int hdf5a_async_create_group(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
                                        void *privdata);
 HDF5A_API int hdf5a_async_write(hdf5a_async *ac, const char *path, const hdf5a_array *a,

@@ -106,14 +106,18 @@ class HDF5Client:
     ``HDF5Client()`` reads host and port from ``./config.ini`` (the [client]
     section if it has them, else [server]; 0.0.0.0 means 127.0.0.1), falling
     back to 127.0.0.1:8888. ``timeout`` (seconds) bounds connect() and each
-    call; None waits forever.
+    call; None waits forever. ``durability`` ("none", "flush" or "fsync")
+    is what an ok reply to this client's changes promises unless a call
+    says otherwise; None leaves it to the server's ``durability`` key (see
+    docs/durability.md).
 
     One client may be shared by any number of tasks: requests are pipelined
     on the one connection and each call gets its own reply.
     """
 
-    def __init__(self, host=None, port=None, config=None, *, timeout=None):
+    def __init__(self, host=None, port=None, config=None, *, timeout=None, durability=None):
         settings = load_settings(host, port, config)
+        self.durability = _durability_arg(durability)
         self.host = settings.host
         self.port = settings.port
         self.debug = settings.debug
@@ -235,8 +239,13 @@ class HDF5Client:
         if self._transport is None:
             raise ConnectionClosedError("not connected: call connect() first")
 
-    async def _call(self, op, path=None, **args):
+    async def _call(self, op, path=None, durability=None, **args):
         self._check_open()
+        durability = _durability_arg(durability)
+        if durability is None and op not in _READ_ONLY:
+            durability = self.durability
+        if durability is not None:
+            args["durability"] = durability
         if path is not None and not isinstance(path, str):
             raise TypeError("path must be a str, not %s" % type(path).__name__)
         loop = asyncio.get_running_loop()
@@ -272,26 +281,50 @@ class HDF5Client:
         """Round trip to the server; returns "pong"."""
         return await self._call("ping")
 
-    async def create_group(self, path):
+    async def sync(self, durability="fsync"):
+        """Make every operation the server has applied so far durable:
+        "fsync" (default) = on disk, survives a machine crash; "flush" =
+        survives the server process dying. A barrier: returns once done."""
+        if durability not in ("flush", "fsync"):
+            raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
+        await self._call("ping", durability=durability)
+
+    async def create_group(self, path, *, durability=None):
         """Create the group at path and any missing parents (no-op if it
         exists)."""
-        await self._call("create_group", path)
+        await self._call("create_group", path, durability=durability)
 
-    async def write(self, path, data, compression=None, compression_opts=None):
+    async def write(self, path, data, compression=None, compression_opts=None, *, durability=None):
         """Write data (scalar, list or numpy array) to the dataset at path,
         replacing what is there. compression: None = the server's default,
         "gzip" (compression_opts = level 0..9), "lzf" or "none". Returns the
         dataset's shape. A numpy array's bytes are sent without a copy: do
-        not change the array until the call returns."""
+        not change the array until the call returns.
+
+        durability (every call that changes the file takes it): what the
+        returned ok promises -- "none" (applied, visible to every later
+        request), "flush" (survives the server process dying) or "fsync"
+        (on disk: survives the machine dying); None = the client's default,
+        else the server's (see docs/durability.md)."""
         res = await self._call(
-            "write", path, data=data, compression=compression, compression_opts=compression_opts
+            "write",
+            path,
+            data=data,
+            compression=compression,
+            compression_opts=compression_opts,
+            durability=durability,
         )
         return _shape(res)
 
-    async def update(self, path, data, compression=None, compression_opts=None):
+    async def update(self, path, data, compression=None, compression_opts=None, *, durability=None):
         """Alias of write()."""
         res = await self._call(
-            "update", path, data=data, compression=compression, compression_opts=compression_opts
+            "update",
+            path,
+            data=data,
+            compression=compression,
+            compression_opts=compression_opts,
+            durability=durability,
         )
         return _shape(res)
 
@@ -315,7 +348,7 @@ class HDF5Client:
             return codec.strings_to_array(res)
         return codec.decode_value(res)
 
-    async def write_slice(self, path, selection, data):
+    async def write_slice(self, path, selection, data, *, durability=None):
         """Write data into a selection of the existing dataset at path:
         ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
         ``dataset[0:10, 2] = data``. The selection is read()'s. data must
@@ -328,7 +361,11 @@ class HDF5Client:
         if selection is None:
             raise TypeError("write_slice needs a selection (use write() for whole datasets)")
         res = await self._call(
-            "write_slice", path, selection=codec.selection_arg(selection), data=data
+            "write_slice",
+            path,
+            selection=codec.selection_arg(selection),
+            data=data,
+            durability=durability,
         )
         return _shape(res)
 
@@ -345,6 +382,7 @@ class HDF5Client:
         compression_opts=None,
         shuffle=False,
         exist_ok=False,
+        durability=None,
     ):
         """Create an empty dataset (parents too) as h5py's create_dataset
         does, without writing data: reads give the fill value.
@@ -376,10 +414,11 @@ class HDF5Client:
             compression_opts=compression_opts,
             shuffle=True if shuffle else None,
             exist_ok=True if exist_ok else None,
+            durability=durability,
         )
         return _shape(res)
 
-    async def resize(self, path, shape, axis=None):
+    async def resize(self, path, shape, axis=None, *, durability=None):
         """Resize a chunked dataset within its maxshape, as h5py's
         Dataset.resize: ``resize(path, (20, 3))``, or ``resize(path, 20,
         axis=0)`` for one axis (the others stay as they are on the server,
@@ -387,23 +426,32 @@ class HDF5Client:
         OutOfRangeError past maxshape or for a dataset that is not chunked.
         Returns the new shape."""
         if axis is None:
-            res = await self._call("resize", path, shape=codec.shape_arg(shape))
+            res = await self._call("resize", path, shape=codec.shape_arg(shape), durability=durability)
         else:
             if isinstance(shape, (tuple, list)):
                 raise TypeError("with axis, shape is that axis' new size: an int")
             size = codec.shape_arg(shape)[0]
-            res = await self._call("resize", path, shape=size, axis=codec.index_arg(axis))
+            res = await self._call(
+                "resize", path, shape=size, axis=codec.index_arg(axis), durability=durability
+            )
         return _shape(res)
 
-    async def append(self, path, data, compression=None, compression_opts=None):
+    async def append(self, path, data, compression=None, compression_opts=None, *, durability=None):
         """Append rows along axis 0 (creating a resizable dataset if
         missing; compression applies only then). Returns the new shape."""
         res = await self._call(
-            "append", path, data=data, compression=compression, compression_opts=compression_opts
+            "append",
+            path,
+            data=data,
+            compression=compression,
+            compression_opts=compression_opts,
+            durability=durability,
         )
         return _shape(res)
 
-    async def insert(self, path, index, data, compression=None, compression_opts=None):
+    async def insert(
+        self, path, index, data, compression=None, compression_opts=None, *, durability=None
+    ):
         """Insert rows before row `index` (negative counts from the end) of
         an existing dataset. Returns the new shape."""
         index = codec.index_arg(index)
@@ -414,23 +462,24 @@ class HDF5Client:
             data=data,
             compression=compression,
             compression_opts=compression_opts,
+            durability=durability,
         )
         return _shape(res)
 
-    async def delete(self, path):
+    async def delete(self, path, *, durability=None):
         """Delete the group (recursively) or dataset at path, or the link
         at path when it is a soft or external link (dangling or not)."""
-        await self._call("delete", path)
+        await self._call("delete", path, durability=durability)
 
     # ------------------------------------------------------ attributes
 
-    async def set_attr(self, path, name, value):
+    async def set_attr(self, path, name, value, *, durability=None):
         """Set attribute `name` of the group or dataset at path to value
         (anything write() takes; stored as h5py stores the same value in
         ``obj.attrs[name]``), replacing an attribute of that name."""
         if not isinstance(name, str):
             raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
-        await self._call("set_attr", path, name=name, data=value)
+        await self._call("set_attr", path, name=name, data=value, durability=durability)
 
     async def get_attr(self, path, name):
         """The value of attribute `name` of the object at path, as read()
@@ -455,9 +504,9 @@ class HDF5Client:
         values = await asyncio.gather(*(self.get_attr(path, n) for n in names))
         return dict(zip(names, values))
 
-    async def delete_attr(self, path, name):
+    async def delete_attr(self, path, name, *, durability=None):
         """Delete attribute `name` of the object at path."""
-        await self._call("delete_attr", path, name=name)
+        await self._call("delete_attr", path, name=name, durability=durability)
 
     # ------------------------------------------------ listing, inspection
 
@@ -519,16 +568,28 @@ class HDF5Client:
 
     # ------------------------------------------------------------ links
 
-    async def create_link(self, path, target):
+    async def create_link(self, path, target, *, durability=None):
         """Create a soft link at path pointing at target (absolute, or
         relative to the link's group; it need not exist), creating missing
         parent groups."""
-        await self._call("create_link", path, target=target)
+        await self._call("create_link", path, target=target, durability=durability)
 
-    async def move(self, path, dest):
+    async def move(self, path, dest, *, durability=None):
         """Move (rename) the object or link at path to dest, creating
         missing parent groups of dest. dest must not exist."""
-        await self._call("move", path, dest=dest)
+        await self._call("move", path, dest=dest, durability=durability)
+
+
+_DURABILITY = ("none", "flush", "fsync")
+# ops the client-wide durability default does not apply to: they change
+# nothing, so making them wait for a commit would only slow them down
+_READ_ONLY = ("ping", "read", "get_attr", "list_attrs", "list", "walk", "info", "exists")
+
+
+def _durability_arg(value):
+    if value is None or value in _DURABILITY:
+        return value
+    raise ValueError("durability must be None, %s; not %r" % (", ".join(map(repr, _DURABILITY)), value))
 
 
 def _consume(fut):

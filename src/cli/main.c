@@ -48,6 +48,11 @@ static const char MAIN_HELP[] =
     "  --config FILE    config file (default: ./config.ini when it exists)\n"
     "  --timeout MS     give up when connecting, or waiting for a reply, takes longer\n"
     "                   than MS milliseconds (default 0: wait as long as it takes)\n"
+    "  --durability L   none, flush or fsync: what the server's ok to a change\n"
+    "                   promises (survives nothing / the server dying / the machine\n"
+    "                   dying); default: the server's durability setting. With\n"
+    "                   ping, flush or fsync make it a barrier for everything the\n"
+    "                   server has applied so far\n"
     "  -h, --help       show this help\n"
     "  --version        show the version\n"
     "\n"
@@ -68,9 +73,10 @@ static const char PING_HELP[] =
     "Usage: " PROG " [OPTIONS] ping\n"
     "\n"
     "Send a ping; print \"pong\" and the round-trip time in milliseconds\n"
-    "(not counting the connection set-up).\n"
+    "(not counting the connection set-up). With --durability flush or fsync, the\n"
+    "reply waits until everything the server has applied so far is that durable.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 pong received, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char MKGROUP_HELP[] =
@@ -79,7 +85,7 @@ static const char MKGROUP_HELP[] =
     "Create the group PATH and any missing parents (like mkdir -p). An existing\n"
     "group is fine; a dataset at PATH is an error (EXISTS). Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char PUT_HELP[] =
@@ -106,7 +112,7 @@ static const char PUT_HELP[] =
     "UTF-8 strings (empty ones are refused: they would arrive as float64). Object\n"
     "arrays ('O') cannot be read.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be read or parsed.\n";
 
@@ -123,7 +129,7 @@ static const char APPEND_HELP[] =
     "  --level N        gzip level 0..9 (default 4), bzip2 block size 1..9 (default\n"
     "                   9) or lz4 block size in bytes; alone, it means gzip\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be read or parsed.\n";
 
@@ -148,7 +154,7 @@ static const char GET_HELP[] =
     "Variable-length strings are saved as fixed-width numpy arrays sized to the\n"
     "longest element: UTF-8 strings as unicode ('<U'), byte strings as 'S'.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be written.\n";
 
@@ -177,7 +183,7 @@ static const char CREATE_HELP[] =
     "  --shuffle          byte-shuffle filter before the compressor\n"
     "  --exist-ok         an existing dataset of the same shape and dtype is fine\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (e.g. EXISTS), 2 usage, 3 connection/timeout.\n";
 
 static const char RESIZE_HELP[] =
@@ -190,7 +196,7 @@ static const char RESIZE_HELP[] =
     "  --axis N   SHAPE is one size, for axis N (negative counts from the end);\n"
     "             the other axes stay as they are\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (OUT_OF_RANGE past maxshape or for a dataset\n"
     "that is not chunked), 2 usage, 3 connection/timeout.\n";
 
@@ -201,7 +207,7 @@ static const char RM_HELP[] =
     "When PATH is a soft or external link, the link is removed, not its target.\n"
     "Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (e.g. NOT_FOUND), 2 usage,\n"
     "3 connection/timeout.\n";
 
@@ -223,7 +229,7 @@ static const char LS_HELP[] =
     "Links are listed, not followed. Large groups are fetched in pages, so any\n"
     "number of members can be listed.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage, 3 connection/timeout.\n";
 
 static const char TREE_HELP[] =
@@ -233,7 +239,7 @@ static const char TREE_HELP[] =
     "spaces per level: groups end in '/', datasets show their shape and dtype,\n"
     "links show where they point ('name -> /target').\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char INFO_HELP[] =
@@ -244,7 +250,7 @@ static const char INFO_HELP[] =
     "filters, fill value, storage size and number of attributes. A group: its\n"
     "number of members and attributes.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage, 3 connection/timeout.\n";
 
 static const char ATTR_HELP[] =
@@ -267,7 +273,7 @@ static const char ATTR_HELP[] =
     "  --npy FILE.npy   the value is the array in FILE.npy (\"-\": standard input)\n"
     "  -o FILE.npy      (get) save the value as a .npy file\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage,\n"
     "3 connection/timeout, 4 FILE.npy cannot be read or written.\n";
 
@@ -279,7 +285,7 @@ static const char LN_HELP[] =
     "PATH are created; something already at PATH is an error (EXISTS). Only soft\n"
     "links can be made (-s is required, as a reminder). Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char MV_HELP[] =
@@ -289,7 +295,7 @@ static const char MV_HELP[] =
     "parent groups of DEST. DEST must not exist (EXISTS); a link is moved as a\n"
     "link, its target unchanged. Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout (see '" PROG " --help').\n"
+    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
     "Exit status: 0 ok, 1 server error (NOT_FOUND, EXISTS, ...), 2 usage,\n"
     "3 connection/timeout.\n";
 
@@ -347,7 +353,8 @@ int lib_error(hdf5a_client *c, int rc, int from_file)
 
 enum { OPT_HOST = 1, OPT_PORT, OPT_CONFIG, OPT_TIMEOUT, OPT_HELP, OPT_VERSION, OPT_COMPRESSION,
        OPT_LEVEL, OPT_OUTPUT, OPT_SLICE, OPT_SHAPE, OPT_DTYPE, OPT_MAXSHAPE, OPT_CHUNKS, OPT_FILL,
-       OPT_SHUFFLE, OPT_EXIST_OK, OPT_AXIS, OPT_RECURSIVE, OPT_SOFT, OPT_NPY, OPT_STRING };
+       OPT_SHUFFLE, OPT_EXIST_OK, OPT_AXIS, OPT_RECURSIVE, OPT_SOFT, OPT_NPY, OPT_STRING,
+       OPT_DURABILITY };
 
 typedef struct optdef {
     const char *lname;
@@ -358,7 +365,8 @@ typedef struct optdef {
 
 static const optdef GLOBAL_OPTS[] = {
     {"host", 0, 1, OPT_HOST},   {"port", 0, 1, OPT_PORT}, {"config", 0, 1, OPT_CONFIG},
-    {"timeout", 0, 1, OPT_TIMEOUT}, {"help", 'h', 0, OPT_HELP}, {NULL, 0, 0, 0}};
+    {"timeout", 0, 1, OPT_TIMEOUT}, {"durability", 0, 1, OPT_DURABILITY},
+    {"help", 'h', 0, OPT_HELP},     {NULL, 0, 0, 0}};
 static const optdef PUT_OPTS[] = {{"compression", 0, 1, OPT_COMPRESSION},
                                    {"level", 0, 1, OPT_LEVEL},
                                    {"slice", 0, 1, OPT_SLICE},
@@ -420,6 +428,7 @@ typedef struct args {
     int port;       /* -1: not given */
     int timeout_ms; /* -1: not given */
     long level;     /* -1: not given */
+    hdf5a_durability durability; /* DEFAULT: not given */
     const char *slice, *shape, *dtype, *maxshape, *chunks, *fill, *axis;
     int shuffle, exist_ok;
     int recursive, soft, force_str;
@@ -468,6 +477,12 @@ static int set_opt(args *a, const optdef *o, const char *val)
         if (parse_int(val, 0, 0x7FFFFFFF, &v))
             return usage("--timeout: '%s' is not a number of milliseconds (0 = none)", val);
         a->timeout_ms = (int)v;
+        break;
+    case OPT_DURABILITY:
+        if (strcmp(val, "none") == 0) a->durability = HDF5A_DURABILITY_NONE;
+        else if (strcmp(val, "flush") == 0) a->durability = HDF5A_DURABILITY_FLUSH;
+        else if (strcmp(val, "fsync") == 0) a->durability = HDF5A_DURABILITY_FSYNC;
+        else return usage("--durability: '%s' is not one of none, flush, fsync", val);
         break;
     case OPT_COMPRESSION:
         if (strcmp(val, "gzip") && strcmp(val, "lzf") && strcmp(val, "none") &&
@@ -587,10 +602,12 @@ static hdf5a_client *connect_to(const cli_target *t, int timeout_ms)
     return c;
 }
 
-static int cmd_ping(hdf5a_client *c)
+static int cmd_ping(hdf5a_client *c, hdf5a_durability d)
 {
     double t0 = now_ms();
-    int rc = hdf5a_ping(c);
+    /* a ping that asks for durability is the library's sync barrier */
+    int rc = d == HDF5A_DURABILITY_FLUSH || d == HDF5A_DURABILITY_FSYNC ? hdf5a_sync(c, d)
+                                                                        : hdf5a_ping(c);
     double t1 = now_ms();
     if (rc) return lib_error(c, rc, 0);
     printf("pong %.3f ms\n", t1 - t0);
@@ -922,8 +939,9 @@ int main(int argc, char **argv)
         npy_free(&arr);
         return EXIT_CONN;
     }
+    hdf5a_set_durability(c, a.durability);
     switch (cmd_id) {
-    case CMD_PING: rc = cmd_ping(c); break;
+    case CMD_PING: rc = cmd_ping(c, a.durability); break;
     case CMD_MKGROUP:
         rc = hdf5a_create_group(c, a.pos[0]);
         rc = rc ? lib_error(c, rc, 0) : EXIT_OK;

@@ -63,6 +63,7 @@ struct hdf5a_async {
     bool have_ev;
     bool reading, writing; /* what we asked the loop for */
 
+    hdf5a_durability durability; /* hdf5a_async_set_durability */
     mp_buf out; /* encoded requests not yet sent, from out_pos on */
     size_t out_pos;
 
@@ -549,11 +550,14 @@ static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, v
     pending_cb *cb = malloc(sizeof *cb);
     if (!cb)
         return h5a_fail(ac->errstr, sizeof ac->errstr, HDF5A_ENOMEM, "out of memory");
+    h5c_request r = *req;
+    if (r.durability == HDF5A_DURABILITY_DEFAULT)
+        r.durability = h5c_durability_for(r.op, ac->durability);
     size_t mark = ac->out.len;
     uint64_t id = ac->next_id + 1;
     const void *tail;
     size_t tail_len;
-    int rc = h5c_encode_request(&ac->out, id, req, &tail, &tail_len, ac->errstr,
+    int rc = h5c_encode_request(&ac->out, id, &r, &tail, &tail_len, ac->errstr,
                                 sizeof ac->errstr);
     if (!rc && tail_len) {
         mp_put_raw(&ac->out, tail, tail_len);
@@ -588,6 +592,26 @@ static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, v
 HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata)
 {
     h5c_request r = {.op = H5C_PING};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d)
+{
+    if (!ac || (unsigned)d > HDF5A_DURABILITY_FSYNC)
+        return HDF5A_EINVAL;
+    ac->durability = d;
+    return 0;
+}
+
+HDF5A_API int hdf5a_async_sync(hdf5a_async *ac, hdf5a_durability level, hdf5a_callback *cb,
+                               void *privdata)
+{
+    if (!ac)
+        return HDF5A_EINVAL;
+    if (level != HDF5A_DURABILITY_FLUSH && level != HDF5A_DURABILITY_FSYNC)
+        return h5a_fail(ac->errstr, sizeof ac->errstr, HDF5A_EINVAL,
+                        "hdf5a_async_sync takes HDF5A_DURABILITY_FLUSH or _FSYNC");
+    h5c_request r = {.op = H5C_PING, .durability = level};
     return submit(ac, &r, cb, privdata);
 }
 

@@ -31,6 +31,7 @@ struct hdf5a_client {
     char errstr[H5C_ERRLEN];
     hdf5a_progress_cb *progress; /* hdf5a_set_progress; NULL: none */
     void *progress_ud;
+    hdf5a_durability durability; /* hdf5a_set_durability */
 };
 
 /* ---- progress ---- */
@@ -331,11 +332,14 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
                  "the connection was closed after an earlier error");
         return HDF5A_ECLOSED;
     }
+    h5c_request sent = *req;
+    if (sent.durability == HDF5A_DURABILITY_DEFAULT)
+        sent.durability = h5c_durability_for(sent.op, c->durability);
     uint64_t id = ++c->next_id;
     const void *tail;
     size_t tail_len;
     c->hdr.len = 0;
-    int rc = h5c_encode_request(&c->hdr, id, req, &tail, &tail_len, c->errstr,
+    int rc = h5c_encode_request(&c->hdr, id, &sent, &tail, &tail_len, c->errstr,
                                 sizeof c->errstr);
     if (rc)
         return rc;
@@ -389,6 +393,25 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
 }
 
 /* ---- operations ---- */
+
+HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d)
+{
+    if (!c || (unsigned)d > HDF5A_DURABILITY_FSYNC)
+        return HDF5A_EINVAL;
+    c->durability = d;
+    return 0;
+}
+
+HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level)
+{
+    if (!c)
+        return HDF5A_EINVAL;
+    if (level != HDF5A_DURABILITY_FLUSH && level != HDF5A_DURABILITY_FSYNC)
+        return h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL,
+                        "hdf5a_sync takes HDF5A_DURABILITY_FLUSH or _FSYNC");
+    h5c_request r = {.op = H5C_PING, .durability = level};
+    return call(c, &r, NULL, NULL, NULL);
+}
 
 HDF5A_API int hdf5a_ping(hdf5a_client *c)
 {

@@ -62,7 +62,13 @@ typedef struct h5c_request {
     const char *after;             /* list/walk; NULL: from the start */
     uint64_t limit;                /* list/walk; 0: the server's default */
     unsigned max_depth;            /* walk; 0: no limit */
+    hdf5a_durability durability;   /* DEFAULT: no key, the server decides */
 } h5c_request;
+
+/* The durability a request of op carries, given the connection's setting:
+ * only changes carry it (a ping, read, read_slice, get_attr, list_attrs,
+ * list, walk, info or exists waiting for a commit would only be slower). */
+hdf5a_durability h5c_durability_for(h5c_op op, hdf5a_durability setting);
 
 /* Appends one whole frame (length prefix included) to b. When the array's
  * element bytes can go to the socket straight from the caller's memory,

@@ -237,6 +237,37 @@ static bool takes_level(const char *name)
     return strcmp(name, "gzip") == 0 || strcmp(name, "bzip2") == 0 || strcmp(name, "lz4") == 0;
 }
 
+hdf5a_durability h5c_durability_for(h5c_op op, hdf5a_durability setting)
+{
+    /* the ops that change nothing: a commit would only make them slower */
+    switch (op) {
+    case H5C_PING:
+    case H5C_READ:
+    case H5C_READ_SLICE:
+    case H5C_GET_ATTR:
+    case H5C_LIST_ATTRS:
+    case H5C_LIST:
+    case H5C_WALK:
+    case H5C_INFO:
+    case H5C_EXISTS:
+        return HDF5A_DURABILITY_DEFAULT;
+    case H5C_CREATE_GROUP:
+    case H5C_WRITE:
+    case H5C_APPEND:
+    case H5C_INSERT:
+    case H5C_DELETE:
+    case H5C_WRITE_SLICE:
+    case H5C_CREATE_DATASET:
+    case H5C_RESIZE:
+    case H5C_SET_ATTR:
+    case H5C_DELETE_ATTR:
+    case H5C_CREATE_LINK:
+    case H5C_MOVE:
+        break;
+    }
+    return setting;
+}
+
 int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const void **tail,
                        size_t *tail_len, char *err, size_t errlen)
 {
@@ -266,6 +297,11 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
                         has_name ? "the attribute name" : has_target ? "target" : "dest");
     bool has_after = paged && req->after, has_limit = paged && req->limit;
     bool has_depth = op == H5C_WALK && req->max_depth;
+    static const char *const durability[] = {NULL, "none", "flush", "fsync"};
+    if ((unsigned)req->durability > HDF5A_DURABILITY_FSYNC)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "durability %d is not a hdf5a_durability",
+                        (int)req->durability);
+    const char *dname = durability[req->durability];
 
     /* compression: a name, and a level only for the filters that take one
      * (none for write_slice and set_attr, which create no dataset) */
@@ -297,7 +333,8 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     }
     size_t nfields = 2 + has_path + (op == H5C_INSERT) + (cname != NULL) + has_level +
                      has_data + has_sel + (op == H5C_RESIZE && req->has_axis) + has_name +
-                     has_target + has_dest + has_after + has_limit + has_depth;
+                     has_target + has_dest + has_after + has_limit + has_depth +
+                     (dname != NULL);
     if (op == H5C_RESIZE)
         nfields++; /* shape */
     if (creating) {
@@ -423,6 +460,10 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
             if (!rc && fill_follows)
                 mp_put_raw(b, fill.data, fill.nbytes); /* one element: copy it in */
         }
+    }
+    if (dname) {
+        put_key(b, "durability");
+        mp_put_cstr(b, dname);
     }
     bool follows = false;
     if (!rc && has_data) {

@@ -24,7 +24,22 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->max_reply_queue = H5A_DEFAULT_MAX_REPLY_QUEUE;
     cfg->slow_client_timeout = H5A_DEFAULT_SLOW_CLIENT_TIMEOUT;
     cfg->max_nesting = H5A_DEFAULT_MAX_NESTING;
+    cfg->durability = H5A_DEFAULT_DURABILITY;
     cfg->max_elements = H5A_DEFAULT_MAX_ELEMENTS;
+}
+
+static const char *const dur_names[] = {"none", "flush", "fsync"};
+
+int h5a_durability_parse(const char *s, size_t n)
+{
+    for (int i = 0; i < 3; i++)
+        if (strlen(dur_names[i]) == n && memcmp(s, dur_names[i], n) == 0) return i;
+    return -1;
+}
+
+const char *h5a_durability_name(h5a_durability d)
+{
+    return (unsigned)d < 3 ? dur_names[d] : "?";
 }
 
 static int parse_bool(const char *v, bool *out)
@@ -124,6 +139,13 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                      v);
             return -1;
         }
+    } else if (strcmp(key, "durability") == 0) {
+        int d = h5a_durability_parse(v, strlen(v));
+        if (d < 0) {
+            snprintf(err, errlen, "durability = '%s' is invalid: give none, flush or fsync", v);
+            return -1;
+        }
+        cfg->durability = (h5a_durability)d;
     } else if (strcmp(key, "max_message_size") == 0) {
         uint64_t n;
         if (parse_size(v, &n) || n < 1024 || n > H5A_MAX_MESSAGE_LIMIT) {
@@ -148,7 +170,7 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
         }
         snprintf(err, errlen,
                  "unknown key '%s' (known: host, port, hdf5_file_path, use_compression, debug, "
-                 "serialization_format, max_message_size, max_connections, idle_timeout, "
+                 "serialization_format, durability, max_message_size, max_connections, idle_timeout, "
                  "max_pending_bytes, max_pending_requests, max_reply_queue, "
                  "slow_client_timeout, max_nesting, max_elements)",
                  key);

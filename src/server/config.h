@@ -7,6 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* What an `ok` reply promises (docs/durability.md). The order matters:
+ * a stronger level includes the weaker ones. */
+typedef enum {
+    H5A_DUR_NONE,  /* applied: every later request sees it */
+    H5A_DUR_FLUSH, /* and written to the OS: survives the server process dying */
+    H5A_DUR_FSYNC  /* and on disk: survives the machine dying */
+} h5a_durability;
+
 typedef struct h5a_config {
     char host[256];
     int port;                  /* 0 = any free port */
@@ -25,6 +33,7 @@ typedef struct h5a_config {
                                       before the client is dropped; 0 = never */
     uint64_t max_nesting;          /* MessagePack container depth */
     uint64_t max_elements;         /* MessagePack values in one message */
+    h5a_durability durability;     /* for requests that name none */
 } h5a_config;
 
 #define H5A_DEFAULT_PORT 8888
@@ -43,6 +52,11 @@ typedef struct h5a_config {
 #define H5A_DEFAULT_SLOW_CLIENT_TIMEOUT 60
 #define H5A_DEFAULT_MAX_NESTING 32     /* = MP_DEFAULT_MAX_DEPTH */
 #define H5A_DEFAULT_MAX_ELEMENTS 4194304 /* = MP_DEFAULT_MAX_NODES */
+#define H5A_DEFAULT_DURABILITY H5A_DUR_FLUSH
+
+/* "none" / "flush" / "fsync" -> level, or -1. */
+int h5a_durability_parse(const char *s, size_t n);
+const char *h5a_durability_name(h5a_durability d);
 
 void h5a_config_defaults(h5a_config *cfg);
 

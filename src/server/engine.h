@@ -21,11 +21,23 @@ bool h5a_engine_can_group(const h5a_request *a, const h5a_request *b);
 /* Apply n appends that h5a_engine_can_group chained, as one. */
 void h5a_engine_execute_appends(h5a_engine *eng, h5a_request **reqs, size_t n);
 
-/* Write HDF5's cached metadata and data to the file if anything changed
- * since the last flush. */
-void h5a_engine_flush(h5a_engine *eng);
+/* Make everything applied so far durable at `level` (docs/durability.md):
+ * FLUSH writes HDF5's caches through the crash-safe driver (wal.c) and
+ * commits them to its log, which survives the server process dying; FSYNC
+ * also puts them on disk, which survives the machine dying. Does nothing
+ * when nothing changed since the last commit of that level. Returns 0, or
+ * -1 with err (the changes stay pending and a later commit retries). */
+int h5a_engine_commit(h5a_engine *eng, h5a_durability level, char *err, size_t errlen);
 
-/* Flush, close every handle and the file. */
+/* The weakest commit level that would still do work: FLUSH when something
+ * changed since the last commit, FSYNC when only the last fsync is missing,
+ * NONE when everything is on disk. */
+h5a_durability h5a_engine_pending(const h5a_engine *eng);
+
+/* Turn req's reply (ok or not) into an error reply. */
+void h5a_engine_fail_reply(h5a_request *req, int code, const char *msg);
+
+/* Close every handle and the file (the driver makes the close durable). */
 void h5a_engine_close(h5a_engine *eng);
 
 #endif

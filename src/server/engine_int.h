@@ -16,7 +16,10 @@
 enum { FILTER_BZIP2 = 307, FILTER_LZ4 = 32004, FILTER_BITSHUFFLE = 32008 };
 
 hid_t h5a_engine_file(const h5a_engine *e);
-/* Something in the file changed: flush it when the queue goes idle. */
+/* Something in the file changed: the next commit has work to do. Every op
+ * that changes the file must call it (engine.c ops set e->dirty), or a
+ * flush/fsync reply to that op would promise what no commit did
+ * (h5a_engine_commit skips a clean engine; docs/durability.md). */
 void h5a_engine_mark_dirty(h5a_engine *e);
 /* Objects were moved or removed: forget every cached open dataset, whose
  * path may now name something else or nothing. */

@@ -743,6 +743,24 @@ static int resolve(const char *host, int port, struct sockaddr_storage *sa)
     return rc;
 }
 
+static void close_any(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+/* Startup failed after the loop was made: close what is open (the storage
+ * thread's handle frees its state when closed) and free it all, so that
+ * a server that cannot start (e.g. its file is in use) exits without a
+ * leak for the sanitizers to report. */
+static int startup_failed(server *s)
+{
+    uv_walk(&s->loop, close_any, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    free(s);
+    return 1;
+}
+
 int h5a_server_run(const h5a_config *cfg)
 {
     server *s = calloc(1, sizeof *s);
@@ -763,7 +781,7 @@ int h5a_server_run(const h5a_config *cfg)
     if (rc) {
         fprintf(stderr, "hdf5-async-server: cannot resolve host '%s': %s\n", cfg->host,
                 uv_strerror(rc));
-        return 1;
+        return startup_failed(s);
     }
     uv_tcp_init(&s->loop, &s->listener);
     s->listener.data = s;
@@ -771,12 +789,12 @@ int h5a_server_run(const h5a_config *cfg)
         (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection))) {
         fprintf(stderr, "hdf5-async-server: cannot listen on %s:%d: %s\n", cfg->host, cfg->port,
                 uv_strerror(rc));
-        return 1;
+        return startup_failed(s);
     }
     if (h5a_storage_start(&s->storage, &s->loop, cfg, on_done, on_flush, on_storage_stopped, s,
                           err, sizeof err)) {
         fprintf(stderr, "hdf5-async-server: %s\n", err);
-        return 1;
+        return startup_failed(s);
     }
     uv_signal_init(&s->loop, &s->sigint);
     uv_signal_init(&s->loop, &s->sigterm);

@@ -7,6 +7,7 @@
 
 #include "proto/errors.h"
 #include "server/bigbuf.h"
+#include "server/config.h"
 
 static const struct {
     const char *name;
@@ -453,7 +454,8 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     unsigned want = op_args(req->op);
     const mp_node *k = mp_first_child(root), *path = NULL, *data = NULL, *index = NULL,
                   *comp = NULL, *opts = NULL, *sel = NULL, *name = NULL, *target = NULL,
-                  *dest = NULL, *limit = NULL, *after = NULL, *depth = NULL;
+                  *dest = NULL, *limit = NULL, *after = NULL, *depth = NULL,
+                  *dur = NULL;
     /* create_dataset / resize, in parse_dset's order */
     const mp_node *dset[8] = {NULL};
     static const char *const dset_keys[8] = {"shape",     "dtype",   "chunks",   "maxshape",
@@ -463,6 +465,10 @@ static int parse(h5a_request *req, const h5a_limits *lim)
         unsigned need = 0;
         if (!mp_is_raw(k)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "request keys must be strings");
         if (mp_raw_eq(k, "id") || mp_raw_eq(k, "op")) continue;
+        if (mp_raw_eq(k, "durability")) { /* every op: a ping with "fsync" is a barrier */
+            dur = v;
+            continue;
+        }
         if (mp_raw_eq(k, "path")) path = v, need = A_PATH;
         else if (mp_raw_eq(k, "data")) data = v, need = A_DATA;
         else if (mp_raw_eq(k, "index")) index = v, need = A_INDEX;
@@ -484,6 +490,13 @@ static int parse(h5a_request *req, const h5a_limits *lim)
                             req->op_name, (int)(k->len > 64 ? 64 : k->len), (const char *)k->v.ptr);
     }
 
+    if (dur) {
+        int d = mp_is_raw(dur) ? h5a_durability_parse((const char *)dur->v.ptr, dur->len) : -1;
+        if (d < 0)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "'durability' must be \"none\", \"flush\" or \"fsync\"");
+        req->durability = d;
+    }
     if (want & A_PATH) {
         if (!path || path->type != MP_STR)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'path'", req->op_name);
@@ -522,6 +535,7 @@ void h5a_request_parse(h5a_request *req, const h5a_limits *lim)
 {
     req->op = OP_NONE;
     req->op_name = "?";
+    req->durability = -1;
     int rc = parse(req, lim);
     if (rc) req->err_code = rc;
 }

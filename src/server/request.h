@@ -119,6 +119,7 @@ typedef struct h5a_request {
     char *after;        /* list/walk: continue after this member name / path */
     uint64_t limit;     /* list/walk: most entries in the reply (0 = default) */
     uint64_t max_depth; /* walk: 0 = no limit */
+    int durability; /* h5a_durability the client asked for; -1 = the server's default */
 
     /* set when parsing failed: storage answers with this error, untouched file */
     int err_code;

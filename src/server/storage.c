@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/errors.h"
 #include "server/bigbuf.h"
 #include "server/engine.h"
 
@@ -14,7 +15,6 @@ struct h5a_storage {
     h5a_request *in_head, *in_tail; /* waiting for the storage thread */
     h5a_request *out_head, *out_tail; /* finished, waiting for the loop */
     bool stop_requested;
-    bool dirty;     /* storage thread only: requests applied since the last flush */
     bool bufs_kept; /* storage thread only: bigbuf.c may hold buffers to trim */
     bool stopped; /* thread is done, file closed */
     bool stopped_reported;
@@ -29,6 +29,12 @@ struct h5a_storage {
     h5a_engine *engine;
     uv_sem_t opened;
     int open_rc;
+
+    /* storage thread only: group commit (see release_held) */
+    h5a_request *held_head, *held_tail; /* applied, replies waiting for the commit */
+    h5a_durability held_level;          /* the strongest level among them */
+    uint64_t last_fsync;                /* uv_hrtime of the last fsync commit */
+    uint64_t retry_at;                  /* no background commit before this */
     char open_err[1024];
 };
 
@@ -43,8 +49,16 @@ static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
 /* Bounds on one segment of appends applied together. */
 #define SEGMENT_MAX 1024
 #define SEGMENT_BYTES (64u * 1024 * 1024)
-/* How long the queue must stay empty before we flush HDF5's caches. */
+/* How long the queue must stay empty before we flush HDF5's caches (a
+ * "flush" commit: the file survives the server process dying). */
 #define IDLE_FLUSH_NS (2 * 1000 * 1000)
+/* At most this long between "fsync" commits while anything is uncommitted,
+ * idle or busy: bounds what a machine crash can take under durability
+ * none/flush, and keeps the write-ahead log short. */
+#define HARD_INTERVAL_NS (1000ull * 1000 * 1000)
+/* After a commit failed (disk full, I/O error), wait this long before the
+ * next background attempt instead of retrying in a tight loop. */
+#define RETRY_NS (1000ull * 1000 * 1000)
 /* How often an idle server checks for kept read buffers to release. */
 #define IDLE_TRIM_NS (1000 * 1000 * 1000)
 
@@ -55,6 +69,12 @@ static struct by_path {
     h5a_request *r;
     size_t idx;
 } byp[SEGMENT_MAX];
+
+/* The durability a request's reply waits for. */
+static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
+{
+    return r->durability < 0 ? st->cfg->durability : (h5a_durability)r->durability;
+}
 
 static bool is_plain_append(const h5a_request *r)
 {
@@ -125,27 +145,92 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
     return r;
 }
 
+/* Commit in the background (not for a waiting reply); a failure is logged
+ * and retried later. */
+static void background_commit(h5a_storage *st, h5a_durability level)
+{
+    char err[1024];
+    uint64_t now = uv_hrtime();
+    if (now < st->retry_at) return;
+    if (h5a_engine_commit(st->engine, level, err, sizeof err) == 0) {
+        if (level == H5A_DUR_FSYNC) st->last_fsync = now;
+        return;
+    }
+    fprintf(stderr, "hdf5-async-server: background %s commit failed (retrying in 1 s): %s\n",
+            h5a_durability_name(level), err);
+    st->retry_at = now + RETRY_NS;
+}
+
+/* How long the idle storage thread waits before its next background step,
+ * and which commit that step is (NONE: only trim read buffers). */
+static uint64_t idle_wait(h5a_storage *st, h5a_durability *level)
+{
+    uint64_t now = uv_hrtime(), wait;
+    *level = h5a_engine_pending(st->engine);
+    if (*level == H5A_DUR_FLUSH) wait = IDLE_FLUSH_NS;
+    else if (*level == H5A_DUR_FSYNC)
+        wait = st->last_fsync + HARD_INTERVAL_NS > now ? st->last_fsync + HARD_INTERVAL_NS - now : 0;
+    else wait = IDLE_TRIM_NS;
+    if (*level != H5A_DUR_NONE && st->retry_at > now + wait) wait = st->retry_at - now;
+    return wait ? wait : 1;
+}
+
+/* Group commit: make everything applied so far as durable as the strongest
+ * level any held request asked for, with one flush (and one fsync) for all
+ * of them, then release their replies. If that fails, the requests that
+ * asked for durability get an error instead of ok: their operations were
+ * applied, but we cannot promise what ok would have promised. */
+static void release_held(h5a_storage *st)
+{
+    if (!st->held_head) return;
+    char err[1024];
+    if (h5a_engine_commit(st->engine, st->held_level, err, sizeof err) != 0) {
+        fprintf(stderr, "hdf5-async-server: %s commit failed: %s\n",
+                h5a_durability_name(st->held_level), err);
+        char msg[1200];
+        snprintf(msg, sizeof msg, "applied, but could not be made durable (%s): %s",
+                 h5a_durability_name(st->held_level), err);
+        for (h5a_request *r = st->held_head; r; r = r->next)
+            if (level_of(st, r) > H5A_DUR_NONE) h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, msg);
+    } else if (st->held_level == H5A_DUR_FSYNC) {
+        st->last_fsync = uv_hrtime();
+    }
+    uv_mutex_lock(&st->mu);
+    while (st->held_head) {
+        h5a_request *r = st->held_head;
+        st->held_head = r->next;
+        push(&st->out_head, &st->out_tail, r);
+    }
+    uv_mutex_unlock(&st->mu);
+    st->held_tail = NULL;
+    st->held_level = H5A_DUR_NONE;
+    uv_async_send(&st->async);
+}
+
 static void storage_main(void *arg)
 {
     h5a_storage *st = arg;
     st->open_rc = h5a_engine_open(&st->engine, st->cfg, st->open_err, sizeof st->open_err);
     uv_sem_post(&st->opened);
     if (st->open_rc) return;
+    st->last_fsync = uv_hrtime();
 
     for (;;) {
         uv_mutex_lock(&st->mu);
-        /* Idle and something unflushed: wait a little for more work first,
-         * so a client doing one request at a time does not pay for a flush
-         * per request; flush once the queue has stayed empty that long. */
-        while (!st->in_head && !st->stop_requested && (st->dirty || st->bufs_kept)) {
-            uint64_t wait = st->dirty ? IDLE_FLUSH_NS : IDLE_TRIM_NS;
+        /* Idle with something uncommitted: wait a little for more work
+         * first, so a client doing one request at a time does not pay for a
+         * commit per request; commit once the queue has stayed empty that
+         * long ("flush" after 2 ms, "fsync" at most a second after the
+         * last one). */
+        while (!st->in_head && !st->stop_requested) {
+            h5a_durability level;
+            uint64_t wait = idle_wait(st, &level);
+            if (level == H5A_DUR_NONE && !st->bufs_kept) break;
             if (uv_cond_timedwait(&st->cv, &st->mu, wait) == UV_ETIMEDOUT && !st->in_head) {
                 uv_mutex_unlock(&st->mu);
-                if (st->dirty) h5a_engine_flush(st->engine);
-                bool kept = h5a_buf_trim(); /* read buffers kept for reuse */
+                if (level != H5A_DUR_NONE) background_commit(st, level);
+                st->bufs_kept = h5a_buf_trim(); /* read buffers kept for reuse */
                 uv_mutex_lock(&st->mu);
-                st->dirty = false;
-                st->bufs_kept = kept;
             }
         }
         while (!st->in_head && !st->stop_requested) uv_cond_wait(&st->cv, &st->mu);
@@ -165,16 +250,30 @@ static void storage_main(void *arg)
             } else {
                 batch = apply_appends(st, batch, &n);
             }
+            bool released = false;
             uv_mutex_lock(&st->mu);
             for (size_t i = 0; i < n; i++) {
                 /* free big frames before the reply is even sent */
                 h5a_request_release_input(seg[i]);
-                push(&st->out_head, &st->out_tail, seg[i]);
+                h5a_durability level = level_of(st, seg[i]);
+                /* once one reply waits for the commit, the ones after it
+                 * wait too: replies leave in arrival order */
+                if (level > H5A_DUR_NONE || st->held_head) {
+                    if (level > st->held_level) st->held_level = level;
+                    push(&st->held_head, &st->held_tail, seg[i]);
+                } else {
+                    push(&st->out_head, &st->out_tail, seg[i]);
+                    released = true;
+                }
             }
             uv_mutex_unlock(&st->mu);
-            uv_async_send(&st->async); /* coalesces while the loop is busy */
+            if (released) uv_async_send(&st->async); /* coalesces while the loop is busy */
         }
-        st->dirty = true; /* the engine knows whether anything really changed */
+        /* The queue is drained: one commit for everything that waits. */
+        release_held(st);
+        if (h5a_engine_pending(st->engine) != H5A_DUR_NONE &&
+            uv_hrtime() - st->last_fsync >= HARD_INTERVAL_NS)
+            background_commit(st, H5A_DUR_FSYNC);
         st->bufs_kept = true;
     }
     h5a_engine_close(st->engine);
@@ -205,6 +304,8 @@ static void on_async(uv_async_t *h)
     }
 }
 
+static void free_after_close(uv_handle_t *h);
+
 int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
                       h5a_done_cb done, h5a_flush_cb flush, h5a_stopped_cb stopped, void *ud,
                       char *err, size_t errlen)
@@ -223,13 +324,14 @@ int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
     st->async.data = st;
     if (uv_thread_create(&st->thread, storage_main, st) != 0) {
         snprintf(err, errlen, "cannot start the storage thread");
-        return -1; /* the process exits; nothing to clean */
+        uv_close((uv_handle_t *)&st->async, free_after_close); /* frees st */
+        return -1;
     }
     uv_sem_wait(&st->opened);
     if (st->open_rc) {
         uv_thread_join(&st->thread);
         snprintf(err, errlen, "%s", st->open_err);
-        uv_close((uv_handle_t *)&st->async, NULL);
+        uv_close((uv_handle_t *)&st->async, free_after_close); /* frees st */
         return -1;
     }
     *out = st;

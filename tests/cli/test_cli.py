@@ -209,6 +209,22 @@ def test_mkgroup_and_rm(server):
         assert "gone" not in f
 
 
+def test_durability_option(server, tmp_path):
+    src = tmp_path / "a.npy"
+    np.save(src, np.arange(4))
+    for level in ("none", "flush", "fsync"):
+        ok(run(["--durability", level, "put", "/d/" + level, src], server))
+        ok(run(["append", "/rows", src, "--durability=" + level], server))
+    r = ok(run(["ping", "--durability", "fsync"], server))
+    assert r.stdout.startswith("pong ")
+    fails(run(["--durability", "always", "ping"], server), EXIT_USAGE,
+          "--durability: 'always' is not one of none, flush, fsync")
+    server.stop()
+    with h5py.File(server.file, "r") as f:
+        assert sorted(f["/d"]) == ["flush", "fsync", "none"]
+        assert f["/rows"].shape == (12,)
+
+
 # --------------------------------------------------------------------------
 # put / get round trips
 # --------------------------------------------------------------------------

@@ -203,3 +203,31 @@ def test_info_names_plugin_compressions(server):
     assert compression("/lz") == "lz4 (default block size)"
     assert compression("/lzb") == "lz4 (block size 65536 bytes)"
     assert compression("/bz") == "bzip2 (block size 3)"
+
+
+def test_durability_option_on_new_commands(start_server, tmp_path):
+    """--durability reaches the commands that change the file (create,
+    resize, put --slice, attr set/rm, ln, mv): with the server at none, only
+    it can have made their effects survive a SIGKILL."""
+    srv = start_server(server_opts={"durability": "none"})
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.array([7, 8], dtype="<i4"))
+    ok(run(["--durability", "fsync", "create", "/g/d", "--shape", "4", "--dtype", "i4",
+            "--maxshape", "None"], srv))
+    ok(run(["resize", "/g/d", "6", "--durability", "flush"], srv))
+    ok(run(["--durability=flush", "put", "/g/d", rows, "--slice", "1:3"], srv))
+    ok(run(["--durability", "flush", "attr", "set", "/g", "k", "5"], srv))
+    ok(run(["--durability", "flush", "attr", "set", "/g", "gone", "1"], srv))
+    ok(run(["--durability", "fsync", "attr", "rm", "/g", "gone"], srv))
+    ok(run(["--durability", "flush", "ln", "-s", "/g/d", "/l"], srv))
+    ok(run(["--durability", "fsync", "mv", "/l", "/links/l"], srv))
+    # reads take the option too (it only makes them wait for a commit)
+    ok(run(["--durability", "fsync", "ls", "-r", "/"], srv))
+    ok(run(["--durability", "fsync", "info", "/g/d"], srv))
+    srv.kill()
+    srv2 = start_server(workdir=srv.workdir)
+    srv2.stop()
+    with h5py.File(srv2.file, "r") as f:
+        assert list(f["/g/d"][()]) == [0, 7, 8, 0, 0, 0]
+        assert f["/g"].attrs["k"] == 5 and "gone" not in f["/g"].attrs
+        assert f["/links"].get("l", getlink=True).path == "/g/d" and "l" not in f

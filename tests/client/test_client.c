@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -69,6 +70,8 @@ typedef struct server {
     char config[128];
 } server;
 
+static int server_spawn(server *s);
+
 /* Starts the server with config_text as its config file (NULL: none). */
 static int server_start(server *s, const char *config_text)
 {
@@ -87,7 +90,12 @@ static int server_start(server *s, const char *config_text)
         return -1;
     fputs(config_text ? config_text : "", f);
     fclose(f);
+    return server_spawn(s);
+}
 
+/* Starts the server process on s's file and config; 0 once it listens. */
+static int server_spawn(server *s)
+{
     int p[2];
     if (pipe(p) < 0)
         return -1;
@@ -127,6 +135,9 @@ static int server_start(server *s, const char *config_text)
 static void server_cleanup(server *s)
 {
     close(s->out);
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s.wal", s->file); /* left by a killed server */
+    unlink(wal);
     unlink(s->file);
     unlink(s->config);
     rmdir(s->dir);
@@ -855,6 +866,52 @@ static bool direction_ok(const progress_log *l, int i, uint64_t lo, uint64_t hi)
     return ok;
 }
 
+/* The peer of test_blocking_progress's last part: reads one request frame,
+ * sends its size in bytes down `counted`, answers with a 5 MiB frame of
+ * zeros. Returns NULL when all went through. A thread rather than a forked
+ * child: a child's _exit() under `make test VALGRIND=1` counts the heap it
+ * shares with the test as leaked. */
+typedef struct progress_peer {
+    int fd, counted;
+} progress_peer;
+
+static void *progress_peer_run(const progress_peer *p)
+{
+    void *const failed = (void *)p;
+    uint8_t lenbuf[4];
+    uint64_t got = 0, want = 4;
+    static uint8_t buf[1 << 16];
+    while (got < want) {
+        ssize_t k = read(p->fd, got < 4 ? lenbuf + got : buf,
+                         got < 4 ? 4 - got : (want - got < sizeof buf ? want - got : sizeof buf));
+        if (k <= 0)
+            return failed;
+        got += (uint64_t)k;
+        if (got == 4)
+            want = 4 + ((uint64_t)lenbuf[0] << 24 | (uint64_t)lenbuf[1] << 16 |
+                        (uint64_t)lenbuf[2] << 8 | lenbuf[3]);
+    }
+    if (write(p->counted, &got, sizeof got) != sizeof got)
+        return failed;
+    size_t n = 5u << 20;
+    uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    memset(buf, 0, sizeof buf);
+    if (write(p->fd, len, 4) != 4)
+        return failed;
+    for (size_t sent = 0; sent < n; sent += sizeof buf)
+        if (write(p->fd, buf, sizeof buf) != (ssize_t)sizeof buf)
+            return failed;
+    return NULL;
+}
+
+static void *progress_peer_main(void *arg)
+{
+    progress_peer *p = arg;
+    void *ret = progress_peer_run(p);
+    close(p->counted); /* the reader sees EOF if the count never came */
+    return ret;
+}
+
 static void test_blocking_progress(int port)
 {
     hdf5a_client *c = connect_to(port);
@@ -906,36 +963,10 @@ static void test_blocking_progress(int port)
     int peer = accept(lfd, NULL, NULL);
     int counted[2];
     CHECK(c && peer >= 0 && pipe(counted) == 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        uint8_t lenbuf[4];
-        uint64_t got = 0, want = 4;
-        static uint8_t buf[1 << 16];
-        while (got < want) {
-            ssize_t k = read(peer, got < 4 ? lenbuf + got : buf,
-                             got < 4 ? 4 - got : (want - got < sizeof buf ? want - got : sizeof buf));
-            if (k <= 0)
-                _exit(1);
-            got += (uint64_t)k;
-            if (got == 4)
-                want = 4 + ((uint64_t)lenbuf[0] << 24 | (uint64_t)lenbuf[1] << 16 |
-                            (uint64_t)lenbuf[2] << 8 | lenbuf[3]);
-        }
-        if (write(counted[1], &got, sizeof got) != sizeof got)
-            _exit(1);
-        size_t n = 5u << 20;
-        uint8_t len[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-        memset(buf, 0, sizeof buf);
-        if (write(peer, len, 4) != 4)
-            _exit(1);
-        for (size_t sent = 0; sent < n; sent += sizeof buf)
-            if (write(peer, buf, sizeof buf) != (ssize_t)sizeof buf)
-                _exit(1);
-        _exit(0);
-    }
-    CHECK(pid > 0);
-    close(peer);
-    close(counted[1]);
+    progress_peer pp = {peer, counted[1]};
+    pthread_t peer_thread;
+    bool peer_started = pthread_create(&peer_thread, NULL, progress_peer_main, &pp) == 0;
+    CHECK(peer_started);
     memset(&l, 0, sizeof l);
     hdf5a_set_progress(c, on_progress, &l);
     CHECK(hdf5a_write(c, "/progress/x", &a, NULL) == HDF5A_EREPLY);
@@ -944,9 +975,11 @@ static void test_blocking_progress(int port)
     CHECK(l.n == 2);
     CHECK(direction_ok(&l, 0, frame, frame));
     CHECK(direction_ok(&l, 1, (5u << 20) + 4, (5u << 20) + 4));
-    int status = -1;
-    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-          WEXITSTATUS(status) == 0);
+    void *peer_failed = &pp;
+    CHECK(peer_started && pthread_join(peer_thread, &peer_failed) == 0 && peer_failed == NULL);
+    close(peer);
+    if (!peer_started)
+        close(counted[1]);
     close(counted[0]);
     close(lfd);
     hdf5a_close(c);
@@ -1039,6 +1072,204 @@ static hdf5a_async *async_to(int port, hdf5a_poll *p)
                     hdf5a_strerror(want), (x).message);                                        \
         }                                                                                      \
     } while (0)
+
+/* Durability: what the client asks for reaches the server, and a kill -9
+ * right after the ok loses nothing (the server runs with durability none,
+ * so only the client's setting can have made these durable). */
+static void test_durability(void)
+{
+    server s;
+    if (server_start(&s, "[server]\ndurability = none\n") != 0) {
+        failures++;
+        return;
+    }
+    hdf5a_client *c = connect_to(s.port);
+    CHECK(c != NULL);
+    if (!c) {
+        server_stop(&s);
+        return;
+    }
+    CHECK_RC(c, hdf5a_set_durability(c, (hdf5a_durability)7), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_sync(c, HDF5A_DURABILITY_NONE), HDF5A_EINVAL);
+    CHECK(strstr(hdf5a_errstr(c), "FLUSH") != NULL);
+    int32_t v[3] = {7, 8, 9};
+    uint64_t s3[1] = {3}, s13[2] = {1, 3};
+    hdf5a_array a = arr("<i4", 1, s3, v, sizeof v);
+    CHECK_RC(c, hdf5a_set_durability(c, HDF5A_DURABILITY_FLUSH), 0);
+    CHECK_RC(c, hdf5a_write(c, "/d/flushed", &a, NULL), 0);
+    CHECK_RC(c, hdf5a_set_durability(c, HDF5A_DURABILITY_NONE), 0);
+    a = arr("<i4", 2, s13, v, sizeof v);
+    for (int i = 0; i < 5; i++)
+        CHECK_RC(c, hdf5a_append(c, "/d/rows", &a, NULL, NULL), 0);
+    CHECK_RC(c, hdf5a_sync(c, HDF5A_DURABILITY_FSYNC), 0); /* the barrier covers them */
+    hdf5a_close(c);
+
+    hdf5a_async *ac = NULL;
+    hdf5a_poll p;
+    ac = async_to(s.port, &p);
+    CHECK(ac != NULL);
+    if (ac) {
+        rec wr = {0}, sy = {0};
+        CHECK(hdf5a_async_set_durability(ac, (hdf5a_durability)-1) == HDF5A_EINVAL);
+        CHECK(hdf5a_async_set_durability(ac, HDF5A_DURABILITY_FSYNC) == 0);
+        a = arr("<i4", 1, s3, v, sizeof v);
+        CHECK(hdf5a_async_write(ac, "/d/async", &a, NULL, on_reply, &wr) == 0);
+        CHECK(hdf5a_async_sync(ac, HDF5A_DURABILITY_NONE, on_reply, &sy) == HDF5A_EINVAL);
+        CHECK(hdf5a_async_sync(ac, HDF5A_DURABILITY_FLUSH, on_reply, &sy) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK_REC(wr, 0);
+        CHECK_REC(sy, 0);
+        hdf5a_async_free(ac);
+    }
+
+    server_kill(&s);
+    close(s.out);
+    if (server_spawn(&s) != 0) {
+        failures++;
+        return;
+    }
+    c = connect_to(s.port);
+    CHECK(c != NULL);
+    if (c) {
+        const char *paths[] = {"/d/flushed", "/d/rows", "/d/async"};
+        uint64_t want_elems[] = {3, 15, 3};
+        for (int i = 0; i < 3; i++) {
+            hdf5a_array *out = NULL;
+            CHECK_RC(c, hdf5a_read(c, paths[i], &out), 0);
+            if (!out)
+                continue;
+            uint64_t n = 1;
+            for (int d = 0; d < out->ndim; d++)
+                n *= out->shape[d];
+            CHECK(n == want_elems[i]);
+            CHECK(memcmp(out->data, v, sizeof v) == 0);
+            hdf5a_array_free(out);
+        }
+        hdf5a_close(c);
+    }
+    server_stop(&s);
+}
+
+/* Reads one request frame from fd (a fake server's end) and tells whether
+ * its payload holds needle (a MessagePack fragment). */
+static bool frame_has(int fd, const char *needle, size_t nlen)
+{
+    uint8_t len[4];
+    static uint8_t buf[1 << 16];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t k = read(fd, len + got, 4 - got);
+        if (k <= 0)
+            return false;
+        got += (size_t)k;
+    }
+    size_t n = (size_t)len[0] << 24 | (size_t)len[1] << 16 | (size_t)len[2] << 8 | len[3];
+    if (n > sizeof buf)
+        return false;
+    for (got = 0; got < n;) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k <= 0)
+            return false;
+        got += (size_t)k;
+    }
+    for (size_t i = 0; i + nlen <= n; i++)
+        if (memcmp(buf + i, needle, nlen) == 0)
+            return true;
+    return false;
+}
+
+#define FRAME_HAS(fd, lit) frame_has(fd, lit, sizeof lit - 1)
+
+/* Which requests carry the client's durability setting: every operation
+ * that changes the file, the partial-I/O, creation, attribute and link ones
+ * included; never a read, read_slice, get_attr, list_attrs, list, walk,
+ * info, exists or ping. A fake server answers each call with an error
+ * (queued before the call, nil id) and the request frame is checked. */
+static void test_durability_carried(void)
+{
+    int port;
+    int lfd = silent_listener(&port);
+    hdf5a_client *c = connect_to(port);
+    int peer = c ? accept(lfd, NULL, NULL) : -1;
+    CHECK(c && peer >= 0);
+    if (!c || peer < 0) {
+        hdf5a_close(c);
+        close(lfd);
+        return;
+    }
+    CHECK_RC(c, hdf5a_set_durability(c, HDF5A_DURABILITY_FSYNC), 0);
+    int32_t v[2] = {1, 2};
+    uint64_t s2[1] = {2}, s0[1] = {0}, four[1] = {4};
+    hdf5a_array a = arr("<i4", 1, s2, v, sizeof v), one = arr("<i4", 0, s0, v, sizeof v[0]);
+    hdf5a_sel sel[1] = {HDF5A_SLICE(0, 2, HDF5A_DEFAULT)};
+    hdf5a_array *out = NULL;
+    hdf5a_listing *l = NULL;
+    hdf5a_objinfo *info = NULL;
+    int ex = 0, nd = 0;
+    uint64_t sh[32];
+    for (int i = 0; i < 21; i++) {
+        bool changes = true;
+        int rc;
+        PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa9NOT_FOUND"
+                        "\xa7message\xa2no");
+        switch (i) {
+        case 0: rc = hdf5a_create_group(c, "/g"); break;
+        case 1: rc = hdf5a_write(c, "/g/x", &a, NULL); break;
+        case 2: rc = hdf5a_append(c, "/g/x", &a, NULL, NULL); break;
+        case 3: rc = hdf5a_insert(c, "/g/x", 0, &a, NULL, NULL); break;
+        case 4: rc = hdf5a_delete(c, "/g/x"); break;
+        case 5: rc = hdf5a_write_slice(c, "/g/x", sel, 1, &a); break;
+        case 6: rc = hdf5a_create_dataset(c, "/g/y", 1, four, "<f8", NULL); break;
+        case 7: rc = hdf5a_resize(c, "/g/y", 1, four); break;
+        case 8: rc = hdf5a_resize_axis(c, "/g/y", 0, 8, &nd, sh); break;
+        case 9: rc = hdf5a_set_attr(c, "/g", "a", &one); break;
+        case 10: rc = hdf5a_delete_attr(c, "/g", "a"); break;
+        case 11: rc = hdf5a_create_link(c, "/l", "/g"); break;
+        case 12: rc = hdf5a_move(c, "/l", "/m"); break;
+        default:
+            changes = false;
+            switch (i) {
+            case 13: rc = hdf5a_ping(c); break;
+            case 14: rc = hdf5a_read(c, "/g/x", &out); break;
+            case 15: rc = hdf5a_read_slice(c, "/g/x", sel, 1, &out); break;
+            case 16: rc = hdf5a_get_attr(c, "/g", "a", &out); break;
+            case 17: rc = hdf5a_list_attrs(c, "/g", &l); break;
+            case 18: rc = hdf5a_list(c, "/", NULL, 0, &l); break;
+            case 19: rc = hdf5a_walk(c, "/", 0, NULL, 0, &l); break;
+            default: rc = hdf5a_info(c, "/g", &info); break;
+            }
+        }
+        if (rc != HDF5A_ENOT_FOUND)
+            fprintf(stderr, "call %d: %s (%s)\n", i, hdf5a_strerror(rc), hdf5a_errstr(c));
+        CHECK(rc == HDF5A_ENOT_FOUND);
+        bool has = FRAME_HAS(peer, "\xaa" "durability\xa5" "fsync");
+        if (has != changes)
+            fprintf(stderr, "call %d: durability %s, expected %s\n", i,
+                    has ? "sent" : "not sent", changes ? "sent" : "not sent");
+        CHECK(has == changes);
+    }
+    /* exists, and sync: a ping that names its level */
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa9NOT_FOUND"
+                    "\xa7message\xa2no");
+    CHECK(hdf5a_exists(c, "/g", &ex) == HDF5A_ENOT_FOUND);
+    CHECK(!FRAME_HAS(peer, "\xaa" "durability"));
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc3\xa6result\xa4pong");
+    CHECK_RC(c, hdf5a_sync(c, HDF5A_DURABILITY_FLUSH), 0);
+    CHECK(FRAME_HAS(peer, "\xaa" "durability\xa5" "flush"));
+    /* the value sent is the setting */
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa9NOT_FOUND"
+                    "\xa7message\xa2no");
+    CHECK(hdf5a_set_attr(c, "/g", "a", &one) == HDF5A_ENOT_FOUND);
+    CHECK(FRAME_HAS(peer, "\xaa" "durability\xa5" "fsync"));
+    CHECK_RC(c, hdf5a_set_durability(c, HDF5A_DURABILITY_DEFAULT), 0);
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa9NOT_FOUND"
+                    "\xa7message\xa2no");
+    CHECK(hdf5a_move(c, "/l", "/m") == HDF5A_ENOT_FOUND);
+    CHECK(!FRAME_HAS(peer, "\xaa" "durability"));
+    hdf5a_close(c);
+    close(peer);
+    close(lfd);
+}
 
 static void test_async_ops(int port)
 {
@@ -1889,6 +2120,8 @@ int main(int argc, char **argv)
     test_blocking_big(s.port);
     test_blocking_progress(s.port);
     test_blocking_too_large();
+    test_durability();
+    test_durability_carried();
     test_async_ops(s.port);
     test_async_errors(s.port);
     test_async_slices(s.port);

@@ -1,0 +1,103 @@
+/* h5a_wal: an HDF5 virtual file driver that makes a file crash-safe with a
+ * redo log (write-ahead log) in "<path>.wal".
+ *
+ * Between commits, bytes of the last committed state are never overwritten
+ * in the data file: changed pages are kept in memory (spilled to the log when
+ * large) and only new space past the committed end is written directly. A
+ * commit appends the changed pages and a commit record to the log; a HARD
+ * commit also fsyncs. Once the log has grown past a few MiB, and at close,
+ * a HARD commit also copies the pages into the data file (checkpoint) and
+ * starts the log afresh.
+ * Opening a file through this driver first replays or discards what a crash
+ * left in the log, so the file always comes back as its last commit: every
+ * commit after a process crash (kill -9), every HARD commit after a machine
+ * crash. docs/durability.md has the whole design and why it holds.
+ *
+ * Use: fapl = h5a_wal_fapl(); H5Fopen/H5Fcreate(path, ..., fapl); after each
+ * H5Fflush(file, H5F_SCOPE_GLOBAL) call h5a_wal_commit(file, level, ...).
+ * H5Fclose does a HARD commit and removes the log. Files must be created
+ * with non-persistent free-space tracking (the default fcpl): with
+ * persistent free-space managers the image after H5Fflush is not a
+ * consistent file, so no commit of it could be.
+ *
+ * Not thread-safe beyond what HDF5 already serializes: call everything for a
+ * file on the thread that does its HDF5 calls. */
+#ifndef H5A_WAL_H
+#define H5A_WAL_H
+
+#include <hdf5.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* A new file access property list using the driver (the caller closes it).
+ * It also sets HDF5's "clear_status_flags": a crash leaves the superblock
+ * marked "open for write", and what the driver restores is a committed,
+ * consistent image, so clearing the mark (what h5clear does) is safe here.
+ * Returns a negative id if the driver cannot be registered. */
+hid_t h5a_wal_fapl(void);
+
+typedef enum {
+    H5A_COMMIT_SOFT, /* survives a process crash (written to the log, no fsync) */
+    H5A_COMMIT_HARD  /* survives a machine crash (fsynced) */
+} h5a_commit_level;
+
+/* Make the file's current bytes the state a crash comes back to. Call right
+ * after H5Fflush(file, H5F_SCOPE_GLOBAL): only what HDF5 has handed to the
+ * driver is committed. Returns 0, or -1 with a message in err. After an I/O
+ * error during a HARD commit the file refuses further writes (reopening it
+ * recovers the last commit). */
+int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen);
+
+/* What the last open through the driver on this thread found in the log.
+ * Call right after H5Fopen, to log it. */
+typedef struct {
+    bool found_log;    /* a log was left over: the file was not closed cleanly */
+    bool same_boot;    /* the log was written since the last boot (process crash) */
+    unsigned commits;  /* commits replayed into the file */
+    unsigned dropped;  /* complete commits not replayed: soft ones after a machine crash */
+    uint64_t pages;    /* distinct 4 KiB pages written into the file */
+    uint64_t eof;      /* file size afterwards */
+    char message[256]; /* one line for a log; empty when there was nothing to do */
+} h5a_wal_recovery;
+
+void h5a_wal_last_recovery(h5a_wal_recovery *out);
+
+#define H5A_WAL_PAGE 4096
+/* The log header fills the first 512-byte sector alone: rewriting it is then
+ * a one-sector write, which disks do atomically (the assumption PostgreSQL
+ * makes for pg_control). */
+#define H5A_WAL_HEADER_BYTES 512
+
+/* ---- testing only ----
+ * Every system call the driver makes on its files goes through this table,
+ * so a test can simulate a machine crash (lose or tear writes not yet
+ * fsynced) and a reboot (another boot id). Production code never calls
+ * h5a_wal_set_sys. boot_id writes a NUL-terminated id into out[64]. */
+typedef struct {
+    int (*open)(const char *path, int flags, mode_t mode);
+    int (*close)(int fd);
+    ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    int (*fdatasync)(int fd);
+    int (*fsync)(int fd);
+    int (*ftruncate)(int fd, off_t len);
+    int (*fstat)(int fd, struct stat *st);
+    int (*flock)(int fd, int op);
+    int (*unlink)(const char *path);
+    int (*boot_id)(char *out);
+} h5a_wal_sys;
+
+/* Replace the table (NULL: the real system calls). */
+void h5a_wal_set_sys(const h5a_wal_sys *sys);
+/* Shrink the page-map memory limit (spill, default 64 MiB), the log size at
+ * which a checkpoint restarts the log at its top (64 MiB) and the log bytes
+ * after which a HARD commit checkpoints (8 MiB), so tests reach those paths
+ * with small files. 0: the default. */
+void h5a_wal_set_limits(size_t map_bytes, uint64_t log_restart_bytes, uint64_t checkpoint_bytes);
+/* The real system calls, for a test's table to pass through to. */
+const h5a_wal_sys *h5a_wal_real_sys(void);
+
+#endif
