@@ -194,8 +194,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FAIL_IF(h5a_path_validate(req->path, strlen(req->path), NULL, 0) != 0,
                     "accepted path '%s' is not valid", req->path);
         }
-        bool wants_data = req->op == OP_WRITE || req->op == OP_APPEND || req->op == OP_INSERT;
+        bool wants_data = req->op == OP_WRITE || req->op == OP_APPEND || req->op == OP_INSERT ||
+                          req->op == OP_WRITE_SLICE || req->op == OP_SET_ATTR;
         FAIL_IF(wants_data != req->has_data, "op %s: has_data %d", req->op_name, req->has_data);
+        FAIL_IF(req->op == OP_WRITE_SLICE && !req->sel, "write_slice parsed without a selection");
+        FAIL_IF(req->sel && (req->op != OP_READ && req->op != OP_WRITE_SLICE),
+                "op %s parsed a selection", req->op_name);
+        FAIL_IF(req->sel && (req->sel->n < 0 || req->sel->n > H5A_MAX_SEL),
+                "selection of %d items", req->sel->n);
+        bool wants_dset = req->op == OP_CREATE_DATASET || req->op == OP_RESIZE;
+        FAIL_IF(wants_dset != (req->dset != NULL), "op %s: dset %p", req->op_name,
+                (void *)req->dset);
+        FAIL_IF(req->op == OP_CREATE_DATASET && !req->dset->type,
+                "create_dataset parsed without a dtype");
+        bool wants_name = req->op == OP_SET_ATTR || req->op == OP_GET_ATTR ||
+                          req->op == OP_DELETE_ATTR;
+        FAIL_IF(wants_name != (req->name != NULL), "op %s: name %p", req->op_name,
+                (void *)req->name);
+        FAIL_IF((req->op == OP_CREATE_LINK) != (req->target != NULL), "op %s: target %p",
+                req->op_name, (void *)req->target);
+        FAIL_IF((req->op == OP_MOVE) != (req->dest != NULL), "op %s: dest %p", req->op_name,
+                (void *)req->dest);
+        FAIL_IF(req->dest && h5a_path_validate(req->dest, strlen(req->dest), NULL, 0) != 0,
+                "accepted dest '%s' is not valid", req->dest);
+        if (req->sel)
+            for (int i = 0; i < req->sel->n; i++)
+                FAIL_IF(req->sel->item[i].kind == SEL_SLICE && req->sel->item[i].step <= 0,
+                        "a slice with step %lld was accepted", (long long)req->sel->item[i].step);
         if (req->has_data) {
             FAIL_IF(!req->data.type, "parsed data without a type");
             array_roundtrip(&req->data);

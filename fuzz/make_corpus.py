@@ -119,6 +119,19 @@ def decode_seeds():
     s["append_gzip"] = req(19, "append", path="/a2", data=i4.reshape(2, 2), compression="gzip")
     s["insert"] = req(20, "insert", path="/a", index=-1, data=i4[:1])
     s["insert_big_index"] = req(21, "insert", path="/a", index=2**63 + 5, data=i4[:1])
+    s["read_selection"] = req(22, "read", path="/d/x", selection=[1, [None, -1, 2], "..."])
+    s["write_slice"] = req(23, "write_slice", path="/d/x", selection=[[0, 2, None]], data=i4[:2])
+    s["create_dataset"] = req(24, "create_dataset", path="/cd", shape=[0, 3], dtype="<f4",
+                              maxshape=[None, 3], chunks=[4, 3], fillvalue=1.5,
+                              compression="gzip", compression_opts=2, shuffle=True,
+                              exist_ok=True)
+    s["create_dataset_str"] = req(25, "create_dataset", path="/cs", shape=[2], dtype="str",
+                                  chunks=True)
+    s["resize"] = req(26, "resize", path="/cd", shape=[5, 3])
+    s["resize_axis"] = req(27, "resize", path="/cd", shape=7, axis=-2)
+    s["err_sel_step"] = req(40, "read", path="/d/x", selection=[[None, None, 0]])
+    s["err_sel_item"] = req(41, "read", path="/d/x", selection=[1.5])
+    s["err_create_no_dtype"] = req(42, "create_dataset", path="/e", shape=[1])
     # errors the parser must report
     s["err_unknown_op"] = req(30, "frobnicate", path="/x")
     s["err_bad_path"] = req(31, "read", path="/a/../b")
@@ -152,6 +165,16 @@ def engine_seeds():
         req(5, "append", path="/g/x", data=i4), req(6, "insert", path="/g/x", index=0, data=i4[:2]),
         req(7, "read", path="/g/x"), req(8, "delete", path="/g/x"), req(9, "read", path="/g/x"),
         req(10, "delete", path="/g"),
+    ])
+    add("meta", 0, [
+        req(1, "append", path="/g/x", data=i4), req(2, "set_attr", path="/g/x", name="a", data=i4),
+        req(3, "set_attr", path="/g", name="s", data="text"), req(4, "get_attr", path="/g/x", name="a"),
+        req(5, "list_attrs", path="/g/x"), req(6, "create_link", path="/l", target="/g/x"),
+        req(7, "create_link", path="/d", target="nowhere"), req(8, "list", path="/", limit=2),
+        req(9, "walk", path="/", after="/g", max_depth=3), req(10, "info", path="/l"),
+        req(11, "exists", path="/d"), req(12, "move", path="/g", dest="/h/g"),
+        req(13, "append", path="/g/x", data=i4), req(14, "delete_attr", path="/h/g/x", name="a"),
+        req(15, "info", path="/h"), req(16, "delete", path="/d"),
     ])
     for i, (name, a) in enumerate(typed_arrays().items()):
         rows = a if a.ndim else a.reshape(1)
@@ -213,8 +236,33 @@ def engine_seeds():
         req(2, "append", path="/n", data=np.arange(3, dtype=">i2")),
         req(3, "insert", path="/n", index=1, data=np.array([7], dtype="u1")), req(4, "read", path="/n"),
     ])
+    f8 = np.arange(24, dtype="<f8").reshape(4, 6)
+    add("slices", 0, [
+        req(1, "write", path="/x", data=f8), req(2, "read", path="/x", selection=[1]),
+        req(3, "read", path="/x", selection=[[None, None, 2], [-3, None, None]]),
+        req(4, "read", path="/x", selection=["...", 0]),
+        req(5, "write_slice", path="/x", selection=[[1, 3, None], 2], data=np.array([7, 8], "<i2")),
+        req(6, "write_slice", path="/x", selection=[-1], data=0.5),
+        req(7, "read", path="/x", selection=[[100, None, None]]), req(8, "read", path="/x", selection=[9]),
+        req(9, "write_slice", path="/x", selection=[0], data=[1, 2]),
+        req(10, "write_slice", path="/x", selection=[0], data="no"), req(11, "read", path="/x"),
+    ])
+    add("create_resize", 0, [
+        req(1, "create_dataset", path="/g/c", shape=[2, 3], dtype="<i4", maxshape=[None, 5],
+            fillvalue=-1, compression="lzf"),
+        req(2, "append", path="/g/c", data=np.ones((1, 3), "<i4")),
+        req(3, "resize", path="/g/c", shape=[6, 5]), req(4, "resize", path="/g/c", shape=1, axis=0),
+        req(5, "resize", path="/g/c", shape=[6, 6]), req(6, "read", path="/g/c"),
+        req(7, "create_dataset", path="/g/c", shape=[1, 5], dtype="<i4", exist_ok=True),
+        req(8, "create_dataset", path="/g/s", shape=[], dtype="|S3", fillvalue=b"abc"),
+        req(9, "resize", path="/g/s", shape=[]), req(10, "create_dataset", path="/g/t", shape=[3],
+                                                   dtype=[["a", "<i2"], ["b", "<f8"]], chunks=[2]),
+        req(11, "write_slice", path="/g/t", selection=[1], data=np.zeros((), [("a", "<i2"), ("b", "<f8")])),
+        req(12, "read", path="/g/t"), req(13, "create_dataset", path="/g/u", shape=[3], dtype="<f8",
+                                          chunks=False, maxshape=[None]),
+    ])
     # the same sequences with the read-before/after oracle (flag bit 3)
-    for name in ["basic", "strings", "type_convert", "errors", "append_group", "append_group_rows",
+    for name in ["slices", "create_resize", "basic", "strings", "type_convert", "errors", "append_group", "append_group_rows",
                  "compression_explicit", "reopen"]:
         flags, frames = seqs[name]
         seqs[name + "_checked"] = (flags | 8, frames)

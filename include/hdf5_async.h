@@ -96,15 +96,130 @@ typedef struct hdf5a_array {
  * callback took with hdf5a_reply_take_array. NULL is fine. */
 HDF5A_API void hdf5a_array_free(hdf5a_array *a);
 
-/* Compression for write/append/insert: a NULL struct or name means "the
- * server's default", else "gzip", "lzf" or "none" (other names reach the
- * server, which answers HDF5A_EBAD_REQUEST). level: gzip level 0..9 (0 is a
- * real level: no compression inside the gzip filter), or -1 for the default
- * (4); it is ignored for other names. */
+/* Compression for write/append/insert/create_dataset: a NULL struct or
+ * name means "the server's default", else "gzip", "lzf", "none", or the
+ * filter plugins "lz4", "bzip2", "bitshuffle" when the server has them
+ * (other names reach the server, which answers HDF5A_EBAD_REQUEST). level:
+ * -1 for the filter's default, else gzip's level 0..9 (0 is a real level:
+ * no compression inside the gzip filter), bzip2's block size 1..9, lz4's
+ * block size in bytes; it is ignored for other names. */
 typedef struct hdf5a_compression {
     const char *name;
     int level;
 } hdf5a_compression;
+
+/* ---- selections (read_slice, write_slice) ----
+ * NumPy's basic indexing, one item per leading axis (fewer items than the
+ * dataset has axes: the rest are whole), as docs/protocol.md describes:
+ *  - HDF5A_INDEX(i): one index (negative counts from the end); the axis is
+ *    dropped from the result, as NumPy drops it;
+ *  - HDF5A_SLICE(start, stop, step): start:stop:step; HDF5A_DEFAULT for any
+ *    of them takes NumPy's default (0, the axis' length, 1); out-of-range
+ *    bounds are clamped as NumPy clamps them; the step must be positive
+ *    (the server answers HDF5A_EBAD_REQUEST otherwise);
+ *  - HDF5A_ALL: the whole axis (HDF5A_SLICE of three defaults);
+ *  - HDF5A_ELLIPSIS: as many whole axes as the other items leave (once).
+ * Example, x[10:20, ::2]:
+ *     hdf5a_sel sel[] = {HDF5A_SLICE(10, 20, HDF5A_DEFAULT),
+ *                        HDF5A_SLICE(HDF5A_DEFAULT, HDF5A_DEFAULT, 2)};
+ *     hdf5a_read_slice(c, "/x", sel, 2, &arr); */
+enum { HDF5A_SEL_INDEX, HDF5A_SEL_SLICE, HDF5A_SEL_ELLIPSIS };
+#define HDF5A_DEFAULT INT64_MIN
+typedef struct hdf5a_sel {
+    int kind;      /* HDF5A_SEL_* */
+    int64_t start; /* HDF5A_SEL_INDEX: the index */
+    int64_t stop;
+    int64_t step;
+} hdf5a_sel;
+#define HDF5A_INDEX(i) ((hdf5a_sel){HDF5A_SEL_INDEX, (i), 0, 0})
+#define HDF5A_SLICE(a, b, s) ((hdf5a_sel){HDF5A_SEL_SLICE, (a), (b), (s)})
+#define HDF5A_ALL HDF5A_SLICE(HDF5A_DEFAULT, HDF5A_DEFAULT, HDF5A_DEFAULT)
+#define HDF5A_ELLIPSIS ((hdf5a_sel){HDF5A_SEL_ELLIPSIS, 0, 0, 0})
+
+/* ---- create_dataset options ----
+ * All zero (or a NULL pointer to them) means h5py's defaults: not
+ * resizable, contiguous unless compression needs chunks, HDF5's fill
+ * value, the server's default compression. */
+#define HDF5A_UNLIMITED UINT64_MAX /* a maxshape entry: the axis can grow without bound */
+enum {
+    HDF5A_CHUNKS_DEFAULT = 0,   /* chunked only when maxshape/compression/shuffle need it */
+    HDF5A_CHUNKS_AUTO = 1,      /* chunked, with h5py's chunk-shape guess */
+    HDF5A_CHUNKS_CONTIGUOUS = 2 /* never chunked (an error when something needs it) */
+};
+typedef struct hdf5a_create_opts {
+    const uint64_t *maxshape; /* ndim entries (HDF5A_UNLIMITED allowed); NULL: the shape */
+    const uint64_t *chunks;   /* ndim entries: the chunk shape; NULL: see chunk_mode */
+    int chunk_mode;           /* HDF5A_CHUNKS_*, used when chunks is NULL */
+    const hdf5a_array *fillvalue; /* one element, converted to dtype; NULL: HDF5's (zeros) */
+    const hdf5a_compression *comp; /* NULL: the server's default */
+    int shuffle;              /* nonzero: byte shuffle before the compressor */
+    int exist_ok;             /* nonzero: a dataset of this shape and dtype may exist */
+} hdf5a_create_opts;
+
+/* ---- listings and object descriptions ----
+ * Results of list, walk, list_attrs and info: each is one owned object the
+ * caller frees with its _free function; every pointer inside points into
+ * it. Strings are NUL-terminated (a name holding a NUL byte cannot exist
+ * in HDF5). dtype strings use hdf5a_array's forms ("<f8", a JSON descr
+ * list, "str", "bytes") and are NULL for HDF5 types with no NumPy
+ * equivalent. */
+
+/* maxshape entries use HDF5A_UNLIMITED (above) for an axis that can grow
+ * without limit. */
+
+typedef struct hdf5a_entry {
+    const char *name;     /* list: member name; walk: full path; list_attrs: attribute name */
+    const char *kind;     /* "group", "dataset", "datatype", "soft_link", "external_link",
+                             "user_link"; "attribute" for list_attrs */
+    const char *dtype;    /* datasets, datatypes, attributes; else NULL */
+    int ndim;             /* datasets, attributes: rank (0 = scalar); -1 when empty
+                             (a null dataspace, h5py.Empty) or not applicable */
+    const uint64_t *shape;    /* ndim entries */
+    const uint64_t *maxshape; /* ndim entries; HDF5A_UNLIMITED where unlimited */
+    const char *target;   /* soft_link: the link's value; external_link: the path in file */
+    const char *file;     /* external_link: the file's name; else NULL */
+} hdf5a_entry;
+
+typedef struct hdf5a_listing {
+    size_t count;
+    const hdf5a_entry *entries;
+    const char *next; /* list/walk: NULL when complete, else the `after` of the next page */
+} hdf5a_listing;
+
+HDF5A_API void hdf5a_listing_free(hdf5a_listing *l);
+
+typedef struct hdf5a_filter {
+    unsigned id; /* 1 deflate (gzip), 2 shuffle, 3 fletcher32, 32000 lzf, ... */
+    const char *name;
+    size_t ncd;
+    const unsigned *cd_values;
+} hdf5a_filter;
+
+/* What info says about an object (links in its path followed). */
+typedef struct hdf5a_objinfo {
+    const char *kind; /* "dataset", "group" or "datatype" */
+    uint64_t nattrs;
+    uint64_t members; /* group: number of links in it */
+    /* datasets (dtype and hdf5_class for datatypes too) */
+    const char *dtype;
+    const char *hdf5_class; /* "integer", "float", "string", "compound", "enum", ... */
+    int ndim;               /* -1: empty (null dataspace) */
+    const uint64_t *shape, *maxshape;
+    const char *layout; /* "contiguous", "chunked", "compact", "virtual" */
+    int chunk_ndim;     /* 0 unless chunked */
+    const uint64_t *chunks;
+    const char *compression; /* "gzip", "lzf", "szip", the plugins "lz4", "bzip2",
+                                "bitshuffle" (as hdf5a_compression names them), or NULL */
+    int compression_opts;    /* the gzip level, bzip2 block size, lz4 block bytes; else -1 */
+    int shuffle, fletcher32;
+    size_t nfilters;
+    const hdf5a_filter *filters;
+    const hdf5a_array *fillvalue; /* a 0-d array; NULL for variable-length strings and
+                                     unmapped types */
+    uint64_t storage_size;        /* bytes allocated in the file */
+} hdf5a_objinfo;
+
+HDF5A_API void hdf5a_objinfo_free(hdf5a_objinfo *i);
 
 /* What an ok reply to a change promises (docs/durability.md): NONE =
  * applied, visible to every later request; FLUSH = survives the server
@@ -152,9 +267,11 @@ HDF5A_API const char *hdf5a_errstr(const hdf5a_client *c);
 typedef void hdf5a_progress_cb(uint64_t done, uint64_t total, void *ud);
 HDF5A_API void hdf5a_set_progress(hdf5a_client *c, hdf5a_progress_cb *cb, void *ud);
 
-/* The durability every later create_group/write/append/insert/delete on c
- * asks for (reads and pings are not affected). HDF5A_EINVAL for a value
- * outside the enum. */
+/* The durability every later change on c asks for: create_group, write,
+ * append, insert, delete, write_slice, create_dataset, resize, set_attr,
+ * delete_attr, create_link, move. Operations that change nothing (ping,
+ * read, read_slice, get_attr, list_attrs, list, walk, info, exists) are
+ * not affected. HDF5A_EINVAL for a value outside the enum. */
 HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d);
 /* Barrier: returns once everything the server applied so far is durable at
  * level (FLUSH or FSYNC, else HDF5A_EINVAL). */
@@ -176,6 +293,54 @@ HDF5A_API int hdf5a_insert(hdf5a_client *c, const char *path, int64_t index,
  * allocation holding the reply; data points into it, not copied again. */
 HDF5A_API int hdf5a_read(hdf5a_client *c, const char *path, hdf5a_array **out);
 HDF5A_API int hdf5a_delete(hdf5a_client *c, const char *path);
+/* Reads the selected part only (nsel items; nsel 0 is the whole dataset);
+ * *out as hdf5a_read's, with NumPy's result shape. */
+HDF5A_API int hdf5a_read_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
+                               int nsel, hdf5a_array **out);
+/* Writes a into the selected part of an existing dataset. a has the
+ * selection's shape, or is a scalar (ndim 0) written to every element. */
+HDF5A_API int hdf5a_write_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
+                                int nsel, const hdf5a_array *a);
+/* Creates a dataset of shape (ndim entries) and dtype (the forms of
+ * hdf5a_array's dtype, "str"/"bytes" included) without data. opts may be
+ * NULL. */
+HDF5A_API int hdf5a_create_dataset(hdf5a_client *c, const char *path, int ndim,
+                                   const uint64_t *shape, const char *dtype,
+                                   const hdf5a_create_opts *opts);
+/* Resizes a chunked dataset to shape (ndim entries, the dataset's rank). */
+HDF5A_API int hdf5a_resize(hdf5a_client *c, const char *path, int ndim, const uint64_t *shape);
+/* Resizes one axis (negative counts from the end) to size, the others as
+ * they are; new_ndim/new_shape (NULL, or room for 32) get the new shape. */
+HDF5A_API int hdf5a_resize_axis(hdf5a_client *c, const char *path, int axis, uint64_t size,
+                                int *new_ndim, uint64_t *new_shape);
+
+/* Attributes of the group, dataset or named datatype at path. set_attr
+ * stores the value as h5py's obj.attrs[name] = value would, replacing an
+ * attribute of that name; get_attr returns it as hdf5a_read would. */
+HDF5A_API int hdf5a_set_attr(hdf5a_client *c, const char *path, const char *name,
+                             const hdf5a_array *value);
+HDF5A_API int hdf5a_get_attr(hdf5a_client *c, const char *path, const char *name,
+                             hdf5a_array **out);
+/* Entries of kind "attribute", in name order (next is NULL). */
+HDF5A_API int hdf5a_list_attrs(hdf5a_client *c, const char *path, hdf5a_listing **out);
+HDF5A_API int hdf5a_delete_attr(hdf5a_client *c, const char *path, const char *name);
+/* One page of the members of a group, in name order: those after `after`
+ * (NULL: from the start), at most `limit` (0: the server's default,
+ * 10000). Page on with (*out)->next as `after` until it is NULL. */
+HDF5A_API int hdf5a_list(hdf5a_client *c, const char *path, const char *after, uint64_t limit,
+                         hdf5a_listing **out);
+/* One page of everything below a group, depth first (h5ls -r order);
+ * names are full paths. max_depth 0: no limit; 1: the members only. */
+HDF5A_API int hdf5a_walk(hdf5a_client *c, const char *path, unsigned max_depth,
+                         const char *after, uint64_t limit, hdf5a_listing **out);
+HDF5A_API int hdf5a_info(hdf5a_client *c, const char *path, hdf5a_objinfo **out);
+/* *exists: 1 when the last component of path names a link (a dangling
+ * soft link too, as h5py's `in`), else 0. */
+HDF5A_API int hdf5a_exists(hdf5a_client *c, const char *path, int *exists);
+/* A soft link at path to target (absolute, or relative to the link's group). */
+HDF5A_API int hdf5a_create_link(hdf5a_client *c, const char *path, const char *target);
+/* Move (rename) the object or link at path to dest (which must not exist). */
+HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest);
 
 /* ================= asynchronous API ================= */
 
@@ -187,10 +352,14 @@ typedef struct hdf5a_reply {
                               failed or context freed before the reply), HDF5A_EREPLY
                               (reply not understood), HDF5A_ENOMEM */
     const char *message;   /* error text, "" on success */
-    const hdf5a_array *array; /* read: the value; NULL otherwise */
-    int ndim;              /* write/append/insert: the dataset's shape after the op
-                              (0 and NULL otherwise) */
+    const hdf5a_array *array; /* read, read_slice, get_attr: the value; NULL otherwise */
+    int ndim;              /* write/append/insert/write_slice/create_dataset/resize:
+                              the dataset's shape after the op (0 and NULL otherwise) */
     const uint64_t *shape;
+    /* get_attr: the value is in `array`, as for read */
+    const hdf5a_listing *listing; /* list, walk, list_attrs; NULL otherwise */
+    const hdf5a_objinfo *info;    /* info; NULL otherwise */
+    int exists;                   /* exists: 1 or 0 */
 } hdf5a_reply;
 
 /* Fires exactly once per request: with the reply, or with status
@@ -202,6 +371,11 @@ typedef void hdf5a_callback(hdf5a_async *ac, const hdf5a_reply *reply, void *pri
 /* Keep the array of a read reply beyond the callback: returns it (caller
  * frees with hdf5a_array_free); the reply's array becomes NULL. */
 HDF5A_API hdf5a_array *hdf5a_reply_take_array(const hdf5a_reply *reply);
+
+/* Keep a listing / info beyond the callback (free with hdf5a_listing_free /
+ * hdf5a_objinfo_free); the reply's pointer becomes NULL. */
+HDF5A_API hdf5a_listing *hdf5a_reply_take_listing(const hdf5a_reply *reply);
+HDF5A_API hdf5a_objinfo *hdf5a_reply_take_info(const hdf5a_reply *reply);
 
 /* Event-loop hooks, filled in by an adapter (hiredis' model). The library
  * calls add_read/add_write when it wants readiness events for its socket
@@ -278,6 +452,41 @@ HDF5A_API int hdf5a_async_read(hdf5a_async *ac, const char *path, hdf5a_callback
                                void *privdata);
 HDF5A_API int hdf5a_async_delete(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
                                  void *privdata);
+HDF5A_API int hdf5a_async_read_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
+                                     int nsel, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_write_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
+                                      int nsel, const hdf5a_array *a, hdf5a_callback *cb,
+                                      void *privdata);
+HDF5A_API int hdf5a_async_create_dataset(hdf5a_async *ac, const char *path, int ndim,
+                                         const uint64_t *shape, const char *dtype,
+                                         const hdf5a_create_opts *opts, hdf5a_callback *cb,
+                                         void *privdata);
+HDF5A_API int hdf5a_async_resize(hdf5a_async *ac, const char *path, int ndim,
+                                 const uint64_t *shape, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_resize_axis(hdf5a_async *ac, const char *path, int axis,
+                                      uint64_t size, hdf5a_callback *cb, void *privdata);
+/* The blocking functions' arguments; results in the reply (see hdf5a_reply). */
+HDF5A_API int hdf5a_async_set_attr(hdf5a_async *ac, const char *path, const char *name,
+                                   const hdf5a_array *value, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_get_attr(hdf5a_async *ac, const char *path, const char *name,
+                                   hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_list_attrs(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                     void *privdata);
+HDF5A_API int hdf5a_async_delete_attr(hdf5a_async *ac, const char *path, const char *name,
+                                      hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_list(hdf5a_async *ac, const char *path, const char *after,
+                               uint64_t limit, hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_walk(hdf5a_async *ac, const char *path, unsigned max_depth,
+                               const char *after, uint64_t limit, hdf5a_callback *cb,
+                               void *privdata);
+HDF5A_API int hdf5a_async_info(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                               void *privdata);
+HDF5A_API int hdf5a_async_exists(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                 void *privdata);
+HDF5A_API int hdf5a_async_create_link(hdf5a_async *ac, const char *path, const char *target,
+                                      hdf5a_callback *cb, void *privdata);
+HDF5A_API int hdf5a_async_move(hdf5a_async *ac, const char *path, const char *dest,
+                               hdf5a_callback *cb, void *privdata);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,11 @@
 # are missing, so `make run` and `make test` work on a fresh Debian 12 machine.
 # Arguments name extra packages (`make test VALGRIND=1` passes valgrind).
 set -eu
+# hdf5-filter-plugin (the LZ4 and bzip2 HDF5 filters) is optional for the
+# server, which offers them when libhdf5 finds them; installed here so that
+# the tests exercise them.
 PKGS="build-essential pkg-config libhdf5-dev libuv1-dev libinih-dev liblzf-dev hdf5-tools
+hdf5-filter-plugin
 python3 python3-h5py python3-numpy python3-msgpack python3-msgpack-numpy python3-pytest $*"
 missing=""
 for p in $PKGS; do

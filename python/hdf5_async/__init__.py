@@ -45,6 +45,16 @@ Values
   gives a fixed-length ``S<n>`` array).
 * anything else raises ``TypeError`` before anything is sent.
 
+Partial I/O and creation
+------------------------
+``read(path, np.s_[10:20, ::2])`` reads only that part (NumPy's basic
+indexing: ints, slices with positive steps, one Ellipsis), and
+``write_slice(path, selection, data)`` writes into it. ``create_dataset``
+makes an empty dataset with h5py's options (chunks, maxshape, fillvalue,
+compression incl. the lz4/bzip2/bitshuffle plugins when the server has
+them, shuffle, exist_ok) and ``resize(path, shape, axis=None)`` changes a
+chunked dataset's shape within its maxshape.
+
 Errors
 ------
 Every error reply raises the subclass of :class:`HDF5AsyncError` named after

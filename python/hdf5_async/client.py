@@ -328,14 +328,113 @@ class HDF5Client:
         )
         return _shape(res)
 
-    async def read(self, path):
-        """Read the whole dataset at path: a numpy array, a numpy scalar for
+    async def read(self, path, selection=None):
+        """Read the dataset at path: a numpy array, a numpy scalar for
         scalar datasets, str/bytes for variable-length string scalars and a
-        numpy object array of str/bytes for variable-length string arrays."""
-        res = await self._call("read", path)
+        numpy object array of str/bytes for variable-length string arrays.
+
+        ``selection`` reads only part of it, with NumPy's basic indexing:
+        ``await client.read(path, np.s_[10:20, ::2])`` is ``dataset[10:20,
+        ::2]``, ``np.s_[5]`` drops axis 0, ``np.s_[..., 0]`` takes the last
+        axis' first element. Ints (negative count from the end; out of range
+        raises OutOfRangeError), slices (bounds clamped as NumPy does; the
+        step must be positive, else BadRequestError), one Ellipsis, and
+        tuples of them. The result has NumPy's shape, and only the selected
+        elements are read and sent. None/np.newaxis, lists, arrays and
+        booleans raise IndexError before anything is sent."""
+        sel = None if selection is None else codec.selection_arg(selection)
+        res = await self._call("read", path, selection=sel)
         if isinstance(res, list):
             return codec.strings_to_array(res)
         return codec.decode_value(res)
+
+    async def write_slice(self, path, selection, data, *, durability=None):
+        """Write data into a selection of the existing dataset at path:
+        ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
+        ``dataset[0:10, 2] = data``. The selection is read()'s. data must
+        have the selection's shape (ShapeMismatchError otherwise), except a
+        single value (a scalar), which is written to every selected element.
+        Numbers are converted to the dataset's type as HDF5 converts them;
+        other types must match (TypeMismatchError). The dataset must exist
+        (NotFoundError) and never changes shape or type. Returns the
+        dataset's shape."""
+        if selection is None:
+            raise TypeError("write_slice needs a selection (use write() for whole datasets)")
+        res = await self._call(
+            "write_slice",
+            path,
+            selection=codec.selection_arg(selection),
+            data=data,
+            durability=durability,
+        )
+        return _shape(res)
+
+    async def create_dataset(
+        self,
+        path,
+        shape,
+        dtype="f4",
+        *,
+        chunks=None,
+        maxshape=None,
+        fillvalue=None,
+        compression=None,
+        compression_opts=None,
+        shuffle=False,
+        exist_ok=False,
+        durability=None,
+    ):
+        """Create an empty dataset (parents too) as h5py's create_dataset
+        does, without writing data: reads give the fill value.
+
+        shape: int or tuple. dtype: anything numpy.dtype takes (default
+        "f4", as in h5py), or str / bytes (or h5py.string_dtype()) for
+        variable-length strings. maxshape: a tuple with None for unlimited
+        axes (makes the dataset resizable). chunks: None (chunked only
+        when maxshape, compression or shuffle need it, with h5py's guess),
+        True (h5py's guess), False (contiguous) or a tuple. fillvalue: a
+        single value. compression: "gzip" (compression_opts 0..9), "lzf",
+        "lz4" (opts: block bytes), "bzip2" (opts: block size 1..9),
+        "bitshuffle", "none", or None for the server's default; the last
+        three names of plugins need the server's hdf5-filter-plugin.
+        shuffle: HDF5's byte shuffle before the compressor. exist_ok: an
+        existing dataset of the same shape and dtype is fine (h5py's
+        require_dataset), else ExistsError. Returns the shape."""
+        res = await self._call(
+            "create_dataset",
+            path,
+            shape=codec.shape_arg(shape),
+            dtype=codec.dtype_arg(dtype),
+            # (identity: 1 == True, and chunks=1 means a chunk of one)
+            chunks=chunks if chunks is None or chunks is True or chunks is False
+            else codec.shape_arg(chunks, "chunks"),
+            maxshape=None if maxshape is None else codec.shape_arg(maxshape, "maxshape", True),
+            fillvalue=fillvalue,
+            compression=compression,
+            compression_opts=compression_opts,
+            shuffle=True if shuffle else None,
+            exist_ok=True if exist_ok else None,
+            durability=durability,
+        )
+        return _shape(res)
+
+    async def resize(self, path, shape, axis=None, *, durability=None):
+        """Resize a chunked dataset within its maxshape, as h5py's
+        Dataset.resize: ``resize(path, (20, 3))``, or ``resize(path, 20,
+        axis=0)`` for one axis (the others stay as they are on the server,
+        whatever other clients did). Shrinking drops what falls outside.
+        OutOfRangeError past maxshape or for a dataset that is not chunked.
+        Returns the new shape."""
+        if axis is None:
+            res = await self._call("resize", path, shape=codec.shape_arg(shape), durability=durability)
+        else:
+            if isinstance(shape, (tuple, list)):
+                raise TypeError("with axis, shape is that axis' new size: an int")
+            size = codec.shape_arg(shape)[0]
+            res = await self._call(
+                "resize", path, shape=size, axis=codec.index_arg(axis), durability=durability
+            )
+        return _shape(res)
 
     async def append(self, path, data, compression=None, compression_opts=None, *, durability=None):
         """Append rows along axis 0 (creating a resizable dataset if
@@ -368,14 +467,123 @@ class HDF5Client:
         return _shape(res)
 
     async def delete(self, path, *, durability=None):
-        """Delete the group (recursively) or dataset at path."""
+        """Delete the group (recursively) or dataset at path, or the link
+        at path when it is a soft or external link (dangling or not)."""
         await self._call("delete", path, durability=durability)
+
+    # ------------------------------------------------------ attributes
+
+    async def set_attr(self, path, name, value, *, durability=None):
+        """Set attribute `name` of the group or dataset at path to value
+        (anything write() takes; stored as h5py stores the same value in
+        ``obj.attrs[name]``), replacing an attribute of that name."""
+        if not isinstance(name, str):
+            raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
+        await self._call("set_attr", path, name=name, data=value, durability=durability)
+
+    async def get_attr(self, path, name):
+        """The value of attribute `name` of the object at path, as read()
+        returns values (numpy array or scalar, str/bytes, object array of
+        strings)."""
+        res = await self._call("get_attr", path, name=name)
+        if isinstance(res, list):
+            return codec.strings_to_array(res)
+        return codec.decode_value(res)
+
+    async def list_attrs(self, path):
+        """The attributes of the object at path, in name order: a list of
+        dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
+        shape and dtype)."""
+        res = await self._call("list_attrs", path)
+        return [_describe(a) for a in res]
+
+    async def attrs(self, path):
+        """Every attribute of the object at path as a dict name -> value
+        (one list_attrs, then the get_attr calls pipelined)."""
+        names = [a["name"] for a in await self.list_attrs(path)]
+        values = await asyncio.gather(*(self.get_attr(path, n) for n in names))
+        return dict(zip(names, values))
+
+    async def delete_attr(self, path, name, *, durability=None):
+        """Delete attribute `name` of the object at path."""
+        await self._call("delete_attr", path, name=name, durability=durability)
+
+    # ------------------------------------------------ listing, inspection
+
+    async def list(self, path="/"):
+        """The members of the group at path, in name order: a list of dicts
+        with "name" and "kind" ("group", "dataset", "datatype", "soft_link",
+        "external_link", "user_link"); datasets also have "shape",
+        "maxshape" and "dtype", soft links "target", external links "file"
+        and "target". Fetched a page at a time (the server's default
+        page size) until complete."""
+        out = []
+        after = None
+        while True:
+            res = await self._call("list", path, after=after)
+            out.extend(_describe(e) for e in res["entries"])
+            after = res["next"]
+            if after is None:
+                return out
+
+    async def walk(self, path="/", max_depth=None, page_size=None):
+        """Every link below the group at path, depth first, members in name
+        order, each group's contents right after it (as ``h5ls -r``): an
+        async iterator of dicts like list()'s with "path" (absolute)
+        instead of "name". Soft and external links are listed, not
+        followed. max_depth=1 gives the group's own members only. Pages of
+        page_size entries (None: the server's default) are fetched as the
+        iteration goes, so a huge file never has to fit in one reply."""
+        after = None
+        while True:
+            res = await self._call("walk", path, after=after, max_depth=max_depth, limit=page_size)
+            for e in res["entries"]:
+                yield _describe(e)
+            after = res["next"]
+            if after is None:
+                return
+
+    async def info(self, path):
+        """What the object at path is. A dataset: a dict with "kind":
+        "dataset", "shape" and "maxshape" (tuples as h5py gives them: None
+        for an unlimited axis; both None for an empty dataset), "dtype" (a
+        numpy dtype; variable-length strings are h5py's
+        ``string_dtype``-style object dtypes, with metadata {"vlen": str}
+        or {"vlen": bytes}; None when the type has no numpy equivalent),
+        "hdf5_class", "layout", "chunks" (tuple or None), "compression"
+        ("gzip", "lzf", "szip", the plugins "lz4", "bzip2", "bitshuffle" as
+        create_dataset() names them, or None), "compression_opts" (gzip
+        level, bzip2 block size, lz4 block bytes; else None),
+        "shuffle", "fletcher32", "filters" (every filter: id, name,
+        cd_values), "fillvalue", "storage_size" (bytes allocated in the
+        file) and "nattrs". A group: "kind": "group", "members", "nattrs".
+        Links in the path are followed."""
+        return _describe(await self._call("info", path))
+
+    async def exists(self, path):
+        """True when path leads to an object (links followed): False for a
+        missing path, a dangling link, or a path through a dataset -- as
+        h5py's ``path in file``."""
+        return bool(await self._call("exists", path))
+
+    # ------------------------------------------------------------ links
+
+    async def create_link(self, path, target, *, durability=None):
+        """Create a soft link at path pointing at target (absolute, or
+        relative to the link's group; it need not exist), creating missing
+        parent groups."""
+        await self._call("create_link", path, target=target, durability=durability)
+
+    async def move(self, path, dest, *, durability=None):
+        """Move (rename) the object or link at path to dest, creating
+        missing parent groups of dest. dest must not exist."""
+        await self._call("move", path, dest=dest, durability=durability)
 
 
 _DURABILITY = ("none", "flush", "fsync")
 # ops the client-wide durability default does not apply to: they change
 # nothing, so making them wait for a commit would only slow them down
-_READ_ONLY = ("ping", "read")
+_READ_ONLY = ("ping", "read", "get_attr", "list_attrs", "list", "walk", "info", "exists")
 
 
 def _durability_arg(value):
@@ -387,6 +595,26 @@ def _durability_arg(value):
 def _consume(fut):
     if not fut.cancelled():
         fut.exception()
+
+
+_SHAPE_KEYS = ("shape", "maxshape", "chunks")
+
+
+def _describe(m):
+    """A listing or info map from the wire with Python values: tuples for
+    shapes, numpy dtypes, decoded fill values."""
+    out = {}
+    for k, v in m.items():
+        if k in _SHAPE_KEYS and v is not None:
+            v = tuple(v)
+        elif k == "dtype":
+            v = codec.dtype_from_description(v)
+        elif k == "fillvalue":
+            v = codec.decode_value(v)
+        elif k == "filters":
+            v = [dict(f, cd_values=tuple(f["cd_values"])) for f in v]
+        out[k] = v
+    return out
 
 
 def _shape(res):

@@ -34,6 +34,10 @@ __all__ = [
     "encode_request",
     "decode_reply",
     "dtype_from_wire",
+    "selection_arg",
+    "dtype_arg",
+    "shape_arg",
+    "dtype_from_description",
     "FRAME_HEADER",
     "MAX_FRAME",
 ]
@@ -58,6 +62,15 @@ class _RawArray:
     def __init__(self, header, payload):
         self.header = header
         self.payload = payload
+
+
+class _Packed:
+    """A value already in MessagePack form."""
+
+    __slots__ = ("packed",)
+
+    def __init__(self, packed):
+        self.packed = packed
 
 
 def _bin_header(n):
@@ -246,7 +259,8 @@ def encode_request(req_id, op, path=None, **args):
     are a memoryview of the caller's array, so send before mutating it.
 
     Arguments whose value is None are left out ("server default"), except
-    data, which must be a value (None raises TypeError).
+    data, which must be a value (None raises TypeError). data and fillvalue
+    are values (encode_value); the others are sent as they are.
     """
     fields = [("id", req_id), ("op", op)]
     if path is not None:
@@ -255,16 +269,18 @@ def encode_request(req_id, op, path=None, **args):
     for key, val in args.items():
         if val is None and key != "data":
             continue
-        if key == "data":
+        if key in ("data", "fillvalue"):
             val = encode_value(val)
             if isinstance(val, _RawArray):
-                raw = val
-                continue  # goes last, so its bytes can follow the header
+                if key == "data":
+                    raw = val
+                    continue  # goes last, so its bytes can follow the header
+                val = _Packed(val.header + bytes(val.payload))  # small: copy
         fields.append((key, val))
     head = [_map_header(len(fields) + (1 if raw is not None else 0))]
     for key, val in fields:
         head.append(_packb(key))
-        head.append(_packb(val))
+        head.append(val.packed if isinstance(val, _Packed) else _packb(val))
     pieces = []
     if raw is not None:
         head.append(_packb("data"))
@@ -322,6 +338,21 @@ def dtype_from_wire(t):
             offsets.append(offset)
         offset += ftype.itemsize
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": offset})
+
+
+def dtype_from_description(t):
+    """The dtype of a listing or info reply: a type string or descr list as
+    in values, "str" / "bytes" for variable-length strings (an object dtype
+    carrying {"vlen": str} / {"vlen": bytes}, what h5py.string_dtype()
+    makes, so h5py.check_string_dtype understands it), None for types with
+    no numpy equivalent."""
+    if t is None:
+        return None
+    if t == "str":
+        return np.dtype("O", metadata={"vlen": str})
+    if t == "bytes":
+        return np.dtype("O", metadata={"vlen": bytes})
+    return dtype_from_wire(t)
 
 
 def _get(m, key):
@@ -418,3 +449,117 @@ def index_arg(index):
         return int(operator.index(index))
     except TypeError:
         raise TypeError("index must be an int, not %s" % type(index).__name__) from None
+
+
+# --------------------------------------------------------------------------
+# arguments of read/write_slice, create_dataset and resize
+# --------------------------------------------------------------------------
+
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _clamp64(i):
+    # beyond 64 bits a slice bound means the same as the largest one (NumPy
+    # clamps it to the axis), and an index is out of range either way
+    return min(max(i, _I64_MIN), _I64_MAX)
+
+
+def _sel_int(x, what):
+    if isinstance(x, (bool, np.bool_)):
+        raise IndexError(
+            "boolean %s are not supported: only NumPy basic indexing (integers, "
+            "slices and ...) is" % what
+        )
+    try:
+        return _clamp64(int(operator.index(x)))
+    except TypeError:
+        raise IndexError(
+            "%s must be integers, not %s" % (what, type(x).__name__)
+        ) from None
+
+
+def selection_arg(selection):
+    """NumPy basic indexing (what ``np.s_[...]`` makes: an int, a slice,
+    Ellipsis or a tuple of them) -> the wire's selection list: ints,
+    [start, stop, step] lists with None for defaults, and "..." for the
+    ellipsis, which the server expands (only it knows the rank). Anything
+    basic indexing does not cover -- None/np.newaxis, lists, arrays and
+    booleans (fancy indexing), floats -- raises IndexError before anything
+    is sent."""
+    items = selection if isinstance(selection, tuple) else (selection,)
+    out = []
+    ellipsis = False
+    for item in items:
+        if item is Ellipsis:
+            if ellipsis:
+                raise IndexError("a selection can only have a single ellipsis ('...')")
+            ellipsis = True
+            out.append("...")
+        elif isinstance(item, slice):
+            out.append(
+                [None if b is None else _sel_int(b, "slice bounds and steps")
+                 for b in (item.start, item.stop, item.step)]
+            )
+        elif item is None:
+            raise IndexError(
+                "numpy.newaxis (None) is not supported in a selection: add the axis to "
+                "the result instead (result[np.newaxis])"
+            )
+        elif isinstance(item, (list, tuple, np.ndarray)):
+            raise IndexError(
+                "fancy indexing (lists or arrays of indexes or booleans) is not supported: "
+                "a selection takes integers, slices and ... (NumPy basic indexing)"
+            )
+        else:
+            out.append(_sel_int(item, "selection items (other than slices and ...)"))
+    return out
+
+
+def shape_arg(shape, what="shape", nil_ok=False):
+    """An int or a sequence of ints (None entries when nil_ok) -> list."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
+        shape = (shape,)
+    try:
+        seq = list(shape)
+    except TypeError:
+        raise TypeError("%s must be an int or a sequence of ints" % what) from None
+    out = []
+    for d in seq:
+        if d is None and nil_ok:
+            out.append(None)
+            continue
+        if isinstance(d, (bool, np.bool_)):
+            raise TypeError("%s entries must be ints, not bool" % what)
+        try:
+            v = int(operator.index(d))
+        except TypeError:
+            raise TypeError(
+                "%s entries must be ints%s, not %s"
+                % (what, " or None" if nil_ok else "", type(d).__name__)
+            ) from None
+        if v < 0:
+            raise ValueError("%s entries must not be negative (got %d)" % (what, v))
+        out.append(v)
+    return out
+
+
+def dtype_arg(dtype):
+    """create_dataset's dtype -> the wire's: a type string, a descr list, or
+    "str" / "bytes" for variable-length strings (Python's str and bytes,
+    or h5py.string_dtype())."""
+    if dtype is str:
+        return "str"
+    if dtype is bytes:
+        return "bytes"
+    dt = np.dtype(dtype)
+    vlen = (dt.metadata or {}).get("vlen")
+    if dt.kind == "O" and vlen in (str, bytes):
+        return "str" if vlen is str else "bytes"
+    if dt.kind == "U":
+        raise TypeError(
+            "NumPy unicode (U) dtypes have no HDF5 type: use dtype=str for "
+            "variable-length UTF-8 strings"
+        )
+    if dt.kind == "O":
+        raise TypeError("object dtypes have no HDF5 type (use str or bytes for strings)")
+    return _wire_type(dt)[0]

@@ -377,10 +377,20 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         rep.status = r.status;
         snprintf(ac->msg, sizeof ac->msg, "%.*s", (int)r.message_len, r.message);
         rep.message = ac->msg;
-    } else if (cb->op == H5C_READ) {
+    } else if (cb->op == H5C_READ || cb->op == H5C_READ_SLICE || cb->op == H5C_GET_ATTR) {
         rc = h5c_result_array(r.result, &block, &array, ac->msg, sizeof ac->msg);
         rep.array = array;
-    } else if (cb->op == H5C_WRITE || cb->op == H5C_APPEND || cb->op == H5C_INSERT) {
+    } else if (cb->op == H5C_LIST || cb->op == H5C_WALK || cb->op == H5C_LIST_ATTRS) {
+        hdf5a_listing *l = NULL;
+        rc = h5c_result_listing(cb->op, r.result, &l, ac->msg, sizeof ac->msg);
+        rep.listing = l;
+    } else if (cb->op == H5C_INFO) {
+        hdf5a_objinfo *i = NULL;
+        rc = h5c_result_info(r.result, &i, ac->msg, sizeof ac->msg);
+        rep.info = i;
+    } else if (cb->op == H5C_EXISTS) {
+        rc = h5c_result_bool(r.result, &rep.exists, ac->msg, sizeof ac->msg);
+    } else if (h5c_op_gives_shape(cb->op)) {
         rc = h5c_result_shape(r.result, &rep.ndim, shape, ac->msg, sizeof ac->msg);
         rep.shape = shape;
     }
@@ -394,8 +404,10 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
     free(block);
 
     run_callback(ac, pop(ac), &rep);
-    /* NULL when the callback took it */
+    /* NULL when the callback took them */
     hdf5a_array_free((hdf5a_array *)rep.array);
+    hdf5a_listing_free((hdf5a_listing *)rep.listing);
+    hdf5a_objinfo_free((hdf5a_objinfo *)rep.info);
     return free_if_asked(ac) || ac->state == ST_DISCONNECTED;
 }
 
@@ -411,6 +423,26 @@ HDF5A_API hdf5a_array *hdf5a_reply_take_array(const hdf5a_reply *reply)
     return a;
 }
 
+HDF5A_API hdf5a_listing *hdf5a_reply_take_listing(const hdf5a_reply *reply)
+{
+    if (!reply)
+        return NULL;
+    hdf5a_reply *r = (hdf5a_reply *)reply; /* the library's own, see take_array */
+    hdf5a_listing *l = (hdf5a_listing *)r->listing;
+    r->listing = NULL;
+    return l;
+}
+
+HDF5A_API hdf5a_objinfo *hdf5a_reply_take_info(const hdf5a_reply *reply)
+{
+    if (!reply)
+        return NULL;
+    hdf5a_reply *r = (hdf5a_reply *)reply;
+    hdf5a_objinfo *i = (hdf5a_objinfo *)r->info;
+    r->info = NULL;
+    return i;
+}
+
 /* Cuts complete replies out of the input buffer. True means stop. */
 static bool process_input(hdf5a_async *ac)
 {
@@ -422,7 +454,7 @@ static bool process_input(hdf5a_async *ac)
                              "the server sent a reply when no request was pending");
         if (len == 0)
             return conn_fail(ac, HDF5A_EREPLY, HDF5A_EREPLY, "the server sent an empty frame");
-        if (ac->head->op == H5C_READ || len > IBUF_SIZE - 4) {
+        if (ac->head->op == H5C_READ || ac->head->op == H5C_READ_SLICE || len > IBUF_SIZE - 4) {
             void *block;
             uint8_t *p = h5c_frame_alloc(len, &block);
             if (!p)
@@ -630,6 +662,78 @@ HDF5A_API int hdf5a_async_delete(hdf5a_async *ac, const char *path, hdf5a_callba
 
 /* ---- accessors ---- */
 
+HDF5A_API int hdf5a_async_set_attr(hdf5a_async *ac, const char *path, const char *name,
+                                   const hdf5a_array *value, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_SET_ATTR, .path = path, .name = name, .array = value};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_get_attr(hdf5a_async *ac, const char *path, const char *name,
+                                   hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_GET_ATTR, .path = path, .name = name};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_list_attrs(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                     void *privdata)
+{
+    h5c_request r = {.op = H5C_LIST_ATTRS, .path = path};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_delete_attr(hdf5a_async *ac, const char *path, const char *name,
+                                      hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_DELETE_ATTR, .path = path, .name = name};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_list(hdf5a_async *ac, const char *path, const char *after,
+                               uint64_t limit, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_LIST, .path = path, .after = after, .limit = limit};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_walk(hdf5a_async *ac, const char *path, unsigned max_depth,
+                               const char *after, uint64_t limit, hdf5a_callback *cb,
+                               void *privdata)
+{
+    h5c_request r = {
+        .op = H5C_WALK, .path = path, .after = after, .limit = limit, .max_depth = max_depth};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_info(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                               void *privdata)
+{
+    h5c_request r = {.op = H5C_INFO, .path = path};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_exists(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
+                                 void *privdata)
+{
+    h5c_request r = {.op = H5C_EXISTS, .path = path};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_create_link(hdf5a_async *ac, const char *path, const char *target,
+                                      hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_CREATE_LINK, .path = path, .target = target};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_move(hdf5a_async *ac, const char *path, const char *dest,
+                               hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_MOVE, .path = path, .dest = dest};
+    return submit(ac, &r, cb, privdata);
+}
+
 HDF5A_API int hdf5a_async_fd(const hdf5a_async *ac) { return ac->fd; }
 
 HDF5A_API const char *hdf5a_async_errstr(const hdf5a_async *ac) { return ac->errstr; }
@@ -637,3 +741,43 @@ HDF5A_API const char *hdf5a_async_errstr(const hdf5a_async *ac) { return ac->err
 HDF5A_API int hdf5a_async_error(const hdf5a_async *ac) { return ac->err; }
 
 HDF5A_API size_t hdf5a_async_pending(const hdf5a_async *ac) { return ac->pending; }
+
+HDF5A_API int hdf5a_async_read_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
+                                     int nsel, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_READ_SLICE, .path = path, .sel = sel, .nsel = nsel};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_write_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
+                                      int nsel, const hdf5a_array *a, hdf5a_callback *cb,
+                                      void *privdata)
+{
+    h5c_request r = {.op = H5C_WRITE_SLICE, .path = path, .sel = sel, .nsel = nsel, .array = a};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_create_dataset(hdf5a_async *ac, const char *path, int ndim,
+                                         const uint64_t *shape, const char *dtype,
+                                         const hdf5a_create_opts *opts, hdf5a_callback *cb,
+                                         void *privdata)
+{
+    h5c_request r = {.op = H5C_CREATE_DATASET, .path = path, .ndim = ndim, .shape = shape,
+                     .dtype = dtype, .opts = opts};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_resize(hdf5a_async *ac, const char *path, int ndim,
+                                 const uint64_t *shape, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = ndim, .shape = shape};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_resize_axis(hdf5a_async *ac, const char *path, int axis,
+                                      uint64_t size, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = 1, .shape = &size,
+                     .has_axis = true, .index = axis};
+    return submit(ac, &r, cb, privdata);
+}

@@ -300,10 +300,29 @@ static int recv_exact(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline, x
     return 0;
 }
 
-/* Sends req and decodes its reply; for reads *out gets the array, for
- * write/append/insert ndim/shape get the result shape. */
-static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape,
-                hdf5a_array **out)
+/* The result of a reply into out, by op: a hdf5a_array ** (read,
+ * read_slice, get_attr), hdf5a_listing ** (list, walk, list_attrs),
+ * hdf5a_objinfo ** (info) or int * (exists). */
+static int decode_result(h5c_op op, const mp_node *res, void **block, void *out, char *err,
+                         size_t errlen)
+{
+    switch (op) {
+    case H5C_READ:
+    case H5C_READ_SLICE:
+    case H5C_GET_ATTR: return h5c_result_array(res, block, out, err, errlen);
+    case H5C_LIST:
+    case H5C_WALK:
+    case H5C_LIST_ATTRS: return h5c_result_listing(op, res, out, err, errlen);
+    case H5C_INFO: return h5c_result_info(res, out, err, errlen);
+    case H5C_EXISTS: return h5c_result_bool(res, out, err, errlen);
+    /* a caller passed out for an op with no such result: a bug here */
+    default: return h5a_fail(err, errlen, HDF5A_EINVAL, "no result decoder for op %d", (int)op);
+    }
+}
+
+/* Sends req and decodes its reply; out gets the result (decode_result),
+ * for the ops whose result is a shape (h5c_op_gives_shape) ndim/shape get it. */
+static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
 {
     if (!c)
         return HDF5A_EINVAL;
@@ -358,7 +377,7 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
         rc = r.status;
         snprintf(c->errstr, sizeof c->errstr, "%.*s", (int)r.message_len, r.message);
     } else if (out) {
-        rc = h5c_result_array(r.result, &block, out, c->errstr, sizeof c->errstr);
+        rc = decode_result(req->op, r.result, &block, out, c->errstr, sizeof c->errstr);
     } else if (ndim) {
         rc = h5c_result_shape(r.result, ndim, shape, c->errstr, sizeof c->errstr);
     }
@@ -453,5 +472,141 @@ HDF5A_API int hdf5a_read(hdf5a_client *c, const char *path, hdf5a_array **out)
 HDF5A_API int hdf5a_delete(hdf5a_client *c, const char *path)
 {
     h5c_request r = {.op = H5C_DELETE, .path = path};
+    return call(c, &r, NULL, NULL, NULL);
+}
+
+HDF5A_API int hdf5a_read_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
+                               int nsel, hdf5a_array **out)
+{
+    if (!out)
+        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "out is NULL")
+                 : HDF5A_EINVAL;
+    *out = NULL;
+    h5c_request r = {.op = H5C_READ_SLICE, .path = path, .sel = sel, .nsel = nsel};
+    return call(c, &r, NULL, NULL, out);
+}
+
+HDF5A_API int hdf5a_write_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
+                                int nsel, const hdf5a_array *a)
+{
+    h5c_request r = {.op = H5C_WRITE_SLICE, .path = path, .sel = sel, .nsel = nsel, .array = a};
+    int ndim;
+    uint64_t shape[32];
+    return call(c, &r, &ndim, shape, NULL);
+}
+
+HDF5A_API int hdf5a_create_dataset(hdf5a_client *c, const char *path, int ndim,
+                                   const uint64_t *shape, const char *dtype,
+                                   const hdf5a_create_opts *opts)
+{
+    h5c_request r = {.op = H5C_CREATE_DATASET, .path = path, .ndim = ndim, .shape = shape,
+                     .dtype = dtype, .opts = opts};
+    int nd;
+    uint64_t sh[32];
+    return call(c, &r, &nd, sh, NULL);
+}
+
+HDF5A_API int hdf5a_resize(hdf5a_client *c, const char *path, int ndim, const uint64_t *shape)
+{
+    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = ndim, .shape = shape};
+    int nd;
+    uint64_t sh[32];
+    return call(c, &r, &nd, sh, NULL);
+}
+
+HDF5A_API int hdf5a_resize_axis(hdf5a_client *c, const char *path, int axis, uint64_t size,
+                                int *new_ndim, uint64_t *new_shape)
+{
+    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = 1, .shape = &size,
+                     .has_axis = true, .index = axis};
+    int nd = 0;
+    uint64_t sh[32];
+    int rc = call(c, &r, &nd, sh, NULL);
+    if (rc == 0 && new_ndim)
+        *new_ndim = nd;
+    if (rc == 0 && new_shape)
+        memcpy(new_shape, sh, sizeof(uint64_t) * (size_t)nd);
+    return rc;
+}
+
+/* ---- attributes, listing, links ---- */
+
+/* A call whose result goes to *out (a pointer the caller gets, NULL on
+ * failure). */
+static int call_out(hdf5a_client *c, const h5c_request *r, void **out)
+{
+    if (!out)
+        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "out is NULL")
+                 : HDF5A_EINVAL;
+    *out = NULL;
+    return call(c, r, NULL, NULL, out);
+}
+
+HDF5A_API int hdf5a_set_attr(hdf5a_client *c, const char *path, const char *name,
+                             const hdf5a_array *value)
+{
+    h5c_request r = {.op = H5C_SET_ATTR, .path = path, .name = name, .array = value};
+    return call(c, &r, NULL, NULL, NULL);
+}
+
+HDF5A_API int hdf5a_get_attr(hdf5a_client *c, const char *path, const char *name,
+                             hdf5a_array **out)
+{
+    h5c_request r = {.op = H5C_GET_ATTR, .path = path, .name = name};
+    return call_out(c, &r, (void **)out);
+}
+
+HDF5A_API int hdf5a_list_attrs(hdf5a_client *c, const char *path, hdf5a_listing **out)
+{
+    h5c_request r = {.op = H5C_LIST_ATTRS, .path = path};
+    return call_out(c, &r, (void **)out);
+}
+
+HDF5A_API int hdf5a_delete_attr(hdf5a_client *c, const char *path, const char *name)
+{
+    h5c_request r = {.op = H5C_DELETE_ATTR, .path = path, .name = name};
+    return call(c, &r, NULL, NULL, NULL);
+}
+
+HDF5A_API int hdf5a_list(hdf5a_client *c, const char *path, const char *after, uint64_t limit,
+                         hdf5a_listing **out)
+{
+    h5c_request r = {.op = H5C_LIST, .path = path, .after = after, .limit = limit};
+    return call_out(c, &r, (void **)out);
+}
+
+HDF5A_API int hdf5a_walk(hdf5a_client *c, const char *path, unsigned max_depth,
+                         const char *after, uint64_t limit, hdf5a_listing **out)
+{
+    h5c_request r = {
+        .op = H5C_WALK, .path = path, .after = after, .limit = limit, .max_depth = max_depth};
+    return call_out(c, &r, (void **)out);
+}
+
+HDF5A_API int hdf5a_info(hdf5a_client *c, const char *path, hdf5a_objinfo **out)
+{
+    h5c_request r = {.op = H5C_INFO, .path = path};
+    return call_out(c, &r, (void **)out);
+}
+
+HDF5A_API int hdf5a_exists(hdf5a_client *c, const char *path, int *exists)
+{
+    if (!exists)
+        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "exists is NULL")
+                 : HDF5A_EINVAL;
+    *exists = 0;
+    h5c_request r = {.op = H5C_EXISTS, .path = path};
+    return call(c, &r, NULL, NULL, exists);
+}
+
+HDF5A_API int hdf5a_create_link(hdf5a_client *c, const char *path, const char *target)
+{
+    h5c_request r = {.op = H5C_CREATE_LINK, .path = path, .target = target};
+    return call(c, &r, NULL, NULL, NULL);
+}
+
+HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest)
+{
+    h5c_request r = {.op = H5C_MOVE, .path = path, .dest = dest};
     return call(c, &r, NULL, NULL, NULL);
 }

@@ -25,22 +25,49 @@ typedef enum {
     H5C_READ,
     H5C_APPEND,
     H5C_INSERT,
-    H5C_DELETE
+    H5C_DELETE,
+    H5C_READ_SLICE, /* "read" with a selection */
+    H5C_WRITE_SLICE,
+    H5C_CREATE_DATASET,
+    H5C_RESIZE,
+    H5C_SET_ATTR,
+    H5C_GET_ATTR,
+    H5C_LIST_ATTRS,
+    H5C_DELETE_ATTR,
+    H5C_LIST,
+    H5C_WALK,
+    H5C_INFO,
+    H5C_EXISTS,
+    H5C_CREATE_LINK,
+    H5C_MOVE
 } h5c_op;
 
 /* One request's arguments, as the public functions received them. */
 typedef struct h5c_request {
     h5c_op op;
     const char *path;              /* unused for ping */
-    const hdf5a_array *array;      /* write/append/insert */
+    const hdf5a_array *array;      /* write/append/insert/write_slice, set_attr */
     const hdf5a_compression *comp; /* NULL: server default */
-    int64_t index;                 /* insert */
+    int64_t index;                 /* insert; resize's axis when has_axis */
+    const hdf5a_sel *sel;          /* read_slice/write_slice: nsel items */
+    int nsel;
+    int ndim;                      /* create_dataset/resize: shape (for a resize along */
+    const uint64_t *shape;         /* one axis: ndim 1, the size) */
+    bool has_axis;
+    const char *dtype;             /* create_dataset */
+    const hdf5a_create_opts *opts; /* create_dataset; may be NULL */
+    const char *name;              /* set/get/delete_attr */
+    const char *target;            /* create_link */
+    const char *dest;              /* move */
+    const char *after;             /* list/walk; NULL: from the start */
+    uint64_t limit;                /* list/walk; 0: the server's default */
+    unsigned max_depth;            /* walk; 0: no limit */
     hdf5a_durability durability;   /* DEFAULT: no key, the server decides */
 } h5c_request;
 
 /* The durability a request of op carries, given the connection's setting:
- * only changes carry it (a ping or read waiting for a commit would only be
- * slower). */
+ * only changes carry it (a ping, read, read_slice, get_attr, list_attrs,
+ * list, walk, info or exists waiting for a commit would only be slower). */
 hdf5a_durability h5c_durability_for(h5c_op op, hdf5a_durability setting);
 
 /* Appends one whole frame (length prefix included) to b. When the array's
@@ -67,6 +94,13 @@ typedef struct h5c_reply {
 int h5c_decode_reply(const uint8_t *payload, size_t len, mp_doc *doc, uint64_t id,
                      h5c_reply *out, char *err, size_t errlen);
 
+/* Ops whose result is {"shape": [...]}. */
+static inline bool h5c_op_gives_shape(h5c_op op)
+{
+    return op == H5C_WRITE || op == H5C_APPEND || op == H5C_INSERT || op == H5C_WRITE_SLICE ||
+           op == H5C_CREATE_DATASET || op == H5C_RESIZE;
+}
+
 /* The result of write/append/insert: {"shape": [...]}. */
 int h5c_result_shape(const mp_node *result, int *ndim, uint64_t *shape, char *err,
                      size_t errlen);
@@ -77,6 +111,13 @@ int h5c_result_shape(const mp_node *result, int *ndim, uint64_t *shape, char *er
  * the caller to free. HDF5A_EREPLY or HDF5A_ENOMEM on failure. */
 int h5c_result_array(const mp_node *result, void **frame_block, hdf5a_array **out, char *err,
                      size_t errlen);
+
+/* Results of list/walk/list_attrs (meta.c): a new listing, or HDF5A_EREPLY
+ * / HDF5A_ENOMEM. list_attrs' result is a bare array of entries. */
+int h5c_result_listing(h5c_op op, const mp_node *result, hdf5a_listing **out, char *err,
+                       size_t errlen);
+int h5c_result_info(const mp_node *result, hdf5a_objinfo **out, char *err, size_t errlen);
+int h5c_result_bool(const mp_node *result, int *out, char *err, size_t errlen);
 
 /* A buffer for a frame payload of len bytes, placed so that the payload
  * ends on a 16-byte boundary: a read's element bytes come last in the frame

@@ -156,16 +156,116 @@ fail:
 
 static const char *op_name(h5c_op op)
 {
-    static const char *const names[] = {"ping",   "create_group", "write", "read",
-                                        "append", "insert",       "delete"};
+    static const char *const names[] = {
+        "ping",           "create_group", "write",    "read",       "append",
+        "insert",         "delete",       "read" /* with a selection */, "write_slice",
+        "create_dataset", "resize",       "set_attr", "get_attr",   "list_attrs",
+        "delete_attr",    "list",         "walk",     "info",       "exists",
+        "create_link",    "move"};
+    _Static_assert(sizeof names / sizeof names[0] == H5C_MOVE + 1, "one name per h5c_op");
     return names[op];
 }
 
 static void put_key(mp_buf *b, const char *k) { mp_put_cstr(b, k); }
 
+static int check_dims(int ndim, const uint64_t *dims, const char *what, char *err,
+                      size_t errlen)
+{
+    if (ndim < 0 || ndim > H5A_MAX_DIMS)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "%s: ndim %d is outside 0..%d", what, ndim,
+                        H5A_MAX_DIMS);
+    if (ndim > 0 && !dims)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "%s is NULL but ndim is %d", what, ndim);
+    return 0;
+}
+
+/* sizes as a list; HDF5A_UNLIMITED as nil where allowed */
+static void put_dims(mp_buf *b, int ndim, const uint64_t *dims, bool unlimited_nil)
+{
+    mp_put_array_header(b, (size_t)ndim);
+    for (int i = 0; i < ndim; i++) {
+        if (unlimited_nil && dims[i] == HDF5A_UNLIMITED)
+            mp_put_nil(b);
+        else
+            mp_put_uint(b, dims[i]);
+    }
+}
+
+static void put_bound(mp_buf *b, int64_t v)
+{
+    if (v == HDF5A_DEFAULT)
+        mp_put_nil(b);
+    else
+        mp_put_int(b, v);
+}
+
+static int check_sel(const hdf5a_sel *sel, int nsel, char *err, size_t errlen)
+{
+    if (nsel < 0 || nsel > H5A_MAX_DIMS + 1)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "nsel %d is outside 0..%d", nsel,
+                        H5A_MAX_DIMS + 1);
+    if (nsel > 0 && !sel)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "sel is NULL but nsel is %d", nsel);
+    for (int i = 0; i < nsel; i++)
+        if (sel[i].kind != HDF5A_SEL_INDEX && sel[i].kind != HDF5A_SEL_SLICE &&
+            sel[i].kind != HDF5A_SEL_ELLIPSIS)
+            return h5a_fail(err, errlen, HDF5A_EINVAL, "sel[%d] has an unknown kind %d", i,
+                            sel[i].kind);
+    return 0;
+}
+
+static void put_sel(mp_buf *b, const hdf5a_sel *sel, int nsel)
+{
+    mp_put_array_header(b, (size_t)nsel);
+    for (int i = 0; i < nsel; i++) {
+        if (sel[i].kind == HDF5A_SEL_INDEX) {
+            mp_put_int(b, sel[i].start);
+        } else if (sel[i].kind == HDF5A_SEL_ELLIPSIS) {
+            mp_put_cstr(b, "...");
+        } else {
+            mp_put_array_header(b, 3);
+            put_bound(b, sel[i].start);
+            put_bound(b, sel[i].stop);
+            put_bound(b, sel[i].step);
+        }
+    }
+}
+
+/* Which filters take compression_opts (the others ignore the level). */
+static bool takes_level(const char *name)
+{
+    return strcmp(name, "gzip") == 0 || strcmp(name, "bzip2") == 0 || strcmp(name, "lz4") == 0;
+}
+
 hdf5a_durability h5c_durability_for(h5c_op op, hdf5a_durability setting)
 {
-    return op == H5C_PING || op == H5C_READ ? HDF5A_DURABILITY_DEFAULT : setting;
+    /* the ops that change nothing: a commit would only make them slower */
+    switch (op) {
+    case H5C_PING:
+    case H5C_READ:
+    case H5C_READ_SLICE:
+    case H5C_GET_ATTR:
+    case H5C_LIST_ATTRS:
+    case H5C_LIST:
+    case H5C_WALK:
+    case H5C_INFO:
+    case H5C_EXISTS:
+        return HDF5A_DURABILITY_DEFAULT;
+    case H5C_CREATE_GROUP:
+    case H5C_WRITE:
+    case H5C_APPEND:
+    case H5C_INSERT:
+    case H5C_DELETE:
+    case H5C_WRITE_SLICE:
+    case H5C_CREATE_DATASET:
+    case H5C_RESIZE:
+    case H5C_SET_ATTR:
+    case H5C_DELETE_ATTR:
+    case H5C_CREATE_LINK:
+    case H5C_MOVE:
+        break;
+    }
+    return setting;
 }
 
 int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const void **tail,
@@ -173,31 +273,56 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
 {
     *tail = NULL;
     *tail_len = 0;
-    bool has_path = req->op != H5C_PING;
-    bool has_data = req->op == H5C_WRITE || req->op == H5C_APPEND || req->op == H5C_INSERT;
+    h5c_op op = req->op;
+    bool has_path = op != H5C_PING;
+    bool has_data = op == H5C_WRITE || op == H5C_APPEND || op == H5C_INSERT ||
+                    op == H5C_WRITE_SLICE || op == H5C_SET_ATTR;
+    bool has_sel = op == H5C_READ_SLICE || op == H5C_WRITE_SLICE;
+    bool creating = op == H5C_CREATE_DATASET;
+    const hdf5a_create_opts *o = creating ? req->opts : NULL;
     if (has_path && !req->path)
         return h5a_fail(err, errlen, HDF5A_EINVAL, "path is NULL");
+    int rc = 0; /* ops without data, selection or shape set it nowhere else */
+    if (has_sel && (rc = check_sel(req->sel, req->nsel, err, errlen)))
+        return rc;
+    if ((creating || op == H5C_RESIZE) && (rc = check_dims(req->ndim, req->shape, "shape", err,
+                                                           errlen)))
+        return rc;
+    /* the string arguments each op needs */
+    bool has_name = op == H5C_SET_ATTR || op == H5C_GET_ATTR || op == H5C_DELETE_ATTR;
+    bool has_target = op == H5C_CREATE_LINK, has_dest = op == H5C_MOVE;
+    bool paged = op == H5C_LIST || op == H5C_WALK;
+    if ((has_name && !req->name) || (has_target && !req->target) || (has_dest && !req->dest))
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "%s is NULL",
+                        has_name ? "the attribute name" : has_target ? "target" : "dest");
+    bool has_after = paged && req->after, has_limit = paged && req->limit;
+    bool has_depth = op == H5C_WALK && req->max_depth;
     static const char *const durability[] = {NULL, "none", "flush", "fsync"};
     if ((unsigned)req->durability > HDF5A_DURABILITY_FSYNC)
         return h5a_fail(err, errlen, HDF5A_EINVAL, "durability %d is not a hdf5a_durability",
                         (int)req->durability);
     const char *dname = durability[req->durability];
 
-    /* compression: a name, and a level only for gzip (0 is a real level) */
-    const char *cname = has_data && req->comp ? req->comp->name : NULL;
+    /* compression: a name, and a level only for the filters that take one
+     * (none for write_slice and set_attr, which create no dataset) */
+    const hdf5a_compression *comp =
+        creating ? (o ? o->comp : NULL)
+        : has_data && op != H5C_WRITE_SLICE && op != H5C_SET_ATTR ? req->comp : NULL;
+    const char *cname = comp ? comp->name : NULL;
     bool has_level = false;
     if (cname) {
-        int level = req->comp->level;
+        int level = comp->level;
         if (level < -1)
             return h5a_fail(err, errlen, HDF5A_EINVAL,
-                            "compression level %d: give 0..9, or -1 for the default", level);
-        has_level = level >= 0 && strcmp(cname, "gzip") == 0;
+                            "compression level %d: give the filter's option, or -1 for the "
+                            "default", level);
+        has_level = level >= 0 && takes_level(cname);
     }
 
-    h5a_array arr = {0};
+    h5a_array arr = {0}, fill = {0};
+    dtype *dt = NULL;
     if (has_data) {
-        int rc = import_array(req->array, &arr, err, errlen);
-        if (rc)
+        if ((rc = import_array(req->array, &arr, err, errlen)))
             return rc;
         /* a bin (and a frame) cannot hold more than 2^32-1 bytes */
         if ((uint64_t)arr.nbytes > UINT32_MAX - 4096) {
@@ -206,22 +331,75 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
                             "%zu bytes of data do not fit in one frame (4 GiB)", arr.nbytes);
         }
     }
+    size_t nfields = 2 + has_path + (op == H5C_INSERT) + (cname != NULL) + has_level +
+                     has_data + has_sel + (op == H5C_RESIZE && req->has_axis) + has_name +
+                     has_target + has_dest + has_after + has_limit + has_depth +
+                     (dname != NULL);
+    if (op == H5C_RESIZE)
+        nfields++; /* shape */
+    if (creating) {
+        if (!req->dtype) {
+            rc = h5a_fail(err, errlen, HDF5A_EINVAL, "dtype is NULL");
+            goto fail;
+        }
+        if ((rc = parse_dtype(req->dtype, &dt, err, errlen)))
+            goto fail;
+        nfields += 2; /* shape, dtype */
+        if (o) {
+            if ((o->maxshape && (rc = check_dims(req->ndim, o->maxshape, "maxshape", err,
+                                                 errlen))) ||
+                (o->chunks && (rc = check_dims(req->ndim, o->chunks, "chunks", err, errlen))))
+                goto fail;
+            if (!o->chunks && (o->chunk_mode < HDF5A_CHUNKS_DEFAULT ||
+                               o->chunk_mode > HDF5A_CHUNKS_CONTIGUOUS)) {
+                rc = h5a_fail(err, errlen, HDF5A_EINVAL, "unknown chunk_mode %d", o->chunk_mode);
+                goto fail;
+            }
+            if (o->fillvalue && (rc = import_array(o->fillvalue, &fill, err, errlen)))
+                goto fail;
+            nfields += (o->maxshape != NULL) + (o->chunks || o->chunk_mode) +
+                       (o->fillvalue != NULL) + (o->shuffle != 0) + (o->exist_ok != 0);
+        }
+    }
 
     size_t start = b->len;
     mp_put_raw(b, "\0\0\0\0", 4);
-    mp_put_map_header(b, 2 + has_path + (req->op == H5C_INSERT) + (cname != NULL) + has_level +
-                             (dname != NULL) + has_data);
+    mp_put_map_header(b, nfields);
     put_key(b, "id");
     mp_put_uint(b, id);
     put_key(b, "op");
-    mp_put_cstr(b, op_name(req->op));
+    mp_put_cstr(b, op_name(op));
     if (has_path) {
         put_key(b, "path");
         mp_put_cstr(b, req->path);
     }
-    if (req->op == H5C_INSERT) {
+    if (op == H5C_INSERT) {
         put_key(b, "index");
         mp_put_int(b, req->index);
+    }
+    if (has_name) {
+        put_key(b, "name");
+        mp_put_cstr(b, req->name);
+    }
+    if (has_target) {
+        put_key(b, "target");
+        mp_put_cstr(b, req->target);
+    }
+    if (has_dest) {
+        put_key(b, "dest");
+        mp_put_cstr(b, req->dest);
+    }
+    if (has_after) {
+        put_key(b, "after");
+        mp_put_cstr(b, req->after);
+    }
+    if (has_limit) {
+        put_key(b, "limit");
+        mp_put_uint(b, req->limit);
+    }
+    if (has_depth) {
+        put_key(b, "max_depth");
+        mp_put_uint(b, req->max_depth);
     }
     if (cname) {
         put_key(b, "compression");
@@ -229,18 +407,68 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     }
     if (has_level) {
         put_key(b, "compression_opts");
-        mp_put_uint(b, (uint64_t)req->comp->level);
+        mp_put_uint(b, (uint64_t)comp->level);
+    }
+    if (has_sel) {
+        put_key(b, "selection");
+        put_sel(b, req->sel, req->nsel);
+    }
+    if (op == H5C_RESIZE) {
+        put_key(b, "shape");
+        if (req->has_axis) {
+            mp_put_uint(b, req->shape[0]);
+            put_key(b, "axis");
+            mp_put_int(b, req->index);
+        } else {
+            put_dims(b, req->ndim, req->shape, false);
+        }
+    }
+    char why[256];
+    if (creating) {
+        put_key(b, "shape");
+        put_dims(b, req->ndim, req->shape, false);
+        put_key(b, "dtype");
+        if (dt->kind == DT_VLSTR)
+            mp_put_cstr(b, dt->utf8 ? "str" : "bytes");
+        else
+            dtype_encode(b, dt);
+        if (o && o->maxshape) {
+            put_key(b, "maxshape");
+            put_dims(b, req->ndim, o->maxshape, true);
+        }
+        if (o && (o->chunks || o->chunk_mode)) {
+            put_key(b, "chunks");
+            if (o->chunks)
+                put_dims(b, req->ndim, o->chunks, false);
+            else
+                mp_put_bool(b, o->chunk_mode == HDF5A_CHUNKS_AUTO);
+        }
+        if (o && o->shuffle) {
+            put_key(b, "shuffle");
+            mp_put_bool(b, true);
+        }
+        if (o && o->exist_ok) {
+            put_key(b, "exist_ok");
+            mp_put_bool(b, true);
+        }
+        if (o && o->fillvalue) {
+            bool fill_follows = false;
+            put_key(b, "fillvalue");
+            rc = h5a_array_encode(b, &fill, &fill_follows, why, sizeof why);
+            if (rc && !b->oom)
+                rc = h5a_fail(err, errlen, arg_code(rc), "fillvalue: %s", why);
+            if (!rc && fill_follows)
+                mp_put_raw(b, fill.data, fill.nbytes); /* one element: copy it in */
+        }
     }
     if (dname) {
         put_key(b, "durability");
         mp_put_cstr(b, dname);
     }
-    int rc = 0;
     bool follows = false;
-    if (has_data) {
+    if (!rc && has_data) {
         /* "data" goes last so that its bytes can follow the header as they are */
         put_key(b, "data");
-        char why[256];
         rc = h5a_array_encode(b, &arr, &follows, why, sizeof why);
         if (rc && !b->oom)
             rc = h5a_fail(err, errlen, arg_code(rc), "data: %s", why);
@@ -254,8 +482,7 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
     if (rc) {
         b->len = start;
         b->oom = false;
-        dtype_free(arr.type);
-        return rc;
+        goto fail;
     }
     b->data[start] = (uint8_t)(body >> 24);
     b->data[start + 1] = (uint8_t)(body >> 16);
@@ -265,8 +492,11 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
         *tail = arr.data;
         *tail_len = arr.nbytes;
     }
+fail:
     dtype_free(arr.type);
-    return 0;
+    dtype_free(fill.type);
+    dtype_free(dt);
+    return rc;
 }
 
 /* ---- replies ---- */

@@ -14,12 +14,13 @@
 
 #include "proto/errors.h"
 #include "server/bigbuf.h"
+#include "server/engine_int.h"
 #include "server/h5types.h"
 #include "server/lzf_filter.h"
 #include "server/wal.h"
 
 #define CACHE_SLOTS 64 /* open datasets kept; each may hold a partly filled chunk */
-#define ERRLEN 1024
+#define ERRLEN H5A_ENGINE_ERRLEN
 
 struct h5a_engine {
     hid_t file;
@@ -59,17 +60,32 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *ud)
 
 /* Format the message, append the innermost entries of HDF5's error stack
  * (the specific reason), clear the stack, return code. */
+static int h5fail_v(char *err, int code, const char *fmt, va_list ap)
+{
+    int k = vsnprintf(err, ERRLEN, fmt, ap);
+    size_t used = k < 0 ? 0 : (size_t)k >= ERRLEN ? ERRLEN - 1 : (size_t)k;
+    struct walk w = {err, ERRLEN, used, 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
+    H5Eclear2(H5E_DEFAULT);
+    return code;
+}
+
 static int h5fail(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int h5fail(char *err, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int k = vsnprintf(err, ERRLEN, fmt, ap);
+    code = h5fail_v(err, code, fmt, ap);
     va_end(ap);
-    size_t used = k < 0 ? 0 : (size_t)k >= ERRLEN ? ERRLEN - 1 : (size_t)k;
-    struct walk w = {err, ERRLEN, used, 0};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
-    H5Eclear2(H5E_DEFAULT);
+    return code;
+}
+
+int h5a_engine_h5fail(char *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    code = h5fail_v(err, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -149,7 +165,10 @@ static int path_kind(h5a_engine *e, const char *path, int *kind, char *err)
         }
         H5O_info_t info;
         if (H5Oget_info_by_name2(e->file, buf, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) {
-            rc = h5fail(err, H5A_E_HDF5_ERROR, "'%s' is a link that cannot be followed", buf);
+            /* a soft or external link to nothing: NOT_FOUND, saying where it leads */
+            rc = H5Oexists_by_name(e->file, buf, H5P_DEFAULT) > 0
+                     ? h5fail(err, H5A_E_HDF5_ERROR, "'%s' is a link that cannot be followed", buf)
+                     : h5a_meta_dangling(e->file, buf, path, err);
             break;
         }
         if (i < n && info.type != H5O_TYPE_GROUP) {
@@ -192,22 +211,58 @@ static void put_shape_result(mp_buf *b, int ndim, const hsize_t *dims)
 /* ---- compression and chunking ---- */
 
 typedef struct {
-    h5a_comp comp; /* COMP_NONE, COMP_GZIP or COMP_LZF, never DEFAULT */
-    int level;
+    h5a_comp comp; /* never COMP_DEFAULT */
+    int level;     /* the filter's option (compression_opts), -1 = its default */
     bool explicit_; /* the request named it (not the server default) */
+    bool shuffle;   /* HDF5's byte shuffle before the compressor (create_dataset) */
 } comp_choice;
 
-static comp_choice resolve_comp(const h5a_engine *e, const h5a_request *r)
+/* FILTER_LZ4, FILTER_BZIP2, FILTER_BITSHUFFLE: engine_int.h (info names them too) */
+
+static H5Z_filter_t plugin_filter(h5a_comp c)
 {
-    comp_choice c = {r->compression, r->level < 0 ? 4 : r->level, r->compression != COMP_DEFAULT};
-    if (c.comp == COMP_DEFAULT) c.comp = e->cfg->use_compression ? COMP_GZIP : COMP_NONE;
-    return c;
+    return c == COMP_LZ4 ? FILTER_LZ4 : c == COMP_BZIP2 ? FILTER_BZIP2
+         : c == COMP_BITSHUFFLE ? FILTER_BITSHUFFLE : -1;
+}
+
+/* The compression a request asks for, the server default filled in. A
+ * plugin the server's libhdf5 cannot load is refused up front, even where
+ * it would have been ignored (an append to an existing dataset): the
+ * client asked for something this server cannot do. */
+static int resolve_comp(const h5a_engine *e, const h5a_request *r, comp_choice *c, char *err)
+{
+    *c = (comp_choice){r->compression, r->level, r->compression != COMP_DEFAULT, false};
+    if (c->comp == COMP_DEFAULT) c->comp = e->cfg->use_compression ? COMP_GZIP : COMP_NONE;
+    if (c->comp == COMP_GZIP && c->level < 0) c->level = 4;
+    H5Z_filter_t f = plugin_filter(c->comp);
+    if (f >= 0 && H5Zfilter_avail(f) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return FAIL(H5A_E_BAD_REQUEST,
+                    "compression '%s' is not available on this server: its libhdf5 finds no "
+                    "plugin for filter %d (on Debian: the hdf5-filter-plugin package)",
+                    h5a_comp_name(c->comp), (int)f);
+    }
+    return 0;
 }
 
 static int set_filter(hid_t dcpl, comp_choice c)
 {
+    /* shuffle first, as h5py orders them: it only helps a compressor after it */
+    if (c.shuffle && H5Pset_shuffle(dcpl) < 0) return -1;
     if (c.comp == COMP_GZIP) return H5Pset_deflate(dcpl, (unsigned)c.level) < 0 ? -1 : 0;
     if (c.comp == COMP_LZF) return h5a_lzf_set(dcpl) < 0 ? -1 : 0;
+    /* plugins are optional filters, as h5py sets them: a chunk they cannot
+     * shrink is stored as it is */
+    if (c.comp == COMP_LZ4 || c.comp == COMP_BZIP2) {
+        unsigned cd = (unsigned)(c.level >= 0 ? c.level : c.comp == COMP_BZIP2 ? 9 : 0);
+        return H5Pset_filter(dcpl, plugin_filter(c.comp), H5Z_FLAG_OPTIONAL, 1, &cd) < 0 ? -1 : 0;
+    }
+    if (c.comp == COMP_BITSHUFFLE) {
+        /* hdf5plugin's Bitshuffle(): slots 0-2 are the filter's own, then
+         * block size 0 (automatic) and 2 (LZ4 after the bit shuffle) */
+        const unsigned cd[5] = {0, 0, 0, 0, 2};
+        return H5Pset_filter(dcpl, FILTER_BITSHUFFLE, H5Z_FLAG_OPTIONAL, 5, cd) < 0 ? -1 : 0;
+    }
     return 0;
 }
 
@@ -467,7 +522,7 @@ static int op_create_group(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
  * filters are not ours to name). */
 static comp_choice dataset_compression(hid_t d)
 {
-    comp_choice c = {COMP_NONE, 4, false};
+    comp_choice c = {COMP_NONE, -1, false, false};
     hid_t dcpl = H5Dget_create_plist(d);
     for (int i = 0, n = H5Pget_nfilters(dcpl); i < n; i++) {
         unsigned flags, cd[8];
@@ -475,6 +530,10 @@ static comp_choice dataset_compression(hid_t d)
         H5Z_filter_t f = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd, cd, 0, NULL, NULL);
         if (f == H5Z_FILTER_DEFLATE) c.comp = COMP_GZIP, c.level = ncd ? (int)cd[0] : 4;
         else if (f == H5A_LZF_FILTER) c.comp = COMP_LZF;
+        else if (f == H5Z_FILTER_SHUFFLE) c.shuffle = true;
+        else if (f == FILTER_LZ4) c.comp = COMP_LZ4, c.level = ncd ? (int)cd[0] : -1;
+        else if (f == FILTER_BZIP2) c.comp = COMP_BZIP2, c.level = ncd ? (int)cd[0] : -1;
+        else if (f == FILTER_BITSHUFFLE) c.comp = COMP_BITSHUFFLE;
     }
     H5Pclose(dcpl);
     return c;
@@ -499,7 +558,8 @@ static int op_write(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
 
     const h5a_array *a = &r->data;
     shape_t s = array_shape(a);
-    comp_choice c = resolve_comp(e, r);
+    comp_choice c;
+    if ((rc = resolve_comp(e, r, &c, err))) return rc;
     if (s.ndim == 0 && c.comp != COMP_NONE) {
         if (c.explicit_)
             return FAIL(H5A_E_BAD_REQUEST,
@@ -562,32 +622,180 @@ out:
     return rc;
 }
 
-static int op_read(h5a_engine *e, h5a_request *r, h5a_request *req, char *err)
+/* ---- selections (read, write_slice) ---- */
+
+/* A request's selection resolved against a dataset's shape: the hyperslab
+ * of the file (one start/stride/count per axis; an index is a count of 1)
+ * and the shape NumPy gives the result (indexed axes dropped). */
+typedef struct {
+    bool whole; /* no selection, or one that names every element in order */
+    hsize_t start[H5A_MAX_DIMS], stride[H5A_MAX_DIMS], count[H5A_MAX_DIMS];
+    shape_t out;
+} sel_t;
+
+/* NumPy's rules for basic indexing (PySlice_AdjustIndices for step > 0):
+ * negative bounds count from the end, bounds outside the axis are clamped,
+ * an index outside it is an error. */
+static int sel_resolve(const h5a_request *r, const shape_t *s, sel_t *q, char *err)
+{
+    const h5a_selection *sel = r->sel;
+    q->whole = true;
+    q->out.ndim = 0;
+    int given = 0, n = sel ? sel->n : 0;
+    for (int i = 0; i < n; i++) given += sel->item[i].kind != SEL_ELLIPSIS;
+    if (given > s->ndim) {
+        char sh[256];
+        shape_str(sh, sizeof sh, s->ndim, s->dims);
+        return FAIL(H5A_E_SHAPE_MISMATCH,
+                    "the selection indexes %d axes but '%s' has %d (shape %s)", given, r->path,
+                    s->ndim, sh);
+    }
+    int axis = 0;
+    for (int i = 0; i <= n; i++) {
+        if (i == n || sel->item[i].kind == SEL_ELLIPSIS) {
+            /* the ellipsis stands for the axes no item names, the end of
+             * the list for those after the last item: whole axes */
+            int whole_axes = i == n ? s->ndim - axis : s->ndim - given;
+            for (int k = 0; k < whole_axes; k++, axis++) {
+                q->start[axis] = 0;
+                q->stride[axis] = 1;
+                q->count[axis] = s->dims[axis];
+                q->out.dims[q->out.ndim++] = s->dims[axis];
+            }
+            continue;
+        }
+        const h5a_sel_item *it = &sel->item[i];
+        int64_t len = (int64_t)s->dims[axis];
+        if (it->kind == SEL_INDEX) {
+            int64_t idx = it->start < 0 ? it->start + len : it->start;
+            if (idx < 0 || idx >= len)
+                return FAIL(H5A_E_OUT_OF_RANGE,
+                            "index %lld is out of range for axis %d of '%s' with size %lld",
+                            (long long)it->start, axis, r->path, (long long)len);
+            q->start[axis] = (hsize_t)idx;
+            q->stride[axis] = 1;
+            q->count[axis] = 1;
+            q->whole = false;
+        } else {
+            int64_t a = it->has_start ? it->start : 0, b = it->has_stop ? it->stop : len;
+            if (a < 0) a = a + len < 0 ? 0 : a + len;
+            else if (a > len) a = len;
+            if (b < 0) b = b + len < 0 ? 0 : b + len;
+            else if (b > len) b = len;
+            uint64_t cnt = b > a ? (uint64_t)(b - a - 1) / (uint64_t)it->step + 1 : 0;
+            q->start[axis] = (hsize_t)a;
+            q->stride[axis] = cnt > 1 ? (hsize_t)it->step : 1;
+            q->count[axis] = cnt;
+            q->out.dims[q->out.ndim++] = cnt;
+            if (cnt != (uint64_t)len) q->whole = false;
+        }
+        axis++;
+    }
+    return 0;
+}
+
+static uint64_t sel_elems(const sel_t *q) { return shape_elems(&q->out); }
+
+/* The file and memory dataspaces of a selection (H5S_ALL for the whole
+ * dataset). Only the selected elements are read or written: HDF5 touches
+ * the chunks they are in and nothing else. */
+static int sel_spaces(hid_t d, const sel_t *q, hid_t *fs, hid_t *ms, char *err)
+{
+    *fs = *ms = H5S_ALL;
+    if (q->whole) return 0;
+    *fs = H5Dget_space(d);
+    if (*fs < 0 || H5Sselect_hyperslab(*fs, H5S_SELECT_SET, q->start, q->stride, q->count,
+                                       NULL) < 0) {
+        if (*fs >= 0) H5Sclose(*fs);
+        *fs = H5S_ALL;
+        return h5fail(err, H5A_E_HDF5_ERROR, "cannot select the elements");
+    }
+    *ms = q->out.ndim ? H5Screate_simple(q->out.ndim, q->out.dims, NULL) : H5Screate(H5S_SCALAR);
+    return 0;
+}
+
+static void sel_spaces_close(hid_t fs, hid_t ms)
+{
+    if (fs != H5S_ALL) H5Sclose(fs);
+    if (ms != H5S_ALL) H5Sclose(ms);
+}
+
+static bool is_fixed_string(hid_t t)
+{
+    return H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0;
+}
+
+/* Can data of memory type mt go into a dataset of file type ft? The same
+ * type, or numbers into numbers (HDF5 converts them). With `strings`, also
+ * fixed-length strings of another length (padded or cut, as NumPy and h5py
+ * assign them): for elements written into place (write_slice, fill values),
+ * not for rows added (append keeps its stricter rule). */
+static int check_type(const char *path, const h5a_array *a, hid_t ft, hid_t mt, bool strings,
+                      char *err)
+{
+    if (same_type(ft, mt) || (h5t_is_numeric(ft) && h5t_is_numeric(mt))) return 0;
+    if (strings && is_fixed_string(ft) && is_fixed_string(mt) &&
+        H5Tget_cset(ft) == H5Tget_cset(mt))
+        return 0;
+    dtype *fd = NULL;
+    char fs[64] = "?", ms[64] = "?";
+    if (h5t_to_dtype(ft, &fd, NULL, 0) == 0) dtype_str(fd, fs, sizeof fs);
+    dtype_str(a->type, ms, sizeof ms);
+    dtype_free(fd);
+    H5Eclear2(H5E_DEFAULT);
+    return FAIL(H5A_E_TYPE_MISMATCH, "data of type %s cannot be stored in '%s' of type %s",
+                ms[0] ? ms : "(struct/string)", path, fs[0] ? fs : "(struct/string)");
+}
+
+static int open_existing_dataset(h5a_engine *e, const h5a_request *r, hid_t *d, char *err)
 {
     int kind, rc;
     if ((rc = path_kind(e, r->path, &kind, err))) return rc;
     if (kind == K_NONE) return FAIL(H5A_E_NOT_FOUND, "no object at '%s'", r->path);
     if (kind != K_DATASET) return FAIL(H5A_E_NOT_A_DATASET, "'%s' is a group, not a dataset", r->path);
-    hid_t d = dataset_open(e, r->path, err);
-    if (d < 0) return H5A_E_HDF5_ERROR;
+    *d = dataset_open(e, r->path, err);
+    return *d < 0 ? H5A_E_HDF5_ERROR : 0;
+}
+
+static int op_read(h5a_engine *e, h5a_request *r, h5a_request *req, char *err)
+{
+    int rc;
+    hid_t d = H5I_INVALID_HID;
+    if ((rc = open_existing_dataset(e, r, &d, err))) return rc;
     shape_t s;
-    if ((rc = get_shape(d, &s, NULL, err))) return rc;
-    hid_t ft = H5Dget_type(d);
+    sel_t q;
+    if ((rc = get_shape(d, &s, NULL, err)) || (rc = sel_resolve(r, &s, &q, err))) return rc;
+    hid_t ft = H5Dget_type(d), fs = H5S_ALL, ms = H5S_ALL;
     dtype *dt = NULL;
     void *buf = NULL;
-    size_t nbytes = 0;
+    size_t nbytes = 0, size = H5Tget_size(ft);
     if ((rc = h5t_to_dtype(ft, &dt, err, ERRLEN))) goto out;
-    uint64_t n = shape_elems(&s);
-    if (dt->kind != DT_VLSTR && n && H5Tget_size(ft) > (0xFFFFFFFFull - 65536) / n) {
+    uint64_t n = sel_elems(&q);
+    if (dt->kind != DT_VLSTR && n && size > (0xFFFFFFFFull - 65536) / n) {
         rc = FAIL(H5A_E_TOO_LARGE,
-                  "dataset '%s' holds %llu elements of %zu bytes: more than one reply frame "
-                  "(4 GiB) can carry",
-                  r->path, (unsigned long long)n, H5Tget_size(ft));
+                  "%s '%s' holds %llu elements of %zu bytes: more than one reply frame "
+                  "(4 GiB) can carry; read it in parts with 'selection'",
+                  q.whole ? "dataset" : "the selection of", r->path, (unsigned long long)n, size);
         goto out;
     }
-    if ((rc = read_whole(d, ft, &s, &buf, &nbytes, err))) goto out;
-    h5a_array a = {.type = dt, .ndim = s.ndim, .data = buf, .nbytes = nbytes};
-    for (int i = 0; i < s.ndim; i++) a.dims[i] = s.dims[i];
+    if (n && size > SIZE_MAX / n) {
+        rc = FAIL(H5A_E_TOO_LARGE, "dataset too large for memory");
+        goto out;
+    }
+    nbytes = (size_t)n * size;
+    if (!(buf = h5a_buf_alloc(nbytes))) {
+        rc = FAIL(H5A_E_INTERNAL, "out of memory for %zu bytes", nbytes);
+        goto out;
+    }
+    if (n && ((rc = sel_spaces(d, &q, &fs, &ms, err)) ||
+              (H5Dread(d, ft, ms, fs, H5P_DEFAULT, buf) < 0 &&
+               (rc = h5fail(err, H5A_E_HDF5_ERROR, "cannot read '%s'", r->path))))) {
+        h5a_buf_free(buf); /* nothing in it to reclaim */
+        buf = NULL;
+        goto out;
+    }
+    h5a_array a = {.type = dt, .ndim = q.out.ndim, .data = buf, .nbytes = nbytes};
+    for (int i = 0; i < q.out.ndim; i++) a.dims[i] = q.out.dims[i];
     bool follows = false;
     if ((rc = h5a_array_encode(&req->reply, &a, &follows, err, ERRLEN))) goto out;
     if (follows) {
@@ -596,10 +804,71 @@ static int op_read(h5a_engine *e, h5a_request *r, h5a_request *req, char *err)
         buf = NULL;
     }
 out:
-    reclaim(ft, &s, buf);
+    sel_spaces_close(fs, ms);
+    reclaim(ft, &q.out, buf);
     h5a_buf_free(buf);
     dtype_free(dt);
     H5Tclose(ft);
+    return rc;
+}
+
+/* write_slice: data into a selection of an existing dataset, converted as
+ * HDF5 converts (numbers); a scalar is written to every selected element. */
+static int op_write_slice(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
+{
+    int rc;
+    hid_t d = H5I_INVALID_HID;
+    if ((rc = open_existing_dataset(e, r, &d, err))) {
+        if (rc == H5A_E_NOT_FOUND)
+            snprintf(err, ERRLEN,
+                     "no dataset at '%s': write_slice writes into an existing dataset (make it "
+                     "with write or create_dataset)", r->path);
+        return rc;
+    }
+    const h5a_array *a = &r->data;
+    shape_t s, as = array_shape(a);
+    sel_t q;
+    if ((rc = get_shape(d, &s, NULL, err)) || (rc = sel_resolve(r, &s, &q, err))) return rc;
+    bool broadcast = as.ndim == 0 && !shape_eq(&as, &q.out);
+    if (!broadcast && !shape_eq(&as, &q.out)) {
+        char want[256], got[256];
+        shape_str(want, sizeof want, q.out.ndim, q.out.dims);
+        shape_str(got, sizeof got, as.ndim, as.dims);
+        return FAIL(H5A_E_SHAPE_MISMATCH,
+                    "data of shape %s does not fit the selection of '%s', of shape %s (only a "
+                    "single value is broadcast)", got, r->path, want);
+    }
+    hid_t mt = mem_type(a, err);
+    if (mt < 0) return H5A_E_UNSUPPORTED_TYPE;
+    hid_t ft = H5Dget_type(d), fs = H5S_ALL, ms = H5S_ALL;
+    uint64_t n = sel_elems(&q);
+    void *rep = NULL;
+    const void *src = a->data;
+    if ((rc = check_type(r->path, a, ft, mt, true, err)) || n == 0) goto out;
+    if (broadcast) {
+        /* HDF5 writes equal element counts only: repeat the value (for
+         * strings, the pointer to it) */
+        size_t isz = a->type->itemsize;
+        if (n > SIZE_MAX / isz || !(rep = malloc((size_t)n * isz))) {
+            rc = FAIL(H5A_E_INTERNAL, "out of memory repeating a value %llu times",
+                      (unsigned long long)n);
+            goto out;
+        }
+        for (uint64_t i = 0; i < n; i++) memcpy((char *)rep + i * isz, a->data, isz);
+        src = rep;
+    }
+    if ((rc = sel_spaces(d, &q, &fs, &ms, err))) goto out;
+    if (H5Dwrite(d, mt, ms, fs, H5P_DEFAULT, src) < 0) {
+        rc = h5fail(err, H5A_E_HDF5_ERROR, "cannot write the selection of '%s'", r->path);
+        goto out;
+    }
+    e->dirty = true;
+out:
+    if (!rc) put_shape_result(b, s.ndim, s.dims);
+    sel_spaces_close(fs, ms);
+    free(rep);
+    H5Tclose(ft);
+    H5Tclose(mt);
     return rc;
 }
 
@@ -631,22 +900,11 @@ static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s
                     "data of shape %s does not fit rows of '%s' (rows have shape %s)", got,
                     r->path, want);
     }
-    bool ok = same_type(ft, mt) || (h5t_is_numeric(ft) && h5t_is_numeric(mt));
-    if (!ok) {
-        dtype *fd = NULL;
-        char fs[64] = "?", ms[64] = "?";
-        if (h5t_to_dtype(ft, &fd, NULL, 0) == 0) dtype_str(fd, fs, sizeof fs);
-        dtype_str(a->type, ms, sizeof ms);
-        dtype_free(fd);
-        H5Eclear2(H5E_DEFAULT);
-        return FAIL(H5A_E_TYPE_MISMATCH, "data of type %s cannot be stored in '%s' of type %s",
-                    ms[0] ? ms : "(struct/string)", r->path, fs[0] ? fs : "(struct/string)");
-    }
-    return 0;
+    return check_type(r->path, a, ft, mt, false, err);
 }
 
 /* A dataset made by write is not resizable: copy it once into a chunked one
- * that can grow along axis 0. */
+ * that can grow along axis 0, attributes included. */
 static hid_t make_growable(h5a_engine *e, const char *path, hid_t old, const shape_t *s,
                            comp_choice c, char *err)
 {
@@ -657,7 +915,7 @@ static hid_t make_growable(h5a_engine *e, const char *path, hid_t old, const sha
     d = dataset_create(e, NULL, ft, s, true, c, err);
     if (d < 0) goto out;
     if ((shape_elems(s) && write_all(d, ft, buf, path, err)) ||
-        dataset_relink(e, d, path, true, err)) {
+        h5a_meta_copy_attrs(old, d, err) || dataset_relink(e, d, path, true, err)) {
         close_id(&d, H5Dclose);
         goto out;
     }
@@ -678,7 +936,8 @@ static int op_grow(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
     if (kind == K_GROUP || kind == K_OTHER)
         return FAIL(H5A_E_NOT_A_DATASET, "'%s' is a group, not a dataset", r->path);
     const h5a_array *a = &r->data;
-    comp_choice c = resolve_comp(e, r);
+    comp_choice c;
+    if ((rc = resolve_comp(e, r, &c, err))) return rc;
     hid_t mt = mem_type(a, err);
     if (mt < 0) return H5A_E_UNSUPPORTED_TYPE;
     hid_t own = H5I_INVALID_HID, ft = H5I_INVALID_HID;
@@ -772,12 +1031,230 @@ out:
     return rc;
 }
 
+/* create_dataset: a dataset of a shape and type, with h5py's creation
+ * options, and no data written (reads give the fill value). */
+static int op_create_dataset(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
+{
+    int kind, rc;
+    const h5a_dset_args *a = r->dset;
+    if (strcmp(r->path, "/") == 0)
+        return FAIL(H5A_E_BAD_PATH, "'/' is the root group, it cannot be a dataset");
+    if ((rc = path_kind(e, r->path, &kind, err))) return rc;
+    shape_t s = {a->ndim, {0}};
+    for (int i = 0; i < a->ndim; i++) s.dims[i] = a->shape[i];
+    hid_t ft = h5t_from_dtype(a->type, err, ERRLEN);
+    if (ft < 0) return H5A_E_UNSUPPORTED_TYPE;
+    hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, lcpl = H5I_INVALID_HID,
+          fillt = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    char sh[256];
+    shape_str(sh, sizeof sh, s.ndim, s.dims);
+
+    if (kind != K_NONE) {
+        /* exist_ok is h5py's require_dataset: the same shape and type are
+         * there, so every worker of a job may ask for the dataset first */
+        if (kind == K_DATASET && a->exist_ok) {
+            hid_t old = dataset_open(e, r->path, err), ot = H5I_INVALID_HID;
+            shape_t os;
+            if (old < 0) {
+                rc = H5A_E_HDF5_ERROR;
+                goto out;
+            }
+            if ((rc = get_shape(old, &os, NULL, err))) goto out;
+            ot = H5Dget_type(old);
+            bool same_t = same_type(ot, ft);
+            H5Tclose(ot);
+            if (shape_eq(&os, &s) && same_t) {
+                put_shape_result(b, s.ndim, s.dims);
+                goto out;
+            }
+            char osh[256];
+            shape_str(osh, sizeof osh, os.ndim, os.dims);
+            if (shape_eq(&os, &s))
+                rc = FAIL(H5A_E_EXISTS,
+                          "'%s' exists with another dtype: exist_ok needs the dtype asked for",
+                          r->path);
+            else
+                rc = FAIL(H5A_E_EXISTS,
+                          "'%s' exists with shape %s, not %s: exist_ok needs the shape asked for",
+                          r->path, osh, sh);
+            goto out;
+        }
+        rc = FAIL(H5A_E_EXISTS, "'%s' already exists (a %s)%s", r->path,
+                  kind == K_DATASET ? "dataset" : kind == K_GROUP ? "group" : "non-group object",
+                  kind == K_DATASET ? "; delete it first, or pass exist_ok" : "");
+        goto out;
+    }
+
+    comp_choice c;
+    if ((rc = resolve_comp(e, r, &c, err))) goto out;
+    c.shuffle = a->shuffle;
+    hsize_t maxdims[H5A_MAX_DIMS], chunk[H5A_MAX_DIMS];
+    bool resizable = false;
+    for (int i = 0; i < s.ndim; i++) {
+        maxdims[i] = !a->has_maxshape ? s.dims[i]
+                   : a->maxshape[i] == H5A_UNLIMITED ? H5S_UNLIMITED : a->maxshape[i];
+        if (maxdims[i] != H5S_UNLIMITED && maxdims[i] < s.dims[i]) {
+            char msh[256];
+            shape_str(msh, sizeof msh, s.ndim, maxdims);
+            rc = FAIL(H5A_E_BAD_REQUEST,
+                      "maxshape entry %d (%llu) is smaller than the shape's (%llu): shape %s", i,
+                      (unsigned long long)maxdims[i], (unsigned long long)s.dims[i], sh);
+            goto out;
+        }
+        resizable |= maxdims[i] != s.dims[i];
+    }
+    /* h5py's rules: chunked when asked, or when maxshape, compression or
+     * shuffle need it; the server's default compression is only a default
+     * and is dropped where no chunk fits (scalars) or none is wanted. */
+    if (!c.explicit_ && (s.ndim == 0 || a->chunks_mode == CHUNKS_CONTIGUOUS))
+        c.comp = COMP_NONE;
+    bool filters = c.comp != COMP_NONE || c.shuffle;
+    bool chunked = a->chunks_mode == CHUNKS_AUTO || a->chunks_mode == CHUNKS_GIVEN || resizable ||
+                   filters;
+    if (chunked && s.ndim == 0) {
+        rc = FAIL(H5A_E_BAD_REQUEST,
+                  "a scalar dataset cannot be chunked, so it takes no chunks, compression or "
+                  "shuffle");
+        goto out;
+    }
+    if (chunked && a->chunks_mode == CHUNKS_CONTIGUOUS) {
+        rc = FAIL(H5A_E_BAD_REQUEST, "chunks=false, but %s needs chunked layout",
+                  resizable ? "a maxshape other than the shape" : c.shuffle ? "shuffle"
+                                                                          : "compression");
+        goto out;
+    }
+    dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    if (chunked) {
+        size_t isz = H5Tget_size(ft);
+        if (a->chunks_mode == CHUNKS_GIVEN) {
+            for (int i = 0; i < s.ndim; i++) chunk[i] = a->chunks[i];
+        } else {
+            guess_chunk(s.ndim, s.dims, isz, chunk);
+        }
+        double bytes = (double)isz;
+        for (int i = 0; i < s.ndim; i++) {
+            bytes *= (double)chunk[i];
+            /* HDF5's rule: a chunk fits inside a fixed axis, unless that
+             * axis is of size 0 (h5py's guess is 1024 there) */
+            if (chunk[i] == 0 ||
+                (maxdims[i] != H5S_UNLIMITED && maxdims[i] && chunk[i] > maxdims[i])) {
+                char csh[256], msh[256];
+                shape_str(csh, sizeof csh, s.ndim, chunk);
+                shape_str(msh, sizeof msh, s.ndim, maxdims);
+                if (chunk[i] == 0)
+                    rc = FAIL(H5A_E_BAD_REQUEST, "chunks %s: axis %d has a chunk size of 0", csh,
+                              i);
+                else
+                    rc = FAIL(H5A_E_BAD_REQUEST,
+                              "chunks %s do not fit maxshape %s: axis %d, of fixed size %llu, "
+                              "is smaller than its chunk",
+                              csh, msh, i, (unsigned long long)maxdims[i]);
+                goto out;
+            }
+        }
+        if (bytes >= 4294967296.0) {
+            rc = FAIL(H5A_E_BAD_REQUEST, "a chunk of %.0f bytes: HDF5 chunks are under 4 GiB",
+                      bytes);
+            goto out;
+        }
+        if (H5Pset_chunk(dcpl, s.ndim, chunk) < 0 || set_filter(dcpl, c) < 0) {
+            rc = h5fail(err, H5A_E_HDF5_ERROR, "cannot set up chunks or compression for '%s'",
+                        r->path);
+            goto out;
+        }
+    }
+    if (a->has_fill) {
+        if ((fillt = mem_type(&a->fill, err)) < 0) {
+            rc = H5A_E_UNSUPPORTED_TYPE;
+            goto out;
+        }
+        if ((rc = check_type(r->path, &a->fill, ft, fillt, true, err))) {
+            snprintf(err + strlen(err), ERRLEN - strlen(err), " (the fillvalue)");
+            goto out;
+        }
+        if (H5Pset_fill_value(dcpl, fillt, a->fill.data) < 0) {
+            rc = h5fail(err, H5A_E_HDF5_ERROR, "cannot set the fill value of '%s'", r->path);
+            goto out;
+        }
+    }
+    space = s.ndim ? H5Screate_simple(s.ndim, s.dims, maxdims) : H5Screate(H5S_SCALAR);
+    lcpl = lcpl_intermediate();
+    d = H5Dcreate2(e->file, r->path, ft, space, lcpl, dcpl, H5P_DEFAULT);
+    if (d < 0) {
+        rc = h5fail(err, H5A_E_HDF5_ERROR, "cannot create dataset '%s'", r->path);
+        goto out;
+    }
+    e->dirty = true;
+    put_shape_result(b, s.ndim, s.dims);
+out:
+    close_id(&d, H5Dclose);
+    close_id(&space, H5Sclose);
+    close_id(&dcpl, H5Pclose);
+    close_id(&lcpl, H5Pclose);
+    close_id(&fillt, H5Tclose);
+    H5Tclose(ft);
+    return rc;
+}
+
+/* resize: a chunked dataset's new shape within its maxshape, any axis;
+ * what falls outside is dropped, as H5Dset_extent (and h5py) do. */
+static int op_resize(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
+{
+    int rc;
+    hid_t d = H5I_INVALID_HID;
+    const h5a_dset_args *a = r->dset;
+    if ((rc = open_existing_dataset(e, r, &d, err))) return rc;
+    shape_t s, ns;
+    hsize_t maxdims[H5A_MAX_DIMS];
+    if ((rc = get_shape(d, &s, maxdims, err))) return rc;
+    char sh[256], msh[256];
+    shape_str(sh, sizeof sh, s.ndim, s.dims);
+    ns = s;
+    if (a->has_axis) {
+        int64_t ax = a->axis < 0 ? a->axis + s.ndim : a->axis;
+        if (ax < 0 || ax >= s.ndim)
+            return FAIL(H5A_E_OUT_OF_RANGE, "axis %lld is out of range for '%s' of shape %s",
+                        (long long)a->axis, r->path, sh);
+        ns.dims[ax] = a->shape[0];
+    } else {
+        if (a->ndim != s.ndim)
+            return FAIL(H5A_E_SHAPE_MISMATCH,
+                        "the new shape has %d dimensions but '%s' has %d (shape %s)", a->ndim,
+                        r->path, s.ndim, sh);
+        for (int i = 0; i < s.ndim; i++) ns.dims[i] = a->shape[i];
+    }
+    if (!shape_eq(&ns, &s)) {
+        hid_t dcpl = H5Dget_create_plist(d);
+        H5D_layout_t layout = H5Pget_layout(dcpl);
+        H5Pclose(dcpl);
+        if (layout != H5D_CHUNKED)
+            return FAIL(H5A_E_OUT_OF_RANGE,
+                        "'%s' is not chunked, so its shape %s is fixed: only chunked datasets "
+                        "can be resized (create one with create_dataset and maxshape)",
+                        r->path, sh);
+        shape_str(msh, sizeof msh, s.ndim, maxdims);
+        for (int i = 0; i < s.ndim; i++)
+            if (maxdims[i] != H5S_UNLIMITED && ns.dims[i] > maxdims[i])
+                return FAIL(H5A_E_OUT_OF_RANGE,
+                            "axis %d of '%s' can grow to %llu at most (maxshape %s), not %llu",
+                            i, r->path, (unsigned long long)maxdims[i], msh,
+                            (unsigned long long)ns.dims[i]);
+        if (H5Dset_extent(d, ns.dims) < 0)
+            return h5fail(err, H5A_E_HDF5_ERROR, "cannot resize '%s'", r->path);
+        e->dirty = true;
+    }
+    put_shape_result(b, ns.ndim, ns.dims);
+    return 0;
+}
+
 static int op_delete(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
 {
     int kind, rc;
     if (strcmp(r->path, "/") == 0) return FAIL(H5A_E_BAD_PATH, "the root group '/' cannot be deleted");
-    if ((rc = path_kind(e, r->path, &kind, err))) return rc;
-    if (kind == K_NONE) return FAIL(H5A_E_NOT_FOUND, "no object at '%s'", r->path);
+    /* the link itself, not what it points to: a dangling soft link can go too */
+    if ((rc = h5a_meta_link_kind(e, r->path, &kind, err))) return rc;
+    if (kind == H5A_LINK_NONE) return FAIL(H5A_E_NOT_FOUND, "no object at '%s'", r->path);
     cache_clear(e);
     if (H5Ldelete(e->file, r->path, H5P_DEFAULT) < 0)
         return h5fail(err, H5A_E_HDF5_ERROR, "cannot delete '%s'", r->path);
@@ -797,6 +1274,12 @@ static int run(h5a_engine *e, h5a_request *r, char *err)
     case OP_APPEND:
     case OP_INSERT: return op_grow(e, r, b, err);
     case OP_DELETE: return op_delete(e, r, b, err);
+    case OP_CREATE_DATASET: return op_create_dataset(e, r, b, err);
+    case OP_RESIZE: return op_resize(e, r, b, err);
+    case OP_WRITE_SLICE: return op_write_slice(e, r, b, err);
+    case OP_SET_ATTR: case OP_GET_ATTR: case OP_LIST_ATTRS: case OP_DELETE_ATTR:
+    case OP_LIST: case OP_WALK: case OP_INFO: case OP_EXISTS:
+    case OP_CREATE_LINK: case OP_MOVE: return h5a_meta_execute(e, r, err);
     default: return FAIL(H5A_E_INTERNAL, "no such op");
     }
 }
@@ -944,6 +1427,12 @@ out:
     close_id(&ft, H5Tclose);
     close_id(&mt, H5Tclose);
 }
+
+/* ---- for engine_meta.c (engine_int.h) ---- */
+
+hid_t h5a_engine_file(const h5a_engine *e) { return e->file; }
+void h5a_engine_mark_dirty(h5a_engine *e) { e->dirty = true; }
+void h5a_engine_forget_paths(h5a_engine *e) { cache_clear(e); }
 
 void h5a_engine_fail_reply(h5a_request *r, int code, const char *msg)
 {

@@ -748,8 +748,10 @@ static void close_any(uv_handle_t *h, void *arg)
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-/* Startup failed: close whatever is open on the loop and free the server, so
- * even this path exits without a leak (valgrind in `make test VALGRIND=1`). */
+/* Startup failed after the loop was made: close what is open (the storage
+ * thread's handle frees its state when closed) and free it all, so that
+ * a server that cannot start (e.g. its file is in use) exits without a
+ * leak for the sanitizers to report. */
 static int startup_failed(server *s)
 {
     uv_walk(&s->loop, close_any, NULL);

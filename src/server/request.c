@@ -16,18 +16,50 @@ static const struct {
     {"ping", OP_PING},     {"create_group", OP_CREATE_GROUP}, {"write", OP_WRITE},
     {"update", OP_WRITE},  {"read", OP_READ},                 {"append", OP_APPEND},
     {"insert", OP_INSERT}, {"delete", OP_DELETE},
+    {"create_dataset", OP_CREATE_DATASET}, {"resize", OP_RESIZE},
+    {"write_slice", OP_WRITE_SLICE},
+    {"set_attr", OP_SET_ATTR},       {"get_attr", OP_GET_ATTR}, {"list_attrs", OP_LIST_ATTRS},
+    {"delete_attr", OP_DELETE_ATTR}, {"list", OP_LIST},         {"walk", OP_WALK},
+    {"info", OP_INFO},               {"exists", OP_EXISTS},     {"create_link", OP_CREATE_LINK},
+    {"move", OP_MOVE},
 };
 
 /* Which arguments each op takes besides id/op; anything else is refused so
  * that a typo ("compresion") is reported instead of silently ignored. */
-enum { A_PATH = 1, A_DATA = 2, A_INDEX = 4, A_COMP = 8 };
+enum {
+    A_PATH = 1,
+    A_DATA = 2,
+    A_INDEX = 4,
+    A_COMP = 8,
+    A_SEL = 16,    /* selection; optional for read, required for write_slice */
+    A_SHAPE = 32,  /* shape */
+    A_CREATE = 64, /* dtype, chunks, maxshape, fillvalue, shuffle, exist_ok */
+    A_AXIS = 128,
+    /* attributes, listing, links */
+    A_NAME = 256,
+    A_TARGET = 512,
+    A_DEST = 1024,
+    A_PAGE = 2048, /* limit, after */
+    A_DEPTH = 4096,
+};
 static unsigned op_args(h5a_op op)
 {
     switch (op) {
     case OP_PING: return 0;
-    case OP_CREATE_GROUP: case OP_READ: case OP_DELETE: return A_PATH;
+    case OP_CREATE_GROUP: case OP_DELETE: return A_PATH;
+    case OP_READ: return A_PATH | A_SEL;
     case OP_WRITE: case OP_APPEND: return A_PATH | A_DATA | A_COMP;
     case OP_INSERT: return A_PATH | A_DATA | A_COMP | A_INDEX;
+    case OP_CREATE_DATASET: return A_PATH | A_SHAPE | A_CREATE | A_COMP;
+    case OP_RESIZE: return A_PATH | A_SHAPE | A_AXIS;
+    case OP_WRITE_SLICE: return A_PATH | A_SEL | A_DATA;
+    case OP_SET_ATTR: return A_PATH | A_NAME | A_DATA;
+    case OP_GET_ATTR: case OP_DELETE_ATTR: return A_PATH | A_NAME;
+    case OP_LIST_ATTRS: case OP_INFO: case OP_EXISTS: return A_PATH;
+    case OP_LIST: return A_PATH | A_PAGE;
+    case OP_WALK: return A_PATH | A_PAGE | A_DEPTH;
+    case OP_CREATE_LINK: return A_PATH | A_TARGET;
+    case OP_MOVE: return A_PATH | A_DEST;
     default: return 0;
     }
 }
@@ -71,6 +103,21 @@ int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen)
     return 0;
 }
 
+static const struct {
+    const char *name;
+    h5a_comp comp;
+} comps[] = {
+    {"gzip", COMP_GZIP},   {"lzf", COMP_LZF},     {"none", COMP_NONE},
+    {"lz4", COMP_LZ4},     {"bzip2", COMP_BZIP2}, {"bitshuffle", COMP_BITSHUFFLE},
+};
+
+const char *h5a_comp_name(h5a_comp c)
+{
+    for (size_t i = 0; i < sizeof comps / sizeof comps[0]; i++)
+        if (comps[i].comp == c) return comps[i].name;
+    return "default";
+}
+
 static int parse_compression(h5a_request *req, const mp_node *comp, const mp_node *opts)
 {
     char *e = req->err_msg;
@@ -80,25 +127,291 @@ static int parse_compression(h5a_request *req, const mp_node *comp, const mp_nod
     if (comp && comp->type != MP_NIL) {
         if (!mp_is_raw(comp))
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'compression' must be a string or nil");
-        if (mp_raw_eq(comp, "gzip")) req->compression = COMP_GZIP;
-        else if (mp_raw_eq(comp, "lzf")) req->compression = COMP_LZF;
-        else if (mp_raw_eq(comp, "none")) req->compression = COMP_NONE;
-        else
+        for (size_t i = 0; i < sizeof comps / sizeof comps[0]; i++)
+            if (mp_raw_eq(comp, comps[i].name)) req->compression = comps[i].comp;
+        if (req->compression == COMP_DEFAULT)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,
-                            "unknown compression '%.*s' (known: gzip, lzf, none)",
+                            "unknown compression '%.*s' (known: gzip, lzf, none, lz4, bzip2, "
+                            "bitshuffle)",
                             (int)(comp->len > 64 ? 64 : comp->len), (const char *)comp->v.ptr);
     }
     if (opts && opts->type != MP_NIL) {
-        if (opts->type != MP_UINT || opts->v.u > 9)
+        /* Each filter's one option, in h5py's / hdf5plugin's units. A
+         * level also applies to the server's default when that is gzip. */
+        h5a_comp c = req->compression;
+        uint64_t lo = 0, hi = 9;
+        const char *what = "a gzip level from 0 to 9";
+        if (c == COMP_BZIP2) lo = 1, what = "a bzip2 block size from 1 to 9 (x 100 kB)";
+        if (c == COMP_LZ4) hi = 0x7E000000, what = "an lz4 block size in bytes (0 = 1 GiB)";
+        if (c == COMP_NONE || c == COMP_LZF || c == COMP_BITSHUFFLE)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,
-                            "'compression_opts' must be a gzip level from 0 to 9");
-        /* a level also applies to the server's default when that is gzip */
-        if (req->compression == COMP_NONE || req->compression == COMP_LZF)
-            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
-                            "'compression_opts' (a gzip level) given with compression '%s'",
-                            req->compression == COMP_LZF ? "lzf" : "none");
+                            "compression '%s' takes no 'compression_opts'", h5a_comp_name(c));
+        if (opts->type != MP_UINT || opts->v.u < lo || opts->v.u > hi)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'compression_opts' must be %s", what);
         req->level = (int)opts->v.u;
     }
+    return 0;
+}
+
+/* A msgpack int as int64; unsigned values past INT64_MAX saturate, which
+ * keeps NumPy's meaning for slice bounds (clamped to the axis anyway) and
+ * for indexes (out of range anyway: no axis is that long). */
+static bool int_arg(const mp_node *n, int64_t *out)
+{
+    if (n->type == MP_INT) return *out = n->v.i, true;
+    if (n->type == MP_UINT) return *out = n->v.u > INT64_MAX ? INT64_MAX : (int64_t)n->v.u, true;
+    return false;
+}
+
+static int parse_selection(h5a_request *req, const mp_node *sel)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    if (sel->type != MP_ARRAY)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                        "'selection' must be a list of indexes, [start, stop, step] slices "
+                        "and at most one \"...\", not a %s", mp_type_name(sel));
+    if (sel->len > H5A_MAX_SEL)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                        "'selection' has %u items: datasets have at most %d dimensions",
+                        (unsigned)sel->len, H5A_MAX_DIMS);
+    if (!(req->sel = calloc(1, sizeof *req->sel)))
+        return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    req->sel->n = (int)sel->len;
+    bool ellipsis = false;
+    const mp_node *it = mp_first_child(sel);
+    for (uint32_t i = 0; i < sel->len; i++, it = mp_next(it)) {
+        h5a_sel_item *s = &req->sel->item[i];
+        if (int_arg(it, &s->start)) {
+            s->kind = SEL_INDEX;
+        } else if (mp_is_raw(it) && mp_raw_eq(it, "...")) {
+            if (ellipsis)
+                return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                                "'selection' may hold only one \"...\" (ellipsis)");
+            ellipsis = true;
+            s->kind = SEL_ELLIPSIS;
+        } else if (it->type == MP_ARRAY && it->len == 3) {
+            const mp_node *b = mp_first_child(it), *c = mp_next(b), *st = mp_next(c);
+            s->kind = SEL_SLICE;
+            s->step = 1;
+            if ((b->type != MP_NIL && !(s->has_start = int_arg(b, &s->start))) ||
+                (c->type != MP_NIL && !(s->has_stop = int_arg(c, &s->stop))) ||
+                (st->type != MP_NIL && !int_arg(st, &s->step)))
+                return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                                "'selection' item %u: slice bounds and step must be integers "
+                                "or nil", (unsigned)i);
+            if (s->step <= 0)
+                return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                                "'selection' item %u: step %lld is not supported (steps must "
+                                "be positive; reverse the result instead)",
+                                (unsigned)i, (long long)s->step);
+        } else {
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "'selection' item %u must be an integer, a [start, stop, step] "
+                            "list or \"...\", not a %s%s",
+                            (unsigned)i, mp_type_name(it),
+                            it->type == MP_ARRAY ? " of other length" : "");
+        }
+    }
+    if (!ellipsis && sel->len > H5A_MAX_DIMS)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                        "'selection' has %u items: datasets have at most %d dimensions",
+                        (unsigned)sel->len, H5A_MAX_DIMS);
+    return 0;
+}
+
+/* A list of sizes; nil entries (allowed when nil_ok) become H5A_UNLIMITED. */
+static int parse_dims(h5a_request *req, const mp_node *n, const char *name, bool nil_ok,
+                      int *ndim, uint64_t *dims)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    if (n->type != MP_ARRAY)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'%s' must be a list of sizes, not a %s", name,
+                        mp_type_name(n));
+    if (n->len > H5A_MAX_DIMS)
+        return h5a_fail(e, el, H5A_E_TOO_LARGE, "'%s' has %u dimensions (at most %d)", name,
+                        (unsigned)n->len, H5A_MAX_DIMS);
+    *ndim = (int)n->len;
+    const mp_node *d = mp_first_child(n);
+    for (uint32_t i = 0; i < n->len; i++, d = mp_next(d)) {
+        if (nil_ok && d->type == MP_NIL) {
+            dims[i] = H5A_UNLIMITED;
+        } else if (d->type == MP_UINT && d->v.u < H5A_UNLIMITED) {
+            dims[i] = d->v.u;
+        } else {
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'%s' entry %u must be %s, not %s", name,
+                            (unsigned)i,
+                            nil_ok ? "a non-negative integer or nil (unlimited)"
+                                   : "a non-negative integer",
+                            mp_type_name(d));
+        }
+    }
+    return 0;
+}
+
+static int parse_bool(h5a_request *req, const mp_node *n, const char *name, bool *out)
+{
+    if (!n || n->type == MP_NIL) return 0;
+    if (n->type != MP_BOOL)
+        return h5a_fail(req->err_msg, sizeof req->err_msg, H5A_E_BAD_REQUEST,
+                        "'%s' must be true or false", name);
+    *out = n->v.b;
+    return 0;
+}
+
+/* create_dataset's and resize's arguments (n: shape, dtype, chunks, maxshape,
+ * fillvalue, shuffle, exist_ok, axis; absent ones NULL). */
+static int parse_dset(h5a_request *req, const mp_node **n)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    enum { SHAPE, DTYPE, CHUNKS, MAXSHAPE, FILL, SHUFFLE, EXIST_OK, AXIS };
+    h5a_dset_args *a = req->dset = calloc(1, sizeof *req->dset);
+    if (!a) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    int rc;
+    if (n[AXIS] && n[AXIS]->type != MP_NIL) {
+        if (!int_arg(n[AXIS], &a->axis))
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'axis' must be an integer");
+        a->has_axis = true;
+    }
+    if (!n[SHAPE])
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a 'shape'", req->op_name);
+    if (a->has_axis) {
+        if (n[SHAPE]->type != MP_UINT || n[SHAPE]->v.u == H5A_UNLIMITED)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "with 'axis', 'shape' is that axis' new size: a non-negative integer");
+        a->ndim = 1;
+        a->shape[0] = n[SHAPE]->v.u;
+    } else if ((rc = parse_dims(req, n[SHAPE], "shape", false, &a->ndim, a->shape))) {
+        return rc;
+    }
+    if (req->op != OP_CREATE_DATASET) return 0;
+
+    if (!n[DTYPE] || n[DTYPE]->type == MP_NIL)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op 'create_dataset' needs a 'dtype'");
+    /* "str" and "bytes" are variable-length strings, as in the C library:
+     * no NumPy type string says that */
+    if (mp_raw_eq(n[DTYPE], "str") || mp_raw_eq(n[DTYPE], "bytes")) {
+        if (!(a->type = dtype_new(DT_VLSTR, sizeof(char *))))
+            return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+        a->type->utf8 = mp_raw_eq(n[DTYPE], "str");
+    } else if ((rc = dtype_parse_node(n[DTYPE], &a->type, e, el))) {
+        return rc;
+    }
+
+    if (n[MAXSHAPE] && n[MAXSHAPE]->type != MP_NIL) {
+        int nd;
+        if ((rc = parse_dims(req, n[MAXSHAPE], "maxshape", true, &nd, a->maxshape))) return rc;
+        if (nd != a->ndim)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "'maxshape' has %d entries but 'shape' has %d", nd, a->ndim);
+        a->has_maxshape = true;
+    }
+    const mp_node *ch = n[CHUNKS];
+    if (!ch || ch->type == MP_NIL) {
+        a->chunks_mode = CHUNKS_DEFAULT;
+    } else if (ch->type == MP_BOOL) {
+        a->chunks_mode = ch->v.b ? CHUNKS_AUTO : CHUNKS_CONTIGUOUS;
+    } else {
+        int nd;
+        if ((rc = parse_dims(req, ch, "chunks", false, &nd, a->chunks))) return rc;
+        if (nd != a->ndim)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "'chunks' has %d entries but 'shape' has %d", nd, a->ndim);
+        a->chunks_mode = CHUNKS_GIVEN;
+    }
+    if (n[FILL] && n[FILL]->type != MP_NIL) {
+        if ((rc = h5a_array_from_node(n[FILL], &a->fill, e, el))) return rc;
+        a->has_fill = true;
+        uint64_t cnt;
+        if (!h5a_nelems(a->fill.ndim, a->fill.dims, &cnt) || cnt != 1)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'fillvalue' must be a single value");
+    }
+    if ((rc = parse_bool(req, n[SHUFFLE], "shuffle", &a->shuffle)) ||
+        (rc = parse_bool(req, n[EXIST_OK], "exist_ok", &a->exist_ok)))
+        return rc;
+    return 0;
+}
+
+/* A str argument as a NUL-terminated copy; empty strings and NUL bytes
+ * are refused (HDF5 names are C strings). */
+static int copy_name(h5a_request *req, const mp_node *n, const char *what, char **out)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    if (n->type != MP_STR)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'%s' must be a string, not %s", what,
+                        mp_type_name(n));
+    if (n->len == 0) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'%s' is empty", what);
+    if (memchr(n->v.ptr, '\0', n->len))
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'%s' contains a NUL byte", what);
+    *out = strndup((const char *)n->v.ptr, n->len);
+    if (!*out) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* An optional count: absent or nil = 0 (the default), else an int >= 1. */
+static int parse_count(h5a_request *req, const mp_node *n, const char *what, uint64_t *out)
+{
+    *out = 0;
+    if (!n || n->type == MP_NIL) return 0;
+    if (n->type != MP_UINT || n->v.u == 0)
+        return h5a_fail(req->err_msg, sizeof req->err_msg, H5A_E_BAD_REQUEST,
+                        "'%s' must be a positive integer or nil", what);
+    *out = n->v.u;
+    return 0;
+}
+
+/* Arguments of the attribute, listing and link ops. */
+static int parse_meta_args(h5a_request *req, unsigned want, const mp_node *name,
+                           const mp_node *target, const mp_node *dest, const mp_node *limit,
+                           const mp_node *after, const mp_node *depth)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    int rc;
+    if (want & A_NAME) {
+        if (!name) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'name'", req->op_name);
+        if ((rc = copy_name(req, name, "name", &req->name))) return rc;
+    }
+    if (want & A_TARGET) {
+        if (!target)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'target'", req->op_name);
+        if ((rc = copy_name(req, target, "target", &req->target))) return rc;
+        /* absolute, or relative to the link's group: the path rules either
+         * way, so that a target names something a path could name */
+        char why[200];
+        size_t n = strlen(req->target);
+        bool rel = req->target[0] != '/';
+        char *abs = malloc(n + 2);
+        if (!abs) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+        snprintf(abs, n + 2, "%s%s", rel ? "/" : "", req->target);
+        rc = h5a_path_validate(abs, n + rel, why, sizeof why);
+        free(abs);
+        if (rc) return h5a_fail(e, el, rc, "link target '%.200s': %s", req->target, why);
+    }
+    if (want & A_DEST) {
+        if (!dest || dest->type != MP_STR)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'dest'", req->op_name);
+        if ((rc = h5a_path_validate((const char *)dest->v.ptr, dest->len, e, el))) return rc;
+        req->dest = strndup((const char *)dest->v.ptr, dest->len);
+        if (!req->dest) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    }
+    if (want & A_PAGE) {
+        if ((rc = parse_count(req, limit, "limit", &req->limit))) return rc;
+        if (after && after->type != MP_NIL) {
+            if ((rc = copy_name(req, after, "after", &req->after))) return rc;
+            /* list continues after a member name, walk after a path */
+            if (req->op == OP_LIST && strchr(req->after, '/'))
+                return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                                "'after' of op 'list' is a member name, without '/'");
+            if (req->op == OP_WALK &&
+                (rc = h5a_path_validate(req->after, strlen(req->after), e, el)))
+                return rc;
+        }
+    }
+    if (want & A_DEPTH && (rc = parse_count(req, depth, "max_depth", &req->max_depth))) return rc;
     return 0;
 }
 
@@ -125,15 +438,28 @@ static int parse(h5a_request *req, const h5a_limits *lim)
             req->op = ops[i].op;
             req->op_name = ops[i].name;
         }
-    if (req->op == OP_NONE)
-        return h5a_fail(e, el, H5A_E_UNKNOWN_OP,
-                        "unknown op '%.*s' (known: ping, create_group, write, update, read, "
-                        "append, insert, delete)",
-                        (int)(op->len > 64 ? 64 : op->len), (const char *)op->v.ptr);
+    if (req->op == OP_NONE) {
+        /* the list of known ops, from the table so that it cannot go stale */
+        char known[512];
+        size_t used = 0;
+        for (size_t i = 0; i < sizeof ops / sizeof ops[0] && used < sizeof known; i++) {
+            int k = snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", ops[i].name);
+            if (k > 0) used += (size_t)k;
+        }
+        /* the op quoted up to 32 bytes, so that the whole list fits in err_msg */
+        return h5a_fail(e, el, H5A_E_UNKNOWN_OP, "unknown op '%.*s' (known: %s)",
+                        (int)(op->len > 32 ? 32 : op->len), (const char *)op->v.ptr, known);
+    }
 
     unsigned want = op_args(req->op);
     const mp_node *k = mp_first_child(root), *path = NULL, *data = NULL, *index = NULL,
-                  *comp = NULL, *opts = NULL, *dur = NULL;
+                  *comp = NULL, *opts = NULL, *sel = NULL, *name = NULL, *target = NULL,
+                  *dest = NULL, *limit = NULL, *after = NULL, *depth = NULL,
+                  *dur = NULL;
+    /* create_dataset / resize, in parse_dset's order */
+    const mp_node *dset[8] = {NULL};
+    static const char *const dset_keys[8] = {"shape",     "dtype",   "chunks",   "maxshape",
+                                             "fillvalue", "shuffle", "exist_ok", "axis"};
     for (uint32_t i = 0; i < root->len; i++, k = mp_next(mp_next(k))) {
         const mp_node *v = mp_next(k);
         unsigned need = 0;
@@ -148,6 +474,17 @@ static int parse(h5a_request *req, const h5a_limits *lim)
         else if (mp_raw_eq(k, "index")) index = v, need = A_INDEX;
         else if (mp_raw_eq(k, "compression")) comp = v, need = A_COMP;
         else if (mp_raw_eq(k, "compression_opts")) opts = v, need = A_COMP;
+        else if (mp_raw_eq(k, "selection")) sel = v, need = A_SEL;
+        else if (mp_raw_eq(k, "name")) name = v, need = A_NAME;
+        else if (mp_raw_eq(k, "target")) target = v, need = A_TARGET;
+        else if (mp_raw_eq(k, "dest")) dest = v, need = A_DEST;
+        else if (mp_raw_eq(k, "limit")) limit = v, need = A_PAGE;
+        else if (mp_raw_eq(k, "after")) after = v, need = A_PAGE;
+        else if (mp_raw_eq(k, "max_depth")) depth = v, need = A_DEPTH;
+        else
+            for (int j = 0; j < 8; j++)
+                if (mp_raw_eq(k, dset_keys[j]))
+                    dset[j] = v, need = j == 0 ? A_SHAPE : j == 7 ? A_AXIS : A_CREATE;
         if (!(need & want))
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' takes no argument '%.*s'",
                             req->op_name, (int)(k->len > 64 ? 64 : k->len), (const char *)k->v.ptr);
@@ -176,6 +513,16 @@ static int parse(h5a_request *req, const h5a_limits *lim)
         req->index = index->type == MP_INT ? index->v.i : (int64_t)index->v.u;
     }
     if (want & A_COMP && (rc = parse_compression(req, comp, opts))) return rc;
+    if (want & A_SEL) {
+        /* nil counts as absent: the whole dataset */
+        if (sel && sel->type != MP_NIL && (rc = parse_selection(req, sel))) return rc;
+        if (req->op == OP_WRITE_SLICE && !req->sel)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "op 'write_slice' needs a 'selection' (use 'write' for whole "
+                            "datasets)");
+    }
+    if (want & A_SHAPE && (rc = parse_dset(req, dset))) return rc;
+    if ((rc = parse_meta_args(req, want, name, target, dest, limit, after, depth))) return rc;
     if (want & A_DATA) {
         if (!data) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs 'data'", req->op_name);
         if ((rc = h5a_array_from_node(data, &req->data, e, el))) return rc;
@@ -197,6 +544,14 @@ void h5a_request_release_input(h5a_request *req)
 {
     if (req->has_data) h5a_array_clear(&req->data);
     req->has_data = false;
+    free(req->sel);
+    req->sel = NULL;
+    if (req->dset) {
+        h5a_array_clear(&req->dset->fill);
+        dtype_free(req->dset->type);
+        free(req->dset);
+        req->dset = NULL;
+    }
     mp_doc_free(&req->doc);
     free(req->frame);
     req->frame = NULL;
@@ -207,6 +562,10 @@ void h5a_request_free(h5a_request *req)
     if (!req) return;
     h5a_request_release_input(req);
     free(req->path);
+    free(req->name);
+    free(req->target);
+    free(req->dest);
+    free(req->after);
     mp_buf_free(&req->reply);
     h5a_buf_free(req->reply_data);
     free(req);

@@ -18,10 +18,73 @@ typedef enum {
     OP_APPEND,
     OP_INSERT,
     OP_DELETE,
+    OP_CREATE_DATASET,
+    OP_RESIZE,
+    OP_WRITE_SLICE,
+    /* attributes, listing, links: engine_meta.c */
+    OP_SET_ATTR,
+    OP_GET_ATTR,
+    OP_LIST_ATTRS,
+    OP_DELETE_ATTR,
+    OP_LIST,
+    OP_WALK,
+    OP_INFO,
+    OP_EXISTS,
+    OP_CREATE_LINK,
+    OP_MOVE,
     OP_NONE /* the request never got as far as naming a valid op */
 } h5a_op;
 
-typedef enum { COMP_DEFAULT, COMP_NONE, COMP_GZIP, COMP_LZF } h5a_comp;
+/* LZ4, BZIP2 and BITSHUFFLE are HDF5 filter plugins: the server uses them
+ * only when libhdf5 finds them (Debian's hdf5-filter-plugin). */
+typedef enum {
+    COMP_DEFAULT,
+    COMP_NONE,
+    COMP_GZIP,
+    COMP_LZF,
+    COMP_LZ4,
+    COMP_BZIP2,
+    COMP_BITSHUFFLE
+} h5a_comp;
+
+/* One item of a read/write_slice selection, as NumPy basic indexing has
+ * them: an index (drops the axis), a slice, or the ellipsis. */
+typedef enum { SEL_INDEX, SEL_SLICE, SEL_ELLIPSIS } h5a_sel_kind;
+typedef struct h5a_sel_item {
+    h5a_sel_kind kind;
+    bool has_start, has_stop; /* nil bounds take NumPy's defaults */
+    int64_t start, stop, step; /* SEL_INDEX: the index is in start */
+} h5a_sel_item;
+
+/* At most one ellipsis besides one item per axis. */
+#define H5A_MAX_SEL (H5A_MAX_DIMS + 1)
+typedef struct h5a_selection {
+    int n;
+    h5a_sel_item item[H5A_MAX_SEL];
+} h5a_selection;
+
+/* maxshape entry for an unlimited axis */
+#define H5A_UNLIMITED UINT64_MAX
+
+typedef enum { CHUNKS_DEFAULT, CHUNKS_AUTO, CHUNKS_CONTIGUOUS, CHUNKS_GIVEN } h5a_chunks_mode;
+
+/* Arguments of create_dataset and resize, allocated only for them so that
+ * the requests that stream (appends) stay small. */
+typedef struct h5a_dset_args {
+    int ndim;
+    uint64_t shape[H5A_MAX_DIMS];
+    bool has_axis; /* resize: shape holds one size, for this axis */
+    int64_t axis;
+    dtype *type; /* create_dataset, owned */
+    bool has_maxshape;
+    uint64_t maxshape[H5A_MAX_DIMS]; /* H5A_UNLIMITED for nil entries */
+    h5a_chunks_mode chunks_mode;
+    uint64_t chunks[H5A_MAX_DIMS];
+    bool has_fill;
+    h5a_array fill; /* a single value */
+    bool shuffle;
+    bool exist_ok;
+} h5a_dset_args;
 
 typedef struct h5a_limits {
     uint64_t max_message_size;
@@ -45,7 +108,17 @@ typedef struct h5a_request {
     bool has_data;
     int64_t index;
     h5a_comp compression;
-    int level; /* gzip level, -1 = default */
+    int level; /* compression_opts: gzip level, bzip2 block size, lz4 block
+                  bytes; -1 = the filter's default */
+    h5a_selection *sel;   /* read/write_slice; NULL = the whole dataset */
+    h5a_dset_args *dset;  /* create_dataset, resize */
+    /* attributes, listing, links (NUL-terminated copies; NULL when absent) */
+    char *name;         /* attribute name */
+    char *target;       /* create_link: the soft link's target */
+    char *dest;         /* move: the new path, validated */
+    char *after;        /* list/walk: continue after this member name / path */
+    uint64_t limit;     /* list/walk: most entries in the reply (0 = default) */
+    uint64_t max_depth; /* walk: 0 = no limit */
     int durability; /* h5a_durability the client asked for; -1 = the server's default */
 
     /* set when parsing failed: storage answers with this error, untouched file */
@@ -80,5 +153,7 @@ void h5a_request_free(h5a_request *req);
 int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen);
 
 const char *h5a_op_name(h5a_op op);
+/* "gzip", "lz4", ... as the protocol spells them; "default" for COMP_DEFAULT */
+const char *h5a_comp_name(h5a_comp c);
 
 #endif

@@ -108,6 +108,14 @@ class Server:
         except FileNotFoundError:
             return ""
 
+    def kill(self):
+        """SIGKILL: a crash, nothing flushed or closed."""
+        if self.returncode is not None:
+            return
+        self.proc.kill()
+        self.returncode = self.proc.wait()
+        self.proc.stdout.close()
+
     def stop(self):
         """SIGTERM, wait, and require a clean exit (status 0, no sanitizer
         report), so the file is flushed and closed for h5py."""
@@ -131,8 +139,9 @@ class Server:
 def start_server(tmp_path):
     started = []
 
-    def start(**kw):
-        srv = Server(tmp_path / ("srv%d" % len(started)), **kw)
+    def start(workdir=None, **kw):
+        """workdir: another server's, to restart on its file."""
+        srv = Server(workdir or tmp_path / ("srv%d" % len(started)), **kw)
         started.append(srv)
         return srv
 

@@ -24,7 +24,8 @@ from numpy.core.arrayprint import dtype_short_repr
 from conftest import CLI, SANITIZER_MARKERS, TIMEOUT
 
 EXIT_OK, EXIT_SERVER, EXIT_USAGE, EXIT_CONN, EXIT_FILE = 0, 1, 2, 3, 4
-SUBCOMMANDS = ["ping", "mkgroup", "put", "append", "get", "rm"]
+SUBCOMMANDS = ["ping", "mkgroup", "put", "append", "get", "rm", "create", "resize", "ls", "tree",
+               "info", "attr", "ln", "mv"]
 
 
 def run(args, srv=None, cwd=None, input=None, text=True, env=None):

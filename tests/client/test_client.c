@@ -542,6 +542,153 @@ static void test_blocking_errors(int port)
     CHECK(strcmp(hdf5a_strerror(-99), "UNKNOWN") == 0);
 }
 
+/* read_slice/write_slice, create_dataset and resize: NumPy's results,
+ * worked out by hand for a 4x5 int32 dataset holding 0..19. */
+static void test_blocking_slices(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    int32_t v[20];
+    for (int i = 0; i < 20; i++)
+        v[i] = i;
+    uint64_t s45[2] = {4, 5};
+    hdf5a_array a = arr("<i4", 2, s45, v, sizeof v);
+    CHECK_RC(c, hdf5a_write(c, "/sl/x", &a, NULL), 0);
+
+    /* x[1:3, ::2] */
+    hdf5a_sel sel[2] = {HDF5A_SLICE(1, 3, HDF5A_DEFAULT),
+                        HDF5A_SLICE(HDF5A_DEFAULT, HDF5A_DEFAULT, 2)};
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", sel, 2, &r), 0);
+    int32_t want1[6] = {5, 7, 9, 10, 12, 14};
+    CHECK(r && r->ndim == 2 && r->shape[0] == 2 && r->shape[1] == 3 &&
+          r->nbytes == sizeof want1 && memcmp(r->data, want1, sizeof want1) == 0);
+    hdf5a_array_free(r);
+    /* x[..., -1]: the index drops the axis */
+    hdf5a_sel last[2] = {HDF5A_ELLIPSIS, HDF5A_INDEX(-1)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", last, 2, &r), 0);
+    int32_t want2[4] = {4, 9, 14, 19};
+    CHECK(r && r->ndim == 1 && r->shape[0] == 4 && memcmp(r->data, want2, sizeof want2) == 0);
+    hdf5a_array_free(r);
+    /* x[2, 3]: a scalar; x[100:] is empty, not an error (NumPy clamps) */
+    hdf5a_sel one[2] = {HDF5A_INDEX(2), HDF5A_INDEX(3)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", one, 2, &r), 0);
+    CHECK(r && r->ndim == 0 && *(const int32_t *)r->data == 13);
+    hdf5a_array_free(r);
+    hdf5a_sel past[1] = {HDF5A_SLICE(100, HDF5A_DEFAULT, HDF5A_DEFAULT)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", past, 1, &r), 0);
+    CHECK(r && r->ndim == 2 && r->shape[0] == 0 && r->shape[1] == 5 && r->nbytes == 0);
+    hdf5a_array_free(r);
+    /* nsel 0: the whole dataset */
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", NULL, 0, &r), 0);
+    CHECK(r && r->nbytes == sizeof v && memcmp(r->data, v, sizeof v) == 0);
+    hdf5a_array_free(r);
+    /* errors */
+    hdf5a_sel bad_step[1] = {HDF5A_SLICE(HDF5A_DEFAULT, HDF5A_DEFAULT, -1)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", bad_step, 1, &r), HDF5A_EBAD_REQUEST);
+    CHECK(strstr(hdf5a_errstr(c), "step -1") != NULL);
+    hdf5a_sel far[1] = {HDF5A_INDEX(4)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", far, 1, &r), HDF5A_EOUT_OF_RANGE);
+    hdf5a_sel three[3] = {HDF5A_ALL, HDF5A_ALL, HDF5A_ALL};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", three, 3, &r), HDF5A_ESHAPE_MISMATCH);
+    hdf5a_sel odd = {42, 0, 0, 0};
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", &odd, 1, &r), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", NULL, 1, &r), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/x", sel, 2, NULL), HDF5A_EINVAL);
+
+    /* write_slice: x[1:3, ::2] = f8 values (converted), x[0] = 7 (broadcast) */
+    double w[6] = {-1, -2, -3, -4, -5, -6};
+    uint64_t s23[2] = {2, 3};
+    a = arr("<f8", 2, s23, w, sizeof w);
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/x", sel, 2, &a), 0);
+    int64_t seven = 7;
+    a = arr("<i8", 0, NULL, &seven, sizeof seven);
+    hdf5a_sel row0[1] = {HDF5A_INDEX(0)};
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/x", row0, 1, &a), 0);
+    CHECK_RC(c, hdf5a_read(c, "/sl/x", &r), 0);
+    int32_t want3[20] = {7, 7, 7, 7, 7, -1, 6, -2, 8, -3, -4, 11, -5, 13, -6, 15, 16, 17, 18, 19};
+    CHECK(r && memcmp(r->data, want3, sizeof want3) == 0);
+    hdf5a_array_free(r);
+    uint64_t s2[1] = {2};
+    a = arr("<f8", 1, s2, w, 2 * sizeof(double));
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/x", row0, 1, &a), HDF5A_ESHAPE_MISMATCH);
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/nope", row0, 1, &a), HDF5A_ENOT_FOUND);
+    const char *words[1] = {"x"};
+    a = arr("str", 0, NULL, words, sizeof words);
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/x", row0, 1, &a), HDF5A_ETYPE_MISMATCH);
+
+    /* create_dataset: defaults, then every option */
+    uint64_t s3[1] = {3};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/plain", 1, s3, "<f4", NULL), 0);
+    CHECK_RC(c, hdf5a_read(c, "/sl/plain", &r), 0);
+    CHECK(r && strcmp(r->dtype, "<f4") == 0 && r->nbytes == 12 &&
+          ((const float *)r->data)[2] == 0.0f);
+    hdf5a_array_free(r);
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/plain", 1, s3, "<f4", NULL), HDF5A_EEXISTS);
+    hdf5a_create_opts ok_if = {.exist_ok = 1};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/plain", 1, s3, "<f4", &ok_if), 0);
+    uint64_t s02[2] = {0, 2}, max[2] = {HDF5A_UNLIMITED, 2}, ch[2] = {16, 2};
+    int16_t fill = -9;
+    hdf5a_array fv = arr("<i2", 0, NULL, &fill, sizeof fill);
+    hdf5a_compression gz = {"gzip", 6};
+    hdf5a_create_opts o = {.maxshape = max, .chunks = ch, .fillvalue = &fv, .comp = &gz,
+                           .shuffle = 1};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/grow", 2, s02, "<i4", &o), 0);
+    int nd = 0;
+    uint64_t ns[32] = {0};
+    CHECK_RC(c, hdf5a_resize_axis(c, "/sl/grow", 0, 3, &nd, ns), 0);
+    CHECK(nd == 2 && ns[0] == 3 && ns[1] == 2);
+    CHECK_RC(c, hdf5a_read(c, "/sl/grow", &r), 0);
+    CHECK(r && r->nbytes == 24 && ((const int32_t *)r->data)[5] == -9);
+    hdf5a_array_free(r);
+    uint64_t s52[2] = {5, 2};
+    CHECK_RC(c, hdf5a_resize(c, "/sl/grow", 2, s52), 0);
+    uint64_t s53[2] = {5, 3};
+    CHECK_RC(c, hdf5a_resize(c, "/sl/grow", 2, s53), HDF5A_EOUT_OF_RANGE);
+    CHECK_RC(c, hdf5a_resize(c, "/sl/grow", 1, s3), HDF5A_ESHAPE_MISMATCH);
+    CHECK_RC(c, hdf5a_resize(c, "/sl/plain", 1, s2), HDF5A_EOUT_OF_RANGE);
+    CHECK(strstr(hdf5a_errstr(c), "not chunked") != NULL);
+    CHECK_RC(c, hdf5a_resize_axis(c, "/sl/grow", 5, 1, NULL, NULL), HDF5A_EOUT_OF_RANGE);
+    /* variable-length strings, auto chunks, contiguous */
+    hdf5a_create_opts autoc = {.chunk_mode = HDF5A_CHUNKS_AUTO};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/words", 1, s3, "str", &autoc), 0);
+    const char *hi[1] = {"hi"};
+    a = arr("str", 0, NULL, hi, sizeof hi);
+    hdf5a_sel mid[1] = {HDF5A_INDEX(1)};
+    CHECK_RC(c, hdf5a_write_slice(c, "/sl/words", mid, 1, &a), 0);
+    CHECK_RC(c, hdf5a_read_slice(c, "/sl/words", mid, 1, &r), 0);
+    CHECK(r && strcmp(r->dtype, "str") == 0 && r->ndim == 0 &&
+          strcmp(*(const char *const *)r->data, "hi") == 0);
+    hdf5a_array_free(r);
+    hdf5a_create_opts contig = {.chunk_mode = HDF5A_CHUNKS_CONTIGUOUS, .maxshape = max};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 2, s02, "<f8", &contig),
+             HDF5A_EBAD_REQUEST);
+    hdf5a_create_opts badmode = {.chunk_mode = 7};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, s3, "<f8", &badmode), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, s3, NULL, NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, NULL, "<f8", NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, s3, "<U3", NULL),
+             HDF5A_EUNSUPPORTED_TYPE);
+    hdf5a_compression lz = {"nope", -1};
+    hdf5a_create_opts badc = {.comp = &lz};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/bad", 1, s3, "<f8", &badc), HDF5A_EBAD_REQUEST);
+    /* a structured dtype with a fill value of its own type */
+    struct {
+        int32_t k;
+        float f;
+    } sf = {3, 0.5f};
+    const char *descr = "[[\"k\",\"<i4\"],[\"f\",\"<f4\"]]";
+    hdf5a_array sfv = arr(descr, 0, NULL, &sf, sizeof sf);
+    hdf5a_create_opts so = {.fillvalue = &sfv};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/sl/st", 1, s2, descr, &so), 0);
+    CHECK_RC(c, hdf5a_read(c, "/sl/st", &r), 0);
+    CHECK(r && r->nbytes == 16 && memcmp((const char *)r->data + 8, &sf, 8) == 0);
+    hdf5a_array_free(r);
+    hdf5a_close(c);
+}
+
 static void test_blocking_connection_errors(void)
 {
     char err[256] = "";
@@ -874,6 +1021,9 @@ typedef struct rec {
     int ndim;
     uint64_t shape[4];
     hdf5a_array *array; /* taken from a read reply */
+    hdf5a_listing *listing; /* taken from list/walk/list_attrs */
+    hdf5a_objinfo *info;    /* taken from info */
+    int exists;
 } rec;
 
 static int order_seq;
@@ -891,6 +1041,12 @@ static void on_reply(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
     if (r->array)
         x->array = hdf5a_reply_take_array(r);
     CHECK(r->array == NULL); /* taking it leaves the reply without it */
+    if (r->listing)
+        x->listing = hdf5a_reply_take_listing(r);
+    if (r->info)
+        x->info = hdf5a_reply_take_info(r);
+    CHECK(r->listing == NULL && r->info == NULL);
+    x->exists = r->exists;
 }
 
 static hdf5a_async *async_to(int port, hdf5a_poll *p)
@@ -994,6 +1150,127 @@ static void test_durability(void)
     server_stop(&s);
 }
 
+/* Reads one request frame from fd (a fake server's end) and tells whether
+ * its payload holds needle (a MessagePack fragment). */
+static bool frame_has(int fd, const char *needle, size_t nlen)
+{
+    uint8_t len[4];
+    static uint8_t buf[1 << 16];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t k = read(fd, len + got, 4 - got);
+        if (k <= 0)
+            return false;
+        got += (size_t)k;
+    }
+    size_t n = (size_t)len[0] << 24 | (size_t)len[1] << 16 | (size_t)len[2] << 8 | len[3];
+    if (n > sizeof buf)
+        return false;
+    for (got = 0; got < n;) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k <= 0)
+            return false;
+        got += (size_t)k;
+    }
+    for (size_t i = 0; i + nlen <= n; i++)
+        if (memcmp(buf + i, needle, nlen) == 0)
+            return true;
+    return false;
+}
+
+#define FRAME_HAS(fd, lit) frame_has(fd, lit, sizeof lit - 1)
+
+/* Which requests carry the client's durability setting: every operation
+ * that changes the file, the partial-I/O, creation, attribute and link ones
+ * included; never a read, read_slice, get_attr, list_attrs, list, walk,
+ * info, exists or ping. A fake server answers each call with an error
+ * (queued before the call, nil id) and the request frame is checked. */
+static void test_durability_carried(void)
+{
+    int port;
+    int lfd = silent_listener(&port);
+    hdf5a_client *c = connect_to(port);
+    int peer = c ? accept(lfd, NULL, NULL) : -1;
+    CHECK(c && peer >= 0);
+    if (!c || peer < 0) {
+        hdf5a_close(c);
+        close(lfd);
+        return;
+    }
+    CHECK_RC(c, hdf5a_set_durability(c, HDF5A_DURABILITY_FSYNC), 0);
+    int32_t v[2] = {1, 2};
+    uint64_t s2[1] = {2}, s0[1] = {0}, four[1] = {4};
+    hdf5a_array a = arr("<i4", 1, s2, v, sizeof v), one = arr("<i4", 0, s0, v, sizeof v[0]);
+    hdf5a_sel sel[1] = {HDF5A_SLICE(0, 2, HDF5A_DEFAULT)};
+    hdf5a_array *out = NULL;
+    hdf5a_listing *l = NULL;
+    hdf5a_objinfo *info = NULL;
+    int ex = 0, nd = 0;
+    uint64_t sh[32];
+    for (int i = 0; i < 21; i++) {
+        bool changes = true;
+        int rc;
+        PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa9NOT_FOUND"
+                        "\xa7message\xa2no");
+        switch (i) {
+        case 0: rc = hdf5a_create_group(c, "/g"); break;
+        case 1: rc = hdf5a_write(c, "/g/x", &a, NULL); break;
+        case 2: rc = hdf5a_append(c, "/g/x", &a, NULL, NULL); break;
+        case 3: rc = hdf5a_insert(c, "/g/x", 0, &a, NULL, NULL); break;
+        case 4: rc = hdf5a_delete(c, "/g/x"); break;
+        case 5: rc = hdf5a_write_slice(c, "/g/x", sel, 1, &a); break;
+        case 6: rc = hdf5a_create_dataset(c, "/g/y", 1, four, "<f8", NULL); break;
+        case 7: rc = hdf5a_resize(c, "/g/y", 1, four); break;
+        case 8: rc = hdf5a_resize_axis(c, "/g/y", 0, 8, &nd, sh); break;
+        case 9: rc = hdf5a_set_attr(c, "/g", "a", &one); break;
+        case 10: rc = hdf5a_delete_attr(c, "/g", "a"); break;
+        case 11: rc = hdf5a_create_link(c, "/l", "/g"); break;
+        case 12: rc = hdf5a_move(c, "/l", "/m"); break;
+        default:
+            changes = false;
+            switch (i) {
+            case 13: rc = hdf5a_ping(c); break;
+            case 14: rc = hdf5a_read(c, "/g/x", &out); break;
+            case 15: rc = hdf5a_read_slice(c, "/g/x", sel, 1, &out); break;
+            case 16: rc = hdf5a_get_attr(c, "/g", "a", &out); break;
+            case 17: rc = hdf5a_list_attrs(c, "/g", &l); break;
+            case 18: rc = hdf5a_list(c, "/", NULL, 0, &l); break;
+            case 19: rc = hdf5a_walk(c, "/", 0, NULL, 0, &l); break;
+            default: rc = hdf5a_info(c, "/g", &info); break;
+            }
+        }
+        if (rc != HDF5A_ENOT_FOUND)
+            fprintf(stderr, "call %d: %s (%s)\n", i, hdf5a_strerror(rc), hdf5a_errstr(c));
+        CHECK(rc == HDF5A_ENOT_FOUND);
+        bool has = FRAME_HAS(peer, "\xaa" "durability\xa5" "fsync");
+        if (has != changes)
+            fprintf(stderr, "call %d: durability %s, expected %s\n", i,
+                    has ? "sent" : "not sent", changes ? "sent" : "not sent");
+        CHECK(has == changes);
+    }
+    /* exists, and sync: a ping that names its level */
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa9NOT_FOUND"
+                    "\xa7message\xa2no");
+    CHECK(hdf5a_exists(c, "/g", &ex) == HDF5A_ENOT_FOUND);
+    CHECK(!FRAME_HAS(peer, "\xaa" "durability"));
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc3\xa6result\xa4pong");
+    CHECK_RC(c, hdf5a_sync(c, HDF5A_DURABILITY_FLUSH), 0);
+    CHECK(FRAME_HAS(peer, "\xaa" "durability\xa5" "flush"));
+    /* the value sent is the setting */
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa9NOT_FOUND"
+                    "\xa7message\xa2no");
+    CHECK(hdf5a_set_attr(c, "/g", "a", &one) == HDF5A_ENOT_FOUND);
+    CHECK(FRAME_HAS(peer, "\xaa" "durability\xa5" "fsync"));
+    CHECK_RC(c, hdf5a_set_durability(c, HDF5A_DURABILITY_DEFAULT), 0);
+    PUT_FRAME(peer, "\x83\xa2id\xc0\xa2ok\xc2\xa5" "error\x82\xa4" "code\xa9NOT_FOUND"
+                    "\xa7message\xa2no");
+    CHECK(hdf5a_move(c, "/l", "/m") == HDF5A_ENOT_FOUND);
+    CHECK(!FRAME_HAS(peer, "\xaa" "durability"));
+    hdf5a_close(c);
+    close(peer);
+    close(lfd);
+}
+
 static void test_async_ops(int port)
 {
     hdf5a_poll p;
@@ -1075,6 +1352,48 @@ static void test_async_ops(int port)
     hdf5a_array_free(rd_str.array);
     hdf5a_async_free(ac);
     CHECK(p.ac == NULL);
+}
+
+static void test_async_slices(int port)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    rec cr = {0}, ws = {0}, rs = {0}, rz = {0}, rza = {0}, bad = {0};
+    uint64_t s4[1] = {4}, max[1] = {HDF5A_UNLIMITED}, s6[1] = {6};
+    hdf5a_create_opts o = {.maxshape = max};
+    CHECK(hdf5a_async_create_dataset(ac, "/as/d", 1, s4, "<i8", &o, on_reply, &cr) == 0);
+    int64_t v[2] = {5, 6};
+    uint64_t s2[1] = {2};
+    hdf5a_array a = arr("<i8", 1, s2, v, sizeof v);
+    hdf5a_sel tail[1] = {HDF5A_SLICE(-2, HDF5A_DEFAULT, HDF5A_DEFAULT)};
+    CHECK(hdf5a_async_write_slice(ac, "/as/d", tail, 1, &a, on_reply, &ws) == 0);
+    CHECK(hdf5a_async_resize(ac, "/as/d", 1, s6, on_reply, &rz) == 0);
+    CHECK(hdf5a_async_resize_axis(ac, "/as/d", -1, 5, on_reply, &rza) == 0);
+    hdf5a_sel odd[1] = {HDF5A_SLICE(1, HDF5A_DEFAULT, 2)};
+    CHECK(hdf5a_async_read_slice(ac, "/as/d", odd, 1, on_reply, &rs) == 0);
+    hdf5a_sel zero[1] = {HDF5A_SLICE(0, 1, 0)};
+    CHECK(hdf5a_async_read_slice(ac, "/as/d", zero, 1, on_reply, &bad) == 0);
+    hdf5a_sel wrong = {9, 0, 0, 0};
+    CHECK(hdf5a_async_read_slice(ac, "/as/d", &wrong, 1, on_reply, &bad) == HDF5A_EINVAL);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(cr, 0);
+    CHECK(cr.ndim == 1 && cr.shape[0] == 4);
+    CHECK_REC(ws, 0);
+    CHECK(ws.ndim == 1 && ws.shape[0] == 4);
+    CHECK_REC(rz, 0);
+    CHECK(rz.ndim == 1 && rz.shape[0] == 6);
+    CHECK_REC(rza, 0);
+    CHECK(rza.ndim == 1 && rza.shape[0] == 5);
+    CHECK_REC(rs, 0);
+    int64_t want[2] = {0, 6};
+    CHECK(rs.array && rs.array->ndim == 1 && rs.array->shape[0] == 2 &&
+          memcmp(rs.array->data, want, sizeof want) == 0);
+    CHECK_REC(bad, HDF5A_EBAD_REQUEST);
+    hdf5a_array_free(rs.array);
+    hdf5a_async_free(ac);
 }
 
 /* A read whose array is not taken: valid in the callback, freed after. */
@@ -1480,6 +1799,306 @@ static void test_libuv(int port)
     CHECK(uv_loop_close(&loop) == 0);
 }
 
+/* ---- attributes, listing, links ---- */
+
+static const hdf5a_entry *find_entry(const hdf5a_listing *l, const char *name)
+{
+    for (size_t i = 0; l && i < l->count; i++)
+        if (strcmp(l->entries[i].name, name) == 0)
+            return &l->entries[i];
+    return NULL;
+}
+
+static void test_blocking_meta(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    double v[4] = {1, 2, 3, 4};
+    uint64_t s4[1] = {4}, s2[1] = {2};
+    hdf5a_array a = arr("<f8", 1, s4, v, sizeof v);
+    hdf5a_compression gz = {"gzip", 5};
+    CHECK_RC(c, hdf5a_append(c, "/meta/x", &a, &gz, NULL), 0);
+
+    /* attributes: numbers, strings, structs; replaced; listed; deleted */
+    int64_t n = 42;
+    hdf5a_array an = arr("<i8", 0, NULL, &n, sizeof n);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta/x", "n", &an), 0);
+    const char *units[1] = {"métres"};
+    hdf5a_array au = arr("str", 0, NULL, units, sizeof units);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta", "units", &au), 0);
+    int16_t pair[2] = {7, 8};
+    hdf5a_array ap = arr("<i2", 1, s2, pair, sizeof pair);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta/x", "n", &ap), 0); /* replaced by another type */
+    hdf5a_array *got = NULL;
+    CHECK_RC(c, hdf5a_get_attr(c, "/meta/x", "n", &got), 0);
+    CHECK(got && strcmp(got->dtype, "<i2") == 0 && got->ndim == 1 && got->shape[0] == 2 &&
+          memcmp(got->data, pair, sizeof pair) == 0);
+    hdf5a_array_free(got);
+    CHECK_RC(c, hdf5a_get_attr(c, "/meta", "units", &got), 0);
+    CHECK(got && strcmp(got->dtype, "str") == 0 && got->ndim == 0 &&
+          strcmp(((const char *const *)got->data)[0], "métres") == 0);
+    hdf5a_array_free(got);
+    got = (hdf5a_array *)1;
+    CHECK_RC(c, hdf5a_get_attr(c, "/meta", "nope", &got), HDF5A_ENOT_FOUND);
+    CHECK(got == NULL && strstr(hdf5a_errstr(c), "nope") != NULL);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta/x", "m", &an), 0);
+    hdf5a_listing *l = NULL;
+    CHECK_RC(c, hdf5a_list_attrs(c, "/meta/x", &l), 0);
+    CHECK(l && l->count == 2 && l->next == NULL);
+    if (l && l->count == 2) {
+        CHECK(strcmp(l->entries[0].name, "m") == 0 && strcmp(l->entries[1].name, "n") == 0);
+        CHECK(strcmp(l->entries[0].kind, "attribute") == 0 && l->entries[0].ndim == 0);
+        CHECK(strcmp(l->entries[1].dtype, "<i2") == 0 && l->entries[1].ndim == 1 &&
+              l->entries[1].shape[0] == 2 && l->entries[1].maxshape[0] == 2);
+    }
+    hdf5a_listing_free(l);
+    CHECK_RC(c, hdf5a_delete_attr(c, "/meta/x", "m"), 0);
+    CHECK_RC(c, hdf5a_delete_attr(c, "/meta/x", "m"), HDF5A_ENOT_FOUND);
+    CHECK_RC(c, hdf5a_set_attr(c, "/meta/x", NULL, &an), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_set_attr(c, "/nowhere", "a", &an), HDF5A_ENOT_FOUND);
+
+    /* links, move, exists */
+    CHECK_RC(c, hdf5a_create_link(c, "/meta/l", "/meta/x"), 0);
+    CHECK_RC(c, hdf5a_create_link(c, "/meta/dangling", "nothing"), 0);
+    CHECK_RC(c, hdf5a_create_link(c, "/meta/l", "/x"), HDF5A_EEXISTS);
+    CHECK_RC(c, hdf5a_create_link(c, "/meta/q", NULL), HDF5A_EINVAL);
+    int ex = -1;
+    CHECK_RC(c, hdf5a_exists(c, "/meta/l", &ex), 0);
+    CHECK(ex == 1);
+    CHECK_RC(c, hdf5a_exists(c, "/meta/x/below", &ex), 0);
+    CHECK(ex == 0);
+    CHECK_RC(c, hdf5a_exists(c, "/meta/dangling", &ex), 0);
+    CHECK(ex == 1); /* as h5py's `in` */
+    CHECK_RC(c, hdf5a_move(c, "/meta/x", "/meta/sub/y"), 0);
+    CHECK_RC(c, hdf5a_move(c, "/meta/x", "/meta/z"), HDF5A_ENOT_FOUND);
+    CHECK_RC(c, hdf5a_move(c, "/meta/sub", "/meta/l"), HDF5A_EEXISTS);
+
+    /* list, with pages */
+    CHECK_RC(c, hdf5a_list(c, "/meta", NULL, 0, &l), 0);
+    CHECK(l && l->count == 3 && l->next == NULL);
+    const hdf5a_entry *e = find_entry(l, "l");
+    CHECK(e && strcmp(e->kind, "soft_link") == 0 && strcmp(e->target, "/meta/x") == 0 &&
+          e->dtype == NULL && e->ndim == -1 && e->file == NULL);
+    e = find_entry(l, "sub");
+    CHECK(e && strcmp(e->kind, "group") == 0);
+    CHECK(l && l->count == 3 && strcmp(l->entries[0].name, "dangling") == 0);
+    hdf5a_listing_free(l);
+    CHECK_RC(c, hdf5a_list(c, "/meta", NULL, 2, &l), 0);
+    CHECK(l && l->count == 2 && l->next && strcmp(l->next, "l") == 0);
+    hdf5a_listing *l2 = NULL;
+    CHECK_RC(c, hdf5a_list(c, "/meta", l ? l->next : "l", 2, &l2), 0);
+    CHECK(l2 && l2->count == 1 && l2->next == NULL && strcmp(l2->entries[0].name, "sub") == 0);
+    hdf5a_listing_free(l);
+    hdf5a_listing_free(l2);
+    CHECK_RC(c, hdf5a_list(c, "/meta/sub/y", NULL, 0, &l), HDF5A_ENOT_A_GROUP);
+    CHECK(l == NULL);
+
+    /* walk: full paths, datasets described */
+    CHECK_RC(c, hdf5a_walk(c, "/meta", 0, NULL, 0, &l), 0);
+    e = find_entry(l, "/meta/sub/y");
+    CHECK(e && strcmp(e->kind, "dataset") == 0 && strcmp(e->dtype, "<f8") == 0 && e->ndim == 1 &&
+          e->shape[0] == 4 && e->maxshape[0] == HDF5A_UNLIMITED);
+    CHECK(l && l->count == 4 && strcmp(l->entries[0].name, "/meta/dangling") == 0 &&
+          strcmp(l->entries[2].name, "/meta/sub") == 0);
+    hdf5a_listing_free(l);
+    CHECK_RC(c, hdf5a_walk(c, "/meta", 1, NULL, 0, &l), 0);
+    CHECK(l && l->count == 3);
+    hdf5a_listing_free(l);
+
+    /* info */
+    hdf5a_objinfo *info = NULL;
+    CHECK_RC(c, hdf5a_info(c, "/meta/sub/y", &info), 0);
+    if (info) {
+        CHECK(strcmp(info->kind, "dataset") == 0 && strcmp(info->dtype, "<f8") == 0);
+        CHECK(strcmp(info->hdf5_class, "float") == 0 && strcmp(info->layout, "chunked") == 0);
+        CHECK(info->ndim == 1 && info->shape[0] == 4 && info->maxshape[0] == HDF5A_UNLIMITED);
+        CHECK(info->chunk_ndim == 1 && info->chunks[0] > 4);
+        CHECK(info->compression && strcmp(info->compression, "gzip") == 0 &&
+              info->compression_opts == 5 && !info->shuffle && !info->fletcher32);
+        CHECK(info->nfilters == 1 && info->filters[0].id == 1 && info->filters[0].ncd == 1 &&
+              info->filters[0].cd_values[0] == 5);
+        CHECK(info->fillvalue && strcmp(info->fillvalue->dtype, "<f8") == 0 &&
+              info->fillvalue->ndim == 0 && *(const double *)info->fillvalue->data == 0.0);
+        CHECK(info->storage_size > 0 && info->nattrs == 1);
+    }
+    hdf5a_objinfo_free(info);
+    CHECK_RC(c, hdf5a_info(c, "/meta", &info), 0);
+    CHECK(info && strcmp(info->kind, "group") == 0 && info->members == 3 && info->nattrs == 1 &&
+          info->ndim == -1 && info->dtype == NULL && info->fillvalue == NULL);
+    hdf5a_objinfo_free(info);
+    CHECK_RC(c, hdf5a_info(c, "/meta/dangling", &info), HDF5A_ENOT_FOUND);
+    CHECK(info == NULL);
+    CHECK_RC(c, hdf5a_info(c, "/meta", NULL), HDF5A_EINVAL);
+    CHECK_RC(c, hdf5a_ping(c), 0); /* errors left it usable */
+    hdf5a_close(c);
+}
+
+static void test_async_meta(int port)
+{
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    rec wr = {0}, sa = {0}, ga = {0}, la = {0}, da = {0}, ls = {0}, wk = {0}, inf = {0},
+        exa = {0}, exb = {0}, ln = {0}, mv = {0}, gone = {0};
+    int32_t v[3] = {1, 2, 3};
+    uint64_t s3[1] = {3};
+    hdf5a_array a = arr("<i4", 1, s3, v, sizeof v);
+    CHECK(hdf5a_async_write(ac, "/am/x", &a, NULL, on_reply, &wr) == 0);
+    CHECK(hdf5a_async_set_attr(ac, "/am/x", "v", &a, on_reply, &sa) == 0);
+    memset(v, 0, sizeof v); /* copied at once */
+    CHECK(hdf5a_async_get_attr(ac, "/am/x", "v", on_reply, &ga) == 0);
+    CHECK(hdf5a_async_list_attrs(ac, "/am/x", on_reply, &la) == 0);
+    CHECK(hdf5a_async_create_link(ac, "/am/l", "x", on_reply, &ln) == 0);
+    CHECK(hdf5a_async_move(ac, "/am/x", "/am/y", on_reply, &mv) == 0);
+    CHECK(hdf5a_async_list(ac, "/am", NULL, 0, on_reply, &ls) == 0);
+    CHECK(hdf5a_async_walk(ac, "/", 0, NULL, 1, on_reply, &wk) == 0);
+    CHECK(hdf5a_async_info(ac, "/am/y", on_reply, &inf) == 0);
+    CHECK(hdf5a_async_exists(ac, "/am/y", on_reply, &exa) == 0);
+    CHECK(hdf5a_async_exists(ac, "/am/x", on_reply, &exb) == 0);
+    CHECK(hdf5a_async_delete_attr(ac, "/am/y", "v", on_reply, &da) == 0);
+    CHECK(hdf5a_async_get_attr(ac, "/am/y", "v", on_reply, &gone) == 0);
+    CHECK(hdf5a_async_list(ac, "/am", NULL, 0, NULL, NULL) == 0); /* no callback: fine */
+    CHECK(hdf5a_async_move(ac, "/am", NULL, on_reply, &gone) == HDF5A_EINVAL);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK(hdf5a_async_error(ac) == 0);
+    CHECK_REC(wr, 0);
+    CHECK_REC(sa, 0);
+    CHECK_REC(ga, 0);
+    int32_t want[3] = {1, 2, 3};
+    CHECK(ga.array && strcmp(ga.array->dtype, "<i4") == 0 && ga.array->nbytes == sizeof want &&
+          memcmp(ga.array->data, want, sizeof want) == 0);
+    CHECK_REC(la, 0);
+    CHECK(la.listing && la.listing->count == 1 && strcmp(la.listing->entries[0].name, "v") == 0);
+    CHECK_REC(ln, 0);
+    CHECK_REC(mv, 0);
+    CHECK_REC(ls, 0);
+    CHECK(ls.listing && ls.listing->count == 2 && strcmp(ls.listing->entries[0].name, "l") == 0 &&
+          strcmp(ls.listing->entries[0].target, "x") == 0 &&
+          strcmp(ls.listing->entries[1].kind, "dataset") == 0);
+    CHECK_REC(wk, 0);
+    CHECK(wk.listing && wk.listing->count == 1 && wk.listing->next &&
+          strcmp(wk.listing->next, wk.listing->entries[0].name) == 0);
+    CHECK_REC(inf, 0);
+    CHECK(inf.info && strcmp(inf.info->kind, "dataset") == 0 && inf.info->nattrs == 1 &&
+          strcmp(inf.info->layout, "contiguous") == 0 && inf.info->chunk_ndim == 0 &&
+          inf.info->compression == NULL && inf.info->compression_opts == -1);
+    CHECK_REC(exa, 0);
+    CHECK(exa.exists == 1);
+    CHECK_REC(exb, 0);
+    CHECK(exb.exists == 0);
+    CHECK_REC(da, 0);
+    CHECK_REC(gone, HDF5A_ENOT_FOUND);
+    hdf5a_array_free(ga.array);
+    hdf5a_listing_free(la.listing);
+    hdf5a_listing_free(ls.listing);
+    hdf5a_listing_free(wk.listing);
+    hdf5a_objinfo_free(inf.info);
+    hdf5a_async_free(ac);
+}
+
+/* The data and meta halves together: the op enum and the op-name table
+ * agree (each call reaches the right server op), read_slice goes through
+ * the blocking result decoder, info sees what create_dataset/resize did,
+ * and a moved dataset is found only at its new path. */
+static void test_data_meta_mix(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c)
+        return;
+    uint64_t shape[2] = {0, 3}, maxshape[2] = {HDF5A_UNLIMITED, 3}, chunks[2] = {8, 3};
+    double fill = -1.0;
+    hdf5a_array fv = arr("<f8", 0, NULL, &fill, sizeof fill);
+    hdf5a_compression gz = {"gzip", 2};
+    hdf5a_create_opts o = {.maxshape = maxshape, .chunks = chunks, .fillvalue = &fv,
+                           .comp = &gz, .shuffle = 1};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/mix/t", 2, shape, "<f8", &o), 0);
+    int32_t one = 1;
+    hdf5a_array av = arr("<i4", 0, NULL, &one, sizeof one);
+    CHECK_RC(c, hdf5a_set_attr(c, "/mix/t", "v", &av), 0);
+    int nd = 0;
+    uint64_t ns[32];
+    CHECK_RC(c, hdf5a_resize_axis(c, "/mix/t", 0, 20, &nd, ns), 0);
+    CHECK(nd == 2 && ns[0] == 20 && ns[1] == 3);
+    hdf5a_objinfo *info = NULL;
+    CHECK_RC(c, hdf5a_info(c, "/mix/t", &info), 0);
+    CHECK(info && info->ndim == 2 && info->shape[0] == 20 && info->maxshape[0] == HDF5A_UNLIMITED &&
+          info->chunk_ndim == 2 && info->chunks[0] == 8 && info->compression &&
+          strcmp(info->compression, "gzip") == 0 && info->compression_opts == 2 &&
+          info->shuffle && info->nattrs == 1);
+    hdf5a_objinfo_free(info);
+
+    double row[3] = {1, 2, 3};
+    uint64_t s3[1] = {3};
+    hdf5a_array rv = arr("<f8", 1, s3, row, sizeof row);
+    hdf5a_sel at5[1] = {HDF5A_INDEX(5)};
+    CHECK_RC(c, hdf5a_write_slice(c, "/mix/t", at5, 1, &rv), 0);
+    CHECK_RC(c, hdf5a_create_link(c, "/mix/l", "t"), 0);
+    CHECK_RC(c, hdf5a_move(c, "/mix/t", "/mix/u"), 0);
+    hdf5a_array *r = NULL;
+    CHECK_RC(c, hdf5a_read_slice(c, "/mix/t", at5, 1, &r), HDF5A_ENOT_FOUND);
+    CHECK(r == NULL);
+    CHECK_RC(c, hdf5a_read_slice(c, "/mix/l", at5, 1, &r), HDF5A_ENOT_FOUND); /* now dangling */
+    hdf5a_sel col[2] = {HDF5A_SLICE(4, 7, HDF5A_DEFAULT), HDF5A_INDEX(1)};
+    CHECK_RC(c, hdf5a_read_slice(c, "/mix/u", col, 2, &r), 0);
+    double want[3] = {-1, 2, -1};
+    CHECK(r && r->ndim == 1 && r->shape[0] == 3 && r->nbytes == sizeof want &&
+          memcmp(r->data, want, sizeof want) == 0);
+    hdf5a_array_free(r);
+    int ex = -1;
+    CHECK_RC(c, hdf5a_exists(c, "/mix/l", &ex), 0);
+    CHECK(ex == 1); /* the dangling link still takes its name */
+    uint64_t s2[1] = {2};
+    CHECK_RC(c, hdf5a_create_dataset(c, "/mix/t", 1, s2, "<i2", NULL), 0);
+    hdf5a_listing *l = NULL;
+    CHECK_RC(c, hdf5a_list(c, "/mix", NULL, 0, &l), 0);
+    CHECK(l && l->count == 3 && strcmp(l->entries[0].kind, "soft_link") == 0 &&
+          strcmp(l->entries[1].name, "t") == 0 && l->entries[1].ndim == 1 &&
+          l->entries[1].shape[0] == 2 && strcmp(l->entries[1].dtype, "<i2") == 0 &&
+          strcmp(l->entries[2].name, "u") == 0 && l->entries[2].shape[0] == 20);
+    hdf5a_listing_free(l);
+    CHECK_RC(c, hdf5a_get_attr(c, "/mix/u", "v", &r), 0);
+    CHECK(r && *(const int32_t *)r->data == 1);
+    hdf5a_array_free(r);
+    hdf5a_close(c);
+
+    /* the same through the async API, pipelined */
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    rec rs = {0}, inf = {0}, mv = {0}, rd = {0}, ws = {0}, ga = {0};
+    CHECK(hdf5a_async_resize_axis(ac, "/mix/u", 0, 6, on_reply, &rs) == 0);
+    CHECK(hdf5a_async_info(ac, "/mix/u", on_reply, &inf) == 0);
+    CHECK(hdf5a_async_move(ac, "/mix/u", "/mix/w", on_reply, &mv) == 0);
+    CHECK(hdf5a_async_write_slice(ac, "/mix/w", at5, 1, &rv, on_reply, &ws) == 0);
+    CHECK(hdf5a_async_read_slice(ac, "/mix/w", col, 2, on_reply, &rd) == 0);
+    CHECK(hdf5a_async_get_attr(ac, "/mix/w", "v", on_reply, &ga) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(rs, 0);
+    CHECK(rs.ndim == 2 && rs.shape[0] == 6 && rs.shape[1] == 3);
+    CHECK_REC(inf, 0);
+    CHECK(inf.info && inf.info->shape[0] == 6 && inf.listing == NULL);
+    CHECK_REC(mv, 0);
+    CHECK_REC(ws, 0);
+    CHECK(ws.ndim == 2 && ws.shape[0] == 6);
+    CHECK_REC(rd, 0);
+    double want2[2] = {-1, 2}; /* rows 4..5 of column 1 (the resize dropped row 6) */
+    CHECK(rd.array && rd.array->ndim == 1 && rd.array->shape[0] == 2 &&
+          memcmp(rd.array->data, want2, sizeof want2) == 0);
+    CHECK_REC(ga, 0);
+    CHECK(ga.array && *(const int32_t *)ga.array->data == 1);
+    hdf5a_objinfo_free(inf.info);
+    hdf5a_array_free(rd.array);
+    hdf5a_array_free(ga.array);
+    hdf5a_async_free(ac);
+}
+
 int main(int argc, char **argv)
 {
     server_bin = argc > 1 ? argv[1] : getenv("H5A_SERVER");
@@ -1495,14 +2114,17 @@ int main(int argc, char **argv)
     test_blocking_ops(s.port);
     test_blocking_structs_and_strings(s.port);
     test_blocking_errors(s.port);
+    test_blocking_slices(s.port);
     test_blocking_connection_errors();
     test_blocking_odd_replies();
     test_blocking_big(s.port);
     test_blocking_progress(s.port);
     test_blocking_too_large();
     test_durability();
+    test_durability_carried();
     test_async_ops(s.port);
     test_async_errors(s.port);
+    test_async_slices(s.port);
     test_async_pipeline(s.port);
     test_async_free(s.port);
     test_async_refused();
@@ -1510,6 +2132,9 @@ int main(int argc, char **argv)
     test_server_killed();
     test_async_big(s.port);
     test_libuv(s.port);
+    test_blocking_meta(s.port);
+    test_async_meta(s.port);
+    test_data_meta_mix(s.port);
     server_stop(&s);
 
     printf("%d passed, %d failed\n", passes, failures);

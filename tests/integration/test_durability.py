@@ -240,3 +240,215 @@ def test_not_an_hdf5_file_is_refused(tmp_path):
     with pytest.raises(Exception) as e:
         _start(tmp_path / "s", precreate=junk)
     assert "cannot open HDF5 file" in str(e.value)
+
+
+# ------------------------------------- the ops of partial I/O, attributes, links
+
+
+async def _prepare(c):
+    """What the ops below act on."""
+    await c.create_group("/g")
+    await c.write("/g/w", np.zeros(10, dtype="<i4"))
+    await c.create_dataset("/g/r", (2,), "<f8", maxshape=(None,))
+    await c.set_attr("/g", "old", 1)
+    await c.write("/src", np.arange(3))
+
+
+@pytest.mark.parametrize("level", ["none", "flush", "fsync"])
+def test_every_new_op_takes_durability(server, level):
+    """The key is accepted by every op issue5 added, reads and listings
+    included (on them, flush/fsync make the reply a barrier)."""
+    with RawConn(server) as c:
+        reqs = [
+            {"op": "create_dataset", "path": "/g/d", "shape": [4, 2], "dtype": "<f8",
+             "maxshape": [None, 2]},
+            {"op": "write_slice", "path": "/g/d", "selection": [[0, 2, None]], "data": 1.5},
+            {"op": "read", "path": "/g/d", "selection": [0]},
+            {"op": "resize", "path": "/g/d", "shape": [6, 2]},
+            {"op": "resize", "path": "/g/d", "shape": 8, "axis": 0},
+            {"op": "set_attr", "path": "/g", "name": "a", "data": 3},
+            {"op": "get_attr", "path": "/g", "name": "a"},
+            {"op": "list_attrs", "path": "/g"},
+            {"op": "delete_attr", "path": "/g", "name": "a"},
+            {"op": "list", "path": "/"},
+            {"op": "walk", "path": "/"},
+            {"op": "info", "path": "/g/d"},
+            {"op": "exists", "path": "/g/d"},
+            {"op": "create_link", "path": "/l", "target": "/g/d"},
+            {"op": "move", "path": "/l", "dest": "/m/l"},
+        ]
+        for i, r in enumerate(reqs, 1):
+            assert_ok(c.call(dict(r, id=i, durability=level)), i)
+        bad = c.call({"id": 99, "op": "set_attr", "path": "/g", "name": "b", "data": 1,
+                      "durability": "always"})
+        assert_error(bad, "BAD_REQUEST", 99)
+        assert_error(c.call({"id": 100, "op": "get_attr", "path": "/g", "name": "b"}),
+                     "NOT_FOUND", 100)
+
+
+async def _do_write_slice(c, **kw):
+    await c.write_slice("/g/w", np.s_[2:5], np.array([7, 8, 9], dtype="<i4"), **kw)
+
+
+async def _check_write_slice(c):
+    np.testing.assert_array_equal(await c.read("/g/w"), [0, 0, 7, 8, 9, 0, 0, 0, 0, 0])
+
+
+async def _do_create_dataset(c, **kw):
+    await c.create_dataset("/g/new/d", (4, 3), "<i2", fillvalue=5, **kw)
+
+
+async def _check_create_dataset(c):
+    np.testing.assert_array_equal(await c.read("/g/new/d"), np.full((4, 3), 5, dtype="<i2"))
+
+
+async def _do_resize(c, **kw):
+    await c.resize("/g/r", (7,), **kw)
+
+
+async def _check_resize(c):
+    assert (await c.info("/g/r"))["shape"] == (7,)
+
+
+async def _do_set_attr(c, **kw):
+    await c.set_attr("/g", "k", np.arange(4, dtype="<i8"), **kw)
+
+
+async def _check_set_attr(c):
+    np.testing.assert_array_equal(await c.get_attr("/g", "k"), np.arange(4))
+
+
+async def _do_delete_attr(c, **kw):
+    await c.delete_attr("/g", "old", **kw)
+
+
+async def _check_delete_attr(c):
+    assert await c.list_attrs("/g") == []
+
+
+async def _do_create_link(c, **kw):
+    await c.create_link("/links/l", "/src", **kw)
+
+
+async def _check_create_link(c):
+    np.testing.assert_array_equal(await c.read("/links/l"), np.arange(3))
+    assert (await c.list("/links"))[0]["kind"] == "soft_link"
+
+
+async def _do_move(c, **kw):
+    await c.move("/src", "/a/dst", **kw)
+
+
+async def _check_move(c):
+    np.testing.assert_array_equal(await c.read("/a/dst"), np.arange(3))
+    assert not await c.exists("/src")
+
+
+_NEW_CHANGES = {
+    "write_slice": (_do_write_slice, _check_write_slice),
+    "create_dataset": (_do_create_dataset, _check_create_dataset),
+    "resize": (_do_resize, _check_resize),
+    "set_attr": (_do_set_attr, _check_set_attr),
+    "delete_attr": (_do_delete_attr, _check_delete_attr),
+    "create_link": (_do_create_link, _check_create_link),
+    "move": (_do_move, _check_move),
+}
+
+
+@pytest.mark.parametrize("level", ["flush", "fsync"])
+@pytest.mark.parametrize("op", sorted(_NEW_CHANGES))
+def test_new_change_acknowledged_durable_survives_kill_9(start_server, client_factory, op, level):
+    """The server runs with durability none, so only the op's own level can
+    commit it: its ok under flush/fsync must mean it survives SIGKILL (the
+    engine marks the file changed for it, or the commit has nothing to do)."""
+    do, check = _NEW_CHANGES[op]
+    srv = start_server(server_opts={"durability": "none"})
+
+    async def load(s):
+        async with client_factory(s) as c:
+            await _prepare(c)
+            await c.sync("fsync")  # the starting state is committed
+            await do(c, durability=level)
+
+    run(load(srv))
+    srv2 = _kill_and_restart(srv, start_server)
+    assert "recovered after a process crash" in srv2.stderr()
+
+    async def verify(s):
+        async with client_factory(s) as c:
+            await check(c)
+
+    run(verify(srv2))
+
+
+def test_python_client_default_goes_with_changes_only(server, client_factory, monkeypatch):
+    """HDF5Client(durability=...) is sent with every op that changes the
+    file and never with the ones that only look; a call's own level wins."""
+    from hdf5_async import codec
+
+    sent = []
+    real = codec.encode_request
+
+    def spy(req_id, op, path, **args):
+        sent.append((op, args.get("durability")))
+        return real(req_id, op, path, **args)
+
+    monkeypatch.setattr(codec, "encode_request", spy)
+
+    async def go():
+        async with client_factory(server, durability="fsync") as c:
+            await c.ping()
+            await c.create_group("/g")
+            await c.write("/g/w", np.zeros(4))
+            await c.update("/g/w", np.zeros(4))
+            await c.append("/g/a", np.zeros((1, 2)))
+            await c.insert("/g/a", 0, np.zeros((1, 2)))
+            await c.read("/g/w")
+            await c.read("/g/w", np.s_[1:3])
+            await c.write_slice("/g/w", np.s_[0], 1.0)
+            await c.create_dataset("/g/d", (3,), maxshape=(None,))
+            await c.resize("/g/d", (5,))
+            await c.resize("/g/d", 6, axis=0)
+            await c.set_attr("/g", "x", 1)
+            await c.get_attr("/g", "x")
+            await c.list_attrs("/g")
+            await c.attrs("/g")
+            await c.delete_attr("/g", "x")
+            await c.list("/")
+            async for _ in c.walk("/"):
+                pass
+            await c.info("/g/d")
+            await c.exists("/g/d")
+            await c.create_link("/l", "/g/d")
+            await c.move("/l", "/m")
+            await c.delete("/m")
+            await c.sync("flush")
+            # per call: keyword-only, and it wins over the client's default
+            await c.set_attr("/g", "y", 2, durability="none")
+            await c.resize("/g/d", 2, axis=0, durability="flush")
+            await c.info("/g/d")  # reads never get the default
+            with pytest.raises(TypeError):
+                await c.move("/g/d", "/g/e", "flush")
+
+    run(go())
+    changes = {"create_group", "write", "update", "append", "insert", "write_slice",
+               "create_dataset", "resize", "set_attr", "delete_attr", "create_link", "move",
+               "delete"}
+    looks = {"ping", "read", "get_attr", "list_attrs", "list", "walk", "info", "exists"}
+    assert {op for op, _ in sent} == changes | looks
+    tail = sent[-4:]
+    assert tail == [("ping", "flush"), ("set_attr", "none"), ("resize", "flush"), ("info", None)]
+    for op, dur in sent[:-4]:
+        assert dur == ("fsync" if op in changes else None), (op, dur)
+
+
+def test_python_changing_methods_take_keyword_only_durability():
+    import inspect
+
+    from hdf5_async import HDF5Client
+
+    for name in ("create_group", "write", "update", "append", "insert", "delete",
+                 "write_slice", "create_dataset", "resize", "set_attr", "delete_attr",
+                 "create_link", "move"):
+        p = inspect.signature(getattr(HDF5Client, name)).parameters["durability"]
+        assert p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is None, name
