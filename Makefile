@@ -214,7 +214,7 @@ $(BENCH): bench/bench.c include/hdf5_async.h $(LIB_A)
 
 bench: deps
 	$(MAKE) $(SERVER) $(BENCH)
-	./$(BENCH) --server $(SERVER) $(BENCH_ARGS)
+	$(BENCH) --server $(SERVER) $(BENCH_ARGS)
 
 # ---- fuzzing (fuzz/): libFuzzer targets, built with clang into build/fuzz/ ----
 # `make fuzz FUZZ_SECONDS=60` builds them and runs each for that long, seeded

@@ -36,6 +36,8 @@ struct h5a_storage {
     h5a_durability held_level;          /* the strongest level among them */
     uint64_t last_fsync;                /* uv_hrtime of the last fsync commit */
     uint64_t retry_at;                  /* no background commit before this */
+    uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
+    bool trimmed;                       /* malloc_trim done since then */
     char open_err[1024];
 };
 
@@ -226,18 +228,20 @@ static void storage_main(void *arg)
         while (!st->in_head && !st->stop_requested) {
             h5a_durability level;
             uint64_t wait = idle_wait(st, &level);
-            if (level == H5A_DUR_NONE && !st->bufs_kept) break;
+            if (level == H5A_DUR_NONE && !st->bufs_kept && st->trimmed) break;
             if (uv_cond_timedwait(&st->cv, &st->mu, wait) == UV_ETIMEDOUT && !st->in_head) {
                 uv_mutex_unlock(&st->mu);
                 if (level != H5A_DUR_NONE) background_commit(st, level);
-                bool kept = h5a_buf_trim(); /* read buffers kept for reuse */
-                /* The last kept buffer just went: the server has been idle
-                 * a while. Give the heap's free memory back to the system
-                 * once (main.c raises malloc's trim threshold so that busy
-                 * periods do not pay for it; after a burst of load glibc
-                 * would otherwise keep ~100 MB of free pages). */
-                if (st->bufs_kept && !kept) malloc_trim(0);
-                st->bufs_kept = kept;
+                st->bufs_kept = h5a_buf_trim(); /* read buffers kept for reuse */
+                /* Idle for a second: give the heap's free memory back to
+                 * the system, once per idle spell (main.c raises malloc's
+                 * trim threshold so that busy periods do not pay for it;
+                 * after a burst of load glibc would otherwise keep ~100 MB
+                 * of free pages). Not sooner: trimming walks the heap. */
+                if (!st->trimmed && uv_hrtime() - st->last_batch >= IDLE_TRIM_NS) {
+                    malloc_trim(0);
+                    st->trimmed = true;
+                }
                 uv_mutex_lock(&st->mu);
             }
         }
@@ -277,6 +281,8 @@ static void storage_main(void *arg)
             uv_mutex_unlock(&st->mu);
             if (released) uv_async_send(&st->async); /* coalesces while the loop is busy */
         }
+        st->last_batch = uv_hrtime();
+        st->trimmed = false;
         /* The queue is drained: one commit for everything that waits. */
         release_held(st);
         if (h5a_engine_pending(st->engine) != H5A_DUR_NONE &&
