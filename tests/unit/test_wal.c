@@ -775,6 +775,7 @@ static void test_process_crash(void)
         int mode = (int)(splitmix(&rng) % 4);
         int fds[2];
         if (pipe(fds) < 0) abort();
+        fflush(stdout); /* a child must not repeat our buffered output */
         pid_t pid = fork();
         if (pid == 0) {
             close(fds[0]);
@@ -848,6 +849,7 @@ static void test_machine_crash(void)
         long crash_at2 = 1 + (long)(splitmix(&rng) % 24);
         int fds[2];
         if (pipe(fds) < 0) abort();
+        fflush(stdout); /* a child must not repeat our buffered output */
         pid_t pid = fork();
         if (pid == 0) {
             close(fds[0]);
@@ -901,6 +903,7 @@ static void test_machine_crash(void)
              * durable) or the last HARD one. */
             for (int i = last_hard; i <= nops && i <= last + 1; i++) allowed[i] = !closed;
             if (closed) allowed[nops] = true;
+            fflush(stdout);
             pid = fork();
             if (pid == 0) {
                 fake_install(fseed ^ 1, crash_at2, KEEP_RANDOM, false);
@@ -1070,6 +1073,7 @@ static model crash_after_commits(const char *p, op_t *ops, int n, long *logsz)
     fresh_file(p);
     int fds[2];
     if (pipe(fds) < 0) abort();
+    fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
     if (pid == 0) {
         hid_t f = wal_open(p, H5F_ACC_RDWR);
@@ -1244,6 +1248,7 @@ static int crash_child(const char *p, op_t *ops, int n,
                        bool (*keep)(const shadow_t *, const pend_t *), bool other_boot,
                        uint64_t restart_at, uint64_t checkpoint_at)
 {
+    fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
     if (pid == 0) {
         h5a_wal_set_limits(0, restart_at, checkpoint_at);
@@ -1422,6 +1427,7 @@ static void test_crash_during_recovery(void)
     model m = crash_after_commits(p, ops, 4, logsz);
     h5a_wal_set_limits(0, 0, 0);
     model_free(&m);
+    fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
     if (pid == 0) {
         fake_install(9, 0, KEEP_CUSTOM, false);
@@ -1448,6 +1454,7 @@ static void test_second_open(void)
     fresh_file(p);
     hid_t f = wal_open(p, H5F_ACC_RDWR);
     CHECK(f >= 0);
+    fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
     if (pid == 0) {
         hid_t g = wal_open(p, H5F_ACC_RDWR);
