@@ -148,17 +148,21 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
     return r;
 }
 
+/* Every commit goes through here, so that last_fsync stays true. */
+static int commit(h5a_storage *st, h5a_durability level, char *err, size_t errlen)
+{
+    if (h5a_engine_commit(st->engine, level, err, errlen) != 0) return -1;
+    if (level == H5A_DUR_FSYNC) st->last_fsync = uv_hrtime();
+    return 0;
+}
+
 /* Commit in the background (not for a waiting reply); a failure is logged
  * and retried later. */
 static void background_commit(h5a_storage *st, h5a_durability level)
 {
     char err[1024];
     uint64_t now = uv_hrtime();
-    if (now < st->retry_at) return;
-    if (h5a_engine_commit(st->engine, level, err, sizeof err) == 0) {
-        if (level == H5A_DUR_FSYNC) st->last_fsync = now;
-        return;
-    }
+    if (now < st->retry_at || commit(st, level, err, sizeof err) == 0) return;
     fprintf(stderr, "hdf5-async-server: background %s commit failed (retrying in 1 s): %s\n",
             h5a_durability_name(level), err);
     st->retry_at = now + RETRY_NS;
@@ -187,7 +191,7 @@ static void release_held(h5a_storage *st)
 {
     if (!st->held_head) return;
     char err[1024];
-    if (h5a_engine_commit(st->engine, st->held_level, err, sizeof err) != 0) {
+    if (commit(st, st->held_level, err, sizeof err) != 0) {
         fprintf(stderr, "hdf5-async-server: %s commit failed: %s\n",
                 h5a_durability_name(st->held_level), err);
         char msg[1200];
@@ -195,17 +199,13 @@ static void release_held(h5a_storage *st)
                  h5a_durability_name(st->held_level), err);
         for (h5a_request *r = st->held_head; r; r = r->next)
             if (level_of(st, r) > H5A_DUR_NONE) h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, msg);
-    } else if (st->held_level == H5A_DUR_FSYNC) {
-        st->last_fsync = uv_hrtime();
     }
-    uv_mutex_lock(&st->mu);
-    while (st->held_head) {
-        h5a_request *r = st->held_head;
-        st->held_head = r->next;
-        push(&st->out_head, &st->out_tail, r);
-    }
+    uv_mutex_lock(&st->mu); /* splice the whole held list onto the done list */
+    if (st->out_tail) st->out_tail->next = st->held_head;
+    else st->out_head = st->held_head;
+    st->out_tail = st->held_tail;
     uv_mutex_unlock(&st->mu);
-    st->held_tail = NULL;
+    st->held_head = st->held_tail = NULL;
     st->held_level = H5A_DUR_NONE;
     uv_async_send(&st->async);
 }
