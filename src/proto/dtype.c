@@ -489,6 +489,13 @@ static int parse_descr(const mp_node *list, int nesting, parse_ctx *cx, dtype **
          * padding entry is that void type, not an empty struct. */
         if (npad == 1 && list->len == 1) {
             dtype_free(st);
+            /* ["", "|V16", [4, 3, 0]] is a void of 0 bytes: the '|V0' that
+             * the type-string parser refuses, refused here the same way so
+             * that what this parser accepts, dtype_encode can write back. */
+            if (padsize == 0)
+                return h5a_fail(err, errlen, H5A_E_UNSUPPORTED_TYPE,
+                                "type descr entry 0: a void of size 0 (a subarray with a 0 "
+                                "dimension); HDF5 types need at least one byte");
             *out = dtype_new(DT_VOID, padsize);
             return *out ? 0 : h5a_fail(err, errlen, H5A_E_INTERNAL, "out of memory");
         }

@@ -26,6 +26,8 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->max_nesting = H5A_DEFAULT_MAX_NESTING;
     cfg->durability = H5A_DEFAULT_DURABILITY;
     cfg->max_elements = H5A_DEFAULT_MAX_ELEMENTS;
+    cfg->max_chunks = H5A_DEFAULT_MAX_CHUNKS;
+    cfg->max_op_bytes = H5A_DEFAULT_MAX_OP_BYTES;
 }
 
 static const char *const dur_names[] = {"none", "flush", "fsync"};
@@ -112,6 +114,11 @@ static const struct {
      "a depth from 1 to 1000"},
     {"max_elements", NUM_COUNT, 1, 0xFFFFFFFFull, offsetof(h5a_config, max_elements),
      "a count from 1 to 4294967295"},
+    /* HDF5's fixed-array chunk index fails past 2^32 positions */
+    {"max_chunks", NUM_COUNT, 1, 0xFFFFFFFFull, offsetof(h5a_config, max_chunks),
+     "a count from 1 to 4294967295"},
+    {"max_op_bytes", NUM_SIZE, 1024, UINT64_MAX, offsetof(h5a_config, max_op_bytes),
+     "bytes, at least 1K (suffixes K, M, G allowed)"},
 };
 
 int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, size_t errlen)
@@ -172,7 +179,7 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "unknown key '%s' (known: host, port, hdf5_file_path, use_compression, debug, "
                  "serialization_format, durability, max_message_size, max_connections, idle_timeout, "
                  "max_pending_bytes, max_pending_requests, max_reply_queue, "
-                 "slow_client_timeout, max_nesting, max_elements)",
+                 "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes)",
                  key);
         return -1;
     }

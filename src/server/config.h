@@ -33,6 +33,12 @@ typedef struct h5a_config {
                                       before the client is dropped; 0 = never */
     uint64_t max_nesting;          /* MessagePack container depth */
     uint64_t max_elements;         /* MessagePack values in one message */
+    /* How much work one request may cause in HDF5 (engine.c, "limits on
+     * the work of one request"): chunk positions a chunked dataset's shape
+     * may span, and bytes an operation may move, fill or touch beyond the
+     * data it carries or asks for. */
+    uint64_t max_chunks;
+    uint64_t max_op_bytes;
     h5a_durability durability;     /* for requests that name none */
 } h5a_config;
 
@@ -53,6 +59,10 @@ typedef struct h5a_config {
 #define H5A_DEFAULT_MAX_NESTING 32     /* = MP_DEFAULT_MAX_DEPTH */
 #define H5A_DEFAULT_MAX_ELEMENTS 4194304 /* = MP_DEFAULT_MAX_NODES */
 #define H5A_DEFAULT_DURABILITY H5A_DUR_FLUSH
+/* 16 Mi chunk positions: 4 TiB of the 256 KiB chunks appends make; a resize
+ * across all of them costs HDF5 about 1.7 s on this project's machines. */
+#define H5A_DEFAULT_MAX_CHUNKS (1ull << 24)
+#define H5A_DEFAULT_MAX_OP_BYTES (1ull << 30)
 
 /* "none" / "flush" / "fsync" -> level, or -1. */
 int h5a_durability_parse(const char *s, size_t n);

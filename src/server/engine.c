@@ -32,6 +32,8 @@ struct h5a_engine {
     struct {
         char *path;
         hid_t dset;
+        int chunk_ndim; /* 0: not chunked */
+        hsize_t chunk[H5A_MAX_DIMS];
     } cache[CACHE_SLOTS];
     unsigned cache_next;
 };
@@ -133,7 +135,31 @@ static hid_t dataset_open(h5a_engine *e, const char *path, char *err)
     }
     e->cache[slot].path = copy;
     e->cache[slot].dset = d;
+    hid_t dcpl = H5Dget_create_plist(d);
+    e->cache[slot].chunk_ndim = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED
+                                    ? H5Pget_chunk(dcpl, H5A_MAX_DIMS, e->cache[slot].chunk)
+                                    : 0;
+    if (e->cache[slot].chunk_ndim < 0) e->cache[slot].chunk_ndim = 0;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    H5Eclear2(H5E_DEFAULT);
     return d;
+}
+
+/* The chunk shape of dataset d into chunk: its rank, or 0 when d is not
+ * chunked. Cached datasets answer from the cache (appends ask every time). */
+static int dataset_chunk(const h5a_engine *e, hid_t d, hsize_t *chunk)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (e->cache[i].path && e->cache[i].dset == d) {
+            memcpy(chunk, e->cache[i].chunk, sizeof(hsize_t) * (size_t)e->cache[i].chunk_ndim);
+            return e->cache[i].chunk_ndim;
+        }
+    hid_t dcpl = H5Dget_create_plist(d);
+    int n = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5A_MAX_DIMS, chunk)
+                                                            : 0;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    H5Eclear2(H5E_DEFAULT);
+    return n < 0 ? 0 : n;
 }
 
 /* What is at path: K_NONE, K_GROUP, K_DATASET or K_OTHER. A dataset (or
@@ -195,7 +221,7 @@ static hid_t lcpl_intermediate(void)
 
 static void shape_str(char *buf, size_t len, int ndim, const hsize_t *dims)
 {
-    uint64_t d[H5A_MAX_DIMS];
+    uint64_t d[H5A_MAX_DIMS] = {0};
     for (int i = 0; i < ndim; i++) d[i] = dims[i];
     h5a_shape_str(ndim, d, buf, len);
 }
@@ -337,18 +363,95 @@ static bool shape_eq(const shape_t *a, const shape_t *b)
     return true;
 }
 
+static uint64_t sat_mul(uint64_t a, uint64_t b);
+
+/* Elements of shape s (saturates at UINT64_MAX: a file may hold shapes
+ * whose product does not fit). */
 static uint64_t shape_elems(const shape_t *s)
 {
     uint64_t n = 1;
-    for (int i = 0; i < s->ndim; i++) n *= s->dims[i];
+    for (int i = 0; i < s->ndim; i++) n = sat_mul(n, s->dims[i]);
     return n;
 }
 
-/* A new dataset of type, shape; resizable along axis 0 when `growable`.
- * Linked at path (parents created) or anonymous when path is NULL. */
-static hid_t dataset_create(h5a_engine *e, const char *path, hid_t type, const shape_t *s,
-                            bool growable, comp_choice c, char *err)
+/* ---- limits on the work of one request ----
+ * HDF5's cost follows numbers a client controls, not only the bytes it
+ * sends: shrinking a dataset visits every chunk position of the old extent,
+ * allocated or not (~100 ns each: a resize to 2^63 rows and back froze the
+ * storage thread, and with it every client); a fixed maxshape gets an index
+ * of every chunk position up front (HDF5 fails past 2^32, at the flush); an
+ * insert moves the tail; turning a write-made dataset into a growable one
+ * copies it; a contiguous dataset with a fill value is filled whole at its
+ * first write; a broadcast repeats one value over the selection; and a
+ * selection reads (and, written, rewrites) every chunk it touches whole.
+ * Each is refused before HDF5 is called, by two keys (docs/protocol.md,
+ * "Limits"): max_chunks, the chunk positions a dataset's shape may span,
+ * and max_op_bytes, the bytes an operation may move, fill or touch beyond
+ * the data it carries or selects. */
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
 {
+    return a && b > UINT64_MAX / a ? UINT64_MAX : a * b;
+}
+
+/* Chunk positions of a dataset of shape dims: the grid HDF5's chunk index
+ * may have to cover, and a shrink may have to visit. A fixed axis counts at
+ * its maxshape (a fixed-size index is made for all of it); an empty axis as
+ * one position, to stay on the safe side. Saturates. */
+static uint64_t chunk_grid(int ndim, const hsize_t *dims, const hsize_t *maxdims,
+                           const hsize_t *chunk)
+{
+    uint64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        hsize_t ext = dims[i];
+        if (maxdims && maxdims[i] != H5S_UNLIMITED && maxdims[i] > ext) ext = maxdims[i];
+        uint64_t c = chunk[i] ? ext / chunk[i] + (ext % chunk[i] != 0) : ext;
+        n = sat_mul(n, c ? c : 1);
+    }
+    return n;
+}
+
+static int check_grid(const h5a_engine *e, const char *path, int ndim, const hsize_t *dims,
+                      const hsize_t *maxdims, const hsize_t *chunk, char *err)
+{
+    uint64_t g = chunk_grid(ndim, dims, maxdims, chunk);
+    if (g <= e->cfg->max_chunks) return 0;
+    char sh[256], ch[256];
+    shape_str(sh, sizeof sh, ndim, dims);
+    shape_str(ch, sizeof ch, ndim, chunk);
+    return FAIL(H5A_E_OUT_OF_RANGE,
+                "'%s' of shape %s in chunks of %s would span %s%llu chunk positions%s, more "
+                "than max_chunks (%llu): HDF5 visits every chunk position when a dataset "
+                "shrinks, allocated or not; use larger chunks or a smaller shape",
+                path, sh, ch, g == UINT64_MAX ? "over " : "", (unsigned long long)g,
+                maxdims ? " (fixed axes counted at their maxshape)" : "",
+                (unsigned long long)e->cfg->max_chunks);
+}
+
+/* An operation's extra bytes (moved, copied, filled) against max_op_bytes. */
+static int check_op_bytes(const h5a_engine *e, uint64_t bytes, char *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int check_op_bytes(const h5a_engine *e, uint64_t bytes, char *err, const char *fmt, ...)
+{
+    if (bytes <= e->cfg->max_op_bytes) return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, ERRLEN, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(err);
+    snprintf(err + n, ERRLEN - n, ": %s%llu bytes, more than max_op_bytes (%llu)",
+             bytes == UINT64_MAX ? "over " : "", (unsigned long long)bytes,
+             (unsigned long long)e->cfg->max_op_bytes);
+    return H5A_E_TOO_LARGE;
+}
+
+/* A new dataset of type, shape; resizable along axis 0 when `growable`.
+ * Linked at path (parents created) or anonymous when path is NULL. On
+ * failure returns -1 with the error code in *code and err filled. */
+static hid_t dataset_create(h5a_engine *e, const char *path, hid_t type, const shape_t *s,
+                            bool growable, comp_choice c, int *code, char *err)
+{
+    *code = H5A_E_HDF5_ERROR;
     hid_t space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, lcpl = H5I_INVALID_HID, d = -1;
     hsize_t maxdims[H5A_MAX_DIMS], chunk[H5A_MAX_DIMS];
     if (s->ndim == 0) {
@@ -365,6 +468,12 @@ static hid_t dataset_create(h5a_engine *e, const char *path, hid_t type, const s
     if (chunked) {
         if (growable) append_chunk(s->ndim, s->dims, itemsize, chunk);
         else guess_chunk(s->ndim, s->dims, itemsize, chunk);
+        int rc = check_grid(e, path ? path : "(new dataset)", s->ndim, s->dims,
+                            growable ? NULL : maxdims, chunk, err);
+        if (rc) {
+            *code = rc;
+            goto out;
+        }
         if (H5Pset_chunk(dcpl, s->ndim, chunk) < 0 || set_filter(dcpl, c) < 0) {
             h5fail(err, H5A_E_HDF5_ERROR, "cannot set up chunks or compression for '%s'",
                    path ? path : "(new dataset)");
@@ -378,6 +487,7 @@ static hid_t dataset_create(h5a_engine *e, const char *path, hid_t type, const s
         d = H5Dcreate_anon(e->file, type, space, dcpl, H5P_DEFAULT);
     }
     if (d < 0) h5fail(err, H5A_E_HDF5_ERROR, "cannot create dataset '%s'", path ? path : "(new)");
+    else *code = 0;
 out:
     close_id(&space, H5Sclose);
     close_id(&dcpl, H5Pclose);
@@ -596,18 +706,16 @@ static int op_write(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
         }
         /* build the new dataset aside, then swap it in: a failure leaves
          * the old one untouched */
-        d = dataset_create(e, NULL, mtype, &s, false, c, err);
+        int code;
+        d = dataset_create(e, NULL, mtype, &s, false, c, &code, err);
         if (d < 0 || (rc = write_all(d, mtype, a->data, r->path, err)) ||
             (rc = dataset_relink(e, d, r->path, true, err))) {
-            if (!rc) rc = H5A_E_HDF5_ERROR;
+            if (!rc) rc = code;
             goto out;
         }
     } else {
-        d = dataset_create(e, r->path, mtype, &s, false, c, err);
-        if (d < 0) {
-            rc = H5A_E_HDF5_ERROR;
-            goto out;
-        }
+        d = dataset_create(e, r->path, mtype, &s, false, c, &rc, err);
+        if (d < 0) goto out;
         if ((rc = write_all(d, mtype, a->data, r->path, err))) {
             /* do not leave a half-made dataset behind */
             H5Ldelete(e->file, r->path, H5P_DEFAULT);
@@ -714,6 +822,33 @@ static int sel_spaces(hid_t d, const sel_t *q, hid_t *fs, hid_t *ms, char *err)
     return 0;
 }
 
+/* HDF5 reads (and, writing, rewrites) every chunk a selection touches
+ * whole, so a strided selection of a few elements across many chunks costs
+ * all of them: the touched chunks' bytes beyond the selected bytes count
+ * against max_op_bytes. (A chunk itself is at most max_op_bytes, so a
+ * selection inside one chunk always passes.) */
+static int check_sel_chunks(const h5a_engine *e, hid_t d, const char *path, const shape_t *s,
+                            const sel_t *q, size_t itemsize, char *err)
+{
+    hsize_t chunk[H5A_MAX_DIMS];
+    if (q->whole || s->ndim == 0 || dataset_chunk(e, d, chunk) != s->ndim) return 0;
+    uint64_t touched = itemsize;
+    for (int i = 0; i < s->ndim; i++) {
+        if (q->count[i] == 0) return 0;
+        hsize_t first = q->start[i] / chunk[i];
+        hsize_t last = (q->start[i] + (q->count[i] - 1) * q->stride[i]) / chunk[i];
+        uint64_t n = q->stride[i] >= chunk[i] ? q->count[i] : last - first + 1;
+        touched = sat_mul(touched, sat_mul(n, chunk[i]));
+    }
+    uint64_t selected = sat_mul(shape_elems(&q->out), itemsize);
+    if (touched <= selected) return 0;
+    return check_op_bytes(e, touched - selected, err,
+                          "the selection of '%s' touches %llu bytes of chunks for %llu bytes "
+                          "selected (HDF5 reads each touched chunk whole; select in parts, or "
+                          "along the chunks); the excess is",
+                          path, (unsigned long long)touched, (unsigned long long)selected);
+}
+
 static void sel_spaces_close(hid_t fs, hid_t ms)
 {
     if (fs != H5S_ALL) H5Sclose(fs);
@@ -782,6 +917,7 @@ static int op_read(h5a_engine *e, h5a_request *r, h5a_request *req, char *err)
         rc = FAIL(H5A_E_TOO_LARGE, "dataset too large for memory");
         goto out;
     }
+    if ((rc = check_sel_chunks(e, d, r->path, &s, &q, size, err))) goto out;
     nbytes = (size_t)n * size;
     if (!(buf = h5a_buf_alloc(nbytes))) {
         rc = FAIL(H5A_E_INTERNAL, "out of memory for %zu bytes", nbytes);
@@ -844,11 +980,18 @@ static int op_write_slice(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
     uint64_t n = sel_elems(&q);
     void *rep = NULL;
     const void *src = a->data;
-    if ((rc = check_type(r->path, a, ft, mt, true, err)) || n == 0) goto out;
+    if ((rc = check_type(r->path, a, ft, mt, true, err)) || n == 0 ||
+        (rc = check_sel_chunks(e, d, r->path, &s, &q, H5Tget_size(ft), err)))
+        goto out;
     if (broadcast) {
         /* HDF5 writes equal element counts only: repeat the value (for
          * strings, the pointer to it) */
         size_t isz = a->type->itemsize;
+        if ((rc = check_op_bytes(e, sat_mul(n, isz), err,
+                                 "writing one value to the %llu elements selected in '%s' "
+                                 "repeats it in memory",
+                                 (unsigned long long)n, r->path)))
+            goto out;
         if (n > SIZE_MAX / isz || !(rep = malloc((size_t)n * isz))) {
             rc = FAIL(H5A_E_INTERNAL, "out of memory repeating a value %llu times",
                       (unsigned long long)n);
@@ -904,26 +1047,32 @@ static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s
 }
 
 /* A dataset made by write is not resizable: copy it once into a chunked one
- * that can grow along axis 0, attributes included. */
-static hid_t make_growable(h5a_engine *e, const char *path, hid_t old, const shape_t *s,
-                           comp_choice c, char *err)
+ * that can grow along axis 0, attributes included. Returns 0 with the new
+ * dataset in *out (the caller closes it), or an error code. */
+static int make_growable(h5a_engine *e, const char *path, hid_t old, const shape_t *s,
+                         comp_choice c, hid_t *out, char *err)
 {
     hid_t ft = H5Dget_type(old), d = H5I_INVALID_HID;
     void *buf = NULL;
     size_t nbytes;
-    if (read_whole(old, ft, s, &buf, &nbytes, err)) goto out;
-    d = dataset_create(e, NULL, ft, s, true, c, err);
+    int rc = check_op_bytes(e, sat_mul(shape_elems(s), H5Tget_size(ft)), err,
+                            "'%s' was made by write and cannot grow: growing it means copying "
+                            "it into a growable dataset first",
+                            path);
+    if (rc || (rc = read_whole(old, ft, s, &buf, &nbytes, err))) goto out;
+    d = dataset_create(e, NULL, ft, s, true, c, &rc, err);
     if (d < 0) goto out;
-    if ((shape_elems(s) && write_all(d, ft, buf, path, err)) ||
-        h5a_meta_copy_attrs(old, d, err) || dataset_relink(e, d, path, true, err)) {
+    if ((shape_elems(s) && (rc = write_all(d, ft, buf, path, err))) ||
+        (rc = h5a_meta_copy_attrs(old, d, err)) || (rc = dataset_relink(e, d, path, true, err))) {
         close_id(&d, H5Dclose);
         goto out;
     }
+    *out = d;
 out:
     reclaim(ft, s, buf);
     h5a_buf_free(buf);
     H5Tclose(ft);
-    return d;
+    return rc;
 }
 
 /* append and insert: grow along axis 0, the new rows at `at` (-1 = end). */
@@ -949,11 +1098,8 @@ static int op_grow(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
         }
         shape_t s = array_shape(a);
         if (s.ndim == 0) s.ndim = 1, s.dims[0] = 1; /* a scalar starts a 1-D dataset */
-        own = dataset_create(e, r->path, mt, &s, true, c, err);
-        if (own < 0) {
-            rc = H5A_E_HDF5_ERROR;
-            goto out;
-        }
+        own = dataset_create(e, r->path, mt, &s, true, c, &rc, err);
+        if (own < 0) goto out;
         if (shape_elems(&s) && (rc = write_all(own, mt, a->data, r->path, err))) {
             H5Ldelete(e->file, r->path, H5P_DEFAULT);
             goto out;
@@ -985,43 +1131,66 @@ static int op_grow(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
         at = (hsize_t)idx;
     }
     if (k == 0) goto done;
-    if (maxdims[0] != H5S_UNLIMITED && maxdims[0] < len + k) {
-        if (!c.explicit_) c = dataset_compression(d); /* keep what it has */
-        own = make_growable(e, r->path, d, &s, c, err);
-        if (own < 0) {
-            rc = H5A_E_HDF5_ERROR;
-            goto out;
-        }
-        d = own;
-    }
-    shape_t ns = s;
-    ns.dims[0] = len + k;
-    if (H5Dset_extent(d, ns.dims) < 0) {
-        rc = h5fail(err, H5A_E_HDF5_ERROR, "cannot grow '%s'", r->path);
+    if (k > H5S_UNLIMITED - 1 - len) {
+        rc = FAIL(H5A_E_OUT_OF_RANGE, "'%s' of length %llu cannot grow by %llu rows", r->path,
+                  (unsigned long long)len, (unsigned long long)k);
         goto out;
     }
-    e->dirty = true;
-    if (at < len) {
-        /* move the tail [at, len) to [at+k, len+k): costs the tail only */
-        shape_t row = s;
-        row.dims[0] = 1;
-        size_t rowbytes = H5Tget_size(ft) * (size_t)shape_elems(&row);
-        hsize_t tail = len - at;
-        void *buf = malloc(rowbytes * tail);
-        if (!buf) {
+    /* An insert moves the tail [at, len) to [at+k, len+k): it costs the
+     * tail only, and the tail's size is checked and its buffer taken before
+     * anything changes. */
+    shape_t row = s;
+    row.dims[0] = 1;
+    uint64_t rowbytes = sat_mul(H5Tget_size(ft), shape_elems(&row));
+    hsize_t tail = len - at;
+    void *tailbuf = NULL;
+    if (tail) {
+        uint64_t bytes = sat_mul(rowbytes, tail);
+        if ((rc = check_op_bytes(e, bytes, err, "inserting at %llu into '%s' moves the %llu rows after it",
+                                 (unsigned long long)at, r->path, (unsigned long long)tail)))
+            goto out;
+        if (!(tailbuf = malloc(bytes))) {
             rc = FAIL(H5A_E_INTERNAL, "out of memory moving %llu rows", (unsigned long long)tail);
             goto out;
         }
-        rc = rows_io(d, false, ft, &ns, at, tail, buf, err);
-        if (!rc) rc = rows_io(d, true, ft, &ns, at + k, tail, buf, err);
+    }
+    if (maxdims[0] != H5S_UNLIMITED && maxdims[0] < len + k) {
+        if (!c.explicit_) c = dataset_compression(d); /* keep what it has */
+        if ((rc = make_growable(e, r->path, d, &s, c, &own, err))) goto out_tail;
+        d = own;
+        shape_t same;
+        if ((rc = get_shape(d, &same, maxdims, err))) goto out_tail;
+    }
+    shape_t ns = s;
+    ns.dims[0] = len + k;
+    hsize_t chunk[H5A_MAX_DIMS];
+    if (dataset_chunk(e, d, chunk) == s.ndim &&
+        (rc = check_grid(e, r->path, ns.ndim, ns.dims, maxdims, chunk, err)))
+        goto out_tail;
+    if (H5Dset_extent(d, ns.dims) < 0) {
+        rc = h5fail(err, H5A_E_HDF5_ERROR, "cannot grow '%s'", r->path);
+        goto out_tail;
+    }
+    e->dirty = true;
+    if (tail) {
+        rc = rows_io(d, false, ft, &ns, at, tail, tailbuf, err);
+        if (!rc) rc = rows_io(d, true, ft, &ns, at + k, tail, tailbuf, err);
         shape_t ts = ns;
         ts.dims[0] = tail;
-        reclaim(ft, &ts, buf);
-        free(buf);
-        if (rc) goto out;
+        reclaim(ft, &ts, tailbuf);
     }
-    if ((rc = rows_io(d, true, mt, &ns, at, k, (void *)a->data, err))) goto out;
+    if (!rc) rc = rows_io(d, true, mt, &ns, at, k, (void *)a->data, err);
+    if (rc) {
+        /* nobody is told it grew: back to the old length (an insert's moved
+         * tail is only at risk if HDF5 failed midway through writing it) */
+        H5Dset_extent(d, s.dims);
+        H5Eclear2(H5E_DEFAULT);
+        goto out_tail;
+    }
     s = ns;
+out_tail:
+    free(tailbuf);
+    if (rc) goto out;
 done:
     put_shape_result(b, s.ndim, s.dims);
 out:
@@ -1158,12 +1327,29 @@ static int op_create_dataset(h5a_engine *e, h5a_request *r, mp_buf *b, char *err
                       bytes);
             goto out;
         }
+        /* every access to a chunk reads (and fills, and compresses) it whole */
+        if ((rc = check_op_bytes(e, (uint64_t)bytes, err,
+                                 "a chunk of '%s' would hold %.0f bytes, each read or written "
+                                 "whole",
+                                 r->path, bytes)) ||
+            (rc = check_grid(e, r->path, s.ndim, s.dims, maxdims, chunk, err)))
+            goto out;
         if (H5Pset_chunk(dcpl, s.ndim, chunk) < 0 || set_filter(dcpl, c) < 0) {
             rc = h5fail(err, H5A_E_HDF5_ERROR, "cannot set up chunks or compression for '%s'",
                         r->path);
             goto out;
         }
     }
+    /* A contiguous dataset's space is allocated whole at its first write
+     * (and filled, when it has a fill value): the file's end jumps by its
+     * size. A 2^62-byte one made the file impossible to checkpoint, close or
+     * reopen (ftruncate: File too large). Chunked ones allocate per chunk. */
+    if (!chunked && s.ndim &&
+        (rc = check_op_bytes(e, sat_mul(shape_elems(&s), H5Tget_size(ft)), err,
+                             "'%s' would be a contiguous dataset, which HDF5 allocates%s whole at "
+                             "its first write (give it chunks to allocate only what is written)",
+                             r->path, a->has_fill ? " and fills" : "")))
+        goto out;
     if (a->has_fill) {
         if ((fillt = mem_type(&a->fill, err)) < 0) {
             rc = H5A_E_UNSUPPORTED_TYPE;
@@ -1225,10 +1411,8 @@ static int op_resize(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
         for (int i = 0; i < s.ndim; i++) ns.dims[i] = a->shape[i];
     }
     if (!shape_eq(&ns, &s)) {
-        hid_t dcpl = H5Dget_create_plist(d);
-        H5D_layout_t layout = H5Pget_layout(dcpl);
-        H5Pclose(dcpl);
-        if (layout != H5D_CHUNKED)
+        hsize_t chunk[H5A_MAX_DIMS];
+        if (dataset_chunk(e, d, chunk) != s.ndim)
             return FAIL(H5A_E_OUT_OF_RANGE,
                         "'%s' is not chunked, so its shape %s is fixed: only chunked datasets "
                         "can be resized (create one with create_dataset and maxshape)",
@@ -1240,6 +1424,12 @@ static int op_resize(h5a_engine *e, h5a_request *r, mp_buf *b, char *err)
                             "axis %d of '%s' can grow to %llu at most (maxshape %s), not %llu",
                             i, r->path, (unsigned long long)maxdims[i], msh,
                             (unsigned long long)ns.dims[i]);
+        /* a shrink visits the chunk positions of the old extent, a growth
+         * makes those of the new one: the larger of the two, per axis */
+        shape_t span = ns;
+        for (int i = 0; i < s.ndim; i++)
+            if (s.dims[i] > span.dims[i]) span.dims[i] = s.dims[i];
+        if ((rc = check_grid(e, r->path, span.ndim, span.dims, maxdims, chunk, err))) return rc;
         if (H5Dset_extent(d, ns.dims) < 0)
             return h5fail(err, H5A_E_HDF5_ERROR, "cannot resize '%s'", r->path);
         e->dirty = true;
@@ -1381,13 +1571,20 @@ void h5a_engine_execute_appends(h5a_engine *e, h5a_request **reqs, size_t n)
     ft = H5Dget_type(d);
     if ((mt = mem_type(&first->data, err)) < 0) goto one_by_one;
     if (!(k = malloc(n * sizeof *k))) goto one_by_one;
-    hsize_t total = 0;
+    hsize_t total = 0, chunk[H5A_MAX_DIMS];
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (check_rows(reqs[i], &reqs[i]->data, &s, ft, mt, &k[i], err)) goto one_by_one;
         total += k[i];
         bytes += reqs[i]->data.nbytes;
     }
+    /* past a limit, each request gets its own answer (some may still fit) */
+    if (total > H5S_UNLIMITED - 1 - s.dims[0]) goto one_by_one;
+    shape_t grown = s;
+    grown.dims[0] += total;
+    if (dataset_chunk(e, d, chunk) != s.ndim ||
+        check_grid(e, first->path, s.ndim, grown.dims, maxdims, chunk, err))
+        goto one_by_one;
     if (!(staging = malloc(bytes ? bytes : 1))) goto one_by_one;
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {

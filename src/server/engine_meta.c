@@ -29,7 +29,7 @@
 #define PAGE_BYTES (16u * 1024 * 1024)
 /* walk: deepest nesting below the walked group (each level is a C and an
  * HDF5 stack frame; real files are never near this). */
-#define WALK_MAX_DEPTH 256
+#define WALK_MAX_DEPTH H5A_MAX_PATH_DEPTH
 
 static void close_id(hid_t *id, herr_t (*fn)(hid_t))
 {

@@ -23,8 +23,9 @@ static void usage(FILE *f)
             "  --file PATH    the HDF5 file to serve (config key hdf5_file_path, default data.h5)\n"
             "  --debug        log every request and connection event to stderr\n"
             "Limits (max_connections, idle_timeout, max_pending_bytes, max_pending_requests,\n"
-            "max_reply_queue, slow_client_timeout, max_nesting, max_elements) and\n"
-            "max_message_size are config-file keys; see README.md and docs/protocol.md.\n"
+            "max_reply_queue, slow_client_timeout, max_nesting, max_elements, max_chunks,\n"
+            "max_op_bytes) and max_message_size are config-file keys; see README.md and\n"
+            "docs/protocol.md.\n"
             "Prints 'listening on HOST:PORT' once it accepts connections; SIGINT/SIGTERM "
             "finishes received requests, closes the file and exits 0.\n");
 }

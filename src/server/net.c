@@ -829,13 +829,15 @@ int h5a_server_run(const h5a_config *cfg)
     logf_(s,
           "serving %s (use_compression=%s, max_message_size=%llu, max_connections=%llu, "
           "idle_timeout=%llu, max_pending_bytes=%llu, max_pending_requests=%llu, "
-          "max_reply_queue=%llu, slow_client_timeout=%llu, max_nesting=%llu, max_elements=%llu)",
+          "max_reply_queue=%llu, slow_client_timeout=%llu, max_nesting=%llu, max_elements=%llu, "
+          "max_chunks=%llu, max_op_bytes=%llu)",
           cfg->file_path, cfg->use_compression ? "true" : "false",
           (unsigned long long)cfg->max_message_size, (unsigned long long)cfg->max_connections,
           (unsigned long long)cfg->idle_timeout, (unsigned long long)cfg->max_pending_bytes,
           (unsigned long long)cfg->max_pending_requests, (unsigned long long)cfg->max_reply_queue,
           (unsigned long long)cfg->slow_client_timeout, (unsigned long long)cfg->max_nesting,
-          (unsigned long long)cfg->max_elements);
+          (unsigned long long)cfg->max_elements, (unsigned long long)cfg->max_chunks,
+          (unsigned long long)cfg->max_op_bytes);
 
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (s->refused_unlogged) log_refused(s);

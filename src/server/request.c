@@ -9,67 +9,35 @@
 #include "server/bigbuf.h"
 #include "server/config.h"
 
+/* The op list, expanded: one entry per op, in h5a_op order, then the
+ * aliases (name lookup only). */
+static const h5a_op_info op_info[] = {
+#define H5A_X(ID, name, args, changes, perm, batch) \
+    {name, args, changes, H5A_PERM_##perm, batch},
+    H5A_OPS(H5A_X)
+#undef H5A_X
+    {"?", 0, false, H5A_PERM_READ, false}, /* OP_NONE */
+};
+_Static_assert(sizeof op_info / sizeof op_info[0] == OP_NONE + 1, "one entry per op");
+
 static const struct {
     const char *name;
     h5a_op op;
-} ops[] = {
-    {"ping", OP_PING},     {"create_group", OP_CREATE_GROUP}, {"write", OP_WRITE},
-    {"update", OP_WRITE},  {"read", OP_READ},                 {"append", OP_APPEND},
-    {"insert", OP_INSERT}, {"delete", OP_DELETE},
-    {"create_dataset", OP_CREATE_DATASET}, {"resize", OP_RESIZE},
-    {"write_slice", OP_WRITE_SLICE},
-    {"set_attr", OP_SET_ATTR},       {"get_attr", OP_GET_ATTR}, {"list_attrs", OP_LIST_ATTRS},
-    {"delete_attr", OP_DELETE_ATTR}, {"list", OP_LIST},         {"walk", OP_WALK},
-    {"info", OP_INFO},               {"exists", OP_EXISTS},     {"create_link", OP_CREATE_LINK},
-    {"move", OP_MOVE},
+} op_names[] = {
+#define H5A_X(ID, name, args, changes, perm, batch) {name, OP_##ID},
+    H5A_OPS(H5A_X)
+#undef H5A_X
+#define H5A_X(ID, name) {name, OP_##ID},
+    H5A_OP_ALIASES(H5A_X)
+#undef H5A_X
 };
 
-/* Which arguments each op takes besides id/op; anything else is refused so
- * that a typo ("compresion") is reported instead of silently ignored. */
-enum {
-    A_PATH = 1,
-    A_DATA = 2,
-    A_INDEX = 4,
-    A_COMP = 8,
-    A_SEL = 16,    /* selection; optional for read, required for write_slice */
-    A_SHAPE = 32,  /* shape */
-    A_CREATE = 64, /* dtype, chunks, maxshape, fillvalue, shuffle, exist_ok */
-    A_AXIS = 128,
-    /* attributes, listing, links */
-    A_NAME = 256,
-    A_TARGET = 512,
-    A_DEST = 1024,
-    A_PAGE = 2048, /* limit, after */
-    A_DEPTH = 4096,
-};
-static unsigned op_args(h5a_op op)
+const h5a_op_info *h5a_op_info_of(h5a_op op)
 {
-    switch (op) {
-    case OP_PING: return 0;
-    case OP_CREATE_GROUP: case OP_DELETE: return A_PATH;
-    case OP_READ: return A_PATH | A_SEL;
-    case OP_WRITE: case OP_APPEND: return A_PATH | A_DATA | A_COMP;
-    case OP_INSERT: return A_PATH | A_DATA | A_COMP | A_INDEX;
-    case OP_CREATE_DATASET: return A_PATH | A_SHAPE | A_CREATE | A_COMP;
-    case OP_RESIZE: return A_PATH | A_SHAPE | A_AXIS;
-    case OP_WRITE_SLICE: return A_PATH | A_SEL | A_DATA;
-    case OP_SET_ATTR: return A_PATH | A_NAME | A_DATA;
-    case OP_GET_ATTR: case OP_DELETE_ATTR: return A_PATH | A_NAME;
-    case OP_LIST_ATTRS: case OP_INFO: case OP_EXISTS: return A_PATH;
-    case OP_LIST: return A_PATH | A_PAGE;
-    case OP_WALK: return A_PATH | A_PAGE | A_DEPTH;
-    case OP_CREATE_LINK: return A_PATH | A_TARGET;
-    case OP_MOVE: return A_PATH | A_DEST;
-    default: return 0;
-    }
+    return &op_info[(unsigned)op <= OP_NONE ? op : OP_NONE];
 }
 
-const char *h5a_op_name(h5a_op op)
-{
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (ops[i].op == op) return ops[i].name;
-    return "?";
-}
+const char *h5a_op_name(h5a_op op) { return h5a_op_info_of(op)->name; }
 
 void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
 {
@@ -88,9 +56,14 @@ int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen)
         return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path '%.*s' is relative: paths start with '/'",
                         (int)(n > 200 ? 200 : n), p);
     if (n == 1) return 0; /* the root */
-    size_t start = 1;
+    size_t start = 1, depth = 0;
     for (size_t i = 1; i <= n; i++) {
         if (i < n && p[i] != '/') continue;
+        if (++depth > H5A_MAX_PATH_DEPTH)
+            return h5a_fail(err, errlen, H5A_E_TOO_LARGE,
+                            "path is more than %d levels deep, the most a path may have "
+                            "(HDF5 looks up every level): '%.60s...'",
+                            H5A_MAX_PATH_DEPTH, p);
         size_t len = i - start;
         if (len == 0)
             return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path '%.*s' has an empty component",
@@ -371,11 +344,11 @@ static int parse_meta_args(h5a_request *req, unsigned want, const mp_node *name,
     char *e = req->err_msg;
     size_t el = sizeof req->err_msg;
     int rc;
-    if (want & A_NAME) {
+    if (want & H5A_ARG_NAME) {
         if (!name) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'name'", req->op_name);
         if ((rc = copy_name(req, name, "name", &req->name))) return rc;
     }
-    if (want & A_TARGET) {
+    if (want & H5A_ARG_TARGET) {
         if (!target)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'target'", req->op_name);
         if ((rc = copy_name(req, target, "target", &req->target))) return rc;
@@ -389,16 +362,16 @@ static int parse_meta_args(h5a_request *req, unsigned want, const mp_node *name,
         snprintf(abs, n + 2, "%s%s", rel ? "/" : "", req->target);
         rc = h5a_path_validate(abs, n + rel, why, sizeof why);
         free(abs);
-        if (rc) return h5a_fail(e, el, rc, "link target '%.200s': %s", req->target, why);
+        if (rc) return h5a_fail(e, el, rc, "link target '%.100s': %s", req->target, why);
     }
-    if (want & A_DEST) {
+    if (want & H5A_ARG_DEST) {
         if (!dest || dest->type != MP_STR)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'dest'", req->op_name);
         if ((rc = h5a_path_validate((const char *)dest->v.ptr, dest->len, e, el))) return rc;
         req->dest = strndup((const char *)dest->v.ptr, dest->len);
         if (!req->dest) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
     }
-    if (want & A_PAGE) {
+    if (want & H5A_ARG_PAGE) {
         if ((rc = parse_count(req, limit, "limit", &req->limit))) return rc;
         if (after && after->type != MP_NIL) {
             if ((rc = copy_name(req, after, "after", &req->after))) return rc;
@@ -411,7 +384,7 @@ static int parse_meta_args(h5a_request *req, unsigned want, const mp_node *name,
                 return rc;
         }
     }
-    if (want & A_DEPTH && (rc = parse_count(req, depth, "max_depth", &req->max_depth))) return rc;
+    if (want & H5A_ARG_DEPTH && (rc = parse_count(req, depth, "max_depth", &req->max_depth))) return rc;
     return 0;
 }
 
@@ -433,25 +406,30 @@ static int parse(h5a_request *req, const h5a_limits *lim)
 
     const mp_node *op = mp_map_get(root, "op");
     if (!op || !mp_is_raw(op)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "a request needs a string 'op'");
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (mp_raw_eq(op, ops[i].name)) {
-            req->op = ops[i].op;
-            req->op_name = ops[i].name;
+    for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
+        if (mp_raw_eq(op, op_names[i].name)) {
+            req->op = op_names[i].op;
+            req->op_name = op_names[i].name;
         }
     if (req->op == OP_NONE) {
         /* the list of known ops, from the table so that it cannot go stale */
         char known[512];
         size_t used = 0;
-        for (size_t i = 0; i < sizeof ops / sizeof ops[0] && used < sizeof known; i++) {
-            int k = snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "", ops[i].name);
-            if (k > 0) used += (size_t)k;
-        }
+        /* each op, its aliases right after it ("write, update") */
+        for (int o = 0; o < OP_NONE; o++)
+            for (size_t i = 0; i < sizeof op_names / sizeof op_names[0] && used < sizeof known;
+                 i++) {
+                if (op_names[i].op != (h5a_op)o) continue;
+                int k = snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
+                                 op_names[i].name);
+                if (k > 0) used += (size_t)k;
+            }
         /* the op quoted up to 32 bytes, so that the whole list fits in err_msg */
         return h5a_fail(e, el, H5A_E_UNKNOWN_OP, "unknown op '%.*s' (known: %s)",
                         (int)(op->len > 32 ? 32 : op->len), (const char *)op->v.ptr, known);
     }
 
-    unsigned want = op_args(req->op);
+    unsigned want = h5a_op_info_of(req->op)->args;
     const mp_node *k = mp_first_child(root), *path = NULL, *data = NULL, *index = NULL,
                   *comp = NULL, *opts = NULL, *sel = NULL, *name = NULL, *target = NULL,
                   *dest = NULL, *limit = NULL, *after = NULL, *depth = NULL,
@@ -469,22 +447,22 @@ static int parse(h5a_request *req, const h5a_limits *lim)
             dur = v;
             continue;
         }
-        if (mp_raw_eq(k, "path")) path = v, need = A_PATH;
-        else if (mp_raw_eq(k, "data")) data = v, need = A_DATA;
-        else if (mp_raw_eq(k, "index")) index = v, need = A_INDEX;
-        else if (mp_raw_eq(k, "compression")) comp = v, need = A_COMP;
-        else if (mp_raw_eq(k, "compression_opts")) opts = v, need = A_COMP;
-        else if (mp_raw_eq(k, "selection")) sel = v, need = A_SEL;
-        else if (mp_raw_eq(k, "name")) name = v, need = A_NAME;
-        else if (mp_raw_eq(k, "target")) target = v, need = A_TARGET;
-        else if (mp_raw_eq(k, "dest")) dest = v, need = A_DEST;
-        else if (mp_raw_eq(k, "limit")) limit = v, need = A_PAGE;
-        else if (mp_raw_eq(k, "after")) after = v, need = A_PAGE;
-        else if (mp_raw_eq(k, "max_depth")) depth = v, need = A_DEPTH;
+        if (mp_raw_eq(k, "path")) path = v, need = H5A_ARG_PATH;
+        else if (mp_raw_eq(k, "data")) data = v, need = H5A_ARG_DATA;
+        else if (mp_raw_eq(k, "index")) index = v, need = H5A_ARG_INDEX;
+        else if (mp_raw_eq(k, "compression")) comp = v, need = H5A_ARG_COMP;
+        else if (mp_raw_eq(k, "compression_opts")) opts = v, need = H5A_ARG_COMP;
+        else if (mp_raw_eq(k, "selection")) sel = v, need = H5A_ARG_SEL | H5A_ARG_SEL_REQ;
+        else if (mp_raw_eq(k, "name")) name = v, need = H5A_ARG_NAME;
+        else if (mp_raw_eq(k, "target")) target = v, need = H5A_ARG_TARGET;
+        else if (mp_raw_eq(k, "dest")) dest = v, need = H5A_ARG_DEST;
+        else if (mp_raw_eq(k, "limit")) limit = v, need = H5A_ARG_PAGE;
+        else if (mp_raw_eq(k, "after")) after = v, need = H5A_ARG_PAGE;
+        else if (mp_raw_eq(k, "max_depth")) depth = v, need = H5A_ARG_DEPTH;
         else
             for (int j = 0; j < 8; j++)
                 if (mp_raw_eq(k, dset_keys[j]))
-                    dset[j] = v, need = j == 0 ? A_SHAPE : j == 7 ? A_AXIS : A_CREATE;
+                    dset[j] = v, need = j == 0 ? H5A_ARG_SHAPE : j == 7 ? H5A_ARG_AXIS : H5A_ARG_CREATE;
         if (!(need & want))
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' takes no argument '%.*s'",
                             req->op_name, (int)(k->len > 64 ? 64 : k->len), (const char *)k->v.ptr);
@@ -497,14 +475,14 @@ static int parse(h5a_request *req, const h5a_limits *lim)
                             "'durability' must be \"none\", \"flush\" or \"fsync\"");
         req->durability = d;
     }
-    if (want & A_PATH) {
+    if (want & H5A_ARG_PATH) {
         if (!path || path->type != MP_STR)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs a string 'path'", req->op_name);
         if ((rc = h5a_path_validate((const char *)path->v.ptr, path->len, e, el))) return rc;
         req->path = strndup((const char *)path->v.ptr, path->len);
         if (!req->path) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
     }
-    if (want & A_INDEX) {
+    if (want & H5A_ARG_INDEX) {
         if (!index || (index->type != MP_INT && index->type != MP_UINT))
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs an integer 'index'", req->op_name);
         if (index->type == MP_UINT && index->v.u > INT64_MAX)
@@ -512,18 +490,18 @@ static int parse(h5a_request *req, const h5a_limits *lim)
                             (unsigned long long)index->v.u);
         req->index = index->type == MP_INT ? index->v.i : (int64_t)index->v.u;
     }
-    if (want & A_COMP && (rc = parse_compression(req, comp, opts))) return rc;
-    if (want & A_SEL) {
+    if (want & H5A_ARG_COMP && (rc = parse_compression(req, comp, opts))) return rc;
+    if (want & (H5A_ARG_SEL | H5A_ARG_SEL_REQ)) {
         /* nil counts as absent: the whole dataset */
         if (sel && sel->type != MP_NIL && (rc = parse_selection(req, sel))) return rc;
-        if (req->op == OP_WRITE_SLICE && !req->sel)
+        if (want & H5A_ARG_SEL_REQ && !req->sel)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,
                             "op 'write_slice' needs a 'selection' (use 'write' for whole "
                             "datasets)");
     }
-    if (want & A_SHAPE && (rc = parse_dset(req, dset))) return rc;
+    if (want & H5A_ARG_SHAPE && (rc = parse_dset(req, dset))) return rc;
     if ((rc = parse_meta_args(req, want, name, target, dest, limit, after, depth))) return rc;
-    if (want & A_DATA) {
+    if (want & H5A_ARG_DATA) {
         if (!data) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs 'data'", req->op_name);
         if ((rc = h5a_array_from_node(data, &req->data, e, el))) return rc;
         req->has_data = true;

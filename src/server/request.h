@@ -9,31 +9,25 @@
 
 #include "proto/array.h"
 #include "proto/msgpack.h"
+#include "proto/ops.h"
 
+/* One per entry of the op list (src/proto/ops.h), in its order. */
 typedef enum {
-    OP_PING,
-    OP_CREATE_GROUP,
-    OP_WRITE, /* "update" too */
-    OP_READ,
-    OP_APPEND,
-    OP_INSERT,
-    OP_DELETE,
-    OP_CREATE_DATASET,
-    OP_RESIZE,
-    OP_WRITE_SLICE,
-    /* attributes, listing, links: engine_meta.c */
-    OP_SET_ATTR,
-    OP_GET_ATTR,
-    OP_LIST_ATTRS,
-    OP_DELETE_ATTR,
-    OP_LIST,
-    OP_WALK,
-    OP_INFO,
-    OP_EXISTS,
-    OP_CREATE_LINK,
-    OP_MOVE,
+#define H5A_X(ID, name, args, changes, perm, batch) OP_##ID,
+    H5A_OPS(H5A_X)
+#undef H5A_X
     OP_NONE /* the request never got as far as naming a valid op */
 } h5a_op;
+
+/* What the op list says about op (OP_NONE: nothing, changes nothing). */
+typedef struct h5a_op_info {
+    const char *name;
+    unsigned args;  /* H5A_ARG_* */
+    bool changes;   /* may change the file */
+    h5a_perm perm;  /* role it needs */
+    bool batch;     /* allowed inside a batch */
+} h5a_op_info;
+const h5a_op_info *h5a_op_info_of(h5a_op op);
 
 /* LZ4, BZIP2 and BITSHUFFLE are HDF5 filter plugins: the server uses them
  * only when libhdf5 finds them (Debian's hdf5-filter-plugin). */
@@ -149,7 +143,14 @@ void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
 void h5a_request_release_input(h5a_request *req);
 void h5a_request_free(h5a_request *req);
 
-/* Path checks shared with tests: 0 or H5A_E_BAD_PATH with err. */
+/* Components a path may have. HDF5 resolves a path level by level, and
+ * the engine looks up each of its prefixes, so the cost of one request grows
+ * with the square of the depth: 3,000 levels held the storage thread for
+ * 27 s. 256 is the walk's depth limit too (engine_meta.c). */
+#define H5A_MAX_PATH_DEPTH 256
+
+/* Path checks shared with tests: 0, or H5A_E_BAD_PATH (or H5A_E_TOO_LARGE
+ * past H5A_MAX_PATH_DEPTH) with err. */
 int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen);
 
 const char *h5a_op_name(h5a_op op);

@@ -1,5 +1,6 @@
 """Server limits and backpressure: max_connections, idle_timeout,
-max_reply_queue + slow_client_timeout, max_nesting, max_elements, and the
+max_reply_queue + slow_client_timeout, max_nesting, max_elements (max_chunks
+and max_op_bytes: test_work_limits.py), and the
 validation of every limit key.
 
 No timing assertions: a test waits for something to happen within a
@@ -348,6 +349,8 @@ LIMIT_KEYS_OK = {
     "slow_client_timeout": 30,
     "max_nesting": 100,
     "max_elements": 1000000,
+    "max_chunks": 5000,
+    "max_op_bytes": "2M",
 }
 
 
@@ -360,7 +363,8 @@ def test_limit_keys_accepted_and_logged(start_server):
     for k, v in [("max_connections", 7), ("idle_timeout", 3600),
                  ("max_pending_bytes", 128 << 20), ("max_pending_requests", 1000),
                  ("max_reply_queue", 32 << 20), ("slow_client_timeout", 30),
-                 ("max_nesting", 100), ("max_elements", 1000000)]:
+                 ("max_nesting", 100), ("max_elements", 1000000),
+                 ("max_chunks", 5000), ("max_op_bytes", 2 << 20)]:
         assert "%s=%d" % (k, v) in err, (k, err[:2000])
 
 
@@ -398,6 +402,11 @@ def test_zero_timeouts_accepted(start_server):
         ("max_elements", "0"),
         ("max_elements", "4294967296"),
         ("max_elements", "4M"),
+        ("max_chunks", "0"),
+        ("max_chunks", "4294967296"),
+        ("max_chunks", "lots"),
+        ("max_op_bytes", "100"),
+        ("max_op_bytes", "1X"),
     ],
 )
 def test_bad_limit_value_exits_naming_file_line_key(tmp_path, key, value):

@@ -675,10 +675,14 @@ def test_listing_raw_arguments(server):
 
 
 def test_walk_depth_limit(server):
-    deep = "/" + "/".join("d%d" % i for i in range(300))
+    # paths stop at 256 levels, but moving a deep group under another
+    # makes a deeper tree: /a/d0/.../d199/b/e0/.../e149, 352 levels
+    deep = "/a/" + "/".join("d%d" % i for i in range(200))
 
     async def body(c):
         await c.create_group(deep)
+        await c.create_group("/b/" + "/".join("e%d" % i for i in range(150)))
+        await c.move("/b", deep + "/b")
         with pytest.raises(h5a.TooLargeError):
             await walk_all(c)
         return await walk_all(c, max_depth=100)

@@ -1211,6 +1211,13 @@ static void test_dtype_struct_errors(void)
           field_is(t, 2, "c", 14, DT_UINT, 1, 1));
     dtype_free(t);
 
+    /* a lone padding entry of 0 bytes would be '|V0', which the type-string
+     * parser refuses: refused the same way (fuzz_decode's round trip) */
+    CHECK_RC(parse_text("[[\"\", \"|V16\", [4, 3, 0]]]", &t), H5A_E_UNSUPPORTED_TYPE);
+    CHECK(t == NULL);
+    CHECK_ERR_HAS("size 0");
+    CHECK_RC(parse_text("[[\"\", \"|V16\", 0]]", &t), H5A_E_UNSUPPORTED_TYPE);
+
     /* numpy's spelling of a plain void type */
     CHECK_RC(parse_text("[[\"\", \"|V8\"]]", &t), 0);
     CHECK(t && t->kind == DT_VOID && t->itemsize == 8);

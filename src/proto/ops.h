@@ -1,0 +1,72 @@
+/* The one list of operations. Everything that needs to know which ops exist,
+ * what each takes and what it may do expands H5A_OPS: the server's parser,
+ * dispatch and permission checks, the C client's encoder, and (through a
+ * test that compares them) the Python client and docs/protocol.md.
+ *
+ * Adding an operation: a line here, its handler in src/server, its tests,
+ * its section in docs/protocol.md (and the clients' functions).
+ *
+ * X(ID, "name", ARGS, CHANGES, PERM, BATCH)
+ *   ID       the C name: OP_ID in the server
+ *   "name"   the op as it travels ("op": "name")
+ *   ARGS     the request keys it takes besides id, op and durability (which
+ *            every op takes): H5A_ARG_* flags; any other key is BAD_REQUEST
+ *   CHANGES  1 when it may change the file (clients send their default
+ *            durability only with these; a read-only token may not send them)
+ *   PERM     the role it needs: READ, WRITE or ADMIN
+ *   BATCH    1 when it may appear inside a batch
+ */
+#ifndef H5A_OPS_H
+#define H5A_OPS_H
+
+/* Request keys an op takes. */
+enum {
+    H5A_ARG_PATH = 1 << 0,      /* path (required) */
+    H5A_ARG_DATA = 1 << 1,      /* data (required) */
+    H5A_ARG_INDEX = 1 << 2,     /* index (required) */
+    H5A_ARG_COMP = 1 << 3,      /* compression, compression_opts (optional) */
+    H5A_ARG_SEL = 1 << 4,       /* selection (optional) */
+    H5A_ARG_SEL_REQ = 1 << 5,   /* selection (required) */
+    H5A_ARG_SHAPE = 1 << 6,     /* shape (required) */
+    H5A_ARG_CREATE = 1 << 7,    /* dtype (required), chunks, maxshape, fillvalue, shuffle,
+                                   exist_ok */
+    H5A_ARG_AXIS = 1 << 8,      /* axis (optional) */
+    H5A_ARG_NAME = 1 << 9,      /* name: an attribute's (required) */
+    H5A_ARG_TARGET = 1 << 10,   /* target: a soft link's (required) */
+    H5A_ARG_DEST = 1 << 11,     /* dest (required) */
+    H5A_ARG_PAGE = 1 << 12,     /* limit, after (optional) */
+    H5A_ARG_DEPTH = 1 << 13,    /* max_depth (optional) */
+};
+
+typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
+
+#define H5A_OPS(X)                                                                        \
+    X(PING, "ping", 0, 0, READ, 1)                                                        \
+    X(CREATE_GROUP, "create_group", H5A_ARG_PATH, 1, WRITE, 1)                            \
+    X(WRITE, "write", H5A_ARG_PATH | H5A_ARG_DATA | H5A_ARG_COMP, 1, WRITE, 1)            \
+    X(READ, "read", H5A_ARG_PATH | H5A_ARG_SEL, 0, READ, 1)                               \
+    X(APPEND, "append", H5A_ARG_PATH | H5A_ARG_DATA | H5A_ARG_COMP, 1, WRITE, 1)          \
+    X(INSERT, "insert", H5A_ARG_PATH | H5A_ARG_DATA | H5A_ARG_COMP | H5A_ARG_INDEX, 1,    \
+      WRITE, 1)                                                                           \
+    X(DELETE, "delete", H5A_ARG_PATH, 1, WRITE, 1)                                        \
+    X(CREATE_DATASET, "create_dataset",                                                   \
+      H5A_ARG_PATH | H5A_ARG_SHAPE | H5A_ARG_CREATE | H5A_ARG_COMP, 1, WRITE, 1)          \
+    X(RESIZE, "resize", H5A_ARG_PATH | H5A_ARG_SHAPE | H5A_ARG_AXIS, 1, WRITE, 1)         \
+    X(WRITE_SLICE, "write_slice", H5A_ARG_PATH | H5A_ARG_SEL_REQ | H5A_ARG_DATA, 1,       \
+      WRITE, 1)                                                                           \
+    X(SET_ATTR, "set_attr", H5A_ARG_PATH | H5A_ARG_NAME | H5A_ARG_DATA, 1, WRITE, 1)      \
+    X(GET_ATTR, "get_attr", H5A_ARG_PATH | H5A_ARG_NAME, 0, READ, 1)                      \
+    X(LIST_ATTRS, "list_attrs", H5A_ARG_PATH, 0, READ, 1)                                 \
+    X(DELETE_ATTR, "delete_attr", H5A_ARG_PATH | H5A_ARG_NAME, 1, WRITE, 1)               \
+    X(LIST, "list", H5A_ARG_PATH | H5A_ARG_PAGE, 0, READ, 1)                              \
+    X(WALK, "walk", H5A_ARG_PATH | H5A_ARG_PAGE | H5A_ARG_DEPTH, 0, READ, 1)              \
+    X(INFO, "info", H5A_ARG_PATH, 0, READ, 1)                                             \
+    X(EXISTS, "exists", H5A_ARG_PATH, 0, READ, 1)                                         \
+    X(CREATE_LINK, "create_link", H5A_ARG_PATH | H5A_ARG_TARGET, 1, WRITE, 1)             \
+    X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)
+
+/* Other spellings of an op: X(ID, "alias"). "update" is the seed's name of
+ * "write". */
+#define H5A_OP_ALIASES(X) X(WRITE, "update")
+
+#endif
