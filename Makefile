@@ -53,7 +53,7 @@ TEST_CLI    := $(BUILD)/hdf5-async
 vg_suite     = $(2)
 endif
 
-PKGS      := hdf5 libuv inih
+PKGS      := hdf5 libuv inih openssl
 CC        ?= cc
 CFLAGS    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
              -Wshadow -Wno-unused-parameter $(OPT) $(SANFLAGS) -Isrc

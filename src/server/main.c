@@ -83,6 +83,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (h5a_config_check(&cfg, err, sizeof err)) {
+        fprintf(stderr, "hdf5-async-server: %s\n", err);
+        return 2;
+    }
     /* Array frames and read buffers are large and short-lived. glibc would
      * mmap each one afresh and return it on free, so every 64 MiB transfer
      * paid 16k page faults and zeroing; serve them from the heap instead and

@@ -433,7 +433,7 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     const mp_node *k = mp_first_child(root), *path = NULL, *data = NULL, *index = NULL,
                   *comp = NULL, *opts = NULL, *sel = NULL, *name = NULL, *target = NULL,
                   *dest = NULL, *limit = NULL, *after = NULL, *depth = NULL,
-                  *dur = NULL;
+                  *dur = NULL, *token = NULL;
     /* create_dataset / resize, in parse_dset's order */
     const mp_node *dset[8] = {NULL};
     static const char *const dset_keys[8] = {"shape",     "dtype",   "chunks",   "maxshape",
@@ -459,6 +459,7 @@ static int parse(h5a_request *req, const h5a_limits *lim)
         else if (mp_raw_eq(k, "limit")) limit = v, need = H5A_ARG_PAGE;
         else if (mp_raw_eq(k, "after")) after = v, need = H5A_ARG_PAGE;
         else if (mp_raw_eq(k, "max_depth")) depth = v, need = H5A_ARG_DEPTH;
+        else if (mp_raw_eq(k, "token")) token = v, need = H5A_ARG_TOKEN;
         else
             for (int j = 0; j < 8; j++)
                 if (mp_raw_eq(k, dset_keys[j]))
@@ -501,6 +502,15 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     }
     if (want & H5A_ARG_SHAPE && (rc = parse_dset(req, dset))) return rc;
     if ((rc = parse_meta_args(req, want, name, target, dest, limit, after, depth))) return rc;
+    if (want & H5A_ARG_TOKEN) {
+        if (!token || token->type != MP_STR || token->len == 0 || token->len > 4096)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "op 'auth' needs a string 'token' of 1 to 4096 bytes");
+        if (!(req->token = malloc(token->len)))
+            return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+        memcpy(req->token, token->v.ptr, token->len);
+        req->token_len = token->len;
+    }
     if (want & H5A_ARG_DATA) {
         if (!data) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs 'data'", req->op_name);
         if ((rc = h5a_array_from_node(data, &req->data, e, el))) return rc;
@@ -530,6 +540,13 @@ void h5a_request_release_input(h5a_request *req)
         free(req->dset);
         req->dset = NULL;
     }
+    if (req->token) {
+        /* the token is a secret: gone from memory as soon as it is used */
+        explicit_bzero(req->token, req->token_len);
+        free(req->token);
+        req->token = NULL;
+    }
+    if (req->op == OP_AUTH && req->frame) explicit_bzero(req->frame, req->frame_len);
     mp_doc_free(&req->doc);
     free(req->frame);
     req->frame = NULL;

@@ -114,6 +114,12 @@ typedef struct h5a_request {
     uint64_t limit;     /* list/walk: most entries in the reply (0 = default) */
     uint64_t max_depth; /* walk: 0 = no limit */
     int durability; /* h5a_durability the client asked for; -1 = the server's default */
+    char *token;    /* auth: the token as sent (wiped and freed with the input) */
+    size_t token_len;
+    /* auth, answered on the loop thread (net.c): the identity it gave; the
+     * storage thread only writes it into the reply, in order */
+    char auth_name[65];
+    const char *auth_role; /* NULL: no auth_file, nobody needs a token */
 
     /* set when parsing failed: storage answers with this error, untouched file */
     int err_code;
