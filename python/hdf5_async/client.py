@@ -5,7 +5,7 @@ import collections
 import itertools
 import logging
 
-from . import codec
+from . import codec, ops
 from .config import load_settings
 from .errors import ConnectionClosedError, HDF5AsyncError, error_from_reply
 
@@ -242,7 +242,7 @@ class HDF5Client:
     async def _call(self, op, path=None, durability=None, **args):
         self._check_open()
         durability = _durability_arg(durability)
-        if durability is None and op not in _READ_ONLY:
+        if durability is None and ops.changes(op):
             durability = self.durability
         if durability is not None:
             args["durability"] = durability
@@ -581,9 +581,6 @@ class HDF5Client:
 
 
 _DURABILITY = ("none", "flush", "fsync")
-# ops the client-wide durability default does not apply to: they change
-# nothing, so making them wait for a commit would only slow them down
-_READ_ONLY = ("ping", "read", "get_attr", "list_attrs", "list", "walk", "info", "exists")
 
 
 def _durability_arg(value):

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "proto/array.h"
@@ -28,6 +29,13 @@ typedef struct h5a_op_info {
     bool batch;     /* allowed inside a batch */
 } h5a_op_info;
 const h5a_op_info *h5a_op_info_of(h5a_op op);
+
+/* The op list as the parser uses it, as JSON (`hdf5-async-server
+ * --list-ops`): an array with one object per op, {"name", "keys" (every
+ * request key it takes besides id, op and durability), "required" (those it
+ * must send), "changes", "perm" ("read", "write" or "admin"), "batch",
+ * "aliases"}. */
+void h5a_op_list_print(FILE *f);
 
 /* LZ4, BZIP2 and BITSHUFFLE are HDF5 filter plugins: the server uses them
  * only when libhdf5 finds them (Debian's hdf5-filter-plugin). */

@@ -877,6 +877,37 @@ static void test_mp_buf(void)
 #endif
 }
 
+/* A map counted while written has the header mp_put_map_header gives, also
+ * when that header is longer than the byte kept for it. */
+static void test_mp_map_end(void)
+{
+    static const size_t counts[] = {0, 3, 15, 16, 300, 65535, 65536};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++) {
+        size_t n = counts[c];
+        mp_buf want = {0}, got = {0};
+        mp_put_cstr(&want, "before");
+        mp_put_cstr(&got, "before");
+        mp_put_map_header(&want, n);
+        size_t at = mp_map_begin(&got);
+        for (size_t i = 0; i < n; i++) {
+            mp_put_uint(&want, i);
+            mp_put_uint(&want, i * 7);
+            mp_put_uint(&got, i);
+            mp_put_uint(&got, i * 7);
+        }
+        mp_map_end(&got, at, n);
+        CHECK(!got.oom && got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+        mp_buf_free(&want);
+        mp_buf_free(&got);
+    }
+    mp_buf b = {0};
+    size_t at = mp_map_begin(&b);
+    b.oom = true; /* what a failed write leaves: nothing to patch */
+    mp_map_end(&b, at, 20);
+    CHECK(b.len == 1 && b.data[0] == 0x80);
+    mp_buf_free(&b);
+}
+
 /* ================= dtype ================= */
 
 static int parse_s(const char *s, dtype **t)
@@ -2001,6 +2032,7 @@ int main(void)
     test_mp_errors();
     test_mp_map_get();
     test_mp_buf();
+    test_mp_map_end();
     test_dtype_simple();
     test_dtype_str_errors();
     test_dtype_struct();
