@@ -74,6 +74,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SERVER     := $(BUILD)/hdf5-async-server
+CLI        := $(BUILD)/hdf5-async
 
 .PHONY: all deps run test test-unit test-integration clean
 
@@ -148,8 +149,13 @@ test-client: $(CLIENT_TEST_BIN) $(TEST_SERVER)
 	@$(call vg_suite,client,set -e; for t in $(CLIENT_TEST_BIN); do echo "== $$t"; \
 	    H5A_SERVER=$(abspath $(TEST_SERVER)) $(VG) $$t; done)
 
-install: $(LIB_A) $(LIB_SO)
-	install -d $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters $(DESTDIR)$(PREFIX)/lib/pkgconfig
+# The .pc's Libs carry an rpath to $(PREFIX)/lib: a program built with
+# `pkg-config --libs hdf5async` finds libhdf5async.so.0 from any prefix,
+# without ldconfig or LD_LIBRARY_PATH.
+install: $(LIB_A) $(LIB_SO) $(SERVER) $(CLI)
+	install -d $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(SERVER) $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/hdf5_async.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/hdf5_async/adapters/*.h $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
@@ -157,10 +163,11 @@ install: $(LIB_A) $(LIB_SO)
 	ln -sf libhdf5async.so.0 $(DESTDIR)$(PREFIX)/lib/libhdf5async.so
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	    'Name: hdf5async' 'Description: C client library of hdf5-async' 'Version: $(LIB_VERSION)' \
-	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lhdf5async' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lhdf5async' \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hdf5async.pc
 
-run: deps $(SERVER)
+# the CLI too: the README uses it next to the running server
+run: deps $(SERVER) $(CLI)
 	./$(SERVER) --config $(CONFIG)
 
 test: deps
@@ -172,8 +179,13 @@ test-unit: $(UNIT_BIN)
 
 # ASan's leak checker and Python's own allocations do not mix; the server
 # runs under ASan in its own process, pytest itself is not instrumented.
-test-integration: $(TEST_SERVER)
-	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) $(PY) -m pytest -q tests/integration)
+# test_install.py runs `$$H5A_MAKE install` into a temporary prefix and
+# builds a program with $$H5A_SANFLAGS against it: the library and the CLI
+# are built first, so that make has nothing left to build.
+test-integration: $(TEST_SERVER) $(LIB_A) $(LIB_SO) $(SERVER) $(CLI)
+	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) \
+	    H5A_MAKE="$(MAKE) -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND)" \
+	    H5A_SANFLAGS="$(SANFLAGS)" $(PY) -m pytest -q tests/integration)
 
 clean:
 	rm -rf build
@@ -189,7 +201,6 @@ $(BUILD)/vg/%: $(BUILD)/% tests/valgrind.sh
 # (tests/cli) drives the built binary against a real server.
 CLI_SRC := $(wildcard src/cli/*.c) $(wildcard src/common/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
-CLI     := $(BUILD)/hdf5-async
 
 all: $(CLI)
 .PHONY: test-cli
