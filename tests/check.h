@@ -22,9 +22,9 @@
  * `prog` runs every test in table order; `prog NAME...` runs those, in that
  * order, where NAME is the function's name with or without its `test_`
  * prefix; `prog --list` prints the names. An unknown name is an error
- * (exit status 2) that lists them, before any setup. The last line of
- * output is always "N passed, M failed" (check_summary), the exit status 1
- * on any failure. Tests run in one process, as before: a test may rely on
+ * (exit status 2) that lists them, before any setup. A run's last line of
+ * output is "N passed, M failed" (check_summary), its exit status 1 on any
+ * failure. Tests run in one process, as before: a test may rely on
  * the program's setup, never on another test. */
 #ifndef H5A_TESTS_CHECK_H
 #define H5A_TESTS_CHECK_H
