@@ -71,7 +71,8 @@ def load_settings(host=None, port=None, config=None):
     [client] section is used if it has the key, else [server]; a wildcard
     listen address (0.0.0.0, ::, empty) means 127.0.0.1. Without a file the
     defaults are 127.0.0.1:8888. ``debug = true`` in [client] or [server]
-    turns on debug logging.
+    turns on debug logging. ``#`` and ``;`` after whitespace start a comment
+    (``port = 8891 # local``), as in the server and the CLI.
     """
     path = config
     # ./config.ini is looked at only when it has something to tell: with
@@ -82,7 +83,7 @@ def load_settings(host=None, port=None, config=None):
     debug = False
     if path is not None:
         path = os.fspath(path)
-        parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+        parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
         with open(path, encoding="utf-8") as f:
             parser.read_file(f, source=path)
         for section in ("server", "client"):  # client read last: it wins
