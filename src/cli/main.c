@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/config.h"
-#include "cli/dtype.h"
+#include "cli/nptype.h"
 #include "cli/format.h"
 #include "cli/npy.h"
 #include "cli/progress.h"
@@ -680,7 +680,7 @@ static int cmd_get(hdf5a_client *c, const args *a)
         hdf5a_array_free(v);
         return status;
     }
-    dtype *t = dt_parse(v->dtype, err, sizeof err);
+    np_type *t = np_type_parse(v->dtype, err, sizeof err);
     if (!t) {
         msg("cannot show %s: %s", path, err);
         hdf5a_array_free(v);
@@ -694,7 +694,7 @@ static int cmd_get(hdf5a_client *c, const args *a)
         fprintf(stderr, "(too large to print; use '" PROG " get %s%s%s%s -o FILE.npy' to save it)\n",
                 path, a->slice ? " --slice '" : "", a->slice ? a->slice : "", a->slice ? "'" : "");
     }
-    dt_free(t);
+    np_type_free(t);
     hdf5a_array_free(v);
     return status;
 }

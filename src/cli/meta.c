@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/dtype.h"
+#include "cli/nptype.h"
 #include "cli/format.h"
 #include "cli/npy.h"
 
@@ -29,11 +29,11 @@ static void put_dtype(FILE *out, const char *dt)
         return;
     }
     char err[256];
-    dtype *t = dt_parse(dt, err, sizeof err);
-    char *r = t ? dt_repr(t) : NULL;
+    np_type *t = np_type_parse(dt, err, sizeof err);
+    char *r = t ? np_type_repr(t) : NULL;
     fputs(r ? r : dt, out);
     free(r);
-    dt_free(t);
+    np_type_free(t);
 }
 
 /* h5ls's dimensions: "{10/Inf, 4}", "{SCALAR}", "{NULL}". */
@@ -205,9 +205,9 @@ int cmd_tree(hdf5a_client *c, const char *path)
 static void put_value(FILE *out, const hdf5a_array *v)
 {
     char err[256];
-    dtype *t = dt_parse(v->dtype, err, sizeof err);
+    np_type *t = np_type_parse(v->dtype, err, sizeof err);
     if (!t || format_value(out, v, t) < 0) fputs("?\n", out);
-    dt_free(t);
+    np_type_free(t);
 }
 
 int cmd_info(hdf5a_client *c, const char *path)
@@ -425,12 +425,12 @@ int cmd_attr(hdf5a_client *c, const char *const *pos, int npos, const char *npy,
                 status = EXIT_FILE;
             }
         } else {
-            dtype *t = dt_parse(v->dtype, err, sizeof err);
+            np_type *t = np_type_parse(v->dtype, err, sizeof err);
             if (!t || format_value(stdout, v, t) < 0) {
                 msg("cannot show attribute %s of %s", name, path);
                 status = EXIT_CONN;
             }
-            dt_free(t);
+            np_type_free(t);
         }
         hdf5a_array_free(v);
         return status;
