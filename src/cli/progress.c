@@ -81,12 +81,12 @@ static void on_progress(uint64_t done, uint64_t total, void *ud)
     p->drawn = 1;
 }
 
-progress *progress_start(hdf5a_client *c, const char *label)
+progress *progress_start(hdf5a_client *c, const char *verb, const char *path)
 {
     if (!isatty(2)) return NULL;
     progress *p = calloc(1, sizeof *p);
     if (!p) return NULL;
-    snprintf(p->label, sizeof p->label, "%s", label);
+    snprintf(p->label, sizeof p->label, "%s %s", verb, path);
     p->t0 = now_s();
     p->last_draw = -1;
     hdf5a_set_progress(c, on_progress, p);

@@ -19,9 +19,10 @@
 
 typedef struct progress progress;
 
-/* label: e.g. "put /x". Installs the hook on c. Returns NULL (and draws
- * nothing) when stderr is not a terminal or memory is short. */
-progress *progress_start(hdf5a_client *c, const char *label);
+/* verb, path: what the bar is about ("put", "/x"). Installs the hook on c.
+ * Returns NULL (and draws nothing) when stderr is not a terminal or memory
+ * is short. */
+progress *progress_start(hdf5a_client *c, const char *verb, const char *path);
 /* Removes the hook from c and clears the bar; on success with nbytes above
  * PROGRESS_MIN_BYTES prints a summary line. p NULL is fine. */
 void progress_end(progress *p, hdf5a_client *c, int ok, uint64_t nbytes);
