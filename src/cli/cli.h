@@ -43,7 +43,7 @@ typedef struct cli_args {
     npy_array arr;              /* put/append's FILE.npy, loaded */
 } cli_args;
 
-/* ---- report.c: every message the CLI prints on stderr ---- */
+/* ---- report.c: errors on stderr ---- */
 
 /* "hdf5-async: ..." on stderr. */
 void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,3 +1,6 @@
+/* The CLI's NumPy dtype model, np_type (nptype.h): parsed from numpy's
+ * descr or the library's dtype strings, written back as either, and named
+ * as numpy's repr names it. */
 #include "cli/nptype.h"
 
 #include <stdarg.h>

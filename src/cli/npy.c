@@ -1,3 +1,4 @@
+/* Reading and writing .npy files (npy.h). */
 #include "cli/npy.h"
 
 #include <errno.h>

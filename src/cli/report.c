@@ -1,6 +1,6 @@
-/* Every message the CLI prints on stderr goes through here: its errors
- * ("hdf5-async: ..."), usage errors with their hint to --help, and the
- * library's errors turned into an exit status (cli.h). */
+/* The CLI's error reporting (cli.h): "hdf5-async: ..." messages, usage
+ * errors with their hint to --help, and the library's errors turned into
+ * an exit status. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
