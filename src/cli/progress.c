@@ -107,8 +107,12 @@ static char *printable(const char *path)
 /* Columns of printable() text. */
 static int text_cols(const char *s)
 {
-    int cols = 0, w;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p += utf8_char(p, &w)) cols += w;
+    int cols = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int w;
+        p += utf8_char(p, &w);
+        cols += w;
+    }
     return cols;
 }
 
