@@ -11,6 +11,9 @@
 #include "proto/errors.h"
 #include "server/net_int.h"
 
+/* A large frame's buffer starts at this size and doubles as bytes arrive. */
+#define BIG_FIRST ((size_t)1 << 20)
+
 /* ---- closing ---- */
 
 static void conn_free_if_done(conn *c)
@@ -31,10 +34,62 @@ static void on_closed(uv_handle_t *h)
     conn_free_if_done(c);
 }
 
+/* ---- the server-wide budget (max_buffered_bytes) ----
+ * Bytes of frames being received, requests not yet answered and replies not
+ * yet written, over all connections. Past the budget nobody is read until it
+ * drops below 90% of it (the hysteresis keeps the walk over every connection
+ * rare); what is already received still runs, and replies still go out. */
+
+static void budget_check(server *s)
+{
+    uint64_t limit = s->cfg->max_buffered_bytes;
+    if (!s->over_budget && s->buffered > limit) {
+        s->over_budget = true;
+        fprintf(stderr,
+                "hdf5-async-server: %.1f MiB buffered for clients, over max_buffered_bytes "
+                "(%.1f MiB): reading paused until replies drain\n",
+                s->buffered / 1048576.0, limit / 1048576.0);
+    } else if (s->over_budget && s->buffered < limit / 10 * 9) {
+        s->over_budget = false;
+        fprintf(stderr, "hdf5-async-server: back under max_buffered_bytes: reading resumed\n");
+        for (conn *c = s->conns, *next; c; c = next) {
+            next = c->next;
+            conn_maybe_read(c);
+        }
+    }
+}
+
+static void budget_add(server *s, uint64_t n)
+{
+    s->buffered += n;
+    if (!s->over_budget && s->buffered > s->cfg->max_buffered_bytes) budget_check(s);
+}
+
+static void budget_sub(server *s, uint64_t n)
+{
+    s->buffered = s->buffered > n ? s->buffered - n : 0;
+    if (s->over_budget) budget_check(s);
+}
+
+static bool request_done(conn *c, h5a_request *r);
+
 void conn_close(conn *c, const char *why)
 {
     if (c->closing) return;
     c->closing = true;
+    /* reads still queued for the storage thread are skipped, the requests
+     * never given to it are dropped here */
+    atomic_store(&c->gone, true);
+    for (h5a_request *r = c->held_head, *next; r; r = next) {
+        next = r->next;
+        request_done(c, r);
+    }
+    c->held_head = c->held_tail = NULL;
+    if (c->big) {
+        budget_sub(c->srv, c->big_cap);
+        free(c->big);
+        c->big = NULL;
+    }
     server *s = c->srv;
     net_log(s, "conn %llu %s closed (%s)", (unsigned long long)c->serial, c->peer, why);
     if (c->prev) c->prev->next = c->next;
@@ -54,6 +109,7 @@ static void on_shutdown_sent(uv_shutdown_t *req, int status)
 {
     conn *c = req->data;
     if (status < 0) conn_close(c, "shutdown failed");
+    else if (c->peer_eof) conn_close(c, "peer closed its side; every request answered");
 }
 
 static int tls_flush(conn *c, bool last, bool close_after);
@@ -65,8 +121,11 @@ void conn_finish(conn *c, const char *why)
     net_log(s, "conn %llu %s finishing (%s)", (unsigned long long)c->serial, c->peer, why);
     c->draining = true;
     c->no_more_input = true;
-    free(c->big);
-    c->big = NULL;
+    if (c->big) {
+        budget_sub(s, c->big_cap);
+        free(c->big);
+        c->big = NULL;
+    }
     if (c->tls) { /* a close_notify before our FIN: the peer sees a clean end */
         h5a_tls_conn_shutdown(c->tls);
         tls_flush(c, false, false);
@@ -93,10 +152,42 @@ typedef struct reply_batch {
 static bool request_done(conn *c, h5a_request *r)
 {
     bool close_after = r->close_after;
+    size_t reply = r->reply.len + r->reply_data_len;
     c->pending_reqs--;
     c->pending_bytes -= r->frame_len;
+    if (r->reply_counted) {
+        c->reply_bytes -= reply;
+        budget_sub(c->srv, r->frame_len + reply);
+    } else {
+        budget_sub(c->srv, r->frame_len);
+    }
     h5a_request_free(r);
     return close_after;
+}
+
+/* Replies this connection has not yet had written to the socket. */
+static size_t unsent(const conn *c)
+{
+    return c->reply_bytes + (c->tls ? c->tcp.write_queue_size : 0);
+}
+
+static bool may_submit(const conn *c, const h5a_request *r)
+{
+    if (!r->droppable) return true; /* its reply is small */
+    return c->reads_in_storage == 0 && unsent(c) < c->srv->cfg->max_reply_queue;
+}
+
+/* Give the storage thread the held requests that may go now, in order. */
+static void release_held(conn *c)
+{
+    while (c->held_head && !c->closing && may_submit(c, c->held_head)) {
+        h5a_request *r = c->held_head;
+        c->held_head = r->next;
+        if (!c->held_head) c->held_tail = NULL;
+        r->next = NULL;
+        if (r->droppable) c->reads_in_storage++;
+        h5a_storage_submit(c->srv->storage, r);
+    }
 }
 
 /* A connection's batch of replies is out: close it when asked, else read on. */
@@ -111,6 +202,11 @@ static void after_written(conn *c, int status, bool close_after)
         return;
     }
     if (c->pending_reqs == 0) c->last_active = uv_now(&c->srv->loop); /* idle from now */
+    release_held(c);
+    if (c->peer_eof && c->pending_reqs == 0) {
+        conn_finish(c, "peer closed its side; every request answered");
+        return;
+    }
     if (close_after) {
         conn_finish(c, c->rejected ? "over max_connections" : "after protocol error");
         return;
@@ -141,6 +237,7 @@ static void on_written(uv_write_t *w, int status)
 
 typedef struct tls_write {
     uv_write_t w;
+    size_t len;
     bool last;        /* ends a batch of replies: after_written then */
     bool close_after;
     char data[];      /* the ciphertext */
@@ -151,6 +248,7 @@ static void on_tls_written(uv_write_t *w, int status)
     tls_write *tw = (tls_write *)w;
     conn *c = w->data;
     bool last = tw->last, close_after = tw->close_after;
+    budget_sub(c->srv, tw->len);
     free(tw);
     if (c->closing) return; /* on_closed frees the connection */
     if (status < 0) {
@@ -170,13 +268,18 @@ static int tls_flush(conn *c, bool last, bool close_after)
     tls_write *tw = malloc(sizeof *tw + (n ? n : 1));
     if (!tw) return UV_ENOMEM;
     size_t got = h5a_tls_conn_take_out(c->tls, tw->data, n);
+    tw->len = got;
+    budget_add(c->srv, got);
     tw->last = last;
     tw->close_after = close_after;
     tw->w.data = c;
     uv_buf_t b = uv_buf_init(tw->data, (unsigned)got);
     c->bytes_queued += got;
     int rc = uv_write(&tw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
-    if (rc < 0) free(tw);
+    if (rc < 0) {
+        budget_sub(c->srv, got);
+        free(tw);
+    }
     return rc;
 }
 
@@ -224,6 +327,11 @@ void conn_on_done(h5a_request *r, void *ud)
               (unsigned long long)c->serial, (unsigned long long)r->id, r->op_name,
               r->path ? r->path : "-", r->frame_len, r->reply_ok ? "ok" : "error", ms);
     }
+    size_t reply = r->reply.len + r->reply_data_len;
+    c->reply_bytes += reply;
+    r->reply_counted = true;
+    budget_add(s, reply);
+    if (r->droppable) c->reads_in_storage--;
     if (c->closing || r->reply.oom) {
         request_done(c, r);
         if (c->closing) conn_free_if_done(c);
@@ -317,10 +425,23 @@ void conn_on_flush(void *ud)
 static void submit(conn *c, h5a_request *r)
 {
     r->conn = c;
+    r->gone = &c->gone;
     r->t_start = uv_hrtime();
+    const h5a_op_info *op = h5a_op_info_of(r->op);
+    r->droppable = !r->err_code && !op->changes && r->op != OP_PING && r->op != OP_AUTH &&
+                   r->op != OP_EXISTS;
     c->pending_reqs++;
     c->pending_bytes += r->frame_len;
-    h5a_storage_submit(c->srv->storage, r);
+    budget_add(c->srv, r->frame_len);
+    if (!c->held_head && may_submit(c, r)) {
+        if (r->droppable) c->reads_in_storage++;
+        h5a_storage_submit(c->srv->storage, r);
+        return;
+    }
+    r->next = NULL;
+    if (c->held_tail) c->held_tail->next = r;
+    else c->held_head = r;
+    c->held_tail = r;
 }
 
 static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
@@ -344,6 +465,20 @@ static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
     memset(&r->doc, 0, sizeof r->doc);
     if (s->scratch.cap > SCRATCH_KEEP_NODES) mp_doc_free(&s->scratch); /* a rare huge list */
     submit(c, r);
+}
+
+static void protocol_error(conn *c, int code, const char *msg);
+
+void conn_frame_timeout(conn *c, uint64_t idle_ms)
+{
+    char msg[200];
+    size_t have = c->big ? c->big_have : c->rend - c->rstart;
+    snprintf(msg, sizeof msg,
+             "a frame stopped arriving: %zu bytes of it, then nothing for %.0f s (frame_timeout)",
+             have, idle_ms / 1000.0);
+    fprintf(stderr, "hdf5-async-server: conn %llu %s: %s\n", (unsigned long long)c->serial,
+            c->peer, msg);
+    protocol_error(c, H5A_E_PROTOCOL_ERROR, msg);
 }
 
 /* The stream can no longer be trusted: answer with an error, read nothing
@@ -388,12 +523,16 @@ static void parse_frames(conn *c)
         }
         size_t have = c->rend - c->rstart - 4;
         if (len > RBUF_SIZE - 4) {
-            uint8_t *big = malloc(len);
+            /* The buffer grows as the bytes arrive (plain_dest): a length
+             * prefix alone reserves BIG_FIRST at most, whatever it says. */
+            size_t n = have < len ? have : len;
+            size_t cap = len < BIG_FIRST ? len : BIG_FIRST;
+            if (cap < n) cap = n;
+            uint8_t *big = malloc(cap);
             if (!big) {
                 protocol_error(c, H5A_E_TOO_LARGE, "cannot allocate memory for the frame");
                 return;
             }
-            size_t n = have < len ? have : len;
             memcpy(big, c->rbuf + c->rstart + 4, n);
             c->rstart += 4 + n;
             if (n == len) {
@@ -403,6 +542,8 @@ static void parse_frames(conn *c)
             c->big = big;
             c->big_len = len;
             c->big_have = n;
+            c->big_cap = cap;
+            budget_add(s, cap);
             return;
         }
         if (have < len) break;
@@ -427,7 +568,18 @@ static void parse_frames(conn *c)
 static bool plain_dest(conn *c, uv_buf_t *buf)
 {
     if (c->big) {
-        *buf = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_len - c->big_have));
+        if (c->big_have == c->big_cap) { /* full: double it, up to the frame's length */
+            size_t cap = c->big_cap * 2 < c->big_len ? c->big_cap * 2 : c->big_len;
+            uint8_t *p = realloc(c->big, cap);
+            if (!p) {
+                *buf = uv_buf_init(NULL, 0);
+                return false;
+            }
+            budget_add(c->srv, cap - c->big_cap);
+            c->big = p;
+            c->big_cap = cap;
+        }
+        *buf = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_cap - c->big_have));
         return true;
     }
     if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
@@ -486,6 +638,7 @@ static void plain_got(conn *c, size_t n)
         if (c->big_have == c->big_len) {
             uint8_t *p = c->big;
             c->big = NULL;
+            budget_sub(c->srv, c->big_cap); /* now counted as the request's */
             dispatch_frame(c, p, c->big_len);
             parse_frames(c); /* bytes after it may already wait in rbuf */
         }
@@ -497,6 +650,18 @@ static void plain_got(conn *c, size_t n)
 }
 
 static void refuse_now(conn *c);
+
+/* The peer shut its side (EOF, or TLS close_notify) with requests still
+ * unanswered: it may still be reading. Answer them all, then close
+ * (after_written); a partial frame left at the end is dropped. */
+static void peer_eof(conn *c)
+{
+    net_log(c->srv, "conn %llu %s: peer closed its side; answering %zu requests, then closing",
+            (unsigned long long)c->serial, c->peer, c->pending_reqs);
+    c->peer_eof = true;
+    c->no_more_input = true;
+    conn_maybe_read(c);
+}
 
 /* Decrypt what the session holds into plain_dest while the connection may
  * read; runs again when a paused connection resumes (conn_maybe_read),
@@ -511,6 +676,10 @@ static void tls_pump(conn *c)
             return;
         }
         ssize_t n = h5a_tls_conn_read(c->tls, dst.base, dst.len, err, sizeof err);
+        if (n == -2 && c->pending_reqs > 0) { /* close_notify: a half close */
+            peer_eof(c);
+            return;
+        }
         if (n < 0) {
             net_log(c->srv, "conn %llu %s: %s", (unsigned long long)c->serial, c->peer, err);
             if (!c->tls_up)
@@ -550,6 +719,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = (conn *)st;
     if (nread < 0) {
+        if (nread == UV_EOF && !c->draining && c->pending_reqs > 0) {
+            peer_eof(c);
+            return;
+        }
         conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
     }
@@ -592,7 +765,8 @@ void conn_maybe_read(conn *c)
     const h5a_config *cfg = c->srv->cfg;
     bool within = c->pending_bytes < cfg->max_pending_bytes &&
                   c->pending_reqs < cfg->max_pending_requests &&
-                  c->tcp.write_queue_size < cfg->max_reply_queue;
+                  unsent(c) < cfg->max_reply_queue && c->tcp.write_queue_size < cfg->max_reply_queue &&
+                  !(c->held_head && c->tcp.write_queue_size > 0) && !c->srv->over_budget;
     bool want = c->draining || (!c->no_more_input && within);
     if (!c->no_more_input && !c->draining && within == c->paused) {
         c->paused = !within;

@@ -45,7 +45,8 @@ static void on_sweep(uv_timer_t *t)
     server *s = t->data;
     const h5a_config *cfg = s->cfg;
     uint64_t now = uv_now(&s->loop);
-    uint64_t idle_ms = cfg->idle_timeout * 1000, slow_ms = cfg->slow_client_timeout * 1000;
+    uint64_t idle_ms = cfg->idle_timeout * 1000, slow_ms = cfg->slow_client_timeout * 1000,
+             frame_ms = cfg->frame_timeout * 1000;
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->draining) {
@@ -62,11 +63,14 @@ static void on_sweep(uv_timer_t *t)
             conn_close(c, "TLS handshake timeout");
             continue;
         }
-        /* A client over max_reply_queue that takes none of its replies for
-         * slow_client_timeout is dropped with them. One that reads, however
-         * slowly, is only paused: "stalled" restarts whenever a byte left. */
+        /* A client that takes none of its replies for slow_client_timeout
+         * while more wait behind them (the socket is full and requests are
+         * held, or max_reply_queue bytes are queued) is dropped with them.
+         * One that reads, however slowly, is only paused: "stalled"
+         * restarts whenever a byte left. */
         size_t unsent = c->tcp.write_queue_size;
-        if (slow_ms && unsent >= cfg->max_reply_queue) {
+        bool blocked = unsent > 0 && (c->held_head || unsent >= cfg->max_reply_queue);
+        if (slow_ms && blocked) {
             uint64_t sent = c->bytes_queued - unsent;
             if (!c->stalled || sent != c->sent_mark) {
                 c->stalled = true;
@@ -75,10 +79,11 @@ static void on_sweep(uv_timer_t *t)
             } else if (now - c->stall_since >= slow_ms) {
                 fprintf(stderr,
                         "hdf5-async-server: dropped conn %llu %s: %zu bytes of replies unread "
-                        "for %llu s (max_reply_queue = %llu, slow_client_timeout = %llu)\n",
+                        "for %llu s, %zu requests waiting (max_reply_queue = %llu, "
+                        "slow_client_timeout = %llu)\n",
                         (unsigned long long)c->serial, c->peer, unsent,
                         (unsigned long long)((now - c->stall_since) / 1000),
-                        (unsigned long long)cfg->max_reply_queue,
+                        c->pending_reqs, (unsigned long long)cfg->max_reply_queue,
                         (unsigned long long)cfg->slow_client_timeout);
                 conn_close(c, "slow client");
                 continue;
@@ -89,6 +94,13 @@ static void on_sweep(uv_timer_t *t)
         /* Idle: nothing in flight (no request being executed, no reply
          * unsent) and no byte received. A frame arriving slowly keeps its
          * connection; one that stopped half-way is idle like any other. */
+        /* A frame that stopped arriving (not one we stopped reading) */
+        bool partial = c->big || (c->rbuf && c->rend > c->rstart);
+        if (frame_ms && partial && !c->paused && !c->no_more_input &&
+            now - c->last_active >= frame_ms) {
+            conn_frame_timeout(c, now - c->last_active);
+            continue;
+        }
         if (idle_ms && c->pending_reqs == 0 && now - c->last_active >= idle_ms)
             conn_finish(c, "idle_timeout");
     }
@@ -340,6 +352,8 @@ int h5a_server_run(const h5a_config *cfg)
         s->sweep_ms = cfg->idle_timeout * 1000;
     if (cfg->slow_client_timeout && cfg->slow_client_timeout * 1000 < s->sweep_ms)
         s->sweep_ms = cfg->slow_client_timeout * 1000;
+    if (cfg->frame_timeout && cfg->frame_timeout * 1000 < s->sweep_ms)
+        s->sweep_ms = cfg->frame_timeout * 1000;
     s->sweep_ms /= 4;
     if (s->sweep_ms < SWEEP_MIN_MS) s->sweep_ms = SWEEP_MIN_MS;
     if (s->sweep_ms > SWEEP_MAX_MS) s->sweep_ms = SWEEP_MAX_MS;

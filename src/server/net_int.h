@@ -4,6 +4,7 @@
 #ifndef H5A_NET_INT_H
 #define H5A_NET_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -53,6 +54,7 @@ typedef struct conn {
     size_t rstart, rend;
     uint8_t *big; /* a large frame being read in place */
     size_t big_len, big_have;
+    size_t big_cap; /* allocated: grows as the frame's bytes arrive */
 
     size_t pending_reqs;  /* submitted, reply not yet written out */
     size_t pending_bytes; /* their frame bytes */
@@ -81,6 +83,18 @@ typedef struct conn {
                                handshake is done (TLS) or at once */
     int refuse_code;
     h5a_conn_auth auth;
+
+    /* Requests received but not yet given to the storage thread: a request
+     * that may have a large reply (a read) waits while another one of this
+     * connection is in the storage thread or its unsent replies are over
+     * max_reply_queue, and everything after it waits too (order). So a
+     * client that stops reading holds at most max_reply_queue bytes of
+     * replies, plus one. */
+    h5a_request *held_head, *held_tail;
+    size_t reads_in_storage;
+    size_t reply_bytes; /* replies made, not yet written to the socket */
+    bool peer_eof;      /* the peer shut its side: answer, then close */
+    _Atomic bool gone;  /* closed: the storage thread may skip its reads */
 } conn;
 
 struct server {
@@ -102,6 +116,10 @@ struct server {
     h5a_access access;   /* auth_file, protected mode */
     uv_signal_t sighup;  /* reloads auth_file */
     uv_signal_t sigusr1; /* prints the memory report */
+    /* max_buffered_bytes: frames being received, requests not yet answered
+     * and replies not yet sent, over every connection */
+    uint64_t buffered;
+    bool over_budget;
     h5a_limits limits;
     conn *conns;
     uint64_t next_serial;
@@ -126,5 +144,8 @@ void conn_finish(conn *c, const char *why);
  * write out what they queued. */
 void conn_on_done(h5a_request *r, void *ud);
 void conn_on_flush(void *ud);
+/* A connection's frame stopped arriving (frame_timeout): answer with an
+ * error and close. */
+void conn_frame_timeout(conn *c, uint64_t idle_ms);
 
 #endif

@@ -267,7 +267,11 @@ static void storage_main(void *arg)
             if (!is_plain_append(batch)) {
                 seg[n++] = batch;
                 batch = batch->next;
-                h5a_engine_execute(st->engine, seg[0]);
+                /* a read for a connection that has gone: nobody would
+                 * read the reply (changes are applied all the same) */
+                if (!(seg[0]->droppable && seg[0]->gone &&
+                      atomic_load_explicit(seg[0]->gone, memory_order_relaxed)))
+                    h5a_engine_execute(st->engine, seg[0]);
             } else {
                 batch = apply_appends(st, batch, &n);
             }
