@@ -59,55 +59,24 @@ Errors
 ------
 Every error reply raises the subclass of :class:`HDF5AsyncError` named after
 its code (``NotFoundError`` for ``NOT_FOUND``, ...), with ``.code`` and
-``.message``. A connection that drops makes every pending call raise
-:class:`ConnectionClosedError`.
+``.message``; each is also the built-in exception h5py raises for that
+condition (``NotFoundError`` is a ``KeyError``, ...). A connection that drops
+makes every pending call raise :class:`ConnectionClosedError`; a call over
+the client's ``timeout`` raises :class:`TimedOutError` (also an
+``asyncio.TimeoutError``).
+
+Logging
+-------
+The package logs to the ``"hdf5_async"`` logger and installs no handler:
+``logging.basicConfig(level=logging.DEBUG)`` (or any configuration of the
+application's) shows them; ``debug = true`` in config.ini sets the logger's
+level to DEBUG so each request and reply is logged.
 """
 
+from . import errors
 from .client import HDF5Client
-from .errors import (
-    ERROR_CLASSES,
-    BadPathError,
-    BadRequestError,
-    ConnectionClosedError,
-    ExistsError,
-    HDF5AsyncError,
-    HDF5Error,
-    InternalError,
-    NotADatasetError,
-    NotAGroupError,
-    NotFoundError,
-    OutOfRangeError,
-    ProtocolError,
-    ShapeMismatchError,
-    ShuttingDownError,
-    TooLargeError,
-    TypeMismatchError,
-    UnknownOpError,
-    UnsupportedTypeError,
-)
+from .errors import *  # noqa: F401,F403 (every class, declared once in errors.py)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = [
-    "HDF5Client",
-    "HDF5AsyncError",
-    "ConnectionClosedError",
-    "BadRequestError",
-    "BadPathError",
-    "UnknownOpError",
-    "ProtocolError",
-    "TooLargeError",
-    "NotFoundError",
-    "ExistsError",
-    "NotAGroupError",
-    "NotADatasetError",
-    "TypeMismatchError",
-    "ShapeMismatchError",
-    "OutOfRangeError",
-    "UnsupportedTypeError",
-    "HDF5Error",
-    "ShuttingDownError",
-    "InternalError",
-    "ERROR_CLASSES",
-    "__version__",
-]
+__all__ = ["HDF5Client", "__version__"] + errors.__all__
