@@ -1,4 +1,17 @@
-"""hdf5-async: an asyncio client for the hdf5-async server.
+"""hdf5-async: clients of the hdf5-async server -- ``File`` (h5py's API,
+blocking), ``AsyncFile`` (the same, awaitable) and ``HDF5Client`` (every
+operation of the protocol, asyncio).
+
+h5py's API, pointed at a server::
+
+    import hdf5_async
+    with hdf5_async.File(server="host:8888") as f:   # or config.ini's address
+        f["entry/data"] = np.arange(100.0)
+        print(f["entry/data"][10:20], f["entry/data"].dtype)
+
+See docs/from-h5py.md for what differs from h5py and why.
+
+The protocol's operations, asyncio:
 
 One server owns one HDF5 file and applies every client's operations one at a
 time, in the order it received them; any number of clients, on any number of
@@ -73,10 +86,11 @@ application's) shows them; ``debug = true`` in config.ini sets the logger's
 level to DEBUG so each request and reply is logged.
 """
 
-from . import errors
+from . import errors, h5
 from .client import HDF5Client
 from .errors import *  # noqa: F401,F403 (every class, declared once in errors.py)
+from .h5 import *  # noqa: F401,F403 (File, AsyncFile, Group, Dataset, ...)
 
 __version__ = "0.2.0"
 
-__all__ = ["HDF5Client", "__version__"] + errors.__all__
+__all__ = ["HDF5Client", "__version__"] + h5.__all__ + errors.__all__

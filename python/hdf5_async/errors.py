@@ -4,7 +4,7 @@ Every error reply from the server becomes an instance of the subclass of
 :class:`HDF5AsyncError` named after its stable code (``NOT_FOUND`` ->
 :class:`NotFoundError`, ...).  All of them carry ``.code`` (the wire string,
 or one of the client's own codes ``CONNECTION_CLOSED``, ``TIMEOUT``,
-``BAD_REPLY``, ``READ_ONLY``) and ``.message`` (human readable; do not parse
+``BAD_REPLY``, ``READ_ONLY``, ``UNSUPPORTED``) and ``.message`` (human readable; do not parse
 it).
 
 Each class also derives from the built-in exception an h5py user expects
@@ -96,6 +96,16 @@ class ReadOnlyError(HDF5AsyncError, PermissionError):
     ``HDF5Client(read_only=True)``): refused before anything is sent."""
 
     code = "READ_ONLY"
+    wire = False
+
+
+class UnsupportedError(HDF5AsyncError, NotImplementedError):
+    """An h5py feature hdf5_async does not offer (yet): references, dimension
+    scales, hard and external link creation, fancy-index writes, ... (see
+    docs/from-h5py.md). Raised before anything is sent, never a wrong
+    answer."""
+
+    code = "UNSUPPORTED"
     wire = False
 
 

@@ -308,7 +308,8 @@ class TestErrors:
 
     def test_client_codes_are_not_server_codes(self):
         for cls in (hdf5_async.ConnectionClosedError, hdf5_async.TimedOutError,
-                    hdf5_async.BadReplyError, hdf5_async.ReadOnlyError):
+                    hdf5_async.BadReplyError, hdf5_async.ReadOnlyError,
+                    hdf5_async.UnsupportedError):
             assert cls.code not in hdf5_async.ERROR_CLASSES
         exc = hdf5_async.errors.error_from_reply("garbage")
         assert type(exc) is hdf5_async.BadReplyError and exc.code == "BAD_REPLY"
