@@ -280,9 +280,8 @@ class HDF5Client:
             # connection_lost in a moment, failing this call with the rest:
             # writing to it would only make asyncio log warnings.
             if not transport.is_closing():
-                protocol.send(pieces)  # synchronous: frames never interleave
                 try:
-                    await protocol.drain()
+                    await protocol.send(pieces)  # under the lock: frames never interleave
                 except (ConnectionError, OSError):
                     pass  # connection_lost fails the pending calls, this one too
         if self.timeout is not None:

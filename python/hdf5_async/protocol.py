@@ -17,6 +17,7 @@ then the caller's array as a memoryview); see :meth:`FrameProtocol.send`.
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 import sys
 from typing import Any, Callable, List, Optional, Tuple
@@ -194,12 +195,14 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._drain_waiter = asyncio.get_running_loop().create_future()
         await self._drain_waiter
 
-    def send(self, pieces: List[Any]) -> None:
-        """Queue one frame's pieces on the transport, in order, without
-        joining a large array into new bytes where asyncio allows it
-        (``writelines`` uses sendmsg from Python 3.12; before, ``write`` of
-        a memoryview sends what the socket takes at once and copies only
-        the rest). Small frames are joined: one system call."""
+    async def send(self, pieces: List[Any]) -> None:
+        """Write one frame's pieces, in order, and wait until the transport
+        can take more. A large array is not joined or copied into new
+        bytes: Python 3.12+ ``writelines`` sends the list with sendmsg;
+        before that, over plain TCP, the pieces go to the socket with
+        ``os.writev`` whenever the transport has nothing queued (what the
+        socket cannot take yet waits for it, 64 KiB at a time through the
+        transport). Small frames are joined: one system call."""
         transport = self.transport
         assert isinstance(transport, asyncio.WriteTransport)
         total = sum(len(p) if isinstance(p, bytes) else memoryview(p).nbytes for p in pieces)
@@ -207,9 +210,64 @@ class FrameProtocol(asyncio.BufferedProtocol):
             transport.write(b"".join(pieces) if len(pieces) > 1 else pieces[0])
         elif _WRITELINES_ZERO_COPY:
             transport.writelines(pieces)
+        elif self._fd is not None:
+            await self._writev(transport, [memoryview(p).cast("B") for p in pieces])
         else:
             transport.write(b"".join(pieces[:-1]))
             transport.write(pieces[-1])
+        await self.drain()
+
+    @property
+    def _fd(self) -> Optional[int]:
+        t = self.transport
+        if t is None or t.get_extra_info("sslcontext") is not None or not hasattr(os, "writev"):
+            return None
+        sock = t.get_extra_info("socket")
+        return sock.fileno() if sock is not None else None
+
+    async def _writev(self, transport: asyncio.WriteTransport, views: List[memoryview]) -> None:
+        fd = self._fd
+        assert fd is not None
+        transport.set_write_buffer_limits(high=0)  # pause until it is all sent
+        try:
+            while views:
+                if self.lost:
+                    raise ConnectionResetError("connection lost")
+                n = 0
+                if transport.get_write_buffer_size() == 0:
+                    try:
+                        n = os.writev(fd, views[:_IOV_MAX])
+                    except (BlockingIOError, InterruptedError):
+                        n = 0
+                    except OSError as e:  # the peer is gone: so is the connection
+                        self._on_lost(e)
+                        transport.abort()
+                        raise
+                    _advance(views, n)
+                if n == 0 and views:
+                    # the socket is full: let the transport wait for room
+                    head = views[0]
+                    k = min(len(head), 65536)
+                    transport.write(head[:k])
+                    _advance(views, k)
+                    await self.drain()
+        finally:
+            if not self.lost:
+                transport.set_write_buffer_limits()
+
+
+_IOV_MAX = 512
+
+
+def _advance(views: List[memoryview], n: int) -> None:
+    """Drop the first n bytes from a list of byte views."""
+    while n and views:
+        if n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        else:
+            views[0] = views[0][n:]
+            n = 0
 
 
 # ------------------------------------------------------------------ decoding
