@@ -33,7 +33,7 @@ from .errors import (
     UnknownOpError,
     error_from_reply,
 )
-from .protocol import FrameProtocol, Reply
+from .protocol import SMALL_SEND, FrameProtocol, Reply
 
 __all__ = ["HDF5Client"]
 
@@ -163,6 +163,7 @@ class HDF5Client:
             return
         self._transport = None
         self._fail_pending(ConnectionClosedError("connection closed by the client"))
+        protocol._flush()  # what was asked before close() still leaves
         transport.close()
         try:
             await asyncio.wait_for(asyncio.shield(protocol.closed), 5)
@@ -262,31 +263,68 @@ class HDF5Client:
             raise TypeError("path must be a str, not %s" % type(path).__name__)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        # a reply may land after its caller gave up (timeout, cancel): mark
-        # the exception retrieved so asyncio does not log it
-        fut.add_done_callback(_consume)
-        assert self._write_lock is not None
-        async with self._write_lock:
-            self._check_open()
-            req_id = next(self._ids)
-            # encode before registering: a TypeError leaves nothing behind
-            pieces = codec.encode_request(req_id, op, path, **args)
-            self._pending[req_id] = fut
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("request id=%s op=%s path=%s", req_id, op, path)
-            transport, protocol = self._transport, self._protocol
-            assert transport is not None and protocol is not None
-            # A transport that hit an error is closing and will report
-            # connection_lost in a moment, failing this call with the rest:
-            # writing to it would only make asyncio log warnings.
-            if not transport.is_closing():
-                try:
-                    await protocol.send(pieces)  # under the lock: frames never interleave
-                except (ConnectionError, OSError):
-                    pass  # connection_lost fails the pending calls, this one too
-        if self.timeout is not None:
-            return await self._bounded(asyncio.shield(fut), "%s %s" % (op, path or ""))
-        return await fut
+        # encode before registering: a TypeError leaves nothing behind
+        pieces = codec.encode_request(0, op, path, **args)
+        small = 4 + int.from_bytes(pieces[0], "big") <= SMALL_SEND
+        lock = self._write_lock
+        assert lock is not None
+        if small and not lock.locked():
+            self._send_small(op, path, pieces, fut)  # no wait: frames cannot interleave
+            if self._protocol is not None and self._protocol._paused:
+                await self._drain()
+        else:
+            async with lock:  # a large frame is being written: wait for it
+                self._check_open()
+                if small:
+                    self._send_small(op, path, pieces, fut)
+                    await self._drain()
+                else:
+                    await self._send_large(op, path, pieces, fut)
+        if self.timeout is None:
+            return await fut
+        timer = loop.call_later(self.timeout, _time_out, fut, self.timeout, op, path)
+        try:
+            return await fut
+        finally:
+            timer.cancel()
+
+    def _register(self, op: str, path: Optional[str], pieces: List[Any],
+                  fut: "asyncio.Future[Any]") -> None:
+        req_id = next(self._ids)
+        codec.set_request_id(pieces, req_id)
+        self._pending[req_id] = fut
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("request id=%s op=%s path=%s", req_id, op, path)
+
+    def _send_small(self, op: str, path: Optional[str], pieces: List[Any],
+                    fut: "asyncio.Future[Any]") -> None:
+        self._register(op, path, pieces, fut)
+        transport, protocol = self._transport, self._protocol
+        assert transport is not None and protocol is not None
+        # A transport that hit an error is closing and will report
+        # connection_lost in a moment, failing this call with the rest:
+        # writing to it would only make asyncio log warnings.
+        if not transport.is_closing():
+            protocol.send_small(pieces)
+
+    async def _send_large(self, op: str, path: Optional[str], pieces: List[Any],
+                          fut: "asyncio.Future[Any]") -> None:
+        self._register(op, path, pieces, fut)
+        transport, protocol = self._transport, self._protocol
+        assert transport is not None and protocol is not None
+        if not transport.is_closing():
+            try:
+                await protocol.send(pieces)
+            except (ConnectionError, OSError):
+                pass  # connection_lost fails the pending calls, this one too
+
+    async def _drain(self) -> None:
+        protocol = self._protocol
+        if protocol is not None:
+            try:
+                await protocol.drain()
+            except (ConnectionError, OSError):
+                pass  # connection_lost fails the pending calls
 
     # ---------------------------------------------------------------- API
 
@@ -660,9 +698,10 @@ def _fresh(exc: HDF5AsyncError) -> HDF5AsyncError:
     return type(exc)(exc.message, code=exc.code)
 
 
-def _consume(fut: "asyncio.Future[Any]") -> None:
-    if not fut.cancelled():
-        fut.exception()
+def _time_out(fut: "asyncio.Future[Any]", timeout: float, op: str, path: Optional[str]) -> None:
+    # the request stays registered: its reply, when it comes, is dropped
+    if not fut.done():
+        fut.set_exception(TimedOutError("%s %s took more than %gs" % (op, path or "", timeout)))
 
 
 _SHAPE_KEYS = ("shape", "maxshape", "chunks")

@@ -38,7 +38,8 @@ _PREFIX = 4096
 _ALIGN = 64
 # Python 3.12+ sends a writelines() list with sendmsg, without joining it
 _WRITELINES_ZERO_COPY = sys.version_info >= (3, 12)
-_SMALL_SEND = 256 * 1024
+#: requests up to this size are corked (see send_small), larger ones sent at once
+SMALL_SEND = 256 * 1024
 
 #: (id, ok, result-or-error): a decoded reply
 Reply = Tuple[Any, bool, Any]
@@ -71,6 +72,8 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self.transport: Optional[asyncio.BaseTransport] = None
         self._paused = False
         self._drain_waiter: Optional[asyncio.Future] = None
+        self._out: List[Any] = []  # small frames waiting for the end of this loop turn
+        self._flush_scheduled = False
         self.lost = False
         self.closed = asyncio.get_running_loop().create_future()
 
@@ -195,20 +198,28 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._drain_waiter = asyncio.get_running_loop().create_future()
         await self._drain_waiter
 
+    def send_small(self, pieces: List[Any]) -> bool:
+        """Queue a small frame: the frames queued in one turn of the loop
+        leave in one write (many pipelined requests, one system call).
+        True when the transport asks the writer to wait (then drain())."""
+        self._out.extend(pieces)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return self._paused
+
     async def send(self, pieces: List[Any]) -> None:
-        """Write one frame's pieces, in order, and wait until the transport
-        can take more. A large array is not joined or copied into new
+        """Write one large frame's pieces, in order, and wait until the
+        transport can take more. The array is not joined or copied into new
         bytes: Python 3.12+ ``writelines`` sends the list with sendmsg;
         before that, over plain TCP, the pieces go to the socket with
         ``os.writev`` whenever the transport has nothing queued (what the
         socket cannot take yet waits for it, 64 KiB at a time through the
-        transport). Small frames are joined: one system call."""
+        transport)."""
         transport = self.transport
         assert isinstance(transport, asyncio.WriteTransport)
-        total = sum(len(p) if isinstance(p, bytes) else memoryview(p).nbytes for p in pieces)
-        if total <= _SMALL_SEND or len(pieces) == 1:
-            transport.write(b"".join(pieces) if len(pieces) > 1 else pieces[0])
-        elif _WRITELINES_ZERO_COPY:
+        self._flush()
+        if _WRITELINES_ZERO_COPY:
             transport.writelines(pieces)
         elif self._fd is not None:
             await self._writev(transport, [memoryview(p).cast("B") for p in pieces])
@@ -216,6 +227,12 @@ class FrameProtocol(asyncio.BufferedProtocol):
             transport.write(b"".join(pieces[:-1]))
             transport.write(pieces[-1])
         await self.drain()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out, self._out = self._out, []
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(out))  # type: ignore[attr-defined]
 
     @property
     def _fd(self) -> Optional[int]:
