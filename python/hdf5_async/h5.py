@@ -538,8 +538,7 @@ class AsyncAttributeManager:
 
     async def create(self, name: str, data: Any, shape: Any = None, dtype: Any = None) -> None:
         """h5py's ``attrs.create``: data converted to dtype and shape first."""
-        if dtype is not None and not _is_vlen(np.dtype(dtype) if dtype not in (str, bytes) else None) \
-                and dtype not in (str, bytes):
+        if dtype is not None and dtype not in (str, bytes) and not _is_vlen(np.dtype(dtype)):
             data = np.asarray(data, dtype=dtype)
         if shape is not None:
             data = np.asarray(data).reshape(shape)
