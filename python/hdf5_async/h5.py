@@ -713,11 +713,14 @@ class AsyncGroup(_Node):
         shape and dtype unless given); kwds chunks, maxshape, compression,
         compression_opts, shuffle, fillvalue. ValueError when the name is
         taken."""
-        return await self._create_dataset(name, shape, dtype, data, kwds, exists_as=ValueError,
-                                          read_only_as=ValueError)
+        ds = await self._create_dataset(name, shape, dtype, data, kwds, exists_as=ValueError,
+                                        read_only_as=ValueError)
+        assert ds is not None
+        return ds
 
     async def _create_dataset(self, name: Any, shape: Any, dtype: Any, data: Any, kwds: Dict[str, Any],
-                              exists_as: type, read_only_as: type) -> "AsyncDataset":
+                              exists_as: type, read_only_as: type,
+                              want_object: bool = True) -> Optional["AsyncDataset"]:
         if name is None:
             raise _unsupported("anonymous datasets (name=None)")
         path = self._path(name)
@@ -750,6 +753,8 @@ class AsyncGroup(_Node):
         with _h5py_errors(READ_ONLY=read_only_as):
             if data is not None and int(np.prod(shape)) > 0:
                 await self._c.write_slice(path, Ellipsis, data)
+        if not want_object:
+            return None
         return AsyncDataset(self._state, path, await self._c.info(path))
 
     async def require_dataset(self, name: Any, shape: Any, dtype: Any, exact: bool = False,
@@ -788,7 +793,8 @@ class AsyncGroup(_Node):
             raise _unsupported("creating external links")
         if isinstance(obj, (_Node, HardLink)) or type(obj).__name__ in ("Group", "Dataset", "Datatype"):
             raise _unsupported("hard links to existing objects (g[name] = obj)")
-        await self._create_dataset(name, None, None, obj, {}, exists_as=OSError, read_only_as=ValueError)
+        await self._create_dataset(name, None, None, obj, {}, exists_as=OSError, read_only_as=ValueError,
+                                   want_object=False)
 
     async def delete(self, name: Any) -> None:
         """``del g[name]``: removes the link (a group with everything in it)."""
