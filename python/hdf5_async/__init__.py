@@ -2,20 +2,20 @@
 blocking), ``AsyncFile`` (the same, awaitable) and ``HDF5Client`` (every
 operation of the protocol, asyncio).
 
-h5py's API, pointed at a server::
+One server owns one HDF5 file and applies every client's operations one at a
+time, in the order it received them; any number of clients, on any number of
+machines, read and write the file through it. h5py's API, pointed at a
+server::
 
+    import numpy as np
     import hdf5_async
+
     with hdf5_async.File(server="host:8888") as f:   # or config.ini's address
         f["entry/data"] = np.arange(100.0)
         print(f["entry/data"][10:20], f["entry/data"].dtype)
 
-See docs/from-h5py.md for what differs from h5py and why.
-
-The protocol's operations, asyncio:
-
-One server owns one HDF5 file and applies every client's operations one at a
-time, in the order it received them; any number of clients, on any number of
-machines, read and write the file through it::
+See docs/from-h5py.md for what differs from h5py and why. The protocol's
+operations, asyncio::
 
     import asyncio
     import numpy as np

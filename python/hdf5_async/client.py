@@ -103,6 +103,7 @@ class HDF5Client:
         self._pending: OrderedDict[int, asyncio.Future] = collections.OrderedDict()
         self._ids = itertools.count(1)
         self._closed_exc: Optional[HDF5AsyncError] = None
+        self._unasked: Optional[HDF5AsyncError] = None
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
@@ -121,7 +122,7 @@ class HDF5Client:
             return
         log.debug("connecting to %s:%s", self.host, self.port)
         loop = asyncio.get_running_loop()
-        self._closed_exc = None
+        self._closed_exc = self._unasked = None
         self._pending = collections.OrderedDict()
         coro = loop.create_connection(
             lambda: FrameProtocol(self._on_reply, self._on_lost),
@@ -207,6 +208,8 @@ class HDF5Client:
             err = ConnectionClosedError("connection lost: %s: %s" % (type(exc).__name__, exc))
         if isinstance(err, BadReplyError):  # the client gave up on the stream
             err = ConnectionClosedError("connection aborted: %s" % err.message)
+        elif self._unasked is not None:
+            err = self._unasked
         self._fail_pending(err)
 
     def _on_reply(self, reply: Reply) -> None:
@@ -218,8 +221,7 @@ class HDF5Client:
             if not self._pending:
                 exc = error_from_reply(body) if not ok else BadReplyError("unasked ok reply")
                 log.debug("unasked reply: %s", exc)
-                if self._closed_exc is None:  # what later calls will say
-                    self._closed_exc = exc
+                self._unasked = exc  # why the server is about to close: what calls will say
                 return
             req_id = next(iter(self._pending))
         fut = self._pending.pop(req_id, None)

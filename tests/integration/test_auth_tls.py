@@ -321,3 +321,27 @@ def test_real_server_tls(start_server, tmp_path, monkeypatch):
     run(go())
     with hdf5_async.File(server="%s:%d" % srv.address, ssl=ca, timeout=IO_TIMEOUT) as f:
         assert f["t"][()].tolist() == [1.5]
+
+
+def test_unasked_refusal_is_what_calls_raise(monkeypatch):
+    """Protected mode (and max_connections) answer a new connection with one
+    error of id nil, then close: calls made after it raise that error."""
+    monkeypatch.delenv("HDF5_ASYNC_TOKEN", raising=False)
+
+    async def refuse(reader, writer):
+        writer.write(_frame({"id": None, "ok": False, "error": {
+            "code": "UNAUTHENTICATED", "message": "protected mode: configure a token"}}))
+        await writer.drain()
+        writer.close()
+
+    async def go():
+        srv, port = await _serve(refuse)
+        async with srv:
+            c = HDF5Client("127.0.0.1", port, timeout=IO_TIMEOUT)
+            await c.connect()
+            await c._protocol.closed  # the server has spoken and closed
+            with pytest.raises(hdf5_async.UnauthenticatedError, match="protected mode"):
+                await c.ping()
+            await c.close()
+
+    run(go())
