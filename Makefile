@@ -53,10 +53,14 @@ TEST_CLI    := $(BUILD)/hdf5-async
 vg_suite     = $(2)
 endif
 
-PKGS      := hdf5 libuv inih
+PKGS      := hdf5 libuv inih openssl
 CC        ?= cc
+# -MMD -MP: the compiler writes next to each output a .d file naming the
+# headers it read (included at the end), so a header change rebuilds only
+# what includes it
+DEPFLAGS  := -MMD -MP
 CFLAGS    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-             -Wshadow -Wno-unused-parameter $(OPT) $(SANFLAGS) -Isrc
+             -Wshadow -Wno-unused-parameter $(OPT) $(SANFLAGS) $(DEPFLAGS) -Isrc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llzf -lpthread -lm
 LDFLAGS   := $(SANFLAGS)
@@ -70,6 +74,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SERVER     := $(BUILD)/hdf5-async-server
+CLI        := $(BUILD)/hdf5-async
 
 .PHONY: all deps run test test-unit test-integration clean
 
@@ -78,7 +83,7 @@ all: $(SERVER) $(UNIT_BIN)
 deps:
 	@./scripts/install-deps.sh $(if $(filter 1,$(VALGRIND)),valgrind)
 
-$(BUILD)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h src/common/*.h)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -91,16 +96,16 @@ $(SERVER): $(SERVER_OBJ) $(BUILD)/libh5aproto.a
 # Unit tests of server modules link the module object too.
 $(BUILD)/tests/test_h5types: tests/unit/test_h5types.c $(BUILD)/src/server/h5types.o $(BUILD)/libh5aproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(PKG_LIBS)
 
 # The write-ahead-log driver's crash tests (tests/unit/test_wal.c).
 $(BUILD)/tests/test_wal: tests/unit/test_wal.c $(BUILD)/src/server/wal.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libh5aproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(PKG_LIBS)
 
 # ---- libhdf5async: the C client library (src/client + src/proto) ----
 # Compiled position-independent with hidden visibility, so only HDF5A_API
@@ -122,7 +127,7 @@ all: $(LIB_A) $(LIB_SO) $(CLIENT_TEST_BIN)
 test-unit: test-client
 .PHONY: test-client install
 
-$(BUILD)/pic/%.o: %.c $(wildcard src/proto/*.h src/client/*.h) include/hdf5_async.h
+$(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude -fPIC -fvisibility=hidden -c $< -o $@
 
@@ -135,7 +140,7 @@ $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libhdf5async.so.0 $(LDFLAGS) -o $@ $^
 	ln -sf libhdf5async.so.0 $(BUILD)/libhdf5async.so
 
-$(BUILD)/tests/client/%: tests/client/%.c $(LIB_A) $(LIB_HEADERS)
+$(BUILD)/tests/client/%: tests/client/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) \
 	    $(shell pkg-config --libs libuv 2>/dev/null)
@@ -144,8 +149,13 @@ test-client: $(CLIENT_TEST_BIN) $(TEST_SERVER)
 	@$(call vg_suite,client,set -e; for t in $(CLIENT_TEST_BIN); do echo "== $$t"; \
 	    H5A_SERVER=$(abspath $(TEST_SERVER)) $(VG) $$t; done)
 
-install: $(LIB_A) $(LIB_SO)
-	install -d $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters $(DESTDIR)$(PREFIX)/lib/pkgconfig
+# The .pc's Libs carry an rpath to $(PREFIX)/lib: a program built with
+# `pkg-config --libs hdf5async` finds libhdf5async.so.0 from any prefix,
+# without ldconfig or LD_LIBRARY_PATH.
+install: $(LIB_A) $(LIB_SO) $(SERVER) $(CLI)
+	install -d $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(SERVER) $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/hdf5_async.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/hdf5_async/adapters/*.h $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
@@ -153,10 +163,11 @@ install: $(LIB_A) $(LIB_SO)
 	ln -sf libhdf5async.so.0 $(DESTDIR)$(PREFIX)/lib/libhdf5async.so
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	    'Name: hdf5async' 'Description: C client library of hdf5-async' 'Version: $(LIB_VERSION)' \
-	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lhdf5async' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lhdf5async' \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hdf5async.pc
 
-run: deps $(SERVER)
+# the CLI too: the README uses it next to the running server
+run: deps $(SERVER) $(CLI)
 	./$(SERVER) --config $(CONFIG)
 
 test: deps
@@ -168,8 +179,13 @@ test-unit: $(UNIT_BIN)
 
 # ASan's leak checker and Python's own allocations do not mix; the server
 # runs under ASan in its own process, pytest itself is not instrumented.
-test-integration: $(TEST_SERVER)
-	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) $(PY) -m pytest -q tests/integration)
+# test_install.py runs `$$H5A_MAKE install` into a temporary prefix and
+# builds a program with $$H5A_SANFLAGS against it: the library and the CLI
+# are built first, so that make has nothing left to build.
+test-integration: $(TEST_SERVER) $(LIB_A) $(LIB_SO) $(SERVER) $(CLI)
+	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) \
+	    H5A_MAKE="$(MAKE) -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND)" \
+	    H5A_SANFLAGS="$(SANFLAGS)" $(PY) -m pytest -q tests/integration)
 
 clean:
 	rm -rf build
@@ -185,12 +201,11 @@ $(BUILD)/vg/%: $(BUILD)/% tests/valgrind.sh
 # (tests/cli) drives the built binary against a real server.
 CLI_SRC := $(wildcard src/cli/*.c) $(wildcard src/common/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
-CLI     := $(BUILD)/hdf5-async
 
 all: $(CLI)
 .PHONY: test-cli
 
-$(BUILD)/src/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h) include/hdf5_async.h
+$(BUILD)/src/cli/%.o: src/cli/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
 
@@ -209,7 +224,7 @@ BENCH_ARGS ?=
 all: $(BENCH)
 .PHONY: bench
 
-$(BENCH): bench/bench.c include/hdf5_async.h $(LIB_A)
+$(BENCH): bench/bench.c $(LIB_A)
 	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS)
 
 # bench/bench_python.py: the Python rows (hdf5_async.File and HDF5Client
@@ -231,7 +246,8 @@ FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_DIR           := build/fuzz
 FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
-                      -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -Isrc
+                      -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) \
+                      $(DEPFLAGS) -Isrc
 # everything but the event loop, the storage thread and main()
 FUZZ_LIB_SRC       := $(wildcard src/proto/*.c src/common/*.c) $(filter-out src/server/main.c \
                       src/server/net.c src/server/storage.c,$(wildcard src/server/*.c))
@@ -250,7 +266,7 @@ fuzz-deps:
 fuzz-build: fuzz-deps
 	$(MAKE) $(FUZZ_BINS)
 
-$(FUZZ_DIR)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h src/common/*.h)
+$(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
 
@@ -313,3 +329,17 @@ crashtest: deps
 
 crashtest-smoke:
 	$(MAKE) crashtest CRASH_ROUNDS=$(CRASH_SMOKE_ROUNDS) CRASH_ARGS="--max-delay 0.5 --check-every 5 $(CRASH_ARGS)"
+
+# ---- header dependencies (DEPFLAGS above) ----
+# Every output the compiler makes from a .c file, each with its .d next to
+# it. One built before -MMD has no .d: it is rebuilt once (FORCE), else a
+# later header change would not reach it.
+COMPILED  := $(SERVER_OBJ) $(PROTO_OBJ) $(LIB_OBJ) $(CLI_OBJ) $(UNIT_BIN) $(CLIENT_TEST_BIN) \
+             $(BENCH) $(FUZZ_LIB_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz/fuzz_%.o)
+DEP_FILES := $(addsuffix .d,$(basename $(COMPILED)))
+-include $(wildcard $(DEP_FILES))
+UNTRACKED := $(foreach o,$(COMPILED),$(if $(wildcard $(basename $(o)).d),,$(wildcard $(o))))
+ifneq ($(UNTRACKED),)
+$(UNTRACKED): FORCE
+endif
+.PHONY: FORCE

@@ -55,6 +55,8 @@ enum {
     HDF5A_EHDF5_ERROR = -14,
     HDF5A_ESHUTTING_DOWN = -15,
     HDF5A_EINTERNAL = -16,
+    HDF5A_EUNAUTHENTICATED = -17,   /* no token or a bad one (see hdf5a_connect_opts) */
+    HDF5A_EPERMISSION_DENIED = -18, /* the token's role or path prefixes forbid it */
     HDF5A_EIO = -100,      /* connect/send/receive failed; the connection is unusable */
     HDF5A_ETIMEOUT = -101, /* no answer in time; the connection is unusable */
     HDF5A_ECLOSED = -102,  /* the connection closed (or was freed) before the reply */

@@ -6,7 +6,7 @@ set -eu
 # hdf5-filter-plugin (the LZ4 and bzip2 HDF5 filters) is optional for the
 # server, which offers them when libhdf5 finds them; installed here so that
 # the tests exercise them.
-PKGS="build-essential pkg-config libhdf5-dev libuv1-dev libinih-dev liblzf-dev hdf5-tools
+PKGS="build-essential pkg-config libhdf5-dev libuv1-dev libinih-dev liblzf-dev libssl-dev openssl hdf5-tools
 hdf5-filter-plugin
 python3 python3-h5py python3-numpy python3-msgpack python3-msgpack-numpy python3-pytest $*"
 missing=""

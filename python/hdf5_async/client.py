@@ -22,7 +22,7 @@ from typing import (
 
 import numpy as np
 
-from . import codec
+from . import codec, ops
 from .config import load_settings, resolve_token
 from .errors import (
     BadReplyError,
@@ -661,15 +661,12 @@ class HDF5Client:
 
 
 _DURABILITY = ("none", "flush", "fsync")
-# ops the client-wide durability default does not apply to: they change
-# nothing, so making them wait for a commit would only slow them down
-_READ_ONLY = ("ping", "read", "get_attr", "list_attrs", "list", "walk", "info", "exists")
 
 
 def _changes_file(op: str) -> bool:
-    """Whether op may change the file: it then carries the client's
-    durability, and a read-only client refuses it."""
-    return op not in _READ_ONLY
+    """Whether op may change the file (ops.py, the op list): it then carries
+    the client's durability, and a read-only client refuses it."""
+    return ops.changes(op)
 
 
 def _durability_arg(value: Optional[str]) -> Optional[str]:

@@ -101,7 +101,9 @@ def load_settings(
     makes the client log each request and reply (logger "hdf5_async",
     level DEBUG; the application configures where records go).
     ``token_file`` in [client] names a file holding the client's token
-    (a relative path is relative to the config file's directory).
+    (a relative path is relative to the config file's directory). ``#``
+    and ``;`` after whitespace start a comment (``port = 8891 # local``),
+    as in the server and the CLI.
     """
     path = config
     # ./config.ini is looked at only when it has something to tell: with
@@ -112,7 +114,7 @@ def load_settings(
     debug = False
     if path is not None:
         path = os.fspath(path)
-        parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=(";",))
+        parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
         with open(path, encoding="utf-8") as f:
             parser.read_file(f, source=path)
         for section in ("server", "client"):  # client read last: it wins

@@ -12,34 +12,20 @@
 
 #include "hdf5_async.h"
 #include "proto/msgpack.h"
+#include "proto/ops.h"
 
 struct addrinfo;
 
 /* Room for one error text; the server's messages are shorter than this. */
 #define H5C_ERRLEN 1024
 
+/* The ops of the list (src/proto/ops.h), in its order, then the client's
+ * own variant. */
 typedef enum {
-    H5C_PING,
-    H5C_CREATE_GROUP,
-    H5C_WRITE,
-    H5C_READ,
-    H5C_APPEND,
-    H5C_INSERT,
-    H5C_DELETE,
-    H5C_READ_SLICE, /* "read" with a selection */
-    H5C_WRITE_SLICE,
-    H5C_CREATE_DATASET,
-    H5C_RESIZE,
-    H5C_SET_ATTR,
-    H5C_GET_ATTR,
-    H5C_LIST_ATTRS,
-    H5C_DELETE_ATTR,
-    H5C_LIST,
-    H5C_WALK,
-    H5C_INFO,
-    H5C_EXISTS,
-    H5C_CREATE_LINK,
-    H5C_MOVE
+#define H5C_X(ID, name, args, changes, perm, batch) H5C_##ID,
+    H5A_OPS(H5C_X)
+#undef H5C_X
+    H5C_READ_SLICE /* "read" with a selection */
 } h5c_op;
 
 /* One request's arguments, as the public functions received them. */
@@ -66,8 +52,7 @@ typedef struct h5c_request {
 } h5c_request;
 
 /* The durability a request of op carries, given the connection's setting:
- * only changes carry it (a ping, read, read_slice, get_attr, list_attrs,
- * list, walk, info or exists waiting for a commit would only be slower). */
+ * only the ops that change the file (CHANGES in the op list) carry it. */
 hdf5a_durability h5c_durability_for(h5c_op op, hdf5a_durability setting);
 
 /* Appends one whole frame (length prefix included) to b. When the array's

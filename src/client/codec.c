@@ -17,14 +17,16 @@
 _Static_assert(HDF5A_EBAD_REQUEST == H5A_E_BAD_REQUEST && HDF5A_EPROTOCOL_ERROR ==
                    H5A_E_PROTOCOL_ERROR && HDF5A_ENOT_FOUND == H5A_E_NOT_FOUND &&
                    HDF5A_EOUT_OF_RANGE == H5A_E_OUT_OF_RANGE &&
-                   HDF5A_EINTERNAL == H5A_E_INTERNAL && H5A_E_COUNT_PLUS_ONE == 17,
+                   HDF5A_EINTERNAL == H5A_E_INTERNAL &&
+                   HDF5A_EPERMISSION_DENIED == H5A_E_PERMISSION_DENIED &&
+                   H5A_E_COUNT_PLUS_ONE == 19,
                "hdf5_async.h error codes differ from src/proto/errors.h");
 
 HDF5A_API const char *hdf5a_strerror(int code)
 {
     if (code == 0)
         return "OK";
-    if (code < 0 && code >= HDF5A_EINTERNAL)
+    if (code < 0 && code >= HDF5A_EPERMISSION_DENIED)
         return h5a_strerror_code(code); /* the same numbering as src/proto/errors.h */
     switch (code) {
     case HDF5A_EIO: return "IO";
@@ -41,7 +43,7 @@ HDF5A_API const char *hdf5a_strerror(int code)
  * take an unknown code as INTERNAL. */
 static int code_from_wire(const mp_node *n)
 {
-    for (int c = HDF5A_EBAD_REQUEST; c >= HDF5A_EINTERNAL; c--)
+    for (int c = HDF5A_EBAD_REQUEST; c >= HDF5A_EPERMISSION_DENIED; c--)
         if (mp_raw_eq(n, h5a_strerror_code(c)))
             return c;
     return HDF5A_EINTERNAL;
@@ -154,19 +156,26 @@ fail:
 
 /* ---- requests ---- */
 
-static const char *op_name(h5c_op op)
-{
-    static const char *const names[] = {
-        "ping",           "create_group", "write",    "read",       "append",
-        "insert",         "delete",       "read" /* with a selection */, "write_slice",
-        "create_dataset", "resize",       "set_attr", "get_attr",   "list_attrs",
-        "delete_attr",    "list",         "walk",     "info",       "exists",
-        "create_link",    "move"};
-    _Static_assert(sizeof names / sizeof names[0] == H5C_MOVE + 1, "one name per h5c_op");
-    return names[op];
-}
+/* What the op list (src/proto/ops.h) says about each op. */
+typedef struct op_desc {
+    const char *name;
+    unsigned args; /* H5A_ARG_*: the keys the encoder may write */
+    bool changes;
+} op_desc;
 
-static void put_key(mp_buf *b, const char *k) { mp_put_cstr(b, k); }
+static const op_desc op_descs[] = {
+#define H5C_X(ID, name, args, changes, perm, batch) [H5C_##ID] = {name, args, changes},
+    H5A_OPS(H5C_X)
+#undef H5C_X
+};
+_Static_assert(sizeof op_descs / sizeof op_descs[0] == H5C_READ_SLICE,
+               "one entry per op of the list, and H5C_READ_SLICE after them");
+
+/* H5C_READ_SLICE is the list's "read", sent with a selection. */
+static const op_desc *desc_of(h5c_op op)
+{
+    return &op_descs[op == H5C_READ_SLICE ? H5C_READ : op];
+}
 
 static int check_dims(int ndim, const uint64_t *dims, const char *what, char *err,
                       size_t errlen)
@@ -239,33 +248,284 @@ static bool takes_level(const char *name)
 
 hdf5a_durability h5c_durability_for(h5c_op op, hdf5a_durability setting)
 {
-    /* the ops that change nothing: a commit would only make them slower */
-    switch (op) {
-    case H5C_PING:
-    case H5C_READ:
-    case H5C_READ_SLICE:
-    case H5C_GET_ATTR:
-    case H5C_LIST_ATTRS:
-    case H5C_LIST:
-    case H5C_WALK:
-    case H5C_INFO:
-    case H5C_EXISTS:
-        return HDF5A_DURABILITY_DEFAULT;
-    case H5C_CREATE_GROUP:
-    case H5C_WRITE:
-    case H5C_APPEND:
-    case H5C_INSERT:
-    case H5C_DELETE:
-    case H5C_WRITE_SLICE:
-    case H5C_CREATE_DATASET:
-    case H5C_RESIZE:
-    case H5C_SET_ATTR:
-    case H5C_DELETE_ATTR:
-    case H5C_CREATE_LINK:
-    case H5C_MOVE:
-        break;
+    /* an op that changes nothing would only be slower waiting for a commit */
+    return desc_of(op)->changes ? setting : HDF5A_DURABILITY_DEFAULT;
+}
+
+/* One request on its way into a frame: the caller's arguments, checked and
+ * converted before anything is written, then the writing state. */
+typedef struct enc {
+    const h5c_request *req;
+    unsigned args;                 /* the op's H5A_ARG_* */
+    bool has_sel;                  /* a selection is sent */
+    const hdf5a_create_opts *o;    /* create_dataset's options; may be NULL */
+    const hdf5a_compression *comp; /* NULL: no compression keys */
+    bool has_level;                /* compression_opts is sent */
+    const char *durability;        /* NULL: no durability key */
+    h5a_array arr, fill;           /* data and fillvalue; their types are ours */
+    dtype *dt;                     /* create_dataset's dtype, ours */
+    mp_buf *b;
+    size_t nfields; /* keys written so far: the map header gets this count */
+    char *err;
+    size_t errlen;
+} enc;
+
+/* The arguments that need no conversion, in the order their errors have
+ * always been reported. */
+static int check_args(enc *e)
+{
+    const h5c_request *req = e->req;
+    unsigned a = e->args;
+    int rc;
+    if (a & H5A_ARG_PATH && !req->path)
+        return h5a_fail(e->err, e->errlen, HDF5A_EINVAL, "path is NULL");
+    if (e->has_sel && (rc = check_sel(req->sel, req->nsel, e->err, e->errlen)))
+        return rc;
+    if (a & H5A_ARG_SHAPE && (rc = check_dims(req->ndim, req->shape, "shape", e->err, e->errlen)))
+        return rc;
+    bool no_name = a & H5A_ARG_NAME && !req->name;
+    bool no_target = a & H5A_ARG_TARGET && !req->target;
+    if (no_name || no_target || (a & H5A_ARG_DEST && !req->dest))
+        return h5a_fail(e->err, e->errlen, HDF5A_EINVAL, "%s is NULL",
+                        no_name ? "the attribute name" : no_target ? "target" : "dest");
+    static const char *const durability[] = {NULL, "none", "flush", "fsync"};
+    if ((unsigned)req->durability > HDF5A_DURABILITY_FSYNC)
+        return h5a_fail(e->err, e->errlen, HDF5A_EINVAL,
+                        "durability %d is not a hdf5a_durability", (int)req->durability);
+    e->durability = durability[req->durability];
+    return 0;
+}
+
+/* compression: a name, and a level only for the filters that take one. A
+ * new dataset takes it from its options, data written from the request. */
+static int check_compression(enc *e)
+{
+    if (!(e->args & H5A_ARG_COMP))
+        return 0;
+    const hdf5a_compression *c =
+        e->args & H5A_ARG_CREATE ? (e->o ? e->o->comp : NULL) : e->req->comp;
+    if (!c || !c->name)
+        return 0;
+    if (c->level < -1)
+        return h5a_fail(e->err, e->errlen, HDF5A_EINVAL,
+                        "compression level %d: give the filter's option, or -1 for the "
+                        "default", c->level);
+    e->comp = c;
+    e->has_level = c->level >= 0 && takes_level(c->name);
+    return 0;
+}
+
+static int import_data(enc *e)
+{
+    if (!(e->args & H5A_ARG_DATA))
+        return 0;
+    int rc = import_array(e->req->array, &e->arr, e->err, e->errlen);
+    if (rc)
+        return rc;
+    /* a bin (and a frame) cannot hold more than 2^32-1 bytes */
+    if ((uint64_t)e->arr.nbytes > UINT32_MAX - 4096)
+        return h5a_fail(e->err, e->errlen, HDF5A_ETOO_LARGE,
+                        "%zu bytes of data do not fit in one frame (4 GiB)", e->arr.nbytes);
+    return 0;
+}
+
+/* create_dataset's dtype and options */
+static int prepare_create(enc *e)
+{
+    if (!(e->args & H5A_ARG_CREATE))
+        return 0;
+    const h5c_request *req = e->req;
+    const hdf5a_create_opts *o = e->o;
+    int rc;
+    if (!req->dtype)
+        return h5a_fail(e->err, e->errlen, HDF5A_EINVAL, "dtype is NULL");
+    if ((rc = parse_dtype(req->dtype, &e->dt, e->err, e->errlen)))
+        return rc;
+    if (!o)
+        return 0;
+    if ((o->maxshape && (rc = check_dims(req->ndim, o->maxshape, "maxshape", e->err,
+                                         e->errlen))) ||
+        (o->chunks && (rc = check_dims(req->ndim, o->chunks, "chunks", e->err, e->errlen))))
+        return rc;
+    if (!o->chunks &&
+        (o->chunk_mode < HDF5A_CHUNKS_DEFAULT || o->chunk_mode > HDF5A_CHUNKS_CONTIGUOUS))
+        return h5a_fail(e->err, e->errlen, HDF5A_EINVAL, "unknown chunk_mode %d",
+                        o->chunk_mode);
+    if (o->fillvalue && (rc = import_array(o->fillvalue, &e->fill, e->err, e->errlen)))
+        return rc;
+    return 0;
+}
+
+/* Every key goes through here, so that the map header counts what was
+ * written. */
+static void key(enc *e, const char *k)
+{
+    mp_put_cstr(e->b, k);
+    e->nfields++;
+}
+
+static void put_str_field(enc *e, const char *k, const char *v)
+{
+    key(e, k);
+    mp_put_cstr(e->b, v);
+}
+
+static void put_uint_field(enc *e, const char *k, uint64_t v)
+{
+    key(e, k);
+    mp_put_uint(e->b, v);
+}
+
+/* id, op, and the arguments that are one string or number */
+static void put_scalars(enc *e, uint64_t id)
+{
+    const h5c_request *req = e->req;
+    unsigned a = e->args;
+    put_uint_field(e, "id", id);
+    put_str_field(e, "op", desc_of(req->op)->name);
+    if (a & H5A_ARG_PATH)
+        put_str_field(e, "path", req->path);
+    if (a & H5A_ARG_INDEX) {
+        key(e, "index");
+        mp_put_int(e->b, req->index);
     }
-    return setting;
+    if (a & H5A_ARG_NAME)
+        put_str_field(e, "name", req->name);
+    if (a & H5A_ARG_TARGET)
+        put_str_field(e, "target", req->target);
+    if (a & H5A_ARG_DEST)
+        put_str_field(e, "dest", req->dest);
+    /* paging and depth: absent means the server's default */
+    if (a & H5A_ARG_PAGE && req->after)
+        put_str_field(e, "after", req->after);
+    if (a & H5A_ARG_PAGE && req->limit)
+        put_uint_field(e, "limit", req->limit);
+    if (a & H5A_ARG_DEPTH && req->max_depth)
+        put_uint_field(e, "max_depth", req->max_depth);
+    if (e->comp)
+        put_str_field(e, "compression", e->comp->name);
+    if (e->has_level)
+        put_uint_field(e, "compression_opts", (uint64_t)e->comp->level);
+}
+
+/* selection, and shape (for a resize along one axis: the size, then axis) */
+static void put_extent(enc *e)
+{
+    const h5c_request *req = e->req;
+    if (e->has_sel) {
+        key(e, "selection");
+        put_sel(e->b, req->sel, req->nsel);
+    }
+    if (!(e->args & H5A_ARG_SHAPE))
+        return;
+    key(e, "shape");
+    if (e->args & H5A_ARG_AXIS && req->has_axis) {
+        mp_put_uint(e->b, req->shape[0]);
+        key(e, "axis");
+        mp_put_int(e->b, req->index);
+    } else {
+        put_dims(e->b, req->ndim, req->shape, false);
+    }
+}
+
+/* create_dataset's dtype and options. An error leaves the map incomplete:
+ * the caller drops the frame. */
+static int put_create(enc *e)
+{
+    if (!(e->args & H5A_ARG_CREATE))
+        return 0;
+    mp_buf *b = e->b;
+    const hdf5a_create_opts *o = e->o;
+    int ndim = e->req->ndim;
+    key(e, "dtype");
+    if (e->dt->kind == DT_VLSTR)
+        mp_put_cstr(b, e->dt->utf8 ? "str" : "bytes");
+    else
+        dtype_encode(b, e->dt);
+    if (!o)
+        return 0;
+    if (o->maxshape) {
+        key(e, "maxshape");
+        put_dims(b, ndim, o->maxshape, true);
+    }
+    if (o->chunks || o->chunk_mode) {
+        key(e, "chunks");
+        if (o->chunks)
+            put_dims(b, ndim, o->chunks, false);
+        else
+            mp_put_bool(b, o->chunk_mode == HDF5A_CHUNKS_AUTO);
+    }
+    if (o->shuffle) {
+        key(e, "shuffle");
+        mp_put_bool(b, true);
+    }
+    if (o->exist_ok) {
+        key(e, "exist_ok");
+        mp_put_bool(b, true);
+    }
+    if (!o->fillvalue)
+        return 0;
+    char why[256];
+    bool follows = false;
+    key(e, "fillvalue");
+    int rc = h5a_array_encode(b, &e->fill, &follows, why, sizeof why);
+    if (rc && !b->oom)
+        return h5a_fail(e->err, e->errlen, arg_code(rc), "fillvalue: %s", why);
+    if (!rc && follows)
+        mp_put_raw(b, e->fill.data, e->fill.nbytes); /* one element: copy it in */
+    return rc;
+}
+
+/* "data" goes last so that its bytes can follow the frame as they are:
+ * *follows says they were left out. */
+static int put_data(enc *e, bool *follows)
+{
+    *follows = false;
+    if (!(e->args & H5A_ARG_DATA))
+        return 0;
+    char why[256];
+    key(e, "data");
+    int rc = h5a_array_encode(e->b, &e->arr, follows, why, sizeof why);
+    if (rc && !e->b->oom)
+        return h5a_fail(e->err, e->errlen, arg_code(rc), "data: %s", why);
+    return rc;
+}
+
+/* The frame: its length prefix, then the request map. On error b is as it
+ * was. */
+static int put_frame(enc *e, uint64_t id, const void **tail, size_t *tail_len)
+{
+    mp_buf *b = e->b;
+    size_t start = b->len;
+    mp_put_raw(b, "\0\0\0\0", 4); /* the length, known at the end */
+    size_t map = mp_map_begin(b);
+    put_scalars(e, id);
+    put_extent(e);
+    int rc = put_create(e);
+    if (e->durability)
+        put_str_field(e, "durability", e->durability);
+    bool follows = false;
+    if (!rc)
+        rc = put_data(e, &follows);
+    mp_map_end(b, map, e->nfields);
+    if (b->oom)
+        rc = h5a_fail(e->err, e->errlen, HDF5A_ENOMEM, "out of memory encoding the request");
+    size_t body = b->len - start - 4 + (follows ? e->arr.nbytes : 0);
+    if (!rc && (uint64_t)body > UINT32_MAX)
+        rc = h5a_fail(e->err, e->errlen, HDF5A_ETOO_LARGE,
+                      "request of %zu bytes exceeds a frame", body);
+    if (rc) {
+        b->len = start;
+        b->oom = false;
+        return rc;
+    }
+    for (int i = 0; i < 4; i++)
+        b->data[start + i] = (uint8_t)(body >> (24 - 8 * i));
+    if (follows) {
+        *tail = e->arr.data;
+        *tail_len = e->arr.nbytes;
+    }
+    return 0;
 }
 
 int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const void **tail,
@@ -273,229 +533,22 @@ int h5c_encode_request(mp_buf *b, uint64_t id, const h5c_request *req, const voi
 {
     *tail = NULL;
     *tail_len = 0;
-    h5c_op op = req->op;
-    bool has_path = op != H5C_PING;
-    bool has_data = op == H5C_WRITE || op == H5C_APPEND || op == H5C_INSERT ||
-                    op == H5C_WRITE_SLICE || op == H5C_SET_ATTR;
-    bool has_sel = op == H5C_READ_SLICE || op == H5C_WRITE_SLICE;
-    bool creating = op == H5C_CREATE_DATASET;
-    const hdf5a_create_opts *o = creating ? req->opts : NULL;
-    if (has_path && !req->path)
-        return h5a_fail(err, errlen, HDF5A_EINVAL, "path is NULL");
-    int rc = 0; /* ops without data, selection or shape set it nowhere else */
-    if (has_sel && (rc = check_sel(req->sel, req->nsel, err, errlen)))
-        return rc;
-    if ((creating || op == H5C_RESIZE) && (rc = check_dims(req->ndim, req->shape, "shape", err,
-                                                           errlen)))
-        return rc;
-    /* the string arguments each op needs */
-    bool has_name = op == H5C_SET_ATTR || op == H5C_GET_ATTR || op == H5C_DELETE_ATTR;
-    bool has_target = op == H5C_CREATE_LINK, has_dest = op == H5C_MOVE;
-    bool paged = op == H5C_LIST || op == H5C_WALK;
-    if ((has_name && !req->name) || (has_target && !req->target) || (has_dest && !req->dest))
-        return h5a_fail(err, errlen, HDF5A_EINVAL, "%s is NULL",
-                        has_name ? "the attribute name" : has_target ? "target" : "dest");
-    bool has_after = paged && req->after, has_limit = paged && req->limit;
-    bool has_depth = op == H5C_WALK && req->max_depth;
-    static const char *const durability[] = {NULL, "none", "flush", "fsync"};
-    if ((unsigned)req->durability > HDF5A_DURABILITY_FSYNC)
-        return h5a_fail(err, errlen, HDF5A_EINVAL, "durability %d is not a hdf5a_durability",
-                        (int)req->durability);
-    const char *dname = durability[req->durability];
-
-    /* compression: a name, and a level only for the filters that take one
-     * (none for write_slice and set_attr, which create no dataset) */
-    const hdf5a_compression *comp =
-        creating ? (o ? o->comp : NULL)
-        : has_data && op != H5C_WRITE_SLICE && op != H5C_SET_ATTR ? req->comp : NULL;
-    const char *cname = comp ? comp->name : NULL;
-    bool has_level = false;
-    if (cname) {
-        int level = comp->level;
-        if (level < -1)
-            return h5a_fail(err, errlen, HDF5A_EINVAL,
-                            "compression level %d: give the filter's option, or -1 for the "
-                            "default", level);
-        has_level = level >= 0 && takes_level(cname);
-    }
-
-    h5a_array arr = {0}, fill = {0};
-    dtype *dt = NULL;
-    if (has_data) {
-        if ((rc = import_array(req->array, &arr, err, errlen)))
-            return rc;
-        /* a bin (and a frame) cannot hold more than 2^32-1 bytes */
-        if ((uint64_t)arr.nbytes > UINT32_MAX - 4096) {
-            dtype_free(arr.type);
-            return h5a_fail(err, errlen, HDF5A_ETOO_LARGE,
-                            "%zu bytes of data do not fit in one frame (4 GiB)", arr.nbytes);
-        }
-    }
-    size_t nfields = 2 + has_path + (op == H5C_INSERT) + (cname != NULL) + has_level +
-                     has_data + has_sel + (op == H5C_RESIZE && req->has_axis) + has_name +
-                     has_target + has_dest + has_after + has_limit + has_depth +
-                     (dname != NULL);
-    if (op == H5C_RESIZE)
-        nfields++; /* shape */
-    if (creating) {
-        if (!req->dtype) {
-            rc = h5a_fail(err, errlen, HDF5A_EINVAL, "dtype is NULL");
-            goto fail;
-        }
-        if ((rc = parse_dtype(req->dtype, &dt, err, errlen)))
-            goto fail;
-        nfields += 2; /* shape, dtype */
-        if (o) {
-            if ((o->maxshape && (rc = check_dims(req->ndim, o->maxshape, "maxshape", err,
-                                                 errlen))) ||
-                (o->chunks && (rc = check_dims(req->ndim, o->chunks, "chunks", err, errlen))))
-                goto fail;
-            if (!o->chunks && (o->chunk_mode < HDF5A_CHUNKS_DEFAULT ||
-                               o->chunk_mode > HDF5A_CHUNKS_CONTIGUOUS)) {
-                rc = h5a_fail(err, errlen, HDF5A_EINVAL, "unknown chunk_mode %d", o->chunk_mode);
-                goto fail;
-            }
-            if (o->fillvalue && (rc = import_array(o->fillvalue, &fill, err, errlen)))
-                goto fail;
-            nfields += (o->maxshape != NULL) + (o->chunks || o->chunk_mode) +
-                       (o->fillvalue != NULL) + (o->shuffle != 0) + (o->exist_ok != 0);
-        }
-    }
-
-    size_t start = b->len;
-    mp_put_raw(b, "\0\0\0\0", 4);
-    mp_put_map_header(b, nfields);
-    put_key(b, "id");
-    mp_put_uint(b, id);
-    put_key(b, "op");
-    mp_put_cstr(b, op_name(op));
-    if (has_path) {
-        put_key(b, "path");
-        mp_put_cstr(b, req->path);
-    }
-    if (op == H5C_INSERT) {
-        put_key(b, "index");
-        mp_put_int(b, req->index);
-    }
-    if (has_name) {
-        put_key(b, "name");
-        mp_put_cstr(b, req->name);
-    }
-    if (has_target) {
-        put_key(b, "target");
-        mp_put_cstr(b, req->target);
-    }
-    if (has_dest) {
-        put_key(b, "dest");
-        mp_put_cstr(b, req->dest);
-    }
-    if (has_after) {
-        put_key(b, "after");
-        mp_put_cstr(b, req->after);
-    }
-    if (has_limit) {
-        put_key(b, "limit");
-        mp_put_uint(b, req->limit);
-    }
-    if (has_depth) {
-        put_key(b, "max_depth");
-        mp_put_uint(b, req->max_depth);
-    }
-    if (cname) {
-        put_key(b, "compression");
-        mp_put_cstr(b, cname);
-    }
-    if (has_level) {
-        put_key(b, "compression_opts");
-        mp_put_uint(b, (uint64_t)comp->level);
-    }
-    if (has_sel) {
-        put_key(b, "selection");
-        put_sel(b, req->sel, req->nsel);
-    }
-    if (op == H5C_RESIZE) {
-        put_key(b, "shape");
-        if (req->has_axis) {
-            mp_put_uint(b, req->shape[0]);
-            put_key(b, "axis");
-            mp_put_int(b, req->index);
-        } else {
-            put_dims(b, req->ndim, req->shape, false);
-        }
-    }
-    char why[256];
-    if (creating) {
-        put_key(b, "shape");
-        put_dims(b, req->ndim, req->shape, false);
-        put_key(b, "dtype");
-        if (dt->kind == DT_VLSTR)
-            mp_put_cstr(b, dt->utf8 ? "str" : "bytes");
-        else
-            dtype_encode(b, dt);
-        if (o && o->maxshape) {
-            put_key(b, "maxshape");
-            put_dims(b, req->ndim, o->maxshape, true);
-        }
-        if (o && (o->chunks || o->chunk_mode)) {
-            put_key(b, "chunks");
-            if (o->chunks)
-                put_dims(b, req->ndim, o->chunks, false);
-            else
-                mp_put_bool(b, o->chunk_mode == HDF5A_CHUNKS_AUTO);
-        }
-        if (o && o->shuffle) {
-            put_key(b, "shuffle");
-            mp_put_bool(b, true);
-        }
-        if (o && o->exist_ok) {
-            put_key(b, "exist_ok");
-            mp_put_bool(b, true);
-        }
-        if (o && o->fillvalue) {
-            bool fill_follows = false;
-            put_key(b, "fillvalue");
-            rc = h5a_array_encode(b, &fill, &fill_follows, why, sizeof why);
-            if (rc && !b->oom)
-                rc = h5a_fail(err, errlen, arg_code(rc), "fillvalue: %s", why);
-            if (!rc && fill_follows)
-                mp_put_raw(b, fill.data, fill.nbytes); /* one element: copy it in */
-        }
-    }
-    if (dname) {
-        put_key(b, "durability");
-        mp_put_cstr(b, dname);
-    }
-    bool follows = false;
-    if (!rc && has_data) {
-        /* "data" goes last so that its bytes can follow the header as they are */
-        put_key(b, "data");
-        rc = h5a_array_encode(b, &arr, &follows, why, sizeof why);
-        if (rc && !b->oom)
-            rc = h5a_fail(err, errlen, arg_code(rc), "data: %s", why);
-    }
-    if (b->oom)
-        rc = h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory encoding the request");
-    size_t body = b->len - start - 4 + (follows ? arr.nbytes : 0);
-    if (!rc && (uint64_t)body > UINT32_MAX)
-        rc = h5a_fail(err, errlen, HDF5A_ETOO_LARGE, "request of %zu bytes exceeds a frame",
-                      body);
-    if (rc) {
-        b->len = start;
-        b->oom = false;
-        goto fail;
-    }
-    b->data[start] = (uint8_t)(body >> 24);
-    b->data[start + 1] = (uint8_t)(body >> 16);
-    b->data[start + 2] = (uint8_t)(body >> 8);
-    b->data[start + 3] = (uint8_t)body;
-    if (follows) {
-        *tail = arr.data;
-        *tail_len = arr.nbytes;
-    }
-fail:
-    dtype_free(arr.type);
-    dtype_free(fill.type);
-    dtype_free(dt);
+    enc e = {.req = req, .args = desc_of(req->op)->args, .b = b, .err = err, .errlen = errlen};
+    /* the C client's "read" is the whole dataset, its read_slice a part */
+    e.has_sel = req->op == H5C_READ_SLICE || e.args & H5A_ARG_SEL_REQ;
+    e.o = e.args & H5A_ARG_CREATE ? req->opts : NULL;
+    int rc = check_args(&e);
+    if (!rc)
+        rc = check_compression(&e);
+    if (!rc)
+        rc = import_data(&e);
+    if (!rc)
+        rc = prepare_create(&e);
+    if (!rc)
+        rc = put_frame(&e, id, tail, tail_len);
+    dtype_free(e.arr.type);
+    dtype_free(e.fill.type);
+    dtype_free(e.dt);
     return rc;
 }
 

@@ -25,7 +25,9 @@
     X(UNSUPPORTED_TYPE) /* type has no NumPy / HDF5 mapping here */            \
     X(HDF5_ERROR)       /* libhdf5 failed; message carries its error stack */  \
     X(SHUTTING_DOWN)    /* server is stopping and takes no new work */         \
-    X(INTERNAL)         /* out of memory or a bug */
+    X(INTERNAL)         /* out of memory or a bug */                           \
+    X(UNAUTHENTICATED)  /* no token, or a bad one (auth_file, protected mode) */ \
+    X(PERMISSION_DENIED) /* the token's role or prefixes forbid the request */
 
 enum {
     H5A_OK = 0,
@@ -53,6 +55,8 @@ enum {
 #define H5A_E_HDF5_ERROR H5A_ERR(HDF5_ERROR)
 #define H5A_E_SHUTTING_DOWN H5A_ERR(SHUTTING_DOWN)
 #define H5A_E_INTERNAL H5A_ERR(INTERNAL)
+#define H5A_E_UNAUTHENTICATED H5A_ERR(UNAUTHENTICATED)
+#define H5A_E_PERMISSION_DENIED H5A_ERR(PERMISSION_DENIED)
 
 /* "NOT_FOUND" for H5A_E_NOT_FOUND; "INTERNAL" for anything unknown. */
 const char *h5a_strerror_code(int code);

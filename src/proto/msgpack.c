@@ -517,14 +517,49 @@ void mp_put_array_header(mp_buf *b, size_t n)
         put_tagged(b, 0xdd, n, 4);
 }
 
+/* The smallest map header for n pairs (n within UINT32_MAX) into out;
+ * returns its length. */
+static size_t map_header(uint8_t out[5], size_t n)
+{
+    if (n <= 15) {
+        out[0] = (uint8_t)(0x80 | n);
+        return 1;
+    }
+    unsigned w = n <= UINT16_MAX ? 2 : 4;
+    out[0] = w == 2 ? 0xde : 0xdf;
+    for (unsigned i = 0; i < w; i++)
+        out[1 + i] = (uint8_t)(n >> (8 * (w - 1 - i)));
+    return 1 + w;
+}
+
 void mp_put_map_header(mp_buf *b, size_t n)
 {
     if (!len_ok(b, n))
         return;
-    if (n <= 15)
-        put_byte(b, (uint8_t)(0x80 | n));
-    else if (n <= UINT16_MAX)
-        put_tagged(b, 0xde, n, 2);
-    else
-        put_tagged(b, 0xdf, n, 4);
+    uint8_t h[5];
+    mp_put_raw(b, h, map_header(h, n));
+}
+
+size_t mp_map_begin(mp_buf *b)
+{
+    size_t at = b->len;
+    put_byte(b, 0x80);
+    return at;
+}
+
+void mp_map_end(mp_buf *b, size_t at, size_t n)
+{
+    if (b->oom || !len_ok(b, n))
+        return;
+    uint8_t h[5];
+    size_t hl = map_header(h, n);
+    if (hl > 1) {
+        /* rare (no request has 16 fields): the pairs move up to make room */
+        mp_buf_reserve(b, hl - 1);
+        if (b->oom)
+            return;
+        memmove(b->data + at + hl, b->data + at + 1, b->len - at - 1);
+        b->len += hl - 1;
+    }
+    memcpy(b->data + at, h, hl);
 }

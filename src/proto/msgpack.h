@@ -102,5 +102,11 @@ void mp_put_bin_header(mp_buf *b, size_t n); /* caller sends the n bytes itself 
 void mp_put_bin(mp_buf *b, const void *p, size_t n);
 void mp_put_array_header(mp_buf *b, size_t n);
 void mp_put_map_header(mp_buf *b, size_t n);
+/* A map whose pairs are counted while they are written: mp_map_begin keeps
+ * one byte for the header and returns where it is; mp_map_end(b, at, n)
+ * writes there the header mp_put_map_header would have written for n pairs
+ * (moving the pairs up when it takes more than the byte kept). */
+size_t mp_map_begin(mp_buf *b);
+void mp_map_end(mp_buf *b, size_t at, size_t n);
 
 #endif

@@ -1,13 +1,17 @@
 /* The one list of operations. Everything that needs to know which ops exist,
- * what each takes and what it may do expands H5A_OPS: the server's parser,
- * dispatch and permission checks, the C client's encoder, and (through a
- * test that compares them) the Python client and docs/protocol.md.
+ * what each takes and what it may do expands H5A_OPS: the server's parser
+ * and op enum (and the permission and batch checks when they come), the C
+ * client's op enum and encoder, and (through a test that compares them) the
+ * Python client and docs/protocol.md.
  *
- * Adding an operation: a line here, its handler in src/server, its tests,
- * its section in docs/protocol.md (and the clients' functions).
+ * Adding an operation: see "Adding an operation" in docs/design.md (a line
+ * here, its handler, its tests, docs/protocol.md, the Python list in
+ * python/hdf5_async/ops.py and the clients' functions);
+ * tests/integration/test_op_list.py compares the docs and ops.py with
+ * `hdf5-async-server --list-ops`, which prints this list.
  *
  * X(ID, "name", ARGS, CHANGES, PERM, BATCH)
- *   ID       the C name: OP_ID in the server
+ *   ID       the C name: OP_ID in the server, H5C_ID in the C client
  *   "name"   the op as it travels ("op": "name")
  *   ARGS     the request keys it takes besides id, op and durability (which
  *            every op takes): H5A_ARG_* flags; any other key is BAD_REQUEST
@@ -36,7 +40,35 @@ enum {
     H5A_ARG_DEST = 1 << 11,     /* dest (required) */
     H5A_ARG_PAGE = 1 << 12,     /* limit, after (optional) */
     H5A_ARG_DEPTH = 1 << 13,    /* max_depth (optional) */
+    H5A_ARG_TOKEN = 1 << 14,    /* token (required) */
 };
+
+/* The request keys behind those flags: X(KEY, "key", TAKES, NEEDS). An op
+ * takes the key when its ARGS has a flag of TAKES, and must send it when its
+ * ARGS has a flag of NEEDS. The server accepts exactly these keys, and
+ * `hdf5-async-server --list-ops` prints them per op. */
+#define H5A_KEYS(X)                                                                       \
+    X(PATH, "path", H5A_ARG_PATH, H5A_ARG_PATH)                                           \
+    X(DATA, "data", H5A_ARG_DATA, H5A_ARG_DATA)                                           \
+    X(INDEX, "index", H5A_ARG_INDEX, H5A_ARG_INDEX)                                       \
+    X(COMPRESSION, "compression", H5A_ARG_COMP, 0)                                        \
+    X(COMPRESSION_OPTS, "compression_opts", H5A_ARG_COMP, 0)                              \
+    X(SELECTION, "selection", H5A_ARG_SEL | H5A_ARG_SEL_REQ, H5A_ARG_SEL_REQ)             \
+    X(SHAPE, "shape", H5A_ARG_SHAPE, H5A_ARG_SHAPE)                                       \
+    X(DTYPE, "dtype", H5A_ARG_CREATE, H5A_ARG_CREATE)                                     \
+    X(CHUNKS, "chunks", H5A_ARG_CREATE, 0)                                                \
+    X(MAXSHAPE, "maxshape", H5A_ARG_CREATE, 0)                                            \
+    X(FILLVALUE, "fillvalue", H5A_ARG_CREATE, 0)                                          \
+    X(SHUFFLE, "shuffle", H5A_ARG_CREATE, 0)                                              \
+    X(EXIST_OK, "exist_ok", H5A_ARG_CREATE, 0)                                            \
+    X(AXIS, "axis", H5A_ARG_AXIS, 0)                                                      \
+    X(NAME, "name", H5A_ARG_NAME, H5A_ARG_NAME)                                           \
+    X(TARGET, "target", H5A_ARG_TARGET, H5A_ARG_TARGET)                                   \
+    X(DEST, "dest", H5A_ARG_DEST, H5A_ARG_DEST)                                           \
+    X(LIMIT, "limit", H5A_ARG_PAGE, 0)                                                    \
+    X(AFTER, "after", H5A_ARG_PAGE, 0)                                                    \
+    X(MAX_DEPTH, "max_depth", H5A_ARG_DEPTH, 0)                                           \
+    X(TOKEN, "token", H5A_ARG_TOKEN, H5A_ARG_TOKEN)
 
 typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
 
@@ -63,7 +95,8 @@ typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
     X(INFO, "info", H5A_ARG_PATH, 0, READ, 1)                                             \
     X(EXISTS, "exists", H5A_ARG_PATH, 0, READ, 1)                                         \
     X(CREATE_LINK, "create_link", H5A_ARG_PATH | H5A_ARG_TARGET, 1, WRITE, 1)             \
-    X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)
+    X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)                             \
+    X(AUTH, "auth", H5A_ARG_TOKEN, 0, READ, 0)
 
 /* Other spellings of an op: X(ID, "alias"). "update" is the seed's name of
  * "write". */

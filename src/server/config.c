@@ -28,6 +28,8 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->max_elements = H5A_DEFAULT_MAX_ELEMENTS;
     cfg->max_chunks = H5A_DEFAULT_MAX_CHUNKS;
     cfg->max_op_bytes = H5A_DEFAULT_MAX_OP_BYTES;
+    cfg->protected_mode = true;
+    cfg->tls_handshake_timeout = H5A_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
 }
 
 static const char *const dur_names[] = {"none", "flush", "fsync"};
@@ -119,6 +121,8 @@ static const struct {
      "a count from 1 to 4294967295"},
     {"max_op_bytes", NUM_SIZE, 1024, UINT64_MAX, offsetof(h5a_config, max_op_bytes),
      "bytes, at least 1K (suffixes K, M, G allowed)"},
+    {"tls_handshake_timeout", NUM_SECONDS, 1, 3600, offsetof(h5a_config, tls_handshake_timeout),
+     "whole seconds from 1 to 3600"},
 };
 
 int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, size_t errlen)
@@ -153,6 +157,24 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
             return -1;
         }
         cfg->durability = (h5a_durability)d;
+    } else if (strcmp(key, "protected_mode") == 0) {
+        if (parse_bool(v, &cfg->protected_mode)) goto bad;
+    } else if (strcmp(key, "auth_file") == 0 || strcmp(key, "tls_cert_file") == 0 ||
+               strcmp(key, "tls_key_file") == 0 || strcmp(key, "tls_ca_file") == 0) {
+        char *dst = strcmp(key, "auth_file") == 0       ? cfg->auth_file
+                    : strcmp(key, "tls_cert_file") == 0 ? cfg->tls_cert_file
+                    : strcmp(key, "tls_key_file") == 0  ? cfg->tls_key_file
+                                                        : cfg->tls_ca_file;
+        if (strlen(v) >= sizeof cfg->auth_file) goto bad;
+        snprintf(dst, sizeof cfg->auth_file, "%s", v); /* empty: unset */
+    } else if (strcmp(key, "tls_client_auth") == 0) {
+        if (strcmp(v, "no") == 0) cfg->tls_client_auth = 0;
+        else if (strcmp(v, "optional") == 0) cfg->tls_client_auth = 1;
+        else if (strcmp(v, "require") == 0) cfg->tls_client_auth = 2;
+        else {
+            snprintf(err, errlen, "tls_client_auth = '%s' is invalid: give no, optional or require", v);
+            return -1;
+        }
     } else if (strcmp(key, "max_message_size") == 0) {
         uint64_t n;
         if (parse_size(v, &n) || n < 1024 || n > H5A_MAX_MESSAGE_LIMIT) {
@@ -179,7 +201,9 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "unknown key '%s' (known: host, port, hdf5_file_path, use_compression, debug, "
                  "serialization_format, durability, max_message_size, max_connections, idle_timeout, "
                  "max_pending_bytes, max_pending_requests, max_reply_queue, "
-                 "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes)",
+                 "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes, auth_file, "
+                 "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
+                 "tls_handshake_timeout)",
                  key);
         return -1;
     }
@@ -227,6 +251,27 @@ int h5a_config_load(h5a_config *cfg, const char *path, bool missing_ok, char *er
     if (c.failed) return -1;
     if (rc != 0) {
         snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
+        return -1;
+    }
+    return 0;
+}
+
+int h5a_config_check(const h5a_config *cfg, char *err, size_t errlen)
+{
+    bool cert = cfg->tls_cert_file[0], key = cfg->tls_key_file[0];
+    if (cert != key) {
+        snprintf(err, errlen, "%s is set but %s is not: TLS needs both", cert ? "tls_cert_file" : "tls_key_file",
+                 cert ? "tls_key_file" : "tls_cert_file");
+        return -1;
+    }
+    if (!cert && (cfg->tls_ca_file[0] || cfg->tls_client_auth)) {
+        snprintf(err, errlen, "%s is set but TLS is not (set tls_cert_file and tls_key_file)",
+                 cfg->tls_ca_file[0] ? "tls_ca_file" : "tls_client_auth");
+        return -1;
+    }
+    if (cfg->tls_client_auth && !cfg->tls_ca_file[0]) {
+        snprintf(err, errlen, "tls_client_auth = %s needs tls_ca_file (the CAs that sign client "
+                 "certificates)", cfg->tls_client_auth == 1 ? "optional" : "require");
         return -1;
     }
     return 0;

@@ -40,6 +40,15 @@ typedef struct h5a_config {
     uint64_t max_chunks;
     uint64_t max_op_bytes;
     h5a_durability durability;     /* for requests that name none */
+
+    /* Who gets in (docs/security.md). Empty strings: not set. */
+    char auth_file[4096];       /* tokens file: every connection must authenticate */
+    bool protected_mode;        /* without auth_file, serve loopback clients only */
+    char tls_cert_file[4096];   /* with tls_key_file: the port speaks TLS only */
+    char tls_key_file[4096];
+    char tls_ca_file[4096];     /* CAs for client certificates */
+    int tls_client_auth;        /* h5a_tls_client_auth: no, optional, require */
+    uint64_t tls_handshake_timeout; /* seconds a TLS handshake may take */
 } h5a_config;
 
 #define H5A_DEFAULT_PORT 8888
@@ -63,6 +72,11 @@ typedef struct h5a_config {
  * across all of them costs HDF5 about 1.7 s on this project's machines. */
 #define H5A_DEFAULT_MAX_CHUNKS (1ull << 24)
 #define H5A_DEFAULT_MAX_OP_BYTES (1ull << 30)
+#define H5A_DEFAULT_TLS_HANDSHAKE_TIMEOUT 10
+
+/* Check the keys that only make sense together (tls_cert_file without
+ * tls_key_file, ...). Returns 0 or -1 with err. */
+int h5a_config_check(const h5a_config *cfg, char *err, size_t errlen);
 
 /* "none" / "flush" / "fsync" -> level, or -1. */
 int h5a_durability_parse(const char *s, size_t n);

@@ -1470,6 +1470,15 @@ static int run(h5a_engine *e, h5a_request *r, char *err)
     case OP_SET_ATTR: case OP_GET_ATTR: case OP_LIST_ATTRS: case OP_DELETE_ATTR:
     case OP_LIST: case OP_WALK: case OP_INFO: case OP_EXISTS:
     case OP_CREATE_LINK: case OP_MOVE: return h5a_meta_execute(e, r, err);
+    case OP_AUTH:
+        /* decided on the loop thread (net.c), answered here in its turn */
+        mp_put_map_header(b, 2);
+        mp_put_cstr(b, "name");
+        if (r->auth_role) mp_put_cstr(b, r->auth_name);
+        else mp_put_nil(b);
+        mp_put_cstr(b, "role");
+        mp_put_cstr(b, r->auth_role ? r->auth_role : "admin");
+        return 0;
     default: return FAIL(H5A_E_INTERNAL, "no such op");
     }
 }

@@ -8,6 +8,7 @@
 
 #include "server/config.h"
 #include "server/net.h"
+#include "server/request.h"
 
 #define VERSION "0.1.0"
 
@@ -16,12 +17,17 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: hdf5-async-server [--config FILE] [--host HOST] [--port PORT] [--file PATH] "
             "[--debug]\n"
+            "       hdf5-async-server --list-ops | --version | --help\n"
             "  --config FILE  settings from FILE's [server] section (default: ./config.ini if "
             "present)\n"
             "  --host HOST    address to listen on (config key host, default 0.0.0.0)\n"
             "  --port PORT    TCP port, 0 picks a free one (config key port, default 8888)\n"
             "  --file PATH    the HDF5 file to serve (config key hdf5_file_path, default data.h5)\n"
             "  --debug        log every request and connection event to stderr\n"
+            "  --list-ops     print the operations as JSON and exit: one object per op with\n"
+            "                 its name, keys (the request keys it takes besides id, op and\n"
+            "                 durability), required (those it must send), changes, perm,\n"
+            "                 batch and aliases\n"
             "Limits (max_connections, idle_timeout, max_pending_bytes, max_pending_requests,\n"
             "max_reply_queue, slow_client_timeout, max_nesting, max_elements, max_chunks,\n"
             "max_op_bytes) and max_message_size are config-file keys; see README.md and\n"
@@ -39,6 +45,10 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(argv[i], "--list-ops") == 0) {
+            h5a_op_list_print(stdout);
+            return fflush(stdout) == 0 ? 0 : 1;
         }
         if (strcmp(argv[i], "--version") == 0) {
             printf("hdf5-async-server " VERSION "\n");
@@ -82,6 +92,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "hdf5-async-server: %s: %s\n", argv[i - 1], err);
             return 2;
         }
+    }
+    if (h5a_config_check(&cfg, err, sizeof err)) {
+        fprintf(stderr, "hdf5-async-server: %s\n", err);
+        return 2;
     }
     /* Array frames and read buffers are large and short-lived. glibc would
      * mmap each one afresh and return it on free, so every 64 MiB transfer

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "proto/errors.h"
+#include "server/auth.h"
 #include "server/request.h"
 #include "server/storage.h"
+#include "server/tls.h"
 
 /* Frames up to this size are read into the connection's shared buffer and
  * copied out (cheap); larger ones are read straight into a buffer of their
@@ -33,6 +35,9 @@
 #define KEEPALIVE_S 60
 /* Refused connections are summed up on stderr at most this often. */
 #define REFUSED_LOG_MS 10000
+/* TLS: ciphertext is read into one loop-wide buffer of this size, and
+ * replies are encrypted and handed to the socket this much at a time. */
+#define TLS_CHUNK (256 * 1024)
 
 typedef struct server server;
 
@@ -67,6 +72,15 @@ typedef struct conn {
     h5a_request *out_head, *out_tail; /* answered, waiting for the next flush */
     struct conn *flush_next;         /* in server.flush_list when out_head */
     uv_shutdown_t shutdown_req;
+
+    h5a_tls_conn *tls;      /* on a TLS port: the session; NULL on plaintext */
+    bool tls_up;            /* handshake done (and logged) */
+    bool first_seen;        /* the stream's first bytes were looked at */
+    uint64_t accepted_at;   /* uv_now(), for tls_handshake_timeout */
+    const char *refuse;     /* protected mode: refuse with this once the
+                               handshake is done (TLS) or at once */
+    int refuse_code;
+    h5a_conn_auth auth;
 } conn;
 
 struct server {
@@ -83,6 +97,10 @@ struct server {
     size_t iov_cap;
     h5a_storage *storage;
     const h5a_config *cfg;
+    h5a_tls *tls;        /* tls_cert_file: every connection speaks TLS */
+    uint8_t *tls_rbuf;   /* TLS_CHUNK bytes of ciphertext being read */
+    h5a_access access;   /* auth_file, protected mode */
+    uv_signal_t sighup;  /* reloads auth_file */
     h5a_limits limits;
     conn *conns;
     uint64_t next_serial;
@@ -121,6 +139,7 @@ static void conn_free_if_done(conn *c)
     if (c->closing && c->pending_reqs == 0 && c->tcp.data == NULL) {
         free(c->big);
         free(c->rbuf);
+        h5a_tls_conn_free(c->tls);
         free(c);
     }
 }
@@ -157,6 +176,8 @@ static void on_shutdown_sent(uv_shutdown_t *req, int status)
     if (status < 0) conn_close(c, "shutdown failed");
 }
 
+static int tls_flush(conn *c, bool last, bool close_after);
+
 static void conn_finish(conn *c, const char *why)
 {
     if (c->closing || c->draining) return;
@@ -166,6 +187,10 @@ static void conn_finish(conn *c, const char *why)
     c->no_more_input = true;
     free(c->big);
     c->big = NULL;
+    if (c->tls) { /* a close_notify before our FIN: the peer sees a clean end */
+        h5a_tls_conn_shutdown(c->tls);
+        tls_flush(c, false, false);
+    }
     c->drain_deadline = uv_now(&s->loop) + DRAIN_MS;
     c->shutdown_req.data = c;
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown_sent) < 0) {
@@ -196,6 +221,16 @@ static void on_sweep(uv_timer_t *t)
         next = c->next;
         if (c->draining) {
             if (now >= c->drain_deadline) conn_close(c, "no EOF from peer");
+            continue;
+        }
+        if (c->tls && !c->tls_up &&
+            now - c->accepted_at >= cfg->tls_handshake_timeout * 1000) {
+            fprintf(stderr,
+                    "hdf5-async-server: conn %llu %s: TLS handshake not done after %llu s "
+                    "(tls_handshake_timeout): closed\n",
+                    (unsigned long long)c->serial, c->peer,
+                    (unsigned long long)cfg->tls_handshake_timeout);
+            conn_close(c, "TLS handshake timeout");
             continue;
         }
         /* A client over max_reply_queue that takes none of its replies for
@@ -250,16 +285,9 @@ static bool request_done(conn *c, h5a_request *r)
     return close_after;
 }
 
-static void on_written(uv_write_t *w, int status)
+/* A connection's batch of replies is out: close it when asked, else read on. */
+static void after_written(conn *c, int status, bool close_after)
 {
-    reply_batch *b = (reply_batch *)w;
-    conn *c = w->data;
-    bool close_after = false;
-    for (h5a_request *r = b->head, *next; r; r = next) {
-        next = r->next;
-        close_after |= request_done(c, r);
-    }
-    free(b);
     if (c->closing) {
         conn_free_if_done(c);
         return;
@@ -275,6 +303,97 @@ static void on_written(uv_write_t *w, int status)
     }
     if (c->close_when_idle && c->pending_reqs == 0) {
         conn_finish(c, "server stopping");
+        return;
+    }
+    conn_maybe_read(c);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    reply_batch *b = (reply_batch *)w;
+    conn *c = w->data;
+    bool close_after = false;
+    for (h5a_request *r = b->head, *next; r; r = next) {
+        next = r->next;
+        close_after |= request_done(c, r);
+    }
+    free(b);
+    after_written(c, status, close_after);
+}
+
+/* ---- TLS: replies are encrypted on the loop thread, TLS_CHUNK at a time,
+ * each chunk's records written as soon as they are made, so a large reply
+ * is never held twice in full; the plaintext is freed once encrypted. ---- */
+
+typedef struct tls_write {
+    uv_write_t w;
+    bool last;        /* ends a batch of replies: after_written then */
+    bool close_after;
+    char data[];      /* the ciphertext */
+} tls_write;
+
+static void on_tls_written(uv_write_t *w, int status)
+{
+    tls_write *tw = (tls_write *)w;
+    conn *c = w->data;
+    bool last = tw->last, close_after = tw->close_after;
+    free(tw);
+    if (c->closing) return; /* on_closed frees the connection */
+    if (status < 0) {
+        conn_close(c, uv_strerror(status));
+        return;
+    }
+    if (last) after_written(c, status, close_after);
+}
+
+/* Write out what the session has for the peer (records, handshake
+ * messages, alerts). `last` marks the end of a batch of replies: it is
+ * written even when empty, for its callback. */
+static int tls_flush(conn *c, bool last, bool close_after)
+{
+    size_t n = h5a_tls_conn_pending_out(c->tls);
+    if (n == 0 && !last) return 0;
+    tls_write *tw = malloc(sizeof *tw + (n ? n : 1));
+    if (!tw) return UV_ENOMEM;
+    size_t got = h5a_tls_conn_take_out(c->tls, tw->data, n);
+    tw->last = last;
+    tw->close_after = close_after;
+    tw->w.data = c;
+    uv_buf_t b = uv_buf_init(tw->data, (unsigned)got);
+    c->bytes_queued += got;
+    int rc = uv_write(&tw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
+    if (rc < 0) free(tw);
+    return rc;
+}
+
+/* Encrypt n bytes and send the records, a chunk at a time. */
+static int tls_put(conn *c, const uint8_t *p, size_t n)
+{
+    char err[256];
+    while (n > 0) {
+        size_t k = n < TLS_CHUNK ? n : TLS_CHUNK;
+        if (h5a_tls_conn_write(c->tls, p, k, err, sizeof err) < 0) return UV_EPROTO;
+        int rc = tls_flush(c, false, false);
+        if (rc < 0) return rc;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static void tls_write_out(conn *c, h5a_request *head)
+{
+    bool close_after = false;
+    int rc = 0;
+    for (h5a_request *r = head, *next; r; r = next) {
+        next = r->next;
+        if (!rc) rc = tls_put(c, r->reply.data, r->reply.len);
+        if (!rc && r->reply_data_len) rc = tls_put(c, r->reply_data, r->reply_data_len);
+        close_after |= request_done(c, r);
+    }
+    if (!rc) rc = tls_flush(c, true, close_after);
+    if (rc < 0) {
+        conn_close(c, uv_strerror(rc));
         return;
     }
     conn_maybe_read(c);
@@ -318,6 +437,10 @@ static void write_out(server *s, conn *c)
             request_done(c, r);
         }
         conn_free_if_done(c);
+        return;
+    }
+    if (c->tls) {
+        tls_write_out(c, head);
         return;
     }
     size_t n = 0;
@@ -401,6 +524,8 @@ static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
     server *s = c->srv;
     r->doc = s->scratch;
     h5a_request_parse(r, &s->limits);
+    /* who may do what is decided here, before the storage thread sees it */
+    if (h5a_access_decide(&s->access, &c->auth, r, c->peer)) c->no_more_input = true;
     s->scratch = r->doc;
     memset(&r->doc, 0, sizeof r->doc);
     if (s->scratch.cap > SCRATCH_KEEP_NODES) mp_doc_free(&s->scratch); /* a rare huge list */
@@ -483,17 +608,17 @@ static void parse_frames(conn *c)
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Where the next plaintext bytes go: the rest of a large frame being read in
+ * place, or the free end of rbuf. False when out of memory. */
+static bool plain_dest(conn *c, uv_buf_t *buf)
 {
-    conn *c = (conn *)h;
-    (void)suggested;
     if (c->big) {
         *buf = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_len - c->big_have));
-        return;
+        return true;
     }
     if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
-        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
-        return;
+        *buf = uv_buf_init(NULL, 0);
+        return false;
     }
     if (c->rstart > 0) { /* keep the partial frame at the front */
         memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
@@ -501,12 +626,115 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         c->rstart = 0;
     }
     *buf = uv_buf_init((char *)c->rbuf + c->rend, (unsigned)(RBUF_SIZE - c->rend));
+    return true;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = (conn *)h;
+    (void)suggested;
+    if (c->tls) { /* ciphertext: decrypted into plain_dest by tls_pump */
+        *buf = uv_buf_init((char *)c->srv->tls_rbuf, TLS_CHUNK);
+        return;
+    }
+    plain_dest(c, buf); /* on failure libuv reports UV_ENOBUFS to on_read */
+}
+
+/* The very first bytes of a plaintext connection are a TLS ClientHello:
+ * the client expects TLS and would take a frame length from the record.
+ * Say so in the log and close (what it reads is no frame of ours either). */
+static bool tls_on_plain_port(conn *c, const uint8_t *p, size_t n)
+{
+    if (c->first_seen || n < 6) return false;
+    c->first_seen = true;
+    if (!h5a_tls_looks_like_hello(p, n)) return false;
+    fprintf(stderr,
+            "hdf5-async-server: conn %llu %s: a TLS ClientHello on a plaintext port: closed "
+            "(set tls_cert_file and tls_key_file to speak TLS)\n",
+            (unsigned long long)c->serial, c->peer);
+    conn_close(c, "TLS client on a plaintext port");
+    return true;
+}
+
+/* n plaintext bytes arrived where plain_dest said. */
+static void plain_got(conn *c, size_t n)
+{
+    if (c->no_more_input) {
+        if (c->rbuf && c->rstart == c->rend) {
+            free(c->rbuf);
+            c->rbuf = NULL;
+            c->rstart = c->rend = 0;
+        }
+        return;
+    }
+    if (c->big) {
+        c->big_have += n;
+        if (c->big_have == c->big_len) {
+            uint8_t *p = c->big;
+            c->big = NULL;
+            dispatch_frame(c, p, c->big_len);
+            parse_frames(c); /* bytes after it may already wait in rbuf */
+        }
+    } else {
+        c->rend += n;
+        if (!c->tls && tls_on_plain_port(c, c->rbuf + c->rstart, c->rend - c->rstart)) return;
+        parse_frames(c);
+    }
+}
+
+static void refuse_now(conn *c);
+
+/* Decrypt what the session holds into plain_dest while the connection may
+ * read; runs again when a paused connection resumes (conn_maybe_read),
+ * since records already received wait inside the session. */
+static void tls_pump(conn *c)
+{
+    char err[512];
+    while (!c->closing && !c->draining && !c->no_more_input) {
+        uv_buf_t dst;
+        if (!plain_dest(c, &dst)) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        ssize_t n = h5a_tls_conn_read(c->tls, dst.base, dst.len, err, sizeof err);
+        if (n < 0) {
+            logf_(c->srv, "conn %llu %s: %s", (unsigned long long)c->serial, c->peer, err);
+            if (!c->tls_up)
+                fprintf(stderr, "hdf5-async-server: conn %llu %s: %s\n",
+                        (unsigned long long)c->serial, c->peer, err);
+            tls_flush(c, false, false); /* the alert, if OpenSSL made one */
+            conn_finish(c, "TLS error");
+            return;
+        }
+        if (!c->tls_up && h5a_tls_conn_handshake_done(c->tls)) {
+            c->tls_up = true;
+            char d[128];
+            const char *cn = h5a_tls_conn_peer_cn(c->tls);
+            logf_(c->srv, "conn %llu %s: %s%s%s", (unsigned long long)c->serial, c->peer,
+                  h5a_tls_conn_describe(c->tls, d, sizeof d), cn ? ", client certificate CN=" : "",
+                  cn ? cn : "");
+            if (cn && c->srv->access.auth &&
+                h5a_access_login_name(&c->srv->access, &c->auth, cn))
+                logf_(c->srv, "conn %llu authenticated as '%s' by its certificate",
+                      (unsigned long long)c->serial, cn);
+            if (c->refuse) {
+                refuse_now(c);
+                return;
+            }
+        }
+        if (tls_flush(c, false, false) < 0) { /* handshake messages, tickets */
+            conn_close(c, "out of memory");
+            return;
+        }
+        if (n == 0) return;
+        plain_got(c, (size_t)n);
+        if (c->closing || c->draining || !c->reading) return; /* paused: resumed later */
+    }
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = (conn *)st;
-    (void)buf;
     if (nread < 0) {
         conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
@@ -516,25 +744,29 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         c->rstart = c->rend = 0;
         return;
     }
-    if (nread == 0 || c->no_more_input) {
-        if (c->rbuf && c->rstart == c->rend) {
-            free(c->rbuf);
-            c->rbuf = NULL;
-            c->rstart = c->rend = 0;
+    if (c->tls) {
+        if (nread == 0 || c->no_more_input) return;
+        if (!c->first_seen) {
+            c->first_seen = true;
+            /* our own protocol in plaintext: answer in kind, so the client
+             * learns why instead of seeing the connection drop */
+            if ((uint8_t)buf->base[0] != 0x16) {
+                h5a_tls_conn_free(c->tls);
+                c->tls = NULL;
+                c->refuse = "this port speaks TLS: connect with TLS (Python ssl=..., the CLI's "
+                            "--tls, the C library's TLS options)";
+                c->refuse_code = H5A_E_PROTOCOL_ERROR;
+                refuse_now(c);
+                return;
+            }
         }
-        return;
-    }
-    if (c->big) {
-        c->big_have += (size_t)nread;
-        if (c->big_have == c->big_len) {
-            uint8_t *p = c->big;
-            c->big = NULL;
-            dispatch_frame(c, p, c->big_len);
-            parse_frames(c); /* bytes after it may already wait in rbuf */
+        if (h5a_tls_conn_feed(c->tls, buf->base, (size_t)nread) < 0) {
+            conn_close(c, "out of memory");
+            return;
         }
+        tls_pump(c);
     } else {
-        c->rend += (size_t)nread;
-        parse_frames(c);
+        plain_got(c, (size_t)nread);
     }
     conn_maybe_read(c);
 }
@@ -555,7 +787,11 @@ static void conn_maybe_read(conn *c)
               c->pending_reqs, c->pending_bytes, c->tcp.write_queue_size);
     }
     if (want && !c->reading) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
+            c->reading = true;
+            /* records that arrived before the pause wait inside the session */
+            if (c->tls && !c->draining) tls_pump(c);
+        }
     } else if (!want && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -563,6 +799,48 @@ static void conn_maybe_read(conn *c)
 }
 
 /* ---- accepting ---- */
+
+/* One error reply with id nil, built here (the storage thread may be busy
+ * for seconds), then a graceful close once it is out. */
+static void send_error_and_finish(conn *c, int code, const char *msg)
+{
+    server *s = c->srv;
+    h5a_request *r = calloc(1, sizeof *r);
+    if (!r) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    r->op = OP_NONE;
+    r->op_name = "?";
+    r->close_after = true;
+    r->conn = c;
+    mp_buf *b = &r->reply;
+    mp_put_raw(b, "\0\0\0\0", 4);
+    mp_put_map_header(b, 3);
+    mp_put_cstr(b, "id");
+    mp_put_nil(b);
+    mp_put_cstr(b, "ok");
+    mp_put_bool(b, false);
+    mp_put_cstr(b, "error");
+    mp_put_map_header(b, 2);
+    mp_put_cstr(b, "code");
+    mp_put_cstr(b, h5a_strerror_code(code));
+    mp_put_cstr(b, "message");
+    mp_put_cstr(b, msg);
+    if (b->oom) {
+        h5a_request_free(r);
+        conn_close(c, "out of memory");
+        return;
+    }
+    size_t n = b->len - 4;
+    b->data[0] = (uint8_t)(n >> 24);
+    b->data[1] = (uint8_t)(n >> 16);
+    b->data[2] = (uint8_t)(n >> 8);
+    b->data[3] = (uint8_t)n;
+    c->pending_reqs++;
+    c->out_head = c->out_tail = r;
+    write_out(s, c); /* on_written then finishes the connection */
+}
 
 /* Over max_connections: accept anyway, so the client learns why instead of
  * hanging in the listen backlog, send one error reply (id nil) and close
@@ -581,44 +859,33 @@ static void conn_reject(conn *c, size_t nopen)
         log_refused(s);
     logf_(s, "conn %llu %s refused: %zu connections open (max_connections)",
           (unsigned long long)c->serial, c->peer, nopen);
-    h5a_request *r = calloc(1, sizeof *r);
-    if (!r) {
-        conn_close(c, "out of memory");
-        return;
-    }
     char msg[160];
     snprintf(msg, sizeof msg, "server has %zu connections (max_connections = %llu); try later",
              nopen, (unsigned long long)s->cfg->max_connections);
-    r->op = OP_NONE;
-    r->op_name = "?";
-    r->close_after = true;
-    r->conn = c;
-    mp_buf *b = &r->reply;
-    mp_put_raw(b, "\0\0\0\0", 4);
-    mp_put_map_header(b, 3);
-    mp_put_cstr(b, "id");
-    mp_put_nil(b);
-    mp_put_cstr(b, "ok");
-    mp_put_bool(b, false);
-    mp_put_cstr(b, "error");
-    mp_put_map_header(b, 2);
-    mp_put_cstr(b, "code");
-    mp_put_cstr(b, h5a_strerror_code(H5A_E_TOO_LARGE));
-    mp_put_cstr(b, "message");
-    mp_put_cstr(b, msg);
-    if (b->oom) {
-        h5a_request_free(r);
-        conn_close(c, "out of memory");
-        return;
+    send_error_and_finish(c, H5A_E_TOO_LARGE, msg);
+}
+
+/* Protected mode, or plaintext on a TLS port: one error reply (id nil),
+ * then close. On a TLS port it waits for the handshake (tls_pump). */
+static void refuse_now(conn *c)
+{
+    c->rejected = true;
+    c->srv->nrejected++;
+    c->no_more_input = true;
+    logf_(c->srv, "conn %llu %s refused: %s", (unsigned long long)c->serial, c->peer, c->refuse);
+    send_error_and_finish(c, c->tls ? H5A_E_UNAUTHENTICATED : c->refuse_code, c->refuse);
+}
+
+static bool is_loopback(const struct sockaddr_storage *sa)
+{
+    if (sa->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a)) return true;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
     }
-    size_t n = b->len - 4;
-    b->data[0] = (uint8_t)(n >> 24);
-    b->data[1] = (uint8_t)(n >> 16);
-    b->data[2] = (uint8_t)(n >> 8);
-    b->data[3] = (uint8_t)n;
-    c->pending_reqs++;
-    c->out_head = c->out_tail = r;
-    write_out(s, c); /* on_written then finishes the connection */
+    return false;
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -639,10 +906,13 @@ static void on_connection(uv_stream_t *l, int status)
     }
     uv_tcp_nodelay(&c->tcp, 1); /* replies are small and latency matters */
     c->serial = ++s->next_serial;
+    c->accepted_at = uv_now(&s->loop);
     struct sockaddr_storage sa;
     int salen = sizeof sa;
+    bool loopback = false;
     snprintf(c->peer, sizeof c->peer, "?");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+        loopback = is_loopback(&sa);
         char ip[48] = "?";
         int port = 0;
         if (sa.ss_family == AF_INET) {
@@ -668,6 +938,20 @@ static void on_connection(uv_stream_t *l, int status)
     uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
     logf_(s, "conn %llu %s open (%zu connections)", (unsigned long long)c->serial, c->peer,
           s->nconns);
+    if (s->tls && !(c->tls = h5a_tls_conn_new(s->tls))) {
+        conn_close(c, "out of memory for a TLS session");
+        return;
+    }
+    if (!loopback && !s->access.auth && s->access.protected_mode) {
+        c->refuse = "this server is in protected mode: with no auth_file it serves only clients "
+                    "on its own machine. On the server, set auth_file (make a token with "
+                    "`hdf5-async token NAME ROLE`) or protected_mode = no; see docs/security.md";
+        c->refuse_code = H5A_E_UNAUTHENTICATED;
+        if (!c->tls) { /* TLS: after the handshake, so the reply can be read */
+            refuse_now(c);
+            return;
+        }
+    }
     conn_maybe_read(c);
 }
 
@@ -752,13 +1036,76 @@ static void close_any(uv_handle_t *h, void *arg)
  * thread's handle frees its state when closed) and free it all, so that
  * a server that cannot start (e.g. its file is in use) exits without a
  * leak for the sanitizers to report. */
-static int startup_failed(server *s)
+static int startup_failed(server *s, int status)
 {
     uv_walk(&s->loop, close_any, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
+    h5a_tls_free(s->tls);
+    free(s->tls_rbuf);
+    h5a_auth_free(s->access.auth);
     free(s);
-    return 1;
+    return status;
+}
+
+/* SIGHUP: read auth_file again. A bad file keeps the old table. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    server *s = h->data;
+    (void)signum;
+    char err[1024];
+    if (!s->cfg->auth_file[0]) {
+        fprintf(stderr, "hdf5-async-server: SIGHUP: no auth_file to reload\n");
+        return;
+    }
+    if (h5a_access_reload(&s->access, s->cfg->auth_file, err, sizeof err))
+        fprintf(stderr, "hdf5-async-server: SIGHUP: keeping the old tokens: %s\n", err);
+    else
+        fprintf(stderr, "hdf5-async-server: SIGHUP: reloaded %s (%zu tokens)\n",
+                s->cfg->auth_file, s->access.auth->n);
+}
+
+static bool host_is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
+
+/* TLS context and tokens, before anything listens: a bad file stops the
+ * server with its name and the reason (exit status 2, as config errors). */
+static int load_security(server *s)
+{
+    const h5a_config *cfg = s->cfg;
+    char err[1024];
+    s->access.protected_mode = cfg->protected_mode;
+    if (cfg->auth_file[0] && h5a_auth_load(&s->access.auth, cfg->auth_file, err, sizeof err)) {
+        fprintf(stderr, "hdf5-async-server: %s\n", err);
+        return -1;
+    }
+    if (cfg->tls_cert_file[0]) {
+        if (h5a_tls_new(&s->tls, cfg->tls_cert_file, cfg->tls_key_file,
+                        cfg->tls_ca_file[0] ? cfg->tls_ca_file : NULL,
+                        (h5a_tls_client_auth)cfg->tls_client_auth, err, sizeof err)) {
+            fprintf(stderr, "hdf5-async-server: %s\n", err);
+            return -1;
+        }
+        if (!(s->tls_rbuf = malloc(TLS_CHUNK))) return -1;
+    }
+    if (!host_is_loopback(cfg->host) && !cfg->auth_file[0]) {
+        if (cfg->protected_mode)
+            fprintf(stderr,
+                    "hdf5-async-server: warning: listening on %s with no auth_file: protected "
+                    "mode serves only clients on this machine; set auth_file (docs/security.md) "
+                    "to serve others\n",
+                    cfg->host);
+        else
+            fprintf(stderr,
+                    "hdf5-async-server: WARNING: listening on %s with no auth_file and "
+                    "protected_mode = no: anyone who can reach this port can read, change and "
+                    "delete the file\n",
+                    cfg->host);
+    }
+    return 0;
 }
 
 int h5a_server_run(const h5a_config *cfg)
@@ -775,13 +1122,14 @@ int h5a_server_run(const h5a_config *cfg)
      * that connection (EPIPE), not the process */
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&s->loop);
+    if (load_security(s)) return startup_failed(s, 2);
 
     struct sockaddr_storage sa;
     int rc = resolve(cfg->host, cfg->port, &sa);
     if (rc) {
         fprintf(stderr, "hdf5-async-server: cannot resolve host '%s': %s\n", cfg->host,
                 uv_strerror(rc));
-        return startup_failed(s);
+        return startup_failed(s, 1);
     }
     uv_tcp_init(&s->loop, &s->listener);
     s->listener.data = s;
@@ -789,12 +1137,12 @@ int h5a_server_run(const h5a_config *cfg)
         (rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection))) {
         fprintf(stderr, "hdf5-async-server: cannot listen on %s:%d: %s\n", cfg->host, cfg->port,
                 uv_strerror(rc));
-        return startup_failed(s);
+        return startup_failed(s, 1);
     }
     if (h5a_storage_start(&s->storage, &s->loop, cfg, on_done, on_flush, on_storage_stopped, s,
                           err, sizeof err)) {
         fprintf(stderr, "hdf5-async-server: %s\n", err);
-        return startup_failed(s);
+        return startup_failed(s, 1);
     }
     uv_signal_init(&s->loop, &s->sigint);
     uv_signal_init(&s->loop, &s->sigterm);
@@ -806,6 +1154,10 @@ int h5a_server_run(const h5a_config *cfg)
      * signal is still caught until then */
     uv_unref((uv_handle_t *)&s->sigint);
     uv_unref((uv_handle_t *)&s->sigterm);
+    uv_signal_init(&s->loop, &s->sighup);
+    s->sighup.data = s;
+    uv_signal_start(&s->sighup, on_sighup, SIGHUP);
+    uv_unref((uv_handle_t *)&s->sighup);
     s->sweep_ms = DRAIN_MS;
     if (cfg->idle_timeout && cfg->idle_timeout * 1000 < s->sweep_ms)
         s->sweep_ms = cfg->idle_timeout * 1000;
@@ -843,11 +1195,15 @@ int h5a_server_run(const h5a_config *cfg)
     if (s->refused_unlogged) log_refused(s);
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sighup, NULL);
     uv_close((uv_handle_t *)&s->sweep_timer, NULL);
     uv_run(&s->loop, UV_RUN_NOWAIT);
     uv_loop_close(&s->loop);
     free(s->iov);
     mp_doc_free(&s->scratch);
+    h5a_tls_free(s->tls);
+    free(s->tls_rbuf);
+    h5a_auth_free(s->access.auth);
     free(s);
     return 0;
 }

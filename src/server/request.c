@@ -32,12 +32,65 @@ static const struct {
 #undef H5A_X
 };
 
+/* The request keys an op may take, in the list's order (H5A_KEYS). */
+enum {
+#define H5A_X(K, key, takes, needs) KEY_##K,
+    H5A_KEYS(H5A_X)
+#undef H5A_X
+    KEY_COUNT
+};
+static const struct {
+    const char *key;
+    unsigned takes; /* H5A_ARG_* flags of the ops that take it */
+    unsigned needs; /* ... and of those that must send it */
+} req_keys[] = {
+#define H5A_X(K, key, takes, needs) {key, takes, needs},
+    H5A_KEYS(H5A_X)
+#undef H5A_X
+};
+
 const h5a_op_info *h5a_op_info_of(h5a_op op)
 {
     return &op_info[(unsigned)op <= OP_NONE ? op : OP_NONE];
 }
 
 const char *h5a_op_name(h5a_op op) { return h5a_op_info_of(op)->name; }
+
+/* The names in ops.h are plain identifiers: nothing to escape. */
+static void print_keys(FILE *f, const char *field, unsigned args, bool needed)
+{
+    fprintf(f, ", \"%s\": [", field);
+    const char *sep = "";
+    for (int j = 0; j < KEY_COUNT; j++)
+        if (args & (needed ? req_keys[j].needs : req_keys[j].takes)) {
+            fprintf(f, "%s\"%s\"", sep, req_keys[j].key);
+            sep = ", ";
+        }
+    fputc(']', f);
+}
+
+void h5a_op_list_print(FILE *f)
+{
+    static const char *const perm[] = {
+        [H5A_PERM_READ] = "read", [H5A_PERM_WRITE] = "write", [H5A_PERM_ADMIN] = "admin"};
+    fputs("[\n", f);
+    for (int o = 0; o < OP_NONE; o++) {
+        const h5a_op_info *in = h5a_op_info_of((h5a_op)o);
+        fprintf(f, "  {\"name\": \"%s\"", in->name);
+        print_keys(f, "keys", in->args, false);
+        print_keys(f, "required", in->args, true);
+        fprintf(f, ", \"changes\": %s, \"perm\": \"%s\", \"batch\": %s, \"aliases\": [",
+                in->changes ? "true" : "false", perm[in->perm], in->batch ? "true" : "false");
+        const char *sep = "";
+        for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
+            if (op_names[i].op == (h5a_op)o && strcmp(op_names[i].name, in->name) != 0) {
+                fprintf(f, "%s\"%s\"", sep, op_names[i].name);
+                sep = ", ";
+            }
+        fprintf(f, "]}%s\n", o + 1 < OP_NONE ? "," : "");
+    }
+    fputs("]\n", f);
+}
 
 void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
 {
@@ -239,7 +292,8 @@ static int parse_dset(h5a_request *req, const mp_node **n)
 {
     char *e = req->err_msg;
     size_t el = sizeof req->err_msg;
-    enum { SHAPE, DTYPE, CHUNKS, MAXSHAPE, FILL, SHUFFLE, EXIST_OK, AXIS };
+    enum { SHAPE = KEY_SHAPE, DTYPE = KEY_DTYPE, CHUNKS = KEY_CHUNKS, MAXSHAPE = KEY_MAXSHAPE,
+           FILL = KEY_FILLVALUE, SHUFFLE = KEY_SHUFFLE, EXIST_OK = KEY_EXIST_OK, AXIS = KEY_AXIS };
     h5a_dset_args *a = req->dset = calloc(1, sizeof *req->dset);
     if (!a) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
     int rc;
@@ -430,43 +484,24 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     }
 
     unsigned want = h5a_op_info_of(req->op)->args;
-    const mp_node *k = mp_first_child(root), *path = NULL, *data = NULL, *index = NULL,
-                  *comp = NULL, *opts = NULL, *sel = NULL, *name = NULL, *target = NULL,
-                  *dest = NULL, *limit = NULL, *after = NULL, *depth = NULL,
-                  *dur = NULL;
-    /* create_dataset / resize, in parse_dset's order */
-    const mp_node *dset[8] = {NULL};
-    static const char *const dset_keys[8] = {"shape",     "dtype",   "chunks",   "maxshape",
-                                             "fillvalue", "shuffle", "exist_ok", "axis"};
+    const mp_node *k = mp_first_child(root), *dur = NULL;
+    const mp_node *arg[KEY_COUNT] = {NULL};
     for (uint32_t i = 0; i < root->len; i++, k = mp_next(mp_next(k))) {
-        const mp_node *v = mp_next(k);
-        unsigned need = 0;
         if (!mp_is_raw(k)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "request keys must be strings");
         if (mp_raw_eq(k, "id") || mp_raw_eq(k, "op")) continue;
         if (mp_raw_eq(k, "durability")) { /* every op: a ping with "fsync" is a barrier */
-            dur = v;
+            dur = mp_next(k);
             continue;
         }
-        if (mp_raw_eq(k, "path")) path = v, need = H5A_ARG_PATH;
-        else if (mp_raw_eq(k, "data")) data = v, need = H5A_ARG_DATA;
-        else if (mp_raw_eq(k, "index")) index = v, need = H5A_ARG_INDEX;
-        else if (mp_raw_eq(k, "compression")) comp = v, need = H5A_ARG_COMP;
-        else if (mp_raw_eq(k, "compression_opts")) opts = v, need = H5A_ARG_COMP;
-        else if (mp_raw_eq(k, "selection")) sel = v, need = H5A_ARG_SEL | H5A_ARG_SEL_REQ;
-        else if (mp_raw_eq(k, "name")) name = v, need = H5A_ARG_NAME;
-        else if (mp_raw_eq(k, "target")) target = v, need = H5A_ARG_TARGET;
-        else if (mp_raw_eq(k, "dest")) dest = v, need = H5A_ARG_DEST;
-        else if (mp_raw_eq(k, "limit")) limit = v, need = H5A_ARG_PAGE;
-        else if (mp_raw_eq(k, "after")) after = v, need = H5A_ARG_PAGE;
-        else if (mp_raw_eq(k, "max_depth")) depth = v, need = H5A_ARG_DEPTH;
-        else
-            for (int j = 0; j < 8; j++)
-                if (mp_raw_eq(k, dset_keys[j]))
-                    dset[j] = v, need = j == 0 ? H5A_ARG_SHAPE : j == 7 ? H5A_ARG_AXIS : H5A_ARG_CREATE;
-        if (!(need & want))
+        int j = 0;
+        while (j < KEY_COUNT && !mp_raw_eq(k, req_keys[j].key)) j++;
+        if (j == KEY_COUNT || !(req_keys[j].takes & want))
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' takes no argument '%.*s'",
                             req->op_name, (int)(k->len > 64 ? 64 : k->len), (const char *)k->v.ptr);
+        arg[j] = mp_next(k);
     }
+    const mp_node *path = arg[KEY_PATH], *data = arg[KEY_DATA], *index = arg[KEY_INDEX],
+                  *sel = arg[KEY_SELECTION], *token = arg[KEY_TOKEN];
 
     if (dur) {
         int d = mp_is_raw(dur) ? h5a_durability_parse((const char *)dur->v.ptr, dur->len) : -1;
@@ -490,7 +525,9 @@ static int parse(h5a_request *req, const h5a_limits *lim)
                             (unsigned long long)index->v.u);
         req->index = index->type == MP_INT ? index->v.i : (int64_t)index->v.u;
     }
-    if (want & H5A_ARG_COMP && (rc = parse_compression(req, comp, opts))) return rc;
+    if (want & H5A_ARG_COMP &&
+        (rc = parse_compression(req, arg[KEY_COMPRESSION], arg[KEY_COMPRESSION_OPTS])))
+        return rc;
     if (want & (H5A_ARG_SEL | H5A_ARG_SEL_REQ)) {
         /* nil counts as absent: the whole dataset */
         if (sel && sel->type != MP_NIL && (rc = parse_selection(req, sel))) return rc;
@@ -499,8 +536,19 @@ static int parse(h5a_request *req, const h5a_limits *lim)
                             "op 'write_slice' needs a 'selection' (use 'write' for whole "
                             "datasets)");
     }
-    if (want & H5A_ARG_SHAPE && (rc = parse_dset(req, dset))) return rc;
-    if ((rc = parse_meta_args(req, want, name, target, dest, limit, after, depth))) return rc;
+    if (want & H5A_ARG_SHAPE && (rc = parse_dset(req, arg))) return rc;
+    if ((rc = parse_meta_args(req, want, arg[KEY_NAME], arg[KEY_TARGET], arg[KEY_DEST],
+                              arg[KEY_LIMIT], arg[KEY_AFTER], arg[KEY_MAX_DEPTH])))
+        return rc;
+    if (want & H5A_ARG_TOKEN) {
+        if (!token || token->type != MP_STR || token->len == 0 || token->len > 4096)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "op 'auth' needs a string 'token' of 1 to 4096 bytes");
+        if (!(req->token = malloc(token->len)))
+            return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+        memcpy(req->token, token->v.ptr, token->len);
+        req->token_len = token->len;
+    }
     if (want & H5A_ARG_DATA) {
         if (!data) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' needs 'data'", req->op_name);
         if ((rc = h5a_array_from_node(data, &req->data, e, el))) return rc;
@@ -530,6 +578,13 @@ void h5a_request_release_input(h5a_request *req)
         free(req->dset);
         req->dset = NULL;
     }
+    if (req->token) {
+        /* the token is a secret: gone from memory as soon as it is used */
+        explicit_bzero(req->token, req->token_len);
+        free(req->token);
+        req->token = NULL;
+    }
+    if (req->op == OP_AUTH && req->frame) explicit_bzero(req->frame, req->frame_len);
     mp_doc_free(&req->doc);
     free(req->frame);
     req->frame = NULL;

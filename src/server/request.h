@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "proto/array.h"
@@ -28,6 +29,13 @@ typedef struct h5a_op_info {
     bool batch;     /* allowed inside a batch */
 } h5a_op_info;
 const h5a_op_info *h5a_op_info_of(h5a_op op);
+
+/* The op list as the parser uses it, as JSON (`hdf5-async-server
+ * --list-ops`): an array with one object per op, {"name", "keys" (every
+ * request key it takes besides id, op and durability), "required" (those it
+ * must send), "changes", "perm" ("read", "write" or "admin"), "batch",
+ * "aliases"}. */
+void h5a_op_list_print(FILE *f);
 
 /* LZ4, BZIP2 and BITSHUFFLE are HDF5 filter plugins: the server uses them
  * only when libhdf5 finds them (Debian's hdf5-filter-plugin). */
@@ -114,6 +122,12 @@ typedef struct h5a_request {
     uint64_t limit;     /* list/walk: most entries in the reply (0 = default) */
     uint64_t max_depth; /* walk: 0 = no limit */
     int durability; /* h5a_durability the client asked for; -1 = the server's default */
+    char *token;    /* auth: the token as sent (wiped and freed with the input) */
+    size_t token_len;
+    /* auth, answered on the loop thread (net.c): the identity it gave; the
+     * storage thread only writes it into the reply, in order */
+    char auth_name[65];
+    const char *auth_role; /* NULL: no auth_file, nobody needs a token */
 
     /* set when parsing failed: storage answers with this error, untouched file */
     int err_code;
