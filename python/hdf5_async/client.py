@@ -20,8 +20,6 @@ from typing import (
     Union,
 )
 
-import numpy as np
-
 from . import codec, ops
 from .config import load_settings, resolve_token
 from .errors import (
