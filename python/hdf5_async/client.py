@@ -273,13 +273,8 @@ class HDF5Client:
             if self._protocol is not None and self._protocol._paused:
                 await self._drain()
         else:
-            async with lock:  # a large frame is being written: wait for it
-                self._check_open()
-                if small:
-                    self._send_small(op, path, pieces, fut)
-                    await self._drain()
-                else:
-                    await self._send_large(op, path, pieces, fut)
+            await self._bounded(self._send_locked(op, path, pieces, fut, small),
+                                "sending %s %s" % (op, path or ""))
         if self.timeout is None:
             return await fut
         timer = loop.call_later(self.timeout, _time_out, fut, self.timeout, op, path)
@@ -287,6 +282,26 @@ class HDF5Client:
             return await fut
         finally:
             timer.cancel()
+
+    async def _send_locked(self, op: str, path: Optional[str], pieces: List[Any],
+                           fut: "asyncio.Future[Any]", small: bool) -> None:
+        assert self._write_lock is not None
+        async with self._write_lock:  # a large frame is being written: wait for it
+            self._check_open()
+            if small:
+                self._send_small(op, path, pieces, fut)
+                await self._drain()
+                return
+            try:
+                await self._send_large(op, path, pieces, fut)
+            except asyncio.CancelledError:
+                # given up half-way (timeout, cancel): the stream is cut
+                # inside a frame, so the connection cannot go on
+                fut.cancel()  # its caller is gone: nobody will read its error
+                if self._transport is not None:
+                    self._on_lost(ConnectionClosedError("a request was abandoned while being sent"))
+                    self._transport.abort()
+                raise
 
     def _register(self, op: str, path: Optional[str], pieces: List[Any],
                   fut: "asyncio.Future[Any]") -> None:

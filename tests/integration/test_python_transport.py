@@ -399,3 +399,25 @@ def test_undecodable_and_malformed_replies_are_bad_reply_not_internal():
                     await c.ping()
 
     run(go())
+
+
+def test_timeout_while_sending_a_large_request():
+    """A server that stops reading: the client's timeout also bounds
+    sending, and the connection, cut inside a frame, is closed."""
+    gate = asyncio.Event()
+
+    async def stalled(reader, writer):
+        await gate.wait()  # reads nothing: the socket buffers fill up
+        writer.close()
+
+    async def go():
+        srv, port = await _server(stalled)
+        async with srv:
+            async with HDF5Client("127.0.0.1", port, timeout=0.5) as c:
+                with pytest.raises(hdf5_async.TimedOutError):
+                    await c.write("/big", np.zeros(64 << 20, dtype=np.uint8))
+                with pytest.raises(hdf5_async.ConnectionClosedError):
+                    await c.ping()
+            gate.set()
+
+    run(go())
