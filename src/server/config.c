@@ -29,6 +29,8 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->max_chunks = H5A_DEFAULT_MAX_CHUNKS;
     cfg->max_op_bytes = H5A_DEFAULT_MAX_OP_BYTES;
     cfg->protected_mode = true;
+    cfg->allocator_cache = H5A_DEFAULT_ALLOCATOR_CACHE;
+    cfg->read_buffer_cache = H5A_DEFAULT_READ_BUFFER_CACHE;
     cfg->tls_handshake_timeout = H5A_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
 }
 
@@ -121,6 +123,10 @@ static const struct {
      "a count from 1 to 4294967295"},
     {"max_op_bytes", NUM_SIZE, 1024, UINT64_MAX, offsetof(h5a_config, max_op_bytes),
      "bytes, at least 1K (suffixes K, M, G allowed)"},
+    {"allocator_cache", NUM_SIZE, 0, UINT64_MAX, offsetof(h5a_config, allocator_cache),
+     "bytes, 0 or more (suffixes K, M, G allowed)"},
+    {"read_buffer_cache", NUM_SIZE, 0, UINT64_MAX, offsetof(h5a_config, read_buffer_cache),
+     "bytes, 0 or more (suffixes K, M, G allowed)"},
     {"tls_handshake_timeout", NUM_SECONDS, 1, 3600, offsetof(h5a_config, tls_handshake_timeout),
      "whole seconds from 1 to 3600"},
 };
@@ -203,7 +209,7 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "max_pending_bytes, max_pending_requests, max_reply_queue, "
                  "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes, auth_file, "
                  "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
-                 "tls_handshake_timeout)",
+                 "tls_handshake_timeout, allocator_cache, read_buffer_cache)",
                  key);
         return -1;
     }

@@ -39,6 +39,11 @@ typedef struct h5a_config {
      * data it carries or asks for. */
     uint64_t max_chunks;
     uint64_t max_op_bytes;
+    /* Memory the server keeps for reuse (memory.c, bigbuf.c): freed memory
+     * the allocator may hold before the storage thread gives it back, and
+     * read buffers kept for the next large read. */
+    uint64_t allocator_cache;
+    uint64_t read_buffer_cache;
     h5a_durability durability;     /* for requests that name none */
 
     /* Who gets in (docs/security.md). Empty strings: not set. */
@@ -73,6 +78,8 @@ typedef struct h5a_config {
 #define H5A_DEFAULT_MAX_CHUNKS (1ull << 24)
 #define H5A_DEFAULT_MAX_OP_BYTES (1ull << 30)
 #define H5A_DEFAULT_TLS_HANDSHAKE_TIMEOUT 10
+#define H5A_DEFAULT_ALLOCATOR_CACHE (64ull << 20)
+#define H5A_DEFAULT_READ_BUFFER_CACHE (256ull << 20)
 
 /* Check the keys that only make sense together (tls_cert_file without
  * tls_key_file, ...). Returns 0 or -1 with err. */

@@ -101,6 +101,7 @@ struct server {
     uint8_t *tls_rbuf;   /* TLS_CHUNK bytes of ciphertext being read */
     h5a_access access;   /* auth_file, protected mode */
     uv_signal_t sighup;  /* reloads auth_file */
+    uv_signal_t sigusr1; /* prints the memory report */
     h5a_limits limits;
     conn *conns;
     uint64_t next_serial;
@@ -1048,6 +1049,29 @@ static int startup_failed(server *s, int status)
     return status;
 }
 
+/* SIGUSR1: where the memory is. The event loop's half (connections, frames
+ * being received, replies not yet sent) here, the storage thread's (heap,
+ * HDF5's caches, the log's pages) from that thread, between two batches. */
+static void on_sigusr1(uv_signal_t *h, int signum)
+{
+    server *s = h->data;
+    (void)signum;
+    size_t rbufs = 0, frames = 0, pending = 0, unsent = 0;
+    for (conn *c = s->conns; c; c = c->next) {
+        if (c->rbuf) rbufs += RBUF_SIZE;
+        if (c->big) frames += c->big_len;
+        pending += c->pending_bytes;
+        unsent += c->tcp.write_queue_size;
+    }
+    fprintf(stderr,
+            "hdf5-async-server: memory (event loop): %zu connections, read buffers %.1f MiB, "
+            "large frames arriving %.1f MiB, requests not yet answered %.1f MiB, replies not "
+            "yet sent %.1f MiB\n",
+            s->nconns, rbufs / 1048576.0, frames / 1048576.0, pending / 1048576.0,
+            unsent / 1048576.0);
+    if (s->storage) h5a_storage_report(s->storage);
+}
+
 /* SIGHUP: read auth_file again. A bad file keeps the old table. */
 static void on_sighup(uv_signal_t *h, int signum)
 {
@@ -1158,6 +1182,10 @@ int h5a_server_run(const h5a_config *cfg)
     s->sighup.data = s;
     uv_signal_start(&s->sighup, on_sighup, SIGHUP);
     uv_unref((uv_handle_t *)&s->sighup);
+    uv_signal_init(&s->loop, &s->sigusr1);
+    s->sigusr1.data = s;
+    uv_signal_start(&s->sigusr1, on_sigusr1, SIGUSR1);
+    uv_unref((uv_handle_t *)&s->sigusr1);
     s->sweep_ms = DRAIN_MS;
     if (cfg->idle_timeout && cfg->idle_timeout * 1000 < s->sweep_ms)
         s->sweep_ms = cfg->idle_timeout * 1000;
@@ -1196,6 +1224,7 @@ int h5a_server_run(const h5a_config *cfg)
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sighup, NULL);
+    uv_close((uv_handle_t *)&s->sigusr1, NULL);
     uv_close((uv_handle_t *)&s->sweep_timer, NULL);
     uv_run(&s->loop, UV_RUN_NOWAIT);
     uv_loop_close(&s->loop);
