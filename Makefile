@@ -227,9 +227,12 @@ all: $(BENCH)
 $(BENCH): bench/bench.c $(LIB_A)
 	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS)
 
+# bench/bench_python.py: the Python rows (hdf5_async.File and HDF5Client
+# through the server against h5py on a local file), after the C table.
 bench: deps
 	$(MAKE) $(SERVER) $(BENCH)
 	$(BENCH) --server $(SERVER) $(BENCH_ARGS)
+	$(PY) bench/bench_python.py --server $(SERVER) $(filter --quick,$(BENCH_ARGS))
 
 # ---- fuzzing (fuzz/): libFuzzer targets, built with clang into build/fuzz/ ----
 # `make fuzz FUZZ_SECONDS=60` builds them and runs each for that long, seeded
