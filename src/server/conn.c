@@ -36,9 +36,19 @@ static void on_closed(uv_handle_t *h)
 
 /* ---- the server-wide budget (max_buffered_bytes) ----
  * Bytes of frames being received, requests not yet answered and replies not
- * yet written, over all connections. Past the budget nobody is read until it
- * drops below 90% of it (the hysteresis keeps the walk over every connection
- * rare); what is already received still runs, and replies still go out. */
+ * yet written, over all connections. Past the budget, until it drops below
+ * 90% of it (the hysteresis keeps the walk over every connection rare): no
+ * new large frame is started (its header waits in rbuf), a connection
+ * holding a MiB or more of unanswered requests or unsent replies is not
+ * read, and of the large frames already arriving one at a time goes on
+ * (frame_owner), so that each finishes, runs and frees its memory. Small
+ * requests still flow, replies still go out; a frame that stops arriving
+ * ends by frame_timeout, a client that stops reading by
+ * slow_client_timeout, so the budget always drains. */
+
+#define HEAVY_BYTES ((size_t)1 << 20)
+
+static void parse_frames(conn *c);
 
 static void budget_check(server *s)
 {
@@ -52,11 +62,30 @@ static void budget_check(server *s)
     } else if (s->over_budget && s->buffered < limit / 10 * 9) {
         s->over_budget = false;
         fprintf(stderr, "hdf5-async-server: back under max_buffered_bytes: reading resumed\n");
-        for (conn *c = s->conns, *next; c; c = next) {
+        for (conn *c = s->conns, *next; c && !s->over_budget; c = next) {
             next = c->next;
-            conn_maybe_read(c);
+            if (c->big_waits) { /* its header is in rbuf: start that frame now */
+                c->big_waits = false;
+                parse_frames(c);
+            }
+            if (!c->closing) conn_maybe_read(c);
         }
     }
+}
+
+/* Bytes of large frames still arriving: counted in the budget, and apart */
+static void budget_add(server *s, uint64_t n);
+static void budget_sub(server *s, uint64_t n);
+static void frames_add(server *s, uint64_t n)
+{
+    s->frames_bytes += n;
+    budget_add(s, n);
+}
+
+static void frames_sub(server *s, uint64_t n)
+{
+    s->frames_bytes -= n;
+    budget_sub(s, n);
 }
 
 static void budget_add(server *s, uint64_t n)
@@ -65,10 +94,29 @@ static void budget_add(server *s, uint64_t n)
     if (!s->over_budget && s->buffered > s->cfg->max_buffered_bytes) budget_check(s);
 }
 
+static void wake_a_frame(server *s, conn *skip)
+{
+    for (conn *o = s->conns; o && !s->frame_owner; o = o->next)
+        if (o != skip && o->big && !o->closing) conn_maybe_read(o);
+}
+
 static void budget_sub(server *s, uint64_t n)
 {
     s->buffered = s->buffered > n ? s->buffered - n : 0;
-    if (s->over_budget) budget_check(s);
+    if (!s->over_budget) return;
+    budget_check(s);
+    /* still over, and only arriving frames hold it: let one go on */
+    if (s->over_budget && !s->frame_owner && s->frames_bytes &&
+        s->buffered - s->frames_bytes < s->cfg->max_buffered_bytes / 10)
+        wake_a_frame(s, NULL);
+}
+
+/* The frame owner finished its frame or went: let the next one go on. */
+static void frame_owner_done(server *s, conn *c)
+{
+    if (s->frame_owner != c) return;
+    s->frame_owner = NULL;
+    if (s->over_budget) wake_a_frame(s, c);
 }
 
 static bool request_done(conn *c, h5a_request *r);
@@ -80,13 +128,14 @@ void conn_close(conn *c, const char *why)
     /* reads still queued for the storage thread are skipped, the requests
      * never given to it are dropped here */
     atomic_store(&c->gone, true);
+    frame_owner_done(c->srv, c);
     for (h5a_request *r = c->held_head, *next; r; r = next) {
         next = r->next;
         request_done(c, r);
     }
     c->held_head = c->held_tail = NULL;
     if (c->big) {
-        budget_sub(c->srv, c->big_cap);
+        frames_sub(c->srv, c->big_cap);
         free(c->big);
         c->big = NULL;
     }
@@ -121,8 +170,9 @@ void conn_finish(conn *c, const char *why)
     net_log(s, "conn %llu %s finishing (%s)", (unsigned long long)c->serial, c->peer, why);
     c->draining = true;
     c->no_more_input = true;
+    frame_owner_done(s, c);
     if (c->big) {
-        budget_sub(s, c->big_cap);
+        frames_sub(s, c->big_cap);
         free(c->big);
         c->big = NULL;
     }
@@ -522,6 +572,10 @@ static void parse_frames(conn *c)
             return;
         }
         size_t have = c->rend - c->rstart - 4;
+        if (len > RBUF_SIZE - 4 && s->over_budget) {
+            c->big_waits = true; /* budget_check starts it once under */
+            break;
+        }
         if (len > RBUF_SIZE - 4) {
             /* The buffer grows as the bytes arrive (plain_dest): a length
              * prefix alone reserves BIG_FIRST at most, whatever it says. */
@@ -543,7 +597,7 @@ static void parse_frames(conn *c)
             c->big_len = len;
             c->big_have = n;
             c->big_cap = cap;
-            budget_add(s, cap);
+            frames_add(s, cap);
             return;
         }
         if (have < len) break;
@@ -575,7 +629,7 @@ static bool plain_dest(conn *c, uv_buf_t *buf)
                 *buf = uv_buf_init(NULL, 0);
                 return false;
             }
-            budget_add(c->srv, cap - c->big_cap);
+            frames_add(c->srv, cap - c->big_cap);
             c->big = p;
             c->big_cap = cap;
         }
@@ -637,9 +691,13 @@ static void plain_got(conn *c, size_t n)
         c->big_have += n;
         if (c->big_have == c->big_len) {
             uint8_t *p = c->big;
+            size_t cap = c->big_cap;
             c->big = NULL;
-            budget_sub(c->srv, c->big_cap); /* now counted as the request's */
+            frame_owner_done(c->srv, c);
             dispatch_frame(c, p, c->big_len);
+            /* counted as the request's now (added first: a dip under the
+             * budget in between would wake every connection) */
+            frames_sub(c->srv, cap);
             parse_frames(c); /* bytes after it may already wait in rbuf */
         }
     } else {
@@ -766,7 +824,18 @@ void conn_maybe_read(conn *c)
     bool within = c->pending_bytes < cfg->max_pending_bytes &&
                   c->pending_reqs < cfg->max_pending_requests &&
                   unsent(c) < cfg->max_reply_queue && c->tcp.write_queue_size < cfg->max_reply_queue &&
-                  !(c->held_head && c->tcp.write_queue_size > 0) && !c->srv->over_budget;
+                  !(c->held_head && c->tcp.write_queue_size > 0) &&
+                  !(c->srv->over_budget &&
+                    (c->big_waits || unsent(c) + c->pending_bytes >= HEAVY_BYTES));
+    server *s = c->srv;
+    if (within && c->big && s->over_budget) {
+        /* Frames wait while anything else can drain the budget; once only
+         * arriving frames hold it (what is left would never drain by
+         * itself), they go on one at a time. */
+        if (!s->frame_owner && s->buffered - s->frames_bytes < s->cfg->max_buffered_bytes / 10)
+            s->frame_owner = c;
+        within = s->frame_owner == c;
+    }
     bool want = c->draining || (!c->no_more_input && within);
     if (!c->no_more_input && !c->draining && within == c->paused) {
         c->paused = !within;

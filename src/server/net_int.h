@@ -94,6 +94,7 @@ typedef struct conn {
     size_t reads_in_storage;
     size_t reply_bytes; /* replies made, not yet written to the socket */
     bool peer_eof;      /* the peer shut its side: answer, then close */
+    bool big_waits;     /* a large frame's header waits for the budget */
     _Atomic bool gone;  /* closed: the storage thread may skip its reads */
 } conn;
 
@@ -119,7 +120,10 @@ struct server {
     /* max_buffered_bytes: frames being received, requests not yet answered
      * and replies not yet sent, over every connection */
     uint64_t buffered;
+    uint64_t frames_bytes; /* of which large frames still arriving */
     bool over_budget;
+    struct conn *frame_owner; /* over budget: the one connection whose large
+                                 frame keeps arriving (the others wait) */
     h5a_limits limits;
     conn *conns;
     uint64_t next_serial;
