@@ -5,9 +5,9 @@
  * one global lock means a second thread calling it would only wait, so we
  * keep it to one and never block the event loop.
  *
- * Layer 8, the top of the engine (the layers are listed in engine_err.h): it calls
- * the operations (engine_ops.h) and the state below them, and nothing calls
- * it but storage.c. */
+ * Layer 8, the top of the engine (the layers are listed in engine_err.h):
+ * it calls the operations (engine_ops.h) and the state below them, and
+ * nothing calls it but storage.c. */
 #include "server/engine.h"
 
 #include <hdf5.h>

@@ -96,7 +96,8 @@ static int open_attr(hid_t obj, const h5a_request *r, hid_t *att, h5a_err *err)
     bool ex = false;
     int rc = attr_exists(obj, r->path, r->name, &ex, err);
     if (rc) return rc;
-    if (!ex) return h5a_err_set(err, H5A_E_NOT_FOUND, "'%s' has no attribute '%s'", r->path, r->name);
+    if (!ex)
+        return h5a_err_set(err, H5A_E_NOT_FOUND, "'%s' has no attribute '%s'", r->path, r->name);
     if ((*att = H5Aopen(obj, r->name, H5P_DEFAULT)) < 0)
         return h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot open attribute '%s' of '%s'", r->name,
                           r->path);

@@ -63,8 +63,8 @@ static int set_chunks(h5a_engine *e, const h5a_request *r, const shape_t *s,
             h5a_dims_str(csh, sizeof csh, s->ndim, chunk);
             h5a_dims_str(msh, sizeof msh, s->ndim, maxdims);
             if (chunk[i] == 0)
-                return h5a_err_set(err, H5A_E_BAD_REQUEST, "chunks %s: axis %d has a chunk size of 0",
-                                   csh, i);
+                return h5a_err_set(err, H5A_E_BAD_REQUEST,
+                                   "chunks %s: axis %d has a chunk size of 0", csh, i);
             return h5a_err_set(err, H5A_E_BAD_REQUEST,
                                "chunks %s do not fit maxshape %s: axis %d, of fixed size %llu, "
                                "is smaller than its chunk",
@@ -112,7 +112,9 @@ int h5a_op_CREATE_DATASET(h5a_engine *e, h5a_request *r, h5a_err *err)
             goto out;
         }
         rc = h5a_err_set(err, H5A_E_EXISTS, "'%s' already exists (a %s)%s", r->path,
-                         kind == K_DATASET ? "dataset" : kind == K_GROUP ? "group" : "non-group object",
+                         kind == K_DATASET ? "dataset"
+                         : kind == K_GROUP ? "group"
+                                           : "non-group object",
                          kind == K_DATASET ? "; delete it first, or pass exist_ok" : "");
         goto out;
     }
@@ -129,7 +131,8 @@ int h5a_op_CREATE_DATASET(h5a_engine *e, h5a_request *r, h5a_err *err)
             char msh[256];
             h5a_dims_str(msh, sizeof msh, s.ndim, maxdims);
             rc = h5a_err_set(err, H5A_E_BAD_REQUEST,
-                             "maxshape entry %d (%llu) is smaller than the shape's (%llu): shape %s",
+                             "maxshape entry %d (%llu) is smaller than the shape's (%llu): "
+                             "shape %s",
                              i, (unsigned long long)maxdims[i], (unsigned long long)s.dims[i], sh);
             goto out;
         }

@@ -89,7 +89,8 @@ int h5a_check_type(const char *path, const h5a_array *a, hid_t ft, hid_t mt, boo
     dtype_str(a->type, ms, sizeof ms);
     dtype_free(fd);
     H5Eclear2(H5E_DEFAULT);
-    return h5a_err_set(err, H5A_E_TYPE_MISMATCH, "data of type %s cannot be stored in '%s' of type %s",
+    return h5a_err_set(err, H5A_E_TYPE_MISMATCH,
+                       "data of type %s cannot be stored in '%s' of type %s",
                        ms[0] ? ms : "(struct/string)", path, fs[0] ? fs : "(struct/string)");
 }
 

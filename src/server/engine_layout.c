@@ -266,7 +266,8 @@ hid_t h5a_layout_create(hid_t file, const h5a_config *cfg, const char *path, hid
     } else {
         d = H5Dcreate_anon(file, type, space, dcpl, H5P_DEFAULT);
     }
-    if (d < 0) h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot create dataset '%s'", path ? path : "(new)");
+    if (d < 0)
+        h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot create dataset '%s'", path ? path : "(new)");
 out:
     h5a_close_id(&space, H5Sclose);
     h5a_close_id(&dcpl, H5Pclose);

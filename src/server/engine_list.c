@@ -81,7 +81,8 @@ static int put_entry(mp_buf *b, hid_t g, const char *name, const H5L_info_t *li,
     }
     if (otype == H5O_TYPE_NAMED_DATATYPE) {
         hid_t t = H5Topen2(g, name, H5P_DEFAULT);
-        if (t < 0) return h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot open the datatype '%s'", keyval);
+        if (t < 0)
+            return h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot open the datatype '%s'", keyval);
         mp_put_map_header(b, 3);
         mp_put_cstr(b, key);
         mp_put_cstr(b, keyval);

@@ -23,8 +23,8 @@ static int dangling(hid_t loc, const char *name, const char *prefix, const char 
                         path);
     } else if (li.type == H5L_TYPE_SOFT) {
         val[li.u.val_size] = '\0';
-        rc = h5a_err_set(err, H5A_E_NOT_FOUND, "'%s' is a soft link to '%.300s', which does not exist",
-                         prefix, val);
+        rc = h5a_err_set(err, H5A_E_NOT_FOUND,
+                         "'%s' is a soft link to '%.300s', which does not exist", prefix, val);
     } else {
         const char *fname = "?", *oname = "?";
         unsigned flags;
@@ -97,8 +97,9 @@ int h5a_path_find(hid_t file, const char *path, bool follow_last, h5a_found *out
         } else if (last) {
             out->type = t;
         } else if (t != H5O_TYPE_GROUP) {
-            rc = h5a_err_set(err, H5A_E_NOT_A_GROUP, "'%s' is a %s, not a group, so '%s' cannot exist",
-                             buf, not_group_name(t), path);
+            rc = h5a_err_set(err, H5A_E_NOT_A_GROUP,
+                             "'%s' is a %s, not a group, so '%s' cannot exist", buf,
+                             not_group_name(t), path);
         } else {
             hid_t next = H5Gopen2(loc, name, H5P_DEFAULT);
             if (next < 0) {

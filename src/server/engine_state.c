@@ -63,8 +63,9 @@ int h5a_cache_chunk(const h5a_engine *e, hid_t d, hsize_t *chunk)
             return e->cache[i].chunk_ndim;
         }
     hid_t dcpl = H5Dget_create_plist(d);
-    int n = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5A_MAX_DIMS, chunk)
-                                                            : 0;
+    int n = dcpl >= 0 && H5Pget_layout(dcpl) == H5D_CHUNKED
+                ? H5Pget_chunk(dcpl, H5A_MAX_DIMS, chunk)
+                : 0;
     if (dcpl >= 0) H5Pclose(dcpl);
     H5Eclear2(H5E_DEFAULT);
     return n < 0 ? 0 : n;
