@@ -234,6 +234,8 @@ void h5a_engine_close(h5a_engine *e)
     free(e);
 }
 
+/* ---- memory report ---- */
+
 void h5a_engine_memory(const h5a_engine *e, h5a_engine_mem *out)
 {
     memset(out, 0, sizeof *out);
@@ -245,7 +247,8 @@ void h5a_engine_memory(const h5a_engine *e, h5a_engine_mem *out)
         out->mdc_entries = n > 0 ? (size_t)n : 0;
     }
     size_t reg = 0, arr = 0, blk = 0, fac = 0;
-    if (H5get_free_list_sizes(&reg, &arr, &blk, &fac) >= 0) out->free_lists = reg + arr + blk + fac;
+    if (H5get_free_list_sizes(&reg, &arr, &blk, &fac) >= 0)
+        out->free_lists = reg + arr + blk + fac;
     for (unsigned i = 0; i < H5A_CACHE_SLOTS; i++) {
         if (!e->cache[i].path) continue;
         out->open_datasets++;
