@@ -18,6 +18,7 @@
 
 #include "server/engine_err.h"
 #include "server/engine_ops.h"
+#include "server/engine_path.h"
 #include "server/engine_state.h"
 #include "server/lzf_filter.h"
 #include "server/wal.h"
@@ -151,6 +152,11 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     h5a_err err;
     /* per thread: HDF5 must not print its error stack; we turn it into replies */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (h5a_path_refuse_external_links() < 0) {
+        h5a_err_h5(&err, H5A_E_HDF5_ERROR, "cannot turn off external links");
+        snprintf(errout, errlen, "%s", err.msg);
+        return -1;
+    }
     if (h5a_lzf_register() < 0) {
         h5a_err_h5(&err, H5A_E_HDF5_ERROR, "cannot register the LZF filter");
         snprintf(errout, errlen, "%s", err.msg);

@@ -3,6 +3,7 @@
  * and report it in the same words. */
 #include "server/engine_path.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,17 +24,48 @@ static int dangling(hid_t loc, const char *name, const char *prefix, const char 
                         path);
     } else if (li.type == H5L_TYPE_SOFT) {
         val[li.u.val_size] = '\0';
-        rc = h5a_err_set(err, H5A_E_NOT_FOUND,
-                         "'%s' is a soft link to '%.300s', which does not exist", prefix, val);
+        /* Does it lead nowhere, or through an external link (not followed)?
+         * Resolve the target to tell (a chain of soft links is cut at 16,
+         * HDF5's own limit, so a cycle cannot recurse for ever). */
+        static int depth;
+        bool external = false;
+        if (depth < 16) {
+            char *abs = NULL;
+            if (val[0] == '/') {
+                abs = strdup(val);
+            } else if ((abs = malloc(strlen(prefix) + li.u.val_size + 2))) {
+                const char *slash = strrchr(prefix, '/');
+                sprintf(abs, "%.*s/%s", (int)(slash - prefix), prefix, val);
+            }
+            hid_t file = H5Iget_file_id(loc);
+            if (abs && file >= 0) {
+                h5a_found f;
+                h5a_err sub;
+                depth++;
+                external = h5a_path_find(file, abs, true, &f, &sub) == H5A_E_BAD_PATH;
+                depth--;
+            }
+            if (file >= 0) H5Fclose(file);
+            free(abs);
+        }
+        if (external)
+            rc = h5a_err_set(err, H5A_E_BAD_PATH,
+                             "'%s' is a soft link to '%.300s', which goes through an external "
+                             "link into another file, which this server does not follow",
+                             prefix, val);
+        else
+            rc = h5a_err_set(err, H5A_E_NOT_FOUND,
+                             "'%s' is a soft link to '%.300s', which does not exist", prefix, val);
+    } else if (li.type == H5L_TYPE_EXTERNAL) {
+        /* never followed (h5a_path_refuse_external_links): another file on
+         * the server's disk is not the client's to open. The message names
+         * the link only, not where it points on the server's machine. */
+        rc = h5a_err_set(err, H5A_E_BAD_PATH,
+                         "'%s' is an external link into another file, which this server does "
+                         "not follow (list shows where it points), so '%s' cannot be reached",
+                         prefix, path);
     } else {
-        const char *fname = "?", *oname = "?";
-        unsigned flags;
-        if (li.type == H5L_TYPE_EXTERNAL)
-            H5Lunpack_elink_val(val, li.u.val_size, &flags, &fname, &oname);
-        rc = h5a_err_set(err, H5A_E_NOT_FOUND,
-                         "'%s' is an external link to '%.300s' in file '%.300s', which cannot be "
-                         "opened",
-                         prefix, oname, fname);
+        rc = h5a_err_set(err, H5A_E_NOT_FOUND, "'%s' is a link of an unknown kind", prefix);
     }
     free(val);
     H5Eclear2(H5E_DEFAULT);
@@ -131,4 +163,26 @@ hid_t h5a_path_lcpl(void)
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     return lcpl;
+}
+
+/* HDF5 calls this before it opens the file an external link names: refusing
+ * makes the traversal fail. */
+static herr_t refuse_elink(const char *parent_file, const char *parent_group,
+                           const char *child_file, const char *child_object, unsigned *acc_flags,
+                           hid_t fapl, void *op_data)
+{
+    (void)parent_file, (void)parent_group, (void)child_file, (void)child_object;
+    (void)acc_flags, (void)fapl, (void)op_data;
+    return -1;
+}
+
+int h5a_path_refuse_external_links(void)
+{
+    /* The defaults every H5P_DEFAULT in the engine stands for: one refusal
+     * covers every call, whatever the operation. */
+    const hid_t lists[] = {H5P_LINK_ACCESS_DEFAULT, H5P_DATASET_ACCESS_DEFAULT,
+                           H5P_GROUP_ACCESS_DEFAULT, H5P_DATATYPE_ACCESS_DEFAULT};
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (H5Pset_elink_cb(lists[i], refuse_elink, NULL) < 0) return -1;
+    return 0;
 }

@@ -37,4 +37,10 @@ int h5a_path_object(hid_t file, const char *path, H5O_type_t *type, h5a_err *err
  * every op that creates something at a path does (caller H5Pclose). */
 hid_t h5a_path_lcpl(void);
 
+/* Make libhdf5 refuse to follow any external link, for every operation
+ * (it would open another file on the server's disk, with this server's
+ * rights and outside the served file's lock and log). Once per process,
+ * before the first request. Returns 0 or -1. */
+int h5a_path_refuse_external_links(void);
+
 #endif
