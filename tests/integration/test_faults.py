@@ -7,6 +7,7 @@ Memory is checked through the server's VmHWM / VmRSS: an upper bound on
 memory is a statement about space, not time. Nothing here asserts how fast
 anything happened."""
 
+import os
 import socket
 import struct
 import time
@@ -20,6 +21,11 @@ from h5a_util import RawConn, assert_error, assert_ok
 
 WAIT = h5a_util.IO_TIMEOUT
 MiB = 1 << 20
+# ASan keeps freed memory in quarantine and pads every block, valgrind runs
+# the server in its own allocator: their memory figures say nothing about
+# ours, so the memory bounds are checked on the plain build only (the
+# behaviour is checked on every build).
+CHECK_MEMORY = not os.environ.get("H5A_SANFLAGS") and not os.environ.get("H5A_VALGRIND_LOGDIR")
 
 
 def pk(obj):
@@ -112,7 +118,8 @@ def test_unread_replies_stay_within_max_reply_queue(start_server):
     hwm = status(srv, "VmHWM")
     # replies: 16 MiB queued + one 4 MiB reply + the kernel's socket buffer
     # (up to 4 MiB); the rest is the server's own working memory
-    assert hwm - base < 128 * MiB, (hwm - base) / MiB
+    if CHECK_MEMORY:
+        assert hwm - base < 128 * MiB, (hwm - base) / MiB
     other_works()
     hog.close()
     other.close()
@@ -138,7 +145,8 @@ def test_reads_of_clients_that_vanish_are_dropped(start_server):
     with RawConn(srv) as c:
         assert assert_ok(c.call({"id": 7, "op": "ping"})) == "pong"
     hwm = status(srv, "VmHWM")
-    assert hwm < 1024 * MiB, hwm / MiB  # 1000 replies would be 4 GB
+    if CHECK_MEMORY:
+        assert hwm < 1024 * MiB, hwm / MiB  # 1000 replies would be 4 GB
     srv.stop()
     log = srv.stderr()
     executed = log.count("op=read path=/big bytes=")
@@ -174,7 +182,8 @@ def test_length_prefix_alone_reserves_little(start_server):
         socks.append(s)
     with RawConn(srv) as c:
         assert assert_ok(c.call({"id": 1, "op": "ping"})) == "pong"
-    assert status(srv, "VmRSS") - base < 200 * MiB
+    if CHECK_MEMORY:
+        assert status(srv, "VmRSS") - base < 200 * MiB
     for s in socks:
         s.close()
 
@@ -226,4 +235,5 @@ def test_max_buffered_bytes_memory(start_server):
     # the budget, one frame beyond it, the allocator's cache, HDF5's and
     # the log's working memory: far below the 512 MiB of frames
     grew = many_large_frames(start_server)
-    assert grew < 320 * MiB, grew / MiB
+    if CHECK_MEMORY:
+        assert grew < 320 * MiB, grew / MiB
