@@ -77,9 +77,17 @@ static struct by_path {
 } byp[SEGMENT_MAX];
 
 /* The durability a request's reply waits for. */
+/* What r's reply must wait for. A level the request names is kept (on a
+ * read or a ping it makes the reply a barrier). The server's default
+ * (durability) applies only to a change that was applied: a read, or a
+ * request that failed and so changed nothing, has nothing to make durable,
+ * and must not wait for -- or fail with -- a commit (with the disk full,
+ * reads kept working only so). */
 static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
 {
-    return r->durability < 0 ? st->cfg->durability : (h5a_durability)r->durability;
+    if (r->durability >= 0) return (h5a_durability)r->durability;
+    if (r->err_code || !r->reply_ok || !h5a_op_info_of(r->op)->changes) return H5A_DUR_NONE;
+    return st->cfg->durability;
 }
 
 static bool is_plain_append(const h5a_request *r)
