@@ -316,6 +316,13 @@ HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, i
  * say). Valid until hdf5a_close. */
 HDF5A_API void hdf5a_identity(const hdf5a_client *c, const char **name, const char **role);
 
+/* Authenticates the connection (again) with token: the protocol's `auth`,
+ * which the token option of hdf5a_connect_ex sends at connect. On success
+ * hdf5a_identity tells the new identity; a refused token returns
+ * HDF5A_EUNAUTHENTICATED and changes nothing, but the server closes the
+ * connection after the third refused token on it. */
+HDF5A_API int hdf5a_auth(hdf5a_client *c, const char *token);
+
 /* Close the connection and free the client. NULL is fine. */
 HDF5A_API void hdf5a_close(hdf5a_client *c);
 /* Text of the last error on this client ("" after a success). Valid until
@@ -485,6 +492,10 @@ HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err
  * auth request until its reply. */
 HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int port,
                                      const hdf5a_connect_opts *opts, char *err, size_t errlen);
+/* As hdf5a_auth; the identity is updated before cb runs. A refused token
+ * does not end the connection here (the server's third refusal does). */
+HDF5A_API int hdf5a_async_auth(hdf5a_async *ac, const char *token, hdf5a_callback *cb,
+                               void *privdata);
 /* As hdf5a_identity, once the auth reply has arrived (both NULL before). */
 HDF5A_API void hdf5a_async_identity(const hdf5a_async *ac, const char **name, const char **role);
 /* The socket; it stays the same and open until hdf5a_async_free. */

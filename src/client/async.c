@@ -61,6 +61,7 @@ typedef struct pending_cb {
     void *privdata;
     uint64_t id;
     h5c_op op;
+    bool connect_auth; /* the connect's auth request: a refusal ends the connection */
 } pending_cb;
 
 struct hdf5a_async {
@@ -375,6 +376,7 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
             snprintf(why, sizeof why, "%s", ac->errstr);
             goto fail;
         }
+        ac->head->connect_auth = true;
         ac->secret_len = ac->out.len;
     }
     *out = ac;
@@ -566,9 +568,9 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         return conn_fail(ac, HDF5A_EREPLY, HDF5A_EREPLY, "%s", why);
     }
 
-    if (cb->op == H5C_AUTH) {
-        /* the connect's own request: nothing of the caller's may run
-         * unauthenticated, so a refusal ends the connection */
+    if (cb->connect_auth) {
+        /* nothing of the caller's may run unauthenticated, so a refusal
+         * ends the connection */
         int rc = 0;
         if (r.status)
             rc = conn_fail_all(ac, r.status, "%s refused the token: %.*s", ac->peer,
@@ -604,6 +606,11 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         rep.info = i;
     } else if (cb->op == H5C_EXISTS) {
         rc = h5c_result_bool(r.result, &rep.exists, ac->msg, sizeof ac->msg);
+    } else if (cb->op == H5C_AUTH) {
+        h5c_identity id;
+        rc = h5c_result_identity(r.result, &id, ac->msg, sizeof ac->msg);
+        if (!rc)
+            ac->ident = id;
     } else if (h5c_op_gives_shape(cb->op)) {
         rc = h5c_result_shape(r.result, &rep.ndim, shape, ac->msg, sizeof ac->msg);
         rep.shape = shape;
@@ -872,6 +879,7 @@ static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, v
     cb->privdata = privdata;
     cb->id = id;
     cb->op = req->op;
+    cb->connect_auth = false;
     if (ac->tail)
         ac->tail->next = cb;
     else
@@ -881,6 +889,13 @@ static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, v
     if (ac->state == ST_CONNECTED)
         want_write(ac, true);
     return 0;
+}
+
+HDF5A_API int hdf5a_async_auth(hdf5a_async *ac, const char *token, hdf5a_callback *cb,
+                               void *privdata)
+{
+    h5c_request r = {.op = H5C_AUTH, .token = token};
+    return submit(ac, &r, cb, privdata);
 }
 
 HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata)

@@ -225,14 +225,16 @@ static int tls_flush(hdf5a_client *c, int64_t deadline)
     }
 }
 
-/* Receives what ciphertext is there into the session. *eof: the server
- * closed the connection. 0, or a failure (connection closed). */
-static int tls_recv(hdf5a_client *c, bool *eof)
+/* Receives what ciphertext is there into the session. *got: some came;
+ * *eof: the server closed the connection. 0, or a failure (connection
+ * closed). */
+static int tls_recv(hdf5a_client *c, bool *got, bool *eof)
 {
-    *eof = false;
+    *eof = *got = false;
     for (;;) {
         ssize_t k = recv(c->fd, c->cin, TLS_STAGE, 0);
         if (k > 0) {
+            *got = true;
             int rc = h5c_tls_feed(c->tls, c->cin, (size_t)k, c->errstr, sizeof c->errstr);
             return rc ? conn_fail(c, rc, NULL) : 0;
         }
@@ -270,8 +272,8 @@ static int tls_handshake(hdf5a_client *c, int64_t deadline)
         if ((rc = wait_or_fail(c, POLLIN, deadline, &rev)))
             return rc == HDF5A_ETIMEOUT ? conn_fail(c, rc, "TLS handshake: no answer in time")
                                         : rc;
-        bool eof;
-        if ((rc = tls_recv(c, &eof)))
+        bool got, eof;
+        if ((rc = tls_recv(c, &got, &eof)))
             return rc;
         if (eof)
             return conn_fail(c, HDF5A_ETLS,
@@ -301,13 +303,13 @@ static int tls_recv_some(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline
             return rc;
         if (*got)
             return 0;
-        bool eof;
-        if ((rc = tls_recv(c, &eof)))
+        bool some, eof;
+        if ((rc = tls_recv(c, &some, &eof)))
             return rc;
         if (eof)
             return conn_fail(c, HDF5A_ECLOSED, "the server closed the connection");
         short rev;
-        if ((rc = wait_or_fail(c, POLLIN, deadline, &rev)))
+        if (!some && (rc = wait_or_fail(c, POLLIN, deadline, &rev)))
             return rc;
     }
 }
@@ -318,8 +320,8 @@ static int tls_recv_some(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline
 static int tls_take_early(hdf5a_client *c, bool *reply)
 {
     *reply = false;
-    bool eof;
-    int rc = tls_recv(c, &eof);
+    bool some, eof;
+    int rc = tls_recv(c, &some, &eof);
     if (rc)
         return rc;
     if (eof) { /* the server may have said why before it closed */
@@ -754,6 +756,16 @@ HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level)
                         "hdf5a_sync takes HDF5A_DURABILITY_FLUSH or _FSYNC");
     h5c_request r = {.op = H5C_PING, .durability = level};
     return call(c, &r, NULL, NULL, NULL);
+}
+
+HDF5A_API int hdf5a_auth(hdf5a_client *c, const char *token)
+{
+    h5c_identity id;
+    h5c_request r = {.op = H5C_AUTH, .token = token};
+    int rc = call(c, &r, NULL, NULL, &id);
+    if (rc == 0)
+        c->ident = id;
+    return rc;
 }
 
 HDF5A_API int hdf5a_ping(hdf5a_client *c)
