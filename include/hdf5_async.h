@@ -427,7 +427,7 @@ typedef struct hdf5a_async hdf5a_async;
 typedef struct hdf5a_reply {
     int status;            /* 0, a server error code, or HDF5A_ECLOSED (connection
                               failed or context freed before the reply), HDF5A_EREPLY
-                              (reply not understood), HDF5A_ENOMEM */
+                              (reply not understood), HDF5A_ENOMEM, HDF5A_ETLS */
     const char *message;   /* error text, "" on success */
     const hdf5a_array *array; /* read, read_slice, get_attr: the value; NULL otherwise */
     int ndim;              /* write/append/insert/write_slice/create_dataset/resize:
@@ -440,7 +440,9 @@ typedef struct hdf5a_reply {
 } hdf5a_reply;
 
 /* Fires exactly once per request: with the reply, or with status
- * HDF5A_ECLOSED when the connection fails or is freed first. It may queue
+ * HDF5A_ECLOSED when the connection fails or is freed first (HDF5A_ETLS or
+ * the server's code when the TLS handshake or the connect's token failed:
+ * see hdf5a_async_connect_ex). It may queue
  * new requests and may call hdf5a_async_free (the free then happens when
  * it returns); it must not call hdf5a_async_handle_read/_write. */
 typedef void hdf5a_callback(hdf5a_async *ac, const hdf5a_reply *reply, void *privdata);

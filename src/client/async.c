@@ -426,8 +426,6 @@ static int handshake_step(hdf5a_async *ac)
  * (the context may be gone). */
 static int finish_connect(hdf5a_async *ac)
 {
-    if (ac->state == ST_HANDSHAKE)
-        return 0;
     int error = ac->connect_error;
     socklen_t len = sizeof error;
     if (!error && getsockopt(ac->fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)

@@ -39,11 +39,12 @@ struct hdf5a_client {
     int timeout_ms; /* per call; 0 waits forever */
     char peer[80];  /* "host:port", for messages */
     h5c_tls *tls;   /* NULL: plaintext */
-    uint8_t *cin;   /* TLS: TLS_STAGE bytes of ciphertext received */
+    uint8_t *cin;   /* TLS: TLS_STAGE bytes of ciphertext received; also the
+                       plaintext of a reply that came while sending (early_*),
+                       which is taken before anything is received again */
     uint8_t *cout;  /* TLS: TLS_STAGE bytes of ciphertext being sent */
     size_t cout_pos, cout_len;
-    uint8_t *early; /* TLS: TLS_STAGE bytes for a reply that came while sending */
-    size_t early_pos, early_len;
+    size_t early_pos, early_len; /* in cin */
     h5c_identity ident; /* the auth reply's */
     uint64_t next_id;
     mp_buf hdr; /* request bytes except a write's data, reused */
@@ -289,7 +290,7 @@ static int tls_recv_some(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline
     *got = 0;
     if (c->early_pos < c->early_len) {
         size_t k = c->early_len - c->early_pos < n ? c->early_len - c->early_pos : n;
-        memcpy(p, c->early + c->early_pos, k);
+        memcpy(p, c->cin + c->early_pos, k);
         c->early_pos += k;
         *got = k;
         return 0;
@@ -316,7 +317,8 @@ static int tls_recv_some(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline
 
 /* The server sent something while the request was still going out: the
  * session's own messages (TLS 1.3 session tickets come after the
- * handshake), or the start of a reply, kept in `early`. *reply: it was. */
+ * handshake), or the start of a reply, kept in cin (early_*). *reply: it
+ * was. */
 static int tls_take_early(hdf5a_client *c, bool *reply)
 {
     *reply = false;
@@ -329,7 +331,7 @@ static int tls_take_early(hdf5a_client *c, bool *reply)
         return 0;
     }
     size_t got;
-    if ((rc = h5c_tls_read(c->tls, c->early, TLS_STAGE, &got, c->errstr, sizeof c->errstr)))
+    if ((rc = h5c_tls_read(c->tls, c->cin, TLS_STAGE, &got, c->errstr, sizeof c->errstr)))
         return tls_fail(c, rc);
     c->early_pos = 0;
     c->early_len = got;
@@ -611,7 +613,6 @@ static void client_free(hdf5a_client *c)
     h5c_tls_free(c->tls);
     free(c->cin);
     free(c->cout);
-    free(c->early);
     mp_buf_free(&c->hdr);
     mp_doc_free(&c->doc);
     free(c);
@@ -675,6 +676,10 @@ HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, i
         rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "timeout_ms is negative");
         goto fail;
     }
+    if (!host || !*host) {
+        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "no host given");
+        goto fail;
+    }
     if ((rc = h5c_opts_import(opts, &o, why, sizeof why)))
         goto fail;
     if (!(c = calloc(1, sizeof *c))) {
@@ -686,10 +691,9 @@ HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, i
     /* certificates and keys first: a bad file is reported whether or not
      * the server is up */
     if (o.tls) {
-        if ((rc = h5c_tls_new(&c->tls, &o, host ? host : "", why, sizeof why)))
+        if ((rc = h5c_tls_new(&c->tls, &o, host, why, sizeof why)))
             goto fail;
-        if (!(c->cin = malloc(TLS_STAGE)) || !(c->cout = malloc(TLS_STAGE)) ||
-            !(c->early = malloc(TLS_STAGE))) {
+        if (!(c->cin = malloc(TLS_STAGE)) || !(c->cout = malloc(TLS_STAGE))) {
             rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
             goto fail;
         }

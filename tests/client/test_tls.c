@@ -5,7 +5,8 @@
  *  - "auth": plaintext, with a tokens file (auth_file);
  *  - "tls": TLS with a certificate for localhost and 127.0.0.1, client
  *    certificates optional (tls_ca_file), the same tokens file;
- *  - "elsewhere": TLS with a certificate for elsewhere.example only.
+ *  - "elsewhere": TLS with a certificate for elsewhere.example only, and
+ *    max_message_size = 1M.
  *
  * The certificates are made here with the `openssl` command in a temporary
  * directory: a test CA, a second CA nobody trusts, the servers', a client
@@ -733,6 +734,27 @@ static void test_tls_server_name(int port)
     CHECK(conn_error == 0);
 }
 
+/* A frame over the server's max_message_size is answered before it is
+ * read: the reply arrives, encrypted, while the request is still going. */
+static void test_tls_early_reply(int port)
+{
+    hdf5a_connect_opts o = opts_tls(NULL, ca_pem);
+    o.tls_server_name = "elsewhere.example";
+    hdf5a_client *c = open_ok("127.0.0.1", port, &o);
+    size_t n = 32u * 1024 * 1024;
+    uint8_t *data = calloc(1, n);
+    CHECK(c && data);
+    if (c && data) {
+        uint64_t shape[1] = {n};
+        hdf5a_array a = {"|u1", 1, shape, data, n};
+        CHECK_RC(c, hdf5a_write(c, "/x", &a, NULL), HDF5A_ETOO_LARGE);
+        CHECK(strstr(hdf5a_errstr(c), "max_message_size") != NULL);
+        CHECK_RC(c, hdf5a_ping(c), HDF5A_ECLOSED);
+    }
+    hdf5a_close(c);
+    free(data);
+}
+
 #define BIG (64u * 1024 * 1024)
 
 typedef struct {
@@ -956,7 +978,8 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(cfg, sizeof cfg,
-             "[server]\ntls_cert_file = %s/elsewhere.pem\ntls_key_file = %s/elsewhere.key\n",
+             "[server]\ntls_cert_file = %s/elsewhere.pem\ntls_key_file = %s/elsewhere.key\n"
+             "max_message_size = 1M\n",
              dir, dir);
     if (server_start(&elsewhere, "elsewhere", cfg)) {
         server_stop(&auth);
@@ -971,6 +994,7 @@ int main(int argc, char **argv)
     test_tls_blocking(tls.port);
     test_tls_to_plaintext(auth.port);
     test_tls_server_name(elsewhere.port);
+    test_tls_early_reply(elsewhere.port);
     test_tls_big_blocking(tls.port);
     test_tls_async(tls.port);
     test_tls_libuv(tls.port);
