@@ -144,7 +144,7 @@ int h5c_msgpack_to_json(const mp_node *n, mp_buf *out, char *err, size_t errlen)
 typedef struct h5c_opts {
     const char *token; /* NULL: no auth request */
     bool tls;
-    const char *ca_file, *cert_file, *key_file, *server_name; /* NULL: not given */
+    const char *ca_file, *cert_file, *key_file, *server_name, *ciphersuites; /* NULL: not given */
     bool insecure;
 } h5c_opts;
 

@@ -95,10 +95,11 @@ int h5c_opts_import(const hdf5a_connect_opts *in, h5c_opts *out, char *err, size
     out->key_file = o.tls_key_file;
     out->server_name = o.tls_server_name;
     out->insecure = o.tls_insecure_skip_verify != 0;
+    out->ciphersuites = o.tls_ciphersuites;
     if (out->token && (!*out->token || strlen(out->token) > 4096))
         return h5a_fail(err, errlen, HDF5A_EINVAL, "the token must be 1 to 4096 bytes");
     if (!out->tls && (out->ca_file || out->cert_file || out->key_file || out->server_name ||
-                      out->insecure))
+                      out->insecure || out->ciphersuites))
         return h5a_fail(err, errlen, HDF5A_EINVAL,
                         "TLS options are set but tls is not: set hdf5a_connect_opts.tls");
     if (!out->cert_file != !out->key_file)
@@ -122,6 +123,9 @@ static int make_ctx(h5c_tls *t, const h5c_opts *o, char *err, size_t errlen)
         return ssl_fail(err, errlen, HDF5A_ENOMEM, "cannot make a TLS context");
     SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
+    if (o->ciphersuites && SSL_CTX_set_ciphersuites(t->ctx, o->ciphersuites) != 1)
+        return ssl_fail(err, errlen, HDF5A_EINVAL, "tls_ciphersuites '%s' names no TLS 1.3 suite",
+                        o->ciphersuites);
     if (o->ca_file) {
         if (SSL_CTX_load_verify_locations(t->ctx, o->ca_file, NULL) != 1)
             return ssl_fail(err, errlen, HDF5A_EINVAL,

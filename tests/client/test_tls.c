@@ -631,6 +631,17 @@ static void test_tls_blocking(int port)
     CHECK_CONNECT(hdf5a_connect_ex(&c, "127.0.0.1", port, TIMEOUT_MS, &o, err, sizeof err),
                   HDF5A_ETLS, err, "hostname mismatch");
     CHECK(strstr(err, "db.example") != NULL);
+    /* cipher suites: one the server has, or none that exists */
+    o = opts_tls(TOK_WRITER, ca_pem);
+    o.tls_ciphersuites = "TLS_CHACHA20_POLY1305_SHA256";
+    c = open_ok("127.0.0.1", port, &o);
+    CHECK(c != NULL);
+    if (c)
+        CHECK_RC(c, hdf5a_ping(c), 0);
+    hdf5a_close(c);
+    o.tls_ciphersuites = "TLS_NO_SUCH_SUITE";
+    CHECK_CONNECT(hdf5a_connect_ex(&c, "127.0.0.1", port, TIMEOUT_MS, &o, err, sizeof err),
+                  HDF5A_EINVAL, err, "tls_ciphersuites");
     /* verification off: anything goes (and the name says so) */
     o = opts_tls(TOK_WRITER, otherca_pem);
     o.tls_server_name = "db.example";
