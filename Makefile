@@ -55,8 +55,12 @@ endif
 
 PKGS      := hdf5 libuv inih openssl
 CC        ?= cc
+# -MMD -MP: the compiler writes next to each output a .d file naming the
+# headers it read (included at the end), so a header change rebuilds only
+# what includes it
+DEPFLAGS  := -MMD -MP
 CFLAGS    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra -Werror \
-             -Wshadow -Wno-unused-parameter $(OPT) $(SANFLAGS) -Isrc
+             -Wshadow -Wno-unused-parameter $(OPT) $(SANFLAGS) $(DEPFLAGS) -Isrc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llzf -lpthread -lm
 LDFLAGS   := $(SANFLAGS)
@@ -70,6 +74,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 SERVER     := $(BUILD)/hdf5-async-server
+CLI        := $(BUILD)/hdf5-async
 
 .PHONY: all deps run test test-unit test-integration clean
 
@@ -78,7 +83,7 @@ all: $(SERVER) $(UNIT_BIN)
 deps:
 	@./scripts/install-deps.sh $(if $(filter 1,$(VALGRIND)),valgrind)
 
-$(BUILD)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h src/common/*.h)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
@@ -91,16 +96,16 @@ $(SERVER): $(SERVER_OBJ) $(BUILD)/libh5aproto.a
 # Unit tests of server modules link the module object too.
 $(BUILD)/tests/test_h5types: tests/unit/test_h5types.c $(BUILD)/src/server/h5types.o $(BUILD)/libh5aproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(PKG_LIBS)
 
 # The write-ahead-log driver's crash tests (tests/unit/test_wal.c).
 $(BUILD)/tests/test_wal: tests/unit/test_wal.c $(BUILD)/src/server/wal.o
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(PKG_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libh5aproto.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(PKG_LIBS)
 
 # ---- libhdf5async: the C client library (src/client + src/proto) ----
 # Compiled position-independent with hidden visibility, so only HDF5A_API
@@ -124,7 +129,7 @@ all: $(LIB_A) $(LIB_SO) $(CLIENT_TEST_BIN)
 test-unit: test-client
 .PHONY: test-client install
 
-$(BUILD)/pic/%.o: %.c $(wildcard src/proto/*.h src/client/*.h) include/hdf5_async.h
+$(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags openssl 2>/dev/null) -fPIC \
 	    -fvisibility=hidden -c $< -o $@
@@ -138,7 +143,7 @@ $(LIB_SO): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libhdf5async.so.0 $(LDFLAGS) -o $@ $^ $(LIB_DEPS)
 	ln -sf libhdf5async.so.0 $(BUILD)/libhdf5async.so
 
-$(BUILD)/tests/client/%: tests/client/%.c $(LIB_A) $(LIB_HEADERS)
+$(BUILD)/tests/client/%: tests/client/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) \
 	    $(shell pkg-config --libs libuv 2>/dev/null) $(LIB_DEPS)
@@ -147,8 +152,13 @@ test-client: $(CLIENT_TEST_BIN) $(TEST_SERVER)
 	@$(call vg_suite,client,set -e; for t in $(CLIENT_TEST_BIN); do echo "== $$t"; \
 	    H5A_SERVER=$(abspath $(TEST_SERVER)) $(VG) $$t; done)
 
-install: $(LIB_A) $(LIB_SO)
-	install -d $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters $(DESTDIR)$(PREFIX)/lib/pkgconfig
+# The .pc's Libs carry an rpath to $(PREFIX)/lib: a program built with
+# `pkg-config --libs hdf5async` finds libhdf5async.so.0 from any prefix,
+# without ldconfig or LD_LIBRARY_PATH.
+install: $(LIB_A) $(LIB_SO) $(SERVER) $(CLI)
+	install -d $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(SERVER) $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 include/hdf5_async.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 include/hdf5_async/adapters/*.h $(DESTDIR)$(PREFIX)/include/hdf5_async/adapters/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
@@ -157,10 +167,11 @@ install: $(LIB_A) $(LIB_SO)
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	    'Name: hdf5async' 'Description: C client library of hdf5-async' 'Version: $(LIB_VERSION)' \
 	    'Requires.private: openssl' \
-	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lhdf5async' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lhdf5async' \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hdf5async.pc
 
-run: deps $(SERVER)
+# the CLI too: the README uses it next to the running server
+run: deps $(SERVER) $(CLI)
 	./$(SERVER) --config $(CONFIG)
 
 test: deps
@@ -172,8 +183,13 @@ test-unit: $(UNIT_BIN)
 
 # ASan's leak checker and Python's own allocations do not mix; the server
 # runs under ASan in its own process, pytest itself is not instrumented.
-test-integration: $(TEST_SERVER)
-	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) $(PY) -m pytest -q tests/integration)
+# test_install.py runs `$$H5A_MAKE install` into a temporary prefix and
+# builds a program with $$H5A_SANFLAGS against it: the library and the CLI
+# are built first, so that make has nothing left to build.
+test-integration: $(TEST_SERVER) $(LIB_A) $(LIB_SO) $(SERVER) $(CLI)
+	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) \
+	    H5A_MAKE="$(MAKE) -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND)" \
+	    H5A_SANFLAGS="$(SANFLAGS)" $(PY) -m pytest -q tests/integration)
 
 clean:
 	rm -rf build
@@ -189,12 +205,11 @@ $(BUILD)/vg/%: $(BUILD)/% tests/valgrind.sh
 # (tests/cli) drives the built binary against a real server.
 CLI_SRC := $(wildcard src/cli/*.c) $(wildcard src/common/*.c)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
-CLI     := $(BUILD)/hdf5-async
 
 all: $(CLI)
 .PHONY: test-cli
 
-$(BUILD)/src/cli/%.o: src/cli/%.c $(wildcard src/cli/*.h) include/hdf5_async.h
+$(BUILD)/src/cli/%.o: src/cli/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
 
@@ -213,12 +228,15 @@ BENCH_ARGS ?=
 all: $(BENCH)
 .PHONY: bench
 
-$(BENCH): bench/bench.c include/hdf5_async.h $(LIB_A)
+$(BENCH): bench/bench.c $(LIB_A)
 	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS)
 
+# bench/bench_python.py: the Python rows (hdf5_async.File and HDF5Client
+# through the server against h5py on a local file), after the C table.
 bench: deps
 	$(MAKE) $(SERVER) $(BENCH)
 	$(BENCH) --server $(SERVER) $(BENCH_ARGS)
+	$(PY) bench/bench_python.py --server $(SERVER) $(filter --quick,$(BENCH_ARGS))
 
 # ---- fuzzing (fuzz/): libFuzzer targets, built with clang into build/fuzz/ ----
 # `make fuzz FUZZ_SECONDS=60` builds them and runs each for that long, seeded
@@ -232,16 +250,18 @@ FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_DIR           := build/fuzz
 FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
-                      -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -Isrc
+                      -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) \
+                      $(DEPFLAGS) -Isrc
 # everything but the event loop, the storage thread and main()
 FUZZ_LIB_SRC       := $(wildcard src/proto/*.c src/common/*.c) $(filter-out src/server/main.c \
                       src/server/net.c src/server/storage.c,$(wildcard src/server/*.c))
 FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
-FUZZ_TARGETS       := decode engine
+FUZZ_TARGETS       := decode engine tls
 FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_RUN_FLAGS     ?= -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 -dict=fuzz/request.dict
 FUZZ_MAXLEN_decode := 16384
 FUZZ_MAXLEN_engine := 8192
+FUZZ_MAXLEN_tls    := 4096
 
 .PHONY: fuzz fuzz-build fuzz-smoke fuzz-deps
 
@@ -251,7 +271,7 @@ fuzz-deps:
 fuzz-build: fuzz-deps
 	$(MAKE) $(FUZZ_BINS)
 
-$(FUZZ_DIR)/%.o: %.c $(wildcard src/proto/*.h src/server/*.h src/common/*.h)
+$(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
 
@@ -261,13 +281,16 @@ $(FUZZ_DIR)/fuzz_decode: $(FUZZ_DIR)/fuzz/fuzz_decode.o $(FUZZ_LIB_OBJ)
 $(FUZZ_DIR)/fuzz_engine: $(FUZZ_DIR)/fuzz/fuzz_engine.o $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
 
+$(FUZZ_DIR)/fuzz_tls: $(FUZZ_DIR)/fuzz/fuzz_tls.o $(FUZZ_DIR)/src/server/tls.o
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
+
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_DIR)/corpus-$$t $(FUZZ_DIR)/artifacts; \
 	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	    LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp:print_suppressions=0 \
 	    nice -n 19 $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_FLAGS) \
-	        -max_len=$$(case $$t in decode) echo $(FUZZ_MAXLEN_decode);; *) echo $(FUZZ_MAXLEN_engine);; esac) \
+	        -max_len=$$(case $$t in decode) echo $(FUZZ_MAXLEN_decode);; tls) echo $(FUZZ_MAXLEN_tls);; *) echo $(FUZZ_MAXLEN_engine);; esac) \
 	        -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- $(FUZZ_DIR)/corpus-$$t fuzz/corpus/$$t; \
 	done
 
@@ -284,12 +307,24 @@ SOAK_CONNS         ?= 400
 SOAK_ARGS          ?=
 SOAK_SMOKE_SECONDS ?= 20
 SOAK_SMOKE_CONNS   ?= 64
-.PHONY: soak soak-smoke
+.PHONY: soak soak-smoke soak-leak
 
 soak: deps
 	$(MAKE) $(SERVER)
 	H5A_SERVER=$${H5A_SERVER:-$(abspath $(SERVER))} $(PY) tests/soak/soak.py \
 	    --seconds $(SOAK_SECONDS) --conns $(SOAK_CONNS) $(SOAK_ARGS)
+
+# A server that leaks SOAK_LEAK_BYTES per request (-DH5A_DELIBERATE_LEAK),
+# soaked for SOAK_LEAK_SECONDS: the memory rule must FAIL it (this target
+# succeeds when the soak fails on memory; see tests/soak/README.md).
+SOAK_LEAK_BYTES   ?= 64
+SOAK_LEAK_SECONDS ?= 600
+soak-leak: deps
+	$(MAKE) BUILD=build/leak OPT="-O2 -g -DH5A_DELIBERATE_LEAK=$(SOAK_LEAK_BYTES)" build/leak/hdf5-async-server
+	@if H5A_SERVER=$(abspath build/leak/hdf5-async-server) $(PY) tests/soak/soak.py \
+	    --seconds $(SOAK_LEAK_SECONDS) --conns $(SOAK_CONNS) $(SOAK_ARGS) > build/leak/soak.log 2>&1; then \
+	    tail -20 build/leak/soak.log; echo "soak-leak: the leaking server PASSED the soak: the memory rule missed it"; exit 1; \
+	fi; tail -20 build/leak/soak.log; grep -q "NOT FLAT" build/leak/soak.log && echo "soak-leak: the memory rule caught the leak"
 
 soak-smoke:
 	$(MAKE) soak SOAK_SECONDS=$(SOAK_SMOKE_SECONDS) SOAK_CONNS=$(SOAK_SMOKE_CONNS)
@@ -314,3 +349,17 @@ crashtest: deps
 
 crashtest-smoke:
 	$(MAKE) crashtest CRASH_ROUNDS=$(CRASH_SMOKE_ROUNDS) CRASH_ARGS="--max-delay 0.5 --check-every 5 $(CRASH_ARGS)"
+
+# ---- header dependencies (DEPFLAGS above) ----
+# Every output the compiler makes from a .c file, each with its .d next to
+# it. One built before -MMD has no .d: it is rebuilt once (FORCE), else a
+# later header change would not reach it.
+COMPILED  := $(SERVER_OBJ) $(PROTO_OBJ) $(LIB_OBJ) $(CLI_OBJ) $(UNIT_BIN) $(CLIENT_TEST_BIN) \
+             $(BENCH) $(FUZZ_LIB_OBJ) $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz/fuzz_%.o)
+DEP_FILES := $(addsuffix .d,$(basename $(COMPILED)))
+-include $(wildcard $(DEP_FILES))
+UNTRACKED := $(foreach o,$(COMPILED),$(if $(wildcard $(basename $(o)).d),,$(wildcard $(o))))
+ifneq ($(UNTRACKED),)
+$(UNTRACKED): FORCE
+endif
+.PHONY: FORCE

@@ -1,8 +1,11 @@
-/* What the CLI's command files share with main.c: exit statuses and the
- * error printers. */
+/* What the CLI's files share: exit statuses, the parsed command line
+ * (cli_args), the reporting helpers (report.c) and the command handlers
+ * (cmd_data.c, cmd_meta.c) that the command table (commands.c) points at. */
 #ifndef H5A_CLI_CLI_H
 #define H5A_CLI_CLI_H
 
+#include "cli/npy.h"
+#include "cli/sel.h"
 #include "hdf5_async.h"
 
 #define PROG "hdf5-async"
@@ -16,20 +19,67 @@ enum {
     EXIT_FILE = 4    /* cannot read, parse or write a local .npy file */
 };
 
+/* The command line once parsed (opts.c), plus what a command reads before
+ * connecting (its prepare hook): a file or a selection that is wrong
+ * should not cost a connection. */
+typedef struct cli_args {
+    /* global options */
+    const char *host, *config;
+    int port;                    /* -1: not given */
+    int timeout_ms;              /* -1: not given */
+    hdf5a_durability durability; /* DEFAULT: not given */
+    int help, version;
+    /* command options */
+    const char *output, *compression, *npy, *slice, *shape, *dtype, *maxshape, *chunks, *fill,
+        *axis;
+    long level; /* -1: not given */
+    int shuffle, exist_ok, recursive, soft, force_str;
+    /* operands */
+    const char *pos[4];
+    int npos;
+    /* read by prepare hooks */
+    hdf5a_sel sel[CLI_MAX_SEL]; /* --slice, parsed */
+    int nsel;
+    npy_array arr;              /* put/append's FILE.npy, loaded */
+} cli_args;
+
+/* ---- report.c: errors on stderr ---- */
+
 /* "hdf5-async: ..." on stderr. */
-void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* A usage error of the current command, with a hint to its --help. */
-int usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Names the command in usage errors and in their hint ("Try 'hdf5-async
+ * get --help'"); NULL before the command is known. */
+void cli_set_command(const char *name);
+/* A usage error, with a hint to --help; returns EXIT_USAGE. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A library error as "hdf5-async: CODE: message"; returns the exit status.
  * from_file: the request carried an array read from a .npy file. */
-int lib_error(hdf5a_client *c, int rc, int from_file);
+int cli_lib_error(hdf5a_client *c, int rc, int from_file);
 
-/* meta.c: ls, tree, info, attr, ln, mv. Each returns an exit status. */
-int cmd_ls(hdf5a_client *c, const char *path, int recursive);
-int cmd_tree(hdf5a_client *c, const char *path);
-int cmd_info(hdf5a_client *c, const char *path);
-/* attr SUB ARGS: pos[0] is the subcommand; npy/output/force_str are its options. */
-int cmd_attr(hdf5a_client *c, const char *const *pos, int npos, const char *npy,
-             const char *output, int force_str);
+/* ---- the commands: each returns an exit status ---- */
+
+/* cmd_data.c: what moves data or makes datasets */
+int cmd_ping(hdf5a_client *c, const cli_args *a);
+int cmd_put(hdf5a_client *c, const cli_args *a);
+int cmd_append(hdf5a_client *c, const cli_args *a);
+int cmd_get(hdf5a_client *c, const cli_args *a);
+int cmd_create(hdf5a_client *c, const cli_args *a);
+int cmd_resize(hdf5a_client *c, const cli_args *a);
+/* before connecting: --slice parsed; put/append's FILE.npy loaded */
+int prepare_put(cli_args *a);
+int prepare_append(cli_args *a);
+int prepare_get(cli_args *a);
+
+/* cmd_meta.c: the namespace, attributes and descriptions */
+int cmd_mkgroup(hdf5a_client *c, const cli_args *a);
+int cmd_rm(hdf5a_client *c, const cli_args *a);
+int cmd_ls(hdf5a_client *c, const cli_args *a);
+int cmd_tree(hdf5a_client *c, const cli_args *a);
+int cmd_info(hdf5a_client *c, const cli_args *a);
+int cmd_attr(hdf5a_client *c, const cli_args *a);
+int cmd_ln(hdf5a_client *c, const cli_args *a);
+int cmd_mv(hdf5a_client *c, const cli_args *a);
+/* before the config file is read: ln needs -s */
+int check_ln(const cli_args *a);
 
 #endif

@@ -1,3 +1,4 @@
+/* Where the CLI connects (config.h): flags, config.ini, defaults. */
 #include "cli/config.h"
 
 #include <errno.h>

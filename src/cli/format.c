@@ -14,9 +14,9 @@
 
 /* ---- element access ---- */
 
-static void load(const dtype *t, const unsigned char *p, unsigned char *out)
+static void load(const np_type *t, const unsigned char *p, unsigned char *out)
 {
-    char native = dt_host_little_endian() ? '<' : '>';
+    char native = np_host_little_endian() ? '<' : '>';
     if (t->order == native || t->order == '|') {
         memcpy(out, p, t->size);
     } else {
@@ -220,7 +220,7 @@ typedef struct ffmt {
 } ffmt;
 
 typedef struct fmt {
-    const dtype *t;
+    const np_type *t;
     int width;              /* integers */
     int64_t imin, imax;
     uint64_t umax;
@@ -230,17 +230,17 @@ typedef struct fmt {
     int scalar;             /* a 0-d value: no bool padding */
 } fmt;
 
-static int fmt_init(fmt *f, const dtype *t, int scalar)
+static int fmt_init(fmt *f, const np_type *t, int scalar)
 {
     memset(f, 0, sizeof *f);
     f->t = t;
     f->scalar = scalar;
-    if (t->kind == DT_FLOAT) f->re.size = t->size;
-    if (t->kind == DT_COMPLEX) {
+    if (t->kind == NP_FLOAT) f->re.size = t->size;
+    if (t->kind == NP_COMPLEX) {
         f->re.size = f->im.size = t->size / 2;
         f->im.plus = 1;
     }
-    if (t->kind == DT_STRUCT) {
+    if (t->kind == NP_STRUCT) {
         f->fields = calloc(t->nfields ? t->nfields : 1, sizeof *f->fields);
         if (!f->fields) return -1;
         for (size_t i = 0; i < t->nfields; i++)
@@ -348,15 +348,15 @@ typedef void elem_fn(fmt *f, const unsigned char *p, int pass);
 /* Visits every leaf value of the element at p (subarray items, fields). */
 static void visit(fmt *f, const unsigned char *p, int pass)
 {
-    const dtype *t = f->t;
+    const np_type *t = f->t;
     unsigned char b[16];
     switch (t->kind) {
-    case DT_INT:
-    case DT_UINT: {
+    case NP_INT:
+    case NP_UINT: {
         load(t, p, b);
         int64_t v = 0;
         uint64_t u = 0;
-        if (t->kind == DT_INT) {
+        if (t->kind == NP_INT) {
             if (t->size == 1) v = *(int8_t *)b;
             else if (t->size == 2) { int16_t x; memcpy(&x, b, 2); v = x; }
             else if (t->size == 4) { int32_t x; memcpy(&x, b, 4); v = x; }
@@ -373,17 +373,17 @@ static void visit(fmt *f, const unsigned char *p, int pass)
         f->any = 1;
         break;
     }
-    case DT_FLOAT:
+    case NP_FLOAT:
         if (!float_ok(t->size)) break;
         load(t, p, b);
         if (pass == 1) ffmt_scan1(&f->re, get_float(t->size, b));
         else ffmt_scan2(&f->re, get_float(t->size, b));
         break;
-    case DT_COMPLEX: {
+    case NP_COMPLEX: {
         size_t h = t->size / 2;
         if (!float_ok(h)) break;
         /* each half is stored in the type's byte order */
-        dtype half = *t;
+        np_type half = *t;
         half.size = h;
         load(&half, p, b);
         load(&half, p + h, b + h);
@@ -392,9 +392,9 @@ static void visit(fmt *f, const unsigned char *p, int pass)
         else ffmt_scan2(&f->re, re), ffmt_scan2(&f->im, im);
         break;
     }
-    case DT_STRUCT:
+    case NP_STRUCT:
         for (size_t i = 0; i < t->nfields; i++) {
-            const dt_field *fd = &t->fields[i];
+            const np_field *fd = &t->fields[i];
             for (size_t j = 0; j < fd->count; j++)
                 visit(&f->fields[i], p + fd->offset + j * fd->type->size, pass);
         }
@@ -406,23 +406,23 @@ static void visit(fmt *f, const unsigned char *p, int pass)
 
 static void fmt_mode(fmt *f)
 {
-    if (f->t->kind == DT_FLOAT) ffmt_mode(&f->re);
-    if (f->t->kind == DT_COMPLEX) ffmt_mode(&f->re), ffmt_mode(&f->im);
+    if (f->t->kind == NP_FLOAT) ffmt_mode(&f->re);
+    if (f->t->kind == NP_COMPLEX) ffmt_mode(&f->re), ffmt_mode(&f->im);
     for (size_t i = 0; f->fields && i < f->t->nfields; i++) fmt_mode(&f->fields[i]);
 }
 
 static void fmt_finish(fmt *f)
 {
-    const dtype *t = f->t;
-    if (t->kind == DT_INT) {
+    const np_type *t = f->t;
+    if (t->kind == NP_INT) {
         int a = int_len_i(f->imin), b = int_len_i(f->imax);
         f->width = a > b ? a : b;
-    } else if (t->kind == DT_UINT) {
+    } else if (t->kind == NP_UINT) {
         char buf[24];
         f->width = snprintf(buf, sizeof buf, "%llu", (unsigned long long)f->umax);
     }
-    if (t->kind == DT_FLOAT) ffmt_finish(&f->re);
-    if (t->kind == DT_COMPLEX) ffmt_finish(&f->re), ffmt_finish(&f->im);
+    if (t->kind == NP_FLOAT) ffmt_finish(&f->re);
+    if (t->kind == NP_COMPLEX) ffmt_finish(&f->re), ffmt_finish(&f->im);
     for (size_t i = 0; f->fields && i < t->nfields; i++) fmt_finish(&f->fields[i]);
 }
 
@@ -436,7 +436,7 @@ static void raw_bytes(const unsigned char *p, size_t n, strbuf *sb)
 
 static void print_elem(const fmt *f, const unsigned char *p, strbuf *sb);
 
-static void print_subarray(const fmt *f, const dt_field *fd, const unsigned char *p, int dim,
+static void print_subarray(const fmt *f, const np_field *fd, const unsigned char *p, int dim,
                            size_t *k, strbuf *sb)
 {
     sb_add(sb, "[", 1);
@@ -454,16 +454,16 @@ static void print_subarray(const fmt *f, const dt_field *fd, const unsigned char
 
 static void print_elem(const fmt *f, const unsigned char *p, strbuf *sb)
 {
-    const dtype *t = f->t;
+    const np_type *t = f->t;
     unsigned char b[16];
     switch (t->kind) {
-    case DT_BOOL:
+    case NP_BOOL:
         sb_puts(sb, p[0] ? (f->scalar ? "True" : " True") : "False");
         return;
-    case DT_INT:
-    case DT_UINT: {
+    case NP_INT:
+    case NP_UINT: {
         load(t, p, b);
-        if (t->kind == DT_INT) {
+        if (t->kind == NP_INT) {
             int64_t v;
             if (t->size == 1) v = *(int8_t *)b;
             else if (t->size == 2) { int16_t x; memcpy(&x, b, 2); v = x; }
@@ -480,15 +480,15 @@ static void print_elem(const fmt *f, const unsigned char *p, strbuf *sb)
         }
         return;
     }
-    case DT_FLOAT:
+    case NP_FLOAT:
         if (!float_ok(t->size)) break;
         load(t, p, b);
         ffmt_print(&f->re, get_float(t->size, b), sb);
         return;
-    case DT_COMPLEX: {
+    case NP_COMPLEX: {
         size_t h = t->size / 2;
         if (!float_ok(h)) break;
-        dtype half = *t;
+        np_type half = *t;
         half.size = h;
         load(&half, p, b);
         load(&half, p + h, b + h);
@@ -509,26 +509,26 @@ static void print_elem(const fmt *f, const unsigned char *p, strbuf *sb)
         free(im.b);
         return;
     }
-    case DT_BYTES: {
+    case NP_BYTES: {
         size_t n = t->size;
         while (n && p[n - 1] == 0) n--; /* numpy drops S padding */
         sb_pybytes(sb, p, n);
         return;
     }
-    case DT_VSTR:
-    case DT_VBYTES: {
+    case NP_VSTR:
+    case NP_VBYTES: {
         const char *s;
         memcpy(&s, p, sizeof s);
         if (!s) s = "";
-        if (t->kind == DT_VSTR) sb_pystr(sb, s, strlen(s));
+        if (t->kind == NP_VSTR) sb_pystr(sb, s, strlen(s));
         else sb_pybytes(sb, (const unsigned char *)s, strlen(s));
         return;
     }
-    case DT_STRUCT: {
+    case NP_STRUCT: {
         sb_add(sb, "(", 1);
         size_t shown = 0;
         for (size_t i = 0; i < t->nfields; i++) {
-            const dt_field *fd = &t->fields[i];
+            const np_field *fd = &t->fields[i];
             if (!fd->name[0]) continue; /* padding is not a field */
             if (shown++) sb_add(sb, ", ", 2);
             if (fd->ndim) {
@@ -554,7 +554,7 @@ typedef struct layout {
     const hdf5a_array *a;
     const fmt *f;
     size_t isz;
-    size_t stride[DT_MAX_NDIM];
+    size_t stride[NP_MAX_NDIM];
     strbuf word;
 } layout;
 
@@ -589,7 +589,7 @@ static void recurse(layout *L, const unsigned char *p, int axis, size_t indent_l
 {
     const hdf5a_array *a = L->a;
     int axes_left = a->ndim - axis;
-    char indent[DT_MAX_NDIM + 16];
+    char indent[NP_MAX_NDIM + 16];
     memset(indent, ' ', indent_len);
     indent[indent_len] = '\0';
     uint64_t n = a->shape[axis];
@@ -641,7 +641,7 @@ void format_shape(strbuf *sb, int ndim, const uint64_t *shape)
     sb_add(sb, ")", 1);
 }
 
-static int build_fmt(fmt *f, const dtype *t, const unsigned char *data, uint64_t count, int scalar)
+static int build_fmt(fmt *f, const np_type *t, const unsigned char *data, uint64_t count, int scalar)
 {
     if (fmt_init(f, t, scalar)) return -1;
     for (uint64_t i = 0; i < count; i++) visit(f, data + i * t->size, 1);
@@ -652,34 +652,34 @@ static int build_fmt(fmt *f, const dtype *t, const unsigned char *data, uint64_t
 }
 
 /* A 0-d value the way Python's print() shows it. */
-static int print_scalar(FILE *out, const hdf5a_array *a, const dtype *t)
+static int print_scalar(FILE *out, const hdf5a_array *a, const np_type *t)
 {
     const unsigned char *p = a->data;
     strbuf sb = {0};
     unsigned char b[16];
-    if (t->kind == DT_VSTR || t->kind == DT_VBYTES) {
+    if (t->kind == NP_VSTR || t->kind == NP_VBYTES) {
         const char *s;
         memcpy(&s, p, sizeof s);
         fprintf(out, "%s\n", s ? s : "");
         return 0;
     }
-    if (t->kind == DT_BYTES) {
+    if (t->kind == NP_BYTES) {
         size_t n = t->size;
         while (n && p[n - 1] == 0) n--;
         fwrite(p, 1, n, out);
         fputc('\n', out);
         return 0;
     }
-    if (t->kind == DT_FLOAT && float_ok(t->size)) {
+    if (t->kind == NP_FLOAT && float_ok(t->size)) {
         char s[450];
         load(t, p, b);
         py_float(get_float(t->size, b), t->size, 0, s, sizeof s);
         fprintf(out, "%s\n", s);
         return 0;
     }
-    if (t->kind == DT_COMPLEX && float_ok(t->size / 2)) {
+    if (t->kind == NP_COMPLEX && float_ok(t->size / 2)) {
         size_t h = t->size / 2;
-        dtype half = *t;
+        np_type half = *t;
         half.size = h;
         load(&half, p, b);
         load(&half, p + h, b + h);
@@ -709,20 +709,20 @@ static int print_scalar(FILE *out, const hdf5a_array *a, const dtype *t)
     return 0;
 }
 
-int format_value(FILE *out, const hdf5a_array *a, const dtype *t)
+int format_value(FILE *out, const hdf5a_array *a, const np_type *t)
 {
     uint64_t count = 1;
     for (int i = 0; i < a->ndim; i++) count *= a->shape[i];
     if (count && (t->size == 0 || a->nbytes / t->size != count || !a->data)) return -1;
     if (a->ndim == 0) return print_scalar(out, a, t);
-    char *dname = dt_repr(t);
+    char *dname = np_type_repr(t);
     if (!dname) return -1;
     strbuf sb = {0};
     if (count > FORMAT_MAX_ELEMS) {
         sb_puts(&sb, "shape ");
         format_shape(&sb, a->ndim, a->shape);
         sb_printf(&sb, ", dtype %s, %llu elements", dname, (unsigned long long)count);
-        if (t->kind != DT_VSTR && t->kind != DT_VBYTES) sb_printf(&sb, ", %zu bytes", a->nbytes);
+        if (t->kind != NP_VSTR && t->kind != NP_VBYTES) sb_printf(&sb, ", %zu bytes", a->nbytes);
         free(dname);
         if (sb.oom) {
             free(sb.b);

@@ -5,7 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cli/dtype.h"
+#include "cli/nptype.h"
+#include "cli/strbuf.h"
 #include "hdf5_async.h"
 
 /* numpy's repr summarises arrays above this many elements; we print them
@@ -20,7 +21,7 @@
  * Returns 1 when the array was too large and only its summary line
  * ("shape (N, M), dtype float64, B bytes") was printed, 0 when printed, -1
  * when out of memory or the data does not match the dtype. */
-int format_value(FILE *out, const hdf5a_array *a, const dtype *t);
+int format_value(FILE *out, const hdf5a_array *a, const np_type *t);
 
 /* "(2, 3)" / "()" / "(5,)" into sb. */
 void format_shape(strbuf *sb, int ndim, const uint64_t *shape);

@@ -1,3 +1,4 @@
+/* The literal parser for .npy headers and JSON descr lists (lit.h). */
 #include "cli/lit.h"
 
 #include <stdarg.h>

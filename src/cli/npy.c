@@ -1,3 +1,4 @@
+/* Reading and writing .npy files (npy.h). */
 #include "cli/npy.h"
 
 #include <errno.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "cli/strbuf.h"
 
 #define MAGIC "\x93NUMPY"
 #define MAGIC_LEN 6
@@ -28,7 +31,7 @@ static int errf(char *err, size_t errlen, const char *fmt, ...)
 
 void npy_free(npy_array *a)
 {
-    dt_free(a->dt);
+    np_type_free(a->dt);
     free(a->dtype_str);
     free(a->data);
     free(a->strings);
@@ -147,8 +150,8 @@ static int fortran_to_c(npy_array *a, char *err, size_t errlen)
     size_t isz = a->dt->size;
     unsigned char *dst = malloc(a->nbytes);
     if (!dst) return errf(err, errlen, "out of memory transposing a Fortran-ordered array");
-    size_t fstride[DT_MAX_NDIM];
-    size_t idx[DT_MAX_NDIM] = {0};
+    size_t fstride[NP_MAX_NDIM];
+    size_t idx[NP_MAX_NDIM] = {0};
     fstride[0] = isz;
     for (int k = 1; k < a->ndim; k++) fstride[k] = fstride[k - 1] * (size_t)a->shape[k - 1];
     const unsigned char *src = a->data;
@@ -217,9 +220,9 @@ static int parse_header(npy_array *a, const char *path, const char *text, size_t
         errf(err, errlen, "%s: corrupt .npy header: shape is not a tuple", path);
         goto out;
     }
-    if (shape->n > DT_MAX_NDIM) {
+    if (shape->n > NP_MAX_NDIM) {
         errf(err, errlen, "%s: shape has %zu dimensions, more than %d", path, shape->n,
-             DT_MAX_NDIM);
+             NP_MAX_NDIM);
         goto out;
     }
     a->ndim = (int)shape->n;
@@ -245,12 +248,12 @@ static int parse_header(npy_array *a, const char *path, const char *text, size_t
     }
     if (zero) a->count = 0;
     char derr[256];
-    a->dt = dt_from_lit(descr, derr, sizeof derr);
+    a->dt = np_type_from_lit(descr, derr, sizeof derr);
     if (!a->dt) {
         errf(err, errlen, "%s: %s", path, derr);
         goto out;
     }
-    if (dt_has_object(a->dt)) {
+    if (np_type_has_object(a->dt)) {
         errf(err, errlen,
              "%s: dtype has Python objects ('O'), which .npy stores pickled; they cannot be "
              "sent (convert the array to a numeric, bytes or str dtype first)",
@@ -400,10 +403,10 @@ int npy_load(const char *path, npy_array *a, char *err, size_t errlen)
         }
     }
     if (fortran && fortran_to_c(a, err, errlen)) goto out;
-    if (a->dt->kind == DT_UNICODE) {
+    if (a->dt->kind == NP_UNICODE) {
         if (unicode_to_str(a, name, err, errlen)) goto out;
     } else {
-        a->dtype_str = a->dt->kind == DT_STRUCT ? dt_to_json(a->dt) : strdup(a->dt->str);
+        a->dtype_str = a->dt->kind == NP_STRUCT ? np_type_to_json(a->dt) : strdup(a->dt->str);
         if (!a->dtype_str) {
             errf(err, errlen, "out of memory");
             goto out;
@@ -581,7 +584,7 @@ int npy_save(const char *path, const hdf5a_array *a, char *err, size_t errlen)
         count *= a->shape[i];
     }
     char derr[256];
-    dtype *t = dt_parse(a->dtype, derr, sizeof derr);
+    np_type *t = np_type_parse(a->dtype, derr, sizeof derr);
     if (!t) return errf(err, errlen, "cannot write %s: %s", path, derr);
     void *conv = NULL;
     const void *data = a->data;
@@ -590,8 +593,8 @@ int npy_save(const char *path, const hdf5a_array *a, char *err, size_t errlen)
     char fixed[64];
     int rc = -1, fd = -1;
     char *tmp = NULL, *hdr = NULL;
-    if (t->kind == DT_VSTR || t->kind == DT_VBYTES) {
-        if (vlen_to_fixed(a, count, t->kind == DT_VSTR, &conv, &nbytes, fixed, sizeof fixed, err,
+    if (t->kind == NP_VSTR || t->kind == NP_VBYTES) {
+        if (vlen_to_fixed(a, count, t->kind == NP_VSTR, &conv, &nbytes, fixed, sizeof fixed, err,
                           errlen))
             goto out;
         data = conv;
@@ -602,7 +605,7 @@ int npy_save(const char *path, const hdf5a_array *a, char *err, size_t errlen)
                  a->nbytes, (unsigned long long)count, a->dtype);
             goto out;
         }
-        descr = dt_to_pydescr(t);
+        descr = np_type_to_pydescr(t);
     }
     size_t hlen;
     if (!descr || !(hdr = npy_header(descr, a->ndim, a->shape, &hlen))) {
@@ -661,6 +664,6 @@ out:
     free(hdr);
     free(descr);
     free(conv);
-    dt_free(t);
+    np_type_free(t);
     return rc;
 }

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/dtype.h"
+#include "cli/nptype.h"
 #include "hdf5_async.h"
 
 /* Header bytes we are willing to read: numpy's own reader stops at 10000
@@ -20,10 +20,10 @@
 #define NPY_MAX_HEADER (1u << 20)
 
 typedef struct npy_array {
-    dtype *dt;       /* the file's dtype, normalised */
+    np_type *dt;     /* the file's dtype, normalised */
     char *dtype_str; /* the library's dtype string for the data below */
     int ndim;
-    uint64_t shape[DT_MAX_NDIM];
+    uint64_t shape[NP_MAX_NDIM];
     uint64_t count;  /* elements */
     void *data;      /* C-order element bytes, or char *[count] for "str" */
     size_t nbytes;

@@ -1,3 +1,4 @@
+/* --slice, --shape and --dtype as typed on the command line (sel.h). */
 #include "cli/sel.h"
 
 #include <ctype.h>

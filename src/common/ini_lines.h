@@ -3,7 +3,9 @@
  * through this reader, which counts them: error messages can then name
  * FILE:LINE. Use: h5a_ini_lines rd = {f, 0};
  *                 ini_parse_stream(h5a_ini_read_line, &rd, handler, ctx);
- * and read rd.line inside the handler. */
+ * and read rd.line inside the handler. It also ends a line at a '#' or ';'
+ * that follows whitespace (an inline comment, as the Python client reads
+ * config.ini). */
 #ifndef H5A_INI_LINES_H
 #define H5A_INI_LINES_H
 

@@ -8,6 +8,7 @@
 #include "proto/errors.h"
 #include "server/bigbuf.h"
 #include "server/engine.h"
+#include "server/memory.h"
 
 struct h5a_storage {
     uv_thread_t thread;
@@ -16,6 +17,7 @@ struct h5a_storage {
     h5a_request *in_head, *in_tail; /* waiting for the storage thread */
     h5a_request *out_head, *out_tail; /* finished, waiting for the loop */
     bool stop_requested;
+    bool report_requested; /* SIGUSR1: print the memory report */
     bool bufs_kept; /* storage thread only: bigbuf.c may hold buffers to trim */
     bool stopped; /* thread is done, file closed */
     bool stopped_reported;
@@ -38,6 +40,7 @@ struct h5a_storage {
     uint64_t retry_at;                  /* no background commit before this */
     uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
     bool trimmed;                       /* malloc_trim done since then */
+    uint64_t last_busy_trim;            /* uv_hrtime of the last trim under load */
     char open_err[1024];
 };
 
@@ -217,6 +220,7 @@ static void storage_main(void *arg)
     uv_sem_post(&st->opened);
     if (st->open_rc) return;
     st->last_fsync = uv_hrtime();
+    h5a_memory_init();
 
     for (;;) {
         uv_mutex_lock(&st->mu);
@@ -225,7 +229,7 @@ static void storage_main(void *arg)
          * commit per request; commit once the queue has stayed empty that
          * long ("flush" after 2 ms, "fsync" at most a second after the
          * last one). */
-        while (!st->in_head && !st->stop_requested) {
+        while (!st->in_head && !st->stop_requested && !st->report_requested) {
             h5a_durability level;
             uint64_t wait = idle_wait(st, &level);
             if (level == H5A_DUR_NONE && !st->bufs_kept && st->trimmed) break;
@@ -245,26 +249,40 @@ static void storage_main(void *arg)
                 uv_mutex_lock(&st->mu);
             }
         }
-        while (!st->in_head && !st->stop_requested) uv_cond_wait(&st->cv, &st->mu);
+        while (!st->in_head && !st->stop_requested && !st->report_requested)
+            uv_cond_wait(&st->cv, &st->mu);
         /* take the whole queue at once: one lock round trip per batch */
         h5a_request *batch = st->in_head;
         st->in_head = st->in_tail = NULL;
         bool stop = st->stop_requested && !batch;
+        bool report = st->report_requested;
+        st->report_requested = false;
         uv_mutex_unlock(&st->mu);
+        if (report) h5a_memory_report(st->engine, stderr);
         if (stop) break;
+        if (!batch) continue;
 
         while (batch) {
             size_t n = 0;
             if (!is_plain_append(batch)) {
                 seg[n++] = batch;
                 batch = batch->next;
-                h5a_engine_execute(st->engine, seg[0]);
+                /* a read for a connection that has gone: nobody would
+                 * read the reply (changes are applied all the same) */
+                if (!(seg[0]->droppable && seg[0]->gone &&
+                      atomic_load_explicit(seg[0]->gone, memory_order_relaxed)))
+                    h5a_engine_execute(st->engine, seg[0]);
             } else {
                 batch = apply_appends(st, batch, &n);
             }
             bool released = false;
             uv_mutex_lock(&st->mu);
             for (size_t i = 0; i < n; i++) {
+#ifdef H5A_DELIBERATE_LEAK
+                /* `make soak-leak`: a build that leaks this many bytes per
+                 * request, to show that the soak's memory rule catches it */
+                memset(malloc(H5A_DELIBERATE_LEAK), 1, H5A_DELIBERATE_LEAK);
+#endif
                 /* free big frames before the reply is even sent */
                 h5a_request_release_input(seg[i]);
                 h5a_durability level = level_of(st, seg[i]);
@@ -283,6 +301,10 @@ static void storage_main(void *arg)
         }
         st->last_batch = uv_hrtime();
         st->trimmed = false;
+        uint64_t took = h5a_memory_maintain(st->cfg, st->last_batch, &st->last_busy_trim);
+        if (took && st->cfg->debug)
+            fprintf(stderr, "hdf5-async-server: gave freed memory back to the system while busy "
+                            "(%.1f ms)\n", (double)took / 1e6);
         /* The queue is drained: one commit for everything that waits. */
         release_held(st);
         if (h5a_engine_pending(st->engine) != H5A_DUR_NONE &&
@@ -327,6 +349,7 @@ int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
     h5a_storage *st = calloc(1, sizeof *st);
     if (!st) return snprintf(err, errlen, "out of memory"), -1;
     st->cfg = cfg;
+    h5a_buf_set_limit((size_t)cfg->read_buffer_cache);
     st->done = done;
     st->flush = flush;
     st->on_stopped = stopped;
@@ -356,6 +379,14 @@ void h5a_storage_submit(h5a_storage *st, h5a_request *req)
 {
     uv_mutex_lock(&st->mu);
     push(&st->in_head, &st->in_tail, req);
+    uv_cond_signal(&st->cv);
+    uv_mutex_unlock(&st->mu);
+}
+
+void h5a_storage_report(h5a_storage *st)
+{
+    uv_mutex_lock(&st->mu);
+    st->report_requested = true;
     uv_cond_signal(&st->cv);
     uv_mutex_unlock(&st->mu);
 }

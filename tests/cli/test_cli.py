@@ -638,6 +638,15 @@ def test_config_per_key_rule(shared_server, tmp_path, host):
     ok(run(["ping"], cwd=cwd))
 
 
+def test_config_inline_comments(shared_server, tmp_path):
+    # '#' and ';' after whitespace start a comment, as in the server and the
+    # Python client; a long one is skipped to the end of its line
+    cwd = _config(tmp_path, "[server]  # listen side\nhost = 0.0.0.0 # all\nport = 1 ; unused\n"
+                  "[client]\nhost = %s\t# here\nport = %d # local %s\ncolour = blue\n"
+                  % (shared_server.host, shared_server.port, "x" * 500))
+    ok(run(["ping"], cwd=cwd))
+
+
 def test_flags_override_config(shared_server, tmp_path):
     cwd = _config(tmp_path, "[client]\nhost = 10.255.255.1\nport = 1\n")
     ok(run(["--host", "127.0.0.1", "--port", shared_server.port, "ping"], cwd=cwd))

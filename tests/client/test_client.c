@@ -1,13 +1,13 @@
 /* Tests of libhdf5async against a real server, which the test starts
- * itself: the binary named by argv[1], else $H5A_SERVER, else
- * build/hdf5-async-server, on port 0 with a file in a fresh temporary
+ * itself: $H5A_SERVER, else build/hdf5-async-server, on port 0 with a file in a fresh temporary
  * directory; the test waits for its "listening on HOST:PORT" line (no
  * sleeps) and at the end stops it with SIGTERM and expects exit status 0.
  * A few tests play the server themselves (a socket that never answers, a
  * peer that sends a wrong reply) or kill a second server mid-stream.
  *
- * The last line of output is "N passed, M failed"; the exit status is
- * non-zero on any failure. */
+ * Arguments are names of tests to run (tests/check.h); most tests share
+ * one server, started when the first of them runs. The last line of output
+ * is "N passed, M failed"; the exit status is non-zero on any failure. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,30 +29,15 @@
 #include <hdf5_async/adapters/libuv.h>
 #include <hdf5_async/adapters/poll.h>
 
-static int passes, failures;
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
-        }                                                                                      \
-    } while (0)
+#include "../check.h"
 
 /* A blocking call's result, with the client's error text when it is not the
  * expected one. */
 #define CHECK_RC(c, expr, want)                                                                \
     do {                                                                                       \
         int rc_ = (expr);                                                                      \
-        if (rc_ == (want)) {                                                                   \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s (%s)\n", __FILE__, __LINE__,  \
-                    #expr, hdf5a_strerror(rc_), hdf5a_strerror(want), hdf5a_errstr(c));        \
-        }                                                                                      \
+        CHECK_MSG(rc_ == (want), "%s returned %s, expected %s (%s)", #expr,                    \
+                  hdf5a_strerror(rc_), hdf5a_strerror(want), hdf5a_errstr(c));                 \
     } while (0)
 
 #define TIMEOUT_MS 30000
@@ -201,11 +186,11 @@ static void roundtrip(hdf5a_client *c, const char *path, const hdf5a_array *a,
     if (!r)
         return;
     if (strcmp(r->dtype, want_dtype ? want_dtype : a->dtype) != 0) {
-        failures++;
+        check_failed++;
         fprintf(stderr, "%s: dtype '%s', expected '%s'\n", path, r->dtype,
                 want_dtype ? want_dtype : a->dtype);
     } else {
-        passes++;
+        check_passed++;
     }
     CHECK(same_shape(r, a->ndim, a->shape));
     CHECK(r->nbytes == a->nbytes && (!a->nbytes || memcmp(r->data, a->data, a->nbytes) == 0));
@@ -992,7 +977,7 @@ static void test_blocking_too_large(void)
 {
     server s;
     if (server_start(&s, "[server]\nmax_message_size = 64K\n") != 0) {
-        failures++;
+        check_failed++;
         return;
     }
     hdf5a_client *c = connect_to(s.port);
@@ -1062,16 +1047,8 @@ static hdf5a_async *async_to(int port, hdf5a_poll *p)
 }
 
 #define CHECK_REC(x, want)                                                                     \
-    do {                                                                                       \
-        if ((x).calls == 1 && (x).status == (want)) {                                          \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: %s: %d calls, status %s, expected %s (%s)\n", __FILE__,   \
-                    __LINE__, #x, (x).calls, hdf5a_strerror((x).status),                       \
-                    hdf5a_strerror(want), (x).message);                                        \
-        }                                                                                      \
-    } while (0)
+    CHECK_MSG((x).calls == 1 && (x).status == (want), "%s: %d calls, status %s, expected %s (%s)", \
+              #x, (x).calls, hdf5a_strerror((x).status), hdf5a_strerror(want), (x).message)
 
 /* Durability: what the client asks for reaches the server, and a kill -9
  * right after the ok loses nothing (the server runs with durability none,
@@ -1080,7 +1057,7 @@ static void test_durability(void)
 {
     server s;
     if (server_start(&s, "[server]\ndurability = none\n") != 0) {
-        failures++;
+        check_failed++;
         return;
     }
     hdf5a_client *c = connect_to(s.port);
@@ -1125,7 +1102,7 @@ static void test_durability(void)
     server_kill(&s);
     close(s.out);
     if (server_spawn(&s) != 0) {
-        failures++;
+        check_failed++;
         return;
     }
     c = connect_to(s.port);
@@ -1558,7 +1535,7 @@ static void test_async_free(int port)
      * does not judge how that one ends. */
     server own;
     if (server_start(&own, NULL) != 0) {
-        failures++;
+        check_failed++;
         return;
     }
     hdf5a_poll p;
@@ -1686,7 +1663,7 @@ static void test_server_killed(void)
 {
     server s;
     if (server_start(&s, NULL) != 0) {
-        failures++;
+        check_failed++;
         return;
     }
     hdf5a_client *c = connect_to(s.port);
@@ -2099,44 +2076,82 @@ static void test_data_meta_mix(int port)
     hdf5a_async_free(ac);
 }
 
+/* The server most tests share, started by the first test that needs it. */
+static server shared;
+static bool shared_started;
+
+static int shared_port(void)
+{
+    if (!shared_started) {
+        if (server_start(&shared, NULL) != 0) {
+            check_failed++;
+            exit(check_summary());
+        }
+        shared_started = true;
+    }
+    return shared.port;
+}
+
+#define ON_SHARED_SERVER(fn)                                                                   \
+    static void fn##_shared(void)                                                              \
+    {                                                                                          \
+        fn(shared_port());                                                                     \
+    }
+#define SHARED_TEST(fn) {#fn, fn##_shared}
+
+ON_SHARED_SERVER(test_blocking_ops)
+ON_SHARED_SERVER(test_blocking_structs_and_strings)
+ON_SHARED_SERVER(test_blocking_errors)
+ON_SHARED_SERVER(test_blocking_slices)
+ON_SHARED_SERVER(test_blocking_big)
+ON_SHARED_SERVER(test_blocking_progress)
+ON_SHARED_SERVER(test_async_ops)
+ON_SHARED_SERVER(test_async_errors)
+ON_SHARED_SERVER(test_async_slices)
+ON_SHARED_SERVER(test_async_pipeline)
+ON_SHARED_SERVER(test_async_free)
+ON_SHARED_SERVER(test_async_big)
+ON_SHARED_SERVER(test_libuv)
+ON_SHARED_SERVER(test_blocking_meta)
+ON_SHARED_SERVER(test_async_meta)
+ON_SHARED_SERVER(test_data_meta_mix)
+
+static const check_test tests[] = {
+    SHARED_TEST(test_blocking_ops),
+    SHARED_TEST(test_blocking_structs_and_strings),
+    SHARED_TEST(test_blocking_errors),
+    SHARED_TEST(test_blocking_slices),
+    CHECK_TEST(test_blocking_connection_errors),
+    CHECK_TEST(test_blocking_odd_replies),
+    SHARED_TEST(test_blocking_big),
+    SHARED_TEST(test_blocking_progress),
+    CHECK_TEST(test_blocking_too_large),
+    CHECK_TEST(test_durability),
+    CHECK_TEST(test_durability_carried),
+    SHARED_TEST(test_async_ops),
+    SHARED_TEST(test_async_errors),
+    SHARED_TEST(test_async_slices),
+    SHARED_TEST(test_async_pipeline),
+    SHARED_TEST(test_async_free),
+    CHECK_TEST(test_async_refused),
+    CHECK_TEST(test_async_wrong_id),
+    CHECK_TEST(test_server_killed),
+    SHARED_TEST(test_async_big),
+    SHARED_TEST(test_libuv),
+    SHARED_TEST(test_blocking_meta),
+    SHARED_TEST(test_async_meta),
+    SHARED_TEST(test_data_meta_mix),
+};
+
 int main(int argc, char **argv)
 {
-    server_bin = argc > 1 ? argv[1] : getenv("H5A_SERVER");
+    check_select(argc, argv, tests, CHECK_COUNT(tests));
+    server_bin = getenv("H5A_SERVER");
     if (!server_bin)
         server_bin = "build/hdf5-async-server";
     alarm(600); /* a hung test fails instead of hanging CI */
-
-    server s;
-    if (server_start(&s, NULL) != 0) {
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    test_blocking_ops(s.port);
-    test_blocking_structs_and_strings(s.port);
-    test_blocking_errors(s.port);
-    test_blocking_slices(s.port);
-    test_blocking_connection_errors();
-    test_blocking_odd_replies();
-    test_blocking_big(s.port);
-    test_blocking_progress(s.port);
-    test_blocking_too_large();
-    test_durability();
-    test_durability_carried();
-    test_async_ops(s.port);
-    test_async_errors(s.port);
-    test_async_slices(s.port);
-    test_async_pipeline(s.port);
-    test_async_free(s.port);
-    test_async_refused();
-    test_async_wrong_id();
-    test_server_killed();
-    test_async_big(s.port);
-    test_libuv(s.port);
-    test_blocking_meta(s.port);
-    test_async_meta(s.port);
-    test_data_meta_mix(s.port);
-    server_stop(&s);
-
-    printf("%d passed, %d failed\n", passes, failures);
-    return failures ? 1 : 0;
+    check_run();
+    if (shared_started)
+        server_stop(&shared);
+    return check_summary();
 }

@@ -1,6 +1,6 @@
 /* Tokens and TLS through libhdf5async, against real servers the test starts
- * (the binary named by argv[1], else $H5A_SERVER, else
- * build/hdf5-async-server; port 0, "listening on" awaited, no sleeps):
+ * ($H5A_SERVER, else build/hdf5-async-server; port 0, "listening on"
+ * awaited, no sleeps):
  *
  *  - "auth": plaintext, with a tokens file (auth_file);
  *  - "tls": TLS with a certificate for localhost and 127.0.0.1, client
@@ -14,7 +14,9 @@
  * the other. Both APIs are exercised: the blocking one, the async one
  * through the poll adapter and, for one exchange, the libuv adapter.
  *
- * The last line of output is "N passed, M failed". */
+ * Arguments are names of tests to run (tests/check.h); the certificates
+ * and the three servers are made when the first test needs them. The last
+ * line of output is "N passed, M failed". */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -31,28 +33,13 @@
 #include <hdf5_async/adapters/libuv.h>
 #include <hdf5_async/adapters/poll.h>
 
-static int passes, failures;
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
-        }                                                                                      \
-    } while (0)
+#include "../check.h"
 
 #define CHECK_RC(c, expr, want)                                                                \
     do {                                                                                       \
         int rc_ = (expr);                                                                      \
-        if (rc_ == (want)) {                                                                   \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s (%s)\n", __FILE__, __LINE__,  \
-                    #expr, hdf5a_strerror(rc_), hdf5a_strerror(want), hdf5a_errstr(c));        \
-        }                                                                                      \
+        CHECK_MSG(rc_ == (want), "%s returned %s, expected %s (%s)", #expr,                    \
+                  hdf5a_strerror(rc_), hdf5a_strerror(want), hdf5a_errstr(c));                 \
     } while (0)
 
 static bool has(const char *text, const char *needle)
@@ -64,14 +51,9 @@ static bool has(const char *text, const char *needle)
 #define CHECK_CONNECT(rc_expr, want, err, needle)                                              \
     do {                                                                                       \
         int rc_ = (rc_expr);                                                                   \
-        if (rc_ == (want) && has(err, needle)) {                                   \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: connect returned %s (%s), expected %s with '%s'\n",        \
-                    __FILE__, __LINE__, hdf5a_strerror(rc_), err, hdf5a_strerror(want),        \
-                    has("", needle) ? "" : (const char *)(needle));                            \
-        }                                                                                      \
+        CHECK_MSG(rc_ == (want) && has(err, needle),                                           \
+                  "connect returned %s (%s), expected %s with '%s'", hdf5a_strerror(rc_), err, \
+                  hdf5a_strerror(want), has("", needle) ? "" : (const char *)(needle));        \
     } while (0)
 
 #define TIMEOUT_MS 30000
@@ -233,6 +215,66 @@ static int write_tokens(void)
 static char ca_pem[128], otherca_pem[128], alice_pem[128], alice_key[128], mallory_pem[128],
     mallory_key[128];
 
+/* ---- the fixture: certificates, tokens, three servers, made once ---- */
+
+static server srv_auth, srv_tls, srv_elsewhere;
+static int fixture_state; /* 0 not made, 1 up, -1 failed */
+
+static void set_paths(void);
+
+static int fixture_up(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/h5a-tls-test-XXXXXX");
+    if (!mkdtemp(dir) || make_certs() || write_tokens())
+        return -1;
+    set_paths();
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg, "[server]\nauth_file = %s/tokens\n", dir);
+    if (server_start(&srv_auth, "auth", cfg))
+        return -1;
+    snprintf(cfg, sizeof cfg,
+             "[server]\nauth_file = %s/tokens\ntls_cert_file = %s/server.pem\n"
+             "tls_key_file = %s/server.key\ntls_ca_file = %s\ntls_client_auth = optional\n",
+             dir, dir, dir, ca_pem);
+    if (server_start(&srv_tls, "tls", cfg))
+        return -1;
+    snprintf(cfg, sizeof cfg,
+             "[server]\ntls_cert_file = %s/elsewhere.pem\ntls_key_file = %s/elsewhere.key\n"
+             "max_message_size = 1M\n",
+             dir, dir);
+    if (server_start(&srv_elsewhere, "elsewhere", cfg))
+        return -1;
+    return 0;
+}
+
+/* The fixture, made by the first test that needs it; false (and a failure
+ * counted) when it could not be. */
+static bool fixture(void)
+{
+    if (fixture_state == 0)
+        fixture_state = fixture_up() == 0 ? 1 : -1;
+    CHECK_MSG(fixture_state == 1, "the certificates or servers could not be made (in %s)", dir);
+    return fixture_state == 1;
+}
+
+static void fixture_down(void)
+{
+    server *all[] = {&srv_auth, &srv_tls, &srv_elsewhere};
+    for (int i = 0; i < 3; i++)
+        if (all[i]->pid > 0)
+            server_stop(all[i]);
+    if (!dir[0])
+        return;
+    if (check_failed == 0) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+    } else {
+        fprintf(stderr, "certificates and logs kept in %s\n", dir);
+    }
+}
+
 static void set_paths(void)
 {
     snprintf(ca_pem, sizeof ca_pem, "%s/ca.pem", dir);
@@ -332,16 +374,9 @@ static void on_reply(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
 }
 
 #define CHECK_REC(x, want)                                                                     \
-    do {                                                                                       \
-        if ((x).calls == 1 && (x).status == (want)) {                                          \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: %s: %d calls, status %s, expected %s (%s)\n", __FILE__,   \
-                    __LINE__, #x, (x).calls, hdf5a_strerror((x).status),                       \
-                    hdf5a_strerror(want), (x).message);                                        \
-        }                                                                                      \
-    } while (0)
+    CHECK_MSG((x).calls == 1 && (x).status == (want),                                          \
+              "%s: %d calls, status %s, expected %s (%s)", #x, (x).calls,                      \
+              hdf5a_strerror((x).status), hdf5a_strerror(want), (x).message)
 
 static hdf5a_async *async_open(int port, const hdf5a_connect_opts *o, hdf5a_poll *p)
 {
@@ -373,8 +408,11 @@ static void async_ping(int port, const hdf5a_connect_opts *o, rec *x, int *conn_
 
 /* ================= options ================= */
 
-static void test_options(int port)
+static void test_options(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_auth.port;
     char err[512] = "";
     hdf5a_client *c = (hdf5a_client *)&err; /* must come back NULL */
     hdf5a_connect_opts o;
@@ -434,8 +472,11 @@ static void test_options(int port)
 
 /* ================= tokens (plaintext server with auth_file) ================= */
 
-static void test_tokens_blocking(int port)
+static void test_tokens_blocking(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_auth.port;
     char err[512] = "";
     /* no token: connected, but nothing is served */
     hdf5a_client *c = open_ok("127.0.0.1", port, NULL);
@@ -531,8 +572,11 @@ static void test_tokens_blocking(int port)
     }
 }
 
-static void test_tokens_async(int port)
+static void test_tokens_async(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_auth.port;
     /* a good token: identity known in the first reply's callback */
     hdf5a_poll p;
     hdf5a_connect_opts o = opts_token(TOK_TEAM);
@@ -593,8 +637,11 @@ static void test_tokens_async(int port)
 
 /* ================= TLS ================= */
 
-static void test_tls_blocking(int port)
+static void test_tls_blocking(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_tls.port;
     char err[512] = "";
     /* the right CA, a token */
     hdf5a_connect_opts o = opts_tls(TOK_WRITER, ca_pem);
@@ -695,8 +742,11 @@ static void test_tls_blocking(int port)
 
 /* TLS to a plaintext port: the server closes on the ClientHello. No
  * timeout is set, so a hang would hang the test (alarm() ends it). */
-static void test_tls_to_plaintext(int plain_port)
+static void test_tls_to_plaintext(void)
 {
+    if (!fixture())
+        return;
+    int plain_port = srv_auth.port;
     char err[512] = "";
     hdf5a_client *c = (hdf5a_client *)&err;
     hdf5a_connect_opts o = opts_tls(TOK_WRITER, ca_pem);
@@ -712,8 +762,11 @@ static void test_tls_to_plaintext(int plain_port)
 }
 
 /* The default name checked is the host connected to. */
-static void test_tls_server_name(int port)
+static void test_tls_server_name(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_elsewhere.port;
     char err[512] = "";
     hdf5a_client *c = (hdf5a_client *)&err;
     hdf5a_connect_opts o = opts_tls(NULL, ca_pem);
@@ -747,8 +800,11 @@ static void test_tls_server_name(int port)
 
 /* A frame over the server's max_message_size is answered before it is
  * read: the reply arrives, encrypted, while the request is still going. */
-static void test_tls_early_reply(int port)
+static void test_tls_early_reply(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_elsewhere.port;
     hdf5a_connect_opts o = opts_tls(NULL, ca_pem);
     o.tls_server_name = "elsewhere.example";
     hdf5a_client *c = open_ok("127.0.0.1", port, &o);
@@ -784,8 +840,11 @@ static void on_progress(uint64_t done, uint64_t total, void *ud)
     p->calls++;
 }
 
-static void test_tls_big_blocking(int port)
+static void test_tls_big_blocking(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_tls.port;
     hdf5a_connect_opts o = opts_tls(TOK_WRITER, ca_pem);
     hdf5a_client *c = open_ok("127.0.0.1", port, &o);
     uint8_t *data = pattern(BIG, 4242);
@@ -831,8 +890,11 @@ static void on_append(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
         pipe_ok++;
 }
 
-static void test_tls_async(int port)
+static void test_tls_async(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_tls.port;
     hdf5a_poll p;
     hdf5a_connect_opts o = opts_tls(TOK_WRITER, ca_pem);
     hdf5a_async *ac = async_open(port, &o, &p);
@@ -929,8 +991,11 @@ static void on_uv_last(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
     hdf5a_async_free(ac); /* from inside the callback, under libuv */
 }
 
-static void test_tls_libuv(int port)
+static void test_tls_libuv(void)
 {
+    if (!fixture())
+        return;
+    int port = srv_tls.port;
     uv_loop_t loop;
     CHECK(uv_loop_init(&loop) == 0);
     char err[512] = "";
@@ -959,68 +1024,22 @@ static void test_tls_libuv(int port)
     CHECK(uv_loop_close(&loop) == 0);
 }
 
+static const check_test tests[] = {
+    CHECK_TEST(test_options),         CHECK_TEST(test_tokens_blocking),
+    CHECK_TEST(test_tokens_async),    CHECK_TEST(test_tls_blocking),
+    CHECK_TEST(test_tls_to_plaintext), CHECK_TEST(test_tls_server_name),
+    CHECK_TEST(test_tls_early_reply), CHECK_TEST(test_tls_big_blocking),
+    CHECK_TEST(test_tls_async),       CHECK_TEST(test_tls_libuv),
+};
+
 int main(int argc, char **argv)
 {
-    server_bin = argc > 1 ? argv[1] : getenv("H5A_SERVER");
+    check_select(argc, argv, tests, CHECK_COUNT(tests));
+    server_bin = getenv("H5A_SERVER");
     if (!server_bin)
         server_bin = "build/hdf5-async-server";
     alarm(600); /* a hung test fails instead of hanging CI */
-
-    snprintf(dir, sizeof dir, "/tmp/h5a-tls-test-XXXXXX");
-    if (!mkdtemp(dir) || make_certs() || write_tokens()) {
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    set_paths();
-    char cfg[2048];
-    server auth, tls, elsewhere;
-    snprintf(cfg, sizeof cfg, "[server]\nauth_file = %s/tokens\n", dir);
-    if (server_start(&auth, "auth", cfg)) {
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    snprintf(cfg, sizeof cfg,
-             "[server]\nauth_file = %s/tokens\ntls_cert_file = %s/server.pem\n"
-             "tls_key_file = %s/server.key\ntls_ca_file = %s\ntls_client_auth = optional\n",
-             dir, dir, dir, ca_pem);
-    if (server_start(&tls, "tls", cfg)) {
-        server_stop(&auth);
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    snprintf(cfg, sizeof cfg,
-             "[server]\ntls_cert_file = %s/elsewhere.pem\ntls_key_file = %s/elsewhere.key\n"
-             "max_message_size = 1M\n",
-             dir, dir);
-    if (server_start(&elsewhere, "elsewhere", cfg)) {
-        server_stop(&auth);
-        server_stop(&tls);
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-
-    test_options(auth.port);
-    test_tokens_blocking(auth.port);
-    test_tokens_async(auth.port);
-    test_tls_blocking(tls.port);
-    test_tls_to_plaintext(auth.port);
-    test_tls_server_name(elsewhere.port);
-    test_tls_early_reply(elsewhere.port);
-    test_tls_big_blocking(tls.port);
-    test_tls_async(tls.port);
-    test_tls_libuv(tls.port);
-
-    server_stop(&auth);
-    server_stop(&tls);
-    server_stop(&elsewhere);
-    if (failures == 0) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-    } else {
-        fprintf(stderr, "certificates and logs kept in %s\n", dir);
-    }
-    printf("%d passed, %d failed\n", passes, failures);
-    return failures ? 1 : 0;
+    check_run();
+    fixture_down();
+    return check_summary();
 }

@@ -155,3 +155,53 @@ def _start_with_config(workdir, cfg, extra):
     assert line.startswith("listening on "), line
     host, _, port = line[len("listening on "):].rpartition(":")
     return h5a_util.Server(proc, "127.0.0.1", int(port), None, str(cfg), stderr_path, str(workdir))
+
+
+# `port = 8891 # local`: '#' and ';' after whitespace start a comment, in the
+# server (src/common/ini_lines.c) as in the Python client (configparser).
+COMMENTED = (
+    "# the seed's layout, annotated\n"
+    "[server]  # what the server reads\n"
+    "host = 127.0.0.1   # loopback only\n"
+    "port = 0 ; any free port\n"
+    "hdf5_file_path = run#3.h5 # no space before that '#': part of the name\n"
+    "use_compression = true\t# a tab counts as whitespace\n"
+    "max_message_size = 64K # " + "long " * 100 + "\n"
+    "\n"
+    "[client]\n"
+    "host = 0.0.0.0 ; as the server's\n"
+    "port = 8891 # local\n"
+)
+
+
+def test_inline_comments_in_server_config(tmp_path):
+    cfg = tmp_path / "config.ini"
+    cfg.write_text(COMMENTED)
+    srv = _start_with_config(tmp_path, cfg, [])
+    try:
+        session(srv, lambda c: c.write("/d", np.arange(100.0)))
+        with RawConn(srv) as c:  # 64K, not the 1G default: the comment is not part of it
+            c.send_frame(b"\x00" * (64 * 1024 + 1))
+            assert c.recv()["error"]["code"] == "TOO_LARGE"
+    finally:
+        srv.stop()
+    with h5py.File(str(tmp_path / "run#3.h5"), "r") as f:
+        assert f["d"].compression == "gzip"
+
+
+def test_line_after_a_long_commented_line_is_numbered_right(tmp_path):
+    # the comment is longer than inih's line buffer: the rest of its line
+    # must be skipped, not read as the next line
+    cfg = tmp_path / "config.ini"
+    cfg.write_text("[server]\nport = 0 # " + "x" * 500 + "\ncolour = blue\n")
+    proc = run_server_expect_failure(["--config", str(cfg)], tmp_path)
+    assert "config.ini:3:" in proc.stderr and "colour" in proc.stderr, proc.stderr
+
+
+def test_inline_comments_in_python_client_config(tmp_path):
+    from hdf5_async.config import load_settings
+
+    cfg = tmp_path / "config.ini"
+    cfg.write_text(COMMENTED.replace("port = 0 ;", "port = 1 ;"))  # port 0 is the server's
+    s = load_settings(config=str(cfg))
+    assert (s.host, s.port) == ("127.0.0.1", 8891)

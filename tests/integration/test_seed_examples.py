@@ -1,13 +1,17 @@
 """The two code examples of the original description, verbatim except for
 the import line, run as programs in a directory whose config.ini points at
-the test server -- HDF5Client() takes no arguments in them."""
+the test server -- HDF5Client() takes no arguments in them; and the Python
+examples of the READMEs and docs/protocol.md, taken from the Markdown, each
+run twice against one server (a reader tries them more than once)."""
 
 import os
+import re
 import subprocess
 import sys
 
 import h5py
 import numpy as np
+import pytest
 
 import h5a_util
 
@@ -83,7 +87,7 @@ def _ours(source):
     return changed
 
 
-def _run_example(tmp_path, srv, name, source):
+def _run_example(tmp_path, srv, name, source, seed=True):
     d = tmp_path / name
     d.mkdir()
     # the seed's config.ini, pointing at the test server
@@ -94,7 +98,7 @@ def _run_example(tmp_path, srv, name, source):
         "# Currently, the client reads the [server] section for connection info.\n" % srv.port
     )
     script = d / (name + ".py")
-    script.write_text(_ours(source))
+    script.write_text(_ours(source) if seed else source)
     env = dict(os.environ)
     env["PYTHONPATH"] = h5a_util.PYTHON_DIR + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
@@ -140,3 +144,35 @@ def test_example_2_alone_on_fresh_server(tmp_path, start_server):
         # compression=None means the server default, gzip here
         assert f["my_group/uncompressed_data"].compression == "gzip"
         assert f["my_group/compressed_data"].compression == "gzip"
+
+
+def _markdown_python(relpath):
+    """The ```python blocks of a Markdown file of the repository."""
+    with open(os.path.join(h5a_util.REPO_ROOT, relpath), encoding="utf-8") as f:
+        return re.findall(r"^```python\n(.*?)^```$", f.read(), re.M | re.S)
+
+
+DOC_EXAMPLES = [("README.md", 2), ("python/README.md", 2), ("docs/protocol.md", 1),
+                ("docs/from-h5py.md", 2)]
+
+
+def test_doc_examples_all_listed():
+    for relpath, n in DOC_EXAMPLES:
+        assert len(_markdown_python(relpath)) == n, "%s: add its new python block here" % relpath
+
+
+@pytest.mark.parametrize("relpath,index", [(p, i) for p, n in DOC_EXAMPLES for i in range(n)])
+def test_doc_example_runs_twice(tmp_path, start_server, relpath, index):
+    srv = start_server()
+    source = _markdown_python(relpath)[index]
+    if "8888" in source:  # examples that name the default port themselves
+        source = source.replace("8888", str(srv.port))
+    variants = [source]
+    if 'h5py.File("run42.h5", "a")' in source:  # from-h5py.md: the same script, both ways
+        variants.append(source.replace("import h5py", "import hdf5_async").replace(
+            'h5py.File("run42.h5", "a")', "hdf5_async.File()"))
+    name = relpath.replace("/", "_").replace(".", "_") + str(index)
+    for v, text in enumerate(variants):
+        first = _run_example(tmp_path, srv, "%s-%d-1" % (name, v), text, seed=False)
+        second = _run_example(tmp_path, srv, "%s-%d-2" % (name, v), text, seed=False)
+        assert second == first

@@ -12,20 +12,8 @@
 #include "proto/errors.h"
 #include "server/h5types.h"
 
-static int passed, failed;
+#include "../check.h"
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed [%s]\n", __FILE__, __LINE__, #cond, \
-                    current);                                                          \
-        }                                                                              \
-    } while (0)
-
-static const char *current = "";
 static char err[512];
 
 static dtype *parse(const char *s)
@@ -98,7 +86,7 @@ static void test_ints(void)
         {"<u8", &H5T_STD_U64LE_g},  {">u8", &H5T_STD_U64BE_g},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        current = cases[i].s;
+        check_detail = cases[i].s;
         dtype *t = parse(cases[i].s);
         hid_t id = roundtrip(t);
         CHECK(H5Tget_class(id) == H5T_INTEGER);
@@ -117,7 +105,7 @@ static void test_ints(void)
     }
     /* numpy calls a 1-byte type's order '|'; h5py then uses the native
      * (LE) table, so '>i1' is still STD_I8LE. */
-    current = "1-byte big-endian";
+    check_detail = "1-byte big-endian";
     dtype *t = parse("|i1");
     t->order = '>';
     hid_t id = h5t_from_dtype(t, err, sizeof err);
@@ -128,7 +116,7 @@ static void test_ints(void)
 
 static void test_bool(void)
 {
-    current = "|b1";
+    check_detail = "|b1";
     dtype *t = parse("|b1");
     hid_t id = roundtrip(t);
     CHECK(H5Tget_class(id) == H5T_ENUM);
@@ -158,7 +146,7 @@ static void test_floats(void)
     } cases[] = {{"<f4", &H5T_IEEE_F32LE_g}, {">f4", &H5T_IEEE_F32BE_g},
                  {"<f8", &H5T_IEEE_F64LE_g}, {">f8", &H5T_IEEE_F64BE_g}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        current = cases[i].s;
+        check_detail = cases[i].s;
         dtype *t = parse(cases[i].s);
         hid_t id = roundtrip(t);
         CHECK(H5Tequal(id, *cases[i].want) > 0);
@@ -168,7 +156,7 @@ static void test_floats(void)
     }
     const char *halves[] = {"<f2", ">f2"};
     for (int i = 0; i < 2; i++) {
-        current = halves[i];
+        check_detail = halves[i];
         dtype *t = parse(halves[i]);
         hid_t id = roundtrip(t);
         size_t spos, epos, esize, mpos, msize;
@@ -194,7 +182,7 @@ static void test_complex(void)
     } cases[] = {{"<c8", &H5T_IEEE_F32LE_g}, {">c8", &H5T_IEEE_F32BE_g},
                  {"<c16", &H5T_IEEE_F64LE_g}, {">c16", &H5T_IEEE_F64BE_g}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        current = cases[i].s;
+        check_detail = cases[i].s;
         dtype *t = parse(cases[i].s);
         hid_t id = roundtrip(t);
         CHECK(H5Tget_class(id) == H5T_COMPOUND);
@@ -212,7 +200,7 @@ static void test_strings(void)
 {
     const char *fixed[] = {"|S1", "|S7"};
     for (int i = 0; i < 2; i++) {
-        current = fixed[i];
+        check_detail = fixed[i];
         dtype *t = parse(fixed[i]);
         hid_t id = roundtrip(t);
         CHECK(H5Tget_class(id) == H5T_STRING);
@@ -224,7 +212,7 @@ static void test_strings(void)
         dtype_free(t);
     }
     for (int u = 0; u < 2; u++) {
-        current = u ? "vlen utf8" : "vlen ascii";
+        check_detail = u ? "vlen utf8" : "vlen ascii";
         dtype *t = vlstr(u);
         hid_t id = roundtrip(t);
         CHECK(H5Tget_class(id) == H5T_STRING);
@@ -235,7 +223,7 @@ static void test_strings(void)
         dtype_free(t);
     }
     /* Files from other tools: any padding or cset is still just bytes. */
-    current = "space-padded utf8 S5";
+    check_detail = "space-padded utf8 S5";
     hid_t s = H5Tcopy(H5T_FORTRAN_S1);
     H5Tset_size(s, 5);
     H5Tset_cset(s, H5T_CSET_UTF8);
@@ -248,7 +236,7 @@ static void test_strings(void)
 
 static void test_void(void)
 {
-    current = "|V8";
+    check_detail = "|V8";
     dtype *t = parse("|V8");
     hid_t id = roundtrip(t);
     CHECK(H5Tget_class(id) == H5T_OPAQUE);
@@ -263,7 +251,7 @@ static void test_void(void)
 static void test_structs(void)
 {
     /* Padding between and after fields. */
-    current = "struct with padding";
+    check_detail = "struct with padding";
     dtype *st = dtype_new(DT_STRUCT, 24);
     add(st, "a", 0, parse("<i2"), 0, NULL);
     add(st, "b", 8, parse(">f8"), 0, NULL);
@@ -281,7 +269,7 @@ static void test_structs(void)
     dtype_free(st);
 
     /* Subarray fields become HDF5 array members. */
-    current = "struct with subarrays";
+    check_detail = "struct with subarrays";
     st = dtype_new(DT_STRUCT, 40);
     uint64_t d23[] = {2, 3}, d4[] = {4};
     add(st, "id", 0, parse("<u4"), 0, NULL);
@@ -303,7 +291,7 @@ static void test_structs(void)
 
     /* Nested structs nest; complex and bool fields inside them keep their
      * h5py form; an array of structs is an array member of a compound. */
-    current = "nested structs";
+    check_detail = "nested structs";
     dtype *inner = dtype_new(DT_STRUCT, 16);
     add(inner, "p", 0, parse(">i2"), 0, NULL);
     add(inner, "q", 4, parse("<c8"), 0, NULL);
@@ -336,7 +324,7 @@ static void test_structs(void)
 /* Compounds written by other tools: members in any order, arrays of arrays. */
 static void test_foreign_compounds(void)
 {
-    current = "members inserted out of offset order";
+    check_detail = "members inserted out of offset order";
     hid_t c = H5Tcreate(H5T_COMPOUND, 16);
     H5Tinsert(c, "late", 8, H5T_IEEE_F64LE);
     H5Tinsert(c, "early", 0, H5T_STD_I32BE);
@@ -348,7 +336,7 @@ static void test_foreign_compounds(void)
     dtype_free(got);
     H5Tclose(c);
 
-    current = "array of array member";
+    check_detail = "array of array member";
     hsize_t d3[] = {3}, d2[] = {2};
     hid_t a1 = H5Tarray_create2(H5T_STD_I16LE, 1, d2);
     hid_t a2 = H5Tarray_create2(a1, 1, d3);
@@ -363,7 +351,7 @@ static void test_foreign_compounds(void)
     H5Tclose(a1);
 
     /* Only the exact h5py layout is complex; anything else stays a struct. */
-    current = "r/i swapped is not complex";
+    check_detail = "r/i swapped is not complex";
     c = H5Tcreate(H5T_COMPOUND, 8);
     H5Tinsert(c, "i", 0, H5T_IEEE_F32LE);
     H5Tinsert(c, "r", 4, H5T_IEEE_F32LE);
@@ -372,7 +360,7 @@ static void test_foreign_compounds(void)
     dtype_free(got);
     H5Tclose(c);
 
-    current = "r/i of different types is not complex";
+    check_detail = "r/i of different types is not complex";
     c = H5Tcreate(H5T_COMPOUND, 8);
     H5Tinsert(c, "r", 0, H5T_IEEE_F32LE);
     H5Tinsert(c, "i", 4, H5T_IEEE_F32BE);
@@ -381,7 +369,7 @@ static void test_foreign_compounds(void)
     dtype_free(got);
     H5Tclose(c);
 
-    current = "r/i with trailing padding is not complex";
+    check_detail = "r/i with trailing padding is not complex";
     c = H5Tcreate(H5T_COMPOUND, 12);
     H5Tinsert(c, "r", 0, H5T_IEEE_F32LE);
     H5Tinsert(c, "i", 4, H5T_IEEE_F32LE);
@@ -393,7 +381,7 @@ static void test_foreign_compounds(void)
 
 static void test_enums(void)
 {
-    current = "int16 enum reads as its base";
+    check_detail = "int16 enum reads as its base";
     hid_t e = H5Tenum_create(H5T_STD_I16BE);
     short v = 0;
     H5Tenum_insert(e, "A", &v);
@@ -407,7 +395,7 @@ static void test_enums(void)
     H5Tclose(e);
 
     /* h5py would call this bool, but its bytes are 4 wide. */
-    current = "FALSE/TRUE on int32 is not bool";
+    check_detail = "FALSE/TRUE on int32 is not bool";
     e = H5Tenum_create(H5T_STD_I32LE);
     int iv = 0;
     H5Tenum_insert(e, "FALSE", &iv);
@@ -418,7 +406,7 @@ static void test_enums(void)
     dtype_free(got);
     H5Tclose(e);
 
-    current = "FALSE/TRUE on uint8 is bool";
+    check_detail = "FALSE/TRUE on uint8 is bool";
     e = H5Tenum_create(H5T_STD_U8LE);
     unsigned char uv = 1;
     H5Tenum_insert(e, "TRUE", &uv);
@@ -429,7 +417,7 @@ static void test_enums(void)
     dtype_free(got);
     H5Tclose(e);
 
-    current = "FALSE=1 TRUE=0 is not bool";
+    check_detail = "FALSE=1 TRUE=0 is not bool";
     e = H5Tenum_create(H5T_NATIVE_INT8);
     signed char sv = 1;
     H5Tenum_insert(e, "FALSE", &sv);
@@ -443,7 +431,7 @@ static void test_enums(void)
 
 static void expect_unsupported(const char *what, hid_t type, const char *needle)
 {
-    current = what;
+    check_detail = what;
     dtype *got = (dtype *)1;
     err[0] = '\0';
     int rc = h5t_to_dtype(type, &got, err, sizeof err);
@@ -506,7 +494,7 @@ static void test_unsupported(void)
 
 static void test_from_errors(void)
 {
-    current = "vlen string field";
+    check_detail = "vlen string field";
     dtype *st = dtype_new(DT_STRUCT, 16);
     add(st, "a", 0, parse("<i4"), 0, NULL);
     add(st, "s", 8, vlstr(true), 0, NULL);
@@ -515,7 +503,7 @@ static void test_from_errors(void)
     CHECK(strstr(err, "'s'") != NULL);
     dtype_free(st);
 
-    current = "field past the end";
+    check_detail = "field past the end";
     st = dtype_new(DT_STRUCT, 4);
     add(st, "a", 0, parse("<i8"), 0, NULL);
     err[0] = '\0';
@@ -523,31 +511,35 @@ static void test_from_errors(void)
     CHECK(strstr(err, "'a'") != NULL);
     dtype_free(st);
 
-    current = "struct without fields";
+    check_detail = "struct without fields";
     st = dtype_new(DT_STRUCT, 4);
     CHECK(h5t_from_dtype(st, err, sizeof err) == H5I_INVALID_HID);
     dtype_free(st);
 
-    current = "odd float size";
+    check_detail = "odd float size";
     dtype *t = dtype_new(DT_FLOAT, 16);
     CHECK(h5t_from_dtype(t, err, sizeof err) == H5I_INVALID_HID);
     dtype_free(t);
 }
 
-int main(void)
+static const check_test tests[] = {
+    CHECK_TEST(test_ints),
+    CHECK_TEST(test_bool),
+    CHECK_TEST(test_floats),
+    CHECK_TEST(test_complex),
+    CHECK_TEST(test_strings),
+    CHECK_TEST(test_void),
+    CHECK_TEST(test_structs),
+    CHECK_TEST(test_foreign_compounds),
+    CHECK_TEST(test_enums),
+    CHECK_TEST(test_unsupported),
+    CHECK_TEST(test_from_errors),
+};
+
+int main(int argc, char **argv)
 {
+    check_select(argc, argv, tests, CHECK_COUNT(tests));
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    test_ints();
-    test_bool();
-    test_floats();
-    test_complex();
-    test_strings();
-    test_void();
-    test_structs();
-    test_foreign_compounds();
-    test_enums();
-    test_unsupported();
-    test_from_errors();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    check_run();
+    return check_summary();
 }

@@ -19,41 +19,18 @@
 #include "proto/errors.h"
 #include "proto/msgpack.h"
 
-static int passes, failures;
-
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
-        }                                                                                      \
-    } while (0)
+#include "../check.h"
 
 /* Like CHECK(rc == code), printing the error text when it is not. */
 #define CHECK_RC(expr, code)                                                                   \
     do {                                                                                       \
         int rc_ = (expr);                                                                      \
-        if (rc_ == (code)) {                                                                   \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s (err: %s)\n", __FILE__,        \
-                    __LINE__, #expr, h5a_strerror_code(rc_), h5a_strerror_code(code), err);    \
-        }                                                                                      \
+        CHECK_MSG(rc_ == (code), "%s returned %s, expected %s (err: %s)", #expr,               \
+                  h5a_strerror_code(rc_), h5a_strerror_code(code), err);                       \
     } while (0)
 
 #define CHECK_ERR_HAS(s)                                                                       \
-    do {                                                                                       \
-        if (strstr(err, (s))) {                                                                \
-            passes++;                                                                          \
-        } else {                                                                               \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: error text \"%s\" lacks \"%s\"\n", __FILE__, __LINE__,   \
-                    err, (s));                                                                 \
-        }                                                                                      \
-    } while (0)
+    CHECK_MSG(strstr(err, (s)), "error text \"%s\" lacks \"%s\"", err, (s))
 
 static char err[512];
 
@@ -1624,10 +1601,10 @@ static void test_array_complex(void)
         mp_put_cstr(&b, good[i].text);
         CHECK_RC(array_from(b.data, b.len, &doc, &a), 0);
         if (!complex_is(&a, good[i].re, good[i].im)) {
-            failures++;
+            check_failed++;
             fprintf(stderr, "complex '%s' parsed wrong\n", good[i].text);
         } else {
-            passes++;
+            check_passed++;
         }
         h5a_array_clear(&a);
         mp_buf_free(&b);
@@ -1645,10 +1622,10 @@ static void test_array_complex(void)
         mp_put_cstr(&b, bad[i]);
         int rc = array_from(b.data, b.len, &doc, &a);
         if (rc != H5A_E_BAD_REQUEST) {
-            failures++;
+            check_failed++;
             fprintf(stderr, "complex '%s' accepted\n", bad[i]);
         } else {
-            passes++;
+            check_passed++;
         }
         h5a_array_clear(&a);
         mp_buf_free(&b);
@@ -1748,10 +1725,10 @@ static void check_list(const char *text, const char *type, int ndim, const uint6
         char s[32];
         dtype_str(a.type, s, sizeof s);
         if (strcmp(s, type) != 0) {
-            failures++;
+            check_failed++;
             fprintf(stderr, "%s: type %s, expected %s\n", text, s, type);
         } else {
-            passes++;
+            check_passed++;
         }
         CHECK(a.plain && a.ndim == ndim && a.owned && a.data == a.owned);
         for (int i = 0; i < ndim; i++)
@@ -2020,30 +1997,34 @@ static void test_array_encode_form(void)
     CHECK(h5a_nelems(3, (uint64_t[]){1ull << 40, 1ull << 40, 0}, &n) && n == 0);
 }
 
-int main(void)
+static const check_test tests[] = {
+    CHECK_TEST(test_errors),
+    CHECK_TEST(test_mp_uints),
+    CHECK_TEST(test_mp_ints),
+    CHECK_TEST(test_mp_scalars),
+    CHECK_TEST(test_mp_raw),
+    CHECK_TEST(test_mp_containers),
+    CHECK_TEST(test_mp_foreign),
+    CHECK_TEST(test_mp_errors),
+    CHECK_TEST(test_mp_map_get),
+    CHECK_TEST(test_mp_buf),
+    CHECK_TEST(test_mp_map_end),
+    CHECK_TEST(test_dtype_simple),
+    CHECK_TEST(test_dtype_str_errors),
+    CHECK_TEST(test_dtype_struct),
+    CHECK_TEST(test_dtype_struct_errors),
+    CHECK_TEST(test_array_numpy),
+    CHECK_TEST(test_array_numpy_errors),
+    CHECK_TEST(test_array_complex),
+    CHECK_TEST(test_array_plain_scalars),
+    CHECK_TEST(test_array_lists),
+    CHECK_TEST(test_array_strings),
+    CHECK_TEST(test_array_encode_form),
+};
+
+int main(int argc, char **argv)
 {
-    test_errors();
-    test_mp_uints();
-    test_mp_ints();
-    test_mp_scalars();
-    test_mp_raw();
-    test_mp_containers();
-    test_mp_foreign();
-    test_mp_errors();
-    test_mp_map_get();
-    test_mp_buf();
-    test_mp_map_end();
-    test_dtype_simple();
-    test_dtype_str_errors();
-    test_dtype_struct();
-    test_dtype_struct_errors();
-    test_array_numpy();
-    test_array_numpy_errors();
-    test_array_complex();
-    test_array_plain_scalars();
-    test_array_lists();
-    test_array_strings();
-    test_array_encode_form();
-    printf("%d passed, %d failed\n", passes, failures);
-    return failures ? 1 : 0;
+    check_select(argc, argv, tests, CHECK_COUNT(tests));
+    check_run();
+    return check_summary();
 }

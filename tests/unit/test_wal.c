@@ -17,7 +17,7 @@
  *
  * H5A_WAL_ROUNDS=N sets the number of rounds of 2 and 3 (default 200),
  * H5A_WAL_SEED=N picks other random rounds, H5A_WAL_NO_BENCH=1 skips the
- * benchmark. */
+ * benchmark (the test named `bench`). */
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -32,19 +32,7 @@
 
 #include "server/wal.h"
 
-static int passed, failed;
-static const char *current = "";
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed [%s]\n", __FILE__, __LINE__, #cond, \
-                    current);                                                          \
-        }                                                                              \
-    } while (0)
+#include "../check.h"
 
 static char dir[64];
 static char err[1024];
@@ -760,7 +748,7 @@ static void fresh_file(const char *p)
 /* 2: kill -9 at a random moment */
 static void test_process_crash(void)
 {
-    current = "process crash rounds";
+    check_detail = "process crash rounds";
     char p[512];
     path_in(p, sizeof p, "kill.h5");
     fresh_file(p);
@@ -828,7 +816,7 @@ static int other_boot_id(char *out)
 /* 3: machine crashes (and process crashes at an exact system call) */
 static void test_machine_crash(void)
 {
-    current = "machine crash rounds";
+    check_detail = "machine crash rounds";
     char p[512];
     path_in(p, sizeof p, "power.h5");
     fresh_file(p);
@@ -961,7 +949,7 @@ static int64_t *read_all(hid_t f, const char *name, size_t *cnt)
 
 static void test_round_trip(void)
 {
-    current = "round trip";
+    check_detail = "round trip";
     char p[512];
     path_in(p, sizeof p, "trip.h5");
     hid_t f = wal_create(p);
@@ -1033,7 +1021,7 @@ static void test_round_trip(void)
 
     /* past the memory limit, changed pages are spilled to the log and read
      * back from there, before and after the commit */
-    current = "round trip, spilling";
+    check_detail = "round trip, spilling";
     h5a_wal_set_limits(8 * 4096, 0, 0);
     f = wal_open(p, H5F_ACC_RDWR);
     op_t big = {OP_CREATE, 7, H5A_COMMIT_HARD, false, 200000, 0, 12};
@@ -1055,7 +1043,7 @@ static void test_round_trip(void)
     H5Fclose(f);
 
     /* commit refuses files of other drivers */
-    current = "round trip, other driver";
+    check_detail = "round trip, other driver";
     f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
     CHECK(h5a_wal_commit(f, H5A_COMMIT_SOFT, err, sizeof err) == -1 && strstr(err, "h5a_wal"));
     H5Fclose(f);
@@ -1124,7 +1112,7 @@ static uint64_t recovered_digest(const char *p, h5a_wal_recovery *rep)
 
 static void test_torn_tail(void)
 {
-    current = "torn and garbage log tails";
+    check_detail = "torn and garbage log tails";
     char p[512], w[600];
     path_in(p, sizeof p, "torn.h5");
     snprintf(w, sizeof w, "%s.wal", p);
@@ -1185,7 +1173,7 @@ static void test_torn_tail(void)
     if (f >= 0) H5Fclose(f);
 
     /* a file created next to a stale log: the log belongs to the old file */
-    current = "file created next to a stale log";
+    check_detail = "file created next to a stale log";
     char q[512], qw[600];
     path_in(q, sizeof q, "newfile.h5");
     snprintf(qw, sizeof qw, "%s.wal", q);
@@ -1215,7 +1203,7 @@ static void test_torn_tail(void)
     model_free(&e);
 
     /* an empty log, and one of garbage: nothing to replay, file intact */
-    current = "empty and garbage logs";
+    check_detail = "empty and garbage logs";
     spit(p, data, dn);
     spit(w, log, ln);
     CHECK(recovered_digest(p, &rep) == prefix_digest(ops, 3)); /* a clean state */
@@ -1281,7 +1269,7 @@ static void test_generations(void)
      * machine crash can keep the records written after it but lose the
      * header itself: the old header must not take those records (nor stop
      * short of its own last HARD commit, already in the data file). */
-    current = "future generation's records after an old header";
+    check_detail = "future generation's records after an old header";
     op_t ops[] = {
         {OP_CREATE, 0, H5A_COMMIT_SOFT, false, 3000, 0, 1},
         {OP_CREATE, 1, H5A_COMMIT_HARD, true, 80, 0, 2},
@@ -1296,7 +1284,7 @@ static void test_generations(void)
     /* A checkpoint that restarts the log at its top fsyncs the new header,
      * then truncates: if the truncation is lost, the old generation's
      * records follow the new header and must be ignored. */
-    current = "old generation's records after a new header";
+    check_detail = "old generation's records after a new header";
     op_t ops2[] = {
         {OP_CREATE, 0, H5A_COMMIT_SOFT, false, 3000, 0, 1},
         {OP_OVERWRITE, 0, H5A_COMMIT_SOFT, false, 5, 2900, 2},
@@ -1316,7 +1304,7 @@ static void test_generations(void)
     CHECK(rep.found_log && rep.same_boot && rep.commits == 0);
 
     /* A machine crash drops soft commits that did reach the disk. */
-    current = "soft commits dropped after a machine crash";
+    check_detail = "soft commits dropped after a machine crash";
     fresh_file(p);
     CHECK(crash_child(p, ops, 4, drop_log_truncate /* keeps every write */, true, 0, 1) == 42);
     CHECK(recovered_digest(p, &rep) == prefix_digest(ops, 2));
@@ -1325,7 +1313,7 @@ static void test_generations(void)
 
     /* Without a checkpoint at each HARD commit, one generation holds
      * several: a machine crash replays up to the last HARD one. */
-    current = "several HARD commits in one generation";
+    check_detail = "several HARD commits in one generation";
     op_t ops3[] = {
         {OP_CREATE, 0, H5A_COMMIT_SOFT, false, 3000, 0, 1},
         {OP_CREATE, 1, H5A_COMMIT_HARD, true, 80, 0, 2},
@@ -1355,7 +1343,7 @@ static bool all_bytes(const unsigned char *b, size_t n, unsigned char v)
  * grows over them again, as a new extension does with sec2. */
 static void test_driver_level(void)
 {
-    current = "driver level: logical eof";
+    check_detail = "driver level: logical eof";
     char p[512];
     path_in(p, sizeof p, "raw.h5");
     static unsigned char buf[8192];
@@ -1413,7 +1401,7 @@ static bool keep_nothing(const shadow_t *s, const pend_t *p)
  * it must still replay them, or the file mixes both states. */
 static void test_crash_during_recovery(void)
 {
-    current = "machine crash during a recovery";
+    check_detail = "machine crash during a recovery";
     char p[512];
     path_in(p, sizeof p, "twice.h5");
     op_t ops[] = {
@@ -1448,7 +1436,7 @@ static void test_crash_during_recovery(void)
 
 static void test_second_open(void)
 {
-    current = "second open";
+    check_detail = "second open";
     char p[512];
     path_in(p, sizeof p, "busy.h5");
     fresh_file(p);
@@ -1537,29 +1525,38 @@ static void cleanup(void)
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
-int main(void)
+static void bench_unless_skipped(void)
 {
+    if (!getenv("H5A_WAL_NO_BENCH")) bench();
+}
+
+static const check_test tests[] = {
+    CHECK_TEST(test_round_trip),
+    CHECK_TEST(test_torn_tail),
+    CHECK_TEST(test_generations),
+    CHECK_TEST(test_second_open),
+    CHECK_TEST(test_driver_level),
+    CHECK_TEST(test_crash_during_recovery),
+    CHECK_TEST(test_process_crash),
+    CHECK_TEST(test_machine_crash),
+    {"bench", bench_unless_skipped},
+};
+
+int main(int argc, char **argv)
+{
+    check_select(argc, argv, tests, CHECK_COUNT(tests));
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     snprintf(dir, sizeof dir, "/tmp/test_wal.XXXXXX");
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 2;
     }
-    double t0 = now_us();
-    test_round_trip();
-    test_torn_tail();
-    test_generations();
-    test_second_open();
-    test_driver_level();
     other_boot_sys = *h5a_wal_real_sys();
     other_boot_sys.boot_id = other_boot_id;
-    test_crash_during_recovery();
-    test_process_crash();
-    test_machine_crash();
-    if (!getenv("H5A_WAL_NO_BENCH")) bench();
-    if (failed == 0) cleanup();
+    double t0 = now_us();
+    check_run();
+    if (check_failed == 0) cleanup();
     else fprintf(stderr, "files kept in %s\n", dir);
     fprintf(stderr, "(%.1f s)\n", (now_us() - t0) / 1e6);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -1,16 +1,50 @@
-/* The CLI's inspection and rearranging commands: ls, tree, info, attr, (ln
- * and mv are one library call each, in main.c). Listings are fetched a
- * page at a time and printed as they come, so a file with millions of
- * objects never has to fit in memory. */
+/* The commands on the file's namespace, attributes and descriptions:
+ * mkgroup, rm, ln, mv (one library call each), ls, tree, info, attr.
+ * Listings are fetched a page at a time and printed as they come, so a
+ * file with millions of objects never has to fit in memory. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/dtype.h"
 #include "cli/format.h"
+#include "cli/nptype.h"
 #include "cli/npy.h"
+
+/* ---- mkgroup, rm, ln, mv ---- */
+
+int cmd_mkgroup(hdf5a_client *c, const cli_args *a)
+{
+    int rc = hdf5a_create_group(c, a->pos[0]);
+    return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
+}
+
+int cmd_rm(hdf5a_client *c, const cli_args *a)
+{
+    int rc = hdf5a_delete(c, a->pos[0]);
+    return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
+}
+
+int check_ln(const cli_args *a)
+{
+    if (!a->soft) return cli_usage("only soft links can be made: give -s (ln -s TARGET PATH)");
+    return 0;
+}
+
+int cmd_ln(hdf5a_client *c, const cli_args *a)
+{
+    int rc = hdf5a_create_link(c, a->pos[1], a->pos[0]);
+    return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
+}
+
+int cmd_mv(hdf5a_client *c, const cli_args *a)
+{
+    int rc = hdf5a_move(c, a->pos[0], a->pos[1]);
+    return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
+}
+
+/* ---- ls, tree ---- */
 
 /* Names are padded to this width before what they are, as h5ls does. */
 #define NAME_WIDTH 24
@@ -29,11 +63,11 @@ static void put_dtype(FILE *out, const char *dt)
         return;
     }
     char err[256];
-    dtype *t = dt_parse(dt, err, sizeof err);
-    char *r = t ? dt_repr(t) : NULL;
+    np_type *t = np_type_parse(dt, err, sizeof err);
+    char *r = t ? np_type_repr(t) : NULL;
     fputs(r ? r : dt, out);
     free(r);
-    dt_free(t);
+    np_type_free(t);
 }
 
 /* h5ls's dimensions: "{10/Inf, 4}", "{SCALAR}", "{NULL}". */
@@ -115,7 +149,7 @@ static int ls_object(hdf5a_client *c, const char *path)
 {
     hdf5a_objinfo *i = NULL;
     int rc = hdf5a_info(c, path, &i);
-    if (rc) return lib_error(c, rc, 0);
+    if (rc) return cli_lib_error(c, rc, 0);
     hdf5a_entry e = {.name = path, .kind = i->kind, .dtype = i->dtype, .ndim = i->ndim,
                      .shape = i->shape, .maxshape = i->maxshape};
     put_entry(&e, basename_of(path));
@@ -152,11 +186,12 @@ static void ls_line(const hdf5a_entry *e, void *ud)
     put_entry(e, e->name);
 }
 
-int cmd_ls(hdf5a_client *c, const char *path, int recursive)
+int cmd_ls(hdf5a_client *c, const cli_args *a)
 {
-    int rc = each_entry(c, path, recursive, ls_line, NULL);
+    const char *path = a->npos ? a->pos[0] : "/";
+    int rc = each_entry(c, path, a->recursive, ls_line, NULL);
     if (rc == HDF5A_ENOT_A_GROUP) return ls_object(c, path);
-    return rc ? lib_error(c, rc, 0) : EXIT_OK;
+    return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
 }
 
 typedef struct {
@@ -190,14 +225,15 @@ static void tree_line(const hdf5a_entry *e, void *ud)
     fputc('\n', stdout);
 }
 
-int cmd_tree(hdf5a_client *c, const char *path)
+int cmd_tree(hdf5a_client *c, const cli_args *a)
 {
+    const char *path = a->npos ? a->pos[0] : "/";
     /* entries are full paths: "/g/x" below "/g" is "x" at depth 0 */
     tree_ctx t = {strcmp(path, "/") == 0 ? 1 : strlen(path) + 1};
     printf("%s\n", path);
     fflush(stdout);
     int rc = each_entry(c, path, 1, tree_line, &t);
-    return rc ? lib_error(c, rc, 0) : EXIT_OK;
+    return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
 }
 
 /* ---- info ---- */
@@ -205,16 +241,17 @@ int cmd_tree(hdf5a_client *c, const char *path)
 static void put_value(FILE *out, const hdf5a_array *v)
 {
     char err[256];
-    dtype *t = dt_parse(v->dtype, err, sizeof err);
+    np_type *t = np_type_parse(v->dtype, err, sizeof err);
     if (!t || format_value(out, v, t) < 0) fputs("?\n", out);
-    dt_free(t);
+    np_type_free(t);
 }
 
-int cmd_info(hdf5a_client *c, const char *path)
+int cmd_info(hdf5a_client *c, const cli_args *a)
 {
+    const char *path = a->pos[0];
     hdf5a_objinfo *i = NULL;
     int rc = hdf5a_info(c, path, &i);
-    if (rc) return lib_error(c, rc, 0);
+    if (rc) return cli_lib_error(c, rc, 0);
     printf("%s: %s\n", path, i->kind);
     if (!strcmp(i->kind, "group")) {
         printf("  members      %llu\n", (unsigned long long)i->members);
@@ -377,7 +414,7 @@ static int parse_value(const char *s, int force_str, cli_value *v)
     }
     if (!force_str && s[0] == '[') {
         if (parse_list(s, v) == 0) return 0;
-        return usage("VALUE '%s': a list holds numbers only ([1, 2.5]); use --npy FILE.npy "
+        return cli_usage("VALUE '%s': a list holds numbers only ([1, 2.5]); use --npy FILE.npy "
                      "for other arrays, or --string to store the text",
                      s);
     }
@@ -386,51 +423,54 @@ static int parse_value(const char *s, int force_str, cli_value *v)
     return 0;
 }
 
-int cmd_attr(hdf5a_client *c, const char *const *pos, int npos, const char *npy,
-             const char *output, int force_str)
+int cmd_attr(hdf5a_client *c, const cli_args *a)
 {
+    const char *const *pos = a->pos;
+    const char *npy = a->npy, *output = a->output;
+    int npos = a->npos, force_str = a->force_str;
     const char *sub = pos[0], *path = pos[1], *name = npos > 2 ? pos[2] : NULL;
     int want = !strcmp(sub, "ls") ? 2 : !strcmp(sub, "get") || !strcmp(sub, "rm") ? 3
                : !strcmp(sub, "set")                                                 ? (npy ? 3 : 4)
                                                                                      : -1;
-    if (want < 0) return usage("unknown attr subcommand '%s' (ls, get, set, rm)", sub);
+    if (want < 0) return cli_usage("unknown attr subcommand '%s' (ls, get, set, rm)", sub);
     if (npos < want)
-        return usage("attr %s: missing %s", sub, npos < 3 ? "NAME" : "VALUE (or --npy FILE.npy)");
-    if (npos > want) return usage("attr %s: unexpected argument '%s'", sub, pos[want]);
-    if (output && strcmp(sub, "get")) return usage("-o applies only to 'attr get'");
+        return cli_usage("attr %s: missing %s", sub,
+                         npos < 3 ? "NAME" : "VALUE (or --npy FILE.npy)");
+    if (npos > want) return cli_usage("attr %s: unexpected argument '%s'", sub, pos[want]);
+    if (output && strcmp(sub, "get")) return cli_usage("-o applies only to 'attr get'");
     if ((npy || force_str) && strcmp(sub, "set"))
-        return usage("--npy and --string apply only to 'attr set'");
-    if (npy && force_str) return usage("--string and --npy do not go together");
+        return cli_usage("--npy and --string apply only to 'attr set'");
+    if (npy && force_str) return cli_usage("--string and --npy do not go together");
 
     int rc = 0;
     if (!strcmp(sub, "ls")) {
         hdf5a_listing *l = NULL;
-        if ((rc = hdf5a_list_attrs(c, path, &l))) return lib_error(c, rc, 0);
+        if ((rc = hdf5a_list_attrs(c, path, &l))) return cli_lib_error(c, rc, 0);
         for (size_t i = 0; i < l->count; i++) put_entry(&l->entries[i], l->entries[i].name);
         hdf5a_listing_free(l);
         return EXIT_OK;
     }
     if (!strcmp(sub, "rm")) {
         rc = hdf5a_delete_attr(c, path, name);
-        return rc ? lib_error(c, rc, 0) : EXIT_OK;
+        return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
     }
     if (!strcmp(sub, "get")) {
         hdf5a_array *v = NULL;
-        if ((rc = hdf5a_get_attr(c, path, name, &v))) return lib_error(c, rc, 0);
+        if ((rc = hdf5a_get_attr(c, path, name, &v))) return cli_lib_error(c, rc, 0);
         int status = EXIT_OK;
         char err[1024];
         if (output) {
             if (npy_save(output, v, err, sizeof err)) {
-                msg("%s", err);
+                cli_msg("%s", err);
                 status = EXIT_FILE;
             }
         } else {
-            dtype *t = dt_parse(v->dtype, err, sizeof err);
+            np_type *t = np_type_parse(v->dtype, err, sizeof err);
             if (!t || format_value(stdout, v, t) < 0) {
-                msg("cannot show attribute %s of %s", name, path);
+                cli_msg("cannot show attribute %s of %s", name, path);
                 status = EXIT_CONN;
             }
-            dt_free(t);
+            np_type_free(t);
         }
         hdf5a_array_free(v);
         return status;
@@ -441,21 +481,21 @@ int cmd_attr(hdf5a_client *c, const char *const *pos, int npos, const char *npy,
         char err[1024];
         memset(&arr, 0, sizeof arr);
         if (npy_load(npy, &arr, err, sizeof err)) {
-            msg("%s", err);
+            cli_msg("%s", err);
             return EXIT_FILE;
         }
         hdf5a_array h = {arr.dtype_str, arr.ndim, arr.shape, arr.data, arr.nbytes};
         rc = hdf5a_set_attr(c, path, name, &h);
         npy_free(&arr);
-        return rc ? lib_error(c, rc, 1) : EXIT_OK;
+        return rc ? cli_lib_error(c, rc, 1) : EXIT_OK;
     }
     cli_value v;
     if ((rc = parse_value(pos[3], force_str, &v))) {
         if (rc > 0) return rc;
-        msg("out of memory");
+        cli_msg("out of memory");
         return EXIT_CONN;
     }
     rc = hdf5a_set_attr(c, path, name, &v.a);
     free(v.buf);
-    return rc ? lib_error(c, rc, 0) : EXIT_OK;
+    return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
 }
