@@ -230,7 +230,7 @@ static bool may_submit(const conn *c, const h5a_request *r)
 /* Give the storage thread the held requests that may go now, in order. */
 static void release_held(conn *c)
 {
-    while (c->held_head && !c->closing && may_submit(c, c->held_head)) {
+    while (c->held_head && !c->closing && !c->srv->stopping && may_submit(c, c->held_head)) {
         h5a_request *r = c->held_head;
         c->held_head = r->next;
         if (!c->held_head) c->held_tail = NULL;
@@ -1005,4 +1005,23 @@ void conn_accept(server *s, uv_stream_t *l)
         }
     }
     conn_maybe_read(c);
+}
+
+void conn_stop_holding(conn *c)
+{
+    /* Stopping: every request received is answered. The held ones are not
+     * run -- the first is a read whose reply a client that is not reading
+     * may never take, and the rest wait behind it -- but answered
+     * SHUTTING_DOWN, so that what was applied is exactly a prefix of what
+     * the connection sent. */
+    for (h5a_request *r = c->held_head, *next; r; r = next) {
+        next = r->next;
+        r->next = NULL;
+        if (!r->err_code)
+            h5a_request_set_error(r, H5A_E_SHUTTING_DOWN,
+                                  "the server is stopping: this request was not run");
+        r->droppable = false;
+        h5a_storage_submit(c->srv->storage, r);
+    }
+    c->held_head = c->held_tail = NULL;
 }

@@ -148,6 +148,7 @@ static void on_signal(uv_signal_t *h, int signum)
     for (conn *c = s->conns; c; c = c->next) {
         c->no_more_input = true;
         conn_maybe_read(c);
+        conn_stop_holding(c);
     }
     h5a_storage_stop(s->storage);
 }

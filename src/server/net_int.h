@@ -151,5 +151,8 @@ void conn_on_flush(void *ud);
 /* A connection's frame stopped arriving (frame_timeout): answer with an
  * error and close. */
 void conn_frame_timeout(conn *c, uint64_t idle_ms);
+/* Stopping: the held requests go to the storage thread answered
+ * SHUTTING_DOWN (not run), before it is told to stop. */
+void conn_stop_holding(conn *c);
 
 #endif
