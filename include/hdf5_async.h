@@ -250,6 +250,7 @@ typedef struct hdf5a_client hdf5a_client;
  * errors (the server's, HDF5A_EINVAL) leave it usable. */
 HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms, char *err,
                                       size_t errlen);
+
 /* ---- connect options: a token, TLS ----
  * For hdf5a_connect_ex and hdf5a_async_connect_ex. Fill with
  * hdf5a_connect_opts_init (or HDF5A_CONNECT_OPTS_INIT), then set what you
@@ -283,8 +284,10 @@ HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms
  *    (`openssl speed -evp aes-256-gcm chacha20-poly1305` on both ends).
  *
  * Files are read when connecting (also by hdf5a_async_connect_ex, before it
- * returns), never inside the event loop. The strings are not used after
- * the connect call returns. */
+ * returns), never inside the event loop (the system's CAs too, from
+ * OpenSSL's bundle file; only where there is none does OpenSSL look CAs up
+ * in its certificate directory during the handshake). The strings are not
+ * used after the connect call returns. */
 typedef struct hdf5a_connect_opts {
     size_t size; /* sizeof(hdf5a_connect_opts) of the caller's header */
     const char *token;
@@ -307,7 +310,7 @@ HDF5A_API void hdf5a_connect_opts_init(hdf5a_connect_opts *o);
  * the client, or NULL; returns 0 or the failure's code: HDF5A_EINVAL (a bad
  * argument, an unreadable certificate, key or CA file), HDF5A_EIO (resolve,
  * connect), HDF5A_ETIMEOUT, HDF5A_ETLS (the handshake failed: err says why,
- * e.g. "certificate verify failed: hostname mismatch"),
+ * e.g. "the server's certificate was refused: hostname mismatch"),
  * HDF5A_EUNAUTHENTICATED (the token was refused), another server code (the
  * server refused the connection: a plaintext client on a TLS port gets
  * HDF5A_EPROTOCOL_ERROR "this port speaks TLS..."), HDF5A_ENOMEM.
@@ -320,7 +323,7 @@ HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, i
  * ("read", "write", "admin") from the auth reply; on a server without an
  * auth_file name is NULL and role "admin". Both NULL when no token was sent
  * (a client certificate may still have named a token: the server does not
- * say). Valid until hdf5a_close. */
+ * say). Valid until hdf5a_close or the next hdf5a_auth. */
 HDF5A_API void hdf5a_identity(const hdf5a_client *c, const char **name, const char **role);
 
 /* Authenticates the connection (again) with token: the protocol's `auth`,

@@ -130,8 +130,18 @@ static int make_ctx(h5c_tls *t, const h5c_opts *o, char *err, size_t errlen)
         if (SSL_CTX_load_verify_locations(t->ctx, o->ca_file, NULL) != 1)
             return ssl_fail(err, errlen, HDF5A_EINVAL,
                             "tls_ca_file '%s': cannot load the CA certificates", o->ca_file);
-    } else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
-        return ssl_fail(err, errlen, HDF5A_EINVAL, "cannot load the system's CA certificates");
+    } else {
+        /* the system's bundle, read now: its directory of hashed names
+         * would be searched during the handshake, in the caller's loop;
+         * only a system with no bundle file falls back to it */
+        X509_STORE *store = SSL_CTX_get_cert_store(t->ctx);
+        if (SSL_CTX_set_default_verify_file(t->ctx) != 1 ||
+            sk_X509_OBJECT_num(X509_STORE_get0_objects(store)) == 0) {
+            ERR_clear_error();
+            if (SSL_CTX_set_default_verify_dir(t->ctx) != 1)
+                return ssl_fail(err, errlen, HDF5A_EINVAL,
+                                "cannot load the system's CA certificates");
+        }
     }
     if (o->cert_file) {
         if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert_file) != 1)
