@@ -134,6 +134,11 @@ void conn_close(conn *c, const char *why)
         request_done(c, r);
     }
     c->held_head = c->held_tail = NULL;
+    for (h5a_request *r = c->tls_head, *next; r; r = next) { /* replies not yet encrypted */
+        next = r->next;
+        request_done(c, r);
+    }
+    c->tls_head = c->tls_tail = NULL;
     if (c->big) {
         frames_sub(c->srv, c->big_cap);
         free(c->big);
@@ -161,7 +166,7 @@ static void on_shutdown_sent(uv_shutdown_t *req, int status)
     else if (c->peer_eof) conn_close(c, "peer closed its side; every request answered");
 }
 
-static int tls_flush(conn *c, bool last, bool close_after);
+static int tls_flush(conn *c);
 
 void conn_finish(conn *c, const char *why)
 {
@@ -178,7 +183,7 @@ void conn_finish(conn *c, const char *why)
     }
     if (c->tls) { /* a close_notify before our FIN: the peer sees a clean end */
         h5a_tls_conn_shutdown(c->tls);
-        tls_flush(c, false, false);
+        tls_flush(c);
     }
     c->drain_deadline = uv_now(&s->loop) + DRAIN_MS;
     c->shutdown_req.data = c;
@@ -281,89 +286,114 @@ static void on_written(uv_write_t *w, int status)
     after_written(c, status, close_after);
 }
 
-/* ---- TLS: replies are encrypted on the loop thread, TLS_CHUNK at a time,
- * each chunk's records written as soon as they are made, so a large reply
- * is never held twice in full; the plaintext is freed once encrypted. ---- */
+/* ---- TLS: replies are encrypted on the loop thread as the socket takes
+ * them: the replies of a batch are encrypted together into one write (as
+ * plaintext batches share one writev), a large one TLS_CHUNK at a time with
+ * at most TLS_INFLIGHT of ciphertext queued, the next chunk made when a
+ * write completes -- so a large reply is never held twice in full, and the
+ * peer decrypts one chunk while we encrypt the next. The plaintext of a
+ * reply is freed once it is all encrypted. ---- */
+
+#define TLS_INFLIGHT (1024 * 1024)
 
 typedef struct tls_write {
     uv_write_t w;
     size_t len;
-    bool last;        /* ends a batch of replies: after_written then */
-    bool close_after;
-    char data[];      /* the ciphertext */
+    char data[]; /* the ciphertext */
 } tls_write;
+
+static void tls_pump_out(conn *c);
 
 static void on_tls_written(uv_write_t *w, int status)
 {
     tls_write *tw = (tls_write *)w;
     conn *c = w->data;
-    bool last = tw->last, close_after = tw->close_after;
     budget_sub(c->srv, tw->len);
+    c->tls_inflight -= tw->len;
+    c->tls_writes--;
     free(tw);
     if (c->closing) return; /* on_closed frees the connection */
     if (status < 0) {
         conn_close(c, uv_strerror(status));
         return;
     }
-    if (last) after_written(c, status, close_after);
+    tls_pump_out(c);
+    if (!c->tls_head && c->tls_writes == 0) { /* every reply queued so far is out */
+        bool close_after = c->tls_close_after;
+        c->tls_close_after = false;
+        after_written(c, status, close_after);
+    }
 }
 
 /* Write out what the session has for the peer (records, handshake
- * messages, alerts). `last` marks the end of a batch of replies: it is
- * written even when empty, for its callback. */
-static int tls_flush(conn *c, bool last, bool close_after)
+ * messages, alerts) in one write. */
+static int tls_flush(conn *c)
 {
     size_t n = h5a_tls_conn_pending_out(c->tls);
-    if (n == 0 && !last) return 0;
-    tls_write *tw = malloc(sizeof *tw + (n ? n : 1));
+    if (n == 0) return 0;
+    tls_write *tw = malloc(sizeof *tw + n);
     if (!tw) return UV_ENOMEM;
     size_t got = h5a_tls_conn_take_out(c->tls, tw->data, n);
     tw->len = got;
-    budget_add(c->srv, got);
-    tw->last = last;
-    tw->close_after = close_after;
     tw->w.data = c;
     uv_buf_t b = uv_buf_init(tw->data, (unsigned)got);
-    c->bytes_queued += got;
     int rc = uv_write(&tw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
     if (rc < 0) {
-        budget_sub(c->srv, got);
         free(tw);
+        return rc;
     }
-    return rc;
+    budget_add(c->srv, got);
+    c->bytes_queued += got;
+    c->tls_inflight += got;
+    c->tls_writes++;
+    return 0;
 }
 
-/* Encrypt n bytes and send the records, a chunk at a time. */
-static int tls_put(conn *c, const uint8_t *p, size_t n)
+/* Encrypt what is queued for the peer while less than TLS_INFLIGHT of
+ * ciphertext is on its way, then write it out. */
+static void tls_pump_out(conn *c)
 {
     char err[256];
-    while (n > 0) {
-        size_t k = n < TLS_CHUNK ? n : TLS_CHUNK;
-        if (h5a_tls_conn_write(c->tls, p, k, err, sizeof err) < 0) return UV_EPROTO;
-        int rc = tls_flush(c, false, false);
-        if (rc < 0) return rc;
-        p += k;
-        n -= k;
+    while (c->tls_head && c->tls_inflight < TLS_INFLIGHT && !c->closing) {
+        size_t made = 0;
+        /* a chunk's worth of plaintext, from as many replies as it spans */
+        while (c->tls_head && made < TLS_CHUNK) {
+            h5a_request *r = c->tls_head;
+            size_t total = r->reply.len + r->reply_data_len, off = c->tls_off;
+            const uint8_t *p = off < r->reply.len ? r->reply.data + off
+                                                  : (const uint8_t *)r->reply_data + (off - r->reply.len);
+            size_t avail = off < r->reply.len ? r->reply.len - off : total - off;
+            size_t k = avail < TLS_CHUNK - made ? avail : TLS_CHUNK - made;
+            if (k && h5a_tls_conn_write(c->tls, p, k, err, sizeof err) < 0) {
+                conn_close(c, err);
+                return;
+            }
+            made += k;
+            c->tls_off += k;
+            if (c->tls_off == total) { /* all of this reply is encrypted */
+                c->tls_head = r->next;
+                if (!c->tls_head) c->tls_tail = NULL;
+                c->tls_off = 0;
+                c->tls_close_after |= request_done(c, r);
+            }
+        }
+        int rc = tls_flush(c);
+        if (rc < 0) {
+            conn_close(c, uv_strerror(rc));
+            return;
+        }
     }
-    return 0;
 }
 
 static void tls_write_out(conn *c, h5a_request *head)
 {
-    bool close_after = false;
-    int rc = 0;
-    for (h5a_request *r = head, *next; r; r = next) {
-        next = r->next;
-        if (!rc) rc = tls_put(c, r->reply.data, r->reply.len);
-        if (!rc && r->reply_data_len) rc = tls_put(c, r->reply_data, r->reply_data_len);
-        close_after |= request_done(c, r);
-    }
-    if (!rc) rc = tls_flush(c, true, close_after);
-    if (rc < 0) {
-        conn_close(c, uv_strerror(rc));
-        return;
-    }
-    conn_maybe_read(c);
+    h5a_request *tail = head;
+    while (tail->next) tail = tail->next;
+    if (c->tls_tail) c->tls_tail->next = head;
+    else c->tls_head = head;
+    c->tls_tail = tail;
+    tls_pump_out(c); /* on_tls_written goes on, and calls after_written at the end */
+    if (!c->closing) conn_maybe_read(c);
 }
 
 /* Storage thread finished r: queue its reply (on the loop thread). */
@@ -743,7 +773,7 @@ static void tls_pump(conn *c)
             if (!c->tls_up)
                 fprintf(stderr, "hdf5-async-server: conn %llu %s: %s\n",
                         (unsigned long long)c->serial, c->peer, err);
-            tls_flush(c, false, false); /* the alert, if OpenSSL made one */
+            tls_flush(c); /* the alert, if OpenSSL made one */
             conn_finish(c, "TLS error");
             return;
         }
@@ -763,7 +793,7 @@ static void tls_pump(conn *c)
                 return;
             }
         }
-        if (tls_flush(c, false, false) < 0) { /* handshake messages, tickets */
+        if (tls_flush(c) < 0) { /* handshake messages, tickets */
             conn_close(c, "out of memory");
             return;
         }

@@ -83,6 +83,12 @@ typedef struct conn {
                                handshake is done (TLS) or at once */
     int refuse_code;
     h5a_conn_auth auth;
+    /* TLS replies not yet all encrypted (conn.c, tls_pump_out) */
+    h5a_request *tls_head, *tls_tail;
+    size_t tls_off;       /* bytes of tls_head's reply already encrypted */
+    size_t tls_inflight;  /* ciphertext handed to the socket, not yet written */
+    unsigned tls_writes;  /* those writes */
+    bool tls_close_after; /* a reply among them asked to close after it */
 
     /* Requests received but not yet given to the storage thread: a request
      * that may have a large reply (a read) waits while another one of this
