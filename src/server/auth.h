@@ -62,7 +62,6 @@ bool h5a_auth_path_within(const char *path, const char *prefix);
 /* SHA-256 of data as 64 lowercase hex digits and a NUL (hex[65]). */
 void h5a_auth_sha256_hex(const void *data, size_t n, char *hex);
 
-#endif
 
 /* ---- a connection's identity, decided on the event loop ---- */
 
@@ -103,3 +102,5 @@ bool h5a_access_decide(h5a_access *acc, h5a_conn_auth *ca, h5a_request *r, const
 /* Replace the table with path's contents (SIGHUP). On error the old table
  * stays and err says why. Returns 0 or -1. */
 int h5a_access_reload(h5a_access *acc, const char *path, char *err, size_t errlen);
+
+#endif
