@@ -150,6 +150,7 @@ typedef struct h5a_request {
     const _Atomic bool *gone;
     bool droppable;
     bool reply_counted; /* its reply is in the connection's reply_bytes */
+    bool http;          /* made by the HTTP port (http.c): conn is an http_conn */
 
     uv_write_t write_req;
     uint64_t t_start; /* uv_hrtime at arrival, for debug logs */
