@@ -52,6 +52,7 @@ typedef struct api_state {
     size_t held;
     jarray ja;
     bool half_to_single; /* dtype=safe on float16: widened a piece at a time */
+    uint8_t *inline_copy; /* a small array's bytes, copied out of the reply */
     /* paths */
     bool started;
 } api_state;
@@ -459,6 +460,8 @@ static void free_read(http_conn *c, api_state *st)
     st->read = NULL;
     dtype_free(st->dt);
     st->dt = NULL;
+    free(st->inline_copy);
+    st->inline_copy = NULL;
 }
 
 /* JSON of a numeric or struct array, a piece at a time */
@@ -539,12 +542,37 @@ static size_t npy_header(char *h, size_t cap, const char *descr, int ndim, const
     return 10 + hl;
 }
 
+/* The leaves of nested lists, in order, comma-separated. */
+static void put_leaves(hjson *j, const mp_node *n, size_t *k)
+{
+    if (n->type != MP_ARRAY) {
+        if ((*k)++) j_lit(j, ",");
+        j_from_mp(j, n);
+        return;
+    }
+    const mp_node *x = mp_first_child(n);
+    for (uint32_t i = 0; i < n->len; i++, x = mp_next(x)) put_leaves(j, x, k);
+}
+
 static void data_answer(http_conn *c, api_state *st, h5a_request *r)
 {
     reply rp;
     st->read = r;
     if (decode(r, &rp)) {
         hc_error(c, 500, "cannot read the engine's reply");
+        return;
+    }
+    if (!rp.result && rp.code == H5A_E_UNSUPPORTED_TYPE && strstr(rp.msg, "null dataspace")) {
+        /* h5py.Empty: h5grove's json is null (orjson_default); it has no
+         * bytes for bin or npy */
+        reply_free(&rp);
+        if (st->format != FMT_JSON || st->safe) {
+            hc_error(c, 422, "Unsupported encoding for an empty dataset (h5py.Empty)");
+            return;
+        }
+        hjson j = {0};
+        j_lit(&j, "null");
+        hc_json(c, 200, &j);
         return;
     }
     if (!rp.result) {
@@ -567,12 +595,7 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
             /* np.ravel of the nested lists: the leaves in order */
             j_lit(&j, "[");
             size_t k = 0;
-            for (size_t i = 1; i < rp.doc.count; i++) {
-                const mp_node *x = &rp.doc.nodes[i];
-                if (x->type == MP_ARRAY) continue;
-                if (k++) j_lit(&j, ",");
-                j_from_mp(&j, x);
-            }
+            put_leaves(&j, res, &k);
             j_lit(&j, "]");
         } else if (j_from_mp(&j, res)) {
             j_free(&j);
@@ -602,6 +625,20 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
     /* the bytes: in the read buffer (arrays), or in the reply (scalars) */
     uint8_t *bytes = rp.data ? (uint8_t *)r->reply_data : NULL;
     uint8_t *scalar = NULL;
+    if (!bytes && nel == 0) { /* an empty array: no bytes at all */
+        static uint8_t none[16];
+        bytes = none;
+    }
+    if (!bytes && nd->v.b) {
+        if (!(scalar = malloc(data->len + 1))) { /* an array small enough to be inline */
+            reply_free(&rp);
+            hc_error(c, 500, "out of memory");
+            return;
+        }
+        memcpy(scalar, data->v.ptr, data->len);
+        bytes = scalar;
+        /* not a scalar: streamed as an array from this copy */
+    }
     if (!bytes) {
         if (!(scalar = malloc(data->len + 1))) {
             reply_free(&rp);
@@ -611,7 +648,9 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
         memcpy(scalar, data->v.ptr, data->len);
         bytes = scalar;
     }
-    size_t nbytes = rp.data ? rp.data_len : data->len;
+    size_t nbytes = rp.data ? rp.data_len : nel == 0 ? 0 : data->len;
+    bool in_read_buffer = rp.data != NULL;
+    bool is_scalar = !nd->v.b;
     reply_free(&rp);
     const dtype *t = st->dt;
     if ((st->safe || st->format == FMT_NPY) && !numeric(t)) {
@@ -639,7 +678,7 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
         descr[0] = '<';
     }
     if (st->format == FMT_JSON) {
-        if (scalar) {
+        if (is_scalar) {
             hjson j = {0};
             j_elem(&j, t, bytes);
             free(scalar);
@@ -648,6 +687,10 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
         }
         st->held = nbytes;
         hc_hold(c, (int64_t)nbytes);
+        if (scalar) { /* the inline copy is what the stream reads: keep it */
+            st->inline_copy = scalar;
+            bytes = scalar;
+        }
         jarray_init(&st->ja, t, bytes, st->ndim, st->dims);
         hc_start(c, 200, "application/json", -1, NULL);
         hc_stream(c, gen_json, NULL, NULL);
@@ -667,7 +710,7 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
              st->format == FMT_NPY ? "Content-Disposition: attachment; filename=\"data.npy\"\r\n"
                                    : NULL);
     if (hl) hc_body(c, hdr, hl, NULL, NULL);
-    if (st->half_to_single && scalar) {
+    if (st->half_to_single && scalar && is_scalar) {
         float f = j_half(t->order == '>' ? (uint16_t)(scalar[0] << 8 | scalar[1])
                                          : (uint16_t)(scalar[1] << 8 | scalar[0]));
         free(scalar);
@@ -677,6 +720,7 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
         return;
     }
     if (st->half_to_single) {
+        if (scalar) st->inline_copy = scalar, st->data = scalar;
         st->held = nbytes;
         hc_hold(c, (int64_t)nbytes);
         hc_stream(c, gen_half, NULL, NULL);
@@ -684,6 +728,8 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
     }
     if (scalar) {
         hc_body(c, scalar, nbytes, free, scalar);
+    } else if (!in_read_buffer) {
+        hc_body(c, bytes, nbytes, NULL, NULL); /* nothing (an empty array) */
     } else {
         /* the read buffer itself goes to the socket; the request is freed
          * once it is written */
@@ -707,10 +753,10 @@ static void attr_answer(http_conn *c, api_state *st, h5a_request *r)
         hc_error(c, 500, "cannot read the engine's reply");
         return;
     }
-    h5a_request_free(r);
     if (!rp.result) {
         fail(c, st, rp.code, rp.msg);
         reply_free(&rp);
+        h5a_request_free(r); /* the decoded nodes pointed into its reply */
         return;
     }
     hjson j = {0};
@@ -742,6 +788,7 @@ static void attr_answer(http_conn *c, api_state *st, h5a_request *r)
         if (want && !found) {
             j_free(&j);
             reply_free(&rp);
+        h5a_request_free(r); /* the decoded nodes pointed into its reply */
             hc_error(c, 404, "%s has no attribute '%s' in %s", st->path, want, file_name(c));
             return;
         }
@@ -749,6 +796,7 @@ static void attr_answer(http_conn *c, api_state *st, h5a_request *r)
     }
     j_lit(&j, "}");
     reply_free(&rp);
+        h5a_request_free(r); /* the decoded nodes pointed into its reply */
     hc_json(c, 200, &j);
 }
 
@@ -762,11 +810,11 @@ static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
         hc_error(c, 500, "cannot read the engine's reply");
         return;
     }
-    h5a_request_free(r);
     if (!rp.result) {
         if (rp.code == H5A_E_NOT_A_GROUP) hc_error(c, 500, "%s is not a group", st->path);
         else fail(c, st, rp.code, rp.msg);
         reply_free(&rp);
+        h5a_request_free(r); /* the decoded nodes pointed into its reply */
         return;
     }
     hjson j = {0};
@@ -794,6 +842,7 @@ static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
             more = false;
             j_free(&j);
             reply_free(&rp);
+        h5a_request_free(r); /* the decoded nodes pointed into its reply */
             hc_error(c, rc ? rc : 500, "the listing stopped");
             return;
         }
@@ -802,6 +851,7 @@ static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
         j_lit(&j, "]");
     }
     reply_free(&rp);
+        h5a_request_free(r); /* the decoded nodes pointed into its reply */
     if (j.oom) {
         j_free(&j);
         hc_error(c, 500, "out of memory");
@@ -822,6 +872,7 @@ void h5g_free(http_conn *c)
     h5a_request_free(st->list);
     h5a_request_free(st->read);
     dtype_free(st->dt);
+    free(st->inline_copy);
     j_free(&st->children);
     free(st);
     c->api = NULL;
@@ -894,6 +945,7 @@ static bool parse_bool_arg(const char *v)
 
 void h5g_handle(http_conn *c, int api)
 {
+    h5g_free(c); /* the previous request's state, on a kept-alive connection */
     api_state *st = calloc(1, sizeof *st);
     if (!st) {
         hc_error(c, 500, "out of memory");
