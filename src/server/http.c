@@ -703,11 +703,11 @@ static int on_headers_complete(http_parser *p)
     http_conn *c = p->data;
     if ((p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX)) {
         c->bad = 413; /* nothing here takes a body */
-        return 1;
+        return -1; /* 1 would mean "no body" to http_parser: -1 is an error */
     }
     if (c->auth_overflow) {
         c->bad = 431;
-        return 1;
+        return -1; /* 1 would mean "no body" to http_parser: -1 is an error */
     }
     return 0;
 }
