@@ -442,6 +442,16 @@ static int parse_meta_args(h5a_request *req, unsigned want, const mp_node *name,
     return 0;
 }
 
+/* The optional flags of info, list and list_attrs (nil = false). */
+static int parse_flags(h5a_request *req, unsigned want, const mp_node *const *arg)
+{
+    int rc = 0;
+    if (want & H5A_ARG_LINK) rc = parse_bool(req, arg[KEY_LINK], "link", &req->link);
+    if (!rc && want & H5A_ARG_INFO) rc = parse_bool(req, arg[KEY_INFO], "info", &req->with_info);
+    if (!rc && want & H5A_ARG_VALUES) rc = parse_bool(req, arg[KEY_VALUES], "values", &req->values);
+    return rc;
+}
+
 static int parse(h5a_request *req, const h5a_limits *lim)
 {
     char *e = req->err_msg;
@@ -540,6 +550,7 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     if ((rc = parse_meta_args(req, want, arg[KEY_NAME], arg[KEY_TARGET], arg[KEY_DEST],
                               arg[KEY_LIMIT], arg[KEY_AFTER], arg[KEY_MAX_DEPTH])))
         return rc;
+    if ((rc = parse_flags(req, want, arg))) return rc;
     if (want & H5A_ARG_TOKEN) {
         if (!token || token->type != MP_STR || token->len == 0 || token->len > 4096)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,

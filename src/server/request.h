@@ -122,6 +122,9 @@ typedef struct h5a_request {
     char *after;        /* list/walk: continue after this member name / path */
     uint64_t limit;     /* list/walk: most entries in the reply (0 = default) */
     uint64_t max_depth; /* walk: 0 = no limit */
+    bool link;          /* info: describe a last component that is a link */
+    bool with_info;     /* list: each entry with its object's info */
+    bool values;        /* list_attrs: each attribute with its value */
     int durability; /* h5a_durability the client asked for; -1 = the server's default */
     char *token;    /* auth: the token as sent (wiped and freed with the input) */
     size_t token_len;
@@ -147,9 +150,12 @@ typedef struct h5a_request {
     const _Atomic bool *gone;
     bool droppable;
     bool reply_counted; /* its reply is in the connection's reply_bytes */
+    bool http;          /* made by the HTTP port (http.c): conn is an http_conn */
 
     uv_write_t write_req;
     uint64_t t_start; /* uv_hrtime at arrival, for debug logs */
+    uint64_t t_queued; /* uv_hrtime when given to the storage thread (metrics) */
+    int reply_code;    /* the error code of the reply, 0 when ok (metrics) */
 } h5a_request;
 
 /* Parse req->frame into the fields above. Never fails as a function: on bad

@@ -9,6 +9,7 @@
 #include "server/bigbuf.h"
 #include "server/engine.h"
 #include "server/memory.h"
+#include "server/metrics.h"
 
 struct h5a_storage {
     uv_thread_t thread;
@@ -270,8 +271,11 @@ static void storage_main(void *arg)
         if (stop) break;
         if (!batch) continue;
 
+        uint64_t busy_from = uv_hrtime();
         while (batch) {
             size_t n = 0;
+            uint64_t t0 = uv_hrtime();
+            bool ran = true;
             if (!is_plain_append(batch)) {
                 seg[n++] = batch;
                 batch = batch->next;
@@ -280,9 +284,17 @@ static void storage_main(void *arg)
                 if (!(seg[0]->droppable && seg[0]->gone &&
                       atomic_load_explicit(seg[0]->gone, memory_order_relaxed)))
                     h5a_engine_execute(st->engine, seg[0]);
+                else ran = false;
             } else {
                 batch = apply_appends(st, batch, &n);
             }
+            /* metrics: each request's wait in the queue and its share of
+             * the time applying it (a grouped run of appends shares one) */
+            uint64_t t1 = uv_hrtime();
+            h5a_count(&h5a_mstorage.applied, n);
+            for (size_t i = 0; ran && i < n; i++)
+                h5a_metrics_request(seg[i], t0 > seg[i]->t_queued ? t0 - seg[i]->t_queued : 0,
+                                    (t1 - t0) / n);
             bool released = false;
             uv_mutex_lock(&st->mu);
             for (size_t i = 0; i < n; i++) {
@@ -318,6 +330,7 @@ static void storage_main(void *arg)
         if (h5a_engine_pending(st->engine) != H5A_DUR_NONE &&
             uv_hrtime() - st->last_fsync >= HARD_INTERVAL_NS)
             background_commit(st, H5A_DUR_FSYNC);
+        h5a_count(&h5a_mstorage.busy_ns, uv_hrtime() - busy_from);
         st->bufs_kept = true;
     }
     h5a_engine_close(st->engine);
@@ -385,6 +398,8 @@ int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
 
 void h5a_storage_submit(h5a_storage *st, h5a_request *req)
 {
+    req->t_queued = uv_hrtime();
+    h5a_count(&h5a_msubmitted, 1); /* the loop thread is its one writer */
     uv_mutex_lock(&st->mu);
     push(&st->in_head, &st->in_tail, req);
     uv_cond_signal(&st->cv);
