@@ -63,6 +63,11 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A library error as "hdf5-async: CODE: message"; returns the exit status.
  * from_file: the request carried an array read from a .npy file. */
 int cli_lib_error(hdf5a_client *c, int rc, int from_file);
+/* Where the token came from ("--token-file F", ...), or NULL when none was
+ * given: an UNAUTHENTICATED message then says which, or how to give one. */
+void cli_set_token_source(const char *from);
+/* " (the token from F)" or " (no token given: ...)", for UNAUTHENTICATED. */
+const char *cli_token_hint(void);
 
 /* ---- the commands: each returns an exit status ---- */
 

@@ -120,13 +120,14 @@ int cli_conn_resolve(const cli_args *a, const cli_target *t, cli_conn *out)
     out->tls = a->tls || a->tls_ca || t->tls_ca_file[0];
     if (a->tls_ca) {
         out->tls_ca = a->tls_ca;
-        rc = check_readable(a->tls_ca, "--tls-ca");
+        snprintf(out->ca_from, sizeof out->ca_from, "--tls-ca");
     } else if (t->tls_ca_file[0]) {
         out->tls_ca = t->tls_ca_file;
-        snprintf(what, sizeof what, "%s [client] tls_ca_file", t->config);
-        rc = check_readable(t->tls_ca_file, what);
+        snprintf(out->ca_from, sizeof out->ca_from, "%s [client] tls_ca_file", t->config);
     }
+    if (out->tls_ca) rc = check_readable(out->tls_ca, out->ca_from);
     if (rc) cli_conn_free(out);
+    else cli_set_token_source(out->token ? out->from : NULL);
     return rc;
 }
 
@@ -165,15 +166,20 @@ int cli_connect(const cli_target *t, const cli_conn *cn, int timeout_ms, hdf5a_c
     if (rc == 0) return 0;
     const char *why = *err ? without_address(err, t) : "unknown error";
     if (rc == HDF5A_EINVAL) {
-        /* our options, or a CA file OpenSSL cannot load: nothing was sent */
-        cli_msg("%s", why);
+        /* our options, or a CA file OpenSSL cannot load: nothing was sent.
+         * The library names the CA file by its field; say where it came from. */
+        char field[4200];
+        snprintf(field, sizeof field, "tls_ca_file '%s': ", cn->tls_ca ? cn->tls_ca : "");
+        if (cn->tls_ca && strncmp(why, field, strlen(field)) == 0)
+            cli_msg("%s %s: %s", cn->ca_from, cn->tls_ca, why + strlen(field));
+        else cli_msg("%s", why);
         return EXIT_USAGE;
     }
     if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_EPERMISSION_DENIED) {
         /* the server refused: the token, or the way we spoke to it */
-        if (rc == HDF5A_EUNAUTHENTICATED && cn->token)
-            cli_msg("%s: %s (the token from %s)", hdf5a_strerror(rc), err, cn->from);
-        else cli_msg("%s: %s", hdf5a_strerror(rc), err);
+        if (rc == HDF5A_EUNAUTHENTICATED) cli_msg("%s: %s%s", hdf5a_strerror(rc), err,
+                                                  cli_token_hint());
+        else cli_msg("%s: %s", hdf5a_strerror(rc), why);
         return EXIT_SERVER;
     }
     if (rc == HDF5A_ETLS) cli_msg("cannot connect to %s:%d: TLS: %s", t->host, t->port, why);
