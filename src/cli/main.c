@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     if (!cmd) return rc;
     if (cli_parse_options(argc, argv, &i, OPTS_GLOBAL | cmd->opts, 0, &a)) return EXIT_USAGE;
 
-    static cli_target target; /* 12 KiB of paths */
+    cli_target target;
     cli_conn conn = {0};
     hdf5a_client *c = NULL;
     if (!(rc = check_and_prepare(cmd, &a, &target, &conn))) {
