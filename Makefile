@@ -233,7 +233,7 @@ all: $(CLI)
 
 $(BUILD)/src/cli/%.o: src/cli/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
+	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih openssl 2>/dev/null) -c $< -o $@
 
 $(CLI): $(CLI_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null) $(LIB_DEPS) -lm

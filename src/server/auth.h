@@ -16,10 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/names.h"
 #include "proto/ops.h"
 #include "server/request.h"
 
-#define H5A_AUTH_NAME_MAX 64
+#define H5A_AUTH_NAME_MAX H5A_TOKEN_NAME_MAX
 
 typedef struct h5a_token {
     char name[H5A_AUTH_NAME_MAX + 1];

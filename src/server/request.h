@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "common/names.h"
 #include "proto/array.h"
 #include "proto/msgpack.h"
 #include "proto/ops.h"
@@ -170,14 +171,9 @@ void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
 void h5a_request_release_input(h5a_request *req);
 void h5a_request_free(h5a_request *req);
 
-/* Components a path may have. Each level costs HDF5 lookups (the engine
- * resolves a path level by level, engine_path.c; when it looked up every
- * prefix from the root, 3,000 levels held the storage thread for 27 s), and
- * walk recurses once per level: 256 is its depth limit too (engine_list.c). */
-#define H5A_MAX_PATH_DEPTH 256
-
 /* Path checks shared with tests: 0, or H5A_E_BAD_PATH (or H5A_E_TOO_LARGE
- * past H5A_MAX_PATH_DEPTH) with err. */
+ * past H5A_MAX_PATH_DEPTH, common/names.h) with err: h5a_path_check with
+ * the protocol's codes. */
 int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen);
 
 const char *h5a_op_name(h5a_op op);
