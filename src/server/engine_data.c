@@ -317,9 +317,18 @@ static int grow(h5a_engine *e, h5a_request *r, bool inserting, h5a_err *err)
     shape_t ns = s;
     ns.dims[0] = len + k;
     hsize_t chunk[H5A_MAX_DIMS];
-    if (h5a_cache_chunk(e, d, chunk) == s.ndim &&
-        (rc = h5a_check_grid(e->cfg, r->path, ns.ndim, ns.dims, maxdims, chunk, err)))
-        goto out_tail;
+    if (h5a_cache_chunk(e, d, chunk) == s.ndim) {
+        /* rows [at, len + k) are written: the new ones and a moved tail */
+        uint64_t cb = H5Tget_size(ft);
+        for (int i = 0; i < s.ndim; i++) cb = h5a_sat_mul(cb, chunk[i]);
+        char what[400];
+        snprintf(what, sizeof what, "%s %llu rows %s '%.300s'", inserting ? "inserting" : "appending",
+                 (unsigned long long)k, inserting ? "into" : "to", r->path);
+        if ((rc = h5a_check_grid(e->cfg, r->path, ns.ndim, ns.dims, maxdims, chunk, err)) ||
+            (rc = h5a_check_chunk_work(e->cfg, h5a_rows_chunks(ns.ndim, ns.dims, chunk, at, len + k - at),
+                                       cb, h5a_sat_mul(rowbytes, len + k - at), what, err)))
+            goto out_tail;
+    }
     if (H5Dset_extent(d, ns.dims) < 0) {
         rc = h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot grow '%s'", r->path);
         goto out_tail;
@@ -391,8 +400,12 @@ bool h5a_append_group(h5a_engine *e, h5a_request **reqs, size_t n)
     if (total > H5S_UNLIMITED - 1 - s.dims[0]) goto out;
     shape_t grown = s;
     grown.dims[0] += total;
-    if (h5a_cache_chunk(e, d, chunk) != s.ndim ||
-        h5a_check_grid(e->cfg, first->path, s.ndim, grown.dims, maxdims, chunk, &err))
+    if (h5a_cache_chunk(e, d, chunk) != s.ndim) goto out;
+    uint64_t cb = H5Tget_size(ft);
+    for (int i = 0; i < s.ndim; i++) cb = h5a_sat_mul(cb, chunk[i]);
+    if (h5a_check_grid(e->cfg, first->path, s.ndim, grown.dims, maxdims, chunk, &err) ||
+        h5a_check_chunk_work(e->cfg, h5a_rows_chunks(s.ndim, grown.dims, chunk, s.dims[0], total),
+                             cb, bytes, "the appends", &err))
         goto out;
     if (!(staging = malloc(bytes ? bytes : 1))) goto out;
     size_t off = 0;

@@ -230,6 +230,37 @@ int h5a_check_op_bytes(const h5a_config *cfg, uint64_t bytes, h5a_err *err, cons
                           (unsigned long long)cfg->max_op_bytes);
 }
 
+uint64_t h5a_rows_chunks(int ndim, const hsize_t *dims, const hsize_t *chunk, hsize_t first,
+                         hsize_t n)
+{
+    if (n == 0) return 0;
+    uint64_t k = (first + n - 1) / chunk[0] - first / chunk[0] + 1;
+    for (int i = 1; i < ndim; i++) {
+        uint64_t c = dims[i] / chunk[i] + (dims[i] % chunk[i] != 0);
+        k = h5a_sat_mul(k, c ? c : 1);
+    }
+    return k;
+}
+
+int h5a_check_chunk_work(const h5a_config *cfg, uint64_t nchunks, uint64_t chunk_bytes,
+                         uint64_t useful, const char *what, h5a_err *err)
+{
+    uint64_t each = chunk_bytes > H5A_CHUNK_FLOOR ? chunk_bytes : H5A_CHUNK_FLOOR;
+    uint64_t work = h5a_sat_mul(nchunks, each);
+    /* the useful bytes, or one chunk, are free: a request inside one chunk
+     * always passes (a chunk is at most max_op_bytes where we make them) */
+    uint64_t free_part = useful > each ? useful : each;
+    if (work <= free_part || work - free_part <= cfg->max_op_bytes) return 0;
+    return h5a_err_set(err, H5A_E_TOO_LARGE,
+                       "%s touches %llu chunks of %llu bytes for %llu bytes of data: HDF5 "
+                       "handles each touched chunk whole, at a cost of at least %u KiB each, "
+                       "and the excess is more than max_op_bytes (%llu); work in parts, along "
+                       "the chunks, or with larger chunks",
+                       what, (unsigned long long)nchunks, (unsigned long long)chunk_bytes,
+                       (unsigned long long)useful, (unsigned)(H5A_CHUNK_FLOOR >> 10),
+                       (unsigned long long)cfg->max_op_bytes);
+}
+
 /* ---- creation ---- */
 
 hid_t h5a_layout_create(hid_t file, const h5a_config *cfg, const char *path, hid_t type,

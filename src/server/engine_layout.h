@@ -77,6 +77,19 @@ int h5a_check_grid(const h5a_config *cfg, const char *path, int ndim, const hsiz
                    const hsize_t *maxdims, const hsize_t *chunk, h5a_err *err);
 /* max_op_bytes: an operation's extra bytes (moved, copied, filled,
  * touched). 0, or TOO_LARGE with the message fmt followed by the figures. */
+/* The work of touching chunks: each touched chunk costs HDF5 its size, and
+ * at least H5A_CHUNK_FLOOR however small (an index lookup, an allocation,
+ * a filter call, a write through the log: some 20 us, the time to move
+ * 16 KiB; a write_slice of one value to every 128th element of 64-element
+ * chunks took seconds). What that exceeds the useful bytes (read or
+ * written, or one chunk when that is more) by counts against max_op_bytes. */
+#define H5A_CHUNK_FLOOR ((uint64_t)16 << 10)
+int h5a_check_chunk_work(const h5a_config *cfg, uint64_t nchunks, uint64_t chunk_bytes,
+                         uint64_t useful, const char *what, h5a_err *err);
+/* Chunks holding rows [first, first+n) of a dataset of shape dims. */
+uint64_t h5a_rows_chunks(int ndim, const hsize_t *dims, const hsize_t *chunk, hsize_t first,
+                         hsize_t n);
+
 int h5a_check_op_bytes(const h5a_config *cfg, uint64_t bytes, h5a_err *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

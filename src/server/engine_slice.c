@@ -115,22 +115,20 @@ static int check_sel_chunks(const h5a_engine *e, hid_t d, const char *path, cons
                             const sel_t *q, size_t itemsize, h5a_err *err)
 {
     hsize_t chunk[H5A_MAX_DIMS];
-    if (q->whole || s->ndim == 0 || h5a_cache_chunk(e, d, chunk) != s->ndim) return 0;
-    uint64_t touched = itemsize;
+    if (s->ndim == 0 || h5a_cache_chunk(e, d, chunk) != s->ndim) return 0;
+    uint64_t nchunks = 1, chunk_bytes = itemsize;
     for (int i = 0; i < s->ndim; i++) {
         if (q->count[i] == 0) return 0;
         hsize_t first = q->start[i] / chunk[i];
         hsize_t last = (q->start[i] + (q->count[i] - 1) * q->stride[i]) / chunk[i];
         uint64_t n = q->stride[i] >= chunk[i] ? q->count[i] : last - first + 1;
-        touched = h5a_sat_mul(touched, h5a_sat_mul(n, chunk[i]));
+        nchunks = h5a_sat_mul(nchunks, n);
+        chunk_bytes = h5a_sat_mul(chunk_bytes, chunk[i]);
     }
     uint64_t selected = h5a_sat_mul(h5a_shape_elems(&q->out), itemsize);
-    if (touched <= selected) return 0;
-    return h5a_check_op_bytes(e->cfg, touched - selected, err,
-                              "the selection of '%s' touches %llu bytes of chunks for %llu bytes "
-                              "selected (HDF5 reads each touched chunk whole; select in parts, or "
-                              "along the chunks); the excess is",
-                              path, (unsigned long long)touched, (unsigned long long)selected);
+    char what[400];
+    snprintf(what, sizeof what, "the selection of '%.300s'", path);
+    return h5a_check_chunk_work(e->cfg, nchunks, chunk_bytes, selected, what, err);
 }
 
 int h5a_op_READ(h5a_engine *e, h5a_request *r, h5a_err *err)
@@ -230,18 +228,18 @@ int h5a_op_WRITE_SLICE(h5a_engine *e, h5a_request *r, h5a_err *err)
     uint64_t n = h5a_shape_elems(&q.out);
     void *rep = NULL;
     const void *src = a->data;
-    if ((rc = h5a_check_type(r->path, a, ft, mt, true, err)) || n == 0 ||
-        (rc = check_sel_chunks(e, d, r->path, &s, &q, H5Tget_size(ft), err)))
+    if ((rc = h5a_check_type(r->path, a, ft, mt, true, err)) || n == 0) goto out;
+    if (broadcast &&
+        (rc = h5a_check_op_bytes(e->cfg, h5a_sat_mul(n, a->type->itemsize), err,
+                                 "writing one value to the %llu elements selected in '%s' "
+                                 "repeats it in memory",
+                                 (unsigned long long)n, r->path)))
         goto out;
+    if ((rc = check_sel_chunks(e, d, r->path, &s, &q, H5Tget_size(ft), err))) goto out;
     if (broadcast) {
         /* HDF5 writes equal element counts only: repeat the value (for
          * strings, the pointer to it) */
         size_t isz = a->type->itemsize;
-        if ((rc = h5a_check_op_bytes(e->cfg, h5a_sat_mul(n, isz), err,
-                                     "writing one value to the %llu elements selected in '%s' "
-                                     "repeats it in memory",
-                                     (unsigned long long)n, r->path)))
-            goto out;
         if (n > SIZE_MAX / isz || !(rep = malloc((size_t)n * isz))) {
             rc = h5a_err_set(err, H5A_E_INTERNAL, "out of memory repeating a value %llu times",
                              (unsigned long long)n);

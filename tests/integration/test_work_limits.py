@@ -195,15 +195,18 @@ def test_broadcast_and_strided_selections_are_bounded(pair):
     # 1024 elements, one in each of 1024 chunks of 8 KiB: 8 MiB touched
     msg = a.err("TOO_LARGE", "write_slice", path="/s", selection=[[0, None, 1024]],
                 data=arr(np.ones(1024)))
-    assert "touches" in msg and "max_op_bytes" in msg
+    assert "touches 1024 chunks" in msg and "max_op_bytes" in msg
     msg = a.err("TOO_LARGE", "read", path="/s", selection=[[0, None, 1024]])
-    assert "touches" in msg
-    # in parts it works, and whole reads are never refused for their chunks
-    for k in range(16):  # 64 chunks (512 KiB) each
+    assert "touches 1024 chunks" in msg
+    # in parts it works: 64 chunks (512 KiB) each
+    for k in range(16):
         a.ok("write_slice", path="/s", selection=[[k * 2**16, (k + 1) * 2**16, 1024]],
              data=arr(np.ones(64)))
-    whole = a.call("read", path="/s")
-    assert whole["ok"] is True
+    # a whole read of 1024 small chunks costs more than the 8 MiB it gives
+    # (each chunk at least 16 KiB of work): refused here, fine in parts
+    msg = a.err("TOO_LARGE", "read", path="/s")
+    assert "1024 chunks" in msg
+    assert a.call("read", path="/s", selection=[[0, 2**17, None]])["ok"] is True
     assert b.ok("ping") == "pong"
     srv.stop()
     with h5a_util.h5open(srv.file) as f:
@@ -243,3 +246,21 @@ def test_append_of_no_rows_to_a_new_path_still_creates_it(pair):
     with h5a_util.h5open(srv.file) as f:
         assert f["new"].maxshape == (None,)
         np.testing.assert_array_equal(f["new"][:], [1.0, 1.0])
+
+
+def test_many_small_chunks_cost_at_least_16_KiB_each(pair):
+    """The fuzzer's slow input: one value to every 128th element of
+    64-element chunks made HDF5 allocate and write 32768 chunks for 256 KiB
+    of data. Each touched chunk counts as at least 16 KiB of work."""
+    srv, a, b = pair(max_op_bytes="64M")
+    a.ok("create_dataset", path="/s", shape=[2**22], maxshape=[None], dtype="<f8", chunks=[64])
+    msg = a.err("TOO_LARGE", "write_slice", path="/s", selection=[[0, None, 128]], data=scalar(0.0))
+    assert "32768 chunks of 512 bytes" in msg
+    # the same bytes along the chunks are fine
+    a.ok("write_slice", path="/s", selection=[[0, 32768, None]], data=scalar(1.0))
+    # appends of many rows into tiny chunks too
+    a.ok("create_dataset", path="/t", shape=[0], maxshape=[None], dtype="<f8", chunks=[1])
+    msg = a.err("TOO_LARGE", "append", path="/t", data=arr(np.zeros(8192)))
+    assert "appending 8192 rows" in msg
+    a.ok("append", path="/t", data=arr(np.zeros(16)))
+    assert b.ok("ping") == "pong"
