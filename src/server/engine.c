@@ -1712,7 +1712,10 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     /* Every byte goes through the write-ahead-log driver (wal.c): opening
      * the file first rolls it forward to its last commit if the server died,
      * so the file always opens (docs/durability.md). */
-    hid_t fapl = h5a_wal_fapl();
+    h5a_wal_recovery rec;
+    memset(&rec, 0, sizeof rec);
+    h5a_wal_options wopt = {.report = &rec};
+    hid_t fapl = h5a_wal_fapl(&wopt);
     if (fapl < 0) {
         snprintf(errout, errlen, "cannot set up the file driver");
         free(e);
@@ -1732,8 +1735,6 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
         exists = e->file >= 0 || stat(cfg->file_path, &st) != 0 || st.st_size > 0;
         if (!exists) H5Eclear2(H5E_DEFAULT); /* recovered to empty: create it */
     }
-    h5a_wal_recovery rec;
-    h5a_wal_last_recovery(&rec);
     if (rec.message[0]) fprintf(stderr, "hdf5-async-server: %s\n", rec.message);
     if (!exists) {
         /* New files: the 1.10 format (extensible-array chunk indexes make

@@ -9,6 +9,27 @@
 #include "server/bigbuf.h"
 #include "server/engine.h"
 
+/* Bounds on one segment of appends applied together. */
+#define SEGMENT_MAX 1024
+#define SEGMENT_BYTES (64u * 1024 * 1024)
+/* How long the queue must stay empty before we flush HDF5's caches (a
+ * "flush" commit: the file survives the server process dying). */
+#define IDLE_FLUSH_NS (2 * 1000 * 1000)
+/* At most this long between "fsync" commits while anything is uncommitted,
+ * idle or busy: bounds what a machine crash can take under durability
+ * none/flush, and keeps the write-ahead log short. */
+#define HARD_INTERVAL_NS (1000ull * 1000 * 1000)
+/* After a commit failed (disk full, I/O error), wait this long before the
+ * next background attempt instead of retrying in a tight loop. */
+#define RETRY_NS (1000ull * 1000 * 1000)
+/* How often an idle server checks for kept read buffers to release. */
+#define IDLE_TRIM_NS (1000 * 1000 * 1000)
+
+struct by_path {
+    h5a_request *r;
+    size_t idx;
+};
+
 struct h5a_storage {
     uv_thread_t thread;
     uv_mutex_t mu;
@@ -39,6 +60,11 @@ struct h5a_storage {
     uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
     bool trimmed;                       /* malloc_trim done since then */
     char open_err[1024];
+    /* storage thread only: the current segment in arrival order, the same
+     * requests sorted by path, and one group of appends to one dataset */
+    h5a_request *seg[SEGMENT_MAX];
+    struct by_path byp[SEGMENT_MAX];
+    h5a_request *group[SEGMENT_MAX];
 };
 
 static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
@@ -48,30 +74,6 @@ static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
     else *head = r;
     *tail = r;
 }
-
-/* Bounds on one segment of appends applied together. */
-#define SEGMENT_MAX 1024
-#define SEGMENT_BYTES (64u * 1024 * 1024)
-/* How long the queue must stay empty before we flush HDF5's caches (a
- * "flush" commit: the file survives the server process dying). */
-#define IDLE_FLUSH_NS (2 * 1000 * 1000)
-/* At most this long between "fsync" commits while anything is uncommitted,
- * idle or busy: bounds what a machine crash can take under durability
- * none/flush, and keeps the write-ahead log short. */
-#define HARD_INTERVAL_NS (1000ull * 1000 * 1000)
-/* After a commit failed (disk full, I/O error), wait this long before the
- * next background attempt instead of retrying in a tight loop. */
-#define RETRY_NS (1000ull * 1000 * 1000)
-/* How often an idle server checks for kept read buffers to release. */
-#define IDLE_TRIM_NS (1000 * 1000 * 1000)
-
-/* Only the storage thread uses these. seg holds the current segment in
- * arrival order; byp the same requests sorted by path. */
-static h5a_request *seg[SEGMENT_MAX];
-static struct by_path {
-    h5a_request *r;
-    size_t idx;
-} byp[SEGMENT_MAX];
 
 /* The durability a request's reply waits for. */
 static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
@@ -116,6 +118,8 @@ static bool nested(const char *p, const char *q)
  * connection's order); returns the rest of the batch. */
 static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count)
 {
+    h5a_request **seg = st->seg, **group = st->group;
+    struct by_path *byp = st->byp;
     size_t n = 0, bytes = 0;
     for (; r && n < SEGMENT_MAX && bytes < SEGMENT_BYTES && is_plain_append(r); r = r->next) {
         seg[n] = r;
@@ -136,7 +140,6 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
         }
     }
     for (size_t i = 0, j; i < n; i = j) {
-        static h5a_request *group[SEGMENT_MAX];
         size_t g = 0;
         group[g++] = byp[i].r;
         for (j = i + 1; j < n && h5a_engine_can_group(byp[i].r, byp[j].r); j++)
@@ -256,9 +259,9 @@ static void storage_main(void *arg)
         while (batch) {
             size_t n = 0;
             if (!is_plain_append(batch)) {
-                seg[n++] = batch;
+                st->seg[n++] = batch;
                 batch = batch->next;
-                h5a_engine_execute(st->engine, seg[0]);
+                h5a_engine_execute(st->engine, st->seg[0]);
             } else {
                 batch = apply_appends(st, batch, &n);
             }
@@ -266,15 +269,15 @@ static void storage_main(void *arg)
             uv_mutex_lock(&st->mu);
             for (size_t i = 0; i < n; i++) {
                 /* free big frames before the reply is even sent */
-                h5a_request_release_input(seg[i]);
-                h5a_durability level = level_of(st, seg[i]);
+                h5a_request_release_input(st->seg[i]);
+                h5a_durability level = level_of(st, st->seg[i]);
                 /* once one reply waits for the commit, the ones after it
                  * wait too: replies leave in arrival order */
                 if (level > H5A_DUR_NONE || st->held_head) {
                     if (level > st->held_level) st->held_level = level;
-                    push(&st->held_head, &st->held_tail, seg[i]);
+                    push(&st->held_head, &st->held_tail, st->seg[i]);
                 } else {
-                    push(&st->out_head, &st->out_tail, seg[i]);
+                    push(&st->out_head, &st->out_tail, st->seg[i]);
                     released = true;
                 }
             }

@@ -118,13 +118,33 @@ static const char *h5_error(void)
     return msg;
 }
 
-/* One fapl for the whole run: closing it right after a failed open would
- * clear the error stack (every API call does) before it is read. */
+/* What fapl_wal() opens files with (the tests change the limits), and the
+ * recovery report of its last open. */
+static h5a_wal_options wopt;
+static h5a_wal_recovery last_rep;
+
+static void set_limits(size_t map_bytes, uint64_t log_restart_bytes, uint64_t checkpoint_bytes)
+{
+    wopt.map_bytes = map_bytes;
+    wopt.log_restart_bytes = log_restart_bytes;
+    wopt.checkpoint_bytes = checkpoint_bytes;
+}
+
+/* One fapl while the options stay the same: closing it right after a
+ * failed open would clear the error stack (every API call does) before it
+ * is read. */
 static hid_t fapl_wal(void)
 {
     static hid_t fapl = H5I_INVALID_HID;
+    static h5a_wal_options made;
+    wopt.report = &last_rep;
+    if (fapl >= 0 && memcmp(&made, &wopt, sizeof wopt) != 0) {
+        H5Pclose(fapl);
+        fapl = H5I_INVALID_HID;
+    }
     if (fapl < 0) {
-        fapl = h5a_wal_fapl();
+        made = wopt;
+        fapl = h5a_wal_fapl(&wopt);
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     }
     return fapl;
@@ -721,7 +741,7 @@ static void set_mode(int mode)
 {
     static const uint64_t lim[4][3] = {
         {0, 0, 0}, {0, 0, 1}, {16 * 4096, 64 * 1024, 1}, {16 * 4096, 0, 0}};
-    h5a_wal_set_limits((size_t)lim[mode][0], lim[mode][1], lim[mode][2]);
+    set_limits((size_t)lim[mode][0], lim[mode][1], lim[mode][2]);
 }
 
 static int rounds(void)
@@ -990,7 +1010,7 @@ static void test_round_trip(void)
     f = wal_open(p, H5F_ACC_RDWR);
     CHECK(f >= 0 && digest_file(f) == want);
     h5a_wal_recovery rep;
-    h5a_wal_last_recovery(&rep);
+    rep = last_rep;
     CHECK(!rep.found_log && rep.message[0] == '\0');
     CHECK(H5Fclose(f) >= 0);
     f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT); /* plain sec2 */
@@ -1022,7 +1042,7 @@ static void test_round_trip(void)
     /* past the memory limit, changed pages are spilled to the log and read
      * back from there, before and after the commit */
     check_detail = "round trip, spilling";
-    h5a_wal_set_limits(8 * 4096, 0, 0);
+    set_limits(8 * 4096, 0, 0);
     f = wal_open(p, H5F_ACC_RDWR);
     op_t big = {OP_CREATE, 7, H5A_COMMIT_HARD, false, 200000, 0, 12};
     CHECK(apply_file(f, &m, &big) == 0);
@@ -1037,7 +1057,7 @@ static void test_round_trip(void)
     }
     CHECK(digest_file(f) == digest_model(&m));
     CHECK(H5Fclose(f) >= 0);
-    h5a_wal_set_limits(0, 0, 0);
+    set_limits(0, 0, 0);
     f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
     CHECK(f >= 0 && digest_file(f) == digest_model(&m));
     H5Fclose(f);
@@ -1100,7 +1120,7 @@ static uint64_t prefix_digest(op_t *ops, int k)
 static uint64_t recovered_digest(const char *p, h5a_wal_recovery *rep)
 {
     hid_t f = wal_open(p, H5F_ACC_RDWR);
-    h5a_wal_last_recovery(rep);
+    *rep = last_rep;
     if (f < 0) {
         fprintf(stderr, "  open failed: %s\n", h5_error());
         return 0;
@@ -1167,7 +1187,7 @@ static void test_torn_tail(void)
     spit(w, log, ln);
     hid_t f = wal_open(p, H5F_ACC_RDONLY);
     CHECK(f >= 0 && digest_file(f) == prefix_digest(ops, 3));
-    h5a_wal_last_recovery(&rep);
+    rep = last_rep;
     CHECK(rep.found_log && rep.commits == 3);
     CHECK(!wal_exists(p));
     if (f >= 0) H5Fclose(f);
@@ -1180,7 +1200,7 @@ static void test_torn_tail(void)
     spit(qw, log, ln);
     f = wal_create(q);
     CHECK(f >= 0);
-    h5a_wal_last_recovery(&rep);
+    rep = last_rep;
     CHECK(!rep.found_log);
     model e;
     memset(&e, 0, sizeof e);
@@ -1239,7 +1259,7 @@ static int crash_child(const char *p, op_t *ops, int n,
     fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
     if (pid == 0) {
-        h5a_wal_set_limits(0, restart_at, checkpoint_at);
+        set_limits(0, restart_at, checkpoint_at);
         fake_install(5, 0, KEEP_CUSTOM, other_boot);
         fk.keep = keep;
         model m;
@@ -1411,9 +1431,9 @@ static void test_crash_during_recovery(void)
         {OP_APPEND, 1, H5A_COMMIT_SOFT, false, 90, 0, 4},
     };
     long logsz[4];
-    h5a_wal_set_limits(0, 0, 1000000); /* keep the HARD commit in the log */
+    set_limits(0, 0, 1000000); /* keep the HARD commit in the log */
     model m = crash_after_commits(p, ops, 4, logsz);
-    h5a_wal_set_limits(0, 0, 0);
+    set_limits(0, 0, 0);
     model_free(&m);
     fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
