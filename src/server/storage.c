@@ -59,6 +59,10 @@ struct h5a_storage {
     uint64_t retry_at;                  /* no background commit before this */
     uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
     bool trimmed;                       /* malloc_trim done since then */
+    /* the file was deleted or replaced while served (H5A_ENGINE_GONE): no
+     * commit can succeed, so changes are refused with this message */
+    bool gone;
+    char gone_msg[1200];
     char open_err[1024];
     /* storage thread only: the current segment in arrival order, the same
      * requests sorted by path, and one group of appends to one dataset */
@@ -75,10 +79,26 @@ static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
     *tail = r;
 }
 
-/* The durability a request's reply waits for. */
+static bool changes_file(const h5a_request *r)
+{
+    return !r->err_code && h5a_op_info_of(r->op)->changes;
+}
+
+/* The durability a request's reply waits for. Once the file is gone no
+ * commit can happen: a request that changes nothing and names no level is
+ * then answered without one (its level was the server's default, not a
+ * barrier the client asked for). */
 static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
 {
-    return r->durability < 0 ? st->cfg->durability : (h5a_durability)r->durability;
+    if (r->durability >= 0) return (h5a_durability)r->durability;
+    return st->gone && !changes_file(r) ? H5A_DUR_NONE : st->cfg->durability;
+}
+
+/* Apply one request, or refuse it if it would change a file that is gone. */
+static void execute(h5a_storage *st, h5a_request *r)
+{
+    if (st->gone && changes_file(r)) h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, st->gone_msg);
+    else h5a_engine_execute(st->engine, r);
 }
 
 static bool is_plain_append(const h5a_request *r)
@@ -144,17 +164,23 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
         group[g++] = byp[i].r;
         for (j = i + 1; j < n && h5a_engine_can_group(byp[i].r, byp[j].r); j++)
             group[g++] = byp[j].r;
-        if (g == 1) h5a_engine_execute(st->engine, group[0]);
+        if (g == 1) execute(st, group[0]);
         else h5a_engine_execute_appends(st->engine, group, g);
     }
     *count = n;
     return r;
 }
 
-/* Every commit goes through here, so that last_fsync stays true. */
+/* Every commit goes through here, so that last_fsync and gone stay true. */
 static int commit(h5a_storage *st, h5a_durability level, char *err, size_t errlen)
 {
-    if (h5a_engine_commit(st->engine, level, err, errlen) != 0) return -1;
+    int rc = h5a_engine_commit(st->engine, level, err, errlen);
+    if (rc == H5A_ENGINE_GONE && !st->gone) {
+        st->gone = true;
+        snprintf(st->gone_msg, sizeof st->gone_msg, "not applied: %s", err);
+        fprintf(stderr, "hdf5-async-server: %s\n", err);
+    }
+    if (rc) return -1;
     if (level == H5A_DUR_FSYNC) st->last_fsync = uv_hrtime();
     return 0;
 }
@@ -165,7 +191,8 @@ static void background_commit(h5a_storage *st, h5a_durability level)
 {
     char err[1024];
     uint64_t now = uv_hrtime();
-    if (now < st->retry_at || commit(st, level, err, sizeof err) == 0) return;
+    if (st->gone || now < st->retry_at || commit(st, level, err, sizeof err) == 0 || st->gone)
+        return;
     fprintf(stderr, "hdf5-async-server: background %s commit failed (retrying in 1 s): %s\n",
             h5a_durability_name(level), err);
     st->retry_at = now + RETRY_NS;
@@ -176,7 +203,8 @@ static void background_commit(h5a_storage *st, h5a_durability level)
 static uint64_t idle_wait(h5a_storage *st, h5a_durability *level)
 {
     uint64_t now = uv_hrtime(), wait;
-    *level = h5a_engine_pending(st->engine);
+    /* once the file is gone, no background commit can succeed */
+    *level = st->gone ? H5A_DUR_NONE : h5a_engine_pending(st->engine);
     if (*level == H5A_DUR_FLUSH) wait = IDLE_FLUSH_NS;
     else if (*level == H5A_DUR_FSYNC)
         wait = st->last_fsync + HARD_INTERVAL_NS > now ? st->last_fsync + HARD_INTERVAL_NS - now : 0;
@@ -258,10 +286,10 @@ static void storage_main(void *arg)
 
         while (batch) {
             size_t n = 0;
-            if (!is_plain_append(batch)) {
+            if (!is_plain_append(batch) || st->gone) {
                 st->seg[n++] = batch;
                 batch = batch->next;
-                h5a_engine_execute(st->engine, st->seg[0]);
+                execute(st, st->seg[0]);
             } else {
                 batch = apply_appends(st, batch, &n);
             }

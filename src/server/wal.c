@@ -237,5 +237,6 @@ int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen)
         snprintf(err, errlen, "commit: the file is not open through the h5a_wal driver");
         return -1;
     }
-    return wal_commit(f, level == H5A_COMMIT_HARD, false, err, errlen);
+    int rc = wal_check_paths(f, err, errlen);
+    return rc ? rc : wal_commit(f, level == H5A_COMMIT_HARD, false, err, errlen);
 }

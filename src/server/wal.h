@@ -41,7 +41,9 @@ typedef struct {
     unsigned dropped;  /* complete commits not replayed: soft ones after a machine crash */
     uint64_t pages;    /* distinct 4 KiB pages written into the file */
     uint64_t eof;      /* file size afterwards */
-    char message[256]; /* one line for a log; empty when there was nothing to do */
+    uint64_t ignored;  /* log bytes after the last complete commit: an
+                          incomplete commit, or a damaged log */
+    char message[512]; /* one line for a log; empty when there was nothing to do */
 } h5a_wal_recovery;
 
 /* What a file is opened with; a zero field takes its default. */
@@ -59,6 +61,18 @@ typedef struct {
     /* When set, each open through the fapl fills it in (also when the open
      * fails). It must stay valid while the fapl is used to open files. */
     h5a_wal_recovery *report;
+    /* A left-over log whose header is damaged (cut, flipped bits, not a
+     * log) makes the open fail, since the commits it may hold cannot be
+     * replayed. With this set the open moves it aside to "FILE.wal.damaged"
+     * instead and goes on with the file as of its last checkpoint. */
+    bool discard_damaged;
+    /* Give the file an id the log can recognise it by: when the file has a
+     * blank userblock (H5Pset_userblock(fcpl, 512) or more at creation, or
+     * an old file converted with h5jam), its first commit writes a random
+     * id into the userblock's first bytes, which HDF5 never reads or
+     * writes. Files without a userblock are recognised by their first page
+     * and size alone (docs/durability.md, "Which log is whose"). */
+    bool file_id;
 } h5a_wal_options;
 
 /* A new file access property list using the driver (the caller closes it).
@@ -78,8 +92,15 @@ typedef enum {
  * after H5Fflush(file, H5F_SCOPE_GLOBAL): only what HDF5 has handed to the
  * driver is committed. Returns 0, or -1 with a message in err. After an I/O
  * error during a HARD commit the file refuses further writes (reopening it
- * recovers the last commit). */
+ * recovers the last commit).
+ * Returns H5A_WAL_E_GONE, committing nothing, once the file's path (or its
+ * log's) no longer names the file the driver holds: deleted, or replaced by
+ * a rename. Whatever is committed after that could not be found by a
+ * restart, so every later commit fails the same way; the close still makes
+ * everything durable in the file held, and removes the log only if the log
+ * path still names it. */
 int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen);
+#define H5A_WAL_E_GONE (-2)
 
 #define H5A_WAL_PAGE 4096
 /* The log header fills the first 512-byte sector alone: rewriting it is then
@@ -104,6 +125,8 @@ typedef struct {
     int (*flock)(int fd, int op);
     int (*unlink)(const char *path);
     int (*boot_id)(char *out);
+    int (*stat)(const char *path, struct stat *st);
+    int (*rename)(const char *from, const char *to);
 } h5a_wal_sys;
 
 /* Replace the table (NULL: the real system calls). */

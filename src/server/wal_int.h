@@ -32,6 +32,10 @@
 #define REC_HDR 48 /* every record starts with this much: type, fields, checksum */
 #define REC_PAGE_BYTES (REC_HDR + PAGE)
 #define NO_PAGE UINT64_MAX
+#define SECTOR 512
+#define PAGE_SECTORS (H5A_WAL_PAGE / SECTOR)
+/* The file id's stamp at the start of the userblock (see wal_log.c). */
+#define STAMP_BYTES SECTOR
 
 #define PUSH(min, ...)                                                                   \
     H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS, H5E_VFL, min,      \
@@ -58,6 +62,10 @@ int pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
 int sync_retry(int (*fn)(int), int fd);
 /* fsync the directory holding path (after creating or removing a file). */
 int fsync_dir(const char *path);
+/* Who holds the flock on fd's file, for a message: "another process (pid
+ * 42, hdf5-async-serv)", "this process (...)", or that the system does not
+ * say. */
+void lock_holder(int fd, char *out, size_t n);
 
 static inline uint64_t umin(uint64_t a, uint64_t b)
 {
@@ -102,12 +110,23 @@ typedef struct wal_file {
     size_t ndirty, dirty_cap;
     unsigned char *stage; /* STAGE_BYTES for writing records, allocated on first use */
     char boot[64];
+    /* what the log knows the file by (docs/durability.md, "Which log is
+     * whose"): the id in its userblock (0: none yet) */
+    uint64_t file_id;
+    bool stamp_pending; /* give the file an id at the next commit if it has room */
+    /* the inodes held, to notice the paths naming others (h5a_wal_commit) */
+    dev_t dev, log_dev;
+    ino_t ino, log_ino;
+    int gone; /* 0, or which path no longer names what is held: 1 file, 2 log */
 } wal_file;
 
-/* The first page at or above which the data file may be written directly. */
+/* The first page at or above which the data file may be written directly.
+ * Page 0 is always below it: the superblock page changes only at
+ * checkpoints and recoveries, which is what lets a log check that a data
+ * file is the one it belongs to (its first page as the log expects). */
 static inline uint64_t boundary(const wal_file *f)
 {
-    return (f->protect + PAGE - 1) / PAGE * PAGE;
+    return umax((f->protect + PAGE - 1) / PAGE * PAGE, PAGE);
 }
 
 /* ---- wal_map.c ---- */
@@ -134,13 +153,23 @@ int zero_stale(wal_file *f, uint64_t from, uint64_t to);
 
 /* What a log header says. */
 typedef struct {
+    unsigned version; /* 1: written by builds before the file id */
     uint64_t gen, base_eof, start, durable_seq;
     char boot[48];
+    uint64_t file_id; /* 2: the data file's id when the generation began, 0: none */
+    /* 2: each sector of the data file's first page when the generation
+     * began (zeros past its end) */
+    uint64_t base_sums[PAGE_SECTORS];
 } log_header;
 
 /* Decode the first n bytes of a log: 1 valid, 0 no usable header (torn,
- * empty or not ours), -1 a header of another version or page size. */
+ * cut, flipped bits, not a log), -1 a header of another version or page
+ * size. */
 int header_decode(const unsigned char *h, size_t n, log_header *out);
+/* The id stamp at the start of a file's first page: 1 and *id if there is
+ * one. */
+int stamp_decode(const unsigned char *page0, uint64_t *id);
+void stamp_encode(uint64_t id, unsigned char *out);
 /* Start generation gen+1 with records at `start`; durable: fsync the
  * header (see the doc for when that is needed). */
 int log_reset(wal_file *f, uint64_t start, bool durable);
@@ -150,7 +179,8 @@ int log_append(wal_file *f, bool commit, bool hard);
 /* Log the changed pages without a commit record and drop every buffer. */
 int spill(wal_file *f);
 /* Roll the data file forward to what the log lh heads can replay, then
- * leave the map empty and eof = phys = the recovered size. */
+ * leave the map empty and eof = phys = the recovered size. -2 (pushed)
+ * when the data file is not the one the log was written for. */
 int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep);
 
 /* ---- wal_file.c ---- */
@@ -163,6 +193,9 @@ int wal_close(wal_file *f);
 /* checkpoint: after a HARD commit, checkpoint now rather than once the log
  * has grown past opt.checkpoint_bytes. 0, or -1 with err. */
 int wal_commit(wal_file *f, bool hard, bool force_checkpoint, char *err, size_t errlen);
+/* 0, or H5A_WAL_E_GONE with err once the file's path or its log's names
+ * another file or none (stays so). */
+int wal_check_paths(wal_file *f, char *err, size_t errlen);
 /* The open file whose HDF5 handle is h, or NULL. */
 wal_file *wal_find_open(const void *h);
 

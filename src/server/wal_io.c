@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +32,9 @@ static int real_boot_id(char *out)
     return 0;
 }
 
-static const h5a_wal_sys real_sys = {real_open, close,     pread, pwrite,  fdatasync, fsync,
-                                     ftruncate, fstat,     flock, unlink,  real_boot_id};
+static const h5a_wal_sys real_sys = {real_open, close,  pread,  pwrite,       fdatasync,
+                                     fsync,     ftruncate, fstat, flock, unlink, real_boot_id,
+                                     stat,      rename};
 const h5a_wal_sys *S = &real_sys;
 
 void h5a_wal_set_sys(const h5a_wal_sys *sys)
@@ -193,4 +195,46 @@ int fsync_dir(const char *path)
     int rc = sync_retry(S->fsync, fd);
     S->close(fd);
     return rc;
+}
+
+/* flock() does not say who holds a lock; /proc/locks does (Linux): the pid
+ * that took each lock, by device and inode. */
+void lock_holder(int fd, char *out, size_t n)
+{
+    struct stat st;
+    snprintf(out, n, "another process (the system does not say which)");
+    if (fstat(fd, &st) < 0) return;
+    FILE *fp = fopen("/proc/locks", "r");
+    if (!fp) return;
+    char line[256];
+    long pid = -1;
+    while (fgets(line, sizeof line, fp)) {
+        char kind[16];
+        long p;
+        unsigned maj, min;
+        unsigned long long ino;
+        /* "1: FLOCK  ADVISORY  WRITE 4242 fe:00:1234 0 EOF"; lines of
+         * waiters have "->" where the kind is */
+        if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind, &p, &maj, &min, &ino) != 5)
+            continue;
+        if (strcmp(kind, "FLOCK") != 0 || ino != (unsigned long long)st.st_ino ||
+            maj != major(st.st_dev) || min != minor(st.st_dev))
+            continue;
+        pid = p;
+        break;
+    }
+    fclose(fp);
+    if (pid == (long)getpid()) {
+        snprintf(out, n, "this process (already open here)");
+    } else if (pid > 0) {
+        char comm[64] = "", path[64];
+        snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+        FILE *cf = fopen(path, "r");
+        if (cf) {
+            if (!fgets(comm, sizeof comm, cf)) comm[0] = '\0';
+            fclose(cf);
+            comm[strcspn(comm, "\n")] = '\0';
+        }
+        snprintf(out, n, "another process (pid %ld%s%s)", pid, comm[0] ? ", " : "", comm);
+    }
 }

@@ -4,12 +4,14 @@
  * (wal_map.c) to hold the pages it writes or replays, and wal_io.c. */
 #include "server/wal_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define STAGE_BYTES ((size_t)1 << 20) /* records are written in pieces of this size */
 
-#define VERSION 1
+/* 2 adds the file's id and first page to the header; 1 is still read */
+#define VERSION 2
 #define REC_PAGE 1
 #define REC_COMMIT 2
 #define FLAG_HARD 1
@@ -126,28 +128,84 @@ int spill(wal_file *f)
  * committed size at the generation's start), start (offset of its first
  * record), durable_seq (commits up to this one are on disk whatever their
  * kind: set by a recovery that replays SOFT commits), boot id of the
- * writer, checksum. All in the first 104 bytes of the sector. */
-static void header_encode(uint64_t gen, uint64_t base_eof, uint64_t start, uint64_t durable_seq,
-                          const char *boot, unsigned char *h)
+ * writer; from version 2 the data file's id and a checksum of each sector
+ * of its first page at the generation's start (what the log assumes the
+ * file to be); then the header's checksum. All in the first 176 bytes of
+ * the sector (version 1: 104). */
+#define SUM_AT_V1 96
+#define SUM_AT_V2 168
+static void header_encode(const log_header *lh, unsigned char *h)
 {
     memset(h, 0, HDR);
     memcpy(h, LOG_MAGIC, 8);
-    put32(h + 8, VERSION);
+    put32(h + 8, lh->version);
     put32(h + 12, (uint32_t)PAGE);
-    put64(h + 16, gen);
-    put64(h + 24, base_eof);
-    put64(h + 32, start);
-    put64(h + 40, durable_seq);
-    memcpy(h + 48, boot, 48); /* boot ids are 36 characters */
-    h[95] = '\0';
-    put64(h + 96, hash64(h, 96, 0));
+    put64(h + 16, lh->gen);
+    put64(h + 24, lh->base_eof);
+    put64(h + 32, lh->start);
+    put64(h + 40, lh->durable_seq);
+    memcpy(h + 48, lh->boot, 47); /* boot ids are 36 characters */
+    if (lh->version == 1) {
+        put64(h + SUM_AT_V1, hash64(h, SUM_AT_V1, 0));
+        return;
+    }
+    put64(h + 96, lh->file_id);
+    for (int i = 0; i < PAGE_SECTORS; i++) put64(h + 104 + 8 * i, lh->base_sums[i]);
+    put64(h + SUM_AT_V2, hash64(h, SUM_AT_V2, 0));
+}
+
+int header_decode(const unsigned char *h, size_t n, log_header *out)
+{
+    if (n < HDR || memcmp(h, LOG_MAGIC, 8) != 0) return 0;
+    unsigned version = get32(h + 8);
+    size_t at = version == 1 ? SUM_AT_V1 : version == VERSION ? SUM_AT_V2 : 0;
+    if (!at) return -1; /* a later version: its checksum is elsewhere */
+    if (get64(h + at) != hash64(h, at, 0)) return 0;
+    if (get32(h + 12) != PAGE) return -1;
+    memset(out, 0, sizeof *out);
+    out->version = version;
+    out->gen = get64(h + 16);
+    out->base_eof = get64(h + 24);
+    out->start = get64(h + 32);
+    out->durable_seq = get64(h + 40);
+    memcpy(out->boot, h + 48, 47);
+    if (version >= 2) {
+        out->file_id = get64(h + 96);
+        for (int i = 0; i < PAGE_SECTORS; i++) out->base_sums[i] = get64(h + 104 + 8 * i);
+    }
+    return out->start >= HDR ? 1 : 0;
+}
+
+/* The data file's first page as it is on disk, zeros past its end. */
+static int first_page(wal_file *f, unsigned char *out)
+{
+    size_t got = 0;
+    if (f->phys && pread_all(f->fd, out, (size_t)umin(PAGE, f->phys), 0, &got) < 0) return -1;
+    memset(out + got, 0, PAGE - got);
+    return 0;
+}
+
+static void sector_sums(const unsigned char *page, uint64_t *sums)
+{
+    for (int i = 0; i < PAGE_SECTORS; i++) sums[i] = hash64(page + SECTOR * i, SECTOR, 0);
 }
 
 int log_reset(wal_file *f, uint64_t start, bool durable)
 {
     unsigned char h[H5A_WAL_HEADER_BYTES];
-    f->gen++;
-    header_encode(f->gen, f->base_eof, start, 0, f->boot, h);
+    unsigned char page[H5A_WAL_PAGE];
+    /* the data file holds the new generation's base state now (a
+     * checkpoint or a recovery has just synced it, or nothing changed it
+     * since the open) */
+    if (first_page(f, page) < 0) return -1;
+    log_header lh = {.version = VERSION,
+                     .gen = ++f->gen,
+                     .base_eof = f->base_eof,
+                     .start = start,
+                     .file_id = f->file_id};
+    memcpy(lh.boot, f->boot, sizeof lh.boot - 1);
+    sector_sums(page, lh.base_sums);
+    header_encode(&lh, h);
     if (pwrite_all(f->log_fd, h, HDR, 0) < 0) return -1;
     if (durable && sync_retry(S->fdatasync, f->log_fd) < 0) return -1;
     f->log_start = f->log_end = start;
@@ -157,18 +215,31 @@ int log_reset(wal_file *f, uint64_t start, bool durable)
     return 0;
 }
 
-int header_decode(const unsigned char *h, size_t n, log_header *out)
+/* ---- the file's id ---- */
+
+/* At the start of the userblock, which HDF5 neither reads nor writes:
+ * magic, version, id, checksum, and a line for whoever looks. */
+static const unsigned char STAMP_MAGIC[8] = {'H', '5', 'A', 'F', 'I', 'L', 'E', '\n'};
+static const char STAMP_TEXT[] = "hdf5-async file id: its log FILE.wal names it "
+                                 "(docs/durability.md)\n";
+
+void stamp_encode(uint64_t id, unsigned char *out)
 {
-    if (n < 104 || memcmp(h, LOG_MAGIC, 8) != 0) return 0;
-    if (get64(h + 96) != hash64(h, 96, 0)) return 0;
-    if (get32(h + 8) != VERSION || get32(h + 12) != PAGE) return -1;
-    out->gen = get64(h + 16);
-    out->base_eof = get64(h + 24);
-    out->start = get64(h + 32);
-    out->durable_seq = get64(h + 40);
-    memcpy(out->boot, h + 48, 48);
-    out->boot[47] = '\0';
-    return out->start >= HDR ? 1 : 0;
+    memset(out, 0, STAMP_BYTES);
+    memcpy(out, STAMP_MAGIC, 8);
+    put32(out + 8, 1);
+    put64(out + 16, id);
+    put64(out + 24, hash64(out, 24, 0));
+    memcpy(out + 32, STAMP_TEXT, sizeof STAMP_TEXT - 1);
+}
+
+int stamp_decode(const unsigned char *page0, uint64_t *id)
+{
+    if (memcmp(page0, STAMP_MAGIC, 8) != 0 || get32(page0 + 8) != 1 ||
+        get64(page0 + 24) != hash64(page0, 24, 0))
+        return 0;
+    *id = get64(page0 + 16);
+    return *id != 0;
 }
 
 /* ---- recovery ---- */
@@ -207,8 +278,65 @@ static int record_read(wal_file *f, uint64_t gen, uint64_t off, record *r, unsig
 /* To the log's last commit (process crash: the log was written since this
  * boot) or its last HARD commit (machine crash); the caller then starts a
  * new generation, durably (see the doc for why it must be). */
+/* Is the data file the one the log was written for? Its id, when both
+ * have one, must be the log's; each sector of its first page must be as
+ * the generation began, or as a record of the log has it (a checkpoint or
+ * an earlier recovery may have written it, whole or torn at a sector); its
+ * size at least the generation's base, or a commit's end of file (what a
+ * checkpoint or a recovery truncates to). */
+typedef struct {
+    uint64_t sums[PAGE_SECTORS];
+    unsigned unmatched; /* sectors not yet found as the log expects them */
+    bool stamped, size_ok;
+    uint64_t id;
+} identity;
+
+static int identity_start(wal_file *f, const log_header *lh, identity *id)
+{
+    unsigned char page[H5A_WAL_PAGE];
+    if (first_page(f, page) < 0) return -1;
+    memset(id, 0, sizeof *id);
+    sector_sums(page, id->sums);
+    id->stamped = stamp_decode(page, &id->id);
+    for (int i = 0; i < PAGE_SECTORS && lh->version >= 2; i++)
+        if (id->sums[i] != lh->base_sums[i]) id->unmatched |= 1u << i;
+    id->size_ok = f->phys >= lh->base_eof;
+    return 0;
+}
+
+static void identity_see_page0(identity *id, const unsigned char *page)
+{
+    for (int i = 0; i < PAGE_SECTORS && id->unmatched; i++)
+        if ((id->unmatched & (1u << i)) && hash64(page + SECTOR * i, SECTOR, 0) == id->sums[i])
+            id->unmatched &= ~(1u << i);
+}
+
+static int identity_check(wal_file *f, const log_header *lh, const identity *id)
+{
+    char why[160];
+    if (lh->file_id && id->stamped && id->id != lh->file_id)
+        snprintf(why, sizeof why, "it was written for the file with id %016llx, this one has id %016llx",
+                 (unsigned long long)lh->file_id, (unsigned long long)id->id);
+    else if (id->unmatched)
+        snprintf(why, sizeof why, "the file's first page is not what the log expects");
+    else if (!id->size_ok)
+        snprintf(why, sizeof why, "the file is %llu bytes, shorter than the log expects (%llu)",
+                 (unsigned long long)f->phys, (unsigned long long)lh->base_eof);
+    else
+        return 0;
+    errno = EPROTO;
+    PUSH(H5E_CANTOPENFILE,
+         "'%s' is not the log of '%s' (%s): refusing to replay it into this file. If '%s' is the "
+         "file to serve, move the log away (it may hold another file's commits) and start "
+         "again; if the log is this file's, restore the file it was written for",
+         f->log_path, f->path, why, f->path);
+    return -2;
+}
+
 int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep)
 {
+    identity id;
+    if (identity_start(f, lh, &id) < 0) return -1;
     unsigned char *page = malloc(PAGE);
     if (!page) return errno = ENOMEM, -1;
     rep->same_boot = f->boot[0] && strcmp(lh->boot, f->boot) == 0;
@@ -222,6 +350,7 @@ int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep)
     while ((rc = record_read(f, lh->gen, off, &r, page)) == 1) {
         if (r.type == REC_PAGE) {
             if (r.a > (uint64_t)INT64_MAX / PAGE) break;
+            if (r.a == 0) identity_see_page0(&id, page);
             nrec++;
             chain = chain_next(chain, r.sum);
             off += REC_PAGE_BYTES;
@@ -233,6 +362,7 @@ int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep)
         nrec = 0;
         chain = 0;
         end_all = off;
+        if (r.b == f->phys) id.size_ok = true;
         eof_all = r.b;
         n_all++;
         if ((r.flags & FLAG_HARD) || seq <= lh->durable_seq) {
@@ -242,6 +372,13 @@ int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep)
         }
     }
     if (rc < 0) goto fail;
+    if ((rc = identity_check(f, lh, &id)) < 0) {
+        free(page);
+        return rc;
+    }
+    struct stat lst;
+    if (S->fstat(f->log_fd, &lst) == 0 && (uint64_t)lst.st_size > end_all)
+        rep->ignored = (uint64_t)lst.st_size - end_all;
     uint64_t end = rep->same_boot ? end_all : end_hard;
     uint64_t eof = rep->same_boot ? eof_all : eof_hard;
     rep->commits = rep->same_boot ? n_all : n_hard;
@@ -252,7 +389,9 @@ int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep)
          * replay them too, not stop at the last HARD commit: make them
          * durable and say so in the header. */
         unsigned char h[H5A_WAL_HEADER_BYTES];
-        header_encode(lh->gen, lh->base_eof, lh->start, seq, lh->boot, h);
+        log_header durable = *lh;
+        durable.durable_seq = seq;
+        header_encode(&durable, h);
         if (sync_retry(S->fdatasync, f->log_fd) < 0 || pwrite_all(f->log_fd, h, HDR, 0) < 0 ||
             sync_retry(S->fdatasync, f->log_fd) < 0)
             goto fail;
