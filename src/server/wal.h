@@ -11,7 +11,12 @@
  * Opening a file through this driver first replays or discards what a crash
  * left in the log, so the file always comes back as its last commit: every
  * commit after a process crash (kill -9), every HARD commit after a machine
- * crash. docs/durability.md has the whole design and why it holds.
+ * crash. The log names the file it belongs to (an id in the file's
+ * userblock, its first page and size): a log that is another file's, a
+ * symbolic link, or damaged makes the open fail rather than be replayed.
+ * The open locks the file and the log, so a second opener is refused even
+ * after the path was given to another file. docs/durability.md has the
+ * whole design and why it holds; wal_int.h the layers of the code.
  *
  * Use: fapl = h5a_wal_fapl(&options); H5Fopen/H5Fcreate(path, ..., fapl);
  * after each H5Fflush(file, H5F_SCOPE_GLOBAL) call h5a_wal_commit(file,

@@ -282,8 +282,10 @@ static int record_read(wal_file *f, uint64_t gen, uint64_t off, record *r, unsig
  * have one, must be the log's; each sector of its first page must be as
  * the generation began, or as a record of the log has it (a checkpoint or
  * an earlier recovery may have written it, whole or torn at a sector); its
- * size at least the generation's base, or a commit's end of file (what a
- * checkpoint or a recovery truncates to). */
+ * size at least the generation's base, or at least some commit's end of
+ * file (a checkpoint or a recovery truncates to one, and the next
+ * generation, whose header a machine crash may have lost, writes new space
+ * past it). */
 typedef struct {
     uint64_t sums[PAGE_SECTORS];
     unsigned unmatched; /* sectors not yet found as the log expects them */
@@ -320,8 +322,8 @@ static int identity_check(wal_file *f, const log_header *lh, const identity *id)
     else if (id->unmatched)
         snprintf(why, sizeof why, "the file's first page is not what the log expects");
     else if (!id->size_ok)
-        snprintf(why, sizeof why, "the file is %llu bytes, shorter than the log expects (%llu)",
-                 (unsigned long long)f->phys, (unsigned long long)lh->base_eof);
+        snprintf(why, sizeof why, "the file is %llu bytes, shorter than the log expects",
+                 (unsigned long long)f->phys);
     else
         return 0;
     errno = EPROTO;
@@ -362,7 +364,7 @@ int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep)
         nrec = 0;
         chain = 0;
         end_all = off;
-        if (r.b == f->phys) id.size_ok = true;
+        if (r.b <= f->phys) id.size_ok = true;
         eof_all = r.b;
         n_all++;
         if ((r.flags & FLAG_HARD) || seq <= lh->durable_seq) {
