@@ -227,9 +227,12 @@ all: $(BENCH)
 $(BENCH): bench/bench.c $(LIB_A)
 	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS)
 
+# bench/bench_python.py: the Python rows (hdf5_async.File and HDF5Client
+# through the server against h5py on a local file), after the C table.
 bench: deps
 	$(MAKE) $(SERVER) $(BENCH)
 	$(BENCH) --server $(SERVER) $(BENCH_ARGS)
+	$(PY) bench/bench_python.py --server $(SERVER) $(filter --quick,$(BENCH_ARGS))
 
 # ---- fuzzing (fuzz/): libFuzzer targets, built with clang into build/fuzz/ ----
 # `make fuzz FUZZ_SECONDS=60` builds them and runs each for that long, seeded
@@ -249,11 +252,12 @@ FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall
 FUZZ_LIB_SRC       := $(wildcard src/proto/*.c src/common/*.c) $(filter-out src/server/main.c \
                       src/server/net.c src/server/storage.c,$(wildcard src/server/*.c))
 FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
-FUZZ_TARGETS       := decode engine
+FUZZ_TARGETS       := decode engine tls
 FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_RUN_FLAGS     ?= -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 -dict=fuzz/request.dict
 FUZZ_MAXLEN_decode := 16384
 FUZZ_MAXLEN_engine := 8192
+FUZZ_MAXLEN_tls    := 4096
 
 .PHONY: fuzz fuzz-build fuzz-smoke fuzz-deps
 
@@ -273,13 +277,16 @@ $(FUZZ_DIR)/fuzz_decode: $(FUZZ_DIR)/fuzz/fuzz_decode.o $(FUZZ_LIB_OBJ)
 $(FUZZ_DIR)/fuzz_engine: $(FUZZ_DIR)/fuzz/fuzz_engine.o $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
 
+$(FUZZ_DIR)/fuzz_tls: $(FUZZ_DIR)/fuzz/fuzz_tls.o $(FUZZ_DIR)/src/server/tls.o
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(PKG_LIBS)
+
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_DIR)/corpus-$$t $(FUZZ_DIR)/artifacts; \
 	    echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	    LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp:print_suppressions=0 \
 	    nice -n 19 $(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN_FLAGS) \
-	        -max_len=$$(case $$t in decode) echo $(FUZZ_MAXLEN_decode);; *) echo $(FUZZ_MAXLEN_engine);; esac) \
+	        -max_len=$$(case $$t in decode) echo $(FUZZ_MAXLEN_decode);; tls) echo $(FUZZ_MAXLEN_tls);; *) echo $(FUZZ_MAXLEN_engine);; esac) \
 	        -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- $(FUZZ_DIR)/corpus-$$t fuzz/corpus/$$t; \
 	done
 
@@ -296,12 +303,24 @@ SOAK_CONNS         ?= 400
 SOAK_ARGS          ?=
 SOAK_SMOKE_SECONDS ?= 20
 SOAK_SMOKE_CONNS   ?= 64
-.PHONY: soak soak-smoke
+.PHONY: soak soak-smoke soak-leak
 
 soak: deps
 	$(MAKE) $(SERVER)
 	H5A_SERVER=$${H5A_SERVER:-$(abspath $(SERVER))} $(PY) tests/soak/soak.py \
 	    --seconds $(SOAK_SECONDS) --conns $(SOAK_CONNS) $(SOAK_ARGS)
+
+# A server that leaks SOAK_LEAK_BYTES per request (-DH5A_DELIBERATE_LEAK),
+# soaked for SOAK_LEAK_SECONDS: the memory rule must FAIL it (this target
+# succeeds when the soak fails on memory; see tests/soak/README.md).
+SOAK_LEAK_BYTES   ?= 64
+SOAK_LEAK_SECONDS ?= 600
+soak-leak: deps
+	$(MAKE) BUILD=build/leak OPT="-O2 -g -DH5A_DELIBERATE_LEAK=$(SOAK_LEAK_BYTES)" build/leak/hdf5-async-server
+	@if H5A_SERVER=$(abspath build/leak/hdf5-async-server) $(PY) tests/soak/soak.py \
+	    --seconds $(SOAK_LEAK_SECONDS) --conns $(SOAK_CONNS) $(SOAK_ARGS) > build/leak/soak.log 2>&1; then \
+	    tail -20 build/leak/soak.log; echo "soak-leak: the leaking server PASSED the soak: the memory rule missed it"; exit 1; \
+	fi; tail -20 build/leak/soak.log; grep -q "NOT FLAT" build/leak/soak.log && echo "soak-leak: the memory rule caught the leak"
 
 soak-smoke:
 	$(MAKE) soak SOAK_SECONDS=$(SOAK_SMOKE_SECONDS) SOAK_CONNS=$(SOAK_SMOKE_CONNS)

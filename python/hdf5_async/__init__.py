@@ -1,8 +1,21 @@
-"""hdf5-async: an asyncio client for the hdf5-async server.
+"""hdf5-async: clients of the hdf5-async server -- ``File`` (h5py's API,
+blocking), ``AsyncFile`` (the same, awaitable) and ``HDF5Client`` (every
+operation of the protocol, asyncio).
 
 One server owns one HDF5 file and applies every client's operations one at a
 time, in the order it received them; any number of clients, on any number of
-machines, read and write the file through it::
+machines, read and write the file through it. h5py's API, pointed at a
+server::
+
+    import numpy as np
+    import hdf5_async
+
+    with hdf5_async.File(server="host:8888") as f:   # or config.ini's address
+        f["entry/data"] = np.arange(100.0)
+        print(f["entry/data"][10:20], f["entry/data"].dtype)
+
+See docs/from-h5py.md for what differs from h5py and why. The protocol's
+operations, asyncio::
 
     import asyncio
     import numpy as np
@@ -59,55 +72,25 @@ Errors
 ------
 Every error reply raises the subclass of :class:`HDF5AsyncError` named after
 its code (``NotFoundError`` for ``NOT_FOUND``, ...), with ``.code`` and
-``.message``. A connection that drops makes every pending call raise
-:class:`ConnectionClosedError`.
+``.message``; each is also the built-in exception h5py raises for that
+condition (``NotFoundError`` is a ``KeyError``, ...). A connection that drops
+makes every pending call raise :class:`ConnectionClosedError`; a call over
+the client's ``timeout`` raises :class:`TimedOutError` (also an
+``asyncio.TimeoutError``).
+
+Logging
+-------
+The package logs to the ``"hdf5_async"`` logger and installs no handler:
+``logging.basicConfig(level=logging.DEBUG)`` (or any configuration of the
+application's) shows them; ``debug = true`` in config.ini sets the logger's
+level to DEBUG so each request and reply is logged.
 """
 
+from . import errors, h5
 from .client import HDF5Client
-from .errors import (
-    ERROR_CLASSES,
-    BadPathError,
-    BadRequestError,
-    ConnectionClosedError,
-    ExistsError,
-    HDF5AsyncError,
-    HDF5Error,
-    InternalError,
-    NotADatasetError,
-    NotAGroupError,
-    NotFoundError,
-    OutOfRangeError,
-    ProtocolError,
-    ShapeMismatchError,
-    ShuttingDownError,
-    TooLargeError,
-    TypeMismatchError,
-    UnknownOpError,
-    UnsupportedTypeError,
-)
+from .errors import *  # noqa: F401,F403 (every class, declared once in errors.py)
+from .h5 import *  # noqa: F401,F403 (File, AsyncFile, Group, Dataset, ...)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = [
-    "HDF5Client",
-    "HDF5AsyncError",
-    "ConnectionClosedError",
-    "BadRequestError",
-    "BadPathError",
-    "UnknownOpError",
-    "ProtocolError",
-    "TooLargeError",
-    "NotFoundError",
-    "ExistsError",
-    "NotAGroupError",
-    "NotADatasetError",
-    "TypeMismatchError",
-    "ShapeMismatchError",
-    "OutOfRangeError",
-    "UnsupportedTypeError",
-    "HDF5Error",
-    "ShuttingDownError",
-    "InternalError",
-    "ERROR_CLASSES",
-    "__version__",
-]
+__all__ = ["HDF5Client", "__version__"] + h5.__all__ + errors.__all__

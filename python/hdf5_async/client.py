@@ -1,103 +1,46 @@
 """The asyncio client."""
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import itertools
 import logging
+import os
+import ssl as _ssl
+from typing import (
+    Any,
+    AsyncIterator,
+    Dict,
+    List,
+    Optional,
+    OrderedDict,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from . import codec, ops
-from .config import load_settings
-from .errors import ConnectionClosedError, HDF5AsyncError, error_from_reply
+from .config import load_settings, resolve_token
+from .errors import (
+    BadReplyError,
+    ConnectionClosedError,
+    HDF5AsyncError,
+    ReadOnlyError,
+    TimedOutError,
+    UnknownOpError,
+    error_from_reply,
+)
+from .protocol import SMALL_SEND, FrameProtocol, Reply
 
 __all__ = ["HDF5Client"]
 
+# No handler is installed here: records go wherever the application's
+# logging configuration sends them (nowhere below WARNING by default).
 log = logging.getLogger("hdf5_async")
 
-
-def _enable_debug_logging():
-    log.setLevel(logging.DEBUG)
-    if not log.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-
-
-class _FrameProtocol(asyncio.Protocol):
-    """Splits the byte stream into frames and hands each payload over as
-    soon as it is complete.
-
-    A Protocol rather than asyncio streams: a StreamReader that has seen a
-    connection error raises it before handing out data it already holds, so
-    replies that arrived just before a reset (a server closing while
-    requests are still in flight) would be lost."""
-
-    def __init__(self, on_payload, on_lost):
-        self._on_payload = on_payload
-        self._on_lost = on_lost
-        self._buf = bytearray()
-        self.transport = None
-        self._paused = False
-        self._drain_waiter = None
-        self.lost = False
-        self.closed = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        buf = self._buf
-        buf += data
-        while len(buf) >= 4:
-            size = int.from_bytes(buf[:4], "big")
-            if len(buf) < 4 + size:
-                break
-            # decode straight from the buffer (no copy of a big payload);
-            # the decoded objects do not refer to it
-            mv = memoryview(buf)
-            payload = mv[4:4 + size]
-            try:
-                self._on_payload(payload)
-            except Exception as e:  # undecodable reply: the stream is lost
-                self._on_lost(e)
-                self.transport.abort()
-                return
-            finally:
-                payload.release()
-                mv.release()
-            del buf[:4 + size]
-
-    def eof_received(self):
-        return False  # close our side too
-
-    def connection_lost(self, exc):
-        self.lost = True
-        self._on_lost(exc)
-        self._wake(exc or ConnectionResetError("connection closed"))
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def pause_writing(self):
-        self._paused = True
-
-    def resume_writing(self):
-        self._paused = False
-        self._wake(None)
-
-    def _wake(self, exc):
-        w, self._drain_waiter = self._drain_waiter, None
-        if w is not None and not w.done():
-            if exc is None:
-                w.set_result(None)
-            else:
-                w.set_exception(exc)
-
-    async def drain(self):
-        if self.lost:
-            raise ConnectionResetError("connection lost")
-        if not self._paused:
-            return
-        self._drain_waiter = asyncio.get_running_loop().create_future()
-        await self._drain_waiter
+Shape = Tuple[int, ...]
+SSLArg = Union[None, bool, str, "os.PathLike[str]", _ssl.SSLContext]
 
 
 class HDF5Client:
@@ -106,70 +49,120 @@ class HDF5Client:
     ``HDF5Client()`` reads host and port from ``./config.ini`` (the [client]
     section if it has them, else [server]; 0.0.0.0 means 127.0.0.1), falling
     back to 127.0.0.1:8888. ``timeout`` (seconds) bounds connect() and each
-    call; None waits forever. ``durability`` ("none", "flush" or "fsync")
-    is what an ok reply to this client's changes promises unless a call
-    says otherwise; None leaves it to the server's ``durability`` key (see
-    docs/durability.md).
+    call (TimedOutError, also an asyncio.TimeoutError); None waits forever.
+    ``durability`` ("none", "flush" or "fsync") is what an ok reply to this
+    client's changes promises unless a call says otherwise; None leaves it
+    to the server's ``durability`` key (see docs/durability.md).
 
-    One client may be shared by any number of tasks: requests are pipelined
-    on the one connection and each call gets its own reply.
+    ``token`` authenticates the connection (the protocol's ``auth``, sent
+    first on connect): when None, $HDF5_ASYNC_TOKEN, else the file named by
+    the config's [client] ``token_file``, else none is sent. ``ssl``: an
+    ``ssl.SSLContext``, True (verify the server against the system's CAs) or
+    the path of a CA file (PEM) to verify it with; None or False: plain TCP.
+    ``read_only=True`` refuses every call that would change the file
+    (ReadOnlyError) before anything is sent.
+
+    One client may be shared by any number of tasks of its event loop:
+    requests are pipelined on the one connection and each call gets its own
+    reply.
     """
 
-    def __init__(self, host=None, port=None, config=None, *, timeout=None, durability=None):
+    def __init__(
+        self,
+        host: Optional[str] = None,
+        port: Optional[Union[int, str]] = None,
+        config: Optional[Union[str, "os.PathLike[str]"]] = None,
+        *,
+        timeout: Optional[float] = None,
+        durability: Optional[str] = None,
+        token: Optional[str] = None,
+        ssl: SSLArg = None,
+        read_only: bool = False,
+    ) -> None:
         settings = load_settings(host, port, config)
         self.durability = _durability_arg(durability)
-        self.host = settings.host
-        self.port = settings.port
-        self.debug = settings.debug
+        self.host: str = settings.host
+        self.port: int = settings.port
+        self.debug: bool = settings.debug
         self.timeout = timeout
+        self.read_only = bool(read_only)
+        self._token = resolve_token(token, settings)
+        self._ssl = _ssl_context(ssl)
+        #: the server's answer to ``auth`` ({"name", "role"}), when a token was sent
+        self.identity: Optional[Dict[str, Any]] = None
         if self.debug:
-            _enable_debug_logging()
-        self._transport = None
-        self._protocol = None
-        self._write_lock = None
+            log.setLevel(logging.DEBUG)
+        self._transport: Optional[asyncio.Transport] = None
+        self._protocol: Optional[FrameProtocol] = None
+        self._write_lock: Optional[asyncio.Lock] = None
         # id -> future, in the order the requests were sent: replies come
         # back in that order, so a reply whose id the server could not read
         # (id nil) belongs to the oldest one.
-        self._pending = collections.OrderedDict()
+        self._pending: OrderedDict[int, asyncio.Future] = collections.OrderedDict()
         self._ids = itertools.count(1)
-        self._closed_exc = None
+        self._closed_exc: Optional[HDF5AsyncError] = None
+        self._unasked: Optional[HDF5AsyncError] = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
         return "<HDF5Client %s:%s %s>" % (self.host, self.port, state)
 
     @property
-    def connected(self):
+    def connected(self) -> bool:
         return self._transport is not None and self._closed_exc is None
 
     # ---------------------------------------------------------------- life
 
-    async def connect(self):
-        """Open the connection (a no-op when already connected)."""
+    async def connect(self) -> None:
+        """Open the connection (a no-op when already connected), and
+        authenticate when the client has a token."""
         if self.connected:
             return
         log.debug("connecting to %s:%s", self.host, self.port)
         loop = asyncio.get_running_loop()
-        self._closed_exc = None
+        self._closed_exc = self._unasked = None
         self._pending = collections.OrderedDict()
         coro = loop.create_connection(
-            lambda: _FrameProtocol(self._on_payload, self._on_lost), self.host, self.port
+            lambda: FrameProtocol(self._on_reply, self._on_lost),
+            self.host,
+            self.port,
+            ssl=self._ssl,
+            server_hostname=self.host if self._ssl is not None else None,
         )
-        if self.timeout is not None:
-            coro = asyncio.wait_for(coro, self.timeout)
-        transport, protocol = await coro
+        transport, protocol = await self._bounded(coro, "connecting to %s:%s" % (self.host, self.port))
         self._transport, self._protocol = transport, protocol
         self._write_lock = asyncio.Lock()
         log.debug("connected to %s:%s", self.host, self.port)
+        if self._token is not None:
+            try:
+                await self._authenticate(self._token)
+            except BaseException:
+                await self.close()
+                raise
 
-    async def close(self):
+    async def _authenticate(self, token: str) -> None:
+        try:
+            res = await self._request("auth", None, {"token": token})
+        except UnknownOpError:
+            raise UnknownOpError(
+                "the server at %s:%s does not support authentication (it answered auth "
+                "with UNKNOWN_OP): connect without a token, or upgrade the server"
+                % (self.host, self.port)
+            ) from None
+        if not isinstance(res, dict):
+            raise BadReplyError("unexpected result of auth: %r" % (res,))
+        self.identity = res
+        log.debug("authenticated as %r", res.get("name"))
+
+    async def close(self) -> None:
         """Close the connection; calls still pending raise
         ConnectionClosedError. Safe to call more than once."""
         transport, protocol = self._transport, self._protocol
-        if transport is None:
+        if transport is None or protocol is None:
             return
         self._transport = None
         self._fail_pending(ConnectionClosedError("connection closed by the client"))
+        protocol._flush()  # what was asked before close() still leaves
         transport.close()
         try:
             await asyncio.wait_for(asyncio.shield(protocol.closed), 5)
@@ -177,111 +170,184 @@ class HDF5Client:
             transport.abort()
         log.debug("closed connection to %s:%s", self.host, self.port)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> "HDF5Client":
         await self.connect()
         return self
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
     # ---------------------------------------------------------------- I/O
 
-    def _fail_pending(self, exc):
+    async def _bounded(self, aw: Any, what: str) -> Any:
+        if self.timeout is None:
+            return await aw
+        try:
+            return await asyncio.wait_for(aw, self.timeout)
+        except asyncio.TimeoutError:
+            raise TimedOutError("%s took more than %gs" % (what, self.timeout)) from None
+
+    def _fail_pending(self, exc: HDF5AsyncError) -> None:
         if self._closed_exc is None:
             self._closed_exc = exc
         pending, self._pending = self._pending, collections.OrderedDict()
         for fut in pending.values():
             if not fut.done():
-                fut.set_exception(ConnectionClosedError(exc.message))
+                fut.set_exception(_fresh(self._closed_exc))
 
-    def _on_lost(self, exc):
-        if isinstance(exc, ConnectionClosedError):
+    def _on_lost(self, exc: Optional[BaseException]) -> None:
+        if isinstance(exc, HDF5AsyncError):
             err = exc
         elif exc is None:
             err = ConnectionClosedError("connection closed by the server")
         elif isinstance(exc, (ConnectionError, OSError)):
             err = ConnectionClosedError("connection lost: %s" % exc)
         else:
-            err = ConnectionClosedError("undecodable reply from server: %s" % exc)
+            err = ConnectionClosedError("connection lost: %s: %s" % (type(exc).__name__, exc))
+        if isinstance(err, BadReplyError):  # the client gave up on the stream
+            err = ConnectionClosedError("connection aborted: %s" % err.message)
+        elif self._unasked is not None:
+            err = self._unasked
         self._fail_pending(err)
 
-    def _on_payload(self, payload):
-        self._dispatch(codec.decode_reply(payload))
-
-    def _dispatch(self, reply):
-        if not isinstance(reply, dict):
-            raise ValueError("reply is not a map: %r" % (reply,))
-        req_id = reply.get("id")
+    def _on_reply(self, reply: Reply) -> None:
+        req_id, ok, body = reply
         if req_id is None:
-            # The server could not read a request's id: replies are in
-            # request order, so it is the oldest request still waiting.
+            # The server could not read a request's id, or speaks unasked
+            # (a connection over max_connections, protected mode): replies
+            # are in request order, so it is the oldest request waiting.
             if not self._pending:
-                log.debug("unmatched reply with nil id: %r", reply)
+                exc = error_from_reply(body) if not ok else BadReplyError("unasked ok reply")
+                log.debug("unasked reply: %s", exc)
+                self._unasked = exc  # why the server is about to close: what calls will say
                 return
             req_id = next(iter(self._pending))
         fut = self._pending.pop(req_id, None)
         if fut is None:
             log.debug("reply for unknown id %r dropped", req_id)
             return
-        if reply.get("ok") is True:
+        if ok:
             log.debug("reply id=%s ok", req_id)
             if not fut.done():
-                fut.set_result(reply.get("result"))
+                fut.set_result(body)
         else:
-            exc = error_from_reply(reply.get("error"))
+            exc = error_from_reply(body)
             log.debug("reply id=%s error %s: %s", req_id, exc.code, exc.message)
             if not fut.done():
                 fut.set_exception(exc)
 
-    def _check_open(self):
+    def _check_open(self) -> None:
         if self._closed_exc is not None:
-            raise ConnectionClosedError(self._closed_exc.message)
+            raise _fresh(self._closed_exc)
         if self._transport is None:
             raise ConnectionClosedError("not connected: call connect() first")
 
-    async def _call(self, op, path=None, durability=None, **args):
-        self._check_open()
+    async def _call(self, op: str, path: Optional[str] = None, durability: Optional[str] = None,
+                    **args: Any) -> Any:
+        """One operation, with the client's policies: read-only clients
+        refuse changes, and changes carry the client's durability."""
+        changes = _changes_file(op)
+        if changes and self.read_only:
+            raise ReadOnlyError("%s: the client is read-only (opened with mode 'r')" % op)
         durability = _durability_arg(durability)
-        if durability is None and ops.changes(op):
+        if durability is None and changes:
             durability = self.durability
         if durability is not None:
             args["durability"] = durability
+        return await self._request(op, path, args)
+
+    async def _request(self, op: str, path: Optional[str], args: Dict[str, Any]) -> Any:
+        """Send one request and wait for its reply's result."""
+        self._check_open()
         if path is not None and not isinstance(path, str):
             raise TypeError("path must be a str, not %s" % type(path).__name__)
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        # a reply may land after its caller gave up (timeout, cancel): mark
-        # the exception retrieved so asyncio does not log it
-        fut.add_done_callback(_consume)
-        async with self._write_lock:
+        # encode before registering: a TypeError leaves nothing behind
+        pieces = codec.encode_request(0, op, path, **args)
+        small = 4 + int.from_bytes(pieces[0], "big") <= SMALL_SEND
+        lock = self._write_lock
+        assert lock is not None
+        if small and not lock.locked():
+            self._send_small(op, path, pieces, fut)  # no wait: frames cannot interleave
+            if self._protocol is not None and self._protocol._paused:
+                await self._drain()
+        else:
+            await self._bounded(self._send_locked(op, path, pieces, fut, small),
+                                "sending %s %s" % (op, path or ""))
+        if self.timeout is None:
+            return await fut
+        timer = loop.call_later(self.timeout, _time_out, fut, self.timeout, op, path)
+        try:
+            return await fut
+        finally:
+            timer.cancel()
+
+    async def _send_locked(self, op: str, path: Optional[str], pieces: List[Any],
+                           fut: "asyncio.Future[Any]", small: bool) -> None:
+        assert self._write_lock is not None
+        async with self._write_lock:  # a large frame is being written: wait for it
             self._check_open()
-            req_id = next(self._ids)
-            # encode before registering: a TypeError leaves nothing behind
-            pieces = codec.encode_request(req_id, op, path, **args)
-            self._pending[req_id] = fut
+            if small:
+                self._send_small(op, path, pieces, fut)
+                await self._drain()
+                return
+            try:
+                await self._send_large(op, path, pieces, fut)
+            except asyncio.CancelledError:
+                # given up half-way (timeout, cancel): the stream is cut
+                # inside a frame, so the connection cannot go on
+                fut.cancel()  # its caller is gone: nobody will read its error
+                if self._transport is not None:
+                    self._on_lost(ConnectionClosedError("a request was abandoned while being sent"))
+                    self._transport.abort()
+                raise
+
+    def _register(self, op: str, path: Optional[str], pieces: List[Any],
+                  fut: "asyncio.Future[Any]") -> None:
+        req_id = next(self._ids)
+        codec.set_request_id(pieces, req_id)
+        self._pending[req_id] = fut
+        if log.isEnabledFor(logging.DEBUG):
             log.debug("request id=%s op=%s path=%s", req_id, op, path)
-            transport, protocol = self._transport, self._protocol
-            # A transport that hit an error is closing and will report
-            # connection_lost in a moment, failing this call with the rest:
-            # writing to it would only make asyncio log warnings.
-            if not transport.is_closing():
-                for piece in pieces:  # synchronous: frames never interleave
-                    transport.write(piece)
-                try:
-                    await protocol.drain()
-                except (ConnectionError, OSError):
-                    pass  # connection_lost fails the pending calls, this one too
-        if self.timeout is not None:
-            return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
-        return await fut
+
+    def _send_small(self, op: str, path: Optional[str], pieces: List[Any],
+                    fut: "asyncio.Future[Any]") -> None:
+        self._register(op, path, pieces, fut)
+        transport, protocol = self._transport, self._protocol
+        assert transport is not None and protocol is not None
+        # A transport that hit an error is closing and will report
+        # connection_lost in a moment, failing this call with the rest:
+        # writing to it would only make asyncio log warnings.
+        if not transport.is_closing():
+            protocol.send_small(pieces)
+
+    async def _send_large(self, op: str, path: Optional[str], pieces: List[Any],
+                          fut: "asyncio.Future[Any]") -> None:
+        self._register(op, path, pieces, fut)
+        transport, protocol = self._transport, self._protocol
+        assert transport is not None and protocol is not None
+        if not transport.is_closing():
+            try:
+                await protocol.send(pieces)
+            except (ConnectionError, OSError):
+                pass  # connection_lost fails the pending calls, this one too
+
+    async def _drain(self) -> None:
+        protocol = self._protocol
+        if protocol is not None:
+            try:
+                await protocol.drain()
+            except (ConnectionError, OSError):
+                pass  # connection_lost fails the pending calls
 
     # ---------------------------------------------------------------- API
 
-    async def ping(self):
+    async def ping(self) -> str:
         """Round trip to the server; returns "pong"."""
         return await self._call("ping")
 
-    async def sync(self, durability="fsync"):
+    async def sync(self, durability: str = "fsync") -> None:
         """Make every operation the server has applied so far durable:
         "fsync" (default) = on disk, survives a machine crash; "flush" =
         survives the server process dying. A barrier: returns once done."""
@@ -289,12 +355,20 @@ class HDF5Client:
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
         await self._call("ping", durability=durability)
 
-    async def create_group(self, path, *, durability=None):
+    async def create_group(self, path: str, *, durability: Optional[str] = None) -> None:
         """Create the group at path and any missing parents (no-op if it
         exists)."""
         await self._call("create_group", path, durability=durability)
 
-    async def write(self, path, data, compression=None, compression_opts=None, *, durability=None):
+    async def write(
+        self,
+        path: str,
+        data: Any,
+        compression: Optional[str] = None,
+        compression_opts: Optional[int] = None,
+        *,
+        durability: Optional[str] = None,
+    ) -> Shape:
         """Write data (scalar, list or numpy array) to the dataset at path,
         replacing what is there. compression: None = the server's default,
         "gzip" (compression_opts = level 0..9), "lzf" or "none". Returns the
@@ -316,19 +390,10 @@ class HDF5Client:
         )
         return _shape(res)
 
-    async def update(self, path, data, compression=None, compression_opts=None, *, durability=None):
-        """Alias of write()."""
-        res = await self._call(
-            "update",
-            path,
-            data=data,
-            compression=compression,
-            compression_opts=compression_opts,
-            durability=durability,
-        )
-        return _shape(res)
+    #: the protocol's "update" is another name of "write"
+    update = write
 
-    async def read(self, path, selection=None):
+    async def read(self, path: str, selection: Any = None) -> Any:
         """Read the dataset at path: a numpy array, a numpy scalar for
         scalar datasets, str/bytes for variable-length string scalars and a
         numpy object array of str/bytes for variable-length string arrays.
@@ -348,7 +413,9 @@ class HDF5Client:
             return codec.strings_to_array(res)
         return codec.decode_value(res)
 
-    async def write_slice(self, path, selection, data, *, durability=None):
+    async def write_slice(
+        self, path: str, selection: Any, data: Any, *, durability: Optional[str] = None
+    ) -> Shape:
         """Write data into a selection of the existing dataset at path:
         ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
         ``dataset[0:10, 2] = data``. The selection is read()'s. data must
@@ -371,19 +438,19 @@ class HDF5Client:
 
     async def create_dataset(
         self,
-        path,
-        shape,
-        dtype="f4",
+        path: str,
+        shape: Union[int, Sequence[int]],
+        dtype: Any = "f4",
         *,
-        chunks=None,
-        maxshape=None,
-        fillvalue=None,
-        compression=None,
-        compression_opts=None,
-        shuffle=False,
-        exist_ok=False,
-        durability=None,
-    ):
+        chunks: Union[None, bool, int, Sequence[int]] = None,
+        maxshape: Union[None, int, Sequence[Optional[int]]] = None,
+        fillvalue: Any = None,
+        compression: Optional[str] = None,
+        compression_opts: Optional[int] = None,
+        shuffle: bool = False,
+        exist_ok: bool = False,
+        durability: Optional[str] = None,
+    ) -> Shape:
         """Create an empty dataset (parents too) as h5py's create_dataset
         does, without writing data: reads give the fill value.
 
@@ -418,7 +485,14 @@ class HDF5Client:
         )
         return _shape(res)
 
-    async def resize(self, path, shape, axis=None, *, durability=None):
+    async def resize(
+        self,
+        path: str,
+        shape: Union[int, Sequence[int]],
+        axis: Optional[int] = None,
+        *,
+        durability: Optional[str] = None,
+    ) -> Shape:
         """Resize a chunked dataset within its maxshape, as h5py's
         Dataset.resize: ``resize(path, (20, 3))``, or ``resize(path, 20,
         axis=0)`` for one axis (the others stay as they are on the server,
@@ -436,7 +510,15 @@ class HDF5Client:
             )
         return _shape(res)
 
-    async def append(self, path, data, compression=None, compression_opts=None, *, durability=None):
+    async def append(
+        self,
+        path: str,
+        data: Any,
+        compression: Optional[str] = None,
+        compression_opts: Optional[int] = None,
+        *,
+        durability: Optional[str] = None,
+    ) -> Shape:
         """Append rows along axis 0 (creating a resizable dataset if
         missing; compression applies only then). Returns the new shape."""
         res = await self._call(
@@ -450,8 +532,15 @@ class HDF5Client:
         return _shape(res)
 
     async def insert(
-        self, path, index, data, compression=None, compression_opts=None, *, durability=None
-    ):
+        self,
+        path: str,
+        index: int,
+        data: Any,
+        compression: Optional[str] = None,
+        compression_opts: Optional[int] = None,
+        *,
+        durability: Optional[str] = None,
+    ) -> Shape:
         """Insert rows before row `index` (negative counts from the end) of
         an existing dataset. Returns the new shape."""
         index = codec.index_arg(index)
@@ -466,14 +555,16 @@ class HDF5Client:
         )
         return _shape(res)
 
-    async def delete(self, path, *, durability=None):
+    async def delete(self, path: str, *, durability: Optional[str] = None) -> None:
         """Delete the group (recursively) or dataset at path, or the link
         at path when it is a soft or external link (dangling or not)."""
         await self._call("delete", path, durability=durability)
 
     # ------------------------------------------------------ attributes
 
-    async def set_attr(self, path, name, value, *, durability=None):
+    async def set_attr(
+        self, path: str, name: str, value: Any, *, durability: Optional[str] = None
+    ) -> None:
         """Set attribute `name` of the group or dataset at path to value
         (anything write() takes; stored as h5py stores the same value in
         ``obj.attrs[name]``), replacing an attribute of that name."""
@@ -481,7 +572,7 @@ class HDF5Client:
             raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
         await self._call("set_attr", path, name=name, data=value, durability=durability)
 
-    async def get_attr(self, path, name):
+    async def get_attr(self, path: str, name: str) -> Any:
         """The value of attribute `name` of the object at path, as read()
         returns values (numpy array or scalar, str/bytes, object array of
         strings)."""
@@ -490,27 +581,27 @@ class HDF5Client:
             return codec.strings_to_array(res)
         return codec.decode_value(res)
 
-    async def list_attrs(self, path):
+    async def list_attrs(self, path: str) -> List[Dict[str, Any]]:
         """The attributes of the object at path, in name order: a list of
         dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
         shape and dtype)."""
         res = await self._call("list_attrs", path)
         return [_describe(a) for a in res]
 
-    async def attrs(self, path):
+    async def attrs(self, path: str) -> Dict[str, Any]:
         """Every attribute of the object at path as a dict name -> value
         (one list_attrs, then the get_attr calls pipelined)."""
         names = [a["name"] for a in await self.list_attrs(path)]
         values = await asyncio.gather(*(self.get_attr(path, n) for n in names))
         return dict(zip(names, values))
 
-    async def delete_attr(self, path, name, *, durability=None):
+    async def delete_attr(self, path: str, name: str, *, durability: Optional[str] = None) -> None:
         """Delete attribute `name` of the object at path."""
         await self._call("delete_attr", path, name=name, durability=durability)
 
     # ------------------------------------------------ listing, inspection
 
-    async def list(self, path="/"):
+    async def list(self, path: str = "/") -> List[Dict[str, Any]]:
         """The members of the group at path, in name order: a list of dicts
         with "name" and "kind" ("group", "dataset", "datatype", "soft_link",
         "external_link", "user_link"); datasets also have "shape",
@@ -526,7 +617,9 @@ class HDF5Client:
             if after is None:
                 return out
 
-    async def walk(self, path="/", max_depth=None, page_size=None):
+    async def walk(
+        self, path: str = "/", max_depth: Optional[int] = None, page_size: Optional[int] = None
+    ) -> AsyncIterator[Dict[str, Any]]:
         """Every link below the group at path, depth first, members in name
         order, each group's contents right after it (as ``h5ls -r``): an
         async iterator of dicts like list()'s with "path" (absolute)
@@ -543,7 +636,7 @@ class HDF5Client:
             if after is None:
                 return
 
-    async def info(self, path):
+    async def info(self, path: str) -> Dict[str, Any]:
         """What the object at path is. A dataset: a dict with "kind":
         "dataset", "shape" and "maxshape" (tuples as h5py gives them: None
         for an unlimited axis; both None for an empty dataset), "dtype" (a
@@ -560,7 +653,7 @@ class HDF5Client:
         Links in the path are followed."""
         return _describe(await self._call("info", path))
 
-    async def exists(self, path):
+    async def exists(self, path: str) -> bool:
         """True when path leads to an object (links followed): False for a
         missing path, a dangling link, or a path through a dataset -- as
         h5py's ``path in file``."""
@@ -568,13 +661,13 @@ class HDF5Client:
 
     # ------------------------------------------------------------ links
 
-    async def create_link(self, path, target, *, durability=None):
+    async def create_link(self, path: str, target: str, *, durability: Optional[str] = None) -> None:
         """Create a soft link at path pointing at target (absolute, or
         relative to the link's group; it need not exist), creating missing
         parent groups."""
         await self._call("create_link", path, target=target, durability=durability)
 
-    async def move(self, path, dest, *, durability=None):
+    async def move(self, path: str, dest: str, *, durability: Optional[str] = None) -> None:
         """Move (rename) the object or link at path to dest, creating
         missing parent groups of dest. dest must not exist."""
         await self._call("move", path, dest=dest, durability=durability)
@@ -583,21 +676,50 @@ class HDF5Client:
 _DURABILITY = ("none", "flush", "fsync")
 
 
-def _durability_arg(value):
+def _changes_file(op: str) -> bool:
+    """Whether op may change the file (ops.py, the op list): it then carries
+    the client's durability, and a read-only client refuses it."""
+    return ops.changes(op)
+
+
+def _durability_arg(value: Optional[str]) -> Optional[str]:
     if value is None or value in _DURABILITY:
         return value
     raise ValueError("durability must be None, %s; not %r" % (", ".join(map(repr, _DURABILITY)), value))
 
 
-def _consume(fut):
-    if not fut.cancelled():
-        fut.exception()
+def _ssl_context(value: SSLArg) -> Optional[_ssl.SSLContext]:
+    """HDF5Client's ssl argument -> the context to connect with (None: plain
+    TCP). True: the system's CAs; a path: that CA file (PEM); both verify the
+    server's certificate and host name."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, _ssl.SSLContext):
+        return value
+    if value is True:
+        return _ssl.create_default_context()
+    if isinstance(value, (str, os.PathLike)):
+        return _ssl.create_default_context(cafile=os.fspath(value))
+    raise TypeError("ssl must be None, a bool, a CA file path or an ssl.SSLContext, not %s"
+                    % type(value).__name__)
+
+
+def _fresh(exc: HDF5AsyncError) -> HDF5AsyncError:
+    """A new exception like exc, for one more caller (an exception instance
+    raised in several places would collect their tracebacks)."""
+    return type(exc)(exc.message, code=exc.code)
+
+
+def _time_out(fut: "asyncio.Future[Any]", timeout: float, op: str, path: Optional[str]) -> None:
+    # the request stays registered: its reply, when it comes, is dropped
+    if not fut.done():
+        fut.set_exception(TimedOutError("%s %s took more than %gs" % (op, path or "", timeout)))
 
 
 _SHAPE_KEYS = ("shape", "maxshape", "chunks")
 
 
-def _describe(m):
+def _describe(m: Dict[str, Any]) -> Dict[str, Any]:
     """A listing or info map from the wire with Python values: tuples for
     shapes, numpy dtypes, decoded fill values."""
     out = {}
@@ -614,8 +736,7 @@ def _describe(m):
     return out
 
 
-def _shape(res):
-    if isinstance(res, dict) and "shape" in res:
+def _shape(res: Any) -> Shape:
+    if isinstance(res, dict) and isinstance(res.get("shape"), list):
         return tuple(int(d) for d in res["shape"])
-    raise HDF5AsyncError("unexpected result from server: %r" % (res,), code="INTERNAL")
-
+    raise BadReplyError("unexpected result from the server: %r" % (res,))

@@ -253,6 +253,20 @@ def encode_value(value):
     raise TypeError("cannot send a value of type %s" % type(value).__name__)
 
 
+# The request id is written as a uint64 at a fixed place (right after the
+# map header and the key "id") so that set_request_id can fill it in once
+# the request's turn to be sent has come.
+_ID_SLOT = object()
+_ID_AT = 1 + 3  # map header (fixmap or map16: see below), then "id" as fixstr
+
+
+def set_request_id(pieces, req_id):
+    """Write req_id into a frame encode_request made (pieces[1] holds it)."""
+    body = pieces[1]
+    assert body[_ID_AT] == 0xCF, "not a frame of encode_request"
+    body[_ID_AT + 1:_ID_AT + 9] = struct.pack(">Q", req_id)
+
+
 def encode_request(req_id, op, path=None, **args):
     """Encode one request as a list of bytes-like pieces forming a complete
     frame (length prefix included). Array element bytes are not copied: they
@@ -262,7 +276,7 @@ def encode_request(req_id, op, path=None, **args):
     data, which must be a value (None raises TypeError). data and fillvalue
     are values (encode_value); the others are sent as they are.
     """
-    fields = [("id", req_id), ("op", op)]
+    fields: list = [("id", _ID_SLOT), ("op", op)]
     if path is not None:
         fields.append(("path", path))
     raw = None
@@ -277,19 +291,23 @@ def encode_request(req_id, op, path=None, **args):
                     continue  # goes last, so its bytes can follow the header
                 val = _Packed(val.header + bytes(val.payload))  # small: copy
         fields.append((key, val))
-    head = [_map_header(len(fields) + (1 if raw is not None else 0))]
+    nfields = len(fields) + (1 if raw is not None else 0)
+    head = [bytes([0x80 | nfields]) if nfields < 16 else _map_header(nfields)]
     for key, val in fields:
         head.append(_packb(key))
-        head.append(val.packed if isinstance(val, _Packed) else _packb(val))
+        if val is _ID_SLOT:
+            head.append(b"\xcf" + struct.pack(">Q", req_id))
+        else:
+            head.append(val.packed if isinstance(val, _Packed) else _packb(val))
     pieces = []
     if raw is not None:
         head.append(_packb("data"))
         head.append(raw.header)
-        body = b"".join(head)
+        body = bytearray().join(head)
         size = len(body) + raw.payload.nbytes
         pieces = [body, raw.payload] if raw.payload.nbytes else [body]
     else:
-        body = b"".join(head)
+        body = bytearray().join(head)
         size = len(body)
         pieces = [body]
     if size > MAX_FRAME:

@@ -18,6 +18,24 @@ typedef struct {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static hdr *slot[SLOTS];
+static size_t limit = 256u << 20; /* read_buffer_cache: bytes kept at most */
+
+void h5a_buf_set_limit(size_t bytes)
+{
+    pthread_mutex_lock(&mu);
+    limit = bytes;
+    pthread_mutex_unlock(&mu);
+}
+
+size_t h5a_buf_held(void)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < SLOTS; i++)
+        if (slot[i]) n += slot[i]->cap;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
 
 static uint64_t now_ns(void)
 {
@@ -55,24 +73,41 @@ void *h5a_buf_alloc(size_t n)
 void h5a_buf_free(void *p)
 {
     if (!p) return;
-    hdr *h = (hdr *)p - 1, *evict = h;
+    hdr *h = (hdr *)p - 1, *evict[SLOTS + 1] = {h};
+    int nevict = 1;
     if (h->cap >= KEEP_MIN && h->cap <= KEEP_MAX) {
         h->last_used = now_ns();
         pthread_mutex_lock(&mu);
-        /* an empty slot, else the least recently used one */
-        int victim = 0;
-        for (int i = 0; i < SLOTS; i++) {
-            if (!slot[i]) {
-                victim = i;
-                break;
+        if (h->cap <= limit) {
+            /* an empty slot, else the least recently used one */
+            int victim = 0;
+            for (int i = 0; i < SLOTS; i++) {
+                if (!slot[i]) {
+                    victim = i;
+                    break;
+                }
+                if (slot[i]->last_used < slot[victim]->last_used) victim = i;
             }
-            if (slot[i]->last_used < slot[victim]->last_used) victim = i;
+            evict[0] = slot[victim];
+            slot[victim] = h;
+            /* then the oldest others, until what is kept fits the limit */
+            for (;;) {
+                size_t held = 0;
+                int oldest = -1;
+                for (int i = 0; i < SLOTS; i++) {
+                    if (!slot[i]) continue;
+                    held += slot[i]->cap;
+                    if (slot[i] != h && (oldest < 0 || slot[i]->last_used < slot[oldest]->last_used))
+                        oldest = i;
+                }
+                if (held <= limit || oldest < 0) break;
+                evict[nevict++] = slot[oldest];
+                slot[oldest] = NULL;
+            }
         }
-        evict = slot[victim];
-        slot[victim] = h;
         pthread_mutex_unlock(&mu);
     }
-    free(evict);
+    for (int i = 0; i < nevict; i++) free(evict[i]);
 }
 
 bool h5a_buf_trim(void)

@@ -11,6 +11,10 @@
 
 void *h5a_buf_alloc(size_t n); /* like malloc; NULL when out of memory */
 void h5a_buf_free(void *p);    /* like free; p from h5a_buf_alloc */
+/* At most this many bytes are kept (read_buffer_cache); 0 keeps none. */
+void h5a_buf_set_limit(size_t bytes);
+/* Bytes kept now. */
+size_t h5a_buf_held(void);
 /* Release kept buffers unused for a second; true if some are still kept. */
 bool h5a_buf_trim(void);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "common/ini_lines.h"
@@ -29,6 +30,12 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->max_chunks = H5A_DEFAULT_MAX_CHUNKS;
     cfg->max_op_bytes = H5A_DEFAULT_MAX_OP_BYTES;
     cfg->protected_mode = true;
+    cfg->allocator_cache = H5A_DEFAULT_ALLOCATOR_CACHE;
+    cfg->read_buffer_cache = H5A_DEFAULT_READ_BUFFER_CACHE;
+    cfg->frame_timeout = H5A_DEFAULT_FRAME_TIMEOUT;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    cfg->max_buffered_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 4
+                                                    : (uint64_t)1 << 30;
     cfg->tls_handshake_timeout = H5A_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
 }
 
@@ -121,6 +128,14 @@ static const struct {
      "a count from 1 to 4294967295"},
     {"max_op_bytes", NUM_SIZE, 1024, UINT64_MAX, offsetof(h5a_config, max_op_bytes),
      "bytes, at least 1K (suffixes K, M, G allowed)"},
+    {"allocator_cache", NUM_SIZE, 0, UINT64_MAX, offsetof(h5a_config, allocator_cache),
+     "bytes, 0 or more (suffixes K, M, G allowed)"},
+    {"read_buffer_cache", NUM_SIZE, 0, UINT64_MAX, offsetof(h5a_config, read_buffer_cache),
+     "bytes, 0 or more (suffixes K, M, G allowed)"},
+    {"max_buffered_bytes", NUM_SIZE, 1 << 20, UINT64_MAX, offsetof(h5a_config, max_buffered_bytes),
+     "bytes, at least 1M (suffixes K, M, G allowed)"},
+    {"frame_timeout", NUM_SECONDS, 0, 31536000, offsetof(h5a_config, frame_timeout),
+     "whole seconds from 0 (never) to 31536000"},
     {"tls_handshake_timeout", NUM_SECONDS, 1, 3600, offsetof(h5a_config, tls_handshake_timeout),
      "whole seconds from 1 to 3600"},
 };
@@ -205,7 +220,8 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "max_pending_bytes, max_pending_requests, max_reply_queue, "
                  "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes, auth_file, "
                  "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
-                 "tls_handshake_timeout, wal_discard_damaged)",
+                 "tls_handshake_timeout, allocator_cache, read_buffer_cache, max_buffered_bytes, "
+                 "frame_timeout, wal_discard_damaged)",
                  key);
         return -1;
     }

@@ -39,6 +39,16 @@ typedef struct h5a_config {
      * data it carries or asks for. */
     uint64_t max_chunks;
     uint64_t max_op_bytes;
+    /* Memory the server keeps for reuse (memory.c, bigbuf.c): freed memory
+     * the allocator may hold before the storage thread gives it back, and
+     * read buffers kept for the next large read. */
+    uint64_t allocator_cache;
+    uint64_t read_buffer_cache;
+    /* Over every connection: frames being received, requests not yet
+     * answered, replies not yet sent (conn.c); past it, no connection is
+     * read until they drain. */
+    uint64_t max_buffered_bytes;
+    uint64_t frame_timeout; /* seconds a started frame may go without a byte; 0 = never */
     h5a_durability durability;     /* for requests that name none */
     /* A left-over write-ahead log with a damaged header: move it aside and
      * start from the last checkpoint instead of refusing to start
@@ -77,6 +87,10 @@ typedef struct h5a_config {
 #define H5A_DEFAULT_MAX_CHUNKS (1ull << 24)
 #define H5A_DEFAULT_MAX_OP_BYTES (1ull << 30)
 #define H5A_DEFAULT_TLS_HANDSHAKE_TIMEOUT 10
+#define H5A_DEFAULT_ALLOCATOR_CACHE (64ull << 20)
+#define H5A_DEFAULT_READ_BUFFER_CACHE (256ull << 20)
+/* max_buffered_bytes: a quarter of the machine's memory (config.c) */
+#define H5A_DEFAULT_FRAME_TIMEOUT 60
 
 /* Check the keys that only make sense together (tls_cert_file without
  * tls_key_file, ...). Returns 0 or -1 with err. */

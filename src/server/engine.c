@@ -1794,3 +1794,35 @@ void h5a_engine_close(h5a_engine *e)
     }
     free(e);
 }
+
+void h5a_engine_memory(const h5a_engine *e, h5a_engine_mem *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t max = 0, min_clean = 0, cur = 0;
+    int n = 0;
+    if (H5Fget_mdc_size(e->file, &max, &min_clean, &cur, &n) >= 0) {
+        out->mdc_bytes = cur;
+        out->mdc_max = max;
+        out->mdc_entries = n > 0 ? (size_t)n : 0;
+    }
+    size_t reg = 0, arr = 0, blk = 0, fac = 0;
+    if (H5get_free_list_sizes(&reg, &arr, &blk, &fac) >= 0) out->free_lists = reg + arr + blk + fac;
+    for (unsigned i = 0; i < CACHE_SLOTS; i++) {
+        if (!e->cache[i].path) continue;
+        out->open_datasets++;
+        hid_t dapl = H5Dget_access_plist(e->cache[i].dset);
+        size_t slots = 0, bytes = 0;
+        double w0 = 0;
+        if (dapl >= 0 && H5Pget_chunk_cache(dapl, &slots, &bytes, &w0) >= 0 &&
+            e->cache[i].chunk_ndim)
+            out->chunk_cache_max += bytes;
+        if (dapl >= 0) H5Pclose(dapl);
+    }
+    h5a_wal_stats w;
+    if (h5a_wal_get_stats(e->file, &w) == 0) {
+        out->wal_map = w.map_bytes;
+        out->wal_index = w.index_bytes;
+        out->wal_log = w.log_bytes;
+    }
+    H5Eclear2(H5E_DEFAULT);
+}

@@ -40,6 +40,17 @@ h5a_durability h5a_engine_pending(const h5a_engine *eng);
 /* Turn req's reply (ok or not) into an error reply. */
 void h5a_engine_fail_reply(h5a_request *req, int code, const char *msg);
 
+/* What the engine and libhdf5 hold for the file, for the memory report. */
+typedef struct h5a_engine_mem {
+    size_t mdc_bytes, mdc_max, mdc_entries; /* HDF5's metadata cache */
+    size_t free_lists;                      /* HDF5's own free lists */
+    size_t open_datasets;                   /* kept open by the dataset cache */
+    size_t chunk_cache_max;                 /* their chunk caches' ceilings, summed */
+    size_t wal_map, wal_index;              /* the log driver's pages in memory, its index */
+    uint64_t wal_log;                       /* the log file's size */
+} h5a_engine_mem;
+void h5a_engine_memory(const h5a_engine *eng, h5a_engine_mem *out);
+
 /* Close every handle and the file (the driver makes the close durable). */
 void h5a_engine_close(h5a_engine *eng);
 

@@ -3,6 +3,7 @@
 #ifndef H5A_REQUEST_H
 #define H5A_REQUEST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -140,6 +141,12 @@ typedef struct h5a_request {
     void *reply_data; /* from h5a_buf_alloc */
     size_t reply_data_len;
     bool reply_ok;
+
+    /* the connection went away: a request that changes nothing (droppable)
+     * is then skipped by the storage thread -- nobody would read its reply */
+    const _Atomic bool *gone;
+    bool droppable;
+    bool reply_counted; /* its reply is in the connection's reply_bytes */
 
     uv_write_t write_req;
     uint64_t t_start; /* uv_hrtime at arrival, for debug logs */

@@ -8,6 +8,7 @@
 #include "proto/errors.h"
 #include "server/bigbuf.h"
 #include "server/engine.h"
+#include "server/memory.h"
 
 /* Bounds on one segment of appends applied together. */
 #define SEGMENT_MAX 1024
@@ -37,6 +38,7 @@ struct h5a_storage {
     h5a_request *in_head, *in_tail; /* waiting for the storage thread */
     h5a_request *out_head, *out_tail; /* finished, waiting for the loop */
     bool stop_requested;
+    bool report_requested; /* SIGUSR1: print the memory report */
     bool bufs_kept; /* storage thread only: bigbuf.c may hold buffers to trim */
     bool stopped; /* thread is done, file closed */
     bool stopped_reported;
@@ -59,10 +61,11 @@ struct h5a_storage {
     uint64_t retry_at;                  /* no background commit before this */
     uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
     bool trimmed;                       /* malloc_trim done since then */
+    uint64_t last_busy_trim;            /* uv_hrtime of the last trim under load */
     /* the file was deleted or replaced while served (H5A_ENGINE_GONE): no
      * commit can succeed, so changes are refused with this message */
-    bool gone;
-    char gone_msg[1200];
+    bool file_gone;
+    char file_gone_msg[1200];
     char open_err[1024];
     /* storage thread only: the current segment in arrival order, the same
      * requests sorted by path, and one group of appends to one dataset */
@@ -91,13 +94,14 @@ static bool changes_file(const h5a_request *r)
 static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
 {
     if (r->durability >= 0) return (h5a_durability)r->durability;
-    return st->gone && !changes_file(r) ? H5A_DUR_NONE : st->cfg->durability;
+    return st->file_gone && !changes_file(r) ? H5A_DUR_NONE : st->cfg->durability;
 }
 
 /* Apply one request, or refuse it if it would change a file that is gone. */
 static void execute(h5a_storage *st, h5a_request *r)
 {
-    if (st->gone && changes_file(r)) h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, st->gone_msg);
+    if (st->file_gone && changes_file(r))
+        h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, st->file_gone_msg);
     else h5a_engine_execute(st->engine, r);
 }
 
@@ -171,13 +175,14 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
     return r;
 }
 
-/* Every commit goes through here, so that last_fsync and gone stay true. */
+/* Every commit goes through here, so that last_fsync and file_gone stay
+ * true. */
 static int commit(h5a_storage *st, h5a_durability level, char *err, size_t errlen)
 {
     int rc = h5a_engine_commit(st->engine, level, err, errlen);
-    if (rc == H5A_ENGINE_GONE && !st->gone) {
-        st->gone = true;
-        snprintf(st->gone_msg, sizeof st->gone_msg, "not applied: %s", err);
+    if (rc == H5A_ENGINE_GONE && !st->file_gone) {
+        st->file_gone = true;
+        snprintf(st->file_gone_msg, sizeof st->file_gone_msg, "not applied: %s", err);
         fprintf(stderr, "hdf5-async-server: %s\n", err);
     }
     if (rc) return -1;
@@ -191,7 +196,8 @@ static void background_commit(h5a_storage *st, h5a_durability level)
 {
     char err[1024];
     uint64_t now = uv_hrtime();
-    if (st->gone || now < st->retry_at || commit(st, level, err, sizeof err) == 0 || st->gone)
+    if (st->file_gone || now < st->retry_at || commit(st, level, err, sizeof err) == 0 ||
+        st->file_gone)
         return;
     fprintf(stderr, "hdf5-async-server: background %s commit failed (retrying in 1 s): %s\n",
             h5a_durability_name(level), err);
@@ -204,7 +210,7 @@ static uint64_t idle_wait(h5a_storage *st, h5a_durability *level)
 {
     uint64_t now = uv_hrtime(), wait;
     /* once the file is gone, no background commit can succeed */
-    *level = st->gone ? H5A_DUR_NONE : h5a_engine_pending(st->engine);
+    *level = st->file_gone ? H5A_DUR_NONE : h5a_engine_pending(st->engine);
     if (*level == H5A_DUR_FLUSH) wait = IDLE_FLUSH_NS;
     else if (*level == H5A_DUR_FSYNC)
         wait = st->last_fsync + HARD_INTERVAL_NS > now ? st->last_fsync + HARD_INTERVAL_NS - now : 0;
@@ -248,6 +254,7 @@ static void storage_main(void *arg)
     uv_sem_post(&st->opened);
     if (st->open_rc) return;
     st->last_fsync = uv_hrtime();
+    h5a_memory_init();
 
     for (;;) {
         uv_mutex_lock(&st->mu);
@@ -256,7 +263,7 @@ static void storage_main(void *arg)
          * commit per request; commit once the queue has stayed empty that
          * long ("flush" after 2 ms, "fsync" at most a second after the
          * last one). */
-        while (!st->in_head && !st->stop_requested) {
+        while (!st->in_head && !st->stop_requested && !st->report_requested) {
             h5a_durability level;
             uint64_t wait = idle_wait(st, &level);
             if (level == H5A_DUR_NONE && !st->bufs_kept && st->trimmed) break;
@@ -276,26 +283,41 @@ static void storage_main(void *arg)
                 uv_mutex_lock(&st->mu);
             }
         }
-        while (!st->in_head && !st->stop_requested) uv_cond_wait(&st->cv, &st->mu);
+        while (!st->in_head && !st->stop_requested && !st->report_requested)
+            uv_cond_wait(&st->cv, &st->mu);
         /* take the whole queue at once: one lock round trip per batch */
         h5a_request *batch = st->in_head;
         st->in_head = st->in_tail = NULL;
         bool stop = st->stop_requested && !batch;
+        bool report = st->report_requested;
+        st->report_requested = false;
         uv_mutex_unlock(&st->mu);
+        if (report) h5a_memory_report(st->engine, stderr);
         if (stop) break;
+        if (!batch) continue;
 
         while (batch) {
             size_t n = 0;
-            if (!is_plain_append(batch) || st->gone) {
+            if (!is_plain_append(batch) || st->file_gone) {
                 st->seg[n++] = batch;
                 batch = batch->next;
-                execute(st, st->seg[0]);
+                /* a read for a connection that has gone: nobody would
+                 * read the reply (changes are applied all the same) */
+                h5a_request *r = st->seg[0];
+                if (!(r->droppable && r->gone &&
+                      atomic_load_explicit(r->gone, memory_order_relaxed)))
+                    execute(st, r);
             } else {
                 batch = apply_appends(st, batch, &n);
             }
             bool released = false;
             uv_mutex_lock(&st->mu);
             for (size_t i = 0; i < n; i++) {
+#ifdef H5A_DELIBERATE_LEAK
+                /* `make soak-leak`: a build that leaks this many bytes per
+                 * request, to show that the soak's memory rule catches it */
+                memset(malloc(H5A_DELIBERATE_LEAK), 1, H5A_DELIBERATE_LEAK);
+#endif
                 /* free big frames before the reply is even sent */
                 h5a_request_release_input(st->seg[i]);
                 h5a_durability level = level_of(st, st->seg[i]);
@@ -314,6 +336,10 @@ static void storage_main(void *arg)
         }
         st->last_batch = uv_hrtime();
         st->trimmed = false;
+        uint64_t took = h5a_memory_maintain(st->cfg, st->last_batch, &st->last_busy_trim);
+        if (took && st->cfg->debug)
+            fprintf(stderr, "hdf5-async-server: gave freed memory back to the system while busy "
+                            "(%.1f ms)\n", (double)took / 1e6);
         /* The queue is drained: one commit for everything that waits. */
         release_held(st);
         if (h5a_engine_pending(st->engine) != H5A_DUR_NONE &&
@@ -358,6 +384,7 @@ int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
     h5a_storage *st = calloc(1, sizeof *st);
     if (!st) return snprintf(err, errlen, "out of memory"), -1;
     st->cfg = cfg;
+    h5a_buf_set_limit((size_t)cfg->read_buffer_cache);
     st->done = done;
     st->flush = flush;
     st->on_stopped = stopped;
@@ -387,6 +414,14 @@ void h5a_storage_submit(h5a_storage *st, h5a_request *req)
 {
     uv_mutex_lock(&st->mu);
     push(&st->in_head, &st->in_tail, req);
+    uv_cond_signal(&st->cv);
+    uv_mutex_unlock(&st->mu);
+}
+
+void h5a_storage_report(h5a_storage *st)
+{
+    uv_mutex_lock(&st->mu);
+    st->report_requested = true;
     uv_cond_signal(&st->cv);
     uv_mutex_unlock(&st->mu);
 }

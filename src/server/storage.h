@@ -26,6 +26,9 @@ int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
                       h5a_done_cb done, h5a_flush_cb flush, h5a_stopped_cb stopped, void *ud,
                       char *err, size_t errlen);
 void h5a_storage_submit(h5a_storage *st, h5a_request *req);
+/* Print the memory report (h5a_memory_report) on stderr from the storage
+ * thread, between two batches. Any thread; returns at once. */
+void h5a_storage_report(h5a_storage *st);
 /* Finish what was submitted, flush and close the file, then stopped(). */
 void h5a_storage_stop(h5a_storage *st);
 /* After stopped(): join the thread and free everything. */

@@ -177,10 +177,11 @@ ssize_t h5a_tls_conn_read(h5a_tls_conn *c, void *buf, size_t n, char *err, size_
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
         if (got) break; /* report what was read; the error comes back next time */
         c->failed = true;
-        if (e == SSL_ERROR_ZERO_RETURN)
+        if (e == SSL_ERROR_ZERO_RETURN) {
             snprintf(err, errlen, "peer closed the TLS session");
-        else
-            ssl_err(err, errlen, "%s", "TLS error");
+            return -2;
+        }
+        ssl_err(err, errlen, "%s", "TLS error");
         ERR_clear_error();
         return -1;
     }

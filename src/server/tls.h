@@ -36,6 +36,7 @@ int h5a_tls_conn_feed(h5a_tls_conn *c, const void *data, size_t n);
  * says why, and the connection must close after sending what
  * h5a_tls_conn_take_out still holds (an alert). */
 ssize_t h5a_tls_conn_read(h5a_tls_conn *c, void *buf, size_t n, char *err, size_t errlen);
+/* (-2 instead of -1: the peer's close_notify, a clean end of its side.) */
 
 /* Encrypt n bytes of plaintext into records waiting to go out. The
  * handshake must be done. Returns 0, or -1 with err. */

@@ -227,11 +227,26 @@ hid_t h5a_wal_fapl(const h5a_wal_options *opt)
     return fapl;
 }
 
-int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen)
+static wal_file *wal_of(hid_t file)
 {
     void *h = NULL;
-    wal_file *f = NULL;
-    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &h) >= 0) f = wal_find_open(h);
+    return H5Fget_vfd_handle(file, H5P_DEFAULT, &h) >= 0 ? wal_find_open(h) : NULL;
+}
+
+int h5a_wal_get_stats(hid_t file, h5a_wal_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    wal_file *f = wal_of(file);
+    if (!f) return H5Eclear2(H5E_DEFAULT), -1;
+    out->map_bytes = f->buffered;
+    out->index_bytes = f->cap * sizeof(slot) + f->dirty_cap * sizeof(uint64_t);
+    out->log_bytes = f->log_end;
+    return 0;
+}
+
+int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen)
+{
+    wal_file *f = wal_of(file);
     if (!f) {
         H5Eclear2(H5E_DEFAULT);
         snprintf(err, errlen, "commit: the file is not open through the h5a_wal driver");

@@ -107,6 +107,14 @@ typedef enum {
 int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen);
 #define H5A_WAL_E_GONE (-2)
 
+/* What the driver holds for an open file, for the memory report. */
+typedef struct {
+    size_t map_bytes;   /* changed pages kept in memory (spilled past the map limit) */
+    size_t index_bytes; /* the page map's own index */
+    uint64_t log_bytes; /* the log file's size */
+} h5a_wal_stats;
+int h5a_wal_get_stats(hid_t file, h5a_wal_stats *out);
+
 #define H5A_WAL_PAGE 4096
 /* The log header fills the first 512-byte sector alone: rewriting it is then
  * a one-sector write, which disks do atomically (the assumption PostgreSQL

@@ -242,8 +242,8 @@ static int log_lock_open(wal_file *f, bool *created)
     if (!S_ISREG(st.st_mode) || st.st_nlink > 1) {
         PUSH(H5E_CANTOPENFILE,
              "'%s' is %s: writing it as the log of '%s' would change another file; move it away",
-             f->log_path, S_ISREG(st.st_mode) ? "a file with other hard links" : "not a regular file",
-             f->path);
+             f->log_path,
+             S_ISREG(st.st_mode) ? "a file with other hard links" : "not a regular file", f->path);
         return -2;
     }
     if (S->flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -554,16 +554,20 @@ fail:
     return NULL;
 }
 
-int wal_check_paths(wal_file *f, char *err, size_t errlen)
+/* Does path still name that inode? Yes too when the system cannot tell
+ * (a stat failing for another reason than the name being gone). */
+static bool names(const char *path, dev_t dev, ino_t ino)
 {
     struct stat st;
+    if (S->stat(path, &st) < 0) return errno != ENOENT && errno != ENOTDIR;
+    return st.st_dev == dev && st.st_ino == ino;
+}
+
+int wal_check_paths(wal_file *f, char *err, size_t errlen)
+{
     if (!f->gone && f->rw) {
-        if (S->stat(f->path, &st) < 0 ? errno == ENOENT || errno == ENOTDIR
-                                       : st.st_dev != f->dev || st.st_ino != f->ino)
-            f->gone = 1;
-        else if (S->stat(f->log_path, &st) < 0 ? errno == ENOENT || errno == ENOTDIR
-                                                : st.st_dev != f->log_dev || st.st_ino != f->log_ino)
-            f->gone = 2;
+        if (!names(f->path, f->dev, f->ino)) f->gone = 1;
+        else if (!names(f->log_path, f->log_dev, f->log_ino)) f->gone = 2;
     }
     if (!f->gone) return 0;
     if (f->gone == 1)

@@ -317,7 +317,8 @@ static int identity_check(wal_file *f, const log_header *lh, const identity *id)
 {
     char why[160];
     if (lh->file_id && id->stamped && id->id != lh->file_id)
-        snprintf(why, sizeof why, "it was written for the file with id %016llx, this one has id %016llx",
+        snprintf(why, sizeof why,
+                 "it was written for the file with id %016llx, this one has id %016llx",
                  (unsigned long long)lh->file_id, (unsigned long long)id->id);
     else if (id->unmatched)
         snprintf(why, sizeof why, "the file's first page is not what the log expects");

@@ -275,6 +275,7 @@ class TestErrors:
             "BAD_REQUEST", "BAD_PATH", "UNKNOWN_OP", "PROTOCOL_ERROR", "TOO_LARGE", "NOT_FOUND",
             "EXISTS", "NOT_A_GROUP", "NOT_A_DATASET", "TYPE_MISMATCH", "SHAPE_MISMATCH",
             "OUT_OF_RANGE", "UNSUPPORTED_TYPE", "HDF5_ERROR", "SHUTTING_DOWN", "INTERNAL",
+            "UNAUTHENTICATED", "PERMISSION_DENIED",
         ]
         assert sorted(hdf5_async.ERROR_CLASSES) == sorted(codes)
         for code in codes:
@@ -291,6 +292,50 @@ class TestErrors:
     def test_connection_closed_is_both(self):
         assert issubclass(hdf5_async.ConnectionClosedError, hdf5_async.HDF5AsyncError)
         assert issubclass(hdf5_async.ConnectionClosedError, ConnectionError)
+
+    def test_h5py_builtin_bases(self):
+        """h5py users catch built-in exceptions; each code derives from the
+        one h5py raises for that condition."""
+        expect = {
+            "NOT_FOUND": KeyError, "EXISTS": ValueError, "OUT_OF_RANGE": IndexError,
+            "TYPE_MISMATCH": TypeError, "UNSUPPORTED_TYPE": TypeError, "BAD_REQUEST": ValueError,
+            "HDF5_ERROR": OSError, "PERMISSION_DENIED": PermissionError,
+            "UNAUTHENTICATED": PermissionError,
+        }
+        for code, base in expect.items():
+            assert issubclass(hdf5_async.ERROR_CLASSES[code], base), code
+        assert issubclass(hdf5_async.TimedOutError, asyncio.TimeoutError)
+
+    def test_client_codes_are_not_server_codes(self):
+        for cls in (hdf5_async.ConnectionClosedError, hdf5_async.TimedOutError,
+                    hdf5_async.BadReplyError, hdf5_async.ReadOnlyError,
+                    hdf5_async.UnsupportedError):
+            assert cls.code not in hdf5_async.ERROR_CLASSES
+        exc = hdf5_async.errors.error_from_reply("garbage")
+        assert type(exc) is hdf5_async.BadReplyError and exc.code == "BAD_REPLY"
+
+    def test_each_class_declared_once(self):
+        """errors.py is the one list: the package exports exactly its classes."""
+        import inspect
+
+        classes = {n for n, c in vars(hdf5_async.errors).items()
+                   if inspect.isclass(c) and issubclass(c, hdf5_async.HDF5AsyncError)}
+        assert classes <= set(hdf5_async.__all__)
+        assert classes == {n for n in hdf5_async.errors.__all__ if n[0].isupper() and n.endswith("Error")}
+        src = open(hdf5_async.__file__).read()
+        assert "Error," not in src  # __init__ names none of them
+
+    def test_flavoured_keeps_code_and_class(self):
+        import pickle
+
+        exc = hdf5_async.NotFoundError("gone")
+        f = hdf5_async.errors.flavoured(exc, OSError)
+        assert isinstance(f, hdf5_async.NotFoundError) and isinstance(f, OSError)
+        assert isinstance(f, KeyError) and f.code == "NOT_FOUND" and str(f) == "NOT_FOUND: gone"
+        assert type(f).__name__ == "NotFoundError"
+        assert hdf5_async.errors.flavoured(exc, KeyError) is exc
+        g = pickle.loads(pickle.dumps(f))
+        assert type(g) is type(f) and g.message == "gone"
 
 
 class TestConfig:
@@ -344,8 +389,10 @@ class TestConfig:
         p.write_text("[server]\ndebug = true\n")
         assert load_settings(config=str(p)).debug
         c = HDF5Client(config=str(p))
-        assert c.debug and logging.getLogger("hdf5_async").isEnabledFor(logging.DEBUG)
-        logging.getLogger("hdf5_async").setLevel(logging.NOTSET)
+        lg = logging.getLogger("hdf5_async")
+        assert c.debug and lg.isEnabledFor(logging.DEBUG)
+        assert lg.handlers == []  # the application decides where records go
+        lg.setLevel(logging.NOTSET)
 
     def test_bad_port(self, tmp_path):
         p = tmp_path / "c.ini"

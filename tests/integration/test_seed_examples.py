@@ -147,20 +147,32 @@ def test_example_2_alone_on_fresh_server(tmp_path, start_server):
 
 
 def _markdown_python(relpath):
-    """The one ```python block of a Markdown file of the repository."""
+    """The ```python blocks of a Markdown file of the repository."""
     with open(os.path.join(h5a_util.REPO_ROOT, relpath), encoding="utf-8") as f:
-        blocks = re.findall(r"^```python\n(.*?)^```$", f.read(), re.M | re.S)
-    assert len(blocks) == 1, "%s: %d python blocks" % (relpath, len(blocks))
-    return blocks[0]
+        return re.findall(r"^```python\n(.*?)^```$", f.read(), re.M | re.S)
 
 
-@pytest.mark.parametrize("relpath", ["README.md", "python/README.md", "docs/protocol.md"])
-def test_doc_example_runs_twice(tmp_path, start_server, relpath):
+DOC_EXAMPLES = [("README.md", 2), ("python/README.md", 2), ("docs/protocol.md", 1),
+                ("docs/from-h5py.md", 2)]
+
+
+def test_doc_examples_all_listed():
+    for relpath, n in DOC_EXAMPLES:
+        assert len(_markdown_python(relpath)) == n, "%s: add its new python block here" % relpath
+
+
+@pytest.mark.parametrize("relpath,index", [(p, i) for p, n in DOC_EXAMPLES for i in range(n)])
+def test_doc_example_runs_twice(tmp_path, start_server, relpath, index):
     srv = start_server()
-    source = _markdown_python(relpath)
-    if "8888" in source:  # docs/protocol.md's talks to the default port itself
+    source = _markdown_python(relpath)[index]
+    if "8888" in source:  # examples that name the default port themselves
         source = source.replace("8888", str(srv.port))
-    name = relpath.replace("/", "_").replace(".", "_")
-    first = _run_example(tmp_path, srv, name + "-1", source, seed=False)
-    second = _run_example(tmp_path, srv, name + "-2", source, seed=False)
-    assert second == first
+    variants = [source]
+    if 'h5py.File("run42.h5", "a")' in source:  # from-h5py.md: the same script, both ways
+        variants.append(source.replace("import h5py", "import hdf5_async").replace(
+            'h5py.File("run42.h5", "a")', "hdf5_async.File()"))
+    name = relpath.replace("/", "_").replace(".", "_") + str(index)
+    for v, text in enumerate(variants):
+        first = _run_example(tmp_path, srv, "%s-%d-1" % (name, v), text, seed=False)
+        second = _run_example(tmp_path, srv, "%s-%d-2" % (name, v), text, seed=False)
+        assert second == first

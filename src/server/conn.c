@@ -1,0 +1,939 @@
+/* One connection: reading and cutting frames (in place for large ones),
+ * TLS through tls.c, the access check, handing requests to the storage
+ * thread, writing replies back in order, and closing without losing them.
+ * Event loop thread only. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/errors.h"
+#include "server/net_int.h"
+
+/* A large frame's buffer starts at this size and doubles as bytes arrive. */
+#define BIG_FIRST ((size_t)1 << 20)
+
+/* ---- closing ---- */
+
+static void conn_free_if_done(conn *c)
+{
+    /* the handle is closed and no request still points at us */
+    if (c->closing && c->pending_reqs == 0 && c->tcp.data == NULL) {
+        free(c->big);
+        free(c->rbuf);
+        h5a_tls_conn_free(c->tls);
+        free(c);
+    }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    conn *c = (conn *)h;
+    c->tcp.data = NULL; /* marks "handle closed" */
+    conn_free_if_done(c);
+}
+
+/* ---- the server-wide budget (max_buffered_bytes) ----
+ * Bytes of frames being received, requests not yet answered and replies not
+ * yet written, over all connections. Past the budget nobody is read until it
+ * drops below 90% of it (the hysteresis keeps the walk over every connection
+ * rare); what is already received still runs, and replies still go out. */
+
+static void budget_check(server *s)
+{
+    uint64_t limit = s->cfg->max_buffered_bytes;
+    if (!s->over_budget && s->buffered > limit) {
+        s->over_budget = true;
+        fprintf(stderr,
+                "hdf5-async-server: %.1f MiB buffered for clients, over max_buffered_bytes "
+                "(%.1f MiB): reading paused until replies drain\n",
+                s->buffered / 1048576.0, limit / 1048576.0);
+    } else if (s->over_budget && s->buffered < limit / 10 * 9) {
+        s->over_budget = false;
+        fprintf(stderr, "hdf5-async-server: back under max_buffered_bytes: reading resumed\n");
+        for (conn *c = s->conns, *next; c; c = next) {
+            next = c->next;
+            conn_maybe_read(c);
+        }
+    }
+}
+
+static void budget_add(server *s, uint64_t n)
+{
+    s->buffered += n;
+    if (!s->over_budget && s->buffered > s->cfg->max_buffered_bytes) budget_check(s);
+}
+
+static void budget_sub(server *s, uint64_t n)
+{
+    s->buffered = s->buffered > n ? s->buffered - n : 0;
+    if (s->over_budget) budget_check(s);
+}
+
+static bool request_done(conn *c, h5a_request *r);
+
+void conn_close(conn *c, const char *why)
+{
+    if (c->closing) return;
+    c->closing = true;
+    /* reads still queued for the storage thread are skipped, the requests
+     * never given to it are dropped here */
+    atomic_store(&c->gone, true);
+    for (h5a_request *r = c->held_head, *next; r; r = next) {
+        next = r->next;
+        request_done(c, r);
+    }
+    c->held_head = c->held_tail = NULL;
+    if (c->big) {
+        budget_sub(c->srv, c->big_cap);
+        free(c->big);
+        c->big = NULL;
+    }
+    server *s = c->srv;
+    net_log(s, "conn %llu %s closed (%s)", (unsigned long long)c->serial, c->peer, why);
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    if (c->rejected) s->nrejected--;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+/* Close after the replies are out, without losing them. A plain close with
+ * unread input in our receive buffer makes the kernel send RST, and the peer
+ * may then drop replies it has not read yet. So: shut our write side (FIN
+ * after the queued replies), discard whatever the peer still sends until its
+ * EOF, and only then close; DRAIN_MS bounds the wait. */
+static void on_shutdown_sent(uv_shutdown_t *req, int status)
+{
+    conn *c = req->data;
+    if (status < 0) conn_close(c, "shutdown failed");
+    else if (c->peer_eof) conn_close(c, "peer closed its side; every request answered");
+}
+
+static int tls_flush(conn *c, bool last, bool close_after);
+
+void conn_finish(conn *c, const char *why)
+{
+    if (c->closing || c->draining) return;
+    server *s = c->srv;
+    net_log(s, "conn %llu %s finishing (%s)", (unsigned long long)c->serial, c->peer, why);
+    c->draining = true;
+    c->no_more_input = true;
+    if (c->big) {
+        budget_sub(s, c->big_cap);
+        free(c->big);
+        c->big = NULL;
+    }
+    if (c->tls) { /* a close_notify before our FIN: the peer sees a clean end */
+        h5a_tls_conn_shutdown(c->tls);
+        tls_flush(c, false, false);
+    }
+    c->drain_deadline = uv_now(&s->loop) + DRAIN_MS;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown_sent) < 0) {
+        conn_close(c, why);
+        return;
+    }
+    conn_maybe_read(c);
+}
+
+/* ---- replies ---- */
+
+/* All replies a connection got from one hand-over of the storage thread go
+ * out in one write: one syscall for many pipelined replies. */
+typedef struct reply_batch {
+    uv_write_t w;
+    h5a_request *head;
+} reply_batch;
+
+/* Forget request r of connection c: it is answered or will never be. */
+static bool request_done(conn *c, h5a_request *r)
+{
+    bool close_after = r->close_after;
+    size_t reply = r->reply.len + r->reply_data_len;
+    c->pending_reqs--;
+    c->pending_bytes -= r->frame_len;
+    if (r->reply_counted) {
+        c->reply_bytes -= reply;
+        budget_sub(c->srv, r->frame_len + reply);
+    } else {
+        budget_sub(c->srv, r->frame_len);
+    }
+    h5a_request_free(r);
+    return close_after;
+}
+
+/* Replies this connection has not yet had written to the socket. */
+static size_t unsent(const conn *c)
+{
+    return c->reply_bytes + (c->tls ? c->tcp.write_queue_size : 0);
+}
+
+static bool may_submit(const conn *c, const h5a_request *r)
+{
+    if (!r->droppable) return true; /* its reply is small */
+    return c->reads_in_storage == 0 && unsent(c) < c->srv->cfg->max_reply_queue;
+}
+
+/* Give the storage thread the held requests that may go now, in order. */
+static void release_held(conn *c)
+{
+    while (c->held_head && !c->closing && may_submit(c, c->held_head)) {
+        h5a_request *r = c->held_head;
+        c->held_head = r->next;
+        if (!c->held_head) c->held_tail = NULL;
+        r->next = NULL;
+        if (r->droppable) c->reads_in_storage++;
+        h5a_storage_submit(c->srv->storage, r);
+    }
+}
+
+/* A connection's batch of replies is out: close it when asked, else read on. */
+static void after_written(conn *c, int status, bool close_after)
+{
+    if (c->closing) {
+        conn_free_if_done(c);
+        return;
+    }
+    if (status < 0) {
+        conn_close(c, uv_strerror(status));
+        return;
+    }
+    if (c->pending_reqs == 0) c->last_active = uv_now(&c->srv->loop); /* idle from now */
+    release_held(c);
+    if (c->peer_eof && c->pending_reqs == 0) {
+        conn_finish(c, "peer closed its side; every request answered");
+        return;
+    }
+    if (close_after) {
+        conn_finish(c, c->rejected ? "over max_connections" : "after protocol error");
+        return;
+    }
+    if (c->close_when_idle && c->pending_reqs == 0) {
+        conn_finish(c, "server stopping");
+        return;
+    }
+    conn_maybe_read(c);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    reply_batch *b = (reply_batch *)w;
+    conn *c = w->data;
+    bool close_after = false;
+    for (h5a_request *r = b->head, *next; r; r = next) {
+        next = r->next;
+        close_after |= request_done(c, r);
+    }
+    free(b);
+    after_written(c, status, close_after);
+}
+
+/* ---- TLS: replies are encrypted on the loop thread, TLS_CHUNK at a time,
+ * each chunk's records written as soon as they are made, so a large reply
+ * is never held twice in full; the plaintext is freed once encrypted. ---- */
+
+typedef struct tls_write {
+    uv_write_t w;
+    size_t len;
+    bool last;        /* ends a batch of replies: after_written then */
+    bool close_after;
+    char data[];      /* the ciphertext */
+} tls_write;
+
+static void on_tls_written(uv_write_t *w, int status)
+{
+    tls_write *tw = (tls_write *)w;
+    conn *c = w->data;
+    bool last = tw->last, close_after = tw->close_after;
+    budget_sub(c->srv, tw->len);
+    free(tw);
+    if (c->closing) return; /* on_closed frees the connection */
+    if (status < 0) {
+        conn_close(c, uv_strerror(status));
+        return;
+    }
+    if (last) after_written(c, status, close_after);
+}
+
+/* Write out what the session has for the peer (records, handshake
+ * messages, alerts). `last` marks the end of a batch of replies: it is
+ * written even when empty, for its callback. */
+static int tls_flush(conn *c, bool last, bool close_after)
+{
+    size_t n = h5a_tls_conn_pending_out(c->tls);
+    if (n == 0 && !last) return 0;
+    tls_write *tw = malloc(sizeof *tw + (n ? n : 1));
+    if (!tw) return UV_ENOMEM;
+    size_t got = h5a_tls_conn_take_out(c->tls, tw->data, n);
+    tw->len = got;
+    budget_add(c->srv, got);
+    tw->last = last;
+    tw->close_after = close_after;
+    tw->w.data = c;
+    uv_buf_t b = uv_buf_init(tw->data, (unsigned)got);
+    c->bytes_queued += got;
+    int rc = uv_write(&tw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
+    if (rc < 0) {
+        budget_sub(c->srv, got);
+        free(tw);
+    }
+    return rc;
+}
+
+/* Encrypt n bytes and send the records, a chunk at a time. */
+static int tls_put(conn *c, const uint8_t *p, size_t n)
+{
+    char err[256];
+    while (n > 0) {
+        size_t k = n < TLS_CHUNK ? n : TLS_CHUNK;
+        if (h5a_tls_conn_write(c->tls, p, k, err, sizeof err) < 0) return UV_EPROTO;
+        int rc = tls_flush(c, false, false);
+        if (rc < 0) return rc;
+        p += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static void tls_write_out(conn *c, h5a_request *head)
+{
+    bool close_after = false;
+    int rc = 0;
+    for (h5a_request *r = head, *next; r; r = next) {
+        next = r->next;
+        if (!rc) rc = tls_put(c, r->reply.data, r->reply.len);
+        if (!rc && r->reply_data_len) rc = tls_put(c, r->reply_data, r->reply_data_len);
+        close_after |= request_done(c, r);
+    }
+    if (!rc) rc = tls_flush(c, true, close_after);
+    if (rc < 0) {
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    conn_maybe_read(c);
+}
+
+/* Storage thread finished r: queue its reply (on the loop thread). */
+void conn_on_done(h5a_request *r, void *ud)
+{
+    server *s = ud;
+    conn *c = r->conn;
+    if (s->cfg->debug) {
+        double ms = (double)(uv_hrtime() - r->t_start) / 1e6;
+        net_log(s, "conn %llu id=%llu op=%s path=%s bytes=%zu -> %s %.3f ms",
+              (unsigned long long)c->serial, (unsigned long long)r->id, r->op_name,
+              r->path ? r->path : "-", r->frame_len, r->reply_ok ? "ok" : "error", ms);
+    }
+    size_t reply = r->reply.len + r->reply_data_len;
+    c->reply_bytes += reply;
+    r->reply_counted = true;
+    budget_add(s, reply);
+    if (r->droppable) c->reads_in_storage--;
+    if (c->closing || r->reply.oom) {
+        request_done(c, r);
+        if (c->closing) conn_free_if_done(c);
+        else conn_close(c, "out of memory for a reply");
+        return;
+    }
+    r->next = NULL;
+    if (c->out_tail) {
+        c->out_tail->next = r;
+    } else {
+        c->out_head = r;
+        c->flush_next = s->flush_list;
+        s->flush_list = c;
+    }
+    c->out_tail = r;
+}
+
+static void write_out(server *s, conn *c)
+{
+    h5a_request *head = c->out_head;
+    c->out_head = c->out_tail = NULL;
+    if (c->closing) {
+        for (h5a_request *r = head, *next; r; r = next) {
+            next = r->next;
+            request_done(c, r);
+        }
+        conn_free_if_done(c);
+        return;
+    }
+    if (c->tls) {
+        tls_write_out(c, head);
+        return;
+    }
+    size_t n = 0;
+    for (h5a_request *r = head; r; r = r->next) n += r->reply_data_len ? 2 : 1;
+    reply_batch *b = malloc(sizeof *b);
+    if (n > s->iov_cap) {
+        uv_buf_t *iov = realloc(s->iov, n * sizeof *iov);
+        if (iov) s->iov = iov, s->iov_cap = n;
+    }
+    if (!b || n > s->iov_cap) {
+        free(b);
+        for (h5a_request *r = head, *next; r; r = next) {
+            next = r->next;
+            request_done(c, r);
+        }
+        conn_close(c, "out of memory for replies");
+        return;
+    }
+    n = 0;
+    for (h5a_request *r = head; r; r = r->next) {
+        s->iov[n++] = uv_buf_init((char *)r->reply.data, (unsigned)r->reply.len);
+        c->bytes_queued += r->reply.len + r->reply_data_len;
+        if (r->reply_data_len)
+            s->iov[n++] = uv_buf_init((char *)r->reply_data, (unsigned)r->reply_data_len);
+    }
+    b->head = head;
+    b->w.data = c;
+    /* uv_write copies the buffer list, not the bytes: they live in the
+     * requests until on_written frees them */
+    int rc = uv_write(&b->w, (uv_stream_t *)&c->tcp, s->iov, (unsigned)n, on_written);
+    if (rc < 0) {
+        /* the write callback will not run: account for the requests here */
+        for (h5a_request *r = head, *next; r; r = next) {
+            next = r->next;
+            request_done(c, r);
+        }
+        free(b);
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    /* a client that does not read its replies: stop reading its requests */
+    conn_maybe_read(c);
+}
+
+void conn_on_flush(void *ud)
+{
+    server *s = ud;
+    conn *c = s->flush_list;
+    s->flush_list = NULL;
+    while (c) {
+        conn *next = c->flush_next;
+        c->flush_next = NULL;
+        write_out(s, c);
+        c = next;
+    }
+}
+
+/* ---- requests ---- */
+
+static void submit(conn *c, h5a_request *r)
+{
+    r->conn = c;
+    r->gone = &c->gone;
+    r->t_start = uv_hrtime();
+    const h5a_op_info *op = h5a_op_info_of(r->op);
+    r->droppable = !r->err_code && !op->changes && r->op != OP_PING && r->op != OP_AUTH &&
+                   r->op != OP_EXISTS;
+    c->pending_reqs++;
+    c->pending_bytes += r->frame_len;
+    budget_add(c->srv, r->frame_len);
+    if (!c->held_head && may_submit(c, r)) {
+        if (r->droppable) c->reads_in_storage++;
+        h5a_storage_submit(c->srv->storage, r);
+        return;
+    }
+    r->next = NULL;
+    if (c->held_tail) c->held_tail->next = r;
+    else c->held_head = r;
+    c->held_tail = r;
+}
+
+static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
+{
+    h5a_request *r = calloc(1, sizeof *r);
+    if (!r) {
+        free(payload);
+        conn_close(c, "out of memory");
+        return;
+    }
+    r->frame = payload;
+    r->frame_len = len;
+    /* Parse with the loop's reusable node array: nothing refers to the nodes
+     * once parsing is done, so one array serves every request. */
+    server *s = c->srv;
+    r->doc = s->scratch;
+    h5a_request_parse(r, &s->limits);
+    /* who may do what is decided here, before the storage thread sees it */
+    if (h5a_access_decide(&s->access, &c->auth, r, c->peer)) c->no_more_input = true;
+    s->scratch = r->doc;
+    memset(&r->doc, 0, sizeof r->doc);
+    if (s->scratch.cap > SCRATCH_KEEP_NODES) mp_doc_free(&s->scratch); /* a rare huge list */
+    submit(c, r);
+}
+
+static void protocol_error(conn *c, int code, const char *msg);
+
+void conn_frame_timeout(conn *c, uint64_t idle_ms)
+{
+    char msg[200];
+    size_t have = c->big ? c->big_have : c->rend - c->rstart;
+    snprintf(msg, sizeof msg,
+             "a frame stopped arriving: %zu bytes of it, then nothing for %.0f s (frame_timeout)",
+             have, idle_ms / 1000.0);
+    fprintf(stderr, "hdf5-async-server: conn %llu %s: %s\n", (unsigned long long)c->serial,
+            c->peer, msg);
+    protocol_error(c, H5A_E_PROTOCOL_ERROR, msg);
+}
+
+/* The stream can no longer be trusted: answer with an error, read nothing
+ * more, close once the answer is out. */
+static void protocol_error(conn *c, int code, const char *msg)
+{
+    h5a_request *r = calloc(1, sizeof *r);
+    c->no_more_input = true;
+    if (!r) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    r->op = OP_NONE;
+    r->op_name = "?";
+    r->close_after = true;
+    h5a_request_set_error(r, code, "%s", msg);
+    net_log(c->srv, "conn %llu %s protocol error: %s", (unsigned long long)c->serial, c->peer, msg);
+    submit(c, r);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Cut complete frames out of rbuf; start a big frame when one begins. */
+static void parse_frames(conn *c)
+{
+    server *s = c->srv;
+    while (!c->no_more_input && c->rend - c->rstart >= 4) {
+        uint32_t len = be32(c->rbuf + c->rstart);
+        if (len == 0) {
+            protocol_error(c, H5A_E_PROTOCOL_ERROR, "zero-length frame");
+            return;
+        }
+        if (len > s->cfg->max_message_size) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "frame of %u bytes is over max_message_size (%llu)", len,
+                     (unsigned long long)s->cfg->max_message_size);
+            protocol_error(c, H5A_E_TOO_LARGE, msg);
+            return;
+        }
+        size_t have = c->rend - c->rstart - 4;
+        if (len > RBUF_SIZE - 4) {
+            /* The buffer grows as the bytes arrive (plain_dest): a length
+             * prefix alone reserves BIG_FIRST at most, whatever it says. */
+            size_t n = have < len ? have : len;
+            size_t cap = len < BIG_FIRST ? len : BIG_FIRST;
+            if (cap < n) cap = n;
+            uint8_t *big = malloc(cap);
+            if (!big) {
+                protocol_error(c, H5A_E_TOO_LARGE, "cannot allocate memory for the frame");
+                return;
+            }
+            memcpy(big, c->rbuf + c->rstart + 4, n);
+            c->rstart += 4 + n;
+            if (n == len) {
+                dispatch_frame(c, big, len);
+                continue;
+            }
+            c->big = big;
+            c->big_len = len;
+            c->big_have = n;
+            c->big_cap = cap;
+            budget_add(s, cap);
+            return;
+        }
+        if (have < len) break;
+        uint8_t *p = malloc(len);
+        if (!p) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        memcpy(p, c->rbuf + c->rstart + 4, len);
+        c->rstart += 4 + len;
+        dispatch_frame(c, p, len);
+    }
+    if (c->rstart == c->rend) {
+        c->rstart = c->rend = 0;
+        free(c->rbuf);
+        c->rbuf = NULL;
+    }
+}
+
+/* Where the next plaintext bytes go: the rest of a large frame being read in
+ * place, or the free end of rbuf. False when out of memory. */
+static bool plain_dest(conn *c, uv_buf_t *buf)
+{
+    if (c->big) {
+        if (c->big_have == c->big_cap) { /* full: double it, up to the frame's length */
+            size_t cap = c->big_cap * 2 < c->big_len ? c->big_cap * 2 : c->big_len;
+            uint8_t *p = realloc(c->big, cap);
+            if (!p) {
+                *buf = uv_buf_init(NULL, 0);
+                return false;
+            }
+            budget_add(c->srv, cap - c->big_cap);
+            c->big = p;
+            c->big_cap = cap;
+        }
+        *buf = uv_buf_init((char *)c->big + c->big_have, (unsigned)(c->big_cap - c->big_have));
+        return true;
+    }
+    if (!c->rbuf && !(c->rbuf = malloc(RBUF_SIZE))) {
+        *buf = uv_buf_init(NULL, 0);
+        return false;
+    }
+    if (c->rstart > 0) { /* keep the partial frame at the front */
+        memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+        c->rend -= c->rstart;
+        c->rstart = 0;
+    }
+    *buf = uv_buf_init((char *)c->rbuf + c->rend, (unsigned)(RBUF_SIZE - c->rend));
+    return true;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = (conn *)h;
+    (void)suggested;
+    if (c->tls) { /* ciphertext: decrypted into plain_dest by tls_pump */
+        *buf = uv_buf_init((char *)c->srv->tls_rbuf, TLS_CHUNK);
+        return;
+    }
+    plain_dest(c, buf); /* on failure libuv reports UV_ENOBUFS to on_read */
+}
+
+/* The very first bytes of a plaintext connection are a TLS ClientHello:
+ * the client expects TLS and would take a frame length from the record.
+ * Say so in the log and close (what it reads is no frame of ours either). */
+static bool tls_on_plain_port(conn *c, const uint8_t *p, size_t n)
+{
+    if (c->first_seen || n < 6) return false;
+    c->first_seen = true;
+    if (!h5a_tls_looks_like_hello(p, n)) return false;
+    fprintf(stderr,
+            "hdf5-async-server: conn %llu %s: a TLS ClientHello on a plaintext port: closed "
+            "(set tls_cert_file and tls_key_file to speak TLS)\n",
+            (unsigned long long)c->serial, c->peer);
+    conn_close(c, "TLS client on a plaintext port");
+    return true;
+}
+
+/* n plaintext bytes arrived where plain_dest said. */
+static void plain_got(conn *c, size_t n)
+{
+    if (c->no_more_input) {
+        if (c->rbuf && c->rstart == c->rend) {
+            free(c->rbuf);
+            c->rbuf = NULL;
+            c->rstart = c->rend = 0;
+        }
+        return;
+    }
+    if (c->big) {
+        c->big_have += n;
+        if (c->big_have == c->big_len) {
+            uint8_t *p = c->big;
+            c->big = NULL;
+            budget_sub(c->srv, c->big_cap); /* now counted as the request's */
+            dispatch_frame(c, p, c->big_len);
+            parse_frames(c); /* bytes after it may already wait in rbuf */
+        }
+    } else {
+        c->rend += n;
+        if (!c->tls && tls_on_plain_port(c, c->rbuf + c->rstart, c->rend - c->rstart)) return;
+        parse_frames(c);
+    }
+}
+
+static void refuse_now(conn *c);
+
+/* The peer shut its side (EOF, or TLS close_notify) with requests still
+ * unanswered: it may still be reading. Answer them all, then close
+ * (after_written); a partial frame left at the end is dropped. */
+static void peer_eof(conn *c)
+{
+    net_log(c->srv, "conn %llu %s: peer closed its side; answering %zu requests, then closing",
+            (unsigned long long)c->serial, c->peer, c->pending_reqs);
+    c->peer_eof = true;
+    c->no_more_input = true;
+    conn_maybe_read(c);
+}
+
+/* Decrypt what the session holds into plain_dest while the connection may
+ * read; runs again when a paused connection resumes (conn_maybe_read),
+ * since records already received wait inside the session. */
+static void tls_pump(conn *c)
+{
+    char err[512];
+    while (!c->closing && !c->draining && !c->no_more_input) {
+        uv_buf_t dst;
+        if (!plain_dest(c, &dst)) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        ssize_t n = h5a_tls_conn_read(c->tls, dst.base, dst.len, err, sizeof err);
+        if (n == -2 && c->pending_reqs > 0) { /* close_notify: a half close */
+            peer_eof(c);
+            return;
+        }
+        if (n < 0) {
+            net_log(c->srv, "conn %llu %s: %s", (unsigned long long)c->serial, c->peer, err);
+            if (!c->tls_up)
+                fprintf(stderr, "hdf5-async-server: conn %llu %s: %s\n",
+                        (unsigned long long)c->serial, c->peer, err);
+            tls_flush(c, false, false); /* the alert, if OpenSSL made one */
+            conn_finish(c, "TLS error");
+            return;
+        }
+        if (!c->tls_up && h5a_tls_conn_handshake_done(c->tls)) {
+            c->tls_up = true;
+            char d[128];
+            const char *cn = h5a_tls_conn_peer_cn(c->tls);
+            net_log(c->srv, "conn %llu %s: %s%s%s", (unsigned long long)c->serial, c->peer,
+                  h5a_tls_conn_describe(c->tls, d, sizeof d), cn ? ", client certificate CN=" : "",
+                  cn ? cn : "");
+            if (cn && c->srv->access.auth &&
+                h5a_access_login_name(&c->srv->access, &c->auth, cn))
+                net_log(c->srv, "conn %llu authenticated as '%s' by its certificate",
+                      (unsigned long long)c->serial, cn);
+            if (c->refuse) {
+                refuse_now(c);
+                return;
+            }
+        }
+        if (tls_flush(c, false, false) < 0) { /* handshake messages, tickets */
+            conn_close(c, "out of memory");
+            return;
+        }
+        if (n == 0) return;
+        plain_got(c, (size_t)n);
+        if (c->closing || c->draining || !c->reading) return; /* paused: resumed later */
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = (conn *)st;
+    if (nread < 0) {
+        if (nread == UV_EOF && !c->draining && c->pending_reqs > 0) {
+            peer_eof(c);
+            return;
+        }
+        conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread > 0) c->last_active = uv_now(&c->srv->loop);
+    if (c->draining) { /* the peer's leftovers: read and forget */
+        c->rstart = c->rend = 0;
+        return;
+    }
+    if (c->tls) {
+        if (nread == 0 || c->no_more_input) return;
+        if (!c->first_seen) {
+            c->first_seen = true;
+            /* our own protocol in plaintext: answer in kind, so the client
+             * learns why instead of seeing the connection drop */
+            if ((uint8_t)buf->base[0] != 0x16) {
+                h5a_tls_conn_free(c->tls);
+                c->tls = NULL;
+                c->refuse = "this port speaks TLS: connect with TLS (Python ssl=..., the CLI's "
+                            "--tls, the C library's TLS options)";
+                c->refuse_code = H5A_E_PROTOCOL_ERROR;
+                refuse_now(c);
+                return;
+            }
+        }
+        if (h5a_tls_conn_feed(c->tls, buf->base, (size_t)nread) < 0) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        tls_pump(c);
+    } else {
+        plain_got(c, (size_t)nread);
+    }
+    conn_maybe_read(c);
+}
+
+/* Read while the client is within its budget; pause it otherwise. */
+void conn_maybe_read(conn *c)
+{
+    if (c->closing) return;
+    const h5a_config *cfg = c->srv->cfg;
+    bool within = c->pending_bytes < cfg->max_pending_bytes &&
+                  c->pending_reqs < cfg->max_pending_requests &&
+                  unsent(c) < cfg->max_reply_queue && c->tcp.write_queue_size < cfg->max_reply_queue &&
+                  !(c->held_head && c->tcp.write_queue_size > 0) && !c->srv->over_budget;
+    bool want = c->draining || (!c->no_more_input && within);
+    if (!c->no_more_input && !c->draining && within == c->paused) {
+        c->paused = !within;
+        net_log(c->srv, "conn %llu %s %s (%zu requests, %zu request bytes, %zu reply bytes unsent)",
+              (unsigned long long)c->serial, c->peer, c->paused ? "paused" : "resumed",
+              c->pending_reqs, c->pending_bytes, c->tcp.write_queue_size);
+    }
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
+            c->reading = true;
+            /* records that arrived before the pause wait inside the session */
+            if (c->tls && !c->draining) tls_pump(c);
+        }
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+/* ---- accepting ---- */
+
+/* One error reply with id nil, built here (the storage thread may be busy
+ * for seconds), then a graceful close once it is out. */
+static void send_error_and_finish(conn *c, int code, const char *msg)
+{
+    server *s = c->srv;
+    h5a_request *r = calloc(1, sizeof *r);
+    if (!r) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    r->op = OP_NONE;
+    r->op_name = "?";
+    r->close_after = true;
+    r->conn = c;
+    mp_buf *b = &r->reply;
+    mp_put_raw(b, "\0\0\0\0", 4);
+    mp_put_map_header(b, 3);
+    mp_put_cstr(b, "id");
+    mp_put_nil(b);
+    mp_put_cstr(b, "ok");
+    mp_put_bool(b, false);
+    mp_put_cstr(b, "error");
+    mp_put_map_header(b, 2);
+    mp_put_cstr(b, "code");
+    mp_put_cstr(b, h5a_strerror_code(code));
+    mp_put_cstr(b, "message");
+    mp_put_cstr(b, msg);
+    if (b->oom) {
+        h5a_request_free(r);
+        conn_close(c, "out of memory");
+        return;
+    }
+    size_t n = b->len - 4;
+    b->data[0] = (uint8_t)(n >> 24);
+    b->data[1] = (uint8_t)(n >> 16);
+    b->data[2] = (uint8_t)(n >> 8);
+    b->data[3] = (uint8_t)n;
+    c->pending_reqs++;
+    c->out_head = c->out_tail = r;
+    write_out(s, c); /* on_written then finishes the connection */
+}
+
+/* Over max_connections: accept anyway, so the client learns why instead of
+ * hanging in the listen backlog, send one error reply (id nil) and close
+ * gracefully (conn_finish) so the reply is not lost to a reset. The reply is
+ * built here: the storage thread may be busy for seconds. */
+static void conn_reject(conn *c, size_t nopen)
+{
+    server *s = c->srv;
+    c->rejected = true;
+    s->nrejected++;
+    c->no_more_input = true;
+    /* the first refusal after a quiet spell at once, the rest summed up by
+     * the sweep every REFUSED_LOG_MS */
+    if (s->refused_unlogged++ == 0 &&
+        (!s->refused_logged_at || uv_now(&s->loop) - s->refused_logged_at >= REFUSED_LOG_MS))
+        net_log_refused(s);
+    net_log(s, "conn %llu %s refused: %zu connections open (max_connections)",
+          (unsigned long long)c->serial, c->peer, nopen);
+    char msg[160];
+    snprintf(msg, sizeof msg, "server has %zu connections (max_connections = %llu); try later",
+             nopen, (unsigned long long)s->cfg->max_connections);
+    send_error_and_finish(c, H5A_E_TOO_LARGE, msg);
+}
+
+/* Protected mode, or plaintext on a TLS port: one error reply (id nil),
+ * then close. On a TLS port it waits for the handshake (tls_pump). */
+static void refuse_now(conn *c)
+{
+    c->rejected = true;
+    c->srv->nrejected++;
+    c->no_more_input = true;
+    net_log(c->srv, "conn %llu %s refused: %s", (unsigned long long)c->serial, c->peer, c->refuse);
+    send_error_and_finish(c, c->tls ? H5A_E_UNAUTHENTICATED : c->refuse_code, c->refuse);
+}
+
+static bool is_loopback(const struct sockaddr_storage *sa)
+{
+    if (sa->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a)) return true;
+        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+void conn_accept(server *s, uv_stream_t *l)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    uv_tcp_init(&s->loop, &c->tcp);
+    c->tcp.data = c;
+    c->srv = s;
+    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1); /* replies are small and latency matters */
+    c->serial = ++s->next_serial;
+    c->accepted_at = uv_now(&s->loop);
+    struct sockaddr_storage sa;
+    int salen = sizeof sa;
+    bool loopback = false;
+    snprintf(c->peer, sizeof c->peer, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+        loopback = is_loopback(&sa);
+        char ip[48] = "?";
+        int port = 0;
+        if (sa.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+        } else if (sa.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    }
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    c->last_active = uv_now(&s->loop);
+    size_t nopen = s->nconns - s->nrejected - 1; /* before this one */
+    if (nopen >= s->cfg->max_connections) {
+        conn_reject(c, nopen);
+        return;
+    }
+    /* a peer whose machine died is noticed (and closed) without idle_timeout */
+    uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
+    net_log(s, "conn %llu %s open (%zu connections)", (unsigned long long)c->serial, c->peer,
+          s->nconns);
+    if (s->tls && !(c->tls = h5a_tls_conn_new(s->tls))) {
+        conn_close(c, "out of memory for a TLS session");
+        return;
+    }
+    if (!loopback && !s->access.auth && s->access.protected_mode) {
+        c->refuse = "this server is in protected mode: with no auth_file it serves only clients "
+                    "on its own machine. On the server, set auth_file (make a token with "
+                    "`hdf5-async token NAME ROLE`) or protected_mode = no; see docs/security.md";
+        c->refuse_code = H5A_E_UNAUTHENTICATED;
+        if (!c->tls) { /* TLS: after the handshake, so the reply can be read */
+            refuse_now(c);
+            return;
+        }
+    }
+    conn_maybe_read(c);
+}
