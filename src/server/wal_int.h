@@ -3,7 +3,8 @@
  *
  * The driver is five layers; each file uses only the ones below it:
  *
- *   wal.c       the HDF5 driver: callbacks, h5a_wal_fapl, h5a_wal_commit
+ *   wal.c       the HDF5 driver: callbacks, h5a_wal_fapl, h5a_wal_commit,
+ *               h5a_wal_get_stats
  *   wal_file.c  a file's life: open (locks, identity, recovery), commit,
  *               checkpoint, close
  *   wal_log.c   the log: header and record format, appending, spilling,
