@@ -248,9 +248,9 @@ FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefin
 FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
                       -Wno-unused-parameter -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) \
                       $(DEPFLAGS) -Isrc
-# everything but the event loop, the storage thread and main()
+# everything but the event loop (net.c, conn.c), the storage thread and main()
 FUZZ_LIB_SRC       := $(wildcard src/proto/*.c src/common/*.c) $(filter-out src/server/main.c \
-                      src/server/net.c src/server/storage.c,$(wildcard src/server/*.c))
+                      src/server/net.c src/server/conn.c src/server/storage.c,$(wildcard src/server/*.c))
 FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_TARGETS       := decode engine tls
 FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
