@@ -263,11 +263,16 @@ static bool all_zero(const unsigned char *b, size_t n)
     return true;
 }
 
-/* A left-over log whose header is damaged may hold commits nobody can
- * replay: refuse, unless told to discard it (then it is kept aside). */
-static int discard_damaged(wal_file *f, uint64_t size, h5a_wal_recovery *rep, bool *created)
+/* A left-over log whose header is damaged, or that ends before the records
+ * its header points to, may have held commits nobody can replay: refuse,
+ * unless told to discard it (then it is kept aside). start: the header's,
+ * when it is sound. */
+static int discard_damaged(wal_file *f, uint64_t size, uint64_t start, h5a_wal_recovery *rep,
+                           bool *created)
 {
-    const char *how = size < HDR ? "cut inside its header" : "its header does not check out";
+    const char *how = start        ? "cut before the records its header points to"
+                      : size < HDR ? "cut inside its header"
+                                   : "its header does not check out";
     size_t n = strlen(f->log_path) + 9;
     char *aside = malloc(n);
     if (!aside) return errno = ENOMEM, -1;
@@ -324,8 +329,10 @@ static int log_start(wal_file *f, bool fresh, bool *created, h5a_wal_recovery *r
              * a log that never got one never held anything */
             snprintf(rep->message, sizeof rep->message,
                      "%s: left-over log is empty; nothing to replay", f->log_path);
-        } else if (ok == 0) {
-            int rc = discard_damaged(f, (uint64_t)st.st_size, rep, created);
+        } else if (ok == 0 || (uint64_t)st.st_size < lh.start) {
+            /* (the records before `start` are synced before a header
+             * naming it is written: a log that ends before it was cut) */
+            int rc = discard_damaged(f, (uint64_t)st.st_size, ok ? lh.start : 0, rep, created);
             if (rc < 0) return rc;
         } else {
             replay = true;

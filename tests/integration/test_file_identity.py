@@ -102,16 +102,18 @@ def test_log_symlink_is_not_followed(start_server, tmp_path):
         assert f["x"][()].tolist() == list(range(10))
 
 
-@pytest.mark.parametrize("damage", ["cut", "flipped"])
+@pytest.mark.parametrize("damage", ["cut", "cut_records", "flipped"])
 def test_damaged_log_header_refuses_unless_discarded(start_server, tmp_path, damage):
-    """A log whose header is cut or corrupted may hold commits that cannot
-    be replayed: the server refuses until told to discard it."""
+    """A log whose header is cut or corrupted, or that was cut before the
+    records its header points to (the first generation of a new file ends
+    past 4 KiB), may hold commits that cannot be replayed: the server
+    refuses until told to discard it."""
     work = tmp_path / "w"
     log = crashed_log(start_server, work)
     data = os.path.join(str(work), "data.h5")
-    if damage == "cut":
+    if damage.startswith("cut"):
         with open(log, "r+b") as f:
-            f.truncate(300)
+            f.truncate(300 if damage == "cut" else 2000)
     else:
         with open(log, "r+b") as f:
             f.seek(20)
