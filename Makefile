@@ -122,6 +122,8 @@ LIB_SO          := $(BUILD)/libhdf5async.so.0
 LIB_HEADERS     := include/hdf5_async.h $(wildcard include/hdf5_async/adapters/*.h)
 LIB_VERSION     := $(shell sed -n 's/^\#define HDF5A_VERSION "\(.*\)"/\1/p' include/hdf5_async.h)
 CLIENT_TEST_BIN := $(patsubst tests/client/%.c,$(BUILD)/tests/client/%,$(wildcard tests/client/test_*.c))
+# what programs linking libhdf5async.a need besides it: OpenSSL, for TLS
+LIB_DEPS         = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 all: $(LIB_A) $(LIB_SO) $(CLIENT_TEST_BIN)
 test-unit: test-client
@@ -129,7 +131,8 @@ test-unit: test-client
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iinclude -fPIC -fvisibility=hidden -c $< -o $@
+	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags openssl 2>/dev/null) -fPIC \
+	    -fvisibility=hidden -c $< -o $@
 
 $(LIB_A): $(LIB_OBJ)
 	ld -r -o $(BUILD)/libhdf5async.o $^
@@ -137,13 +140,13 @@ $(LIB_A): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $(BUILD)/libhdf5async.o
 
 $(LIB_SO): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libhdf5async.so.0 $(LDFLAGS) -o $@ $^
+	$(CC) -shared -Wl,-soname,libhdf5async.so.0 $(LDFLAGS) -o $@ $^ $(LIB_DEPS)
 	ln -sf libhdf5async.so.0 $(BUILD)/libhdf5async.so
 
 $(BUILD)/tests/client/%: tests/client/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_A) \
-	    $(shell pkg-config --libs libuv 2>/dev/null)
+	    $(shell pkg-config --libs libuv 2>/dev/null) $(LIB_DEPS)
 
 test-client: $(CLIENT_TEST_BIN) $(TEST_SERVER)
 	@$(call vg_suite,client,set -e; for t in $(CLIENT_TEST_BIN); do echo "== $$t"; \
@@ -163,6 +166,7 @@ install: $(LIB_A) $(LIB_SO) $(SERVER) $(CLI)
 	ln -sf libhdf5async.so.0 $(DESTDIR)$(PREFIX)/lib/libhdf5async.so
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' \
 	    'Name: hdf5async' 'Description: C client library of hdf5-async' 'Version: $(LIB_VERSION)' \
+	    'Requires.private: openssl' \
 	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lhdf5async' \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hdf5async.pc
 
@@ -210,7 +214,7 @@ $(BUILD)/src/cli/%.o: src/cli/%.c
 	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
 
 $(CLI): $(CLI_OBJ) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null) $(LIB_DEPS) -lm
 
 test-cli: $(TEST_CLI) $(TEST_SERVER)
 	$(call vg_suite,cli,H5A_CLI=$(abspath $(TEST_CLI)) H5A_SERVER=$(abspath $(TEST_SERVER)) $(PY) -m pytest -q tests/cli)

@@ -6,6 +6,8 @@
  * loopback TCP bandwidth (the other limit), and prints one table of figures
  * and ratios. Timings are for reading, never for asserting: the machines are
  * noisy. Usage: hdf5-async-bench [--server PATH] [--dir DIR] [--quick]
+ * [--only WORKLOAD] [--tls-ciphersuites LIST]. The TLS rows compare a second
+ * server speaking TLS with the plaintext one, in the same run.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -74,16 +76,22 @@ static void row(const char *name, const char *unit, double inproc, double server
 static pid_t server_pid;
 static int server_port;
 
-static void server_start(const char *bin, const char *file)
+/* Starts bin on file (config: a config file, or NULL for the defaults);
+ * returns its port once it listens. */
+static int spawn_server(const char *bin, const char *file, const char *config, pid_t *pid)
 {
     int out[2];
     if (pipe(out)) die("pipe: %s", strerror(errno));
-    server_pid = fork();
-    if (server_pid == 0) {
+    *pid = fork();
+    if (*pid == 0) {
         dup2(out[1], 1);
         close(out[0]);
         close(out[1]);
-        execl(bin, bin, "--port", "0", "--host", "127.0.0.1", "--file", file, (char *)NULL);
+        if (config)
+            execl(bin, bin, "--config", config, "--port", "0", "--host", "127.0.0.1", "--file",
+                  file, (char *)NULL);
+        else
+            execl(bin, bin, "--port", "0", "--host", "127.0.0.1", "--file", file, (char *)NULL);
         _exit(127);
     }
     close(out[1]);
@@ -92,8 +100,13 @@ static void server_start(const char *bin, const char *file)
     if (!f || !fgets(line, sizeof line, f)) die("server %s did not start", bin);
     char *colon = strrchr(line, ':');
     if (strncmp(line, "listening on ", 13) != 0 || !colon) die("unexpected server output: %s", line);
-    server_port = atoi(colon + 1);
     /* keep the pipe open (the server may print nothing more); leak f on purpose */
+    return atoi(colon + 1);
+}
+
+static void server_start(const char *bin, const char *file)
+{
+    server_port = spawn_server(bin, file, NULL, &server_pid);
 }
 
 static long server_rss_kb(const char *field)
@@ -109,28 +122,36 @@ static long server_rss_kb(const char *field)
     return kb;
 }
 
-static void server_stop(void)
+static void stop_server(pid_t pid)
 {
     int status;
-    kill(server_pid, SIGTERM);
-    waitpid(server_pid, &status, 0);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fprintf(stderr, "hdf5-async-bench: server exited abnormally (status %d)\n", status);
 }
+
+static void server_stop(void) { stop_server(server_pid); }
 
 /* The durability the server-side workloads ask for. NONE unless a
  * workload says otherwise: the in-process baseline does not flush either,
  * so like is compared with like; bench_durability prices the other levels. */
 static hdf5a_durability bench_durability = HDF5A_DURABILITY_NONE;
 
-static hdf5a_client *client(void)
+/* Connect options of the clients: NULL (plaintext), or TLS (bench_tls). */
+static const hdf5a_connect_opts *bench_opts;
+
+static hdf5a_client *client_to(int port)
 {
-    char err[256];
-    hdf5a_client *c = hdf5a_connect("127.0.0.1", server_port, 30000, err, sizeof err);
-    if (!c) die("connect: %s", err);
+    char err[512];
+    hdf5a_client *c = NULL;
+    if (hdf5a_connect_ex(&c, "127.0.0.1", port, 30000, bench_opts, err, sizeof err))
+        die("connect: %s", err);
     hdf5a_set_durability(c, bench_durability);
     return c;
 }
+
+static hdf5a_client *client(void) { return client_to(server_port); }
 
 /* ---- in-process baseline: the server's own layout choices ---- */
 
@@ -263,18 +284,18 @@ static void on_append(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
     pc->done++;
 }
 
-static double bench_pipelined(int nclients, size_t total, size_t window)
+static double bench_pipelined_to(int port, int nclients, size_t total, size_t window)
 {
     pipe_client *pcs = calloc((size_t)nclients, sizeof *pcs);
     struct pollfd *pfd = calloc((size_t)nclients, sizeof *pfd);
-    char err[256];
+    char err[512];
     double row_data[ROW] = {0};
     uint64_t shape[2] = {1, ROW};
     hdf5a_array a = {"<f8", 2, shape, row_data, sizeof row_data};
     for (int i = 0; i < nclients; i++) {
         pipe_client *pc = &pcs[i];
-        pc->ac = hdf5a_async_connect("127.0.0.1", server_port, err, sizeof err);
-        if (!pc->ac) die("async connect: %s", err);
+        if (hdf5a_async_connect_ex(&pc->ac, "127.0.0.1", port, bench_opts, err, sizeof err))
+            die("async connect: %s", err);
         hdf5a_async_events ev = {pc, ev_add_read, ev_del_read, ev_add_write, ev_del_write,
                                  ev_cleanup};
         hdf5a_async_set_events(pc->ac, &ev);
@@ -311,6 +332,11 @@ static double bench_pipelined(int nclients, size_t total, size_t window)
     free(pfd);
     if (pipe_failures) die("%s appends failed", "some");
     return rate;
+}
+
+static double bench_pipelined(int nclients, size_t total, size_t window)
+{
+    return bench_pipelined_to(server_port, nclients, total, window);
 }
 
 /* ---- durability ---- */
@@ -488,6 +514,109 @@ static void bench_large(const char *dir, int reps)
     row("read 64 MiB f8 (vs min(in-process, TCP))", "MB/s", lim_r, best_r_srv, true, ">= 0.8x");
 }
 
+/* ---- TLS against plaintext ---- */
+
+/* A second server speaking TLS (a throwaway CA and certificate made with
+ * the openssl command), next to the plaintext one, each on its own file on
+ * the same disk: the same workloads through both, alternated, best of each. */
+static int tls_server_start(const char *bin, const char *dir, pid_t *pid, char *ca, size_t calen)
+{
+    char cmd[4096], path[4096], file[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+             "-nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=bench-ca && "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
+             "printf 'subjectAltName=IP:127.0.0.1\\n' > server.ext && "
+             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+             "-out server.pem -days 2 -extfile server.ext; } >openssl.log 2>&1",
+             dir);
+    if (system(cmd) != 0) die("cannot make certificates with openssl (see %s/openssl.log)", dir);
+    snprintf(path, sizeof path, "%s/tls.ini", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) die("cannot write %s", path);
+    fprintf(f, "[server]\ntls_cert_file = %s/server.pem\ntls_key_file = %s/server.key\n", dir,
+            dir);
+    fclose(f);
+    snprintf(ca, calen, "%s/ca.pem", dir);
+    snprintf(file, sizeof file, "%s/server-tls.h5", dir);
+    unlink(file);
+    return spawn_server(bin, file, path, pid);
+}
+
+/* best MB/s of writing then reading 64 MiB at port, over reps rounds */
+static void large_once(int port, const double *data, size_t bytes, double *w, double *rd)
+{
+    hdf5a_client *c = client_to(port);
+    uint64_t shape[1] = {bytes / sizeof(double)};
+    hdf5a_array a = {"<f8", 1, shape, data, bytes};
+    double t = now();
+    if (hdf5a_write(c, "/tlsbig", &a, NULL)) die("write: %s", hdf5a_errstr(c));
+    double ws = (double)bytes / (now() - t) / 1e6;
+    hdf5a_array *got = NULL;
+    t = now();
+    if (hdf5a_read(c, "/tlsbig", &got)) die("read: %s", hdf5a_errstr(c));
+    double rs = (double)bytes / (now() - t) / 1e6;
+    if (got->nbytes != bytes || memcmp(got->data, data, bytes) != 0) die("%s", "read back differs");
+    hdf5a_array_free(got);
+    hdf5a_close(c);
+    if (ws > *w) *w = ws;
+    if (rs > *rd) *rd = rs;
+}
+
+/* One comparison: plaintext against TLS with opts, alternated, best of each. */
+static void tls_rows(int tls_port, const hdf5a_connect_opts *tls, const char *label, int reps,
+                     size_t piped)
+{
+    const size_t bytes = 64u << 20;
+    double *data = malloc(bytes);
+    for (size_t i = 0; i < bytes / sizeof(double); i++) data[i] = (double)i * 0.25;
+    double pw = 0, pr = 0, tw = 0, tr = 0, junk = 0;
+    /* the first write of each makes the dataset; the timed ones rewrite it */
+    bench_opts = NULL;
+    large_once(server_port, data, bytes, &junk, &junk);
+    bench_opts = tls;
+    large_once(tls_port, data, bytes, &junk, &junk);
+    for (int r = 0; r < reps; r++) {
+        bench_opts = NULL;
+        large_once(server_port, data, bytes, &pw, &pr);
+        bench_opts = tls;
+        large_once(tls_port, data, bytes, &tw, &tr);
+    }
+    free(data);
+    double pp = 0, tp = 0;
+    for (int r = 0; r < 3; r++) {
+        bench_opts = NULL;
+        double x = bench_pipelined_to(server_port, 1, piped, 4096);
+        if (x > pp) pp = x;
+        bench_opts = tls;
+        x = bench_pipelined_to(tls_port, 1, piped, 4096);
+        if (x > tp) tp = x;
+    }
+    bench_opts = NULL;
+    printf("%-46s %12s %12s %-6s %8s  %s\n", label, "plaintext", "TLS", "unit", "ratio", "goal");
+    row("write 64 MiB f8 (rewrite in place)", "MB/s", pw, tw, true, ">= 0.7x");
+    row("read 64 MiB f8", "MB/s", pr, tr, true, ">= 0.7x");
+    row("append 1x16 f8, 1 client pipelined", "rows/s", pp, tp, true, ">= 0.9x");
+}
+
+/* suites: the clients' tls_ciphersuites (NULL: OpenSSL's default) */
+static void bench_tls(const char *bin, const char *dir, int reps, size_t piped,
+                      const char *suites)
+{
+    pid_t tls_pid;
+    char ca[4096], label[128];
+    int tls_port = tls_server_start(bin, dir, &tls_pid, ca, sizeof ca);
+    hdf5a_connect_opts tls;
+    hdf5a_connect_opts_init(&tls);
+    tls.tls = 1;
+    tls.tls_ca_file = ca;
+    tls.tls_ciphersuites = suites;
+    snprintf(label, sizeof label, "TLS (%.80s) against plaintext", suites ? suites : "OpenSSL's default suites");
+    tls_rows(tls_port, &tls, label, reps, piped);
+    stop_server(tls_pid);
+}
+
 /* ---- many connections ---- */
 
 static void bench_connections(size_t nconn)
@@ -524,16 +653,18 @@ static void bench_connections(size_t nconn)
 
 int main(int argc, char **argv)
 {
-    const char *bin = "build/hdf5-async-server", *dir = NULL, *only = NULL;
+    const char *bin = "build/hdf5-async-server", *dir = NULL, *only = NULL, *suites = NULL;
     bool quick = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) bin = argv[++i];
         else if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) dir = argv[++i];
         else if (strcmp(argv[i], "--quick") == 0) quick = true;
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
+        else if (strcmp(argv[i], "--tls-ciphersuites") == 0 && i + 1 < argc) suites = argv[++i];
         else {
             fprintf(stderr, "usage: hdf5-async-bench [--server PATH] [--dir DIR] [--quick] "
-                            "[--only seq|pipe1|pipe64|large|dur|conn]\n");
+                            "[--only seq|pipe1|pipe64|large|tls|dur|conn] "
+                            "[--tls-ciphersuites LIST]\n");
             return 2;
         }
     }
@@ -568,6 +699,7 @@ int main(int argc, char **argv)
         row("append 1x16 f8, 64 clients pipelined", "rows/s", in64, s64, true, ">= 1.0x");
     }
     if (RUN("large")) bench_large(dir, quick ? 2 : 5);
+    if (RUN("tls")) bench_tls(bin, dir, quick ? 2 : 5, piped, suites);
     if (RUN("dur")) bench_durability_levels(dir, quick ? 500 : 3000, quick ? 20000 : 100000);
     if (RUN("conn")) {
         /* on a server of its own, so its RSS is what the connections cost */

@@ -62,10 +62,12 @@ enum {
     HDF5A_ECLOSED = -102,  /* the connection closed (or was freed) before the reply */
     HDF5A_EREPLY = -103,   /* the server's reply could not be understood */
     HDF5A_ENOMEM = -104,
-    HDF5A_EINVAL = -105    /* a bad argument to the library (caught before sending) */
+    HDF5A_EINVAL = -105,   /* a bad argument to the library (caught before sending) */
+    HDF5A_ETLS = -106      /* TLS failed: the server's certificate is not trusted or names
+                              another host, the server does not speak TLS, a bad record */
 };
 
-/* "NOT_FOUND" for HDF5A_ENOT_FOUND, "IO" for HDF5A_EIO, ... */
+/* "NOT_FOUND" for HDF5A_ENOT_FOUND, "IO" for HDF5A_EIO, "TLS" for HDF5A_ETLS, ... */
 HDF5A_API const char *hdf5a_strerror(int code);
 
 /* ---- arrays ----
@@ -248,6 +250,89 @@ typedef struct hdf5a_client hdf5a_client;
  * errors (the server's, HDF5A_EINVAL) leave it usable. */
 HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms, char *err,
                                       size_t errlen);
+
+/* ---- connect options: a token, TLS ----
+ * For hdf5a_connect_ex and hdf5a_async_connect_ex. Fill with
+ * hdf5a_connect_opts_init (or HDF5A_CONNECT_OPTS_INIT), then set what you
+ * need: `size` lets later versions add fields at the end without breaking
+ * programs built against this header.
+ *
+ *  - token: sent in an `auth` request right after connecting, before any
+ *    other request (docs/protocol.md). A refused token fails the connect
+ *    with HDF5A_EUNAUTHENTICATED and the server's message. A server without
+ *    an auth_file accepts any token. NULL: no auth request (a server with an
+ *    auth_file then refuses every request, unless a client certificate
+ *    names a token).
+ *  - tls: nonzero speaks TLS (1.2 or later, OpenSSL) to a server with
+ *    tls_cert_file set. The tls_* fields below need it (HDF5A_EINVAL
+ *    otherwise).
+ *  - tls_ca_file: PEM file of the CAs that may sign the server's
+ *    certificate; NULL: the system's default CAs.
+ *  - tls_cert_file, tls_key_file: a client certificate (PEM, chain allowed)
+ *    and its private key, both or neither; for a server with
+ *    tls_client_auth, which takes the certificate's CN as a token's NAME.
+ *  - tls_server_name: the name the server's certificate must carry (DNS
+ *    name or IP address; also sent as SNI when it is a name); NULL: the
+ *    host given to connect.
+ *  - tls_insecure_skip_verify: nonzero accepts ANY certificate from ANY
+ *    host: the connection is encrypted but anyone in the path can pose as
+ *    the server and read everything, the token included. For tests only.
+ *  - tls_ciphersuites: the TLS 1.3 cipher suites to offer, in preference
+ *    order, as OpenSSL spells them ("TLS_CHACHA20_POLY1305_SHA256:
+ *    TLS_AES_128_GCM_SHA256"); the server takes the client's order. NULL:
+ *    OpenSSL's default (AES-GCM first). Which is faster depends on the CPU
+ *    (`openssl speed -evp aes-256-gcm chacha20-poly1305` on both ends).
+ *
+ * Files are read when connecting (also by hdf5a_async_connect_ex, before it
+ * returns), never inside the event loop (the system's CAs too, from
+ * OpenSSL's bundle file; only where there is none does OpenSSL look CAs up
+ * in its certificate directory during the handshake). The strings are not
+ * used after the connect call returns. */
+typedef struct hdf5a_connect_opts {
+    size_t size; /* sizeof(hdf5a_connect_opts) of the caller's header */
+    const char *token;
+    int tls;
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_server_name;
+    int tls_insecure_skip_verify;
+    const char *tls_ciphersuites;
+} hdf5a_connect_opts;
+
+#define HDF5A_CONNECT_OPTS_INIT                                                             \
+    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL}
+
+/* Zeroes *o and sets o->size: no token, no TLS. */
+HDF5A_API void hdf5a_connect_opts_init(hdf5a_connect_opts *o);
+
+/* hdf5a_connect with options (opts NULL: none, as hdf5a_connect). *out gets
+ * the client, or NULL; returns 0 or the failure's code: HDF5A_EINVAL (a bad
+ * argument, an unreadable certificate, key or CA file), HDF5A_EIO (resolve,
+ * connect), HDF5A_ETIMEOUT, HDF5A_ETLS (the handshake failed: err says why,
+ * e.g. "the server's certificate was refused: hostname mismatch"),
+ * HDF5A_EUNAUTHENTICATED (the token was refused), another server code (the
+ * server refused the connection: a plaintext client on a TLS port gets
+ * HDF5A_EPROTOCOL_ERROR "this port speaks TLS..."), HDF5A_ENOMEM.
+ * timeout_ms bounds the connect, the TLS handshake and the auth request
+ * together, then every later call. */
+HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, int timeout_ms,
+                               const hdf5a_connect_opts *opts, char *err, size_t errlen);
+
+/* Who the server took the connection for: the token's name and role
+ * ("read", "write", "admin") from the auth reply; on a server without an
+ * auth_file name is NULL and role "admin". Both NULL when no token was sent
+ * (a client certificate may still have named a token: the server does not
+ * say). Valid until hdf5a_close or the next hdf5a_auth. */
+HDF5A_API void hdf5a_identity(const hdf5a_client *c, const char **name, const char **role);
+
+/* Authenticates the connection (again) with token: the protocol's `auth`,
+ * which the token option of hdf5a_connect_ex sends at connect. On success
+ * hdf5a_identity tells the new identity; a refused token returns
+ * HDF5A_EUNAUTHENTICATED and changes nothing, but the server closes the
+ * connection after the third refused token on it. */
+HDF5A_API int hdf5a_auth(hdf5a_client *c, const char *token);
+
 /* Close the connection and free the client. NULL is fine. */
 HDF5A_API void hdf5a_close(hdf5a_client *c);
 /* Text of the last error on this client ("" after a success). Valid until
@@ -352,7 +437,7 @@ typedef struct hdf5a_async hdf5a_async;
 typedef struct hdf5a_reply {
     int status;            /* 0, a server error code, or HDF5A_ECLOSED (connection
                               failed or context freed before the reply), HDF5A_EREPLY
-                              (reply not understood), HDF5A_ENOMEM */
+                              (reply not understood), HDF5A_ENOMEM, HDF5A_ETLS */
     const char *message;   /* error text, "" on success */
     const hdf5a_array *array; /* read, read_slice, get_attr: the value; NULL otherwise */
     int ndim;              /* write/append/insert/write_slice/create_dataset/resize:
@@ -365,7 +450,9 @@ typedef struct hdf5a_reply {
 } hdf5a_reply;
 
 /* Fires exactly once per request: with the reply, or with status
- * HDF5A_ECLOSED when the connection fails or is freed first. It may queue
+ * HDF5A_ECLOSED when the connection fails or is freed first (HDF5A_ETLS or
+ * the server's code when the TLS handshake or the connect's token failed:
+ * see hdf5a_async_connect_ex). It may queue
  * new requests and may call hdf5a_async_free (the free then happens when
  * it returns); it must not call hdf5a_async_handle_read/_write. */
 typedef void hdf5a_callback(hdf5a_async *ac, const hdf5a_reply *reply, void *privdata);
@@ -404,6 +491,25 @@ typedef struct hdf5a_async_events {
  * later requests are refused with HDF5A_ECLOSED; the context must still be
  * freed. There are no timeouts here: the caller's loop owns the clock. */
 HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err, size_t errlen);
+/* hdf5a_async_connect with options (see hdf5a_connect_opts; opts NULL:
+ * none). *out gets the context or NULL; returns 0 or HDF5A_EINVAL (bad
+ * options, unreadable certificate/key/CA files), HDF5A_EIO, HDF5A_ENOMEM.
+ * Everything else happens in the event loop: the TLS handshake (no call in
+ * it blocks), then the auth request, queued first so every request of the
+ * caller's follows it. A failed handshake ends the connection with
+ * HDF5A_ETLS, a refused token with HDF5A_EUNAUTHENTICATED (or the code the
+ * server refused it with), as hdf5a_async_error says; every pending
+ * callback then fires with that code and hdf5a_async_errstr's text (the
+ * server's message for a refused token). hdf5a_async_pending counts the
+ * auth request until its reply. */
+HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int port,
+                                     const hdf5a_connect_opts *opts, char *err, size_t errlen);
+/* As hdf5a_auth; the identity is updated before cb runs. A refused token
+ * does not end the connection here (the server's third refusal does). */
+HDF5A_API int hdf5a_async_auth(hdf5a_async *ac, const char *token, hdf5a_callback *cb,
+                               void *privdata);
+/* As hdf5a_identity, once the auth reply has arrived (both NULL before). */
+HDF5A_API void hdf5a_async_identity(const hdf5a_async *ac, const char **name, const char **role);
 /* The socket; it stays the same and open until hdf5a_async_free. */
 HDF5A_API int hdf5a_async_fd(const hdf5a_async *ac);
 /* Attach an event loop (once); the hooks are called at once for what the
@@ -414,7 +520,8 @@ HDF5A_API const char *hdf5a_async_errstr(const hdf5a_async *ac);
 /* 0 while the connection is usable (connecting or connected); once it is
  * gone, why: HDF5A_EIO (connect/send/receive failed), HDF5A_ECLOSED (the
  * server closed it), HDF5A_EREPLY (a reply did not fit its request),
- * HDF5A_ENOMEM. */
+ * HDF5A_ENOMEM, HDF5A_ETLS (see hdf5a_async_connect_ex), or the server's
+ * code for a refused token (HDF5A_EUNAUTHENTICATED). */
 HDF5A_API int hdf5a_async_error(const hdf5a_async *ac);
 /* Called by adapters when the socket is readable / writable. */
 HDF5A_API void hdf5a_async_handle_read(hdf5a_async *ac);

@@ -16,7 +16,15 @@
  *    then touches nothing of it (functions return true for "stop").
  *
  * Requests are copied whole into the output buffer, array bytes included:
- * the caller may free its data as soon as the call returns. */
+ * the caller may free its data as soon as the call returns.
+ *
+ * TLS (tls.c) sits between the socket and those buffers: the handshake runs
+ * in the loop after the TCP connect (ST_HANDSHAKE), the output buffer is
+ * encrypted a stage at a time into `cout` and sent from there, and received
+ * ciphertext goes through `cin` into the session, from which replies are
+ * decrypted into the same input buffers as plaintext ones. The session may
+ * hold data the socket will not announce again (the loop's readiness is
+ * level-triggered on the socket), so a read event drains it whole. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -40,8 +48,12 @@
 /* recv calls per readiness event, so one busy connection cannot hold the
  * caller's loop forever (libuv stops at 32 as well) */
 #define READS_PER_EVENT 32
+/* TLS: ciphertext bytes per send or recv, and the room kept for record
+ * overheads when a stage is filled (as in blocking.c) */
+#define TLS_STAGE (128 * 1024)
+#define TLS_SLACK 1024
 
-enum { ST_CONNECTING, ST_CONNECTED, ST_DISCONNECTED };
+enum { ST_CONNECTING, ST_HANDSHAKE, ST_CONNECTED, ST_DISCONNECTED };
 
 typedef struct pending_cb {
     struct pending_cb *next;
@@ -49,6 +61,7 @@ typedef struct pending_cb {
     void *privdata;
     uint64_t id;
     h5c_op op;
+    bool connect_auth; /* the connect's auth request: a refusal ends the connection */
 } pending_cb;
 
 struct hdf5a_async {
@@ -64,8 +77,15 @@ struct hdf5a_async {
     bool reading, writing; /* what we asked the loop for */
 
     hdf5a_durability durability; /* hdf5a_async_set_durability */
-    mp_buf out; /* encoded requests not yet sent, from out_pos on */
+    mp_buf out; /* encoded requests not yet sent (TLS: encrypted), from out_pos on */
     size_t out_pos;
+    size_t secret_len; /* the auth request's bytes at the start of out, wiped once sent */
+
+    h5c_tls *tls;  /* NULL: plaintext */
+    uint8_t *cin;  /* TLS: TLS_STAGE bytes of ciphertext received */
+    uint8_t *cout; /* TLS: TLS_STAGE bytes of ciphertext being sent */
+    size_t cout_pos, cout_len;
+    h5c_identity ident; /* the auth reply's */
 
     uint8_t *in; /* IBUF_SIZE bytes, replies from in_start to in_end */
     size_t in_start, in_end;
@@ -147,9 +167,9 @@ static void run_callback(hdf5a_async *ac, pending_cb *cb, const hdf5a_reply *r)
 }
 
 /* Fires every pending callback: the first with head_status, the others
- * with HDF5A_ECLOSED. The state is already DISCONNECTED, so callbacks that
+ * with rest_status. The state is already DISCONNECTED, so callbacks that
  * queue new requests are refused and the loop ends. */
-static void fail_pending(hdf5a_async *ac, int head_status)
+static void fail_pending(hdf5a_async *ac, int head_status, int rest_status)
 {
     int status = head_status;
     while (ac->head) {
@@ -157,23 +177,37 @@ static void fail_pending(hdf5a_async *ac, int head_status)
         r.status = status;
         r.message = ac->errstr;
         run_callback(ac, pop(ac), &r);
-        status = HDF5A_ECLOSED;
+        status = rest_status;
     }
 }
 
 static void free_now(hdf5a_async *ac)
 {
+    /* TLS: a close_notify, if the socket takes it now: the server then sees
+     * an orderly end; it does not wait for one */
+    if (ac->tls && ac->state == ST_CONNECTED && ac->cout_pos == ac->cout_len &&
+        ac->out_pos == ac->out.len) {
+        h5c_tls_close_notify(ac->tls);
+        size_t n = h5c_tls_take_out(ac->tls, ac->cout, TLS_STAGE);
+        if (n)
+            (void)send(ac->fd, ac->cout, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     ac->freeing = true;
     if (ac->state != ST_DISCONNECTED) {
         ac->state = ST_DISCONNECTED;
         ac->err = HDF5A_ECLOSED;
         snprintf(ac->errstr, sizeof ac->errstr, "the context was freed before the reply");
     }
-    fail_pending(ac, HDF5A_ECLOSED);
+    fail_pending(ac, HDF5A_ECLOSED, HDF5A_ECLOSED);
     if (ac->have_ev && ac->ev.cleanup)
         ac->ev.cleanup(ac->ev.data);
     if (ac->fd >= 0)
         close(ac->fd);
+    if (ac->secret_len)
+        h5c_wipe(ac->out.data, ac->secret_len);
+    h5c_tls_free(ac->tls);
+    free(ac->cin);
+    free(ac->cout);
     mp_buf_free(&ac->out);
     mp_doc_free(&ac->doc);
     free(ac->in);
@@ -204,45 +238,104 @@ HDF5A_API void hdf5a_async_free(hdf5a_async *ac)
 }
 
 /* The connection is gone: stop watching it, keep why, fail every pending
- * request. Always means "stop" to the caller; the context may be freed. */
-static bool conn_fail(hdf5a_async *ac, int code, int head_status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static bool conn_fail(hdf5a_async *ac, int code, int head_status, const char *fmt, ...)
+ * request (the first with head_status, the others with rest_status).
+ * Always means "stop" to the caller; the context may be freed. */
+static bool conn_fail_v(hdf5a_async *ac, int code, int head_status, int rest_status,
+                        const char *fmt, va_list ap)
 {
     if (ac->state != ST_DISCONNECTED) {
         ac->state = ST_DISCONNECTED;
         ac->err = code;
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(ac->errstr, sizeof ac->errstr, fmt, ap);
-        va_end(ap);
         want_read(ac, false);
         want_write(ac, false);
         free(ac->big_block);
         ac->big_block = NULL;
         ac->big = NULL;
     }
-    fail_pending(ac, head_status);
+    fail_pending(ac, head_status, rest_status);
     free_if_asked(ac);
+    return true;
+}
+
+/* Requests after the head were sent (or not) on a connection that died:
+ * HDF5A_ECLOSED tells them so. */
+static bool conn_fail(hdf5a_async *ac, int code, int head_status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool conn_fail(hdf5a_async *ac, int code, int head_status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_fail_v(ac, code, head_status, HDF5A_ECLOSED, fmt, ap);
+    va_end(ap);
+    return true;
+}
+
+/* Nothing pending can ever be answered, and for one reason (a failed
+ * handshake, a refused token): every callback gets code. */
+static bool conn_fail_all(hdf5a_async *ac, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool conn_fail_all(hdf5a_async *ac, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_fail_v(ac, code, code, code, fmt, ap);
+    va_end(ap);
     return true;
 }
 
 /* ---- connecting ---- */
 
-HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err,
-                                           size_t errlen)
+static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, void *privdata);
+
+static void context_free_unconnected(hdf5a_async *ac)
+{
+    if (!ac)
+        return;
+    if (ac->fd >= 0)
+        close(ac->fd);
+    if (ac->secret_len)
+        h5c_wipe(ac->out.data, ac->secret_len);
+    mp_buf_free(&ac->out);
+    h5c_tls_free(ac->tls);
+    free(ac->cin);
+    free(ac->cout);
+    free(ac->in);
+    free(ac);
+}
+
+HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int port,
+                                     const hdf5a_connect_opts *opts, char *err, size_t errlen)
 {
     char why[H5C_ERRLEN] = "";
     struct addrinfo *list = NULL;
     hdf5a_async *ac = NULL;
-    if (h5c_resolve(host, port, &list, why, sizeof why))
+    h5c_opts o;
+    int rc;
+    if (!out) {
+        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "out is NULL");
+        goto fail;
+    }
+    *out = NULL;
+    if ((rc = h5c_opts_import(opts, &o, why, sizeof why)))
+        goto fail;
+    if ((rc = h5c_resolve(host, port, &list, why, sizeof why)))
         goto fail;
     ac = calloc(1, sizeof *ac);
     if (!ac || !(ac->in = malloc(IBUF_SIZE))) {
-        snprintf(why, sizeof why, "out of memory");
+        rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
         goto fail;
     }
     ac->fd = -1;
+    /* files are read here, never in the loop */
+    if (o.tls) {
+        if ((rc = h5c_tls_new(&ac->tls, &o, host, why, sizeof why)))
+            goto fail;
+        if (!(ac->cin = malloc(TLS_STAGE)) || !(ac->cout = malloc(TLS_STAGE))) {
+            rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
     /* Only the first address that does not fail at once is tried: adapters
      * watch one fd, which must not change under them. A failure found at
      * once is still reported from the loop, like a later one, so requests
@@ -268,26 +361,69 @@ HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err
     }
     freeaddrinfo(list);
     list = NULL;
-    if (ac->fd < 0)
+    if (ac->fd < 0) {
+        rc = HDF5A_EIO;
         goto fail;
+    }
     ac->state = ST_CONNECTING;
     /* writable means connected; readable (or an error) may come first */
     ac->reading = true;
     ac->writing = true;
-    return ac;
+    if (o.token) {
+        /* first in the queue, so every request of the caller follows it */
+        h5c_request r = {.op = H5C_AUTH, .token = o.token};
+        if ((rc = submit(ac, &r, NULL, NULL))) {
+            snprintf(why, sizeof why, "%s", ac->errstr);
+            goto fail;
+        }
+        ac->head->connect_auth = true;
+        ac->secret_len = ac->out.len;
+    }
+    *out = ac;
+    return 0;
 fail:
     if (list)
         freeaddrinfo(list);
-    if (ac) {
-        free(ac->in);
-        free(ac);
-    }
+    context_free_unconnected(ac);
     if (err && errlen)
         snprintf(err, errlen, "%s", why[0] ? why : "cannot connect");
-    return NULL;
+    return rc;
 }
 
-/* 1 connected, 0 still connecting, -1 failed (the context may be gone). */
+HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err,
+                                           size_t errlen)
+{
+    hdf5a_async *ac = NULL;
+    hdf5a_async_connect_ex(&ac, host, port, NULL, err, errlen);
+    return ac;
+}
+
+HDF5A_API void hdf5a_async_identity(const hdf5a_async *ac, const char **name, const char **role)
+{
+    h5c_identity_get(ac ? &ac->ident : NULL, name, role);
+}
+
+static bool flush_output(hdf5a_async *ac);
+
+/* TLS: one handshake step with what the session has received, and its
+ * messages on their way. 1 done (connected), 0 waiting, -1 failed (the
+ * context may be gone). */
+static int handshake_step(hdf5a_async *ac)
+{
+    char why[H5C_ERRLEN];
+    int r = h5c_tls_handshake(ac->tls, why, sizeof why);
+    if (r < 0) {
+        conn_fail_all(ac, HDF5A_ETLS, "%s: %s", ac->peer, why);
+        return -1;
+    }
+    if (r == 1)
+        ac->state = ST_CONNECTED;
+    /* our flight, then (once connected) the queued requests */
+    return flush_output(ac) ? -1 : r;
+}
+
+/* 1 connected, 0 still connecting (or in the TLS handshake), -1 failed
+ * (the context may be gone). */
 static int finish_connect(hdf5a_async *ac)
 {
     int error = ac->connect_error;
@@ -302,14 +438,20 @@ static int finish_connect(hdf5a_async *ac)
     struct pollfd p = {ac->fd, POLLOUT, 0};
     if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLOUT))
         return 0;
-    ac->state = ST_CONNECTED;
     h5c_set_nodelay(ac->fd);
-    return 1;
+    if (!ac->tls) {
+        ac->state = ST_CONNECTED;
+        return 1;
+    }
+    ac->state = ST_HANDSHAKE;
+    return handshake_step(ac);
 }
 
 /* ---- writing ---- */
 
-static void flush_output(hdf5a_async *ac)
+/* The plaintext path: straight from the output buffer. 1 when the socket
+ * is full, 0 when all went, -1 when the connection failed. */
+static int send_plain(hdf5a_async *ac)
 {
     while (ac->out_pos < ac->out.len) {
         ssize_t k = send(ac->fd, ac->out.data + ac->out_pos, ac->out.len - ac->out_pos,
@@ -321,27 +463,83 @@ static void flush_output(hdf5a_async *ac)
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
+            return 1;
         if (k < 0 && (errno == EPIPE || errno == ECONNRESET))
             conn_fail(ac, HDF5A_ECLOSED, HDF5A_ECLOSED, "the server closed the connection");
         else
             conn_fail(ac, HDF5A_EIO, HDF5A_ECLOSED, "send: %s", strerror(errno));
-        return;
+        return -1;
+    }
+    return 0;
+}
+
+/* The TLS path: the output buffer encrypted a stage at a time (only once
+ * the handshake is done), each stage sent from cout. Same results. */
+static int send_tls(hdf5a_async *ac)
+{
+    char why[H5C_ERRLEN];
+    for (;;) {
+        if (ac->cout_pos < ac->cout_len) {
+            ssize_t k = send(ac->fd, ac->cout + ac->cout_pos, ac->cout_len - ac->cout_pos,
+                             MSG_NOSIGNAL);
+            if (k > 0) {
+                ac->cout_pos += (size_t)k;
+                continue;
+            }
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return 1;
+            if (k < 0 && (errno == EPIPE || errno == ECONNRESET))
+                conn_fail(ac, HDF5A_ECLOSED, HDF5A_ECLOSED, "the server closed the connection");
+            else
+                conn_fail(ac, HDF5A_EIO, HDF5A_ECLOSED, "send: %s", strerror(errno));
+            return -1;
+        }
+        size_t pend = h5c_tls_out_pending(ac->tls);
+        size_t room = TLS_STAGE > pend + TLS_SLACK ? TLS_STAGE - pend - TLS_SLACK : 0;
+        size_t rest = ac->state == ST_CONNECTED ? ac->out.len - ac->out_pos : 0;
+        /* small requests share records and stages; large ones fill them */
+        if (rest && (rest <= room || room >= 16384)) {
+            size_t k = rest < room ? rest : room;
+            int rc = h5c_tls_write(ac->tls, ac->out.data + ac->out_pos, k, why, sizeof why);
+            if (rc) {
+                conn_fail_all(ac, rc, "%s: %s", ac->peer, why);
+                return -1;
+            }
+            ac->out_pos += k;
+            continue;
+        }
+        if (!pend)
+            return 0;
+        ac->cout_pos = 0;
+        ac->cout_len = h5c_tls_take_out(ac->tls, ac->cout, TLS_STAGE);
+    }
+}
+
+/* True when the connection failed (the context may be gone). */
+static bool flush_output(hdf5a_async *ac)
+{
+    int rc = ac->tls ? send_tls(ac) : send_plain(ac);
+    if (rc < 0)
+        return true;
+    if (ac->secret_len && ac->out_pos >= ac->secret_len) {
+        h5c_wipe(ac->out.data, ac->secret_len); /* the token, sent */
+        ac->secret_len = 0;
     }
     if (ac->out_pos == ac->out.len) {
         ac->out.len = ac->out_pos = 0;
         if (ac->out.cap > OBUF_KEEP)
             mp_buf_free(&ac->out);
-        want_write(ac, false);
-        return;
-    }
-    /* keep appends cheap: drop the sent part once it outweighs the rest */
-    if (ac->out_pos >= OBUF_KEEP && ac->out_pos >= ac->out.len - ac->out_pos) {
+    } else if (ac->out_pos >= OBUF_KEEP && ac->out_pos >= ac->out.len - ac->out_pos) {
+        /* keep appends cheap: drop the sent part once it outweighs the rest */
         memmove(ac->out.data, ac->out.data + ac->out_pos, ac->out.len - ac->out_pos);
         ac->out.len -= ac->out_pos;
         ac->out_pos = 0;
     }
-    want_write(ac, true);
+    /* in the handshake, the queued requests wait for it, not for the socket */
+    want_write(ac, rc == 1);
+    return false;
 }
 
 HDF5A_API void hdf5a_async_handle_write(hdf5a_async *ac)
@@ -368,6 +566,22 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         return conn_fail(ac, HDF5A_EREPLY, HDF5A_EREPLY, "%s", why);
     }
 
+    if (cb->connect_auth) {
+        /* nothing of the caller's may run unauthenticated, so a refusal
+         * ends the connection */
+        int rc = 0;
+        if (r.status)
+            rc = conn_fail_all(ac, r.status, "%s refused the token: %.*s", ac->peer,
+                               (int)r.message_len, r.message);
+        else if (h5c_result_identity(r.result, &ac->ident, why, sizeof why))
+            rc = conn_fail(ac, HDF5A_EREPLY, HDF5A_EREPLY, "%s", why);
+        free(block);
+        if (rc)
+            return true;
+        run_callback(ac, pop(ac), &(hdf5a_reply){.message = ""});
+        return free_if_asked(ac) || ac->state == ST_DISCONNECTED;
+    }
+
     hdf5a_reply rep = {0};
     uint64_t shape[32];
     hdf5a_array *array = NULL;
@@ -390,6 +604,11 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         rep.info = i;
     } else if (cb->op == H5C_EXISTS) {
         rc = h5c_result_bool(r.result, &rep.exists, ac->msg, sizeof ac->msg);
+    } else if (cb->op == H5C_AUTH) {
+        h5c_identity id;
+        rc = h5c_result_identity(r.result, &id, ac->msg, sizeof ac->msg);
+        if (!rc)
+            ac->ident = id;
     } else if (h5c_op_gives_shape(cb->op)) {
         rc = h5c_result_shape(r.result, &rep.ndim, shape, ac->msg, sizeof ac->msg);
         rep.shape = shape;
@@ -486,13 +705,103 @@ static bool process_input(hdf5a_async *ac)
     return false;
 }
 
+/* TLS: ciphertext from the socket into the session, until the socket has
+ * none. 1 some came, 0 none (EAGAIN), -1 failed (the context may be gone):
+ * also on EOF, which over TLS without a close_notify is no clean end. */
+static int tls_pull(hdf5a_async *ac)
+{
+    char why[H5C_ERRLEN];
+    for (;;) {
+        ssize_t k = recv(ac->fd, ac->cin, TLS_STAGE, 0);
+        if (k > 0) {
+            int rc = h5c_tls_feed(ac->tls, ac->cin, (size_t)k, why, sizeof why);
+            if (rc) {
+                conn_fail(ac, rc, rc, "%s", why);
+                return -1;
+            }
+            return 1;
+        }
+        if (k == 0 || errno == ECONNRESET) {
+            if (ac->state == ST_HANDSHAKE)
+                conn_fail_all(ac, HDF5A_ETLS,
+                              "%s closed the connection during the TLS handshake (is its port "
+                              "a plaintext one? it does not answer TLS)", ac->peer);
+            else
+                conn_fail(ac, HDF5A_ECLOSED, HDF5A_ECLOSED, "the server closed the connection");
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        conn_fail(ac, HDF5A_EIO, HDF5A_ECLOSED, "recv: %s", strerror(errno));
+        return -1;
+    }
+}
+
+/* Up to room bytes of the reply stream into dst: >0, 0 nothing yet, -1
+ * failed or closed (the context may be gone). */
+static ssize_t pull(hdf5a_async *ac, uint8_t *dst, size_t room)
+{
+    if (!ac->tls) {
+        for (;;) {
+            ssize_t k = recv(ac->fd, dst, room, 0);
+            if (k > 0)
+                return k;
+            if (k == 0 || (k < 0 && errno == ECONNRESET)) {
+                conn_fail(ac, HDF5A_ECLOSED, HDF5A_ECLOSED, "the server closed the connection");
+                return -1;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            conn_fail(ac, HDF5A_EIO, HDF5A_ECLOSED, "recv: %s", strerror(errno));
+            return -1;
+        }
+    }
+    char why[H5C_ERRLEN];
+    for (;;) {
+        size_t got;
+        int rc = h5c_tls_read(ac->tls, dst, room, &got, why, sizeof why);
+        if (rc) {
+            /* a bad record or an alert (a refused client certificate shows
+             * here under TLS 1.3): nothing more can be read */
+            if (rc == HDF5A_ECLOSED)
+                conn_fail(ac, rc, rc, "%s", why);
+            else
+                conn_fail_all(ac, rc, "%s: %s", ac->peer, why);
+            return -1;
+        }
+        if (h5c_tls_out_pending(ac->tls)) /* the session's own answer (a key update) */
+            want_write(ac, true);
+        if (got)
+            return (ssize_t)got;
+        int r = tls_pull(ac);
+        if (r <= 0)
+            return r;
+    }
+}
+
 HDF5A_API void hdf5a_async_handle_read(hdf5a_async *ac)
 {
     if (ac->state == ST_DISCONNECTED || ac->in_callback)
         return;
-    if (ac->state == ST_CONNECTING && finish_connect(ac) <= 0)
+    if (ac->state == ST_CONNECTING && finish_connect(ac) < 0)
         return;
-    for (int i = 0; i < READS_PER_EVENT; i++) {
+    if (ac->state == ST_CONNECTING)
+        return;
+    if (ac->state == ST_HANDSHAKE) {
+        int r;
+        while ((r = tls_pull(ac)) > 0) {
+            if ((r = handshake_step(ac)) != 0)
+                break;
+        }
+        if (r <= 0)
+            return; /* failed, or waiting for more */
+    }
+    /* the session may hold records the socket will not announce again */
+    for (int i = 0; i < READS_PER_EVENT || (ac->tls && h5c_tls_has_input(ac->tls)); i++) {
         uint8_t *dst;
         size_t room;
         if (ac->big) {
@@ -508,19 +817,9 @@ HDF5A_API void hdf5a_async_handle_read(hdf5a_async *ac)
             dst = ac->in + ac->in_end;
             room = IBUF_SIZE - ac->in_end;
         }
-        ssize_t k = recv(ac->fd, dst, room, 0);
-        if (k == 0 || (k < 0 && errno == ECONNRESET)) {
-            conn_fail(ac, HDF5A_ECLOSED, HDF5A_ECLOSED, "the server closed the connection");
+        ssize_t k = pull(ac, dst, room);
+        if (k <= 0)
             return;
-        }
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
-            conn_fail(ac, HDF5A_EIO, HDF5A_ECLOSED, "recv: %s", strerror(errno));
-            return;
-        }
         if (ac->big) {
             ac->big_have += (size_t)k;
             if (ac->big_have < ac->big_len)
@@ -578,6 +877,7 @@ static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, v
     cb->privdata = privdata;
     cb->id = id;
     cb->op = req->op;
+    cb->connect_auth = false;
     if (ac->tail)
         ac->tail->next = cb;
     else
@@ -587,6 +887,13 @@ static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, v
     if (ac->state == ST_CONNECTED)
         want_write(ac, true);
     return 0;
+}
+
+HDF5A_API int hdf5a_async_auth(hdf5a_async *ac, const char *token, hdf5a_callback *cb,
+                               void *privdata)
+{
+    h5c_request r = {.op = H5C_AUTH, .token = token};
+    return submit(ac, &r, cb, privdata);
 }
 
 HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata)

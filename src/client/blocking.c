@@ -5,7 +5,12 @@
  * Copies: a write's element bytes go from the caller's memory to the kernel
  * (sendmsg over two iovecs: the encoded header, then the data); a read's
  * reply is received into one allocation that the returned array then owns,
- * with the data pointing into it. */
+ * with the data pointing into it.
+ *
+ * Over TLS (tls.c) the same two pieces are encrypted from the caller's
+ * memory into the session's output, which is sent through a staging buffer
+ * about TLS_STAGE bytes at a time; replies are decrypted straight into
+ * their allocation from ciphertext received into a second staging buffer. */
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -22,9 +27,25 @@
 #include "client/client.h"
 #include "proto/errors.h"
 
+/* TLS: bytes of ciphertext staged per send or recv. Larger costs memory
+ * per connection, smaller costs system calls. */
+#define TLS_STAGE (128 * 1024)
+/* TLS: room left for record overheads when filling a stage (a 16 KiB record
+ * grows by at most 29 bytes) */
+#define TLS_SLACK 1024
+
 struct hdf5a_client {
     int fd;         /* -1 once the connection is unusable */
     int timeout_ms; /* per call; 0 waits forever */
+    char peer[80];  /* "host:port", for messages */
+    h5c_tls *tls;   /* NULL: plaintext */
+    uint8_t *cin;   /* TLS: TLS_STAGE bytes of ciphertext received; also the
+                       plaintext of a reply that came while sending (early_*),
+                       which is taken before anything is received again */
+    uint8_t *cout;  /* TLS: TLS_STAGE bytes of ciphertext being sent */
+    size_t cout_pos, cout_len;
+    size_t early_pos, early_len; /* in cin */
+    h5c_identity ident; /* the auth reply's */
     uint64_t next_id;
     mp_buf hdr; /* request bytes except a write's data, reused */
     mp_doc doc; /* reply nodes, reused */
@@ -98,12 +119,11 @@ static int wait_fd(int fd, short events, int64_t deadline, short *revents)
 /* ---- connecting ---- */
 
 /* One address: connect within the deadline. Returns the fd or -1 with
- * *code and err set. */
-static int connect_one(const struct addrinfo *ai, int64_t deadline, int *code, char *err,
-                       size_t errlen)
+ * *code and err set; name (80 bytes) gets "host:port". */
+static int connect_one(const struct addrinfo *ai, int64_t deadline, int *code, char *name,
+                       char *err, size_t errlen)
 {
-    char name[80];
-    h5c_addr_name(ai, name, sizeof name);
+    h5c_addr_name(ai, name, 80);
     int error;
     int fd = h5c_connect_start(ai, &error);
     if (fd < 0) {
@@ -130,54 +150,6 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, int *code, c
     return fd;
 }
 
-HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms, char *err,
-                                      size_t errlen)
-{
-    char why[H5C_ERRLEN] = "";
-    struct addrinfo *list = NULL;
-    int fd = -1, code = 0;
-    if (timeout_ms < 0) {
-        h5a_fail(why, sizeof why, HDF5A_EINVAL, "timeout_ms is negative");
-        goto fail;
-    }
-    if (h5c_resolve(host, port, &list, why, sizeof why))
-        goto fail;
-    int64_t deadline = deadline_after(timeout_ms);
-    for (int pass = 0; pass < 2 && fd < 0 && code != HDF5A_ETIMEOUT; pass++)
-        for (struct addrinfo *ai = list; ai && fd < 0 && code != HDF5A_ETIMEOUT; ai = ai->ai_next)
-            if (h5c_addr_in_pass(ai, pass))
-                fd = connect_one(ai, deadline, &code, why, sizeof why);
-    freeaddrinfo(list);
-    if (fd < 0)
-        goto fail;
-
-    hdf5a_client *c = calloc(1, sizeof *c);
-    if (!c) {
-        close(fd);
-        snprintf(why, sizeof why, "out of memory");
-        goto fail;
-    }
-    c->fd = fd;
-    c->timeout_ms = timeout_ms;
-    h5c_set_nodelay(fd);
-    return c;
-fail:
-    if (err && errlen)
-        snprintf(err, errlen, "%s", why[0] ? why : "cannot connect");
-    return NULL;
-}
-
-HDF5A_API void hdf5a_close(hdf5a_client *c)
-{
-    if (!c)
-        return;
-    if (c->fd >= 0)
-        close(c->fd);
-    mp_buf_free(&c->hdr);
-    mp_doc_free(&c->doc);
-    free(c);
-}
-
 HDF5A_API const char *hdf5a_errstr(const hdf5a_client *c) { return c ? c->errstr : ""; }
 
 HDF5A_API void hdf5a_set_progress(hdf5a_client *c, hdf5a_progress_cb *cb, void *ud)
@@ -188,7 +160,12 @@ HDF5A_API void hdf5a_set_progress(hdf5a_client *c, hdf5a_progress_cb *cb, void *
     c->progress_ud = cb ? ud : NULL;
 }
 
-/* ---- one round trip ---- */
+HDF5A_API void hdf5a_identity(const hdf5a_client *c, const char **name, const char **role)
+{
+    h5c_identity_get(c ? &c->ident : NULL, name, role);
+}
+
+/* ---- the connection ---- */
 
 /* The connection can no longer be trusted (a frame is half sent or half
  * read): close it, so every later call fails fast with HDF5A_ECLOSED. */
@@ -218,6 +195,218 @@ static int wait_or_fail(hdf5a_client *c, short events, int64_t deadline, short *
     return 0;
 }
 
+/* ---- TLS: ciphertext between the session and the socket ---- */
+
+/* Sends the staged ciphertext, then whatever else the session holds for the
+ * server, waiting as needed. */
+static int tls_flush(hdf5a_client *c, int64_t deadline)
+{
+    for (;;) {
+        if (c->cout_pos == c->cout_len) {
+            c->cout_pos = 0;
+            c->cout_len = h5c_tls_take_out(c->tls, c->cout, TLS_STAGE);
+            if (!c->cout_len)
+                return 0;
+        }
+        ssize_t k = send(c->fd, c->cout + c->cout_pos, c->cout_len - c->cout_pos, MSG_NOSIGNAL);
+        if (k >= 0) {
+            c->cout_pos += (size_t)k;
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EPIPE || errno == ECONNRESET)
+            return conn_fail(c, HDF5A_ECLOSED, "the server closed the connection");
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return conn_fail(c, HDF5A_EIO, "send: %s", strerror(errno));
+        short rev;
+        int rc = wait_or_fail(c, POLLOUT, deadline, &rev);
+        if (rc)
+            return rc;
+    }
+}
+
+/* Receives what ciphertext is there into the session. *got: some came;
+ * *eof: the server closed the connection. 0, or a failure (connection
+ * closed). */
+static int tls_recv(hdf5a_client *c, bool *got, bool *eof)
+{
+    *eof = *got = false;
+    for (;;) {
+        ssize_t k = recv(c->fd, c->cin, TLS_STAGE, 0);
+        if (k > 0) {
+            *got = true;
+            int rc = h5c_tls_feed(c->tls, c->cin, (size_t)k, c->errstr, sizeof c->errstr);
+            return rc ? conn_fail(c, rc, NULL) : 0;
+        }
+        if (k == 0 || errno == ECONNRESET) {
+            *eof = true;
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return conn_fail(c, HDF5A_EIO, "recv: %s", strerror(errno));
+    }
+}
+
+/* A TLS failure: the session's text, the connection closed. */
+static int tls_fail(hdf5a_client *c, int rc)
+{
+    return conn_fail(c, rc, NULL);
+}
+
+/* The handshake, within deadline. */
+static int tls_handshake(hdf5a_client *c, int64_t deadline)
+{
+    for (;;) {
+        int r = h5c_tls_handshake(c->tls, c->errstr, sizeof c->errstr);
+        if (r < 0)
+            return tls_fail(c, r == HDF5A_ECLOSED ? HDF5A_ETLS : r);
+        int rc = tls_flush(c, deadline); /* our flight first, also after the last step */
+        if (rc)
+            return rc;
+        if (r == 1)
+            return 0;
+        short rev;
+        if ((rc = wait_or_fail(c, POLLIN, deadline, &rev)))
+            return rc == HDF5A_ETIMEOUT ? conn_fail(c, rc, "TLS handshake: no answer in time")
+                                        : rc;
+        bool got, eof;
+        if ((rc = tls_recv(c, &got, &eof)))
+            return rc;
+        if (eof)
+            return conn_fail(c, HDF5A_ETLS,
+                             "the server closed the connection during the TLS handshake "
+                             "(is its port a plaintext one? it does not answer TLS)");
+    }
+}
+
+/* Plaintext of the reply into p (up to n bytes; *got > 0 on success): what
+ * came while the request was being sent first, then the session's. */
+static int tls_recv_some(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline, size_t *got)
+{
+    *got = 0;
+    if (c->early_pos < c->early_len) {
+        size_t k = c->early_len - c->early_pos < n ? c->early_len - c->early_pos : n;
+        memcpy(p, c->cin + c->early_pos, k);
+        c->early_pos += k;
+        *got = k;
+        return 0;
+    }
+    for (;;) {
+        int rc = h5c_tls_read(c->tls, p, n, got, c->errstr, sizeof c->errstr);
+        if (rc)
+            return tls_fail(c, rc);
+        /* the session may have an answer of its own to send (a key update) */
+        if (h5c_tls_out_pending(c->tls) && (rc = tls_flush(c, deadline)))
+            return rc;
+        if (*got)
+            return 0;
+        bool some, eof;
+        if ((rc = tls_recv(c, &some, &eof)))
+            return rc;
+        if (eof)
+            return conn_fail(c, HDF5A_ECLOSED, "the server closed the connection");
+        short rev;
+        if (!some && (rc = wait_or_fail(c, POLLIN, deadline, &rev)))
+            return rc;
+    }
+}
+
+/* The server sent something while the request was still going out: the
+ * session's own messages (TLS 1.3 session tickets come after the
+ * handshake), or the start of a reply, kept in cin (early_*). *reply: it
+ * was. */
+static int tls_take_early(hdf5a_client *c, bool *reply)
+{
+    *reply = false;
+    bool some, eof;
+    int rc = tls_recv(c, &some, &eof);
+    if (rc)
+        return rc;
+    if (eof) { /* the server may have said why before it closed */
+        *reply = true;
+        return 0;
+    }
+    size_t got;
+    if ((rc = h5c_tls_read(c->tls, c->cin, TLS_STAGE, &got, c->errstr, sizeof c->errstr)))
+        return tls_fail(c, rc);
+    c->early_pos = 0;
+    c->early_len = got;
+    *reply = got > 0;
+    return 0;
+}
+
+/* send_request over TLS. Plaintext is encrypted in pieces that fill one
+ * stage, so each stage empties the session's output and progress counts
+ * what reached the kernel. */
+static int tls_send(hdf5a_client *c, struct iovec *iov, int n, int64_t deadline, bool *complete,
+                    xfer *x)
+{
+    size_t off = 0, unreported = 0;
+    int i = 0;
+    for (;;) {
+        if (c->cout_pos < c->cout_len) {
+            ssize_t k = send(c->fd, c->cout + c->cout_pos, c->cout_len - c->cout_pos,
+                             MSG_NOSIGNAL);
+            if (k >= 0) {
+                c->cout_pos += (size_t)k;
+                continue;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno == EPIPE || errno == ECONNRESET)
+                return 0; /* the server may have said why before it closed */
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return conn_fail(c, HDF5A_EIO, "send: %s", strerror(errno));
+            short rev;
+            int rc = wait_or_fail(c, POLLOUT | POLLIN, deadline, &rev);
+            if (rc)
+                return rc;
+            if (rev & (POLLIN | POLLHUP | POLLERR)) {
+                bool reply;
+                if ((rc = tls_take_early(c, &reply)))
+                    return rc;
+                if (reply)
+                    return 0;
+            }
+            continue;
+        }
+        size_t pend = h5c_tls_out_pending(c->tls);
+        if (!pend && unreported) {
+            advance(c, x, unreported);
+            unreported = 0;
+        }
+        while (i < n && off == iov[i].iov_len) {
+            i++;
+            off = 0;
+        }
+        size_t room = TLS_STAGE > pend + TLS_SLACK ? TLS_STAGE - pend - TLS_SLACK : 0;
+        size_t rest = i < n ? iov[i].iov_len - off : 0;
+        /* small pieces share records and stages; large ones fill them */
+        if (rest && (rest <= room || room >= 16384)) {
+            size_t k = rest < room ? rest : room;
+            int rc = h5c_tls_write(c->tls, (const char *)iov[i].iov_base + off, k, c->errstr,
+                                   sizeof c->errstr);
+            if (rc)
+                return tls_fail(c, rc);
+            off += k;
+            unreported += k;
+            continue;
+        }
+        if (!pend) {
+            *complete = true;
+            return 0;
+        }
+        c->cout_pos = 0;
+        c->cout_len = h5c_tls_take_out(c->tls, c->cout, TLS_STAGE);
+    }
+}
+
+/* ---- one round trip ---- */
+
 /* Sends the iovecs. *complete is false when the server answered (or
  * closed) before taking the whole request: it refuses a frame over its
  * max_message_size without reading it, and that answer is worth reading. */
@@ -231,6 +420,8 @@ static int send_request(hdf5a_client *c, struct iovec *iov, int n, int64_t deadl
     for (int i = 0; i < n; i++)
         x.total += iov[i].iov_len;
     *complete = false;
+    if (c->tls)
+        return tls_send(c, iov, n, deadline, complete, &x);
     for (;;) {
         while (m.msg_iovlen && m.msg_iov->iov_len == 0) {
             m.msg_iov++;
@@ -278,6 +469,17 @@ static int send_request(hdf5a_client *c, struct iovec *iov, int n, int64_t deadl
 static int recv_exact(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline, xfer *x)
 {
     while (n) {
+        if (c->tls) {
+            size_t got;
+            int rc = tls_recv_some(c, p, n, deadline, &got);
+            if (rc)
+                return rc;
+            if (x)
+                advance(c, x, got);
+            p += got;
+            n -= got;
+            continue;
+        }
         ssize_t k = recv(c->fd, p, n, 0);
         if (k > 0) {
             if (x)
@@ -302,7 +504,7 @@ static int recv_exact(hdf5a_client *c, uint8_t *p, size_t n, int64_t deadline, x
 
 /* The result of a reply into out, by op: a hdf5a_array ** (read,
  * read_slice, get_attr), hdf5a_listing ** (list, walk, list_attrs),
- * hdf5a_objinfo ** (info) or int * (exists). */
+ * hdf5a_objinfo ** (info), int * (exists) or h5c_identity * (auth). */
 static int decode_result(h5c_op op, const mp_node *res, void **block, void *out, char *err,
                          size_t errlen)
 {
@@ -315,14 +517,17 @@ static int decode_result(h5c_op op, const mp_node *res, void **block, void *out,
     case H5C_LIST_ATTRS: return h5c_result_listing(op, res, out, err, errlen);
     case H5C_INFO: return h5c_result_info(res, out, err, errlen);
     case H5C_EXISTS: return h5c_result_bool(res, out, err, errlen);
+    case H5C_AUTH: return h5c_result_identity(res, out, err, errlen);
     /* a caller passed out for an op with no such result: a bug here */
     default: return h5a_fail(err, errlen, HDF5A_EINVAL, "no result decoder for op %d", (int)op);
     }
 }
 
-/* Sends req and decodes its reply; out gets the result (decode_result),
- * for the ops whose result is a shape (h5c_op_gives_shape) ndim/shape get it. */
-static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
+/* Sends req and decodes its reply by deadline; out gets the result
+ * (decode_result), for the ops whose result is a shape (h5c_op_gives_shape)
+ * ndim/shape get it. */
+static int call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, int *ndim,
+                   uint64_t *shape, void *out)
 {
     if (!c)
         return HDF5A_EINVAL;
@@ -344,10 +549,12 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
     if (rc)
         return rc;
 
-    int64_t deadline = deadline_after(c->timeout_ms);
     struct iovec iov[2] = {{c->hdr.data, c->hdr.len}, {(void *)tail, tail_len}};
     bool complete;
-    if ((rc = send_request(c, iov, tail_len ? 2 : 1, deadline, &complete)))
+    rc = send_request(c, iov, tail_len ? 2 : 1, deadline, &complete);
+    if (req->token) /* sent (or not): it has no business staying in memory */
+        h5c_wipe(c->hdr.data, c->hdr.len);
+    if (rc)
         return rc;
 
     uint8_t lenbuf[4];
@@ -392,6 +599,148 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
     return rc;
 }
 
+static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
+{
+    return call_by(c, req, deadline_after(c ? c->timeout_ms : 0), ndim, shape, out);
+}
+
+/* ---- connecting ---- */
+
+static void client_free(hdf5a_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    h5c_tls_free(c->tls);
+    free(c->cin);
+    free(c->cout);
+    mp_buf_free(&c->hdr);
+    mp_doc_free(&c->doc);
+    free(c);
+}
+
+/* TCP to the first address of host that answers; c->fd, c->peer. */
+static int connect_tcp(hdf5a_client *c, const char *host, int port, int64_t deadline, char *err,
+                       size_t errlen)
+{
+    struct addrinfo *list = NULL;
+    int rc = h5c_resolve(host, port, &list, err, errlen);
+    if (rc)
+        return rc;
+    int fd = -1, code = 0;
+    for (int pass = 0; pass < 2 && fd < 0 && code != HDF5A_ETIMEOUT; pass++)
+        for (struct addrinfo *ai = list; ai && fd < 0 && code != HDF5A_ETIMEOUT; ai = ai->ai_next)
+            if (h5c_addr_in_pass(ai, pass))
+                fd = connect_one(ai, deadline, &code, c->peer, err, errlen);
+    freeaddrinfo(list);
+    if (fd < 0)
+        return code ? code : h5a_fail(err, errlen, HDF5A_EIO, "cannot connect");
+    c->fd = fd;
+    h5c_set_nodelay(fd);
+    return 0;
+}
+
+/* The auth request, first on the connection. */
+static int authenticate(hdf5a_client *c, const char *token, int64_t deadline, char *err,
+                        size_t errlen)
+{
+    h5c_request r = {.op = H5C_AUTH, .token = token};
+    int rc = call_by(c, &r, deadline, NULL, NULL, &c->ident);
+    if (rc == HDF5A_EUNAUTHENTICATED)
+        return h5a_fail(err, errlen, rc, "%s refused the token: %s", c->peer, c->errstr);
+    if (rc)
+        return h5a_fail(err, errlen, rc, "%s: %s", c->peer, c->errstr);
+    return 0;
+}
+
+HDF5A_API void hdf5a_connect_opts_init(hdf5a_connect_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+}
+
+HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, int timeout_ms,
+                               const hdf5a_connect_opts *opts, char *err, size_t errlen)
+{
+    char why[H5C_ERRLEN] = "";
+    hdf5a_client *c = NULL;
+    h5c_opts o;
+    int rc;
+    if (!out) {
+        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "out is NULL");
+        goto fail;
+    }
+    *out = NULL;
+    if (timeout_ms < 0) {
+        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "timeout_ms is negative");
+        goto fail;
+    }
+    if (!host || !*host) {
+        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "no host given");
+        goto fail;
+    }
+    if ((rc = h5c_opts_import(opts, &o, why, sizeof why)))
+        goto fail;
+    if (!(c = calloc(1, sizeof *c))) {
+        rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
+        goto fail;
+    }
+    c->fd = -1;
+    c->timeout_ms = timeout_ms;
+    /* certificates and keys first: a bad file is reported whether or not
+     * the server is up */
+    if (o.tls) {
+        if ((rc = h5c_tls_new(&c->tls, &o, host, why, sizeof why)))
+            goto fail;
+        if (!(c->cin = malloc(TLS_STAGE)) || !(c->cout = malloc(TLS_STAGE))) {
+            rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    int64_t deadline = deadline_after(timeout_ms);
+    if ((rc = connect_tcp(c, host, port, deadline, why, sizeof why)))
+        goto fail;
+    if (c->tls && (rc = tls_handshake(c, deadline))) {
+        snprintf(why, sizeof why, "%.80s: %.900s", c->peer, c->errstr);
+        goto fail;
+    }
+    if (o.token && (rc = authenticate(c, o.token, deadline, why, sizeof why)))
+        goto fail;
+    c->errstr[0] = '\0';
+    *out = c;
+    return 0;
+fail:
+    if (c)
+        client_free(c);
+    if (err && errlen)
+        snprintf(err, errlen, "%s", why[0] ? why : "cannot connect");
+    return rc;
+}
+
+HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms, char *err,
+                                      size_t errlen)
+{
+    hdf5a_client *c = NULL;
+    hdf5a_connect_ex(&c, host, port, timeout_ms, NULL, err, errlen);
+    return c;
+}
+
+HDF5A_API void hdf5a_close(hdf5a_client *c)
+{
+    if (!c)
+        return;
+    if (c->tls && c->fd >= 0 && c->cout_pos == c->cout_len) {
+        /* a close_notify, if the socket takes it now: the server then sees
+         * an orderly end; it does not wait for one */
+        h5c_tls_close_notify(c->tls);
+        size_t n = h5c_tls_take_out(c->tls, c->cout, TLS_STAGE);
+        if (n)
+            (void)send(c->fd, c->cout, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    client_free(c);
+}
+
 /* ---- operations ---- */
 
 HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d)
@@ -411,6 +760,16 @@ HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level)
                         "hdf5a_sync takes HDF5A_DURABILITY_FLUSH or _FSYNC");
     h5c_request r = {.op = H5C_PING, .durability = level};
     return call(c, &r, NULL, NULL, NULL);
+}
+
+HDF5A_API int hdf5a_auth(hdf5a_client *c, const char *token)
+{
+    h5c_identity id;
+    h5c_request r = {.op = H5C_AUTH, .token = token};
+    int rc = call(c, &r, NULL, NULL, &id);
+    if (rc == 0)
+        c->ident = id;
+    return rc;
 }
 
 HDF5A_API int hdf5a_ping(hdf5a_client *c)

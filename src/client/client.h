@@ -48,6 +48,7 @@ typedef struct h5c_request {
     const char *after;             /* list/walk; NULL: from the start */
     uint64_t limit;                /* list/walk; 0: the server's default */
     unsigned max_depth;            /* walk; 0: no limit */
+    const char *token;             /* auth */
     hdf5a_durability durability;   /* DEFAULT: no key, the server decides */
 } h5c_request;
 
@@ -104,6 +105,19 @@ int h5c_result_listing(h5c_op op, const mp_node *result, hdf5a_listing **out, ch
 int h5c_result_info(const mp_node *result, hdf5a_objinfo **out, char *err, size_t errlen);
 int h5c_result_bool(const mp_node *result, int *out, char *err, size_t errlen);
 
+/* Who an auth reply says the connection is: {"name": str or nil, "role"}. */
+typedef struct h5c_identity {
+    bool known; /* an auth reply came */
+    bool has_name;
+    char name[256];
+    char role[16];
+} h5c_identity;
+int h5c_result_identity(const mp_node *result, h5c_identity *out, char *err, size_t errlen);
+void h5c_identity_get(const h5c_identity *id, const char **name, const char **role);
+
+/* Overwrite memory that held a secret (a token) so that it does not linger. */
+void h5c_wipe(void *p, size_t n);
+
 /* A buffer for a frame payload of len bytes, placed so that the payload
  * ends on a 16-byte boundary: a read's element bytes come last in the frame
  * and their size is a multiple of the element size, so the data the caller
@@ -123,6 +137,51 @@ static inline uint32_t h5c_be32(const uint8_t *p)
 int h5c_json_to_msgpack(const char *json, mp_buf *out, char *err, size_t errlen);
 /* The inverse for a descr list from a reply; appends NUL-terminated text. */
 int h5c_msgpack_to_json(const mp_node *n, mp_buf *out, char *err, size_t errlen);
+
+/* ---- connect options and TLS (tls.c) ---- */
+
+/* hdf5a_connect_opts, checked: the fields this version knows. */
+typedef struct h5c_opts {
+    const char *token; /* NULL: no auth request */
+    bool tls;
+    const char *ca_file, *cert_file, *key_file, *server_name, *ciphersuites; /* NULL: not given */
+    bool insecure;
+} h5c_opts;
+
+/* in may be NULL (no options). HDF5A_EINVAL with err on a bad combination
+ * or a size that does not fit. */
+int h5c_opts_import(const hdf5a_connect_opts *in, h5c_opts *out, char *err, size_t errlen);
+
+/* One client TLS session over two memory BIOs: no I/O, nothing waits. The
+ * caller moves ciphertext: from the socket into h5c_tls_feed, and from
+ * h5c_tls_take_out to the socket whenever h5c_tls_out_pending says so
+ * (after a handshake step, a read or a write). Codes: HDF5A_ETLS (failed
+ * handshake or record: err says why, the certificate's fault named),
+ * HDF5A_ECLOSED (the server's close_notify), HDF5A_EINVAL (files or names
+ * that cannot be used), HDF5A_ENOMEM. */
+typedef struct h5c_tls h5c_tls;
+
+/* A session for host (the name checked unless o->server_name), with the
+ * certificates of o loaded. */
+int h5c_tls_new(h5c_tls **out, const h5c_opts *o, const char *host, char *err, size_t errlen);
+void h5c_tls_free(h5c_tls *t);
+/* One handshake step: 1 done, 0 waiting for the server, or a code. */
+int h5c_tls_handshake(h5c_tls *t, char *err, size_t errlen);
+bool h5c_tls_handshake_done(const h5c_tls *t);
+/* Ciphertext from the server. */
+int h5c_tls_feed(h5c_tls *t, const void *data, size_t n, char *err, size_t errlen);
+/* Up to n bytes of plaintext into buf (*got; 0: more ciphertext needed),
+ * finishing the handshake first. 0 or a code. */
+int h5c_tls_read(h5c_tls *t, void *buf, size_t n, size_t *got, char *err, size_t errlen);
+/* Ciphertext or plaintext held inside that h5c_tls_read has not given yet:
+ * a level-triggered loop will not say the socket is readable for it. */
+bool h5c_tls_has_input(const h5c_tls *t);
+/* All n bytes of plaintext into records waiting in the output. */
+int h5c_tls_write(h5c_tls *t, const void *data, size_t n, char *err, size_t errlen);
+size_t h5c_tls_out_pending(const h5c_tls *t);
+size_t h5c_tls_take_out(h5c_tls *t, void *buf, size_t n);
+/* Queue a close_notify (then take it out and send it). */
+void h5c_tls_close_notify(h5c_tls *t);
 
 /* ---- sockets (sock.c) ---- */
 

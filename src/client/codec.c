@@ -35,6 +35,7 @@ HDF5A_API const char *hdf5a_strerror(int code)
     case HDF5A_EREPLY: return "REPLY";
     case HDF5A_ENOMEM: return "NOMEM";
     case HDF5A_EINVAL: return "INVAL";
+    case HDF5A_ETLS: return "TLS";
     default: return "UNKNOWN";
     }
 }
@@ -283,6 +284,8 @@ static int check_args(enc *e)
         return rc;
     if (a & H5A_ARG_SHAPE && (rc = check_dims(req->ndim, req->shape, "shape", e->err, e->errlen)))
         return rc;
+    if (a & H5A_ARG_TOKEN && !req->token)
+        return h5a_fail(e->err, e->errlen, HDF5A_EINVAL, "token is NULL");
     bool no_name = a & H5A_ARG_NAME && !req->name;
     bool no_target = a & H5A_ARG_TARGET && !req->target;
     if (no_name || no_target || (a & H5A_ARG_DEST && !req->dest))
@@ -395,6 +398,8 @@ static void put_scalars(enc *e, uint64_t id)
         put_str_field(e, "target", req->target);
     if (a & H5A_ARG_DEST)
         put_str_field(e, "dest", req->dest);
+    if (a & H5A_ARG_TOKEN)
+        put_str_field(e, "token", req->token);
     /* paging and depth: absent means the server's default */
     if (a & H5A_ARG_PAGE && req->after)
         put_str_field(e, "after", req->after);

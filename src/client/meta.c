@@ -297,3 +297,32 @@ int h5c_result_bool(const mp_node *result, int *out, char *err, size_t errlen)
     *out = result->v.b;
     return 0;
 }
+
+int h5c_result_identity(const mp_node *result, h5c_identity *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const mp_node *name = mp_map_get(result, "name");
+    const mp_node *role = mp_map_get(result, "role");
+    if (!result || result->type != MP_MAP || !name || !role || !mp_is_raw(role) ||
+        role->len >= sizeof out->role || (name->type != MP_NIL && !mp_is_raw(name)) ||
+        (mp_is_raw(name) && name->len >= sizeof out->name))
+        return h5a_fail(err, errlen, HDF5A_EREPLY,
+                        "auth result is not {\"name\": str or nil, \"role\": str}");
+    if (memchr(role->v.ptr, 0, role->len) || (mp_is_raw(name) && memchr(name->v.ptr, 0, name->len)))
+        return h5a_fail(err, errlen, HDF5A_EREPLY, "auth result holds a NUL byte");
+    memcpy(out->role, role->v.ptr, role->len);
+    if (mp_is_raw(name)) {
+        memcpy(out->name, name->v.ptr, name->len);
+        out->has_name = true;
+    }
+    out->known = true;
+    return 0;
+}
+
+void h5c_identity_get(const h5c_identity *id, const char **name, const char **role)
+{
+    if (name)
+        *name = id && id->known && id->has_name ? id->name : NULL;
+    if (role)
+        *role = id && id->known ? id->role : NULL;
+}

@@ -33,7 +33,7 @@ typedef struct h5a_config {
                                       before the client is dropped; 0 = never */
     uint64_t max_nesting;          /* MessagePack container depth */
     uint64_t max_elements;         /* MessagePack values in one message */
-    /* How much work one request may cause in HDF5 (engine.c, "limits on
+    /* How much work one request may cause in HDF5 (engine_layout.c, "limits on
      * the work of one request"): chunk positions a chunked dataset's shape
      * may span, and bytes an operation may move, fill or touch beyond the
      * data it carries or asks for. */

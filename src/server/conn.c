@@ -36,9 +36,19 @@ static void on_closed(uv_handle_t *h)
 
 /* ---- the server-wide budget (max_buffered_bytes) ----
  * Bytes of frames being received, requests not yet answered and replies not
- * yet written, over all connections. Past the budget nobody is read until it
- * drops below 90% of it (the hysteresis keeps the walk over every connection
- * rare); what is already received still runs, and replies still go out. */
+ * yet written, over all connections. Past the budget, until it drops below
+ * 90% of it (the hysteresis keeps the walk over every connection rare): no
+ * new large frame is started (its header waits in rbuf), a connection
+ * holding a MiB or more of unanswered requests or unsent replies is not
+ * read, and of the large frames already arriving one at a time goes on
+ * (frame_owner), so that each finishes, runs and frees its memory. Small
+ * requests still flow, replies still go out; a frame that stops arriving
+ * ends by frame_timeout, a client that stops reading by
+ * slow_client_timeout, so the budget always drains. */
+
+#define HEAVY_BYTES ((size_t)1 << 20)
+
+static void parse_frames(conn *c);
 
 static void budget_check(server *s)
 {
@@ -52,11 +62,30 @@ static void budget_check(server *s)
     } else if (s->over_budget && s->buffered < limit / 10 * 9) {
         s->over_budget = false;
         fprintf(stderr, "hdf5-async-server: back under max_buffered_bytes: reading resumed\n");
-        for (conn *c = s->conns, *next; c; c = next) {
+        for (conn *c = s->conns, *next; c && !s->over_budget; c = next) {
             next = c->next;
-            conn_maybe_read(c);
+            if (c->big_waits) { /* its header is in rbuf: start that frame now */
+                c->big_waits = false;
+                parse_frames(c);
+            }
+            if (!c->closing) conn_maybe_read(c);
         }
     }
+}
+
+/* Bytes of large frames still arriving: counted in the budget, and apart */
+static void budget_add(server *s, uint64_t n);
+static void budget_sub(server *s, uint64_t n);
+static void frames_add(server *s, uint64_t n)
+{
+    s->frames_bytes += n;
+    budget_add(s, n);
+}
+
+static void frames_sub(server *s, uint64_t n)
+{
+    s->frames_bytes -= n;
+    budget_sub(s, n);
 }
 
 static void budget_add(server *s, uint64_t n)
@@ -65,10 +94,29 @@ static void budget_add(server *s, uint64_t n)
     if (!s->over_budget && s->buffered > s->cfg->max_buffered_bytes) budget_check(s);
 }
 
+static void wake_a_frame(server *s, conn *skip)
+{
+    for (conn *o = s->conns; o && !s->frame_owner; o = o->next)
+        if (o != skip && o->big && !o->closing) conn_maybe_read(o);
+}
+
 static void budget_sub(server *s, uint64_t n)
 {
     s->buffered = s->buffered > n ? s->buffered - n : 0;
-    if (s->over_budget) budget_check(s);
+    if (!s->over_budget) return;
+    budget_check(s);
+    /* still over, and only arriving frames hold it: let one go on */
+    if (s->over_budget && !s->frame_owner && s->frames_bytes &&
+        s->buffered - s->frames_bytes < s->cfg->max_buffered_bytes / 10)
+        wake_a_frame(s, NULL);
+}
+
+/* The frame owner finished its frame or went: let the next one go on. */
+static void frame_owner_done(server *s, conn *c)
+{
+    if (s->frame_owner != c) return;
+    s->frame_owner = NULL;
+    if (s->over_budget) wake_a_frame(s, c);
 }
 
 static bool request_done(conn *c, h5a_request *r);
@@ -80,13 +128,19 @@ void conn_close(conn *c, const char *why)
     /* reads still queued for the storage thread are skipped, the requests
      * never given to it are dropped here */
     atomic_store(&c->gone, true);
+    frame_owner_done(c->srv, c);
     for (h5a_request *r = c->held_head, *next; r; r = next) {
         next = r->next;
         request_done(c, r);
     }
     c->held_head = c->held_tail = NULL;
+    for (h5a_request *r = c->tls_head, *next; r; r = next) { /* replies not yet encrypted */
+        next = r->next;
+        request_done(c, r);
+    }
+    c->tls_head = c->tls_tail = NULL;
     if (c->big) {
-        budget_sub(c->srv, c->big_cap);
+        frames_sub(c->srv, c->big_cap);
         free(c->big);
         c->big = NULL;
     }
@@ -112,7 +166,7 @@ static void on_shutdown_sent(uv_shutdown_t *req, int status)
     else if (c->peer_eof) conn_close(c, "peer closed its side; every request answered");
 }
 
-static int tls_flush(conn *c, bool last, bool close_after);
+static int tls_flush(conn *c);
 
 void conn_finish(conn *c, const char *why)
 {
@@ -121,14 +175,15 @@ void conn_finish(conn *c, const char *why)
     net_log(s, "conn %llu %s finishing (%s)", (unsigned long long)c->serial, c->peer, why);
     c->draining = true;
     c->no_more_input = true;
+    frame_owner_done(s, c);
     if (c->big) {
-        budget_sub(s, c->big_cap);
+        frames_sub(s, c->big_cap);
         free(c->big);
         c->big = NULL;
     }
     if (c->tls) { /* a close_notify before our FIN: the peer sees a clean end */
         h5a_tls_conn_shutdown(c->tls);
-        tls_flush(c, false, false);
+        tls_flush(c);
     }
     c->drain_deadline = uv_now(&s->loop) + DRAIN_MS;
     c->shutdown_req.data = c;
@@ -180,7 +235,7 @@ static bool may_submit(const conn *c, const h5a_request *r)
 /* Give the storage thread the held requests that may go now, in order. */
 static void release_held(conn *c)
 {
-    while (c->held_head && !c->closing && may_submit(c, c->held_head)) {
+    while (c->held_head && !c->closing && !c->srv->stopping && may_submit(c, c->held_head)) {
         h5a_request *r = c->held_head;
         c->held_head = r->next;
         if (!c->held_head) c->held_tail = NULL;
@@ -231,89 +286,114 @@ static void on_written(uv_write_t *w, int status)
     after_written(c, status, close_after);
 }
 
-/* ---- TLS: replies are encrypted on the loop thread, TLS_CHUNK at a time,
- * each chunk's records written as soon as they are made, so a large reply
- * is never held twice in full; the plaintext is freed once encrypted. ---- */
+/* ---- TLS: replies are encrypted on the loop thread as the socket takes
+ * them: the replies of a batch are encrypted together into one write (as
+ * plaintext batches share one writev), a large one TLS_CHUNK at a time with
+ * at most TLS_INFLIGHT of ciphertext queued, the next chunk made when a
+ * write completes -- so a large reply is never held twice in full, and the
+ * peer decrypts one chunk while we encrypt the next. The plaintext of a
+ * reply is freed once it is all encrypted. ---- */
+
+#define TLS_INFLIGHT (1024 * 1024)
 
 typedef struct tls_write {
     uv_write_t w;
     size_t len;
-    bool last;        /* ends a batch of replies: after_written then */
-    bool close_after;
-    char data[];      /* the ciphertext */
+    char data[]; /* the ciphertext */
 } tls_write;
+
+static void tls_pump_out(conn *c);
 
 static void on_tls_written(uv_write_t *w, int status)
 {
     tls_write *tw = (tls_write *)w;
     conn *c = w->data;
-    bool last = tw->last, close_after = tw->close_after;
     budget_sub(c->srv, tw->len);
+    c->tls_inflight -= tw->len;
+    c->tls_writes--;
     free(tw);
     if (c->closing) return; /* on_closed frees the connection */
     if (status < 0) {
         conn_close(c, uv_strerror(status));
         return;
     }
-    if (last) after_written(c, status, close_after);
+    tls_pump_out(c);
+    if (!c->tls_head && c->tls_writes == 0) { /* every reply queued so far is out */
+        bool close_after = c->tls_close_after;
+        c->tls_close_after = false;
+        after_written(c, status, close_after);
+    }
 }
 
 /* Write out what the session has for the peer (records, handshake
- * messages, alerts). `last` marks the end of a batch of replies: it is
- * written even when empty, for its callback. */
-static int tls_flush(conn *c, bool last, bool close_after)
+ * messages, alerts) in one write. */
+static int tls_flush(conn *c)
 {
     size_t n = h5a_tls_conn_pending_out(c->tls);
-    if (n == 0 && !last) return 0;
-    tls_write *tw = malloc(sizeof *tw + (n ? n : 1));
+    if (n == 0) return 0;
+    tls_write *tw = malloc(sizeof *tw + n);
     if (!tw) return UV_ENOMEM;
     size_t got = h5a_tls_conn_take_out(c->tls, tw->data, n);
     tw->len = got;
-    budget_add(c->srv, got);
-    tw->last = last;
-    tw->close_after = close_after;
     tw->w.data = c;
     uv_buf_t b = uv_buf_init(tw->data, (unsigned)got);
-    c->bytes_queued += got;
     int rc = uv_write(&tw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
     if (rc < 0) {
-        budget_sub(c->srv, got);
         free(tw);
+        return rc;
     }
-    return rc;
+    budget_add(c->srv, got);
+    c->bytes_queued += got;
+    c->tls_inflight += got;
+    c->tls_writes++;
+    return 0;
 }
 
-/* Encrypt n bytes and send the records, a chunk at a time. */
-static int tls_put(conn *c, const uint8_t *p, size_t n)
+/* Encrypt what is queued for the peer while less than TLS_INFLIGHT of
+ * ciphertext is on its way, then write it out. */
+static void tls_pump_out(conn *c)
 {
     char err[256];
-    while (n > 0) {
-        size_t k = n < TLS_CHUNK ? n : TLS_CHUNK;
-        if (h5a_tls_conn_write(c->tls, p, k, err, sizeof err) < 0) return UV_EPROTO;
-        int rc = tls_flush(c, false, false);
-        if (rc < 0) return rc;
-        p += k;
-        n -= k;
+    while (c->tls_head && c->tls_inflight < TLS_INFLIGHT && !c->closing) {
+        size_t made = 0;
+        /* a chunk's worth of plaintext, from as many replies as it spans */
+        while (c->tls_head && made < TLS_CHUNK) {
+            h5a_request *r = c->tls_head;
+            size_t total = r->reply.len + r->reply_data_len, off = c->tls_off;
+            const uint8_t *p = off < r->reply.len ? r->reply.data + off
+                                                  : (const uint8_t *)r->reply_data + (off - r->reply.len);
+            size_t avail = off < r->reply.len ? r->reply.len - off : total - off;
+            size_t k = avail < TLS_CHUNK - made ? avail : TLS_CHUNK - made;
+            if (k && h5a_tls_conn_write(c->tls, p, k, err, sizeof err) < 0) {
+                conn_close(c, err);
+                return;
+            }
+            made += k;
+            c->tls_off += k;
+            if (c->tls_off == total) { /* all of this reply is encrypted */
+                c->tls_head = r->next;
+                if (!c->tls_head) c->tls_tail = NULL;
+                c->tls_off = 0;
+                c->tls_close_after |= request_done(c, r);
+            }
+        }
+        int rc = tls_flush(c);
+        if (rc < 0) {
+            conn_close(c, uv_strerror(rc));
+            return;
+        }
     }
-    return 0;
 }
 
 static void tls_write_out(conn *c, h5a_request *head)
 {
-    bool close_after = false;
-    int rc = 0;
-    for (h5a_request *r = head, *next; r; r = next) {
-        next = r->next;
-        if (!rc) rc = tls_put(c, r->reply.data, r->reply.len);
-        if (!rc && r->reply_data_len) rc = tls_put(c, r->reply_data, r->reply_data_len);
-        close_after |= request_done(c, r);
-    }
-    if (!rc) rc = tls_flush(c, true, close_after);
-    if (rc < 0) {
-        conn_close(c, uv_strerror(rc));
-        return;
-    }
-    conn_maybe_read(c);
+    h5a_request *tail = head;
+    while (tail->next) tail = tail->next;
+    if (c->tls_tail) c->tls_tail->next = head;
+    else c->tls_head = head;
+    c->tls_tail = tail;
+    tls_pump_out(c); /* on_tls_written goes on, and calls after_written at the end */
+    if (!c->closing) conn_maybe_read(c);
 }
 
 /* Storage thread finished r: queue its reply (on the loop thread). */
@@ -522,6 +602,10 @@ static void parse_frames(conn *c)
             return;
         }
         size_t have = c->rend - c->rstart - 4;
+        if (len > RBUF_SIZE - 4 && s->over_budget) {
+            c->big_waits = true; /* budget_check starts it once under */
+            break;
+        }
         if (len > RBUF_SIZE - 4) {
             /* The buffer grows as the bytes arrive (plain_dest): a length
              * prefix alone reserves BIG_FIRST at most, whatever it says. */
@@ -543,7 +627,7 @@ static void parse_frames(conn *c)
             c->big_len = len;
             c->big_have = n;
             c->big_cap = cap;
-            budget_add(s, cap);
+            frames_add(s, cap);
             return;
         }
         if (have < len) break;
@@ -575,7 +659,7 @@ static bool plain_dest(conn *c, uv_buf_t *buf)
                 *buf = uv_buf_init(NULL, 0);
                 return false;
             }
-            budget_add(c->srv, cap - c->big_cap);
+            frames_add(c->srv, cap - c->big_cap);
             c->big = p;
             c->big_cap = cap;
         }
@@ -637,9 +721,13 @@ static void plain_got(conn *c, size_t n)
         c->big_have += n;
         if (c->big_have == c->big_len) {
             uint8_t *p = c->big;
+            size_t cap = c->big_cap;
             c->big = NULL;
-            budget_sub(c->srv, c->big_cap); /* now counted as the request's */
+            frame_owner_done(c->srv, c);
             dispatch_frame(c, p, c->big_len);
+            /* counted as the request's now (added first: a dip under the
+             * budget in between would wake every connection) */
+            frames_sub(c->srv, cap);
             parse_frames(c); /* bytes after it may already wait in rbuf */
         }
     } else {
@@ -685,7 +773,7 @@ static void tls_pump(conn *c)
             if (!c->tls_up)
                 fprintf(stderr, "hdf5-async-server: conn %llu %s: %s\n",
                         (unsigned long long)c->serial, c->peer, err);
-            tls_flush(c, false, false); /* the alert, if OpenSSL made one */
+            tls_flush(c); /* the alert, if OpenSSL made one */
             conn_finish(c, "TLS error");
             return;
         }
@@ -705,7 +793,7 @@ static void tls_pump(conn *c)
                 return;
             }
         }
-        if (tls_flush(c, false, false) < 0) { /* handshake messages, tickets */
+        if (tls_flush(c) < 0) { /* handshake messages, tickets */
             conn_close(c, "out of memory");
             return;
         }
@@ -766,7 +854,18 @@ void conn_maybe_read(conn *c)
     bool within = c->pending_bytes < cfg->max_pending_bytes &&
                   c->pending_reqs < cfg->max_pending_requests &&
                   unsent(c) < cfg->max_reply_queue && c->tcp.write_queue_size < cfg->max_reply_queue &&
-                  !(c->held_head && c->tcp.write_queue_size > 0) && !c->srv->over_budget;
+                  !(c->held_head && c->tcp.write_queue_size > 0) &&
+                  !(c->srv->over_budget &&
+                    (c->big_waits || unsent(c) + c->pending_bytes >= HEAVY_BYTES));
+    server *s = c->srv;
+    if (within && c->big && s->over_budget) {
+        /* Frames wait while anything else can drain the budget; once only
+         * arriving frames hold it (what is left would never drain by
+         * itself), they go on one at a time. */
+        if (!s->frame_owner && s->buffered - s->frames_bytes < s->cfg->max_buffered_bytes / 10)
+            s->frame_owner = c;
+        within = s->frame_owner == c;
+    }
     bool want = c->draining || (!c->no_more_input && within);
     if (!c->no_more_input && !c->draining && within == c->paused) {
         c->paused = !within;
@@ -936,4 +1035,23 @@ void conn_accept(server *s, uv_stream_t *l)
         }
     }
     conn_maybe_read(c);
+}
+
+void conn_stop_holding(conn *c)
+{
+    /* Stopping: every request received is answered. The held ones are not
+     * run -- the first is a read whose reply a client that is not reading
+     * may never take, and the rest wait behind it -- but answered
+     * SHUTTING_DOWN, so that what was applied is exactly a prefix of what
+     * the connection sent. */
+    for (h5a_request *r = c->held_head, *next; r; r = next) {
+        next = r->next;
+        r->next = NULL;
+        if (!r->err_code)
+            h5a_request_set_error(r, H5A_E_SHUTTING_DOWN,
+                                  "the server is stopping: this request was not run");
+        r->droppable = false;
+        h5a_storage_submit(c->srv->storage, r);
+    }
+    c->held_head = c->held_tail = NULL;
 }

@@ -1,5 +1,6 @@
-/* The storage engine: every HDF5 call of the server lives here, and runs on
- * the one storage thread (see storage.c). */
+/* The storage engine: every HDF5 call of the server lives in its files
+ * (engine*.c, their layers listed in engine_err.h), and runs on the one
+ * storage thread (see storage.c). This is its whole interface. */
 #ifndef H5A_ENGINE_H
 #define H5A_ENGINE_H
 

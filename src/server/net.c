@@ -148,6 +148,7 @@ static void on_signal(uv_signal_t *h, int signum)
     for (conn *c = s->conns; c; c = c->next) {
         c->no_more_input = true;
         conn_maybe_read(c);
+        conn_stop_holding(c);
     }
     h5a_storage_stop(s->storage);
 }
@@ -220,7 +221,7 @@ static void on_sigusr1(uv_signal_t *h, int signum)
     size_t rbufs = 0, frames = 0, pending = 0, unsent = 0;
     for (conn *c = s->conns; c; c = c->next) {
         if (c->rbuf) rbufs += RBUF_SIZE;
-        if (c->big) frames += c->big_len;
+        if (c->big) frames += c->big_cap;
         pending += c->pending_bytes;
         unsent += c->tcp.write_queue_size;
     }

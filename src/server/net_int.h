@@ -83,6 +83,12 @@ typedef struct conn {
                                handshake is done (TLS) or at once */
     int refuse_code;
     h5a_conn_auth auth;
+    /* TLS replies not yet all encrypted (conn.c, tls_pump_out) */
+    h5a_request *tls_head, *tls_tail;
+    size_t tls_off;       /* bytes of tls_head's reply already encrypted */
+    size_t tls_inflight;  /* ciphertext handed to the socket, not yet written */
+    unsigned tls_writes;  /* those writes */
+    bool tls_close_after; /* a reply among them asked to close after it */
 
     /* Requests received but not yet given to the storage thread: a request
      * that may have a large reply (a read) waits while another one of this
@@ -94,6 +100,7 @@ typedef struct conn {
     size_t reads_in_storage;
     size_t reply_bytes; /* replies made, not yet written to the socket */
     bool peer_eof;      /* the peer shut its side: answer, then close */
+    bool big_waits;     /* a large frame's header waits for the budget */
     _Atomic bool gone;  /* closed: the storage thread may skip its reads */
 } conn;
 
@@ -119,7 +126,10 @@ struct server {
     /* max_buffered_bytes: frames being received, requests not yet answered
      * and replies not yet sent, over every connection */
     uint64_t buffered;
+    uint64_t frames_bytes; /* of which large frames still arriving */
     bool over_budget;
+    struct conn *frame_owner; /* over budget: the one connection whose large
+                                 frame keeps arriving (the others wait) */
     h5a_limits limits;
     conn *conns;
     uint64_t next_serial;
@@ -147,5 +157,8 @@ void conn_on_flush(void *ud);
 /* A connection's frame stopped arriving (frame_timeout): answer with an
  * error and close. */
 void conn_frame_timeout(conn *c, uint64_t idle_ms);
+/* Stopping: the held requests go to the storage thread answered
+ * SHUTTING_DOWN (not run), before it is told to stop. */
+void conn_stop_holding(conn *c);
 
 #endif

@@ -164,10 +164,10 @@ void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
 void h5a_request_release_input(h5a_request *req);
 void h5a_request_free(h5a_request *req);
 
-/* Components a path may have. HDF5 resolves a path level by level, and
- * the engine looks up each of its prefixes, so the cost of one request grows
- * with the square of the depth: 3,000 levels held the storage thread for
- * 27 s. 256 is the walk's depth limit too (engine_meta.c). */
+/* Components a path may have. Each level costs HDF5 lookups (the engine
+ * resolves a path level by level, engine_path.c; when it looked up every
+ * prefix from the root, 3,000 levels held the storage thread for 27 s), and
+ * walk recurses once per level: 256 is its depth limit too (engine_list.c). */
 #define H5A_MAX_PATH_DEPTH 256
 
 /* Path checks shared with tests: 0, or H5A_E_BAD_PATH (or H5A_E_TOO_LARGE

@@ -87,14 +87,17 @@ static bool changes_file(const h5a_request *r)
     return !r->err_code && h5a_op_info_of(r->op)->changes;
 }
 
-/* The durability a request's reply waits for. Once the file is gone no
- * commit can happen: a request that changes nothing and names no level is
- * then answered without one (its level was the server's default, not a
- * barrier the client asked for). */
+/* What r's reply must wait for. A level the request names is kept (on a
+ * read or a ping it makes the reply a barrier). The server's default
+ * (durability) applies only to a change that was applied: a read, or a
+ * request that failed and so changed nothing, has nothing to make durable,
+ * and must not wait for -- or fail with -- a commit (with the disk full,
+ * reads kept working only so; so do they once the file is gone). */
 static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
 {
     if (r->durability >= 0) return (h5a_durability)r->durability;
-    return st->file_gone && !changes_file(r) ? H5A_DUR_NONE : st->cfg->durability;
+    if (r->err_code || !r->reply_ok || !h5a_op_info_of(r->op)->changes) return H5A_DUR_NONE;
+    return st->cfg->durability;
 }
 
 /* Apply one request, or refuse it if it would change a file that is gone. */

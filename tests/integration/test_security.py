@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+import h5py
 import msgpack
 import numpy as np
 import pytest
@@ -504,3 +505,48 @@ def test_remote_clients_with_auth_file_or_protected_mode_off(start_server, netns
     open_srv = start_server(extra_args=["--host", "0.0.0.0"], server_opts={"protected_mode": "no"})
     assert "WARNING" in open_srv.stderr() and "anyone who can reach" in open_srv.stderr()
     assert remote(ns, host_ip, open_srv.port, {"id": 1, "op": "ping"})[0]["result"] == "pong"
+
+
+# --------------------------------------------------------------------------
+# external links: listed, never followed
+# --------------------------------------------------------------------------
+
+def test_external_links_are_listed_never_followed(start_server, tmp_path):
+    """A link in the served file that names another HDF5 file on the server's
+    disk must not let a client read, write or delete there (nor make the
+    server create a log beside it); the error names the link, not the file."""
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["payroll"] = np.arange(5)
+
+    def make(path):
+        with h5py.File(path, "w") as f:
+            f["ext"] = h5py.ExternalLink(str(secret), "/")
+            f["soft"] = h5py.SoftLink("/ext/payroll")
+            f["local"] = np.arange(2)
+
+    before = secret.read_bytes()
+    srv = start_server(precreate=make)
+    c = Conn(srv)
+    for op, kw in [("read", {"path": "/ext/payroll"}), ("read", {"path": "/soft"}),
+                   ("info", {"path": "/ext"}), ("info", {"path": "/ext/payroll"}),
+                   ("list", {"path": "/ext"}), ("exists", {"path": "/ext/payroll"}),
+                   ("get_attr", {"path": "/ext/payroll", "name": "x"}),
+                   ("write", {"path": "/ext/pwned", "data": [1]}),
+                   ("append", {"path": "/ext/payroll", "data": [9]}),
+                   ("create_group", {"path": "/ext/g"}), ("delete", {"path": "/ext/payroll"}),
+                   ("set_attr", {"path": "/ext", "name": "a", "data": 1}),
+                   ("move", {"path": "/ext/payroll", "dest": "/stolen"})]:
+        msg = c.err("BAD_PATH", op, **kw)
+        assert "external link" in msg and str(secret) not in msg and "secret.h5" not in msg, (op, msg)
+    # listed, with where it points
+    entries = c.ok("list", path="/")["entries"]
+    ext = [e for e in entries if e["name"] == "ext"][0]
+    assert ext["kind"] == "external_link" and ext["target"] == "/"
+    assert c.ok("exists", path="/ext") is True  # the link itself is there
+    c.ok("delete", path="/ext")  # the link goes, not what it names
+    srv.stop()
+    assert secret.read_bytes() == before
+    assert not (tmp_path / "secret.h5.wal").exists()
+    with h5py.File(secret, "r") as f:
+        assert list(f) == ["payroll"] and f["payroll"][()].tolist() == [0, 1, 2, 3, 4]

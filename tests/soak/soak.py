@@ -48,7 +48,9 @@ is under /bad, which must not exist at the end).
 The server's RSS (/proc/PID/status VmRSS) is sampled every few seconds.
 Memory rule (asserted): with T the load duration, B = the highest RSS in
 [0.2 T, 0.5 T] (the first half, after warm-up) and P = the highest RSS in
-the last quarter [0.75 T, T], require P <= 1.25 * B + 16 MiB. A leak grows
+the last quarter [0.75 T, T], require P <= 1.25 * B + 16 MiB, and the
+second half's least-squares slope times T/2 (its rise) at most
+0.05 * B + 24 MiB. A leak grows
 with traffic, so its peak keeps rising through the second half; the HDF5
 caches, the write-ahead log's pages, the allocator's arenas (bounded by
 allocator_cache while busy) and the recycled buffers reach their level
@@ -1181,10 +1183,13 @@ def memory_verdict(samples, T):
         ts = np.array([t for t, _ in second])
         rs = np.array([r for _, r in second], dtype=float)
         slope = float(np.polyfit(ts, rs, 1)[0])
+    rise = slope * 0.5 * T
+    rise_limit = 0.05 * B + 24 * MiB
     text = ("warm level B (max RSS in 20-50%% of the run) %.1f MiB; last-quarter peak P %.1f MiB; "
-            "limit 1.25*B+16 MiB = %.1f MiB; second-half slope %+.1f KiB/s"
-            % (B / MiB, P / MiB, limit / MiB, slope / 1024))
-    return P <= limit, text
+            "limit 1.25*B+16 MiB = %.1f MiB; second-half slope %+.1f KiB/s, a rise of %+.1f MiB "
+            "over the second half (limit 0.05*B+24 MiB = %.1f MiB)"
+            % (B / MiB, P / MiB, limit / MiB, slope / 1024, rise / MiB, rise_limit / MiB))
+    return P <= limit and rise <= rise_limit, text
 
 
 def check_file(path, soak):
