@@ -63,6 +63,8 @@ CFLAGS    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra 
              -Wshadow -Wno-unused-parameter $(OPT) $(SANFLAGS) $(DEPFLAGS) -Isrc
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -llzf -lpthread -lm
+# the HTTP port's parser (Debian's libhttp-parser-dev has no .pc file)
+HTTP_LIBS  = -lhttp_parser
 LDFLAGS   := $(SANFLAGS)
 
 PROTO_SRC  := $(wildcard src/proto/*.c)
@@ -90,8 +92,28 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libh5aproto.a: $(PROTO_OBJ)
 	ar rcs $@ $^
 
-$(SERVER): $(SERVER_OBJ) $(BUILD)/libh5aproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(SERVER): $(SERVER_OBJ) $(BUILD)/viewer_assets.o $(BUILD)/libh5aproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(HTTP_LIBS)
+
+# ---- the viewer (viewer/): h5web bundled by esbuild into build/viewer/ ----
+# `make` runs `npm ci` in viewer/ (once: viewer/node_modules is kept) and
+# esbuild; the files go into the server binary ($(BUILD)/viewer_assets.c,
+# .incbin). Without npm or the registry the build goes on: build/viewer/
+# then holds one page saying how to build the viewer (scripts/viewer-build.sh).
+VIEWER_SRC := viewer/package.json viewer/package-lock.json $(wildcard viewer/src/*) \
+              viewer/index.html scripts/viewer-build.sh
+.PHONY: viewer
+viewer: build/viewer/.stamp
+
+build/viewer/.stamp: $(VIEWER_SRC)
+	@./scripts/viewer-build.sh build/viewer
+
+$(BUILD)/viewer_assets.c: build/viewer/.stamp scripts/viewer-assets.sh
+	@mkdir -p $(dir $@)
+	./scripts/viewer-assets.sh build/viewer $@
+
+$(BUILD)/viewer_assets.o: $(BUILD)/viewer_assets.c
+	$(CC) $(CFLAGS) -c $< -o $@
 
 # Unit tests of server modules link the module object too.
 $(BUILD)/tests/test_h5types: tests/unit/test_h5types.c $(BUILD)/src/server/h5types.o $(BUILD)/libh5aproto.a
@@ -211,7 +233,7 @@ all: $(CLI)
 
 $(BUILD)/src/cli/%.o: src/cli/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih 2>/dev/null) -c $< -o $@
+	$(CC) $(CFLAGS) -Iinclude $(shell pkg-config --cflags inih openssl 2>/dev/null) -c $< -o $@
 
 $(CLI): $(CLI_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs inih 2>/dev/null) $(LIB_DEPS) -lm
@@ -254,7 +276,8 @@ FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall
                       $(DEPFLAGS) -Isrc
 # everything but the event loop (net.c, conn.c), the storage thread and main()
 FUZZ_LIB_SRC       := $(wildcard src/proto/*.c src/common/*.c) $(filter-out src/server/main.c \
-                      src/server/net.c src/server/conn.c src/server/storage.c,$(wildcard src/server/*.c))
+                      src/server/net.c src/server/conn.c src/server/storage.c src/server/http.c \
+                      src/server/http_h5grove.c src/server/http_json.c,$(wildcard src/server/*.c))
 FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_TARGETS       := decode engine tls
 FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

@@ -13,11 +13,16 @@
 /* Exit statuses: part of the interface, scripts rely on them. */
 enum {
     EXIT_OK = 0,
-    EXIT_SERVER = 1, /* the server answered with an error */
-    EXIT_USAGE = 2,  /* bad command line or config file */
-    EXIT_CONN = 3,   /* connection, I/O or timeout error */
+    EXIT_SERVER = 1, /* the server answered with an error (UNAUTHENTICATED and
+                        PERMISSION_DENIED too, also when connecting) */
+    EXIT_USAGE = 2,  /* bad command line, config file, token file or CA file */
+    EXIT_CONN = 3,   /* connection (TLS too), I/O or timeout error */
     EXIT_FILE = 4    /* cannot read, parse or write a local .npy file */
 };
+
+/* Most operands a command line may have: token's NAME ROLE and up to 64
+ * PREFIXes, and one more so that the 65th is reported as such. */
+#define CLI_MAX_POS 67
 
 /* The command line once parsed (opts.c), plus what a command reads before
  * connecting (its prepare hook): a file or a selection that is wrong
@@ -34,8 +39,11 @@ typedef struct cli_args {
         *axis;
     long level; /* -1: not given */
     int shuffle, exist_ok, recursive, soft, force_str;
+    /* how to reach the server beyond host and port (connect.c) */
+    const char *token_file, *tls_ca;
+    int tls;
     /* operands */
-    const char *pos[4];
+    const char *pos[CLI_MAX_POS];
     int npos;
     /* read by prepare hooks */
     hdf5a_sel sel[CLI_MAX_SEL]; /* --slice, parsed */
@@ -55,6 +63,11 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A library error as "hdf5-async: CODE: message"; returns the exit status.
  * from_file: the request carried an array read from a .npy file. */
 int cli_lib_error(hdf5a_client *c, int rc, int from_file);
+/* Where the token came from ("--token-file F", ...), or NULL when none was
+ * given: an UNAUTHENTICATED message then says which, or how to give one. */
+void cli_set_token_source(const char *from);
+/* " (the token from F)" or " (no token given: ...)", for UNAUTHENTICATED. */
+const char *cli_token_hint(void);
 
 /* ---- the commands: each returns an exit status ---- */
 
@@ -81,5 +94,9 @@ int cmd_ln(hdf5a_client *c, const cli_args *a);
 int cmd_mv(hdf5a_client *c, const cli_args *a);
 /* before the config file is read: ln needs -s */
 int check_ln(const cli_args *a);
+
+/* token.c: `token NAME ROLE [PREFIX ...]`, which needs no server */
+int check_token(const cli_args *a);
+int cmd_token(const cli_args *a);
 
 #endif

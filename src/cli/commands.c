@@ -29,6 +29,9 @@ static const char MAIN_HELP[] =
     "                          list, print, set or delete attributes\n"
     "  ln -s TARGET PATH       create a soft link at PATH pointing at TARGET\n"
     "  mv PATH DEST            move (rename) a dataset, group or link\n"
+    "  token NAME ROLE [PREFIX ...]\n"
+    "                          make a new token and its line for the server's tokens\n"
+    "                          file (needs no server)\n"
     "Run '" PROG " COMMAND --help' for a command's options.\n"
     "\n"
     "Options (before or after COMMAND):\n"
@@ -42,21 +45,36 @@ static const char MAIN_HELP[] =
     "                   dying); default: the server's durability setting. With\n"
     "                   ping, flush or fsync make it a barrier for everything the\n"
     "                   server has applied so far\n"
+    "  --token-file F   authenticate with the token on the first line of file F\n"
+    "  --tls            speak TLS, verifying the server's certificate with the\n"
+    "                   system's CAs\n"
+    "  --tls-ca FILE    speak TLS, verifying the server's certificate with the CAs\n"
+    "                   in FILE (PEM)\n"
     "  -h, --help       show this help\n"
     "  --version        show the version\n"
     "\n"
     "Host and port come from --host/--port, else from the config file: for each of\n"
     "them the [client] section's value when it has one, else the [server] section's.\n"
     "A host of 0.0.0.0, :: or empty means 127.0.0.1. Defaults: 127.0.0.1, 8888.\n"
+    "The token: --token-file, else $HDF5_ASYNC_TOKEN, else the file the config's\n"
+    "[client] token_file names, else none. TLS: --tls or --tls-ca, or the config's\n"
+    "[client] tls_ca_file (the CA file when --tls-ca names none). Relative paths in\n"
+    "the config file are relative to its directory.\n"
     "\n"
     "Exit status:\n"
     "  0  success\n"
-    "  1  the server answered with an error (\"" PROG ": CODE: message\" on stderr)\n"
-    "  2  usage error: bad command line or config file\n"
-    "  3  connection, I/O or timeout error\n"
+    "  1  the server answered with an error (\"" PROG ": CODE: message\" on stderr),\n"
+    "     UNAUTHENTICATED (token refused) and PERMISSION_DENIED included\n"
+    "  2  usage error: bad command line, config file, token file or CA file\n"
+    "  3  connection, I/O or timeout error, TLS included\n"
     "  4  local file error: cannot read, parse or write a .npy file, or the library\n"
     "     refused its array before sending it\n"
     "Errors are always printed on stderr.\n";
+
+/* What every command that talks to a server takes. */
+#define CONNECT_OPTIONS                                                                         \
+    "Options: --host, --port, --config, --timeout, --durability, --token-file, --tls,\n"      \
+    "--tls-ca (see '" PROG " --help').\n"
 
 static const char PING_HELP[] =
     "Usage: " PROG " [OPTIONS] ping\n"
@@ -65,7 +83,7 @@ static const char PING_HELP[] =
     "(not counting the connection set-up). With --durability flush or fsync, the\n"
     "reply waits until everything the server has applied so far is that durable.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 pong received, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char MKGROUP_HELP[] =
@@ -74,7 +92,7 @@ static const char MKGROUP_HELP[] =
     "Create the group PATH and any missing parents (like mkdir -p). An existing\n"
     "group is fine; a dataset at PATH is an error (EXISTS). Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char PUT_HELP[] =
@@ -101,7 +119,7 @@ static const char PUT_HELP[] =
     "UTF-8 strings (empty ones are refused: they would arrive as float64). Object\n"
     "arrays ('O') cannot be read.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be read or parsed.\n";
 
@@ -118,7 +136,7 @@ static const char APPEND_HELP[] =
     "  --level N        gzip level 0..9 (default 4), bzip2 block size 1..9 (default\n"
     "                   9) or lz4 block size in bytes; alone, it means gzip\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be read or parsed.\n";
 
@@ -143,7 +161,7 @@ static const char GET_HELP[] =
     "Variable-length strings are saved as fixed-width numpy arrays sized to the\n"
     "longest element: UTF-8 strings as unicode ('<U'), byte strings as 'S'.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout,\n"
     "4 FILE.npy cannot be written.\n";
 
@@ -172,7 +190,7 @@ static const char CREATE_HELP[] =
     "  --shuffle          byte-shuffle filter before the compressor\n"
     "  --exist-ok         an existing dataset of the same shape and dtype is fine\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error (e.g. EXISTS), 2 usage, 3 connection/timeout.\n";
 
 static const char RESIZE_HELP[] =
@@ -185,7 +203,7 @@ static const char RESIZE_HELP[] =
     "  --axis N   SHAPE is one size, for axis N (negative counts from the end);\n"
     "             the other axes stay as they are\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error (OUT_OF_RANGE past maxshape or for a dataset\n"
     "that is not chunked), 2 usage, 3 connection/timeout.\n";
 
@@ -196,7 +214,7 @@ static const char RM_HELP[] =
     "When PATH is a soft or external link, the link is removed, not its target.\n"
     "Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error (e.g. NOT_FOUND), 2 usage,\n"
     "3 connection/timeout.\n";
 
@@ -218,7 +236,7 @@ static const char LS_HELP[] =
     "Links are listed, not followed. Large groups are fetched in pages, so any\n"
     "number of members can be listed.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage, 3 connection/timeout.\n";
 
 static const char TREE_HELP[] =
@@ -228,7 +246,7 @@ static const char TREE_HELP[] =
     "spaces per level: groups end in '/', datasets show their shape and dtype,\n"
     "links show where they point ('name -> /target').\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char INFO_HELP[] =
@@ -239,7 +257,7 @@ static const char INFO_HELP[] =
     "filters, fill value, storage size and number of attributes. A group: its\n"
     "number of members and attributes.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage, 3 connection/timeout.\n";
 
 static const char ATTR_HELP[] =
@@ -262,7 +280,7 @@ static const char ATTR_HELP[] =
     "  --npy FILE.npy   the value is the array in FILE.npy (\"-\": standard input)\n"
     "  -o FILE.npy      (get) save the value as a .npy file\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error (NOT_FOUND, ...), 2 usage,\n"
     "3 connection/timeout, 4 FILE.npy cannot be read or written.\n";
 
@@ -274,7 +292,7 @@ static const char LN_HELP[] =
     "PATH are created; something already at PATH is an error (EXISTS). Only soft\n"
     "links can be made (-s is required, as a reminder). Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
 
 static const char MV_HELP[] =
@@ -284,9 +302,29 @@ static const char MV_HELP[] =
     "parent groups of DEST. DEST must not exist (EXISTS); a link is moved as a\n"
     "link, its target unchanged. Prints nothing.\n"
     "\n"
-    "Options: --host, --port, --config, --timeout, --durability (see '" PROG " --help').\n"
+    CONNECT_OPTIONS
     "Exit status: 0 ok, 1 server error (NOT_FOUND, EXISTS, ...), 2 usage,\n"
     "3 connection/timeout.\n";
+
+static const char TOKEN_HELP[] =
+    "Usage: " PROG " token NAME ROLE [PREFIX ...]\n"
+    "\n"
+    "Make a new random token (32 bytes from the system's random source, 256 bits,\n"
+    "base64url) and print it, once, with the line to append to the server's tokens\n"
+    "file (the file its [server] auth_file key names):\n"
+    "\n"
+    "    NAME ROLE SHA256HEX [PREFIX ...]\n"
+    "\n"
+    "SHA256HEX is the token's SHA-256: the line holds no secret. Lines starting\n"
+    "with '#' say what is what ('grep -v ^#' leaves the token, then the line).\n"
+    "Reload the server (kill -HUP) to take the line in. Needs no server.\n"
+    "\n"
+    "  NAME    1 to 64 characters of A-Z a-z 0-9 _ . @ -; unique in the file\n"
+    "  ROLE    read (operations that change nothing), write (read and changes) or\n"
+    "          admin (everything)\n"
+    "  PREFIX  absolute paths the token may touch (up to 64); none: the whole file\n"
+    "\n"
+    "Exit status: 0 ok, 2 usage (a NAME, ROLE or PREFIX the server would refuse).\n";
 
 /* In this order in "unknown command" messages; the main help groups them
  * its own way (MAIN_HELP). */
@@ -321,6 +359,8 @@ static const cli_command COMMANDS[] = {
      .posnames = {"TARGET", "PATH"}, .check = check_ln, .run = cmd_ln},
     {.name = "mv", .help = MV_HELP, .npos = 2, .maxpos = 2, .posnames = {"PATH", "DEST"},
      .run = cmd_mv},
+    {.name = "token", .help = TOKEN_HELP, .npos = 2, .maxpos = CLI_MAX_POS,
+     .posnames = {"NAME", "ROLE"}, .check = check_token, .run_local = cmd_token},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 

@@ -19,6 +19,9 @@ typedef struct cli_command {
     int (*check)(const cli_args *a);   /* before the config file is read */
     int (*prepare)(cli_args *a);       /* before connecting: local input */
     int (*run)(hdf5a_client *c, const cli_args *a);
+    /* instead of run, for a command that needs no server: neither the
+     * config file nor the connection options are looked at */
+    int (*run_local)(const cli_args *a);
 } cli_command;
 
 /* NULL for an unknown name. */

@@ -30,7 +30,15 @@ struct ctx {
     int port[2];
     int port_line[2];
     char port_text[2][64];
+    /* [client] only: the values as written */
+    char token_file[4096], tls_ca_file[4096];
+    int long_value; /* the line of a value too long for those, else 0 */
 };
+
+static void keep(struct ctx *c, char *dst, size_t n, const char *value)
+{
+    if (snprintf(dst, n, "%s", value) >= (int)n && !c->long_value) c->long_value = c->rd->line;
+}
 
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
@@ -48,8 +56,25 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         c->port[which] = cli_parse_port(value);
         c->port_line[which] = c->rd->line;
         snprintf(c->port_text[which], sizeof c->port_text[which], "%s", value);
+    } else if (which == 1 && strcasecmp(name, "token_file") == 0) {
+        keep(c, c->token_file, sizeof c->token_file, value);
+    } else if (which == 1 && strcasecmp(name, "tls_ca_file") == 0) {
+        keep(c, c->tls_ca_file, sizeof c->tls_ca_file, value);
     }
     return 1;
+}
+
+/* value as given when absolute (or when the config file is in the current
+ * directory), else relative to the config file's directory; "" stays "". */
+static int relative_to(const char *cfg, const char *value, char *out, size_t n)
+{
+    const char *slash = strrchr(cfg, '/');
+    int k;
+    if (!*value || value[0] == '/' || !slash)
+        k = snprintf(out, n, "%s", value);
+    else
+        k = snprintf(out, n, "%.*s/%s", (int)(slash - cfg), cfg, value);
+    return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
 int cli_resolve_target(const char *path, const char *flag_host, int flag_port, cli_target *out,
@@ -58,6 +83,7 @@ int cli_resolve_target(const char *path, const char *flag_host, int flag_port, c
     h5a_ini_lines rd = {NULL, 0};
     struct ctx c;
     memset(&c, 0, sizeof c);
+    memset(out, 0, sizeof *out);
     c.rd = &rd;
     const char *cfg = path;
     FILE *f = NULL;
@@ -92,6 +118,17 @@ int cli_resolve_target(const char *path, const char *flag_host, int flag_port, c
         }
         if (rc < 0) {
             snprintf(err, errlen, "%s: cannot parse", cfg);
+            return -1;
+        }
+        if (c.long_value) {
+            snprintf(err, errlen, "%s:%d: the path is too long", cfg, c.long_value);
+            return -1;
+        }
+        snprintf(out->config, sizeof out->config, "%s", cfg);
+        if (relative_to(cfg, c.token_file, out->token_file, sizeof out->token_file) ||
+            relative_to(cfg, c.tls_ca_file, out->tls_ca_file, sizeof out->tls_ca_file)) {
+            snprintf(err, errlen, "%s: [client] token_file or tls_ca_file: the path is too long",
+                     cfg);
             return -1;
         }
     }

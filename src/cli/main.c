@@ -9,22 +9,9 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/connect.h"
 #include "cli/opts.h"
 #include "hdf5_async.h"
-
-static hdf5a_client *connect_to(const cli_target *t, int timeout_ms)
-{
-    char err[512] = "";
-    hdf5a_client *c = hdf5a_connect(t->host, t->port, timeout_ms, err, sizeof err);
-    if (!c) {
-        /* the library's text may name the address too; say it once */
-        char dup[300];
-        snprintf(dup, sizeof dup, "connect to %s:%d: ", t->host, t->port);
-        const char *why = strncmp(err, dup, strlen(dup)) == 0 ? err + strlen(dup) : err;
-        cli_msg("cannot connect to %s:%d: %s", t->host, t->port, *why ? why : "unknown error");
-    }
-    return c;
-}
 
 /* The command named at argv[*i] ("help COMMAND" too), moving *i past it.
  * NULL with *status set when there is nothing to run: help was printed,
@@ -65,19 +52,23 @@ static const cli_command *pick_command(int argc, char **argv, int *i, cli_args *
 }
 
 /* Everything that needs no connection, in the order users meet errors:
- * the command line, the config file, then local input. */
-static int check_and_prepare(const cli_command *cmd, cli_args *a, cli_target *target)
+ * the command line, the config file, the token and CA files, then local
+ * input. A command that needs no server stops after the command line. */
+static int check_and_prepare(const cli_command *cmd, cli_args *a, cli_target *target,
+                             cli_conn *conn)
 {
     int rc;
     if (a->npos < cmd->npos) return cli_usage("missing %s argument", cmd->posnames[a->npos]);
     if (a->npos > cmd->maxpos) return cli_usage("unexpected argument '%s'", a->pos[cmd->maxpos]);
     if (cmd->check && (rc = cmd->check(a))) return rc;
     if ((rc = cli_check_options(a))) return rc;
-    char err[512];
+    if (cmd->run_local) return 0;
+    char err[4400];
     if (cli_resolve_target(a->config, a->host, a->port, target, err, sizeof err)) {
         cli_msg("%s", err);
         return EXIT_USAGE;
     }
+    if ((rc = cli_conn_resolve(a, target, conn))) return rc;
     return cmd->prepare ? cmd->prepare(a) : 0;
 }
 
@@ -100,10 +91,13 @@ int main(int argc, char **argv)
     if (cli_parse_options(argc, argv, &i, OPTS_GLOBAL | cmd->opts, 0, &a)) return EXIT_USAGE;
 
     cli_target target;
+    cli_conn conn = {0};
     hdf5a_client *c = NULL;
-    if (!(rc = check_and_prepare(cmd, &a, &target)) &&
-        !(c = connect_to(&target, a.timeout_ms < 0 ? 0 : a.timeout_ms)))
-        rc = EXIT_CONN;
+    if (!(rc = check_and_prepare(cmd, &a, &target, &conn))) {
+        if (cmd->run_local) rc = cmd->run_local(&a);
+        else rc = cli_connect(&target, &conn, a.timeout_ms < 0 ? 0 : a.timeout_ms, &c);
+    }
+    cli_conn_free(&conn);
     if (c) {
         hdf5a_set_durability(c, a.durability);
         rc = cmd->run(c, &a);

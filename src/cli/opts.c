@@ -37,6 +37,9 @@ static const optdef OPTS[OPT_COUNT] = {
     [OPT_SOFT] = {"symbolic", 's', 0},
     [OPT_NPY] = {"npy", 0, 1},
     [OPT_STRING] = {"string", 0, 0},
+    [OPT_TOKEN_FILE] = {"token-file", 0, 1},
+    [OPT_TLS] = {"tls", 0, 0},
+    [OPT_TLS_CA] = {"tls-ca", 0, 1},
 };
 
 void cli_args_init(cli_args *a)
@@ -138,6 +141,15 @@ static int set_opt(cli_args *a, int id, const char *val)
     case OPT_RECURSIVE: a->recursive = 1; break;
     case OPT_SOFT: a->soft = 1; break;
     case OPT_STRING: a->force_str = 1; break;
+    case OPT_TOKEN_FILE:
+        if (!*val) return cli_usage("--token-file: empty file name");
+        a->token_file = val;
+        break;
+    case OPT_TLS: a->tls = 1; break;
+    case OPT_TLS_CA:
+        if (!*val) return cli_usage("--tls-ca: empty file name");
+        a->tls_ca = val;
+        break;
     default: break;
     }
     return 0;
@@ -151,7 +163,7 @@ int cli_parse_options(int argc, char **argv, int *i, uint32_t allowed, int befor
         const char *s = argv[*i];
         if (opts_done || s[0] != '-' || s[1] == '\0') {
             if (before_command) return 0;
-            if (a->npos >= 4) return cli_usage("too many arguments");
+            if (a->npos >= CLI_MAX_POS) return cli_usage("too many arguments");
             a->pos[a->npos++] = s;
             continue;
         }

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 
 static const char *g_cmd; /* for "Try ... --help" */
+static char g_token_hint[8400];
 
 void cli_msg(const char *fmt, ...)
 {
@@ -35,6 +36,18 @@ int cli_usage(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+void cli_set_token_source(const char *from)
+{
+    if (from)
+        snprintf(g_token_hint, sizeof g_token_hint, " (the token from %s)", from);
+    else
+        snprintf(g_token_hint, sizeof g_token_hint,
+                 " (no token given: --token-file, $HDF5_ASYNC_TOKEN or the config's [client] "
+                 "token_file)");
+}
+
+const char *cli_token_hint(void) { return g_token_hint; }
+
 int cli_lib_error(hdf5a_client *c, int rc, int from_file)
 {
     const char *code = hdf5a_strerror(rc);
@@ -45,11 +58,13 @@ int cli_lib_error(hdf5a_client *c, int rc, int from_file)
         text += cl + 1;
         while (*text == ' ') text++;
     }
-    if (*text) cli_msg("%s: %s", code, text);
-    else cli_msg("%s", code);
-    /* the library checks types the way the server would and then answers
+    const char *hint = rc == HDF5A_EUNAUTHENTICATED ? g_token_hint : "";
+    if (*text) cli_msg("%s: %s%s", code, text, hint);
+    else cli_msg("%s%s", code, hint);
+    /* every server code, UNAUTHENTICATED and PERMISSION_DENIED included;
+     * the library checks types the way the server would and then answers
      * with the server's code (UNSUPPORTED_TYPE): same status either way */
-    if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_EINTERNAL) return EXIT_SERVER;
+    if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_EPERMISSION_DENIED) return EXIT_SERVER;
     /* the library refused an argument before sending anything; the only
      * one it can refuse here is the array, which came from the file */
     if (rc == HDF5A_EINVAL) return from_file ? EXIT_FILE : EXIT_USAGE;

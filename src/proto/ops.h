@@ -41,6 +41,9 @@ enum {
     H5A_ARG_PAGE = 1 << 12,     /* limit, after (optional) */
     H5A_ARG_DEPTH = 1 << 13,    /* max_depth (optional) */
     H5A_ARG_TOKEN = 1 << 14,    /* token (required) */
+    H5A_ARG_LINK = 1 << 15,     /* link: describe a last component that is a link (optional) */
+    H5A_ARG_INFO = 1 << 16,     /* info: each entry with its object's info (optional) */
+    H5A_ARG_VALUES = 1 << 17,   /* values: each attribute with its value (optional) */
 };
 
 /* The request keys behind those flags: X(KEY, "key", TAKES, NEEDS). An op
@@ -68,7 +71,10 @@ enum {
     X(LIMIT, "limit", H5A_ARG_PAGE, 0)                                                    \
     X(AFTER, "after", H5A_ARG_PAGE, 0)                                                    \
     X(MAX_DEPTH, "max_depth", H5A_ARG_DEPTH, 0)                                           \
-    X(TOKEN, "token", H5A_ARG_TOKEN, H5A_ARG_TOKEN)
+    X(TOKEN, "token", H5A_ARG_TOKEN, H5A_ARG_TOKEN)                                       \
+    X(LINK, "link", H5A_ARG_LINK, 0)                                                      \
+    X(INFO, "info", H5A_ARG_INFO, 0)                                                      \
+    X(VALUES, "values", H5A_ARG_VALUES, 0)
 
 typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
 
@@ -88,11 +94,11 @@ typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
       WRITE, 1)                                                                           \
     X(SET_ATTR, "set_attr", H5A_ARG_PATH | H5A_ARG_NAME | H5A_ARG_DATA, 1, WRITE, 1)      \
     X(GET_ATTR, "get_attr", H5A_ARG_PATH | H5A_ARG_NAME, 0, READ, 1)                      \
-    X(LIST_ATTRS, "list_attrs", H5A_ARG_PATH, 0, READ, 1)                                 \
+    X(LIST_ATTRS, "list_attrs", H5A_ARG_PATH | H5A_ARG_VALUES, 0, READ, 1)                \
     X(DELETE_ATTR, "delete_attr", H5A_ARG_PATH | H5A_ARG_NAME, 1, WRITE, 1)               \
-    X(LIST, "list", H5A_ARG_PATH | H5A_ARG_PAGE, 0, READ, 1)                              \
+    X(LIST, "list", H5A_ARG_PATH | H5A_ARG_PAGE | H5A_ARG_INFO, 0, READ, 1)               \
     X(WALK, "walk", H5A_ARG_PATH | H5A_ARG_PAGE | H5A_ARG_DEPTH, 0, READ, 1)              \
-    X(INFO, "info", H5A_ARG_PATH, 0, READ, 1)                                             \
+    X(INFO, "info", H5A_ARG_PATH | H5A_ARG_LINK, 0, READ, 1)                              \
     X(EXISTS, "exists", H5A_ARG_PATH, 0, READ, 1)                                         \
     X(CREATE_LINK, "create_link", H5A_ARG_PATH | H5A_ARG_TARGET, 1, WRITE, 1)             \
     X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)                             \

@@ -48,17 +48,6 @@ static int hexval(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static bool name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > H5A_AUTH_NAME_MAX) return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr("_.@-", *s)))
-            return false;
-    return true;
-}
-
 /* One line's fields, split at blanks; a '#' at the start of a field starts
  * a comment. Modifies line. Returns the field count (at most max). */
 static size_t split(char *line, char **f, size_t max, bool *too_many)
@@ -79,7 +68,8 @@ static size_t split(char *line, char **f, size_t max, bool *too_many)
     return n;
 }
 
-#define MAX_FIELDS 67 /* name, role, hash and up to 64 prefixes */
+/* name, role, hash and up to 64 prefixes (common/names.h: the CLI checks the same) */
+#define MAX_FIELDS (3 + H5A_TOKENS_FILE_PREFIX_MAX)
 
 static int line_fail(char *err, size_t errlen, const char *path, int line, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -101,7 +91,7 @@ static int parse_line(h5a_token *t, char **f, size_t n, const char *path, int li
         return line_fail(err, errlen, path, line,
                          "expected NAME ROLE SHA256HEX [PREFIX ...], got %zu field%s", n,
                          n == 1 ? "" : "s");
-    if (!name_ok(f[0]))
+    if (!h5a_token_name_ok(f[0]))
         return line_fail(err, errlen, path, line,
                          "name '%.80s' must be 1 to %d characters of A-Z a-z 0-9 _ . @ -", f[0],
                          H5A_AUTH_NAME_MAX);
@@ -150,7 +140,7 @@ int h5a_auth_load(h5a_auth **out, const char *path, char *err, size_t errlen)
     }
     h5a_auth *a = calloc(1, sizeof *a);
     size_t cap = 0;
-    char buf[8192];
+    char buf[H5A_TOKENS_FILE_LINE_MAX + 2]; /* the line, its newline and the NUL */
     int line = 0, rc = a ? 0 : line_fail(err, errlen, path, 0, "out of memory");
     while (!rc && fgets(buf, sizeof buf, fp)) {
         line++;

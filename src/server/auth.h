@@ -16,10 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/names.h"
 #include "proto/ops.h"
 #include "server/request.h"
 
-#define H5A_AUTH_NAME_MAX 64
+#define H5A_AUTH_NAME_MAX H5A_TOKEN_NAME_MAX
 
 typedef struct h5a_token {
     char name[H5A_AUTH_NAME_MAX + 1];
@@ -62,7 +63,6 @@ bool h5a_auth_path_within(const char *path, const char *prefix);
 /* SHA-256 of data as 64 lowercase hex digits and a NUL (hex[65]). */
 void h5a_auth_sha256_hex(const void *data, size_t n, char *hex);
 
-#endif
 
 /* ---- a connection's identity, decided on the event loop ---- */
 
@@ -103,3 +103,5 @@ bool h5a_access_decide(h5a_access *acc, h5a_conn_auth *ca, h5a_request *r, const
 /* Replace the table with path's contents (SIGHUP). On error the old table
  * stays and err says why. Returns 0 or -1. */
 int h5a_access_reload(h5a_access *acc, const char *path, char *err, size_t errlen);
+
+#endif

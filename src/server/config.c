@@ -16,6 +16,7 @@ void h5a_config_defaults(h5a_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     snprintf(cfg->host, sizeof cfg->host, "0.0.0.0");
     cfg->port = H5A_DEFAULT_PORT;
+    cfg->http_port = -1;
     snprintf(cfg->file_path, sizeof cfg->file_path, "data.h5");
     cfg->max_message_size = H5A_DEFAULT_MAX_MESSAGE;
     cfg->max_connections = H5A_DEFAULT_MAX_CONNECTIONS;
@@ -151,6 +152,19 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
         long p = strtol(v, &end, 10);
         if (errno || end == v || *end || p < 0 || p > 65535) goto bad;
         cfg->port = (int)p;
+    } else if (strcmp(key, "http_port") == 0) {
+        char *end;
+        errno = 0;
+        long p = strtol(v, &end, 10);
+        if (!*v) { /* empty: no HTTP port */
+            cfg->http_port = -1;
+            return 0;
+        }
+        if (errno || end == v || *end || p < 0 || p > 65535) goto bad;
+        cfg->http_port = (int)p;
+    } else if (strcmp(key, "http_cors_origin") == 0) {
+        if (strlen(v) >= sizeof cfg->http_cors_origin || strpbrk(v, "\r\n")) goto bad;
+        snprintf(cfg->http_cors_origin, sizeof cfg->http_cors_origin, "%s", v);
     } else if (strcmp(key, "hdf5_file_path") == 0) {
         if (!*v || strlen(v) >= sizeof cfg->file_path) goto bad;
         snprintf(cfg->file_path, sizeof cfg->file_path, "%s", v);
@@ -221,7 +235,7 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes, auth_file, "
                  "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
                  "tls_handshake_timeout, allocator_cache, read_buffer_cache, max_buffered_bytes, "
-                 "frame_timeout, wal_discard_damaged)",
+                 "frame_timeout, http_port, http_cors_origin, wal_discard_damaged)",
                  key);
         return -1;
     }

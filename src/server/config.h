@@ -63,6 +63,10 @@ typedef struct h5a_config {
     char tls_ca_file[4096];     /* CAs for client certificates */
     int tls_client_auth;        /* h5a_tls_client_auth: no, optional, require */
     uint64_t tls_handshake_timeout; /* seconds a TLS handshake may take */
+
+    /* The HTTP port (http.c, docs/live-view.md): -1 = none, 0 = any free. */
+    int http_port;
+    char http_cors_origin[1024]; /* Access-Control-Allow-Origin; empty: none */
 } h5a_config;
 
 #define H5A_DEFAULT_PORT 8888

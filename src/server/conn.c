@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "proto/errors.h"
+#include "server/http.h"
+#include "server/metrics.h"
 #include "server/net_int.h"
 
 /* A large frame's buffer starts at this size and doubles as bytes arrive. */
@@ -70,6 +72,7 @@ static void budget_check(server *s)
             }
             if (!c->closing) conn_maybe_read(c);
         }
+        if (!s->over_budget) http_resume_all(s);
     }
 }
 
@@ -92,6 +95,16 @@ static void budget_add(server *s, uint64_t n)
 {
     s->buffered += n;
     if (!s->over_budget && s->buffered > s->cfg->max_buffered_bytes) budget_check(s);
+}
+
+void net_budget_add(server *s, uint64_t n)
+{
+    budget_add(s, n);
+}
+
+void net_budget_sub(server *s, uint64_t n)
+{
+    budget_sub(s, n);
 }
 
 static void wake_a_frame(server *s, conn *skip)
@@ -344,6 +357,7 @@ static int tls_flush(conn *c)
     }
     budget_add(c->srv, got);
     c->bytes_queued += got;
+    h5a_count(&h5a_mloop.bytes_out[H5A_PORT_MAIN], got);
     c->tls_inflight += got;
     c->tls_writes++;
     return 0;
@@ -400,6 +414,10 @@ static void tls_write_out(conn *c, h5a_request *head)
 void conn_on_done(h5a_request *r, void *ud)
 {
     server *s = ud;
+    if (r->http) { /* the HTTP port's: it writes its responses itself */
+        http_on_done(s, r);
+        return;
+    }
     conn *c = r->conn;
     if (s->cfg->debug) {
         double ms = (double)(uv_hrtime() - r->t_start) / 1e6;
@@ -465,6 +483,7 @@ static void write_out(server *s, conn *c)
     for (h5a_request *r = head; r; r = r->next) {
         s->iov[n++] = uv_buf_init((char *)r->reply.data, (unsigned)r->reply.len);
         c->bytes_queued += r->reply.len + r->reply_data_len;
+        h5a_count(&h5a_mloop.bytes_out[H5A_PORT_MAIN], r->reply.len + r->reply_data_len);
         if (r->reply_data_len)
             s->iov[n++] = uv_buf_init((char *)r->reply_data, (unsigned)r->reply_data_len);
     }
@@ -814,7 +833,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
     }
-    if (nread > 0) c->last_active = uv_now(&c->srv->loop);
+    if (nread > 0) {
+        c->last_active = uv_now(&c->srv->loop);
+        h5a_count(&h5a_mloop.bytes_in[H5A_PORT_MAIN], (uint64_t)nread);
+    }
     if (c->draining) { /* the peer's leftovers: read and forget */
         c->rstart = c->rend = 0;
         return;
@@ -987,6 +1009,7 @@ void conn_accept(server *s, uv_stream_t *l)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1); /* replies are small and latency matters */
+    h5a_count(&h5a_mloop.accepted[H5A_PORT_MAIN], 1);
     c->serial = ++s->next_serial;
     c->accepted_at = uv_now(&s->loop);
     struct sockaddr_storage sa;
@@ -1011,7 +1034,8 @@ void conn_accept(server *s, uv_stream_t *l)
     s->conns = c;
     s->nconns++;
     c->last_active = uv_now(&s->loop);
-    size_t nopen = s->nconns - s->nrejected - 1; /* before this one */
+    /* before this one; the HTTP port's connections count too */
+    size_t nopen = s->nconns - s->nrejected - 1 + s->http_nconns;
     if (nopen >= s->cfg->max_connections) {
         conn_reject(c, nopen);
         return;

@@ -21,6 +21,7 @@
 #include "server/engine_path.h"
 #include "server/engine_state.h"
 #include "server/lzf_filter.h"
+#include "server/metrics.h"
 #include "server/wal.h"
 
 /* ---- dispatch ---- */
@@ -119,10 +120,14 @@ int h5a_engine_commit(h5a_engine *e, h5a_durability level, char *errout, size_t 
         if (rc) return rc == H5A_WAL_E_GONE ? H5A_ENGINE_GONE : -1;
         e->dirty = false;
         e->unsynced = true;
+        h5a_count(&h5a_mstorage.commits[0], 1);
     }
     if (level == H5A_DUR_FSYNC && e->unsynced) {
+        uint64_t t0 = uv_hrtime();
         int rc = h5a_wal_commit(e->file, H5A_COMMIT_HARD, errout, errlen);
         if (rc) return rc == H5A_WAL_E_GONE ? H5A_ENGINE_GONE : -1;
+        h5a_hist_add(&h5a_mstorage.fsync, uv_hrtime() - t0);
+        h5a_count(&h5a_mstorage.commits[1], 1);
         e->unsynced = false;
     }
     return 0;

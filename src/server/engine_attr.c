@@ -179,55 +179,16 @@ out:
     return rc;
 }
 
-typedef struct {
-    mp_buf entries;
-    size_t count;
-    int rc;
-    h5a_err *err;
-} attr_list;
-
-static herr_t list_attrs_cb(hid_t obj, const char *name, const H5A_info_t *ai, void *ud)
-{
-    attr_list *l = ud;
-    hid_t att = H5Aopen(obj, name, H5P_DEFAULT);
-    if (att < 0) {
-        l->rc = h5a_err_h5(l->err, H5A_E_HDF5_ERROR, "cannot open attribute '%s'", name);
-        return -1;
-    }
-    hid_t t = H5Aget_type(att), sp = H5Aget_space(att);
-    mp_put_map_header(&l->entries, 4);
-    mp_put_cstr(&l->entries, "name");
-    mp_put_cstr(&l->entries, name);
-    h5a_put_shapes(&l->entries, sp); /* 2 entries */
-    mp_put_cstr(&l->entries, "dtype");
-    h5a_put_dtype(&l->entries, t);
-    l->count++;
-    H5Sclose(sp);
-    H5Tclose(t);
-    H5Aclose(att);
-    return 0;
-}
-
-/* [{"name", "shape", "maxshape", "dtype"}, ...] in name order. */
+/* [{"name", "shape", "maxshape", "dtype", "type"[, "value"]}, ...] in name
+ * order (engine_describe). */
 int h5a_op_LIST_ATTRS(h5a_engine *e, h5a_request *r, h5a_err *err)
 {
-    mp_buf *b = &r->reply;
     hid_t obj;
     int rc = open_object(e->file, r->path, &obj, err);
     if (rc) return rc;
-    attr_list l = {.err = err};
-    hsize_t idx = 0;
-    if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, list_attrs_cb, &l) < 0 && !l.rc)
-        l.rc = h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot list the attributes of '%s'", r->path);
-    H5Eclear2(H5E_DEFAULT);
+    rc = h5a_put_attrs(&r->reply, obj, r->values, err);
     H5Oclose(obj);
-    if (!l.rc) {
-        mp_put_array_header(b, l.count);
-        if (l.entries.oom) b->oom = true;
-        else mp_put_raw(b, l.entries.data, l.entries.len);
-    }
-    mp_buf_free(&l.entries);
-    return l.rc;
+    return rc;
 }
 
 int h5a_op_DELETE_ATTR(h5a_engine *e, h5a_request *r, h5a_err *err)

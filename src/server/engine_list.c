@@ -101,6 +101,27 @@ static int put_entry(mp_buf *b, hid_t g, const char *name, const H5L_info_t *li,
     return 0;
 }
 
+/* list with `info`: the entry written at mark gets "info", what info says
+ * about the object its link leads to (hard links; soft links that lead
+ * somewhere), nil for the others (external links are never followed). The
+ * entry is a map of at most 5 keys, so its header is the one byte of a
+ * fixmap, counted up here. */
+static int put_entry_info(mp_buf *b, size_t mark, hid_t g, const char *name, const H5L_info_t *li,
+                          h5a_err *err)
+{
+    if (b->oom) return 0;
+    b->data[mark]++;
+    mp_put_cstr(b, "info");
+    H5O_info_t oi;
+    if (li->type == H5L_TYPE_HARD ||
+        (li->type == H5L_TYPE_SOFT &&
+         H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0))
+        return h5a_put_info(b, g, name, err);
+    H5Eclear2(H5E_DEFAULT);
+    mp_put_nil(b);
+    return 0;
+}
+
 /* ---- pages ---- */
 
 typedef struct page {
@@ -108,6 +129,7 @@ typedef struct page {
     size_t count;
     uint64_t limit;
     bool more;  /* stopped before the end: "next" is `last` */
+    bool info;  /* list with `info`: each entry with its object's info */
     char *last; /* name / path of the last entry in the page */
     int rc;
     h5a_err *err;
@@ -123,7 +145,12 @@ static int page_add(page *p, hid_t g, const char *name, const H5L_info_t *li, H5
 {
     char *copy = strdup(keyval);
     if (!copy) return p->rc = h5a_err_set(p->err, H5A_E_INTERNAL, "out of memory");
+    size_t mark = p->entries.len;
     if ((p->rc = put_entry(&p->entries, g, name, li, otype, key, keyval, p->err))) {
+        free(copy);
+        return p->rc;
+    }
+    if (p->info && (p->rc = put_entry_info(&p->entries, mark, g, name, li, p->err))) {
         free(copy);
         return p->rc;
     }
@@ -206,7 +233,7 @@ int h5a_op_LIST(h5a_engine *e, h5a_request *r, h5a_err *err)
     hid_t g;
     int rc = open_group(e->file, r->path, &g, err);
     if (rc) return rc;
-    page p = {.limit = r->limit ? r->limit : PAGE_DEFAULT, .err = err};
+    page p = {.limit = r->limit ? r->limit : PAGE_DEFAULT, .info = r->with_info, .err = err};
     list_ctx c = {&p, r->after};
     if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, list_cb, &c) < 0 && !p.rc)
         p.rc = h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot list the members of '%s'", r->path);
@@ -329,7 +356,7 @@ static int walk_group(walker *w, hid_t g, size_t depth, bool on_cursor)
 
 int h5a_op_WALK(h5a_engine *e, h5a_request *r, h5a_err *err)
 {
-    page p = {.limit = r->limit ? r->limit : PAGE_DEFAULT, .err = err};
+    page p = {.limit = r->limit ? r->limit : PAGE_DEFAULT, .info = r->with_info, .err = err};
     walker w = {.p = &p, .max_depth = r->max_depth};
     char *cur = NULL;
     hid_t g = H5I_INVALID_HID;

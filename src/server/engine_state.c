@@ -108,6 +108,7 @@ void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err)
         mp_put_cstr(b, msg);
     }
     r->reply_ok = rc == 0;
+    r->reply_code = rc;
     /* b->oom here means not even the error fit; the loop drops the connection */
     uint64_t n = b->len - 4 + r->reply_data_len;
     if (!b->oom) {

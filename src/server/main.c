@@ -15,7 +15,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: hdf5-async-server [--config FILE] [--host HOST] [--port PORT] [--file PATH] "
+            "usage: hdf5-async-server [--config FILE] [--host HOST] [--port PORT] [--http-port PORT] "
+            "[--file PATH] "
             "[--debug]\n"
             "                         [--wal-discard-damaged]\n"
             "       hdf5-async-server --list-ops | --version | --help\n"
@@ -23,6 +24,8 @@ static void usage(FILE *f)
             "present)\n"
             "  --host HOST    address to listen on (config key host, default 0.0.0.0)\n"
             "  --port PORT    TCP port, 0 picks a free one (config key port, default 8888)\n"
+            "  --http-port P  also serve HTTP (h5grove API, h5web viewer, /metrics, /health)\n"
+            "                 on port P, 0 picks a free one (config key http_port, default none)\n"
             "  --file PATH    the HDF5 file to serve (config key hdf5_file_path, default data.h5)\n"
             "  --debug        log every request and connection event to stderr\n"
             "  --wal-discard-damaged  start even though FILE.wal's header is damaged, moving\n"
@@ -86,6 +89,7 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--host") == 0) key = "host";
         else if (strcmp(argv[i], "--port") == 0) key = "port";
+        else if (strcmp(argv[i], "--http-port") == 0) key = "http_port";
         else if (strcmp(argv[i], "--file") == 0) key = "hdf5_file_path";
         else {
             fprintf(stderr, "hdf5-async-server: unknown argument '%s'\n", argv[i]);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "proto/errors.h"
+#include "server/http.h"
 #include "server/net_int.h"
 
 void net_log(const server *s, const char *fmt, ...)
@@ -105,6 +106,7 @@ static void on_sweep(uv_timer_t *t)
             conn_finish(c, "idle_timeout");
     }
     if (s->refused_unlogged && now - s->refused_logged_at >= REFUSED_LOG_MS) net_log_refused(s);
+    http_sweep(s, now);
 }
 
 static void on_connection(uv_stream_t *l, int status)
@@ -129,6 +131,7 @@ static void on_storage_stopped(void *ud)
         c->close_when_idle = true;
         if (c->pending_reqs == 0) conn_finish(c, "server stopping");
     }
+    http_close_all(s);
     h5a_storage_free(s->storage);
     s->storage = NULL;
 }
@@ -144,6 +147,7 @@ static void on_signal(uv_signal_t *h, int signum)
             signum == SIGINT ? "SIGINT" : "SIGTERM");
     s->stopping = true;
     uv_close((uv_handle_t *)&s->listener, NULL);
+    http_stop(s);
     /* requests not yet complete are dropped; complete ones are answered */
     for (conn *c = s->conns; c; c = c->next) {
         c->no_more_input = true;
@@ -325,6 +329,8 @@ int h5a_server_run(const h5a_config *cfg)
                 uv_strerror(rc));
         return startup_failed(s, 1);
     }
+    int http_port = -1;
+    if (cfg->http_port >= 0 && http_start(s, &http_port)) return startup_failed(s, 1);
     if (h5a_storage_start(&s->storage, &s->loop, cfg, conn_on_done, conn_on_flush, on_storage_stopped, s,
                           err, sizeof err)) {
         fprintf(stderr, "hdf5-async-server: %s\n", err);
@@ -369,6 +375,7 @@ int h5a_server_run(const h5a_config *cfg)
     int port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                  : ((struct sockaddr_in *)&bound)->sin_port);
     printf("listening on %s:%d\n", cfg->host, port);
+    if (http_port >= 0) printf("http listening on %s:%d\n", cfg->host, http_port);
     fflush(stdout);
     net_log(s,
           "serving %s (use_compression=%s, max_message_size=%llu, max_connections=%llu, "

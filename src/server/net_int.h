@@ -136,9 +136,19 @@ struct server {
     size_t nconns;    /* every connection in conns */
     size_t nrejected; /* of those, the ones over max_connections being closed */
     uint64_t refused_unlogged, refused_logged_at;
+    /* the HTTP port (http.c): its listener and connections */
+    uv_tcp_t http_listener;
+    bool http_on;
+    struct http_conn *http_conns;
+    size_t http_nconns;
     bool stopping;
     int signals;
 };
+
+/* conn.c: bytes held for clients, in max_buffered_bytes (http.c counts its
+ * responses there too) */
+void net_budget_add(server *s, uint64_t n);
+void net_budget_sub(server *s, uint64_t n);
 
 /* net.c */
 void net_log(const server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

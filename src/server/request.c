@@ -103,30 +103,11 @@ void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
 
 int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen)
 {
-    if (n == 0) return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path is empty");
-    if (memchr(p, '\0', n)) return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path contains a NUL byte");
-    if (p[0] != '/')
-        return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path '%.*s' is relative: paths start with '/'",
-                        (int)(n > 200 ? 200 : n), p);
-    if (n == 1) return 0; /* the root */
-    size_t start = 1, depth = 0;
-    for (size_t i = 1; i <= n; i++) {
-        if (i < n && p[i] != '/') continue;
-        if (++depth > H5A_MAX_PATH_DEPTH)
-            return h5a_fail(err, errlen, H5A_E_TOO_LARGE,
-                            "path is more than %d levels deep, the most a path may have "
-                            "(HDF5 looks up every level): '%.60s...'",
-                            H5A_MAX_PATH_DEPTH, p);
-        size_t len = i - start;
-        if (len == 0)
-            return h5a_fail(err, errlen, H5A_E_BAD_PATH, "path '%.*s' has an empty component",
-                            (int)(n > 200 ? 200 : n), p);
-        if ((len == 1 && p[start] == '.') || (len == 2 && p[start] == '.' && p[start + 1] == '.'))
-            return h5a_fail(err, errlen, H5A_E_BAD_PATH,
-                            "path '%.*s' has a '.' or '..' component", (int)(n > 200 ? 200 : n), p);
-        start = i + 1;
+    switch (h5a_path_check(p, n, err, errlen)) {
+    case 0: return 0;
+    case H5A_PATH_TOO_DEEP: return H5A_E_TOO_LARGE;
+    default: return H5A_E_BAD_PATH;
     }
-    return 0;
 }
 
 static const struct {
@@ -442,6 +423,16 @@ static int parse_meta_args(h5a_request *req, unsigned want, const mp_node *name,
     return 0;
 }
 
+/* The optional flags of info, list and list_attrs (nil = false). */
+static int parse_flags(h5a_request *req, unsigned want, const mp_node *const *arg)
+{
+    int rc = 0;
+    if (want & H5A_ARG_LINK) rc = parse_bool(req, arg[KEY_LINK], "link", &req->link);
+    if (!rc && want & H5A_ARG_INFO) rc = parse_bool(req, arg[KEY_INFO], "info", &req->with_info);
+    if (!rc && want & H5A_ARG_VALUES) rc = parse_bool(req, arg[KEY_VALUES], "values", &req->values);
+    return rc;
+}
+
 static int parse(h5a_request *req, const h5a_limits *lim)
 {
     char *e = req->err_msg;
@@ -540,6 +531,7 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     if ((rc = parse_meta_args(req, want, arg[KEY_NAME], arg[KEY_TARGET], arg[KEY_DEST],
                               arg[KEY_LIMIT], arg[KEY_AFTER], arg[KEY_MAX_DEPTH])))
         return rc;
+    if ((rc = parse_flags(req, want, arg))) return rc;
     if (want & H5A_ARG_TOKEN) {
         if (!token || token->type != MP_STR || token->len == 0 || token->len > 4096)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,

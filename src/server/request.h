@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "common/names.h"
 #include "proto/array.h"
 #include "proto/msgpack.h"
 #include "proto/ops.h"
@@ -122,6 +123,9 @@ typedef struct h5a_request {
     char *after;        /* list/walk: continue after this member name / path */
     uint64_t limit;     /* list/walk: most entries in the reply (0 = default) */
     uint64_t max_depth; /* walk: 0 = no limit */
+    bool link;          /* info: describe a last component that is a link */
+    bool with_info;     /* list: each entry with its object's info */
+    bool values;        /* list_attrs: each attribute with its value */
     int durability; /* h5a_durability the client asked for; -1 = the server's default */
     char *token;    /* auth: the token as sent (wiped and freed with the input) */
     size_t token_len;
@@ -147,9 +151,12 @@ typedef struct h5a_request {
     const _Atomic bool *gone;
     bool droppable;
     bool reply_counted; /* its reply is in the connection's reply_bytes */
+    bool http;          /* made by the HTTP port (http.c): conn is an http_conn */
 
     uv_write_t write_req;
     uint64_t t_start; /* uv_hrtime at arrival, for debug logs */
+    uint64_t t_queued; /* uv_hrtime when given to the storage thread (metrics) */
+    int reply_code;    /* the error code of the reply, 0 when ok (metrics) */
 } h5a_request;
 
 /* Parse req->frame into the fields above. Never fails as a function: on bad
@@ -164,14 +171,9 @@ void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
 void h5a_request_release_input(h5a_request *req);
 void h5a_request_free(h5a_request *req);
 
-/* Components a path may have. Each level costs HDF5 lookups (the engine
- * resolves a path level by level, engine_path.c; when it looked up every
- * prefix from the root, 3,000 levels held the storage thread for 27 s), and
- * walk recurses once per level: 256 is its depth limit too (engine_list.c). */
-#define H5A_MAX_PATH_DEPTH 256
-
 /* Path checks shared with tests: 0, or H5A_E_BAD_PATH (or H5A_E_TOO_LARGE
- * past H5A_MAX_PATH_DEPTH) with err. */
+ * past H5A_MAX_PATH_DEPTH, common/names.h) with err: h5a_path_check with
+ * the protocol's codes. */
 int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen);
 
 const char *h5a_op_name(h5a_op op);

@@ -9,6 +9,7 @@
 #include "server/bigbuf.h"
 #include "server/engine.h"
 #include "server/memory.h"
+#include "server/metrics.h"
 
 /* Bounds on one segment of appends applied together. */
 #define SEGMENT_MAX 1024
@@ -299,8 +300,11 @@ static void storage_main(void *arg)
         if (stop) break;
         if (!batch) continue;
 
+        uint64_t busy_from = uv_hrtime();
         while (batch) {
             size_t n = 0;
+            uint64_t t0 = uv_hrtime();
+            bool ran = true;
             if (!is_plain_append(batch) || st->file_gone) {
                 st->seg[n++] = batch;
                 batch = batch->next;
@@ -310,9 +314,18 @@ static void storage_main(void *arg)
                 if (!(r->droppable && r->gone &&
                       atomic_load_explicit(r->gone, memory_order_relaxed)))
                     execute(st, r);
+                else ran = false;
             } else {
                 batch = apply_appends(st, batch, &n);
             }
+            /* metrics: each request's wait in the queue and its share of
+             * the time applying it (a grouped run of appends shares one) */
+            uint64_t t1 = uv_hrtime();
+            h5a_count(&h5a_mstorage.applied, n);
+            for (size_t i = 0; ran && i < n; i++)
+                h5a_metrics_request(st->seg[i],
+                                    t0 > st->seg[i]->t_queued ? t0 - st->seg[i]->t_queued : 0,
+                                    (t1 - t0) / n);
             bool released = false;
             uv_mutex_lock(&st->mu);
             for (size_t i = 0; i < n; i++) {
@@ -348,6 +361,7 @@ static void storage_main(void *arg)
         if (h5a_engine_pending(st->engine) != H5A_DUR_NONE &&
             uv_hrtime() - st->last_fsync >= HARD_INTERVAL_NS)
             background_commit(st, H5A_DUR_FSYNC);
+        h5a_count(&h5a_mstorage.busy_ns, uv_hrtime() - busy_from);
         st->bufs_kept = true;
     }
     h5a_engine_close(st->engine);
@@ -415,6 +429,8 @@ int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
 
 void h5a_storage_submit(h5a_storage *st, h5a_request *req)
 {
+    req->t_queued = uv_hrtime();
+    h5a_count(&h5a_msubmitted, 1); /* the loop thread is its one writer */
     uv_mutex_lock(&st->mu);
     push(&st->in_head, &st->in_tail, req);
     uv_cond_signal(&st->cv);

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from test_cli import EXIT_FILE, EXIT_USAGE, SUBCOMMANDS, fails, ok, run
+from test_cli import EXIT_FILE, EXIT_USAGE, SUBCOMMANDS, fails, ok, run, usage_line
 
 
 @pytest.mark.parametrize("args", [["--bogus=1", "ping"], ["ping", "--bogus=1"],
@@ -56,7 +56,7 @@ def test_command_table_and_main_help_agree():
     main = ok(run(["--help"])).stdout
     for sub in listed:
         assert "\n  %s" % sub in main
-        assert ok(run(["help", sub])).stdout.startswith("Usage: hdf5-async [OPTIONS] %s" % sub)
+        assert ok(run(["help", sub])).stdout.startswith(usage_line(sub))
 
 
 def test_what_is_judged_first(tmp_path):

@@ -149,14 +149,15 @@ class Server:
             self.returncode = self.proc.wait()
 
 
-def _read_ready_line(proc, timeout):
-    """Read the server's stdout until the first newline, without sleeping."""
+def _read_ready_line(proc, timeout, nlines=1):
+    """Read the server's stdout until the first newline (the first nlines
+    newlines), without sleeping."""
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
     buf = b""
     deadline = time.monotonic() + timeout
     try:
-        while b"\n" not in buf:
+        while buf.count(b"\n") < nlines:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ServerError("server printed no ready line within %ss" % timeout)
@@ -180,10 +181,13 @@ def start_server(
     file_name="data.h5",
     env=None,
     client_opts=None,
+    http=False,
 ):
     """Start the real server on 127.0.0.1, port 0, with a fresh config.ini and
     HDF5 file under workdir. precreate(path) may make the HDF5 file first
-    (with h5py). Returns a Server once it printed `listening on HOST:PORT`."""
+    (with h5py). Returns a Server once it printed `listening on HOST:PORT`
+    (with http: also `http listening on HOST:PORT`, its port in
+    srv.http_port; the HTTP port is then port 0)."""
     binary = server_binary()
     if not os.path.exists(binary):
         raise ServerError("server binary %s does not exist (set H5A_SERVER or run make)" % binary)
@@ -199,6 +203,8 @@ def start_server(
     config = write_config(os.path.join(workdir, "config.ini"), server=file_opts, client=client_opts)
     stderr_path = os.path.join(workdir, "server.stderr")
     args = [binary, "--config", config, "--host", "127.0.0.1", "--port", str(opts["port"])]
+    if http:
+        args += ["--http-port", "0"]
     args += list(extra_args)
     penv = dict(os.environ)
     penv.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
@@ -215,7 +221,7 @@ def start_server(
             env=penv,
         )
     try:
-        line, rest = _read_ready_line(proc, START_TIMEOUT)
+        line, rest = _read_ready_line(proc, START_TIMEOUT, 2 if http else 1)
     except BaseException:
         proc.kill()
         proc.wait()
@@ -233,6 +239,15 @@ def start_server(
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     srv = Server(proc, host, int(port), h5file, config, stderr_path, workdir)
+    srv.http_port = None
+    if http:
+        hline, _, rest = rest.partition(b"\n")
+        hline = hline.decode("utf-8", "replace")
+        if not hline.startswith("http listening on "):
+            proc.kill()
+            proc.wait()
+            raise ServerError("unexpected second stdout line %r" % hline)
+        srv.http_port = int(hline.rpartition(":")[2])
     srv._stdout_rest.append(rest)
 
     def drain():  # keep the pipe from filling if the server logs to stdout

@@ -229,9 +229,16 @@ def test_info_group_datatype_empty_and_unsupported(rich):
 
     root, g, rel, named, empty, vlen = session(rich, body)
     with h5open(ref(rich.file)) as f:
+        # "attrs" (each with its h5grove type descriptor) is checked in
+        # tests/integration/test_http_h5grove.py
+        assert [a["name"] for a in root.pop("attrs")] == sorted(f.attrs)
+        assert [a["name"] for a in g.pop("attrs")] == sorted(f["g"].attrs)
         assert root == {"kind": "group", "members": len(f), "nattrs": len(f.attrs)}
         assert g == {"kind": "group", "members": len(f["g"]), "nattrs": len(f["g"].attrs)}
+    rel.pop("attrs")
     assert rel == g
+    assert named.pop("attrs") == []
+    assert named.pop("type") == {"class": 0, "dtype": "<u2", "size": 2, "order": 0, "sign": 0}
     assert named == {"kind": "datatype", "dtype": np.dtype("<u2"), "hdf5_class": "integer", "nattrs": 0}
     assert empty["shape"] is None and empty["maxshape"] is None and empty["dtype"] == np.dtype("<f4")
     assert vlen["dtype"] is None and vlen["hdf5_class"] == "vlen" and vlen["fillvalue"] is None

@@ -1,0 +1,201 @@
+"""The HTTP port besides the h5grove API: /metrics (validated by promtool
+and scraped by a real Prometheus), /health, access (tokens, protected
+mode), and what it does with bad requests (400, 405, 413, 414, 431)."""
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from h5a_util import IO_TIMEOUT, RawConn, start_server
+
+
+def get(port, url, headers=None, method="GET"):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, url), headers=headers or {},
+                                 method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=IO_TIMEOUT) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def raw(port, data):
+    """Send bytes, return everything the server answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return out
+            out += b
+
+
+@pytest.fixture
+def srv(tmp_path):
+    s = start_server(tmp_path, http=True)
+    yield s
+    if s.proc.poll() is None:
+        s.stop()
+
+
+def append(srv, n):
+    with RawConn(srv) as c:
+        for i in range(n):
+            r = c.call({"id": i, "op": "append", "path": "/log/x",
+                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [1],
+                                 "data": np.float64(i).tobytes()}})
+            assert r["ok"], r
+
+
+def metric(text, name, labels=""):
+    for line in text.splitlines():
+        if line.startswith(name + ("{" + labels if labels else "")) and not line.startswith("#"):
+            if labels or line.split(" ")[0] == name or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_metrics_text_and_promtool(srv):
+    append(srv, 25)
+    st, _, _ = get(srv.http_port, "/api/data?file=data.h5&path=/log/x&format=bin")
+    assert st == 200
+    st, h, body = get(srv.http_port, "/metrics")
+    assert st == 200 and h["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = body.decode()
+    assert metric(text, "hdf5_async_requests_total", 'op="append",code="OK"') == 25
+    assert metric(text, "hdf5_async_requests_total", 'op="read",code="OK"') >= 1
+    assert metric(text, "hdf5_async_request_queue_wait_seconds_count", 'op="append"') == 25
+    assert metric(text, "hdf5_async_request_apply_seconds_count", 'op="append"') == 25
+    assert metric(text, "hdf5_async_connections", 'port="http"') >= 1
+    assert metric(text, "hdf5_async_received_bytes_total", 'port="main"') > 0
+    assert metric(text, "hdf5_async_sent_bytes_total", 'port="http"') > 0
+    assert metric(text, "hdf5_async_file_bytes") > 0
+    assert metric(text, "hdf5_async_queue_depth") == 0
+    assert metric(text, "hdf5_async_commits_total", 'level="flush"') >= 1  # durability flush
+    for name in ("hdf5_async_storage_busy_seconds_total", "hdf5_async_wal_bytes",
+                 "hdf5_async_auth_failures_total", "hdf5_async_fsync_seconds_count"):
+        assert metric(text, name) is not None, name
+    if not shutil.which("promtool"):
+        pytest.skip("promtool is not installed (Debian's prometheus package)")
+    p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(), p
+
+
+def test_scraped_by_prometheus(srv, tmp_path):
+    if not shutil.which("prometheus"):
+        pytest.skip("prometheus is not installed (Debian's prometheus package)")
+    append(srv, 7)
+    with socket.socket() as s:  # a free port for Prometheus' own web API
+        s.bind(("127.0.0.1", 0))
+        pport = s.getsockname()[1]
+    cfg = tmp_path / "prometheus.yml"
+    cfg.write_text("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: hdf5-async\n"
+                   "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % srv.http_port)
+    log = open(tmp_path / "prometheus.log", "wb")
+    prom = subprocess.Popen(["prometheus", "--config.file=%s" % cfg,
+                             "--storage.tsdb.path=%s" % (tmp_path / "tsdb"),
+                             "--web.listen-address=127.0.0.1:%d" % pport],
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        value = None
+        q = urllib.request.quote('hdf5_async_requests_total{op="append",code="OK"}')
+        while time.monotonic() < deadline and value is None:
+            assert prom.poll() is None, open(tmp_path / "prometheus.log").read()[-3000:]
+            try:
+                st, _, body = get(pport, "/api/v1/query?query=" + q)
+            except (urllib.error.URLError, ConnectionError):
+                st = None
+            if st == 200:
+                res = json.loads(body)["data"]["result"]
+                if res:
+                    value = float(res[0]["value"][1])
+            if value is None:
+                time.sleep(0.2)  # waiting for Prometheus' first scrape, no assertion on time
+        assert value == 7, open(tmp_path / "prometheus.log").read()[-3000:]
+        st, _, body = get(pport, "/api/v1/targets")
+        t = json.loads(body)["data"]["activeTargets"]
+        assert t and t[0]["health"] == "up", t
+    finally:
+        prom.terminate()
+        prom.wait(timeout=60)
+        log.close()
+
+
+def test_health(srv):
+    st, _, body = get(srv.http_port, "/health")
+    assert st == 200 and json.loads(body) == {"status": "ok", "file": "data.h5"}
+
+
+def test_bad_requests(srv):
+    p = srv.http_port
+    assert raw(p, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert raw(p, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 414 ")
+    assert raw(p, b"GET / HTTP/1.1\r\nX: " + b"b" * 20000 + b"\r\n\r\n").startswith(b"HTTP/1.1 431 ")
+    assert raw(p, b"GET /health HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello").startswith(
+        b"HTTP/1.1 413 ")
+    st, _, _ = get(p, "/health", method="POST")
+    assert st == 405
+    # keep-alive and pipelining: two requests in one write, two answers in order
+    out = raw(p, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                 b"GET /api/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert out.count(b"HTTP/1.1 200 OK") == 2 and out.endswith(b"ok"), out
+    # the server still serves
+    assert get(p, "/health")[0] == 200
+
+
+def test_tokens(tmp_path):
+    tok = "s3cret-token-for-http"
+    h = hashlib.sha256(tok.encode()).hexdigest()
+    (tmp_path / "tokens").write_text("viewer read %s /runs\n" % h)
+    s = start_server(tmp_path, http=True, server_opts={"auth_file": str(tmp_path / "tokens")})
+    try:
+        p = s.http_port
+        st, hd, body = get(p, "/api/meta?file=data.h5&path=/runs")
+        assert st == 401 and "Bearer" in hd["WWW-Authenticate"], body
+        st, _, _ = get(p, "/api/meta?file=data.h5&path=/runs", {"Authorization": "Bearer nope"})
+        assert st == 401
+        auth = {"Authorization": "Bearer " + tok}
+        st, _, body = get(p, "/api/meta?file=data.h5&path=/", auth)
+        assert st == 403 and "Permission denied" in json.loads(body)["message"]  # outside /runs
+        st, _, body = get(p, "/api/meta?file=data.h5&path=/runs", auth)
+        assert st == 404, body  # allowed, and not there
+        assert get(p, "/metrics", auth)[0] == 200
+        assert get(p, "/metrics")[0] == 401
+        assert get(p, "/health")[0] == 200  # load balancers need no token
+        st, _, body = get(p, "/metrics", auth)
+        assert metric(body.decode(), "hdf5_async_auth_failures_total") == 1
+    finally:
+        s.stop()
+
+
+def test_cors(tmp_path):
+    s = start_server(tmp_path, http=True, server_opts={"http_cors_origin": "https://example.org"})
+    try:
+        st, h, _ = get(s.http_port, "/api/meta?file=data.h5&path=/")
+        assert st == 200 and h["Access-Control-Allow-Origin"] == "https://example.org"
+        st, h, _ = get(s.http_port, "/api/meta", method="OPTIONS")
+        assert st == 204 and "Authorization" in h["Access-Control-Allow-Headers"]
+    finally:
+        s.stop()
+
+
+def test_viewer_page_served(srv):
+    st, h, body = get(srv.http_port, "/")
+    assert st == 200 and h["Content-Type"].startswith("text/html")
+    if b"app.js" in body:  # the bundle was built
+        st, h, js = get(srv.http_port, "/app.js")
+        assert st == 200 and len(js) > 100000
+    else:
+        assert b"make viewer" in body

@@ -1,0 +1,66 @@
+"""The viewer in a real browser: headless Chromium (Debian's chromium,
+driven by playwright-core from viewer/node_modules) loads /, the explorer
+shows the file's groups, and a dataset appended by a writer through the
+main port while the page is open appears without a reload (the viewer's
+live refresh). A screenshot of a plotted dataset is saved (docs/viewer.png
+was made this way). Skipped, with the reason, where the viewer could not be
+built (no npm) or chromium is missing."""
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from h5a_util import IO_TIMEOUT, REPO_ROOT, RawConn, start_server
+
+NODE = shutil.which("node")
+PLAYWRIGHT = os.path.join(REPO_ROOT, "viewer", "node_modules", "playwright-core")
+BUILT = os.path.join(REPO_ROOT, "build", "viewer", ".built")
+
+
+def make_file(path):
+    import h5py
+    with h5py.File(path, "w") as f:
+        f["entry/signal"] = np.sin(np.linspace(0, 12, 400))
+        f["entry/image"] = np.outer(np.arange(64), np.arange(64)).astype("f4")
+        f["entry"].attrs["NX_class"] = "NXentry"
+
+
+def test_viewer_live_in_chromium(tmp_path):
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("chromium is not installed (Debian's chromium package)")
+    if not os.path.exists(BUILT):
+        pytest.skip("the viewer was not built (make viewer needs npm and the npm registry)")
+    if not NODE or not os.path.isdir(PLAYWRIGHT):
+        pytest.skip("node or viewer/node_modules/playwright-core is missing (make viewer)")
+    srv = start_server(tmp_path, precreate=make_file, http=True)
+    shot = str(tmp_path / "viewer.png")
+    node = subprocess.Popen(
+        [NODE, os.path.join(REPO_ROOT, "tests", "viewer", "check_viewer.mjs"),
+         "http://127.0.0.1:%d/?refresh=1" % srv.http_port, shot, "signal",
+         os.path.join(REPO_ROOT, "viewer")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=os.path.join(REPO_ROOT, "viewer"), env=dict(os.environ, NODE_PATH=""))
+    try:
+        assert node.stdout.readline().strip() == b"TREE_OK", node.stderr.read()[-3000:]
+        with RawConn(srv) as c:  # a writer, while the page is open
+            for i in range(3):
+                r = c.call({"id": i, "op": "append", "path": "/new_data",
+                            "data": {"nd": True, "type": "<f8", "kind": "", "shape": [10],
+                                     "data": np.arange(10.0).tobytes()}})
+                assert r["ok"], r
+        node.stdin.write(b"go\n")
+        node.stdin.flush()
+        assert node.stdout.readline().strip() == b"NEW_OK", node.stderr.read()[-3000:]
+        assert node.stdout.readline().strip() == b"SHOT_OK", node.stderr.read()[-3000:]
+        assert node.wait(timeout=IO_TIMEOUT) == 0
+        assert os.path.getsize(shot) > 10000
+        if os.environ.get("H5A_VIEWER_SHOT"):
+            shutil.copy(shot, os.environ["H5A_VIEWER_SHOT"])
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+        srv.stop()
