@@ -121,7 +121,7 @@ $(BUILD)/tests/test_h5types: tests/unit/test_h5types.c $(BUILD)/src/server/h5typ
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(PKG_LIBS)
 
 # The write-ahead-log driver's crash tests (tests/unit/test_wal.c).
-$(BUILD)/tests/test_wal: tests/unit/test_wal.c $(BUILD)/src/server/wal.o
+$(BUILD)/tests/test_wal: tests/unit/test_wal.c $(filter $(BUILD)/src/server/wal%,$(SERVER_OBJ))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(PKG_LIBS)
 

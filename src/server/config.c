@@ -172,6 +172,8 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
         if (parse_bool(v, &cfg->use_compression)) goto bad;
     } else if (strcmp(key, "debug") == 0) {
         if (parse_bool(v, &cfg->debug)) goto bad;
+    } else if (strcmp(key, "wal_discard_damaged") == 0) {
+        if (parse_bool(v, &cfg->wal_discard_damaged)) goto bad;
     } else if (strcmp(key, "serialization_format") == 0) {
         if (strcasecmp(v, "messagepack") != 0 && strcasecmp(v, "msgpack") != 0) {
             snprintf(err, errlen,
@@ -233,7 +235,7 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes, auth_file, "
                  "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
                  "tls_handshake_timeout, allocator_cache, read_buffer_cache, max_buffered_bytes, "
-                 "frame_timeout, http_port, http_cors_origin)",
+                 "frame_timeout, http_port, http_cors_origin, wal_discard_damaged)",
                  key);
         return -1;
     }

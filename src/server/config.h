@@ -50,6 +50,10 @@ typedef struct h5a_config {
     uint64_t max_buffered_bytes;
     uint64_t frame_timeout; /* seconds a started frame may go without a byte; 0 = never */
     h5a_durability durability;     /* for requests that name none */
+    /* A left-over write-ahead log with a damaged header: move it aside and
+     * start from the last checkpoint instead of refusing to start
+     * (docs/durability.md). Meant for one start, not to stay set. */
+    bool wal_discard_damaged;
 
     /* Who gets in (docs/security.md). Empty strings: not set. */
     char auth_file[4096];       /* tokens file: every connection must authenticate */

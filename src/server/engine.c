@@ -115,15 +115,17 @@ int h5a_engine_commit(h5a_engine *e, h5a_durability level, char *errout, size_t 
         }
         /* A "flush" commit is the log record that makes the flushed state
          * the one a restart recovers; "fsync" below also covers it. */
-        if (level == H5A_DUR_FLUSH && h5a_wal_commit(e->file, H5A_COMMIT_SOFT, errout, errlen))
-            return -1;
+        int rc = 0;
+        if (level == H5A_DUR_FLUSH) rc = h5a_wal_commit(e->file, H5A_COMMIT_SOFT, errout, errlen);
+        if (rc) return rc == H5A_WAL_E_GONE ? H5A_ENGINE_GONE : -1;
         e->dirty = false;
         e->unsynced = true;
         h5a_count(&h5a_mstorage.commits[0], 1);
     }
     if (level == H5A_DUR_FSYNC && e->unsynced) {
         uint64_t t0 = uv_hrtime();
-        if (h5a_wal_commit(e->file, H5A_COMMIT_HARD, errout, errlen)) return -1;
+        int rc = h5a_wal_commit(e->file, H5A_COMMIT_HARD, errout, errlen);
+        if (rc) return rc == H5A_WAL_E_GONE ? H5A_ENGINE_GONE : -1;
         h5a_hist_add(&h5a_mstorage.fsync, uv_hrtime() - t0);
         h5a_count(&h5a_mstorage.commits[1], 1);
         e->unsynced = false;
@@ -173,7 +175,13 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     /* Every byte goes through the write-ahead-log driver (wal.c): opening
      * the file first rolls it forward to its last commit if the server died,
      * so the file always opens (docs/durability.md). */
-    hid_t fapl = h5a_wal_fapl();
+    h5a_wal_recovery rec;
+    memset(&rec, 0, sizeof rec);
+    /* file_id: new files get a userblock (below) where the driver keeps an
+     * id its log is checked against */
+    h5a_wal_options wopt = {.report = &rec, .discard_damaged = cfg->wal_discard_damaged,
+                            .file_id = true};
+    hid_t fapl = h5a_wal_fapl(&wopt);
     if (fapl < 0) {
         snprintf(errout, errlen, "cannot set up the file driver");
         free(e);
@@ -193,26 +201,27 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
         exists = e->file >= 0 || stat(cfg->file_path, &st) != 0 || st.st_size > 0;
         if (!exists) H5Eclear2(H5E_DEFAULT); /* recovered to empty: create it */
     }
-    h5a_wal_recovery rec;
-    h5a_wal_last_recovery(&rec);
     if (rec.message[0]) fprintf(stderr, "hdf5-async-server: %s\n", rec.message);
+    hid_t fcpl = H5I_INVALID_HID; /* closed after the error stack is read */
     if (!exists) {
         /* New files: the 1.10 format (extensible-array chunk indexes make
          * appends cheap). Free space is NOT tracked across restarts: HDF5
          * writes persistent free-space managers only at close, so a flushed
          * but unclosed file (what a crash leaves) would hold stale ones that
          * point at space in use -- checked, such a file fails to reopen.
-         * Space freed by deletes is reused while the server runs. */
-        hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+         * Space freed by deletes is reused while the server runs. A 512-byte
+         * userblock holds the id the driver checks its log against. */
+        fcpl = H5Pcreate(H5P_FILE_CREATE);
         H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_FSM_AGGR, 0, 1);
+        H5Pset_userblock(fcpl, 512);
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
         e->file = H5Fcreate(cfg->file_path, H5F_ACC_TRUNC, fcpl, fapl);
-        H5Pclose(fcpl);
         /* commit the empty file at once, so that from now on a crash comes
          * back to a valid HDF5 file */
         e->dirty = true;
         if (e->file >= 0 && h5a_engine_commit(e, H5A_DUR_FSYNC, errout, errlen)) {
             H5Fclose(e->file);
+            H5Pclose(fcpl);
             H5Pclose(fapl);
             free(e);
             return -1;
@@ -223,10 +232,12 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
          * driver's reason ("is in use by another process") is on it */
         h5a_err_h5(&err, H5A_E_HDF5_ERROR, "cannot open HDF5 file '%s'", cfg->file_path);
         snprintf(errout, errlen, "%s", err.msg);
+        if (fcpl >= 0) H5Pclose(fcpl);
         H5Pclose(fapl);
         free(e);
         return -1;
     }
+    if (fcpl >= 0) H5Pclose(fcpl);
     H5Pclose(fapl);
     warn_persistent_free_space(e->file, cfg->file_path);
     *out = e;

@@ -27,8 +27,11 @@ void h5a_engine_execute_appends(h5a_engine *eng, h5a_request **reqs, size_t n);
  * commits them to its log, which survives the server process dying; FSYNC
  * also puts them on disk, which survives the machine dying. Does nothing
  * when nothing changed since the last commit of that level. Returns 0, or
- * -1 with err (the changes stay pending and a later commit retries). */
+ * -1 with err (the changes stay pending and a later commit retries), or
+ * H5A_ENGINE_GONE with err: the file was deleted or replaced while served,
+ * and no commit will ever succeed again (wal.h, h5a_wal_commit). */
 int h5a_engine_commit(h5a_engine *eng, h5a_durability level, char *err, size_t errlen);
+#define H5A_ENGINE_GONE (-2)
 
 /* The weakest commit level that would still do work: FLUSH when something
  * changed since the last commit, FSYNC when only the last fsync is missing,

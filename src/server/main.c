@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "usage: hdf5-async-server [--config FILE] [--host HOST] [--port PORT] [--http-port PORT] "
             "[--file PATH] "
             "[--debug]\n"
+            "                         [--wal-discard-damaged]\n"
             "       hdf5-async-server --list-ops | --version | --help\n"
             "  --config FILE  settings from FILE's [server] section (default: ./config.ini if "
             "present)\n"
@@ -27,6 +28,9 @@ static void usage(FILE *f)
             "                 on port P, 0 picks a free one (config key http_port, default none)\n"
             "  --file PATH    the HDF5 file to serve (config key hdf5_file_path, default data.h5)\n"
             "  --debug        log every request and connection event to stderr\n"
+            "  --wal-discard-damaged  start even though FILE.wal's header is damaged, moving\n"
+            "                 it aside to FILE.wal.damaged: the commits since the last\n"
+            "                 checkpoint are lost (config key wal_discard_damaged)\n"
             "  --list-ops     print the operations as JSON and exit: one object per op with\n"
             "                 its name, keys (the request keys it takes besides id, op and\n"
             "                 durability), required (those it must send), changes, perm,\n"
@@ -77,6 +81,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--debug") == 0) {
             cfg.debug = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--wal-discard-damaged") == 0) {
+            cfg.wal_discard_damaged = true;
             continue;
         }
         if (strcmp(argv[i], "--host") == 0) key = "host";

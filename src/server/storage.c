@@ -11,6 +11,27 @@
 #include "server/memory.h"
 #include "server/metrics.h"
 
+/* Bounds on one segment of appends applied together. */
+#define SEGMENT_MAX 1024
+#define SEGMENT_BYTES (64u * 1024 * 1024)
+/* How long the queue must stay empty before we flush HDF5's caches (a
+ * "flush" commit: the file survives the server process dying). */
+#define IDLE_FLUSH_NS (2 * 1000 * 1000)
+/* At most this long between "fsync" commits while anything is uncommitted,
+ * idle or busy: bounds what a machine crash can take under durability
+ * none/flush, and keeps the write-ahead log short. */
+#define HARD_INTERVAL_NS (1000ull * 1000 * 1000)
+/* After a commit failed (disk full, I/O error), wait this long before the
+ * next background attempt instead of retrying in a tight loop. */
+#define RETRY_NS (1000ull * 1000 * 1000)
+/* How often an idle server checks for kept read buffers to release. */
+#define IDLE_TRIM_NS (1000 * 1000 * 1000)
+
+struct by_path {
+    h5a_request *r;
+    size_t idx;
+};
+
 struct h5a_storage {
     uv_thread_t thread;
     uv_mutex_t mu;
@@ -42,7 +63,16 @@ struct h5a_storage {
     uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
     bool trimmed;                       /* malloc_trim done since then */
     uint64_t last_busy_trim;            /* uv_hrtime of the last trim under load */
+    /* the file was deleted or replaced while served (H5A_ENGINE_GONE): no
+     * commit can succeed, so changes are refused with this message */
+    bool file_gone;
+    char file_gone_msg[1200];
     char open_err[1024];
+    /* storage thread only: the current segment in arrival order, the same
+     * requests sorted by path, and one group of appends to one dataset */
+    h5a_request *seg[SEGMENT_MAX];
+    struct by_path byp[SEGMENT_MAX];
+    h5a_request *group[SEGMENT_MAX];
 };
 
 static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
@@ -53,42 +83,30 @@ static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
     *tail = r;
 }
 
-/* Bounds on one segment of appends applied together. */
-#define SEGMENT_MAX 1024
-#define SEGMENT_BYTES (64u * 1024 * 1024)
-/* How long the queue must stay empty before we flush HDF5's caches (a
- * "flush" commit: the file survives the server process dying). */
-#define IDLE_FLUSH_NS (2 * 1000 * 1000)
-/* At most this long between "fsync" commits while anything is uncommitted,
- * idle or busy: bounds what a machine crash can take under durability
- * none/flush, and keeps the write-ahead log short. */
-#define HARD_INTERVAL_NS (1000ull * 1000 * 1000)
-/* After a commit failed (disk full, I/O error), wait this long before the
- * next background attempt instead of retrying in a tight loop. */
-#define RETRY_NS (1000ull * 1000 * 1000)
-/* How often an idle server checks for kept read buffers to release. */
-#define IDLE_TRIM_NS (1000 * 1000 * 1000)
+static bool changes_file(const h5a_request *r)
+{
+    return !r->err_code && h5a_op_info_of(r->op)->changes;
+}
 
-/* Only the storage thread uses these. seg holds the current segment in
- * arrival order; byp the same requests sorted by path. */
-static h5a_request *seg[SEGMENT_MAX];
-static struct by_path {
-    h5a_request *r;
-    size_t idx;
-} byp[SEGMENT_MAX];
-
-/* The durability a request's reply waits for. */
 /* What r's reply must wait for. A level the request names is kept (on a
  * read or a ping it makes the reply a barrier). The server's default
  * (durability) applies only to a change that was applied: a read, or a
  * request that failed and so changed nothing, has nothing to make durable,
  * and must not wait for -- or fail with -- a commit (with the disk full,
- * reads kept working only so). */
+ * reads kept working only so; so do they once the file is gone). */
 static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
 {
     if (r->durability >= 0) return (h5a_durability)r->durability;
     if (r->err_code || !r->reply_ok || !h5a_op_info_of(r->op)->changes) return H5A_DUR_NONE;
     return st->cfg->durability;
+}
+
+/* Apply one request, or refuse it if it would change a file that is gone. */
+static void execute(h5a_storage *st, h5a_request *r)
+{
+    if (st->file_gone && changes_file(r))
+        h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, st->file_gone_msg);
+    else h5a_engine_execute(st->engine, r);
 }
 
 static bool is_plain_append(const h5a_request *r)
@@ -128,6 +146,8 @@ static bool nested(const char *p, const char *q)
  * connection's order); returns the rest of the batch. */
 static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count)
 {
+    h5a_request **seg = st->seg, **group = st->group;
+    struct by_path *byp = st->byp;
     size_t n = 0, bytes = 0;
     for (; r && n < SEGMENT_MAX && bytes < SEGMENT_BYTES && is_plain_append(r); r = r->next) {
         seg[n] = r;
@@ -148,22 +168,28 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
         }
     }
     for (size_t i = 0, j; i < n; i = j) {
-        static h5a_request *group[SEGMENT_MAX];
         size_t g = 0;
         group[g++] = byp[i].r;
         for (j = i + 1; j < n && h5a_engine_can_group(byp[i].r, byp[j].r); j++)
             group[g++] = byp[j].r;
-        if (g == 1) h5a_engine_execute(st->engine, group[0]);
+        if (g == 1) execute(st, group[0]);
         else h5a_engine_execute_appends(st->engine, group, g);
     }
     *count = n;
     return r;
 }
 
-/* Every commit goes through here, so that last_fsync stays true. */
+/* Every commit goes through here, so that last_fsync and file_gone stay
+ * true. */
 static int commit(h5a_storage *st, h5a_durability level, char *err, size_t errlen)
 {
-    if (h5a_engine_commit(st->engine, level, err, errlen) != 0) return -1;
+    int rc = h5a_engine_commit(st->engine, level, err, errlen);
+    if (rc == H5A_ENGINE_GONE && !st->file_gone) {
+        st->file_gone = true;
+        snprintf(st->file_gone_msg, sizeof st->file_gone_msg, "not applied: %s", err);
+        fprintf(stderr, "hdf5-async-server: %s\n", err);
+    }
+    if (rc) return -1;
     if (level == H5A_DUR_FSYNC) st->last_fsync = uv_hrtime();
     return 0;
 }
@@ -174,7 +200,9 @@ static void background_commit(h5a_storage *st, h5a_durability level)
 {
     char err[1024];
     uint64_t now = uv_hrtime();
-    if (now < st->retry_at || commit(st, level, err, sizeof err) == 0) return;
+    if (st->file_gone || now < st->retry_at || commit(st, level, err, sizeof err) == 0 ||
+        st->file_gone)
+        return;
     fprintf(stderr, "hdf5-async-server: background %s commit failed (retrying in 1 s): %s\n",
             h5a_durability_name(level), err);
     st->retry_at = now + RETRY_NS;
@@ -185,7 +213,8 @@ static void background_commit(h5a_storage *st, h5a_durability level)
 static uint64_t idle_wait(h5a_storage *st, h5a_durability *level)
 {
     uint64_t now = uv_hrtime(), wait;
-    *level = h5a_engine_pending(st->engine);
+    /* once the file is gone, no background commit can succeed */
+    *level = st->file_gone ? H5A_DUR_NONE : h5a_engine_pending(st->engine);
     if (*level == H5A_DUR_FLUSH) wait = IDLE_FLUSH_NS;
     else if (*level == H5A_DUR_FSYNC)
         wait = st->last_fsync + HARD_INTERVAL_NS > now ? st->last_fsync + HARD_INTERVAL_NS - now : 0;
@@ -276,14 +305,15 @@ static void storage_main(void *arg)
             size_t n = 0;
             uint64_t t0 = uv_hrtime();
             bool ran = true;
-            if (!is_plain_append(batch)) {
-                seg[n++] = batch;
+            if (!is_plain_append(batch) || st->file_gone) {
+                st->seg[n++] = batch;
                 batch = batch->next;
                 /* a read for a connection that has gone: nobody would
                  * read the reply (changes are applied all the same) */
-                if (!(seg[0]->droppable && seg[0]->gone &&
-                      atomic_load_explicit(seg[0]->gone, memory_order_relaxed)))
-                    h5a_engine_execute(st->engine, seg[0]);
+                h5a_request *r = st->seg[0];
+                if (!(r->droppable && r->gone &&
+                      atomic_load_explicit(r->gone, memory_order_relaxed)))
+                    execute(st, r);
                 else ran = false;
             } else {
                 batch = apply_appends(st, batch, &n);
@@ -293,7 +323,8 @@ static void storage_main(void *arg)
             uint64_t t1 = uv_hrtime();
             h5a_count(&h5a_mstorage.applied, n);
             for (size_t i = 0; ran && i < n; i++)
-                h5a_metrics_request(seg[i], t0 > seg[i]->t_queued ? t0 - seg[i]->t_queued : 0,
+                h5a_metrics_request(st->seg[i],
+                                    t0 > st->seg[i]->t_queued ? t0 - st->seg[i]->t_queued : 0,
                                     (t1 - t0) / n);
             bool released = false;
             uv_mutex_lock(&st->mu);
@@ -304,15 +335,15 @@ static void storage_main(void *arg)
                 memset(malloc(H5A_DELIBERATE_LEAK), 1, H5A_DELIBERATE_LEAK);
 #endif
                 /* free big frames before the reply is even sent */
-                h5a_request_release_input(seg[i]);
-                h5a_durability level = level_of(st, seg[i]);
+                h5a_request_release_input(st->seg[i]);
+                h5a_durability level = level_of(st, st->seg[i]);
                 /* once one reply waits for the commit, the ones after it
                  * wait too: replies leave in arrival order */
                 if (level > H5A_DUR_NONE || st->held_head) {
                     if (level > st->held_level) st->held_level = level;
-                    push(&st->held_head, &st->held_tail, seg[i]);
+                    push(&st->held_head, &st->held_tail, st->seg[i]);
                 } else {
-                    push(&st->out_head, &st->out_tail, seg[i]);
+                    push(&st->out_head, &st->out_tail, st->seg[i]);
                     released = true;
                 }
             }

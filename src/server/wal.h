@@ -11,10 +11,16 @@
  * Opening a file through this driver first replays or discards what a crash
  * left in the log, so the file always comes back as its last commit: every
  * commit after a process crash (kill -9), every HARD commit after a machine
- * crash. docs/durability.md has the whole design and why it holds.
+ * crash. The log names the file it belongs to (an id in the file's
+ * userblock, its first page and size): a log that is another file's, a
+ * symbolic link, or damaged makes the open fail rather than be replayed.
+ * The open locks the file and the log, so a second opener is refused even
+ * after the path was given to another file. docs/durability.md has the
+ * whole design and why it holds; wal_int.h the layers of the code.
  *
- * Use: fapl = h5a_wal_fapl(); H5Fopen/H5Fcreate(path, ..., fapl); after each
- * H5Fflush(file, H5F_SCOPE_GLOBAL) call h5a_wal_commit(file, level, ...).
+ * Use: fapl = h5a_wal_fapl(&options); H5Fopen/H5Fcreate(path, ..., fapl);
+ * after each H5Fflush(file, H5F_SCOPE_GLOBAL) call h5a_wal_commit(file,
+ * level, ...).
  * H5Fclose does a HARD commit and removes the log. Files must be created
  * with non-persistent free-space tracking (the default fcpl): with
  * persistent free-space managers the image after H5Fflush is not a
@@ -32,12 +38,55 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+/* What an open found in the log (h5a_wal_options.report), to be logged. */
+typedef struct {
+    bool found_log;    /* a log was left over: the file was not closed cleanly */
+    bool same_boot;    /* the log was written since the last boot (process crash) */
+    unsigned commits;  /* commits replayed into the file */
+    unsigned dropped;  /* complete commits not replayed: soft ones after a machine crash */
+    uint64_t pages;    /* distinct 4 KiB pages written into the file */
+    uint64_t eof;      /* file size afterwards */
+    uint64_t ignored;  /* log bytes after the last complete commit: an
+                          incomplete commit, or a damaged log */
+    char message[512]; /* one line for a log; empty when there was nothing to do */
+} h5a_wal_recovery;
+
+/* What a file is opened with; a zero field takes its default. */
+typedef struct {
+    /* Page copies held in memory before the changed ones are spilled into
+     * the log and dropped (default 64 MiB). */
+    size_t map_bytes;
+    /* A checkpoint normally starts the log's next generation where the last
+     * one ended; past this log size it restarts the log at its top
+     * (default 64 MiB). */
+    uint64_t log_restart_bytes;
+    /* A HARD commit checkpoints once the log holds this much since the last
+     * checkpoint (default 8 MiB), and the close always does. */
+    uint64_t checkpoint_bytes;
+    /* When set, each open through the fapl fills it in (also when the open
+     * fails). It must stay valid while the fapl is used to open files. */
+    h5a_wal_recovery *report;
+    /* A left-over log whose header is damaged (cut, flipped bits, not a
+     * log) makes the open fail, since the commits it may hold cannot be
+     * replayed. With this set the open moves it aside to "FILE.wal.damaged"
+     * instead and goes on with the file as of its last checkpoint. */
+    bool discard_damaged;
+    /* Give the file an id the log can recognise it by: when the file has a
+     * blank userblock (H5Pset_userblock(fcpl, 512) or more at creation, or
+     * an old file converted with h5jam), its first commit writes a random
+     * id into the userblock's first bytes, which HDF5 never reads or
+     * writes. Files without a userblock are recognised by their first page
+     * and size alone (docs/durability.md, "Which log is whose"). */
+    bool file_id;
+} h5a_wal_options;
+
 /* A new file access property list using the driver (the caller closes it).
  * It also sets HDF5's "clear_status_flags": a crash leaves the superblock
  * marked "open for write", and what the driver restores is a committed,
  * consistent image, so clearing the mark (what h5clear does) is safe here.
- * Returns a negative id if the driver cannot be registered. */
-hid_t h5a_wal_fapl(void);
+ * opt: NULL for the defaults; it is copied. Returns a negative id if the
+ * driver cannot be registered. */
+hid_t h5a_wal_fapl(const h5a_wal_options *opt);
 
 typedef enum {
     H5A_COMMIT_SOFT, /* survives a process crash (written to the log, no fsync) */
@@ -48,22 +97,15 @@ typedef enum {
  * after H5Fflush(file, H5F_SCOPE_GLOBAL): only what HDF5 has handed to the
  * driver is committed. Returns 0, or -1 with a message in err. After an I/O
  * error during a HARD commit the file refuses further writes (reopening it
- * recovers the last commit). */
+ * recovers the last commit).
+ * Returns H5A_WAL_E_GONE, committing nothing, once the file's path (or its
+ * log's) no longer names the file the driver holds: deleted, or replaced by
+ * a rename. Whatever is committed after that could not be found by a
+ * restart, so every later commit fails the same way; the close still makes
+ * everything durable in the file held, and removes the log only if the log
+ * path still names it. */
 int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen);
-
-/* What the last open through the driver on this thread found in the log.
- * Call right after H5Fopen, to log it. */
-typedef struct {
-    bool found_log;    /* a log was left over: the file was not closed cleanly */
-    bool same_boot;    /* the log was written since the last boot (process crash) */
-    unsigned commits;  /* commits replayed into the file */
-    unsigned dropped;  /* complete commits not replayed: soft ones after a machine crash */
-    uint64_t pages;    /* distinct 4 KiB pages written into the file */
-    uint64_t eof;      /* file size afterwards */
-    char message[256]; /* one line for a log; empty when there was nothing to do */
-} h5a_wal_recovery;
-
-void h5a_wal_last_recovery(h5a_wal_recovery *out);
+#define H5A_WAL_E_GONE (-2)
 
 /* What the driver holds for an open file, for the memory report. */
 typedef struct {
@@ -96,15 +138,12 @@ typedef struct {
     int (*flock)(int fd, int op);
     int (*unlink)(const char *path);
     int (*boot_id)(char *out);
+    int (*stat)(const char *path, struct stat *st);
+    int (*rename)(const char *from, const char *to);
 } h5a_wal_sys;
 
 /* Replace the table (NULL: the real system calls). */
 void h5a_wal_set_sys(const h5a_wal_sys *sys);
-/* Shrink the page-map memory limit (spill, default 64 MiB), the log size at
- * which a checkpoint restarts the log at its top (64 MiB) and the log bytes
- * after which a HARD commit checkpoints (8 MiB), so tests reach those paths
- * with small files. 0: the default. */
-void h5a_wal_set_limits(size_t map_bytes, uint64_t log_restart_bytes, uint64_t checkpoint_bytes);
 /* The real system calls, for a test's table to pass through to. */
 const h5a_wal_sys *h5a_wal_real_sys(void);
 

@@ -12,7 +12,9 @@
  *    crash at an exact system call, mid-commit or mid-checkpoint);
  * 4. unit cases: torn and garbage logs, stale generations, empty logs, a
  *    file created next to a stale log, a second open, a machine crash in
- *    the middle of a recovery, the logical end of file (H5FD calls);
+ *    the middle of a recovery, the logical end of file (H5FD calls), a log
+ *    next to another file (with and without ids), a log that is a
+ *    symbolic link, the file deleted or replaced while open;
  * and a small benchmark of commit costs (printed, never asserted).
  *
  * H5A_WAL_ROUNDS=N sets the number of rounds of 2 and 3 (default 200),
@@ -118,21 +120,50 @@ static const char *h5_error(void)
     return msg;
 }
 
-/* One fapl for the whole run: closing it right after a failed open would
- * clear the error stack (every API call does) before it is read. */
+/* What fapl_wal() opens files with (the tests change the limits), and the
+ * recovery report of its last open. */
+static h5a_wal_options wopt;
+static h5a_wal_recovery last_rep;
+
+static void set_limits(size_t map_bytes, uint64_t log_restart_bytes, uint64_t checkpoint_bytes)
+{
+    wopt.map_bytes = map_bytes;
+    wopt.log_restart_bytes = log_restart_bytes;
+    wopt.checkpoint_bytes = checkpoint_bytes;
+}
+
+/* One fapl while the options stay the same: closing it right after a
+ * failed open would clear the error stack (every API call does) before it
+ * is read. */
 static hid_t fapl_wal(void)
 {
     static hid_t fapl = H5I_INVALID_HID;
+    static h5a_wal_options made;
+    wopt.report = &last_rep;
+    if (fapl >= 0 && memcmp(&made, &wopt, sizeof wopt) != 0) {
+        H5Pclose(fapl);
+        fapl = H5I_INVALID_HID;
+    }
     if (fapl < 0) {
-        fapl = h5a_wal_fapl();
+        made = wopt;
+        fapl = h5a_wal_fapl(&wopt);
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
     }
     return fapl;
 }
 
+/* wal_create makes files with a 512-byte userblock (room for an id) */
+static bool with_userblock;
+
 static hid_t wal_create(const char *p)
 {
-    return H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, fapl_wal()); /* default fcpl: persist=0 */
+    if (!with_userblock)
+        return H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, fapl_wal()); /* default fcpl: persist=0 */
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_userblock(fcpl, 512);
+    hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, fcpl, fapl_wal());
+    H5Pclose(fcpl);
+    return f;
 }
 
 static hid_t wal_open(const char *p, unsigned flags)
@@ -721,7 +752,7 @@ static void set_mode(int mode)
 {
     static const uint64_t lim[4][3] = {
         {0, 0, 0}, {0, 0, 1}, {16 * 4096, 64 * 1024, 1}, {16 * 4096, 0, 0}};
-    h5a_wal_set_limits((size_t)lim[mode][0], lim[mode][1], lim[mode][2]);
+    set_limits((size_t)lim[mode][0], lim[mode][1], lim[mode][2]);
 }
 
 static int rounds(void)
@@ -819,6 +850,9 @@ static void test_machine_crash(void)
     check_detail = "machine crash rounds";
     char p[512];
     path_in(p, sizeof p, "power.h5");
+    /* a file with an id, so that every recovery checks it too (the
+     * process crash rounds check a file without) */
+    with_userblock = wopt.file_id = true;
     fresh_file(p);
     model m;
     memset(&m, 0, sizeof m);
@@ -922,6 +956,7 @@ static void test_machine_crash(void)
         }
     }
     model_free(&m);
+    with_userblock = wopt.file_id = false;
     printf("machine crash: %d rounds (%d machine, %d process at a system call, %d of them then "
            "a machine crash during the recovery; %d during the close)\n",
            n, machine, n - machine, doubled, at_close);
@@ -990,7 +1025,7 @@ static void test_round_trip(void)
     f = wal_open(p, H5F_ACC_RDWR);
     CHECK(f >= 0 && digest_file(f) == want);
     h5a_wal_recovery rep;
-    h5a_wal_last_recovery(&rep);
+    rep = last_rep;
     CHECK(!rep.found_log && rep.message[0] == '\0');
     CHECK(H5Fclose(f) >= 0);
     f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT); /* plain sec2 */
@@ -1022,7 +1057,7 @@ static void test_round_trip(void)
     /* past the memory limit, changed pages are spilled to the log and read
      * back from there, before and after the commit */
     check_detail = "round trip, spilling";
-    h5a_wal_set_limits(8 * 4096, 0, 0);
+    set_limits(8 * 4096, 0, 0);
     f = wal_open(p, H5F_ACC_RDWR);
     op_t big = {OP_CREATE, 7, H5A_COMMIT_HARD, false, 200000, 0, 12};
     CHECK(apply_file(f, &m, &big) == 0);
@@ -1037,7 +1072,7 @@ static void test_round_trip(void)
     }
     CHECK(digest_file(f) == digest_model(&m));
     CHECK(H5Fclose(f) >= 0);
-    h5a_wal_set_limits(0, 0, 0);
+    set_limits(0, 0, 0);
     f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
     CHECK(f >= 0 && digest_file(f) == digest_model(&m));
     H5Fclose(f);
@@ -1100,7 +1135,7 @@ static uint64_t prefix_digest(op_t *ops, int k)
 static uint64_t recovered_digest(const char *p, h5a_wal_recovery *rep)
 {
     hid_t f = wal_open(p, H5F_ACC_RDWR);
-    h5a_wal_last_recovery(rep);
+    *rep = last_rep;
     if (f < 0) {
         fprintf(stderr, "  open failed: %s\n", h5_error());
         return 0;
@@ -1167,7 +1202,7 @@ static void test_torn_tail(void)
     spit(w, log, ln);
     hid_t f = wal_open(p, H5F_ACC_RDONLY);
     CHECK(f >= 0 && digest_file(f) == prefix_digest(ops, 3));
-    h5a_wal_last_recovery(&rep);
+    rep = last_rep;
     CHECK(rep.found_log && rep.commits == 3);
     CHECK(!wal_exists(p));
     if (f >= 0) H5Fclose(f);
@@ -1180,7 +1215,7 @@ static void test_torn_tail(void)
     spit(qw, log, ln);
     f = wal_create(q);
     CHECK(f >= 0);
-    h5a_wal_last_recovery(&rep);
+    rep = last_rep;
     CHECK(!rep.found_log);
     model e;
     memset(&e, 0, sizeof e);
@@ -1211,9 +1246,36 @@ static void test_torn_tail(void)
     CHECK(recovered_digest(p, &rep) == prefix_digest(ops, 3));
     CHECK(rep.found_log && rep.commits == 0 && strstr(rep.message, "empty"));
     CHECK(!wal_exists(p));
-    spit(w, g + 100, 3000);
+    /* 512 zero bytes: a header that never reached the disk, nothing else */
+    memset(g, 0, 512);
+    spit(w, g, 512);
     CHECK(recovered_digest(p, &rep) == prefix_digest(ops, 3));
-    CHECK(rep.found_log && rep.commits == 0 && strstr(rep.message, "without a valid header"));
+    CHECK(rep.found_log && rep.commits == 0 && strstr(rep.message, "empty"));
+
+    /* A damaged header (garbage, a log cut inside its first sector) may
+     * hide commits: refused, until told to discard it (kept aside). */
+    check_detail = "damaged log headers";
+    char aside[700];
+    snprintf(aside, sizeof aside, "%s.damaged", w);
+    for (int cut = 0; cut < 2; cut++) {
+        spit(p, data, dn);
+        if (cut) spit(w, log, 300);
+        else spit(w, g + 100, 3000);
+        f = wal_open(p, H5F_ACC_RDWR);
+        CHECK(f < 0 && strstr(h5_error(), "damaged header") != NULL);
+        f = wal_open(p, H5F_ACC_RDONLY);
+        CHECK(f < 0 && strstr(h5_error(), "wal_discard_damaged") != NULL);
+        size_t n2;
+        unsigned char *d2 = slurp(p, &n2);
+        CHECK(d2 && n2 == dn && memcmp(d2, data, dn) == 0 && wal_exists(p));
+        free(d2);
+        wopt.discard_damaged = true;
+        CHECK(recovered_digest(p, &rep) != 0); /* the last checkpoint's state */
+        CHECK(rep.found_log && rep.commits == 0 && strstr(rep.message, "discarded"));
+        CHECK(exists(aside) && !wal_exists(p));
+        wopt.discard_damaged = false;
+        unlink(aside);
+    }
     free(g);
     free(data);
     free(log);
@@ -1239,7 +1301,7 @@ static int crash_child(const char *p, op_t *ops, int n,
     fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
     if (pid == 0) {
-        h5a_wal_set_limits(0, restart_at, checkpoint_at);
+        set_limits(0, restart_at, checkpoint_at);
         fake_install(5, 0, KEEP_CUSTOM, other_boot);
         fk.keep = keep;
         model m;
@@ -1411,9 +1473,9 @@ static void test_crash_during_recovery(void)
         {OP_APPEND, 1, H5A_COMMIT_SOFT, false, 90, 0, 4},
     };
     long logsz[4];
-    h5a_wal_set_limits(0, 0, 1000000); /* keep the HARD commit in the log */
+    set_limits(0, 0, 1000000); /* keep the HARD commit in the log */
     model m = crash_after_commits(p, ops, 4, logsz);
-    h5a_wal_set_limits(0, 0, 0);
+    set_limits(0, 0, 0);
     model_free(&m);
     fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
@@ -1445,21 +1507,218 @@ static void test_second_open(void)
     fflush(stdout); /* a child must not repeat our buffered output */
     pid_t pid = fork();
     if (pid == 0) {
+        char who[64]; /* flock does not say; the driver finds the holder */
+        snprintf(who, sizeof who, "locked by another process (pid %d", (int)getppid());
         hid_t g = wal_open(p, H5F_ACC_RDWR);
-        bool rw_refused = g < 0 && strstr(h5_error(), "is in use");
+        const char *e = g < 0 ? h5_error() : "";
+        bool rw_refused = strstr(e, "is in use") && strstr(e, who);
+        if (!rw_refused) fprintf(stderr, "  second open: %s\n", e);
         g = wal_open(p, H5F_ACC_RDONLY);
-        bool ro_refused = g < 0 && strstr(h5_error(), "is in use");
+        bool ro_refused = g < 0 && strstr(h5_error(), who);
         _exit(rw_refused && ro_refused ? 0 : 1);
     }
     int st;
     waitpid(pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     hid_t g = wal_open(p, H5F_ACC_RDWR); /* this process, another handle */
-    CHECK(g < 0 && strstr(h5_error(), "is in use"));
+    CHECK(g < 0 && strstr(h5_error(), "is in use: locked by this process"));
     CHECK(H5Fclose(f) >= 0);
     g = wal_open(p, H5F_ACC_RDWR);
     CHECK(g >= 0);
     if (g >= 0) H5Fclose(g);
+}
+
+/* ---- the log names its file ---- */
+
+/* digest of the file through plain sec2 (no driver, no recovery) */
+static uint64_t sec2_digest(const char *p)
+{
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 0;
+    uint64_t d = digest_file(f);
+    H5Fclose(f);
+    return d;
+}
+
+/* A file with one committed dataset (closed), its digest. */
+static uint64_t other_file(const char *q, int seed)
+{
+    model e;
+    memset(&e, 0, sizeof e);
+    op_t one = {OP_CREATE, 2, H5A_COMMIT_HARD, false, 10, 0, seed};
+    hid_t f = wal_create(q);
+    CHECK(f >= 0 && apply_file(f, &e, &one) == 0);
+    apply_model(&e, &one);
+    CHECK(commit(f, H5A_COMMIT_HARD) == 0 && H5Fclose(f) >= 0);
+    uint64_t d = digest_model(&e);
+    model_free(&e);
+    return d;
+}
+
+static bool stamped(const char *p, uint64_t *id)
+{
+    size_t n = 0;
+    unsigned char *b = slurp(p, &n);
+    bool ok = b && n >= 24 && memcmp(b, "H5AFILE\n", 8) == 0;
+    if (ok) memcpy(id, b + 16, 8);
+    free(b);
+    return ok;
+}
+
+/* A log left by a crash, next to another file of the same name, is never
+ * replayed into it: by the file's first page when it has no id, by its id
+ * when it has one. */
+static void test_identity(void)
+{
+    op_t ops[] = {
+        {OP_CREATE, 0, H5A_COMMIT_SOFT, false, 3000, 0, 1},
+        {OP_CREATE, 1, H5A_COMMIT_HARD, true, 100, 0, 2},
+        {OP_OVERWRITE, 0, H5A_COMMIT_SOFT, false, 10, 2000, 3},
+    };
+    for (int ids = 0; ids < 2; ids++) {
+        check_detail = ids ? "a log next to another file, both with ids"
+                           : "a log next to another file without an id";
+        with_userblock = wopt.file_id = ids;
+        char p[512], w[600], q[512], qw[600];
+        path_in(p, sizeof p, ids ? "id-a.h5" : "noid-a.h5");
+        path_in(q, sizeof q, ids ? "id-b.h5" : "noid-b.h5");
+        snprintf(w, sizeof w, "%s.wal", p);
+        snprintf(qw, sizeof qw, "%s.wal", q);
+        long logsz[3];
+        model m = crash_after_commits(p, ops, 3, logsz);
+        model_free(&m);
+        uint64_t want = other_file(q, 40);
+        uint64_t ida = 0, idb = 0;
+        CHECK(stamped(p, &ida) == (bool)ids && stamped(q, &idb) == (bool)ids);
+        CHECK(!ids || ida != idb);
+        size_t ln;
+        unsigned char *log = slurp(w, &ln);
+        spit(qw, log, ln);
+        free(log);
+        hid_t f = wal_open(q, H5F_ACC_RDWR);
+        const char *e = f < 0 ? h5_error() : "";
+        CHECK(f < 0 && strstr(e, "is not the log of") && strstr(e, "move the log away"));
+        CHECK(!ids || strstr(e, "written for the file with id"));
+        CHECK(ids || strstr(e, "first page"));
+        f = wal_open(q, H5F_ACC_RDONLY);
+        CHECK(f < 0 && strstr(h5_error(), "is not the log of"));
+        CHECK(wal_exists(q) && sec2_digest(q) == want); /* both left alone */
+        unlink(qw);
+        h5a_wal_recovery rep;
+        CHECK(recovered_digest(p, &rep) == prefix_digest(ops, 3)); /* its own file: fine */
+        CHECK(rep.found_log && rep.commits == 3);
+        CHECK(!ids || (stamped(p, &idb) && idb == ida)); /* the id stays */
+        if (ids) CHECK(h5py_reads(p));
+    }
+    /* a file without room for an id opens as before, and gets none */
+    check_detail = "a file without a userblock, ids asked for";
+    char r[512];
+    path_in(r, sizeof r, "no-room.h5");
+    with_userblock = false;
+    uint64_t want = other_file(r, 41);
+    wopt.file_id = true;
+    hid_t f = wal_open(r, H5F_ACC_RDWR);
+    CHECK(f >= 0 && digest_file(f) == want);
+    CHECK(commit(f, H5A_COMMIT_HARD) == 0 && H5Fclose(f) >= 0);
+    uint64_t id;
+    CHECK(!stamped(r, &id) && sec2_digest(r) == want);
+    wopt.file_id = false;
+}
+
+/* The log is never reached through a symbolic link: writing there would
+ * change whatever it points to. */
+static void test_log_symlink(void)
+{
+    check_detail = "a log that is a symbolic link";
+    char p[512], w[600], v[512];
+    path_in(p, sizeof p, "sym.h5");
+    path_in(v, sizeof v, "victim.bin");
+    snprintf(w, sizeof w, "%s.wal", p);
+    fresh_file(p);
+    uint64_t want = sec2_digest(p);
+    static const unsigned char precious[] = "precious bytes, not a log";
+    spit(v, precious, sizeof precious);
+    CHECK(symlink(v, w) == 0);
+    hid_t f = wal_open(p, H5F_ACC_RDWR);
+    CHECK(f < 0 && strstr(h5_error(), "symbolic link"));
+    f = wal_open(p, H5F_ACC_RDONLY);
+    CHECK(f < 0 && strstr(h5_error(), "symbolic link"));
+    f = wal_create(p); /* not even to create the file anew */
+    CHECK(f < 0 && strstr(h5_error(), "symbolic link"));
+    size_t n;
+    unsigned char *b = slurp(v, &n);
+    CHECK(b && n == sizeof precious && memcmp(b, precious, n) == 0);
+    free(b);
+    CHECK(sec2_digest(p) == want);
+    unlink(w);
+}
+
+/* The path deleted or replaced while the file is open: commits fail with
+ * H5A_WAL_E_GONE from then on, a second opener is refused by the log's
+ * lock, and the close still completes the file held. */
+static void test_path_replaced(void)
+{
+    char p[512], w[600], moved[512], other[512];
+    path_in(p, sizeof p, "held.h5");
+    path_in(moved, sizeof moved, "held-moved.h5");
+    path_in(other, sizeof other, "replacement.h5");
+    snprintf(w, sizeof w, "%s.wal", p);
+    for (int how = 0; how < 3; how++) {
+        check_detail = how == 0   ? "file renamed away and replaced while open"
+                       : how == 1 ? "file deleted while open"
+                                  : "log deleted while open";
+        fresh_file(p);
+        model m;
+        memset(&m, 0, sizeof m);
+        op_t one = {OP_CREATE, 0, H5A_COMMIT_SOFT, false, 300, 0, 1};
+        op_t two = {OP_CREATE, 1, H5A_COMMIT_HARD, false, 30, 0, 2};
+        hid_t f = wal_open(p, H5F_ACC_RDWR);
+        CHECK(f >= 0 && apply_file(f, &m, &one) == 0 && commit(f, H5A_COMMIT_SOFT) == 0);
+        apply_model(&m, &one);
+        uint64_t want_other = 0;
+        if (how == 0) {
+            CHECK(rename(p, moved) == 0);
+            want_other = other_file(other, 42);
+            CHECK(rename(other, p) == 0);
+        } else if (how == 1) {
+            CHECK(unlink(p) == 0);
+        } else {
+            CHECK(unlink(w) == 0);
+        }
+        CHECK(apply_file(f, &m, &two) == 0);
+        apply_model(&m, &two);
+        CHECK(H5Fflush(f, H5F_SCOPE_GLOBAL) >= 0);
+        for (int i = 0; i < 2; i++) { /* and it stays so */
+            int rc = h5a_wal_commit(f, H5A_COMMIT_HARD, err, sizeof err);
+            CHECK(rc == H5A_WAL_E_GONE && strstr(err, "deleted or replaced"));
+        }
+        if (how == 0) {
+            fflush(stdout); /* a child must not repeat our buffered output */
+            pid_t pid = fork();
+            if (pid == 0) {
+                char who[64];
+                snprintf(who, sizeof who, "locked by another process (pid %d", (int)getppid());
+                hid_t g = wal_open(p, H5F_ACC_RDWR);
+                const char *e = g < 0 ? h5_error() : "";
+                if (!strstr(e, who)) fprintf(stderr, "  open after the rename: %s\n", e);
+                _exit(strstr(e, who) ? 0 : 1);
+            }
+            int st;
+            waitpid(pid, &st, 0);
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        CHECK(H5Fclose(f) >= 0); /* everything into the file held */
+        if (how == 0) {
+            CHECK(sec2_digest(moved) == digest_model(&m));
+            CHECK(sec2_digest(p) == want_other && !wal_exists(p));
+            unlink(moved);
+        } else if (how == 1) {
+            CHECK(!exists(p) && !wal_exists(p));
+        } else {
+            CHECK(sec2_digest(p) == digest_model(&m) && !wal_exists(p));
+        }
+        model_free(&m);
+    }
 }
 
 /* ---- benchmark: what a commit costs after a small append ---- */
@@ -1537,6 +1796,9 @@ static const check_test tests[] = {
     CHECK_TEST(test_second_open),
     CHECK_TEST(test_driver_level),
     CHECK_TEST(test_crash_during_recovery),
+    CHECK_TEST(test_identity),
+    CHECK_TEST(test_log_symlink),
+    CHECK_TEST(test_path_replaced),
     CHECK_TEST(test_process_crash),
     CHECK_TEST(test_machine_crash),
     {"bench", bench_unless_skipped},

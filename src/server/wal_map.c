@@ -1,0 +1,218 @@
+/* h5a_wal, the page map (see wal_int.h): which pages of the committed
+ * region HDF5 has changed since the last checkpoint, and where their
+ * current bytes are (a buffer in memory, the log, or still the data file).
+ * read_range and put_range are what HDF5's reads and writes become:
+ * committed pages through the map, new space straight to the data file.
+ * Uses wal_io.c only; reads a spilled page from the log at the offset its
+ * slot records, but never writes the log. */
+#include "server/wal_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the map: open addressing on the page number ---- */
+
+static size_t slot_index(const wal_file *f, uint64_t page)
+{
+    return (size_t)((page * 0x9E3779B97F4A7C15ull) >> 17) & (f->cap - 1);
+}
+
+slot *map_find(const wal_file *f, uint64_t page)
+{
+    if (!f->count) return NULL;
+    for (size_t i = slot_index(f, page);; i = (i + 1) & (f->cap - 1)) {
+        if (f->slots[i].page == page) return &f->slots[i];
+        if (f->slots[i].page == NO_PAGE) return NULL;
+    }
+}
+
+static int map_grow(wal_file *f)
+{
+    size_t ncap = f->cap ? f->cap * 2 : 256;
+    slot *ns = malloc(ncap * sizeof *ns);
+    if (!ns) return -1;
+    for (size_t i = 0; i < ncap; i++) ns[i] = (slot){NO_PAGE, NULL, 0, false};
+    slot *old = f->slots;
+    size_t ocap = f->cap;
+    f->slots = ns;
+    f->cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+        if (old[i].page == NO_PAGE) continue;
+        size_t j = slot_index(f, old[i].page);
+        while (ns[j].page != NO_PAGE) j = (j + 1) & (ncap - 1);
+        ns[j] = old[i];
+    }
+    free(old);
+    return 0;
+}
+
+slot *map_get(wal_file *f, uint64_t page)
+{
+    slot *s = map_find(f, page);
+    if (s) return s;
+    if ((f->count + 1) * 2 > f->cap && map_grow(f) < 0) return NULL;
+    size_t i = slot_index(f, page);
+    while (f->slots[i].page != NO_PAGE) i = (i + 1) & (f->cap - 1);
+    f->slots[i] = (slot){page, NULL, 0, false};
+    f->count++;
+    return &f->slots[i];
+}
+
+void map_clear(wal_file *f)
+{
+    for (size_t i = 0; i < f->cap; i++) free(f->slots[i].buf);
+    free(f->slots);
+    f->slots = NULL;
+    f->cap = f->count = f->buffered = f->ndirty = 0;
+}
+
+void map_drop_buffers(wal_file *f)
+{
+    for (size_t i = 0; i < f->cap; i++) {
+        if (f->slots[i].buf) {
+            free(f->slots[i].buf);
+            f->slots[i].buf = NULL;
+        }
+    }
+    f->buffered = 0;
+}
+
+static int mark_dirty(wal_file *f, slot *s)
+{
+    if (s->dirty) return 0;
+    if (f->ndirty == f->dirty_cap) {
+        size_t ncap = f->dirty_cap ? f->dirty_cap * 2 : 64;
+        uint64_t *n = realloc(f->dirty_pages, ncap * sizeof *n);
+        if (!n) return errno = ENOMEM, -1;
+        f->dirty_pages = n;
+        f->dirty_cap = ncap;
+    }
+    f->dirty_pages[f->ndirty++] = s->page;
+    s->dirty = true;
+    return 0;
+}
+
+/* ---- reading pages ---- */
+
+/* Data file bytes [off, off+n); zeros past its physical end (as sec2). */
+static int data_read(wal_file *f, uint64_t off, size_t n, unsigned char *out)
+{
+    size_t got = 0;
+    if (off < f->phys && pread_all(f->fd, out, (size_t)umin(n, f->phys - off), off, &got) < 0)
+        return -1;
+    if (got < n) memset(out + got, 0, n - got);
+    return 0;
+}
+
+int map_read_logged(wal_file *f, const slot *s, unsigned char *out)
+{
+    size_t got = 0;
+    if (pread_all(f->log_fd, out, PAGE, s->log_off + REC_HDR, &got) < 0) return -1;
+    if (got != PAGE) return errno = EIO, -1;
+    return 0;
+}
+
+/* The page as readers see it, for a slot that has no buffer. */
+static int page_fill(wal_file *f, slot *s, unsigned char *out)
+{
+    if (s->log_off) return map_read_logged(f, s, out);
+    uint64_t at = s->page * PAGE;
+    if (data_read(f, at, PAGE, out) < 0) return -1;
+    if (at + PAGE > f->eof) {
+        uint64_t keep = f->eof > at ? f->eof - at : 0;
+        memset(out + keep, 0, PAGE - keep);
+    }
+    return 0;
+}
+
+/* ---- what HDF5 reads and writes ---- */
+
+int read_range(wal_file *f, uint64_t addr, size_t n, unsigned char *out)
+{
+    uint64_t end = addr + n;
+    if (end > f->eof) {
+        uint64_t z = umax(addr, f->eof);
+        memset(out + (z - addr), 0, end - z);
+        end = z;
+    }
+    uint64_t bnd = boundary(f), pos = addr;
+    if (f->count && pos < bnd) {
+        uint64_t run = pos; /* start of pages to read from the data file */
+        uint64_t stop = umin(end, bnd);
+        while (pos < stop) {
+            uint64_t page = pos / PAGE, pend = umin((page + 1) * PAGE, stop);
+            slot *s = map_find(f, page);
+            if (s && (s->buf || s->log_off)) {
+                if (run < pos && data_read(f, run, pos - run, out + (run - addr)) < 0) return -1;
+                size_t in = (size_t)(pos - page * PAGE);
+                if (s->buf) {
+                    memcpy(out + (pos - addr), s->buf + in, pend - pos);
+                } else {
+                    unsigned char tmp[H5A_WAL_PAGE];
+                    if (map_read_logged(f, s, tmp) < 0) return -1;
+                    memcpy(out + (pos - addr), tmp + in, pend - pos);
+                }
+                run = pend;
+            }
+            pos = pend;
+        }
+        if (run < pos && data_read(f, run, pos - run, out + (run - addr)) < 0) return -1;
+    }
+    if (pos < end && data_read(f, pos, end - pos, out + (pos - addr)) < 0) return -1;
+    return 0;
+}
+
+int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
+{
+    uint64_t end = addr + n, bnd = boundary(f), pos = addr;
+    for (; pos < end && pos < bnd;) {
+        uint64_t page = pos / PAGE, pend = umin((page + 1) * PAGE, end);
+        size_t o = (size_t)(pos - page * PAGE), k = (size_t)(pend - pos);
+        const unsigned char *src = in + (pos - addr);
+        slot *s = map_get(f, page);
+        if (!s) return errno = ENOMEM, -1;
+        if (!s->buf) {
+            unsigned char *b = malloc(PAGE);
+            if (!b) return errno = ENOMEM, -1;
+            if (page_fill(f, s, b) < 0) {
+                free(b);
+                return -1;
+            }
+            s->buf = b;
+            f->buffered += PAGE;
+        }
+        /* HDF5 rewrites whole chunks and metadata blocks at every flush, most
+         * of them unchanged: only pages whose bytes change are logged. Bytes
+         * at or past eof read as zeros but may differ on disk, so a write
+         * there always counts as a change. */
+        if (pend > f->eof || memcmp(s->buf + o, src, k) != 0) {
+            if (mark_dirty(f, s) < 0) return -1;
+            memcpy(s->buf + o, src, k);
+        }
+        pos = pend;
+    }
+    if (pos < end) {
+        f->data_unsynced = true;
+        if (pwrite_all(f->fd, in + (pos - addr), end - pos, pos) < 0) return -1;
+        f->phys = umax(f->phys, end);
+    }
+    return 0;
+}
+
+/* Bytes past the logical eof may still hold old content: bytes of the data
+ * file kept for a rollback, and pages of the map. Before eof grows over
+ * [from, to), they are overwritten with zeros, so that readers see zeros
+ * there as with sec2. Protected pages past the physical end that are not in
+ * the map already read as zeros. */
+int zero_stale(wal_file *f, uint64_t from, uint64_t to)
+{
+    static const unsigned char zeros[H5A_WAL_PAGE];
+    to = umin(to, umax(f->phys, boundary(f)));
+    while (from < to) {
+        uint64_t n = umin(to - from, PAGE - from % PAGE);
+        bool stale = from < f->phys || map_find(f, from / PAGE);
+        if (stale && put_range(f, from, (size_t)n, zeros) < 0) return -1;
+        from += n;
+    }
+    return 0;
+}
