@@ -747,6 +747,11 @@ class Conn(asyncio.Protocol):
             op.result = rep.get("result")
         else:
             op.error = rep.get("error") if isinstance(rep, dict) else {"code": "?", "message": repr(rep)}
+            # a request the stopping server held back (its connection's
+            # replies were not read) is answered SHUTTING_DOWN: not run, no
+            # promise -- for the model, a request without a reply
+            if op.error.get("code") == "SHUTTING_DOWN":
+                op.ok = None
         if not op.fut.done():
             op.fut.set_result(op)
         if op.kill_on_ack:
