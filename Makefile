@@ -251,7 +251,7 @@ all: $(BENCH)
 .PHONY: bench
 
 $(BENCH): bench/bench.c $(LIB_A)
-	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS)
+	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS) -lhiredis
 
 # bench/bench_python.py: the Python rows (hdf5_async.File and HDF5Client
 # through the server against h5py on a local file), after the C table.

@@ -10,7 +10,9 @@
  * server speaking TLS with the plaintext one, in the same run.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -28,6 +30,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <hiredis/hiredis.h>
 
 #include "hdf5_async.h"
 
@@ -196,6 +200,9 @@ static void inproc_append_row(hid_t d, hsize_t *len, const double *row)
 
 /* ---- workloads ---- */
 
+/* the server's p50 and p99 of the last bench_sequential, for the Redis row */
+static double seq_p50, seq_p99;
+
 static void bench_sequential(const char *dir, size_t n)
 {
     double row_data[ROW] = {0}, *lat = malloc(n * sizeof *lat), *lat2 = malloc(n * sizeof *lat2);
@@ -222,12 +229,107 @@ static void bench_sequential(const char *dir, size_t n)
         lat2[i] = (now() - t) * 1e6;
     }
     hdf5a_close(c);
+    seq_p50 = percentile(lat2, n, 0.5);
+    seq_p99 = percentile(lat2, n, 0.99);
     row("append 1x16 f8, 1 client, sequential: p50", "us", percentile(lat, n, 0.5),
         percentile(lat2, n, 0.5), false, "server p50 < 50 us");
     row("append 1x16 f8, 1 client, sequential: p99", "us", percentile(lat, n, 0.99),
         percentile(lat2, n, 0.99), false, "");
     free(lat);
     free(lat2);
+}
+
+/* ---- one-at-a-time latency next to Redis ----
+ * Debian's redis-server, persistence off, on a free loopback port; SET of a
+ * 128-byte value (the size of our 16 x f8 row) through hiredis, blocking,
+ * one request in flight: the same loop as bench_sequential's. */
+
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) || getsockname(s, (struct sockaddr *)&a, &len))
+        die("free port: %s", strerror(errno));
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+static void bench_redis(size_t n)
+{
+    const char *bin = "/usr/bin/redis-server";
+    if (access(bin, X_OK) != 0) {
+        printf("%-46s %s\n", "Redis SET, 1 client, sequential", "(skipped: no redis-server; "
+               "scripts/install-deps.sh installs it)");
+        return;
+    }
+    int port = free_port();
+    char ports[16];
+    snprintf(ports, sizeof ports, "%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        execl(bin, bin, "--port", ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+              "--protected-mode", "yes", (char *)NULL);
+        _exit(127);
+    }
+    redisContext *rc = NULL;
+    for (int tries = 0; tries < 500; tries++) { /* until it accepts, 5 s at most */
+        rc = redisConnect("127.0.0.1", port);
+        if (rc && !rc->err) break;
+        if (rc) redisFree(rc);
+        rc = NULL;
+        usleep(10000);
+    }
+    if (!rc) die("redis-server on port %s did not start", ports);
+    char value[128];
+    memset(value, 'x', sizeof value);
+    double *lat = malloc(n * sizeof *lat);
+    for (size_t i = 0; i < n; i++) {
+        double t = now();
+        redisReply *r = redisCommand(rc, "SET k%d %b", (int)(i % 1024), value, sizeof value);
+        lat[i] = (now() - t) * 1e6;
+        if (!r || r->type == REDIS_REPLY_ERROR) die("redis SET failed%s", "");
+        freeReplyObject(r);
+    }
+    redisFree(rc);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    row("one-at-a-time p50: Redis SET vs our append", "us", percentile(lat, n, 0.5), seq_p50, false,
+        ">= 0.77x (p50 at most 1.3x Redis's)");
+    row("one-at-a-time p99: Redis SET vs our append", "us", percentile(lat, n, 0.99), seq_p99, false,
+        "");
+    free(lat);
+}
+
+/* The server's CPU over `seconds` of doing nothing: spinning must stop. */
+static void bench_idle_cpu(double seconds)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)server_pid);
+    unsigned long long t0 = 0, t1 = 0;
+    for (int k = 0; k < 2; k++) {
+        FILE *f = fopen(path, "r");
+        if (!f || !fgets(buf, sizeof buf, f)) die("cannot read %s", path);
+        fclose(f);
+        /* fields 14 and 15 (utime, stime) after the ")" that ends the name */
+        char *p = strrchr(buf, ')');
+        unsigned long long ut = 0, stt = 0;
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
+            die("cannot parse %s", path);
+        if (k == 0) {
+            t0 = ut + stt;
+            usleep((useconds_t)(seconds * 1e6));
+        } else {
+            t1 = ut + stt;
+        }
+    }
+    double pct = (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK) / seconds * 100;
+    printf("%-46s %12s %12.1f %-6s %8s  %s\n", "idle server, CPU over 2 s after the load", "", pct,
+           "%", "", "~0 %");
+    fflush(stdout);
 }
 
 /* in-process rows/s for one H5Dwrite per row over `ndsets` datasets */
@@ -663,7 +765,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--tls-ciphersuites") == 0 && i + 1 < argc) suites = argv[++i];
         else {
             fprintf(stderr, "usage: hdf5-async-bench [--server PATH] [--dir DIR] [--quick] "
-                            "[--only seq|pipe1|pipe64|large|tls|dur|conn] "
+                            "[--only seq|redis|pipe1|pipe64|large|tls|dur|conn] "
                             "[--tls-ciphersuites LIST]\n");
             return 2;
         }
@@ -687,7 +789,11 @@ int main(int argc, char **argv)
     printf("%-46s %12s %12s %-6s %8s  %s\n", "workload", "in-process", "server", "unit", "ratio",
            "goal");
 #define RUN(name) (!only || strcmp(only, name) == 0)
-    if (RUN("seq")) bench_sequential(dir, seq);
+    if (RUN("seq") || RUN("redis")) {
+        bench_sequential(dir, seq);
+        bench_redis(seq);
+        bench_idle_cpu(2.0);
+    }
     if (RUN("pipe1")) {
         double in1 = inproc_rows_per_s(dir, piped, 1);
         double s1 = bench_pipelined(1, piped, 4096);

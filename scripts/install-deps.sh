@@ -10,7 +10,7 @@ set -eu
 # the server) are for the tests of the viewer and of /metrics; npm (with nodejs)
 # builds the viewer (make viewer), but a machine whose nodejs already brings npm
 # (nodesource's) must not get Debian's npm package, which conflicts with it.
-PKGS="build-essential pkg-config libhdf5-dev libuv1-dev libinih-dev liblzf-dev libssl-dev openssl hdf5-tools
+PKGS="build-essential pkg-config libhdf5-dev libuv1-dev libinih-dev liblzf-dev libssl-dev openssl libhiredis-dev redis-server hdf5-tools
 hdf5-filter-plugin libhttp-parser-dev chromium prometheus
 python3 python3-h5py python3-numpy python3-msgpack python3-msgpack-numpy python3-pytest $*"
 missing=""

@@ -34,6 +34,7 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->allocator_cache = H5A_DEFAULT_ALLOCATOR_CACHE;
     cfg->read_buffer_cache = H5A_DEFAULT_READ_BUFFER_CACHE;
     cfg->frame_timeout = H5A_DEFAULT_FRAME_TIMEOUT;
+    cfg->spin_us = H5A_DEFAULT_SPIN_US;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     cfg->max_buffered_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 4
                                                     : (uint64_t)1 << 30;
@@ -137,6 +138,8 @@ static const struct {
      "bytes, at least 1M (suffixes K, M, G allowed)"},
     {"frame_timeout", NUM_SECONDS, 0, 31536000, offsetof(h5a_config, frame_timeout),
      "whole seconds from 0 (never) to 31536000"},
+    {"spin_us", NUM_COUNT, 0, 10000, offsetof(h5a_config, spin_us),
+     "microseconds from 0 (never spin) to 10000"},
     {"tls_handshake_timeout", NUM_SECONDS, 1, 3600, offsetof(h5a_config, tls_handshake_timeout),
      "whole seconds from 1 to 3600"},
 };
@@ -235,7 +238,7 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes, auth_file, "
                  "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
                  "tls_handshake_timeout, allocator_cache, read_buffer_cache, max_buffered_bytes, "
-                 "frame_timeout, http_port, http_cors_origin, wal_discard_damaged)",
+                 "frame_timeout, spin_us, http_port, http_cors_origin, wal_discard_damaged)",
                  key);
         return -1;
     }

@@ -49,6 +49,7 @@ typedef struct h5a_config {
      * read until they drain. */
     uint64_t max_buffered_bytes;
     uint64_t frame_timeout; /* seconds a started frame may go without a byte; 0 = never */
+    uint64_t spin_us;       /* storage.c: each thread looks for the other's work this long */
     h5a_durability durability;     /* for requests that name none */
     /* A left-over write-ahead log with a damaged header: move it aside and
      * start from the last checkpoint instead of refusing to start
@@ -95,6 +96,7 @@ typedef struct h5a_config {
 #define H5A_DEFAULT_READ_BUFFER_CACHE (256ull << 20)
 /* max_buffered_bytes: a quarter of the machine's memory (config.c) */
 #define H5A_DEFAULT_FRAME_TIMEOUT 60
+#define H5A_DEFAULT_SPIN_US 50
 
 /* Check the keys that only make sense together (tls_cert_file without
  * tls_key_file, ...). Returns 0 or -1 with err. */
