@@ -223,6 +223,13 @@ class PermissionDeniedError(HDF5AsyncError, PermissionError):
     code = "PERMISSION_DENIED"
 
 
+class NoSpaceError(HDF5AsyncError, OSError):
+    """The server's disk is full: the change was not applied (reads still
+    work; changes work again once space returns)."""
+
+    code = "NO_SPACE"
+
+
 # ---------------------------------------------------------------- helpers
 
 _FLAVOURS: Dict[Tuple[type, type], type] = {}

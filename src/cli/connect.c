@@ -175,7 +175,7 @@ int cli_connect(const cli_target *t, const cli_conn *cn, int timeout_ms, hdf5a_c
         else cli_msg("%s", why);
         return EXIT_USAGE;
     }
-    if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_EPERMISSION_DENIED) {
+    if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_ELAST_SERVER) {
         /* the server refused: the token, or the way we spoke to it */
         if (rc == HDF5A_EUNAUTHENTICATED) cli_msg("%s: %s%s", hdf5a_strerror(rc), err,
                                                   cli_token_hint());

@@ -64,7 +64,7 @@ int cli_lib_error(hdf5a_client *c, int rc, int from_file)
     /* every server code, UNAUTHENTICATED and PERMISSION_DENIED included;
      * the library checks types the way the server would and then answers
      * with the server's code (UNSUPPORTED_TYPE): same status either way */
-    if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_EPERMISSION_DENIED) return EXIT_SERVER;
+    if (rc <= HDF5A_EBAD_REQUEST && rc >= HDF5A_ELAST_SERVER) return EXIT_SERVER;
     /* the library refused an argument before sending anything; the only
      * one it can refuse here is the array, which came from the file */
     if (rc == HDF5A_EINVAL) return from_file ? EXIT_FILE : EXIT_USAGE;

@@ -18,15 +18,15 @@ _Static_assert(HDF5A_EBAD_REQUEST == H5A_E_BAD_REQUEST && HDF5A_EPROTOCOL_ERROR 
                    H5A_E_PROTOCOL_ERROR && HDF5A_ENOT_FOUND == H5A_E_NOT_FOUND &&
                    HDF5A_EOUT_OF_RANGE == H5A_E_OUT_OF_RANGE &&
                    HDF5A_EINTERNAL == H5A_E_INTERNAL &&
-                   HDF5A_EPERMISSION_DENIED == H5A_E_PERMISSION_DENIED &&
-                   H5A_E_COUNT_PLUS_ONE == 19,
+                   HDF5A_ENO_SPACE == H5A_E_NO_SPACE &&
+                   -HDF5A_ELAST_SERVER + 1 == H5A_E_COUNT_PLUS_ONE,
                "hdf5_async.h error codes differ from src/proto/errors.h");
 
 HDF5A_API const char *hdf5a_strerror(int code)
 {
     if (code == 0)
         return "OK";
-    if (code < 0 && code >= HDF5A_EPERMISSION_DENIED)
+    if (code < 0 && code >= HDF5A_ELAST_SERVER)
         return h5a_strerror_code(code); /* the same numbering as src/proto/errors.h */
     switch (code) {
     case HDF5A_EIO: return "IO";
@@ -44,7 +44,7 @@ HDF5A_API const char *hdf5a_strerror(int code)
  * take an unknown code as INTERNAL. */
 static int code_from_wire(const mp_node *n)
 {
-    for (int c = HDF5A_EBAD_REQUEST; c >= HDF5A_EPERMISSION_DENIED; c--)
+    for (int c = HDF5A_EBAD_REQUEST; c >= HDF5A_ELAST_SERVER; c--)
         if (mp_raw_eq(n, h5a_strerror_code(c)))
             return c;
     return HDF5A_EINTERNAL;

@@ -27,7 +27,8 @@
     X(SHUTTING_DOWN)    /* server is stopping and takes no new work */         \
     X(INTERNAL)         /* out of memory or a bug */                           \
     X(UNAUTHENTICATED)  /* no token, or a bad one (auth_file, protected mode) */ \
-    X(PERMISSION_DENIED) /* the token's role or prefixes forbid the request */
+    X(PERMISSION_DENIED) /* the token's role or prefixes forbid the request */   \
+    X(NO_SPACE)         /* the disk is full: changes refused, nothing applied */
 
 enum {
     H5A_OK = 0,
@@ -57,6 +58,7 @@ enum {
 #define H5A_E_INTERNAL H5A_ERR(INTERNAL)
 #define H5A_E_UNAUTHENTICATED H5A_ERR(UNAUTHENTICATED)
 #define H5A_E_PERMISSION_DENIED H5A_ERR(PERMISSION_DENIED)
+#define H5A_E_NO_SPACE H5A_ERR(NO_SPACE)
 
 /* "NOT_FOUND" for H5A_E_NOT_FOUND; "INTERNAL" for anything unknown. */
 const char *h5a_strerror_code(int code);

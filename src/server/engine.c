@@ -11,6 +11,7 @@
 #include "server/engine.h"
 
 #include <hdf5.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,14 @@ h5a_durability h5a_engine_pending(const h5a_engine *e)
     return e->dirty ? H5A_DUR_FLUSH : e->unsynced ? H5A_DUR_FSYNC : H5A_DUR_NONE;
 }
 
+/* A failed commit's kind: the file gone, the disk full, or anything else. */
+static int commit_failure(int rc)
+{
+    int e = h5a_wal_take_write_errno();
+    if (rc == H5A_WAL_E_GONE) return H5A_ENGINE_GONE;
+    return e == ENOSPC || e == EDQUOT ? H5A_ENGINE_NOSPACE : -1;
+}
+
 int h5a_engine_commit(h5a_engine *e, h5a_durability level, char *errout, size_t errlen)
 {
     h5a_err err;
@@ -111,13 +120,13 @@ int h5a_engine_commit(h5a_engine *e, h5a_durability level, char *errout, size_t 
         if (H5Fflush(e->file, H5F_SCOPE_GLOBAL) < 0) {
             h5a_err_h5(&err, H5A_E_HDF5_ERROR, "flushing the file failed");
             snprintf(errout, errlen, "%s", err.msg);
-            return -1;
+            return commit_failure(-1);
         }
         /* A "flush" commit is the log record that makes the flushed state
          * the one a restart recovers; "fsync" below also covers it. */
         int rc = 0;
         if (level == H5A_DUR_FLUSH) rc = h5a_wal_commit(e->file, H5A_COMMIT_SOFT, errout, errlen);
-        if (rc) return rc == H5A_WAL_E_GONE ? H5A_ENGINE_GONE : -1;
+        if (rc) return commit_failure(rc);
         e->dirty = false;
         e->unsynced = true;
         h5a_count(&h5a_mstorage.commits[0], 1);
@@ -125,7 +134,7 @@ int h5a_engine_commit(h5a_engine *e, h5a_durability level, char *errout, size_t 
     if (level == H5A_DUR_FSYNC && e->unsynced) {
         uint64_t t0 = uv_hrtime();
         int rc = h5a_wal_commit(e->file, H5A_COMMIT_HARD, errout, errlen);
-        if (rc) return rc == H5A_WAL_E_GONE ? H5A_ENGINE_GONE : -1;
+        if (rc) return commit_failure(rc);
         h5a_hist_add(&h5a_mstorage.fsync, uv_hrtime() - t0);
         h5a_count(&h5a_mstorage.commits[1], 1);
         e->unsynced = false;
@@ -180,7 +189,7 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     /* file_id: new files get a userblock (below) where the driver keeps an
      * id its log is checked against */
     h5a_wal_options wopt = {.report = &rec, .discard_damaged = cfg->wal_discard_damaged,
-                            .file_id = true};
+                            .file_id = true, .close_error = e->close_error};
     hid_t fapl = h5a_wal_fapl(&wopt);
     if (fapl < 0) {
         snprintf(errout, errlen, "cannot set up the file driver");
@@ -253,6 +262,7 @@ void h5a_engine_close(h5a_engine *e)
         h5a_err_h5(&err, H5A_E_HDF5_ERROR, "closing the file failed");
         fprintf(stderr, "hdf5-async-server: %s\n", err.msg);
     }
+    if (e->close_error[0]) fprintf(stderr, "hdf5-async-server: %s\n", e->close_error);
     free(e);
 }
 

@@ -32,6 +32,9 @@ void h5a_engine_execute_appends(h5a_engine *eng, h5a_request **reqs, size_t n);
  * and no commit will ever succeed again (wal.h, h5a_wal_commit). */
 int h5a_engine_commit(h5a_engine *eng, h5a_durability level, char *err, size_t errlen);
 #define H5A_ENGINE_GONE (-2)
+/* The disk (or the user's quota) is full: nothing more can be written until
+ * space returns. */
+#define H5A_ENGINE_NOSPACE (-3)
 
 /* The weakest commit level that would still do work: FLUSH when something
  * changed since the last commit, FSYNC when only the last fsync is missing,

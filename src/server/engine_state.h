@@ -23,6 +23,7 @@ typedef struct h5a_engine h5a_engine;
 struct h5a_engine {
     hid_t file;
     const h5a_config *cfg;
+    char close_error[512]; /* the log driver says here why a close was not clean */
     bool dirty;    /* changed since the last commit (any level) */
     bool unsynced; /* changed since the last fsync commit */
     /* Open datasets by path, so a stream of appends does not reopen its

@@ -1,6 +1,8 @@
 #include "server/storage.h"
 
+#include <errno.h>
 #include <malloc.h>
+#include <sys/statvfs.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "server/bigbuf.h"
 #include "server/engine.h"
 #include "server/memory.h"
+#include "server/wal.h"
 #include "server/metrics.h"
 
 /* Bounds on one segment of appends applied together. */
@@ -81,6 +84,12 @@ struct h5a_storage {
      * commit can succeed, so changes are refused with this message */
     bool file_gone;
     char file_gone_msg[1200];
+    /* The disk is full (a write or a commit failed with ENOSPC): changes
+     * are refused with NO_SPACE, nothing applied, until the file's
+     * directory has SPACE_RESUME_BYTES free again (looked at once a
+     * second); reads go on. */
+    bool no_space;
+    uint64_t space_checked;
     char open_err[1024];
     /* storage thread only: the current segment in arrival order, the same
      * requests sorted by path, and one group of appends to one dataset */
@@ -116,11 +125,59 @@ static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
 }
 
 /* Apply one request, or refuse it if it would change a file that is gone. */
+#define SPACE_RESUME_BYTES (16ull << 20)
+
+static void enter_no_space(h5a_storage *st)
+{
+    if (st->no_space) return;
+    st->no_space = true;
+    st->space_checked = uv_hrtime();
+    fprintf(stderr, "hdf5-async-server: the disk of '%s' is full: changes are refused "
+                    "(NO_SPACE) until it has room again; reads go on\n", st->cfg->file_path);
+}
+
+/* Still full? Looks at the free space at most once a second. */
+static bool still_full(h5a_storage *st)
+{
+    if (!st->no_space) return false;
+    uint64_t now = uv_hrtime();
+    if (now - st->space_checked < 1000000000ull) return true;
+    st->space_checked = now;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", st->cfg->file_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    struct statvfs sv;
+    if (statvfs(dir, &sv) != 0 || (uint64_t)sv.f_bavail * sv.f_frsize < SPACE_RESUME_BYTES)
+        return true;
+    st->no_space = false;
+    fprintf(stderr, "hdf5-async-server: the disk of '%s' has room again: changes accepted\n",
+            st->cfg->file_path);
+    return false;
+}
+
 static void execute(h5a_storage *st, h5a_request *r)
 {
-    if (st->file_gone && changes_file(r))
+    bool changes = changes_file(r);
+    if (st->file_gone && changes) {
         h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, st->file_gone_msg);
-    else h5a_engine_execute(st->engine, r);
+    } else if (changes && still_full(st)) {
+        h5a_engine_fail_reply(r, H5A_E_NO_SPACE,
+                              "the disk is full: changes are refused until it has room again "
+                              "(nothing was applied; reads still work)");
+    } else {
+        h5a_wal_take_write_errno(); /* only this request's failures count below */
+        h5a_engine_execute(st->engine, r);
+        if (changes && !r->reply_ok) {
+            int e = h5a_wal_take_write_errno();
+            if (e == ENOSPC || e == EDQUOT) {
+                enter_no_space(st);
+                h5a_engine_fail_reply(r, H5A_E_NO_SPACE,
+                                      "the disk is full: this change was not applied");
+            }
+        }
+    }
 }
 
 static bool is_plain_append(const h5a_request *r)
@@ -186,7 +243,8 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
         group[g++] = byp[i].r;
         for (j = i + 1; j < n && h5a_engine_can_group(byp[i].r, byp[j].r); j++)
             group[g++] = byp[j].r;
-        if (g == 1) execute(st, group[0]);
+        if (g == 1 || st->file_gone || st->no_space)
+            for (size_t k = 0; k < g; k++) execute(st, group[k]);
         else h5a_engine_execute_appends(st->engine, group, g);
     }
     *count = n;
@@ -198,6 +256,7 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
 static int commit(h5a_storage *st, h5a_durability level, char *err, size_t errlen)
 {
     int rc = h5a_engine_commit(st->engine, level, err, errlen);
+    if (rc == H5A_ENGINE_NOSPACE) enter_no_space(st);
     if (rc == H5A_ENGINE_GONE && !st->file_gone) {
         st->file_gone = true;
         snprintf(st->file_gone_msg, sizeof st->file_gone_msg, "not applied: %s", err);

@@ -161,13 +161,29 @@ int pread_all(int fd, void *buf, size_t n, uint64_t off, size_t *got)
     return 0;
 }
 
+/* errno of the last write that failed (h5a_wal_take_write_errno): the
+ * storage thread tells a full disk from other failures by it. One thread
+ * does all the I/O, so one variable. */
+static int last_write_errno;
+
+int h5a_wal_take_write_errno(void)
+{
+    int e = last_write_errno;
+    last_write_errno = 0;
+    return e;
+}
+
 int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
 {
     size_t done = 0;
     while (done < n) {
         ssize_t k = S->pwrite(fd, (const char *)buf + done, n - done, (off_t)(off + done));
         if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return k == 0 ? (errno = EIO, -1) : -1;
+        if (k <= 0) {
+            if (k == 0) errno = EIO;
+            last_write_errno = errno;
+            return -1;
+        }
         done += (size_t)k;
     }
     return 0;

@@ -444,3 +444,14 @@ def type_signature(t):
     if isinstance(t, h5t.TypeVlenID):
         return ("vlen", type_signature(t.get_super()))
     return ("class", cls, t.get_size())
+
+
+def wait_until(cond, timeout=IO_TIMEOUT, every=0.05):
+    """Poll cond() until it is true (a state with no event to wait on, such
+    as the server noticing free disk space once a second); fails after
+    timeout. Not a timing assertion: only an upper bound on waiting."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within %ss" % timeout)
+        time.sleep(every)
