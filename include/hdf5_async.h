@@ -428,6 +428,10 @@ HDF5A_API int hdf5a_info(hdf5a_client *c, const char *path, hdf5a_objinfo **out)
 HDF5A_API int hdf5a_exists(hdf5a_client *c, const char *path, int *exists);
 /* A soft link at path to target (absolute, or relative to the link's group). */
 HDF5A_API int hdf5a_create_link(hdf5a_client *c, const char *path, const char *target);
+/* Copy everything live into a fresh file put in the served file's place
+ * (the online h5repack; admin role; the server does nothing else
+ * meanwhile). *before and *after (may be NULL) get the file's size. */
+HDF5A_API int hdf5a_compact(hdf5a_client *c, uint64_t *before, uint64_t *after);
 /* Move (rename) the object or link at path to dest (which must not exist). */
 HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest);
 

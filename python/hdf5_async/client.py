@@ -355,6 +355,14 @@ class HDF5Client:
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
         await self._call("ping", durability=durability)
 
+    async def compact(self, *, durability: Optional[str] = None) -> Dict[str, int]:
+        """Copy everything live into a fresh file put in the served file's
+        place (the online h5repack: space freed by deletes and rewrites
+        comes back to the disk). Needs the admin role when the server has
+        tokens; the server does nothing else meanwhile. Returns the file's
+        size before and after: {"before": bytes, "after": bytes}."""
+        return await self._call("compact", durability=durability)
+
     async def create_group(self, path: str, *, durability: Optional[str] = None) -> None:
         """Create the group at path and any missing parents (no-op if it
         exists)."""

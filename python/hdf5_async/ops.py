@@ -41,6 +41,7 @@ OPS: Dict[str, Op] = {
     "create_link": Op(changes=True, perm="write", batch=True),
     "move": Op(changes=True, perm="write", batch=True),
     "auth": Op(changes=False, perm="read", batch=False),
+    "compact": Op(changes=True, perm="admin", batch=False),
 }
 
 # other spellings the server accepts: alias -> op

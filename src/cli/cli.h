@@ -92,6 +92,7 @@ int cmd_info(hdf5a_client *c, const cli_args *a);
 int cmd_attr(hdf5a_client *c, const cli_args *a);
 int cmd_ln(hdf5a_client *c, const cli_args *a);
 int cmd_mv(hdf5a_client *c, const cli_args *a);
+int cmd_compact(hdf5a_client *c, const cli_args *a);
 /* before the config file is read: ln needs -s */
 int check_ln(const cli_args *a);
 

@@ -499,3 +499,14 @@ int cmd_attr(hdf5a_client *c, const cli_args *a)
     free(v.buf);
     return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
 }
+
+int cmd_compact(hdf5a_client *c, const cli_args *a)
+{
+    (void)a;
+    uint64_t before = 0, after = 0;
+    int rc = hdf5a_compact(c, &before, &after);
+    if (rc) return cli_lib_error(c, rc, 0);
+    printf("compacted: %llu -> %llu bytes\n", (unsigned long long)before,
+           (unsigned long long)after);
+    return EXIT_OK;
+}

@@ -29,6 +29,7 @@ static const char MAIN_HELP[] =
     "                          list, print, set or delete attributes\n"
     "  ln -s TARGET PATH       create a soft link at PATH pointing at TARGET\n"
     "  mv PATH DEST            move (rename) a dataset, group or link\n"
+    "  compact                 repack the served file, giving freed space back (admin)\n"
     "  token NAME ROLE [PREFIX ...]\n"
     "                          make a new token and its line for the server's tokens\n"
     "                          file (needs no server)\n"
@@ -306,6 +307,18 @@ static const char MV_HELP[] =
     "Exit status: 0 ok, 1 server error (NOT_FOUND, EXISTS, ...), 2 usage,\n"
     "3 connection/timeout.\n";
 
+static const char COMPACT_HELP[] =
+    "Usage: " PROG " [OPTIONS] compact\n"
+    "\n"
+    "Copy everything live in the served file into a fresh file put in its place\n"
+    "(the online h5repack): the space deletes and rewrites freed comes back to the\n"
+    "disk. Needs the admin role when the server has tokens; the server does\n"
+    "nothing else while it copies. Prints the file's size before and after.\n"
+    "\n"
+    CONNECT_OPTIONS
+    "Exit status: 0 ok, 1 server error (PERMISSION_DENIED, ...), 2 usage,\n"
+    "3 connection/timeout.\n";
+
 static const char TOKEN_HELP[] =
     "Usage: " PROG " token NAME ROLE [PREFIX ...]\n"
     "\n"
@@ -359,6 +372,7 @@ static const cli_command COMMANDS[] = {
      .posnames = {"TARGET", "PATH"}, .check = check_ln, .run = cmd_ln},
     {.name = "mv", .help = MV_HELP, .npos = 2, .maxpos = 2, .posnames = {"PATH", "DEST"},
      .run = cmd_mv},
+    {.name = "compact", .help = COMPACT_HELP, .run = cmd_compact},
     {.name = "token", .help = TOKEN_HELP, .npos = 2, .maxpos = CLI_MAX_POS,
      .posnames = {"NAME", "ROLE"}, .check = check_token, .run_local = cmd_token},
 };

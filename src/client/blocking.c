@@ -518,6 +518,7 @@ static int decode_result(h5c_op op, const mp_node *res, void **block, void *out,
     case H5C_INFO: return h5c_result_info(res, out, err, errlen);
     case H5C_EXISTS: return h5c_result_bool(res, out, err, errlen);
     case H5C_AUTH: return h5c_result_identity(res, out, err, errlen);
+    case H5C_COMPACT: return h5c_result_sizes(res, out, err, errlen);
     /* a caller passed out for an op with no such result: a bug here */
     default: return h5a_fail(err, errlen, HDF5A_EINVAL, "no result decoder for op %d", (int)op);
     }
@@ -956,6 +957,16 @@ HDF5A_API int hdf5a_exists(hdf5a_client *c, const char *path, int *exists)
     *exists = 0;
     h5c_request r = {.op = H5C_EXISTS, .path = path};
     return call(c, &r, NULL, NULL, exists);
+}
+
+HDF5A_API int hdf5a_compact(hdf5a_client *c, uint64_t *before, uint64_t *after)
+{
+    uint64_t sizes[2] = {0, 0};
+    h5c_request r = {.op = H5C_COMPACT};
+    int rc = call(c, &r, NULL, NULL, sizes);
+    if (before) *before = sizes[0];
+    if (after) *after = sizes[1];
+    return rc;
 }
 
 HDF5A_API int hdf5a_create_link(hdf5a_client *c, const char *path, const char *target)

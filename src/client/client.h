@@ -103,6 +103,8 @@ int h5c_result_array(const mp_node *result, void **frame_block, hdf5a_array **ou
 int h5c_result_listing(h5c_op op, const mp_node *result, hdf5a_listing **out, char *err,
                        size_t errlen);
 int h5c_result_info(const mp_node *result, hdf5a_objinfo **out, char *err, size_t errlen);
+/* compact's {"before", "after"} into out[0], out[1] */
+int h5c_result_sizes(const mp_node *result, uint64_t out[2], char *err, size_t errlen);
 int h5c_result_bool(const mp_node *result, int *out, char *err, size_t errlen);
 
 /* Who an auth reply says the connection is: {"name": str or nil, "role"}. */

@@ -298,6 +298,17 @@ int h5c_result_bool(const mp_node *result, int *out, char *err, size_t errlen)
     return 0;
 }
 
+int h5c_result_sizes(const mp_node *result, uint64_t out[2], char *err, size_t errlen)
+{
+    const mp_node *b = result ? mp_map_get(result, "before") : NULL;
+    const mp_node *a = result ? mp_map_get(result, "after") : NULL;
+    if (!b || !a || b->type != MP_UINT || a->type != MP_UINT)
+        return h5a_fail(err, errlen, HDF5A_EREPLY, "compact result is not {\"before\", \"after\"}");
+    out[0] = b->v.u;
+    out[1] = a->v.u;
+    return 0;
+}
+
 int h5c_result_identity(const mp_node *result, h5c_identity *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);

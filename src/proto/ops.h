@@ -102,7 +102,8 @@ typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
     X(EXISTS, "exists", H5A_ARG_PATH, 0, READ, 1)                                         \
     X(CREATE_LINK, "create_link", H5A_ARG_PATH | H5A_ARG_TARGET, 1, WRITE, 1)             \
     X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)                             \
-    X(AUTH, "auth", H5A_ARG_TOKEN, 0, READ, 0)
+    X(AUTH, "auth", H5A_ARG_TOKEN, 0, READ, 0)                                            \
+    X(COMPACT, "compact", 0, 1, ADMIN, 0)
 
 /* Other spellings of an op: X(ID, "alias"). "update" is the seed's name of
  * "write". */

@@ -253,6 +253,23 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     return 0;
 }
 
+int h5a_engine_reopen(h5a_engine *e, h5a_err *err)
+{
+    h5a_wal_recovery rec;
+    memset(&rec, 0, sizeof rec);
+    h5a_wal_options wopt = {.report = &rec, .discard_damaged = e->cfg->wal_discard_damaged,
+                            .file_id = true, .close_error = e->close_error};
+    hid_t fapl = h5a_wal_fapl(&wopt);
+    if (fapl < 0) return h5a_err_set(err, H5A_E_HDF5_ERROR, "cannot set up the file driver");
+    e->file = H5Fopen(e->cfg->file_path, H5F_ACC_RDWR, fapl);
+    int rc = e->file < 0 ? h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot open HDF5 file '%s' again",
+                                       e->cfg->file_path)
+                         : 0;
+    H5Pclose(fapl);
+    e->dirty = e->unsynced = false;
+    return rc;
+}
+
 void h5a_engine_close(h5a_engine *e)
 {
     if (!e) return;

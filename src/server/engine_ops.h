@@ -50,6 +50,9 @@ H5A_OP_HANDLER(EXISTS);
 H5A_OP_HANDLER(CREATE_LINK);
 H5A_OP_HANDLER(MOVE);
 
+/* engine_compact.c: the online repack (admin) */
+H5A_OP_HANDLER(COMPACT);
+
 /* engine.c: the ops that touch no file, answered by the core itself */
 H5A_OP_HANDLER(PING);
 H5A_OP_HANDLER(AUTH);

@@ -14,6 +14,7 @@
 #include "server/config.h"
 #include "server/engine_err.h"
 #include "server/request.h"
+#include "server/wal.h"
 
 /* the core's engine.h names it too (same typedef, allowed by C11) */
 typedef struct h5a_engine h5a_engine;
@@ -23,7 +24,7 @@ typedef struct h5a_engine h5a_engine;
 struct h5a_engine {
     hid_t file;
     const h5a_config *cfg;
-    char close_error[512]; /* the log driver says here why a close was not clean */
+    char close_error[H5A_WAL_CLOSE_ERRLEN]; /* the log driver says here why a close was not clean */
     bool dirty;    /* changed since the last commit (any level) */
     bool unsynced; /* changed since the last fsync commit */
     /* Open datasets by path, so a stream of appends does not reopen its
@@ -69,5 +70,9 @@ void h5a_cache_clear(h5a_engine *e);
  * fills in the length. */
 size_t h5a_reply_begin(h5a_request *r);
 void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err);
+
+/* engine.c: open cfg->file_path again through the log driver (after the
+ * file was closed and replaced: compact). 0, or an error code with err. */
+int h5a_engine_reopen(h5a_engine *e, h5a_err *err);
 
 #endif

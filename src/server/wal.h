@@ -78,7 +78,7 @@ typedef struct {
      * writes. Files without a userblock are recognised by their first page
      * and size alone (docs/durability.md, "Which log is whose"). */
     bool file_id;
-    /* When set (512 bytes), a close that could not make the file clean
+    /* When set (H5A_WAL_CLOSE_ERRLEN bytes), a close that could not make the file clean
      * (a full disk: its last commit stays in the log, for the next open to
      * recover) writes why here, and is otherwise a success: HDF5 cannot
      * cope with a driver whose close fails after freeing the file (it
@@ -112,6 +112,7 @@ typedef enum {
  * path still names it. */
 int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen);
 #define H5A_WAL_E_GONE (-2)
+#define H5A_WAL_CLOSE_ERRLEN 1024
 
 /* errno of the last write to a file or a log that failed, and forget it
  * (0: none since the last call). ENOSPC or EDQUOT: the disk is full. */

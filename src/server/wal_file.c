@@ -596,7 +596,7 @@ int wal_check_paths(wal_file *f, char *err, size_t errlen)
 int wal_close(wal_file *f)
 {
     int ret = 0;
-    char msg[600] = "";
+    char msg[H5A_WAL_CLOSE_ERRLEN] = "";
     unlist(f);
     if (f->rw && f->log_fd >= 0) {
         char err[512];
@@ -620,7 +620,7 @@ int wal_close(wal_file *f)
     f->magic = 0;
     free_file(f);
     if (close_error) { /* said there, and a success to HDF5 (see wal.h) */
-        snprintf(close_error, 512, "%s", msg);
+        memcpy(close_error, msg, sizeof msg);
         return 0;
     }
     if (ret < 0) PUSH(H5E_CANTCLOSEFILE, "%s", msg);
