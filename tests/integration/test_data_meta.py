@@ -17,7 +17,7 @@ HAVE_BZIP2 = h5py.h5z.filter_avail(307)
 ALL_OPS = [
     "ping", "create_group", "write", "update", "read", "append", "insert", "delete",
     "create_dataset", "resize", "write_slice", "set_attr", "get_attr", "list_attrs",
-    "delete_attr", "list", "walk", "info", "exists", "create_link", "move", "auth",
+    "delete_attr", "list", "walk", "info", "exists", "create_link", "move", "auth", "compact",
 ]
 
 
