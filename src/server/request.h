@@ -136,7 +136,7 @@ typedef struct h5a_request {
 
     /* set when parsing failed: storage answers with this error, untouched file */
     int err_code;
-    char err_msg[256];
+    char err_msg[512];
     bool close_after; /* the stream cannot be trusted: close once answered */
 
     /* output: frame bytes (length prefix included) plus an optional
