@@ -453,6 +453,7 @@ typedef struct hdf5a_reply {
     const hdf5a_listing *listing; /* list, walk, list_attrs; NULL otherwise */
     const hdf5a_objinfo *info;    /* info; NULL otherwise */
     int exists;                   /* exists: 1 or 0 */
+    uint64_t before, after;       /* compact: the file's size before and after */
 } hdf5a_reply;
 
 /* Fires exactly once per request: with the reply, or with status
@@ -596,6 +597,7 @@ HDF5A_API int hdf5a_async_walk(hdf5a_async *ac, const char *path, unsigned max_d
                                void *privdata);
 HDF5A_API int hdf5a_async_info(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
                                void *privdata);
+HDF5A_API int hdf5a_async_compact(hdf5a_async *ac, hdf5a_callback *cb, void *privdata);
 HDF5A_API int hdf5a_async_exists(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
                                  void *privdata);
 HDF5A_API int hdf5a_async_create_link(hdf5a_async *ac, const char *path, const char *target,

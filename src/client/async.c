@@ -604,6 +604,11 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         rep.info = i;
     } else if (cb->op == H5C_EXISTS) {
         rc = h5c_result_bool(r.result, &rep.exists, ac->msg, sizeof ac->msg);
+    } else if (cb->op == H5C_COMPACT) {
+        uint64_t sizes[2] = {0, 0};
+        rc = h5c_result_sizes(r.result, sizes, ac->msg, sizeof ac->msg);
+        rep.before = sizes[0];
+        rep.after = sizes[1];
     } else if (cb->op == H5C_AUTH) {
         h5c_identity id;
         rc = h5c_result_identity(r.result, &id, ac->msg, sizeof ac->msg);
@@ -1024,6 +1029,12 @@ HDF5A_API int hdf5a_async_exists(hdf5a_async *ac, const char *path, hdf5a_callba
                                  void *privdata)
 {
     h5c_request r = {.op = H5C_EXISTS, .path = path};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_compact(hdf5a_async *ac, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_COMPACT};
     return submit(ac, &r, cb, privdata);
 }
 

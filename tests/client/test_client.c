@@ -1009,6 +1009,7 @@ typedef struct rec {
     hdf5a_listing *listing; /* taken from list/walk/list_attrs */
     hdf5a_objinfo *info;    /* taken from info */
     int exists;
+    uint64_t before, after; /* compact */
 } rec;
 
 static int order_seq;
@@ -1032,6 +1033,8 @@ static void on_reply(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
         x->info = hdf5a_reply_take_info(r);
     CHECK(r->listing == NULL && r->info == NULL);
     x->exists = r->exists;
+    x->before = r->before;
+    x->after = r->after;
 }
 
 static hdf5a_async *async_to(int port, hdf5a_poll *p)
@@ -2097,6 +2100,37 @@ static int shared_port(void)
     {                                                                                          \
         fn(shared_port());                                                                     \
     }
+/* compact, both APIs: the file's size comes back, the data stays */
+static void test_compact(int port)
+{
+    hdf5a_client *c = connect_to(port);
+    CHECK(c != NULL);
+    if (!c) return;
+    double big[1 << 16] = {0};
+    uint64_t n[1] = {1 << 16};
+    hdf5a_array a = arr("<f8", 1, n, big, sizeof big);
+    CHECK(hdf5a_write(c, "/compact/gone", &a, NULL) == 0);
+    CHECK(hdf5a_write(c, "/compact/kept", &a, NULL) == 0);
+    CHECK(hdf5a_delete(c, "/compact/gone") == 0);
+    uint64_t before = 0, after = 0;
+    CHECK(hdf5a_compact(c, &before, &after) == 0);
+    CHECK(before > 0 && after > 0 && after <= before);
+    int ex = 0;
+    CHECK(hdf5a_exists(c, "/compact/kept", &ex) == 0 && ex == 1);
+    CHECK(hdf5a_exists(c, "/compact/gone", &ex) == 0 && ex == 0);
+    hdf5a_close(c);
+
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(port, &p);
+    CHECK(ac != NULL);
+    if (!ac) return;
+    rec cp = {0};
+    CHECK(hdf5a_async_compact(ac, on_reply, &cp) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK(cp.calls == 1 && cp.status == 0 && cp.before > 0 && cp.after > 0);
+    hdf5a_async_free(ac);
+}
+
 #define SHARED_TEST(fn) {#fn, fn##_shared}
 
 ON_SHARED_SERVER(test_blocking_ops)
@@ -2115,6 +2149,7 @@ ON_SHARED_SERVER(test_libuv)
 ON_SHARED_SERVER(test_blocking_meta)
 ON_SHARED_SERVER(test_async_meta)
 ON_SHARED_SERVER(test_data_meta_mix)
+ON_SHARED_SERVER(test_compact)
 
 static const check_test tests[] = {
     SHARED_TEST(test_blocking_ops),
@@ -2141,6 +2176,7 @@ static const check_test tests[] = {
     SHARED_TEST(test_blocking_meta),
     SHARED_TEST(test_async_meta),
     SHARED_TEST(test_data_meta_mix),
+    SHARED_TEST(test_compact),
 };
 
 int main(int argc, char **argv)
