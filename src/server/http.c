@@ -53,10 +53,26 @@ static const char *reason(int status)
 
 /* ---- the budget (max_buffered_bytes) ---- */
 
+/* Bytes all HTTP responses hold (a part of the server's buffered bytes):
+ * at most half of max_buffered_bytes (hc_may_hold), so that browsers that
+ * do not read never put the server over its budget, which would make the
+ * writers' large frames wait. One server per process. */
+static uint64_t http_held;
+
 void hc_hold(http_conn *c, int64_t bytes)
 {
-    if (bytes >= 0) net_budget_add(c->srv, (uint64_t)bytes);
-    else net_budget_sub(c->srv, (uint64_t)-bytes);
+    if (bytes >= 0) {
+        http_held += (uint64_t)bytes;
+        net_budget_add(c->srv, (uint64_t)bytes);
+    } else {
+        http_held -= (uint64_t)-bytes;
+        net_budget_sub(c->srv, (uint64_t)-bytes);
+    }
+}
+
+bool hc_may_hold(http_conn *c, uint64_t bytes)
+{
+    return http_held + bytes <= c->srv->cfg->max_buffered_bytes / 2;
 }
 
 /* ---- closing ---- */
@@ -292,7 +308,9 @@ void hc_error(http_conn *c, int status, const char *fmt, ...)
         hc_close(c, "out of memory");
         return;
     }
-    const char *extra = status == 401 ? "WWW-Authenticate: Bearer realm=\"hdf5-async\"\r\n" : NULL;
+    const char *extra = status == 401   ? "WWW-Authenticate: Bearer realm=\"hdf5-async\"\r\n"
+                        : status == 503 ? "Retry-After: 1\r\n"
+                                        : NULL;
     hc_start(c, status, "application/json", (int64_t)j.len, extra);
     hc_body(c, j.p, j.len, free, j.p);
     hc_end(c);

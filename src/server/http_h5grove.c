@@ -652,6 +652,17 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
     bool in_read_buffer = rp.data != NULL;
     bool is_scalar = !nd->v.b;
     reply_free(&rp);
+    if (!hc_may_hold(c, nbytes)) {
+        /* browsers that do not read their answers hold half the budget
+         * already: this one would put writers at risk of waiting */
+        free(scalar);
+        free_read(c, st);
+        hc_error(c, 503,
+                 "Service Unavailable: %.1f MiB of data would wait for browsers, over half of "
+                 "max_buffered_bytes; try again",
+                 (double)nbytes / 1048576.0);
+        return;
+    }
     const dtype *t = st->dt;
     if ((st->safe || st->format == FMT_NPY) && !numeric(t)) {
         free(scalar);

@@ -176,6 +176,9 @@ int hc_submit(http_conn *c, h5a_request *r, char *err, size_t errlen);
 /* Bytes held for a response (storage replies, streamed pieces): counted in
  * max_buffered_bytes. */
 void hc_hold(http_conn *c, int64_t bytes);
+/* May HTTP responses hold `bytes` more? (Half of max_buffered_bytes is
+ * theirs at most; past it /api/data answers 503.) */
+bool hc_may_hold(http_conn *c, uint64_t bytes);
 
 /* ---- the h5grove endpoints (http_h5grove.c) ---- */
 

@@ -199,3 +199,69 @@ def test_viewer_page_served(srv):
         assert st == 200 and len(js) > 100000
     else:
         assert b"make viewer" in body
+
+
+def test_slow_browsers_never_stall_writers(tmp_path):
+    """Browsers that ask for a large /api/data and never read a byte of it
+    (bin: the read buffer itself; json: generated as the socket drains)
+    hold their responses, but HTTP responses may hold only half of
+    max_buffered_bytes: past it /api/data answers 503 (Retry-After), so the
+    server never goes over its budget because of them, and a writer's large
+    appends (frames over 64 KiB, which wait while the server is over budget)
+    go on. slow_client_timeout 0: nothing rescues a stalled writer here, so
+    without the bound the writer below waits forever (IO timeout)."""
+    s = start_server(tmp_path, http=True,
+                     server_opts={"max_buffered_bytes": "16M", "slow_client_timeout": 0})
+    browsers = []
+    try:
+        big = np.arange(6 * 1024 * 1024 // 8, dtype="<f8")  # 6 MiB
+        with RawConn(s) as c:
+            r = c.call({"id": 1, "op": "write", "path": "/big",
+                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [big.size],
+                                 "data": big.tobytes()}})
+            assert r["ok"], r
+        for fmt in ("bin", "json", "bin", "json"):
+            b = socket.socket()
+            b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # no kernel autotuning
+            b.connect(("127.0.0.1", s.http_port))
+            b.sendall(b"GET /api/data?file=data.h5&path=/big&format=%s HTTP/1.1\r\n"
+                      b"Host: x\r\n\r\n" % fmt.encode())
+            browsers.append(b)
+        # every browser's read is answered before the writer starts
+        with RawConn(s) as c:
+            for i in range(len(browsers)):
+                r = c.call({"id": 100 + i, "op": "ping"})
+                assert r["ok"], r
+        row = np.arange(2 * 1024 * 1024 // 8, dtype="<f8")  # 2 MiB frames
+        with RawConn(s) as w:
+            for i in range(20):
+                r = w.call({"id": i, "op": "append", "path": "/log/big_rows",
+                            "data": {"nd": True, "type": "<f8", "kind": "", "shape": [1, row.size],
+                                     "data": row.tobytes()}})
+                assert r["ok"], r
+        # what the browsers got: 200 (its body stalled) or 503 at once
+        statuses = []
+        for b in browsers:
+            b.settimeout(IO_TIMEOUT)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = b.recv(4096)
+                assert chunk, head
+                head += chunk
+            statuses.append(int(head.split(b" ")[1]))
+            if statuses[-1] == 503:
+                assert b"Retry-After: " in head and b"max_buffered_bytes" in head, head
+        assert statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses
+    finally:
+        for b in browsers:
+            b.close()
+    # the stalled responses let go: the whole dataset can be read again
+    for fmt in ("bin", "json"):
+        st, _, body = get(s.http_port, "/api/data?file=data.h5&path=/big&format=" + fmt)
+        assert st == 200, body[:300]
+        got = np.frombuffer(body, "<f8") if fmt == "bin" else np.array(json.loads(body))
+        assert np.array_equal(got, big)
+    s.stop()
+    import h5py
+    with h5py.File(s.file, "r") as f:
+        assert f["/log/big_rows"].shape == (20, row.size)
