@@ -106,7 +106,7 @@ static void hc_close(http_conn *c, const char *why)
     if (c->prev) c->prev->next = c->next;
     else s->http_conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    s->http_nconns--;
+    if (!c->rejected) s->http_nconns--;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
@@ -562,6 +562,16 @@ static void route(http_conn *c)
     http_parser_url_init(&u);
     c->t_begin = uv_hrtime();
     c->endpoint = H5A_EP_OTHER;
+    if (c->rejected) {
+        c->keep_alive = false;
+        c->close_after = true;
+        hc_error(c, 503,
+                 "Service Unavailable: the server has %zu connections open (max_connections = "
+                 "%llu); try later",
+                 s->nconns - s->nrejected + s->http_nconns,
+                 (unsigned long long)s->cfg->max_connections);
+        return;
+    }
     if (http_parser_parse_url(c->url, c->url_len, 0, &u) || !(u.field_set & (1 << UF_PATH))) {
         c->keep_alive = false;
         hc_error(c, 400, "Bad Request: cannot parse the URL");
@@ -937,10 +947,13 @@ static void on_connection(uv_stream_t *l, int status)
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
+    /* both ports' connections count against max_connections */
+    size_t open = s->nconns - s->nrejected + s->http_nconns;
+    c->rejected = open >= s->cfg->max_connections;
     c->next = s->http_conns;
     if (s->http_conns) s->http_conns->prev = c;
     s->http_conns = c;
-    s->http_nconns++;
+    if (!c->rejected) s->http_nconns++;
     c->last_active = uv_now(&s->loop);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
@@ -949,20 +962,11 @@ static void on_connection(uv_stream_t *l, int status)
         hc_close(c, "out of memory for a TLS session");
         return;
     }
-    /* both ports' connections count against max_connections */
-    size_t open = s->nconns - s->nrejected + s->http_nconns - 1;
-    if (open >= s->cfg->max_connections) {
-        c->busy = true;
-        c->keep_alive = false;
-        c->close_after = true;
-        if (c->tls) { /* no handshake yet: nothing can be said in TLS */
-            hc_close(c, "over max_connections");
-            return;
-        }
-        hc_error(c, 503, "Service Unavailable: the server has %zu connections (max_connections)",
-                 open);
+    if (c->rejected && c->tls) { /* no handshake yet: nothing can be said in TLS */
+        hc_close(c, "over max_connections");
         return;
     }
+    /* a rejected one is read too: route() answers its request with 503 */
     uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
     maybe_read(c);
 }
@@ -1021,6 +1025,13 @@ void http_sweep(server *s, uint64_t now)
             } else {
                 c->stall_since = 0;
             }
+            continue;
+        }
+        if (c->rejected && now - c->last_active >= (cfg->frame_timeout && cfg->frame_timeout * 1000 <
+                                                     HTTP_REJECTED_MS
+                                                     ? cfg->frame_timeout * 1000
+                                                     : HTTP_REJECTED_MS)) {
+            hc_close(c, "over max_connections, no request");
             continue;
         }
         if (c->in_request && cfg->frame_timeout &&

@@ -28,6 +28,9 @@
 /* An HTTP connection with nothing in flight is closed after this long
  * (idle_timeout when it is shorter). */
 #define HTTP_IDLE_MS (300 * 1000)
+/* A connection over max_connections that sends no request is closed after
+ * this long (frame_timeout when it is shorter). */
+#define HTTP_REJECTED_MS (10 * 1000)
 /* Query parameters kept per request (attr_keys may repeat). */
 #define HTTP_MAX_PARAMS 64
 
@@ -150,6 +153,10 @@ struct http_conn {
     bool reading;
     bool closing;
     bool close_after; /* close once this response is out */
+    /* over max_connections when it came: its request is read (closing on
+     * unread bytes would reset the connection and lose the answer) and
+     * answered 503; not counted in http_nconns */
+    bool rejected;
 };
 
 /* Query parameter `key` (the first one), or NULL. */

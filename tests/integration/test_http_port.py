@@ -265,3 +265,33 @@ def test_slow_browsers_never_stall_writers(tmp_path):
     import h5py
     with h5py.File(s.file, "r") as f:
         assert f["/log/big_rows"].shape == (20, row.size)
+
+
+def test_max_connections_counts_both_ports(tmp_path):
+    """max_connections is one limit over both ports: with 2 allowed, one
+    main-port client and one kept-alive browser fill it; a third, on either
+    port, is told why (HTTP 503 / TOO_LARGE) and closed; once the browser
+    leaves, a new one is served."""
+    s = start_server(tmp_path, http=True, server_opts={"max_connections": 2})
+    try:
+        with RawConn(s) as c:
+            assert c.call({"id": 1, "op": "ping"})["ok"]
+            b = socket.create_connection(("127.0.0.1", s.http_port), timeout=IO_TIMEOUT)
+            b.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b.recv(4096).startswith(b"HTTP/1.1 200 ")  # kept alive
+            out = raw(s.http_port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 503 ") and b"max_connections" in out, out
+            with RawConn(s) as d:
+                r = d.recv()
+                assert r["error"]["code"] == "TOO_LARGE" and d.is_closed_by_peer(), r
+            b.close()
+            # the browser's close is seen; then a new browser is served
+            deadline = time.monotonic() + IO_TIMEOUT
+            while True:
+                out = raw(s.http_port, b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+                if out.startswith(b"HTTP/1.1 200 ") or time.monotonic() > deadline:
+                    break
+            assert out.startswith(b"HTTP/1.1 200 "), out
+            assert c.call({"id": 2, "op": "ping"})["ok"]
+    finally:
+        s.stop()
