@@ -55,6 +55,8 @@ typedef struct api_state {
     uint8_t *inline_copy; /* a small array's bytes, copied out of the reply */
     /* paths */
     bool started;
+    bool walked;           /* resolve_links=all: the last page came */
+    char *unresolved;      /* resolve_links=all: the first link that leads nowhere */
 } api_state;
 
 /* ---- helpers ---- */
@@ -813,6 +815,66 @@ static void attr_answer(http_conn *c, api_state *st, h5a_request *r)
 
 /* ---- /api/paths ---- */
 
+/* resolve_links=all (content.get_list_of_paths: create_content of every
+ * path with LinkResolution.ALL): a link that leads nowhere is 404 "Cannot
+ * resolve". External links are never followed here, so each is such a
+ * link; each soft link is checked by an info of its path (which follows
+ * it), given while the walk goes on. The list is sent once all is known. */
+static void paths_all_check(http_conn *c, api_state *st, const mp_node *e)
+{
+    const mp_node *kind = get(e, "kind"), *path = get(e, "path");
+    if (st->unresolved || !path || !mp_is_raw(path)) return;
+    if (is(kind, "external_link")) {
+        const mp_node *t = get(e, "target"), *f = get(e, "file");
+        char buf[8600];
+        snprintf(buf, sizeof buf, "Cannot resolve <ExternalLink to \"%.*s\" in file \"%.*s\"> at %.*s of %s (external links are never followed)",
+                 t ? (int)t->len : 0, t ? (const char *)t->v.ptr : "", f ? (int)f->len : 0,
+                 f ? (const char *)f->v.ptr : "", (int)path->len, (const char *)path->v.ptr,
+                 file_name(c));
+        st->unresolved = strdup(buf);
+        return;
+    }
+    if (!is(kind, "soft_link")) return;
+    char p[4200];
+    snprintf(p, sizeof p, "%.*s", (int)path->len, (const char *)path->v.ptr);
+    h5a_request *r = mkreq(OP_INFO, p);
+    char err[512];
+    if (!r || hc_submit(c, r, err, sizeof err)) {
+        h5a_request_free(r);
+        st->unresolved = strdup("Cannot resolve a soft link (out of memory or permission)");
+        return;
+    }
+    st->waiting++;
+}
+
+/* resolve_links=all: everything is known once the walk is done and no
+ * check waits */
+static void paths_all_finish(http_conn *c, api_state *st)
+{
+    if (!st->walked || st->waiting) return;
+    if (st->unresolved) {
+        hc_error(c, 404, "%s", st->unresolved);
+        return;
+    }
+    hc_json(c, 200, &st->children);
+}
+
+static void paths_all_info(http_conn *c, api_state *st, h5a_request *r)
+{
+    reply rp;
+    if (!st->unresolved && decode(r, &rp) == 0) {
+        if (!rp.result) {
+            char buf[8600];
+            snprintf(buf, sizeof buf, "Cannot resolve <SoftLink> at %s of %s (%s)", r->path,
+                     file_name(c), rp.msg);
+            st->unresolved = strdup(buf);
+        }
+        reply_free(&rp);
+    }
+    h5a_request_free(r);
+    paths_all_finish(c, st);
+}
+
 static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
 {
     reply rp;
@@ -828,10 +890,12 @@ static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
         h5a_request_free(r); /* the decoded nodes pointed into its reply */
         return;
     }
-    hjson j = {0};
+    bool all = st->resolve == RESOLVE_ALL;
+    hjson j0 = {0}, *jp = all ? &st->children : &j0;
+#define j (*jp)
     if (!st->started) {
         st->started = true;
-        hc_start(c, 200, "application/json", -1, NULL);
+        if (!all) hc_start(c, 200, "application/json", -1, NULL);
         j_lit(&j, "[");
         j_cstr(&j, st->path);
     }
@@ -840,6 +904,7 @@ static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
     for (uint32_t i = 0; e && i < entries->len; i++, e = mp_next(e)) {
         j_lit(&j, ", ");
         j_from_mp(&j, get(e, "path"));
+        if (all) paths_all_check(c, st, e);
     }
     const mp_node *next = get(rp.result, "next");
     bool more = next && mp_is_raw(next);
@@ -861,14 +926,20 @@ static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
     } else {
         j_lit(&j, "]");
     }
+#undef j
     reply_free(&rp);
-        h5a_request_free(r); /* the decoded nodes pointed into its reply */
-    if (j.oom) {
-        j_free(&j);
+    h5a_request_free(r); /* the decoded nodes pointed into its reply */
+    if (all) {
+        st->walked = !more;
+        paths_all_finish(c, st);
+        return;
+    }
+    if (j0.oom) {
+        j_free(&j0);
         hc_error(c, 500, "out of memory");
         return;
     }
-    hc_body(c, j.p, j.len, free, j.p);
+    hc_body(c, j0.p, j0.len, free, j0.p);
     if (!more) hc_end(c);
 }
 
@@ -885,6 +956,7 @@ void h5g_free(http_conn *c)
     dtype_free(st->dt);
     free(st->inline_copy);
     j_free(&st->children);
+    free(st->unresolved);
     free(st);
     c->api = NULL;
 }
@@ -936,6 +1008,7 @@ void h5g_on_done(http_conn *c, h5a_request *r)
     }
     if (st->api == API_DATA) data_answer(c, st, r);
     else if (st->api == API_ATTR) attr_answer(c, st, r);
+    else if (r->op == OP_INFO) paths_all_info(c, st, r);
     else paths_answer(c, st, r);
 }
 
