@@ -108,6 +108,14 @@ viewer: build/viewer/.stamp
 build/viewer/.stamp: $(VIEWER_SRC)
 	@./scripts/viewer-build.sh build/viewer
 
+# docs/viewer.png: the screenshot tests/integration/test_http_viewer.py takes
+# (headless Chromium on the live viewer, a dataset plotted), kept in the docs
+.PHONY: viewer-shot
+viewer-shot: deps $(SERVER)
+	H5A_SERVER=$(abspath $(SERVER)) H5A_VIEWER_SHOT=$(CURDIR)/docs/viewer.png \
+	    $(PY) -m pytest -q tests/integration/test_http_viewer.py
+	@test -s docs/viewer.png || { echo "viewer-shot: no screenshot (was the test skipped?)"; exit 1; }
+
 $(BUILD)/viewer_assets.c: build/viewer/.stamp scripts/viewer-assets.sh
 	@mkdir -p $(dir $@)
 	./scripts/viewer-assets.sh build/viewer $@
