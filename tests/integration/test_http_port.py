@@ -295,3 +295,39 @@ def test_max_connections_counts_both_ports(tmp_path):
             assert c.call({"id": 2, "op": "ping"})["ok"]
     finally:
         s.stop()
+
+
+def test_metrics_follow_the_load(srv):
+    """Each metric moves with what it counts: an error code is its own
+    series, fsync commits feed the fsync histogram, a queued request shows
+    in the storage thread's busy time, open connections per port."""
+    def scrape():
+        st, _, body = get(srv.http_port, "/metrics")
+        assert st == 200
+        return body.decode()
+
+    before = scrape()
+    with RawConn(srv) as c:
+        r = c.call({"id": 1, "op": "read", "path": "/missing"})
+        assert not r["ok"] and r["error"]["code"] == "NOT_FOUND", r
+        for i in range(3):
+            r = c.call({"id": 2 + i, "op": "append", "path": "/log/f", "durability": "fsync",
+                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [1],
+                                 "data": np.float64(i).tobytes()}})
+            assert r["ok"], r
+        during = scrape()
+        assert metric(during, "hdf5_async_connections", 'port="main"') == 1
+    assert metric(during, "hdf5_async_requests_total", 'op="read",code="NOT_FOUND"') == 1
+    assert metric(during, "hdf5_async_request_apply_seconds_count", 'op="read"') >= 1
+    assert (metric(during, "hdf5_async_fsync_seconds_count")
+            >= metric(before, "hdf5_async_fsync_seconds_count") + 1)
+    assert (metric(during, "hdf5_async_commits_total", 'level="fsync"')
+            >= metric(before, "hdf5_async_commits_total", 'level="fsync"') + 1)
+    assert (metric(during, "hdf5_async_storage_busy_seconds_total")
+            > metric(before, "hdf5_async_storage_busy_seconds_total"))
+    assert metric(during, "hdf5_async_wal_bytes") > 0
+    assert (metric(during, "hdf5_async_http_requests_total", 'endpoint="metrics",status="200"')
+            >= 1)
+    deadline = time.monotonic() + IO_TIMEOUT  # the close is seen in a later turn of the loop
+    while metric(scrape(), "hdf5_async_connections", 'port="main"') != 0:
+        assert time.monotonic() < deadline
