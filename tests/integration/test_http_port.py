@@ -331,3 +331,83 @@ def test_metrics_follow_the_load(srv):
     deadline = time.monotonic() + IO_TIMEOUT  # the close is seen in a later turn of the loop
     while metric(scrape(), "hdf5_async_connections", 'port="main"') != 0:
         assert time.monotonic() < deadline
+
+
+def test_https_with_the_main_ports_certificate(tmp_path):
+    """With tls_cert_file the HTTP port speaks HTTPS with the same
+    certificate (TLS 1.2+); a large /api/data goes through TLS intact; plain
+    HTTP to it is told (400) and closed."""
+    import ssl
+    d = tmp_path / "pki"
+    d.mkdir()
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=ca")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("req", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "san.ext")
+    s = start_server(tmp_path / "srv", http=True, server_opts={
+        "tls_cert_file": d / "srv.pem", "tls_key_file": d / "srv.key"})
+    try:
+        ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+        big = np.arange(300000, dtype="<f8")
+        conn = socket.create_connection(("127.0.0.1", s.port), timeout=IO_TIMEOUT)
+        with ctx.wrap_socket(conn, server_hostname="127.0.0.1") as t:
+            from msgpack import packb, unpackb
+            import struct
+            p = packb({"id": 1, "op": "write", "path": "/big",
+                       "data": {"nd": True, "type": "<f8", "kind": "", "shape": [big.size],
+                                "data": big.tobytes()}}, use_bin_type=True)
+            t.sendall(struct.pack(">I", len(p)) + p)
+            buf = b""
+            while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+                chunk = t.recv(65536)
+                assert chunk, buf
+                buf += chunk
+            assert unpackb(buf[4:])["ok"]
+        for url, check in [("/health", lambda b: json.loads(b)["status"] == "ok"),
+                           ("/api/data?file=data.h5&path=/big&format=bin",
+                            lambda b: np.array_equal(np.frombuffer(b, "<f8"), big)),
+                           ("/api/data?file=data.h5&path=/big",
+                            lambda b: np.array_equal(np.array(json.loads(b)), big))]:
+            with urllib.request.urlopen("https://127.0.0.1:%d%s" % (s.http_port, url),
+                                        context=ctx, timeout=IO_TIMEOUT) as r:
+                assert r.status == 200 and check(r.read()), url
+        out = raw(s.http_port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 400 ") and b"HTTPS" in out, out
+    finally:
+        s.stop()
+
+
+def test_500_is_json(srv):
+    # h5grove: get_list_of_paths raises TypeError ("... is not a group") on a
+    # dataset, an uncaught exception: 500 (docs/_static/api.yaml: errors as
+    # {"message"}); h5web shows the message
+    append(srv, 1)
+    st, h, body = get(srv.http_port, "/api/paths?file=data.h5&path=/log/x")
+    assert st == 500 and h["Content-Type"] == "application/json", body
+    assert json.loads(body) == {"message": "/log/x is not a group"}
+
+
+def test_viewer_build_without_npm(tmp_path):
+    """Where npm is missing (or the registry unreachable) the viewer's build
+    still succeeds, with one page that says how to build the viewer: the
+    server then serves that page at /."""
+    from h5a_util import REPO_ROOT
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("mkdir", "rm", "cat", "touch", "dirname"):  # all it needs, but npm
+        os.symlink(shutil.which(tool), bindir / tool)
+    out = tmp_path / "viewer"
+    p = subprocess.run(["/bin/sh", os.path.join(REPO_ROOT, "scripts", "viewer-build.sh"),
+                        str(out)], env={"PATH": str(bindir)}, capture_output=True, timeout=60)
+    assert p.returncode == 0, p
+    assert b"npm is not installed" in p.stderr
+    page = (out / "index.html").read_text()
+    assert "make viewer" in page and "npm is not installed" in page
+    assert sorted(os.listdir(out)) == [".stamp", "index.html"]
