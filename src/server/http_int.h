@@ -187,7 +187,10 @@ void hc_hold(http_conn *c, int64_t bytes);
  * theirs at most; past it /api/data answers 503.) */
 bool hc_may_hold(http_conn *c, uint64_t bytes);
 
-/* ---- the h5grove endpoints (http_h5grove.c) ---- */
+/* A parsed request (c->url, c->method, c->auth): answer it (http_route.c). */
+void hc_route(http_conn *c);
+
+/* ---- the h5grove endpoints (http_h5grove.c, http_data.c) ---- */
 
 enum { API_META, API_DATA, API_ATTR, API_PATHS };
 void h5g_handle(http_conn *c, int api);
