@@ -411,3 +411,37 @@ def test_viewer_build_without_npm(tmp_path):
     page = (out / "index.html").read_text()
     assert "make viewer" in page and "npm is not installed" in page
     assert sorted(os.listdir(out)) == [".stamp", "index.html"]
+
+
+def test_unread_response_dropped_after_slow_client_timeout(tmp_path):
+    """A browser that takes none of a large response's bytes for
+    slow_client_timeout seconds is dropped, as a client of the main port
+    would be: what it held is let go (buffered bytes back to 0) and the
+    server goes on serving."""
+    s = start_server(tmp_path, http=True, server_opts={"slow_client_timeout": 1})
+    try:
+        big = np.arange(4 * 1024 * 1024 // 8, dtype="<f8")
+        with RawConn(s) as c:
+            r = c.call({"id": 1, "op": "write", "path": "/big",
+                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [big.size],
+                                 "data": big.tobytes()}})
+            assert r["ok"], r
+        b = socket.socket()
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        b.connect(("127.0.0.1", s.http_port))
+        b.sendall(b"GET /api/data?file=data.h5&path=/big&format=bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + IO_TIMEOUT  # waiting for the sweep, no assertion on time
+        while "dropped http" not in s.stderr():
+            assert time.monotonic() < deadline, s.stderr()[-2000:]
+            time.sleep(0.1)
+        assert "slow_client_timeout" in s.stderr()
+        while True:
+            st, _, body = get(s.http_port, "/metrics")
+            if metric(body.decode(), "hdf5_async_buffered_bytes") == 0:
+                break
+            assert time.monotonic() < deadline
+        b.close()
+        st, _, body = get(s.http_port, "/api/data?file=data.h5&path=/big&format=bin")
+        assert st == 200 and body == big.tobytes()
+    finally:
+        s.stop()
