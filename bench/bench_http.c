@@ -220,4 +220,9 @@ void bench_http(const char *bin, const char *dir, size_t rows)
     free(lat);
     if (errors) die("%s", "the poller got wrong answers");
     stop_server(pid);
+    /* 6 phases of rows x 128 bytes: not left behind in the bench directory */
+    unlink(file);
+    char wal[sizeof file + 8];
+    snprintf(wal, sizeof wal, "%s.wal", file);
+    unlink(wal);
 }
