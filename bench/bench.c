@@ -825,7 +825,7 @@ int main(int argc, char **argv)
     }
     if (RUN("large")) bench_large(dir, quick ? 2 : 5);
     if (RUN("tls")) bench_tls(bin, dir, quick ? 2 : 5, piped, suites);
-    if (RUN("http")) bench_http(bin, dir, quick ? 200000 : 1000000);
+    if (RUN("http")) bench_http(bin, dir, quick ? 200000 : 500000, quick ? 3 : 5);
     if (RUN("dur")) bench_durability_levels(dir, quick ? 500 : 3000, quick ? 20000 : 100000);
     if (RUN("conn")) {
         /* on a server of its own, so its RSS is what the connections cost */

@@ -25,7 +25,7 @@ double bench_pipelined_to(int port, int nclients, size_t total, size_t window);
 extern const char *pipe_one_path;
 
 /* bench_http.c: appends from 64 clients with and without a browser-like
- * poller on the HTTP port. */
-void bench_http(const char *bin, const char *dir, size_t rows);
+ * poller on the HTTP port: npairs pairs of phases of `rows` rows each. */
+void bench_http(const char *bin, const char *dir, size_t rows, int npairs);
 
 #endif
