@@ -58,7 +58,9 @@ enum {
     HDF5A_EUNAUTHENTICATED = -17,   /* no token or a bad one (see hdf5a_connect_opts) */
     HDF5A_EPERMISSION_DENIED = -18, /* the token's role or path prefixes forbid it */
     HDF5A_ENO_SPACE = -19,          /* the server's disk is full: the change was not applied */
-    HDF5A_ELAST_SERVER = HDF5A_ENO_SPACE, /* codes -1 .. this one come from the server */
+    HDF5A_ESEQ_TOO_OLD = -20,       /* a resent request is older than the server remembers:
+                                       it may have been applied; it was not applied again */
+    HDF5A_ELAST_SERVER = HDF5A_ESEQ_TOO_OLD, /* codes -1 .. this one come from the server */
     HDF5A_EIO = -100,      /* connect/send/receive failed; the connection is unusable */
     HDF5A_ETIMEOUT = -101, /* no answer in time; the connection is unusable */
     HDF5A_ECLOSED = -102,  /* the connection closed (or was freed) before the reply */

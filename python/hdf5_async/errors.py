@@ -230,6 +230,14 @@ class NoSpaceError(HDF5AsyncError, OSError):
     code = "NO_SPACE"
 
 
+class SeqTooOldError(HDF5AsyncError, RuntimeError):
+    """A request resent with the same client_id and seq is older than the
+    server's window for that client: it may have been applied once, and it
+    was not applied again (its result is no longer known)."""
+
+    code = "SEQ_TOO_OLD"
+
+
 # ---------------------------------------------------------------- helpers
 
 _FLAVOURS: Dict[Tuple[type, type], type] = {}
