@@ -289,6 +289,7 @@ def error_from_reply(error: Any) -> HDF5AsyncError:
     code = _text(error["code"])
     message = str(_text(error.get("message", "")))
     cls = ERROR_CLASSES.get(code)
-    if cls is None:
-        return HDF5AsyncError(message, code=code)
-    return cls(message)
+    exc = HDF5AsyncError(message, code=code) if cls is None else cls(message)
+    if isinstance(error.get("index"), int):
+        exc.index = error["index"]  # type: ignore[attr-defined]  # the failing op of a batch
+    return exc
