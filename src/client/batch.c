@@ -175,6 +175,16 @@ HDF5A_API int hdf5a_batch_add_raw(hdf5a_batch *b, const void *msgpack_map, size_
     char why[256];
     int rc = mp_decode(msgpack_map, len, NULL, &doc, why, sizeof why);
     bool is_map = rc == 0 && doc.nodes[0].type == MP_MAP;
+    /* its kind, for the shape in its result */
+    h5c_op kind = H5C_PING;
+    const mp_node *op = is_map ? mp_map_get(&doc.nodes[0], "op") : NULL;
+    static const struct { const char *name; h5c_op op; } shaped[] = {
+        {"write", H5C_WRITE}, {"update", H5C_WRITE}, {"append", H5C_APPEND},
+        {"insert", H5C_INSERT}, {"resize", H5C_RESIZE}, {"write_slice", H5C_WRITE_SLICE},
+        {"create_dataset", H5C_CREATE_DATASET}};
+    for (size_t i = 0; op && mp_is_raw(op) && i < sizeof shaped / sizeof shaped[0]; i++)
+        if (mp_raw_eq(op, shaped[i].name))
+            kind = shaped[i].op;
     mp_doc_free(&doc);
     if (!is_map)
         return h5a_fail(b->errstr, sizeof b->errstr, HDF5A_EINVAL,
@@ -185,7 +195,7 @@ HDF5A_API int hdf5a_batch_add_raw(hdf5a_batch *b, const void *msgpack_map, size_
     mp_put_raw(&b->ops, msgpack_map, len);
     if (b->ops.oom)
         return h5a_fail(b->errstr, sizeof b->errstr, HDF5A_ENOMEM, "out of memory");
-    b->kinds[b->n++] = H5C_PING; /* its result is not decoded */
+    b->kinds[b->n++] = kind;
     return 0;
 }
 
