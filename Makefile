@@ -250,8 +250,8 @@ BENCH_ARGS ?=
 all: $(BENCH)
 .PHONY: bench
 
-$(BENCH): bench/bench.c $(LIB_A)
-	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS) -lhiredis
+$(BENCH): bench/bench.c bench/bench_exactly.c bench/bench_exactly.h $(LIB_A)
+	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c bench/bench_exactly.c $(LIB_A) $(PKG_LIBS) -lhiredis
 
 # bench/bench_python.py: the Python rows (hdf5_async.File and HDF5Client
 # through the server against h5py on a local file), after the C table.

@@ -138,9 +138,17 @@ int h5a_op_BATCH(h5a_engine *e, h5a_request *r, h5a_err *err)
                                                                      sizeof cerr) != 0)
         return h5a_err_set(err, H5A_E_HDF5_ERROR,
                            "batch not applied: committing what came before it failed: %s", cerr);
-    for (uint32_t i = 0; i < r->nsub; i++) {
+    for (uint32_t i = 0, next = 0; i < r->nsub; i++) {
         h5a_request *sub = r->sub[i];
-        h5a_engine_execute(e, sub);
+        if (i >= next) {
+            /* a run of appends to one dataset: one write, as outside a
+             * batch (each still gets its own answer; a failure is found
+             * by the one-by-one fallback, and the whole batch rolled back) */
+            next = i + 1;
+            while (next < r->nsub && next - i < 4096 && h5a_engine_can_group(sub, r->sub[next]))
+                next++;
+            h5a_engine_execute_appends(e, &r->sub[i], next - i);
+        }
         if (sub->reply_ok && !sub->reply.oom) continue;
         /* the error of op i, as the batch's */
         int code = sub->reply_code ? sub->reply_code : H5A_E_INTERNAL;
