@@ -247,3 +247,19 @@ def test_kill_9_during_a_stream_of_batches(start_server, level):
     assert last == n - 1
     if level == "flush":
         assert n >= len(acked)
+
+
+def test_grouped_appends_in_a_batch(server):
+    """Runs of appends to one dataset in a batch are written as one; a
+    failure after such a run still takes the run back."""
+    row = {"op": "append", "path": "/a", "data": np.ones((2, 2), dtype="<f8")}
+    with RawConn(server) as c:
+        assert_ok(call(c, {"id": 1, "op": "append", "path": "/a", "data": np.zeros((1, 2))}))
+        r = call(c, {"id": 2, "op": "batch", "ops": [row] * 50})
+        assert [x["shape"][0] for x in r["result"]] == list(range(3, 103, 2))
+        r = call(c, {"id": 3, "op": "batch", "ops": [row] * 5 + [bad_op()] + [row] * 5})
+        assert_error(r, "SHAPE_MISMATCH", 3)
+        assert r["error"]["index"] == 5
+    server.stop()
+    with h5py.File(server.file, "r") as f:
+        assert f["/a"].shape == (101, 2)
