@@ -5,6 +5,8 @@ burst as the original; a seq below the window gets SEQ_TOO_OLD; the table
 stays bounded (dedup_max_clients)."""
 
 import os
+import re
+import signal
 
 import h5py
 import msgpack
@@ -191,6 +193,18 @@ def test_table_bounded_by_max_clients(start_server):
                        "client_id": "cid-%d" % (n - 1), "seq": 1}])
         assert_ok(r[0])
         stats = open("/proc/%d/status" % srv.proc.pid).read()
+        # the memory report (SIGUSR1) counts the table: at most 1000 clients
+        srv.proc.send_signal(signal.SIGUSR1)
+        report = []
+        for i in range(100000):  # printed between two rounds of the storage thread
+            c.call({"id": 2, "op": "ping"})
+            report = [ln for ln in open(srv.stderr_path).read().splitlines()
+                      if "exactly-once table" in ln]
+            if report:
+                break
+    assert report, "no memory report"
+    clients = int(re.search(r"exactly-once table [0-9.]+ MiB \((\d+) clients", report[-1]).group(1))
+    assert 0 < clients <= 1000
     rss = int([l for l in stats.splitlines() if l.startswith("VmRSS")][0].split()[1])
     assert rss < 200 * 1024, "RSS %d KiB with 100k client_ids" % rss
     srv.stop()
