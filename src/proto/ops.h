@@ -1,6 +1,6 @@
 /* The one list of operations. Everything that needs to know which ops exist,
  * what each takes and what it may do expands H5A_OPS: the server's parser
- * and op enum (and the permission and batch checks when they come), the C
+ * and op enum, the permission (auth.c) and batch (request.c) checks, the C
  * client's op enum and encoder, and (through a test that compares them) the
  * Python client and docs/protocol.md.
  *
