@@ -206,7 +206,10 @@ def test_table_bounded_by_max_clients(start_server):
     clients = int(re.search(r"exactly-once table [0-9.]+ MiB \((\d+) clients", report[-1]).group(1))
     assert 0 < clients <= 1000
     rss = int([l for l in stats.splitlines() if l.startswith("VmRSS")][0].split()[1])
-    assert rss < 200 * 1024, "RSS %d KiB with 100k client_ids" % rss
+    print("server RSS after 100k client_ids (dedup_max_clients 1000): %d KiB" % rss)
+    sanitized = os.environ.get("H5A_SANFLAGS") or "asan" in h5a_util.server_binary()
+    if not sanitized:  # ASan's quarantine keeps freed memory resident
+        assert rss < 200 * 1024, "RSS %d KiB with 100k client_ids" % rss
     srv.stop()
     with h5py.File(srv.file, "r") as f:
         assert f.attrs["a"] == n - 1  # the repeat was not applied
