@@ -512,6 +512,8 @@ typedef struct hdf5a_reply {
     const hdf5a_objinfo *info;    /* info; NULL otherwise */
     int exists;                   /* exists: 1 or 0 */
     uint64_t before, after;       /* compact: the file's size before and after */
+    int has_index;                /* batch: an op of it failed (status is its error) */
+    long index;                   /* ... which one */
 } hdf5a_reply;
 
 /* Fires exactly once per request: with the reply, or with status
@@ -662,6 +664,13 @@ HDF5A_API int hdf5a_async_create_link(hdf5a_async *ac, const char *path, const c
                                       hdf5a_callback *cb, void *privdata);
 HDF5A_API int hdf5a_async_move(hdf5a_async *ac, const char *path, const char *dest,
                                hdf5a_callback *cb, void *privdata);
+/* Send a batch (hdf5a_batch_*) on an asynchronous context: the request is
+ * copied at once; b must live until the callback, which fills its results
+ * (hdf5a_batch_result_shape then works as after hdf5a_batch_send). On
+ * failure the reply's status is the failing op's error, and has_index and
+ * index say which op it was. */
+HDF5A_API int hdf5a_async_batch_send(hdf5a_async *ac, hdf5a_batch *b, hdf5a_callback *cb,
+                                     void *privdata);
 
 #ifdef __cplusplus
 }

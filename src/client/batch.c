@@ -225,18 +225,26 @@ int h5c_result_batch(const mp_node *result, hdf5a_batch *b, char *err, size_t er
     return 0;
 }
 
-HDF5A_API int hdf5a_batch_send(hdf5a_client *c, hdf5a_batch *b, long *failed)
+int h5c_batch_request(hdf5a_batch *b, h5c_request *r)
 {
-    if (failed)
-        *failed = -1;
-    if (!c || !b)
+    if (!b)
         return HDF5A_EINVAL;
     if (b->n > UINT32_MAX)
         return h5a_fail(b->errstr, sizeof b->errstr, HDF5A_EINVAL, "too many ops in a batch");
     b->nres = 0;
-    h5c_request r = {.op = H5C_BATCH, .ops = b->ops.data, .ops_len = b->ops.len,
-                     .nops = (uint32_t)b->n};
-    return h5c_blocking_batch(c, &r, b, failed);
+    h5c_request one = {.op = H5C_BATCH, .ops = b->ops.data, .ops_len = b->ops.len,
+                       .nops = (uint32_t)b->n};
+    *r = one;
+    return 0;
+}
+
+HDF5A_API int hdf5a_batch_send(hdf5a_client *c, hdf5a_batch *b, long *failed)
+{
+    if (failed)
+        *failed = -1;
+    h5c_request r;
+    int rc = c ? h5c_batch_request(b, &r) : HDF5A_EINVAL;
+    return rc ? rc : h5c_blocking_batch(c, &r, b, failed);
 }
 
 HDF5A_API int hdf5a_batch_result_shape(const hdf5a_batch *b, size_t i, int *ndim,

@@ -119,6 +119,8 @@ int h5c_result_batch(const mp_node *result, hdf5a_batch *b, char *err, size_t er
 /* Send a batch request on the blocking client (blocking.c): the reply's
  * results into b; *failed the failing op's index or -1. */
 int h5c_blocking_batch(hdf5a_client *c, const h5c_request *r, hdf5a_batch *b, long *failed);
+/* The batch request of b (batch.c), for either client. */
+int h5c_batch_request(hdf5a_batch *b, h5c_request *r);
 
 /* Who an auth reply says the connection is: {"name": str or nil, "role"}. */
 typedef struct h5c_identity {

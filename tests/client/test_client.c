@@ -1015,6 +1015,8 @@ typedef struct rec {
     hdf5a_objinfo *info;    /* taken from info */
     int exists;
     uint64_t before, after; /* compact */
+    int has_index;          /* a batch's failing op */
+    long index;
 } rec;
 
 static int order_seq;
@@ -1040,6 +1042,8 @@ static void on_reply(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
     x->exists = r->exists;
     x->before = r->before;
     x->after = r->after;
+    x->has_index = r->has_index;
+    x->index = r->index;
 }
 
 static hdf5a_async *async_to(int port, hdf5a_poll *p)
@@ -2237,6 +2241,32 @@ static void test_reconnect_and_batch(void)
     CHECK(hdf5a_batch_add_raw(b, compact, sizeof compact) == 0);
     CHECK_RC(c, hdf5a_batch_send(c, b, &failed), HDF5A_EBAD_REQUEST);
     CHECK(failed == 1 && strstr(hdf5a_errstr(c), "may not go in a batch") != NULL);
+
+    /* the same on an asynchronous context */
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(s.port, &p);
+    CHECK(ac != NULL);
+    if (ac) {
+        hdf5a_batch_clear(b);
+        CHECK(hdf5a_batch_append(b, "/r", &a3, NULL) == 0);
+        CHECK(hdf5a_batch_append(b, "/r", &a3, NULL) == 0);
+        rec ok = {0}, refused = {0};
+        CHECK(hdf5a_async_batch_send(ac, b, on_reply, &ok) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK(ok.calls == 1 && ok.status == 0 && !ok.has_index);
+        CHECK(hdf5a_batch_result_shape(b, 1, &nd, sh) == 0 && nd == 2 && sh[0] == 42);
+        hdf5a_batch *b2 = hdf5a_batch_new();
+        CHECK(hdf5a_batch_create_group(b2, "/async_gone") == 0);
+        CHECK(hdf5a_batch_append(b2, "/r", &wrong, NULL) == 0);
+        CHECK(hdf5a_async_batch_send(ac, b2, on_reply, &refused) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK(refused.calls == 1 && refused.status == HDF5A_ESHAPE_MISMATCH && refused.has_index &&
+              refused.index == 1);
+        hdf5a_batch_free(b2);
+        hdf5a_async_free(ac);
+        CHECK_RC(c, hdf5a_exists(c, "/async_gone", &ex), 0);
+        CHECK(ex == 0);
+    }
     hdf5a_batch_free(b);
     CHECK(strcmp(hdf5a_strerror(HDF5A_ESEQ_TOO_OLD), "SEQ_TOO_OLD") == 0);
     hdf5a_close(c);
