@@ -33,7 +33,7 @@ from .errors import (
     error_from_reply,
 )
 from .protocol import SMALL_SEND, FrameProtocol, Reply
-from .reconnect import Batch, Reconnecting
+from .reconnect import Reconnecting
 
 __all__ = ["HDF5Client"]
 
@@ -391,15 +391,6 @@ class HDF5Client(Reconnecting):
                 pass  # connection_lost fails the pending calls
 
     # ---------------------------------------------------------------- API
-
-    def batch(self) -> Batch:
-        """``async with client.batch() as b:`` queues ops (``b.append(...)``,
-        ``b.write(...)``, ...; the client's methods with the same arguments)
-        and sends them on exit as one ``batch`` request: applied in order,
-        all or nothing (the failing op's error is raised, with ``.index``,
-        and nothing of the batch is applied). The results, one per op, are
-        then on ``b.results``. Nothing is sent when the block raises."""
-        return Batch(self)
 
     async def ping(self) -> str:
         """Round trip to the server; returns "pong"."""

@@ -29,7 +29,17 @@ _MAX_DELAY = 1.0
 
 
 class Reconnecting:
-    """The reconnect loop of HDF5Client (which provides the attributes)."""
+    """The reconnect loop of HDF5Client (which provides the attributes),
+    and its batch()."""
+
+    def batch(self) -> "Batch":
+        """``async with client.batch() as b:`` queues ops (``b.append(...)``,
+        ``b.write(...)``, ...; the client's methods with the same arguments)
+        and sends them on exit as one ``batch`` request: applied in order,
+        all or nothing (the failing op's error is raised, with ``.index``,
+        and nothing of the batch is applied). The results, one per op, are
+        then on ``b.results``. Nothing is sent when the block raises."""
+        return Batch(self)
 
     def _start_reconnect(self, exc: Optional[BaseException]) -> None:
         log.debug("connection to %s:%s lost (%s): reconnecting", self.host, self.port, exc)
