@@ -55,6 +55,7 @@ typedef struct h5a_config {
     uint64_t dedup_window;
     uint64_t dedup_idle_timeout;
     uint64_t dedup_max_clients;
+    uint64_t dedup_max_bytes;
     h5a_durability durability;     /* for requests that name none */
     /* A left-over write-ahead log with a damaged header: move it aside and
      * start from the last checkpoint instead of refusing to start
@@ -88,6 +89,7 @@ typedef struct h5a_config {
 #define H5A_DEFAULT_DEDUP_WINDOW 4096
 #define H5A_DEFAULT_DEDUP_IDLE_TIMEOUT 86400
 #define H5A_DEFAULT_DEDUP_MAX_CLIENTS 100000
+#define H5A_DEFAULT_DEDUP_MAX_BYTES (256ull << 20)
 #define H5A_DEFAULT_MAX_PENDING_BYTES (256ull << 20)
 #define H5A_DEFAULT_MAX_PENDING_REQUESTS 65536
 #define H5A_DEFAULT_MAX_REPLY_QUEUE (64ull << 20)

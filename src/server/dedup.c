@@ -161,7 +161,8 @@ static void grow_buckets(h5a_dedup *d)
 static void sweep(h5a_dedup *d, uint64_t now)
 {
     while (d->oldest && (d->nclients > d->lim.max_clients ||
-                         d->oldest->last + d->lim.idle_timeout < now))
+                         d->oldest->last + d->lim.idle_timeout < now ||
+                         (d->bytes > d->lim.max_bytes && d->oldest != d->newest)))
         forget(d, d->oldest);
 }
 

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t window;       /* results kept per client (seqs) */
     uint64_t idle_timeout; /* seconds without a request before a client is forgotten */
     uint64_t max_clients;  /* clients kept at most (least recently used go first) */
+    uint64_t max_bytes;    /* memory of the table at most (the same clients go first) */
 } h5a_dedup_limits;
 
 /* A result larger than this is not kept: a repeat is told it was applied. */

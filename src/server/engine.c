@@ -213,7 +213,8 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
      * recovery replays the commits since into it */
     char snap[sizeof cfg->file_path + 8];
     snprintf(snap, sizeof snap, "%s.dedup", cfg->file_path);
-    h5a_dedup_limits dl = {cfg->dedup_window, cfg->dedup_idle_timeout, cfg->dedup_max_clients};
+    h5a_dedup_limits dl = {cfg->dedup_window, cfg->dedup_idle_timeout, cfg->dedup_max_clients,
+                           cfg->dedup_max_bytes};
     if (!(e->dedup = h5a_dedup_new(&dl, snap))) {
         free(e);
         return snprintf(errout, errlen, "out of memory"), -1;

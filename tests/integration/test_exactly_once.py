@@ -213,3 +213,26 @@ def test_table_bounded_by_max_clients(start_server):
     srv.stop()
     with h5py.File(srv.file, "r") as f:
         assert f.attrs["a"] == n - 1  # the repeat was not applied
+
+
+def test_table_bounded_by_bytes(start_server):
+    """dedup_max_bytes: past it the least recently used clients go."""
+    srv = start_server(server_opts={"dedup_max_bytes": "1M"})
+    with RawConn(srv) as c:
+        for k in range(8):
+            for base in range(1, 4001, 1000):
+                for r in burst(c, [app(i, "big%d" % k, i) for i in range(base, base + 1000)]):
+                    assert_ok(r)
+        srv.proc.send_signal(signal.SIGUSR1)
+        report = []
+        for i in range(100000):
+            c.call({"id": 2, "op": "ping"})
+            report = [ln for ln in open(srv.stderr_path).read().splitlines()
+                      if "exactly-once table" in ln]
+            if report:
+                break
+        m = re.search(r"exactly-once table ([0-9.]+) MiB \((\d+) clients", report[-1])
+        assert float(m.group(1)) <= 1.1 and 0 < int(m.group(2)) < 8
+        # the newest client is remembered, the oldest forgotten: applied again
+        assert burst(c, [app(1, "big7", 4000)])[0]["result"]["shape"][0] == 32000
+        assert burst(c, [app(1, "big0", 4000)])[0]["result"]["shape"][0] == 32001
