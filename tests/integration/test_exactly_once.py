@@ -236,3 +236,19 @@ def test_table_bounded_by_bytes(start_server):
         # the newest client is remembered, the oldest forgotten: applied again
         assert burst(c, [app(1, "big7", 4000)])[0]["result"]["shape"][0] == 32000
         assert burst(c, [app(1, "big0", 4000)])[0]["result"]["shape"][0] == 32001
+
+
+def test_table_survives_compact_and_a_kill_after_it(start_server):
+    srv = start_server()
+    with RawConn(srv) as c:
+        burst(c, [app(i, "cp", i) for i in range(1, 4)])
+        assert_ok(c.call({"id": 9, "op": "compact"}))
+        r = burst(c, [app(i, "cp", i) for i in range(1, 5)])
+        assert [x["result"]["shape"][0] for x in r] == [1, 2, 3, 4]
+    srv.kill()
+    srv = start_server(workdir=srv.workdir)
+    with RawConn(srv) as c:
+        r = burst(c, [app(i, "cp", i) for i in range(1, 6)])
+    assert [x["result"]["shape"][0] for x in r] == [1, 2, 3, 4, 5]
+    srv.stop()
+    assert rows(srv.file) == [1, 2, 3, 4, 5]
