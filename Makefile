@@ -258,9 +258,10 @@ BENCH_ARGS ?=
 all: $(BENCH)
 .PHONY: bench
 
-# bench/bench_http.c: the HTTP row (a browser-like poller while 64 clients append)
-$(BENCH): bench/bench.c bench/bench_http.c $(LIB_A)
-	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c bench/bench_http.c $(LIB_A) $(PKG_LIBS) -lhiredis
+# bench/bench_http.c: the HTTP row (a browser-like poller while 64 clients append);
+# bench/bench_exactly.c: the exactly-once and batch rows
+$(BENCH): bench/bench.c bench/bench_http.c bench/bench_exactly.c bench/bench_exactly.h $(LIB_A)
+	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c bench/bench_http.c bench/bench_exactly.c $(LIB_A) $(PKG_LIBS) -lhiredis
 
 # bench/bench_python.py: the Python rows (hdf5_async.File and HDF5Client
 # through the server against h5py on a local file), after the C table.

@@ -230,6 +230,14 @@ class NoSpaceError(HDF5AsyncError, OSError):
     code = "NO_SPACE"
 
 
+class SeqTooOldError(HDF5AsyncError, RuntimeError):
+    """A request resent with the same client_id and seq is older than the
+    server's window for that client: it may have been applied once, and it
+    was not applied again (its result is no longer known)."""
+
+    code = "SEQ_TOO_OLD"
+
+
 # ---------------------------------------------------------------- helpers
 
 _FLAVOURS: Dict[Tuple[type, type], type] = {}
@@ -281,6 +289,7 @@ def error_from_reply(error: Any) -> HDF5AsyncError:
     code = _text(error["code"])
     message = str(_text(error.get("message", "")))
     cls = ERROR_CLASSES.get(code)
-    if cls is None:
-        return HDF5AsyncError(message, code=code)
-    return cls(message)
+    exc = HDF5AsyncError(message, code=code) if cls is None else cls(message)
+    if isinstance(error.get("index"), int):
+        exc.index = error["index"]  # type: ignore[attr-defined]  # the failing op of a batch
+    return exc

@@ -42,6 +42,8 @@ OPS: Dict[str, Op] = {
     "move": Op(changes=True, perm="write", batch=True),
     "auth": Op(changes=False, perm="read", batch=False),
     "compact": Op(changes=True, perm="admin", batch=False),
+    # each op inside a batch is checked with its own role
+    "batch": Op(changes=True, perm="read", batch=False),
 }
 
 # other spellings the server accepts: alias -> op

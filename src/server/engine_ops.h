@@ -53,6 +53,10 @@ H5A_OP_HANDLER(MOVE);
 /* engine_compact.c: the online repack (admin) */
 H5A_OP_HANDLER(COMPACT);
 
+/* engine_batch.c: several ops as one, all or nothing (layer 8, beside the
+ * core: it runs the other ops through h5a_engine_execute) */
+H5A_OP_HANDLER(BATCH);
+
 /* engine.c: the ops that touch no file, answered by the core itself */
 H5A_OP_HANDLER(PING);
 H5A_OP_HANDLER(AUTH);

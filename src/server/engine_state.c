@@ -81,6 +81,7 @@ size_t h5a_reply_begin(h5a_request *r)
     if (r->has_id) mp_put_uint(b, r->id);
     else mp_put_nil(b);
     size_t mark = b->len;
+    r->reply_mark = mark; /* "ok", true (4 bytes), "result" (7): H5A_REPLY_RESULT_AT */
     mp_put_cstr(b, "ok");
     mp_put_bool(b, true);
     mp_put_cstr(b, "result");
@@ -101,11 +102,15 @@ void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err)
         mp_put_cstr(b, "ok");
         mp_put_bool(b, false);
         mp_put_cstr(b, "error");
-        mp_put_map_header(b, 2);
+        mp_put_map_header(b, r->has_err_index ? 3 : 2);
         mp_put_cstr(b, "code");
         mp_put_cstr(b, h5a_strerror_code(rc));
         mp_put_cstr(b, "message");
         mp_put_cstr(b, msg);
+        if (r->has_err_index) { /* which op of a batch failed */
+            mp_put_cstr(b, "index");
+            mp_put_uint(b, r->err_index);
+        }
     }
     r->reply_ok = rc == 0;
     r->reply_code = rc;

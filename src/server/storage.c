@@ -18,6 +18,7 @@
 /* Bounds on one segment of appends applied together. */
 #define SEGMENT_MAX 1024
 #define SEGMENT_BYTES (64u * 1024 * 1024)
+#define DUP_SLOTS (2 * SEGMENT_MAX)
 /* How long the queue must stay empty before we flush HDF5's caches (a
  * "flush" commit: the file survives the server process dying). */
 #define IDLE_FLUSH_NS (2 * 1000 * 1000)
@@ -96,6 +97,11 @@ struct h5a_storage {
     h5a_request *seg[SEGMENT_MAX];
     struct by_path byp[SEGMENT_MAX];
     h5a_request *group[SEGMENT_MAX];
+    /* the client_ids of the segment being gathered (repeats_in_segment) */
+    struct {
+        uint32_t gen, idx;
+    } dup[DUP_SLOTS];
+    uint32_t dup_gen;
 };
 
 static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
@@ -159,6 +165,9 @@ static bool still_full(h5a_storage *st)
 
 static void execute(h5a_storage *st, h5a_request *r)
 {
+    /* a request applied once already (client_id, seq) is answered from the
+     * exactly-once table, not applied again */
+    if (r->has_seq && h5a_engine_answer_repeat(st->engine, r)) return;
     bool changes = changes_file(r);
     if (st->file_gone && changes) {
         h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, st->file_gone_msg);
@@ -176,6 +185,31 @@ static void execute(h5a_storage *st, h5a_request *r)
                 h5a_engine_fail_reply(r, H5A_E_NO_SPACE,
                                       "the disk is full: this change was not applied");
             }
+        }
+        if (r->has_seq) h5a_engine_remember(st->engine, r);
+    }
+}
+
+/* Does r repeat (client_id, seq-or-earlier) of a request before it in the
+ * segment being gathered? Then the segment must end before it: it is to be
+ * looked up once the earlier one is applied and remembered. */
+static bool repeats_in_segment(h5a_storage *st, h5a_request *r, size_t idx)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < r->client_id_len; i++)
+        h = (h ^ (uint8_t)r->client_id[i]) * 0x100000001b3ull;
+    for (size_t k = h % DUP_SLOTS;; k = (k + 1) % DUP_SLOTS) {
+        if (st->dup[k].gen != st->dup_gen) {
+            st->dup[k].gen = st->dup_gen;
+            st->dup[k].idx = (uint32_t)idx;
+            return false;
+        }
+        h5a_request *o = st->seg[st->dup[k].idx];
+        if (o->client_id_len == r->client_id_len &&
+            memcmp(o->client_id, r->client_id, r->client_id_len) == 0) {
+            if (r->seq <= o->seq) return true;
+            st->dup[k].idx = (uint32_t)idx;
+            return false;
         }
     }
 }
@@ -219,14 +253,25 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
 {
     h5a_request **seg = st->seg, **group = st->group;
     struct by_path *byp = st->byp;
-    size_t n = 0, bytes = 0;
+    size_t n = 0, m = 0, bytes = 0;
+    if (++st->dup_gen == 0) { /* wrapped: forget every stamp */
+        memset(st->dup, 0, sizeof st->dup);
+        st->dup_gen = 1;
+    }
     for (; r && n < SEGMENT_MAX && bytes < SEGMENT_BYTES && is_plain_append(r); r = r->next) {
+        if (r->has_seq && n > 0 && repeats_in_segment(st, r, n)) break;
+        if (r->has_seq && n == 0) (void)repeats_in_segment(st, r, n);
         seg[n] = r;
-        byp[n].r = r;
-        byp[n].idx = n;
         bytes += r->frame_len;
         n++;
+        /* answered from the exactly-once table: not applied */
+        if (r->has_seq && h5a_engine_answer_repeat(st->engine, r)) continue;
+        byp[m].r = r;
+        byp[m].idx = n - 1;
+        m++;
     }
+    size_t total = n;
+    n = m;
     if (n > 1) qsort(byp, n, sizeof byp[0], cmp_by_path);
     /* One append creating "/a" and another creating "/a/b" do not commute:
      * with nested paths in the segment keep arrival order (runs of
@@ -234,7 +279,9 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
      * '/' sorting first, a nested path comes right after its parent. */
     for (size_t i = 1; i < n; i++) {
         if (nested(byp[i - 1].r->path, byp[i].r->path)) {
-            for (size_t k = 0; k < n; k++) byp[k].r = seg[k], byp[k].idx = k;
+            /* back to arrival order (which the indexes keep) */
+            for (size_t k = 0, j = 0; k < total; k++)
+                if (!seg[k]->repeat) byp[j].r = seg[k], byp[j].idx = k, j++;
             break;
         }
     }
@@ -243,11 +290,15 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
         group[g++] = byp[i].r;
         for (j = i + 1; j < n && h5a_engine_can_group(byp[i].r, byp[j].r); j++)
             group[g++] = byp[j].r;
-        if (g == 1 || st->file_gone || st->no_space)
+        if (g == 1 || st->file_gone || st->no_space) {
             for (size_t k = 0; k < g; k++) execute(st, group[k]);
-        else h5a_engine_execute_appends(st->engine, group, g);
+        } else {
+            h5a_engine_execute_appends(st->engine, group, g);
+            for (size_t k = 0; k < g; k++)
+                if (group[k]->has_seq) h5a_engine_remember(st->engine, group[k]);
+        }
     }
-    *count = n;
+    *count = total;
     return r;
 }
 
