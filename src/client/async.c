@@ -38,100 +38,9 @@
 #include "client/client.h"
 #include "proto/errors.h"
 
-/* Replies up to this size are cut out of the shared input buffer; larger
- * ones, and every read's, get a buffer of their own that is filled straight
- * from the socket (a read's array then keeps it). */
-#define IBUF_SIZE (64 * 1024)
-/* An output buffer grown past this by a large write is given back once it
- * has drained. */
-#define OBUF_KEEP (1024 * 1024)
-/* recv calls per readiness event, so one busy connection cannot hold the
- * caller's loop forever (libuv stops at 32 as well) */
-#define READS_PER_EVENT 32
-/* TLS: ciphertext bytes per send or recv, and the room kept for record
- * overheads when a stage is filled (as in blocking.c) */
-#define TLS_STAGE (128 * 1024)
-#define TLS_SLACK 1024
-
-enum { ST_CONNECTING, ST_HANDSHAKE, ST_CONNECTED, ST_DISCONNECTED };
-
-typedef struct pending_cb {
-    struct pending_cb *next;
-    hdf5a_callback *fn;
-    void *privdata;
-    uint64_t id;
-    h5c_op op;
-    bool connect_auth; /* the connect's auth request: a refusal ends the connection */
-    void *out;         /* batch: the hdf5a_batch its results go into */
-} pending_cb;
-
-struct hdf5a_async {
-    int fd; /* open until hdf5a_async_free, so adapters can always unwatch it */
-    int state;
-    int connect_error; /* errno of a connect that failed at once */
-    char peer[80];
-    int err; /* 0 while usable, else why the connection is gone */
-    char errstr[H5C_ERRLEN];
-
-    hdf5a_async_events ev;
-    bool have_ev;
-    bool reading, writing; /* what we asked the loop for */
-
-    hdf5a_durability durability; /* hdf5a_async_set_durability */
-    mp_buf out; /* encoded requests not yet sent (TLS: encrypted), from out_pos on */
-    size_t out_pos;
-    size_t secret_len; /* the auth request's bytes at the start of out, wiped once sent */
-
-    h5c_tls *tls;  /* NULL: plaintext */
-    uint8_t *cin;  /* TLS: TLS_STAGE bytes of ciphertext received */
-    uint8_t *cout; /* TLS: TLS_STAGE bytes of ciphertext being sent */
-    size_t cout_pos, cout_len;
-    h5c_identity ident; /* the auth reply's */
-
-    uint8_t *in; /* IBUF_SIZE bytes, replies from in_start to in_end */
-    size_t in_start, in_end;
-    uint8_t *big; /* a reply being read into its own buffer */
-    void *big_block;
-    size_t big_len, big_have;
-
-    mp_doc doc;
-    char msg[H5C_ERRLEN]; /* the current reply's error text */
-
-    pending_cb *head, *tail;
-    size_t pending;
-    uint64_t next_id;
-
-    int in_callback;
-    bool freeing;
-};
+#include "client/async.h"
 
 /* ---- events ---- */
-
-static void want_read(hdf5a_async *ac, bool on)
-{
-    if (ac->reading == on)
-        return;
-    ac->reading = on;
-    if (!ac->have_ev)
-        return;
-    if (on && ac->ev.add_read)
-        ac->ev.add_read(ac->ev.data);
-    else if (!on && ac->ev.del_read)
-        ac->ev.del_read(ac->ev.data);
-}
-
-static void want_write(hdf5a_async *ac, bool on)
-{
-    if (ac->writing == on)
-        return;
-    ac->writing = on;
-    if (!ac->have_ev)
-        return;
-    if (on && ac->ev.add_write)
-        ac->ev.add_write(ac->ev.data);
-    else if (!on && ac->ev.del_write)
-        ac->ev.del_write(ac->ev.data);
-}
 
 HDF5A_API void hdf5a_async_set_events(hdf5a_async *ac, const hdf5a_async_events *ev)
 {
@@ -164,6 +73,7 @@ static void run_callback(hdf5a_async *ac, pending_cb *cb, const hdf5a_reply *r)
     if (cb->fn)
         cb->fn(ac, r, cb->privdata);
     ac->in_callback--;
+    free(cb->frame);
     free(cb);
 }
 
@@ -204,6 +114,8 @@ static void free_now(hdf5a_async *ac)
         ac->ev.cleanup(ac->ev.data);
     if (ac->fd >= 0)
         close(ac->fd);
+    if (ac->rc)
+        h5c_arc_free(ac);
     if (ac->secret_len)
         h5c_wipe(ac->out.data, ac->secret_len);
     h5c_tls_free(ac->tls);
@@ -245,9 +157,15 @@ static bool conn_fail_v(hdf5a_async *ac, int code, int head_status, int rest_sta
                         const char *fmt, va_list ap)
 {
     if (ac->state != ST_DISCONNECTED) {
+        char why[H5C_ERRLEN];
+        vsnprintf(why, sizeof why, fmt, ap);
+        /* with reconnect, a lost connection is not the end */
+        if (ac->rc && (code == HDF5A_EIO || code == HDF5A_ECLOSED) &&
+            h5c_arc_lost(ac, code, why, sizeof why))
+            return true;
         ac->state = ST_DISCONNECTED;
         ac->err = code;
-        vsnprintf(ac->errstr, sizeof ac->errstr, fmt, ap);
+        memcpy(ac->errstr, why, sizeof why);
         want_read(ac, false);
         want_write(ac, false);
         free(ac->big_block);
@@ -270,6 +188,11 @@ static bool conn_fail(hdf5a_async *ac, int code, int head_status, const char *fm
     conn_fail_v(ac, code, head_status, HDF5A_ECLOSED, fmt, ap);
     va_end(ap);
     return true;
+}
+
+bool h5c_async_fail(hdf5a_async *ac, int code, const char *why)
+{
+    return conn_fail(ac, code, HDF5A_ECLOSED, "%s", why);
 }
 
 /* Nothing pending can ever be answered, and for one reason (a failed
@@ -300,6 +223,8 @@ static void context_free_unconnected(hdf5a_async *ac)
         return;
     if (ac->fd >= 0)
         close(ac->fd);
+    if (ac->rc)
+        h5c_arc_free(ac);
     if (ac->secret_len)
         h5c_wipe(ac->out.data, ac->secret_len);
     mp_buf_free(&ac->out);
@@ -347,6 +272,8 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
      * once is still reported from the loop, like a later one, so requests
      * queued right after this call always get their callback. */
     bool started = false;
+    struct addrinfo chosen = {0};
+    struct sockaddr_storage chosen_addr;
     for (int pass = 0; pass < 2 && !started; pass++) {
         for (struct addrinfo *ai = list; ai && !started; ai = ai->ai_next) {
             if (!h5c_addr_in_pass(ai, pass))
@@ -363,6 +290,10 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
             ac->connect_error = error;
             h5c_addr_name(ai, ac->peer, sizeof ac->peer);
             started = error == 0;
+            chosen = *ai;
+            memcpy(&chosen_addr, ai->ai_addr, ai->ai_addrlen);
+            chosen.ai_addr = (struct sockaddr *)&chosen_addr;
+            chosen.ai_next = NULL;
         }
     }
     freeaddrinfo(list);
@@ -385,6 +316,10 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
         ac->head->connect_auth = true;
         ac->secret_len = ac->out.len;
     }
+    /* after the auth request, which is made anew on each connection */
+    if (o.reconnect &&
+        (rc = h5c_arc_new(ac, &chosen, o.token, o.reconnect_timeout_ms, why, sizeof why)))
+        goto fail;
     *out = ac;
     return 0;
 fail:
@@ -423,9 +358,16 @@ static int handshake_step(hdf5a_async *ac)
         return -1;
     }
     if (r == 1)
-        ac->state = ST_CONNECTED;
+        h5c_async_connected(ac);
     /* our flight, then (once connected) the queued requests */
     return flush_output(ac) ? -1 : r;
+}
+
+void h5c_async_connected(hdf5a_async *ac)
+{
+    ac->state = ST_CONNECTED;
+    if (ac->rc)
+        ac->rc_up = true;
 }
 
 /* 1 connected, 0 still connecting (or in the TLS handshake), -1 failed
@@ -446,7 +388,7 @@ static int finish_connect(hdf5a_async *ac)
         return 0;
     h5c_set_nodelay(ac->fd);
     if (!ac->tls) {
-        ac->state = ST_CONNECTED;
+        h5c_async_connected(ac);
         return 1;
     }
     ac->state = ST_HANDSHAKE;
@@ -550,7 +492,7 @@ static bool flush_output(hdf5a_async *ac)
 
 HDF5A_API void hdf5a_async_handle_write(hdf5a_async *ac)
 {
-    if (ac->state == ST_DISCONNECTED || ac->in_callback)
+    if (ac->state == ST_DISCONNECTED || ac->state == ST_BACKOFF || ac->in_callback)
         return;
     if (ac->state == ST_CONNECTING && finish_connect(ac) <= 0)
         return;
@@ -571,6 +513,8 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         free(block);
         return conn_fail(ac, HDF5A_EREPLY, HDF5A_EREPLY, "%s", why);
     }
+    if (ac->rc)
+        h5c_arc_replied(ac);
 
     if (cb->connect_auth) {
         /* nothing of the caller's may run unauthenticated, so a refusal
@@ -738,7 +682,7 @@ static int tls_pull(hdf5a_async *ac)
             return 1;
         }
         if (k == 0 || errno == ECONNRESET) {
-            if (ac->state == ST_HANDSHAKE)
+            if (ac->state == ST_HANDSHAKE && !ac->rc_up) /* not a reconnect's */
                 conn_fail_all(ac, HDF5A_ETLS,
                               "%s closed the connection during the TLS handshake (is its port "
                               "a plaintext one? it does not answer TLS)", ac->peer);
@@ -803,6 +747,10 @@ HDF5A_API void hdf5a_async_handle_read(hdf5a_async *ac)
 {
     if (ac->state == ST_DISCONNECTED || ac->in_callback)
         return;
+    if (ac->state == ST_BACKOFF) {
+        h5c_arc_timer(ac);
+        return;
+    }
     if (ac->state == ST_CONNECTING && finish_connect(ac) < 0)
         return;
     if (ac->state == ST_CONNECTING)
@@ -869,6 +817,8 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
     h5c_request r = *req;
     if (r.durability == HDF5A_DURABILITY_DEFAULT)
         r.durability = h5c_durability_for(r.op, ac->durability);
+    if (ac->rc)
+        h5c_arc_stamp(ac, &r);
     size_t mark = ac->out.len;
     uint64_t id = ac->next_id + 1;
     const void *tail;
@@ -884,6 +834,10 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
                           "out of memory queueing %zu bytes", tail_len);
         }
     }
+    if (!rc && ac->rc && (rc = h5c_arc_keep(ac, cb, mark))) {
+        ac->out.len = mark;
+        snprintf(ac->errstr, sizeof ac->errstr, "out of memory");
+    }
     if (rc) {
         free(cb);
         return rc;
@@ -896,6 +850,10 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
     cb->op = req->op;
     cb->connect_auth = false;
     cb->out = out;
+    if (!ac->rc) {
+        cb->frame = NULL;
+        cb->frame_len = 0;
+    }
     if (ac->tail)
         ac->tail->next = cb;
     else

@@ -184,6 +184,9 @@ typedef struct h5c_tls h5c_tls;
  * certificates of o loaded. */
 int h5c_tls_new(h5c_tls **out, const h5c_opts *o, const char *host, char *err, size_t errlen);
 void h5c_tls_free(h5c_tls *t);
+/* A new session on the same context (certificates already loaded), for a
+ * new connection: the asynchronous client's reconnect. */
+int h5c_tls_restart(h5c_tls *t, char *err, size_t errlen);
 /* One handshake step: 1 done, 0 waiting for the server, or a code. */
 int h5c_tls_handshake(h5c_tls *t, char *err, size_t errlen);
 bool h5c_tls_handshake_done(const h5c_tls *t);

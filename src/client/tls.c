@@ -163,6 +163,41 @@ static int make_ctx(h5c_tls *t, const h5c_opts *o, char *err, size_t errlen)
     return 0;
 }
 
+/* A fresh session on t's context: SNI and the name check for t->name. */
+static int new_session(h5c_tls *t, char *err, size_t errlen)
+{
+    const char *name = t->name;
+    t->ssl = SSL_new(t->ctx);
+    t->in = BIO_new(BIO_s_mem());
+    t->out = BIO_new(BIO_s_mem());
+    if (!t->ssl || !t->in || !t->out) {
+        BIO_free(t->in);
+        BIO_free(t->out);
+        t->in = t->out = NULL;
+        return ssl_fail(err, errlen, HDF5A_ENOMEM, "cannot make a TLS session");
+    }
+    /* an empty input BIO means "more later", not end of stream */
+    BIO_set_mem_eof_return(t->in, -1);
+    SSL_set_bio(t->ssl, t->in, t->out); /* the session owns both now */
+    SSL_set_connect_state(t->ssl);
+    if (!is_ip_literal(name) && SSL_set_tlsext_host_name(t->ssl, name) != 1)
+        return ssl_fail(err, errlen, HDF5A_EINVAL, "tls_server_name '%s' cannot be sent", name);
+    /* checks a DNS name or, for an address, an IP entry of the certificate */
+    if (!t->insecure && SSL_set1_host(t->ssl, name) != 1)
+        return ssl_fail(err, errlen, HDF5A_EINVAL, "cannot check the certificate for '%s'", name);
+    return 0;
+}
+
+/* A new connection's session in place of the old one, on the same context
+ * (the certificates loaded at connect: no file is read again). */
+int h5c_tls_restart(h5c_tls *t, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    SSL_free(t->ssl);
+    t->ssl = NULL;
+    return new_session(t, err, errlen);
+}
+
 int h5c_tls_new(h5c_tls **out, const h5c_opts *o, const char *host, char *err, size_t errlen)
 {
     *out = NULL;
@@ -176,28 +211,8 @@ int h5c_tls_new(h5c_tls **out, const h5c_opts *o, const char *host, char *err, s
     int rc = make_ctx(t, o, err, errlen);
     if (rc)
         goto fail;
-    t->ssl = SSL_new(t->ctx);
-    t->in = BIO_new(BIO_s_mem());
-    t->out = BIO_new(BIO_s_mem());
-    if (!t->ssl || !t->in || !t->out) {
-        BIO_free(t->in);
-        BIO_free(t->out);
-        rc = ssl_fail(err, errlen, HDF5A_ENOMEM, "cannot make a TLS session");
+    if ((rc = new_session(t, err, errlen)))
         goto fail;
-    }
-    /* an empty input BIO means "more later", not end of stream */
-    BIO_set_mem_eof_return(t->in, -1);
-    SSL_set_bio(t->ssl, t->in, t->out); /* the session owns both now */
-    SSL_set_connect_state(t->ssl);
-    if (!is_ip_literal(name) && SSL_set_tlsext_host_name(t->ssl, name) != 1) {
-        rc = ssl_fail(err, errlen, HDF5A_EINVAL, "tls_server_name '%s' cannot be sent", name);
-        goto fail;
-    }
-    /* checks a DNS name or, for an address, an IP entry of the certificate */
-    if (!o->insecure && SSL_set1_host(t->ssl, name) != 1) {
-        rc = ssl_fail(err, errlen, HDF5A_EINVAL, "cannot check the certificate for '%s'", name);
-        goto fail;
-    }
     *out = t;
     return 0;
 fail:
