@@ -2273,6 +2273,180 @@ static void test_reconnect_and_batch(void)
     server_stop(&s);
 }
 
+/* reconnect on the asynchronous client: pipelined appends while the
+ * server is kill -9'd and restarted on the same port, or the connection is
+ * lost (arc_break), right after each round of requests went out: every row
+ * is in the file exactly once, in order, and every callback fires once with
+ * the dataset's length after its own append (a resend the server had
+ * applied gets the first reply's result). Then a loss while idle, and a
+ * server that does not come back: past reconnect_timeout_ms every pending
+ * callback gets HDF5A_ECLOSED, once. */
+#define ARC_ROUNDS 6
+#define ARC_PER_ROUND 150
+#define ARC_N (ARC_ROUNDS * ARC_PER_ROUND)
+
+static struct {
+    server *srv;
+    int calls[ARC_N];
+    int status[ARC_N];
+    uint64_t len[ARC_N];
+    int next;      /* the callback expected next */
+    int in_order;  /* 0 once one came out of order */
+    int kills, drops;
+    bool respawn_failed;
+} arc;
+
+static void on_arc_append(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
+{
+    int i = (int)(intptr_t)priv;
+    (void)ac;
+    arc.calls[i]++;
+    arc.status[i] = r->status;
+    arc.len[i] = r->ndim == 2 ? r->shape[0] : 0;
+    if (i != arc.next)
+        arc.in_order = 0;
+    arc.next = i + 1;
+    if (r->status)
+        fprintf(stderr, "append %d: %s: %s\n", i, hdf5a_strerror(r->status), r->message);
+}
+
+/* Right after a round's requests went out: kill -9 the server and start
+ * it again on the same port (even rounds), or close the connection under
+ * the client, a fresh socket in its place, while the server goes on
+ * applying what it read and its replies are lost (odd rounds: without
+ * exactly-once, these rows would be there twice). */
+static void arc_break(hdf5a_async *ac, int round)
+{
+    if (round % 2 == 1) {
+        int fresh = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fresh >= 0 && dup2(fresh, hdf5a_async_fd(ac)) >= 0)
+            arc.drops++;
+        if (fresh >= 0)
+            close(fresh);
+        return;
+    }
+    server_kill(arc.srv);
+    close(arc.srv->out);
+    arc.kills++;
+    if (server_spawn(arc.srv) != 0)
+        arc.respawn_failed = true;
+}
+
+static hdf5a_async *async_reconnecting(int port, int timeout_ms, hdf5a_poll *p)
+{
+    hdf5a_connect_opts o;
+    hdf5a_connect_opts_init(&o);
+    o.reconnect = 1;
+    o.reconnect_timeout_ms = timeout_ms;
+    hdf5a_async *ac = NULL;
+    char err[256] = "";
+    if (hdf5a_async_connect_ex(&ac, "127.0.0.1", port, &o, err, sizeof err) != 0) {
+        fprintf(stderr, "async connect: %s\n", err);
+        return NULL;
+    }
+    hdf5a_poll_attach(ac, p);
+    return ac;
+}
+
+static void test_async_reconnect(void)
+{
+    server s;
+    if (server_start(&s, "[server]\ndurability = flush\n") != 0) {
+        check_failed++;
+        return;
+    }
+    s.same_port = true;
+    memset(&arc, 0, sizeof arc);
+    arc.srv = &s;
+    arc.in_order = 1;
+    hdf5a_poll p;
+    hdf5a_async *ac = async_reconnecting(s.port, TIMEOUT_MS, &p);
+    CHECK(ac != NULL);
+    if (!ac) {
+        server_kill(&s);
+        server_cleanup(&s);
+        return;
+    }
+    int fd = hdf5a_async_fd(ac);
+    rec first = {0};
+    CHECK(hdf5a_async_ping(ac, on_reply, &first) == 0); /* connected */
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(first, 0);
+    uint64_t one[2] = {1, 2};
+    for (int round = 0; round < ARC_ROUNDS && !arc.respawn_failed; round++) {
+        for (int j = 0; j < ARC_PER_ROUND; j++) {
+            int i = round * ARC_PER_ROUND + j;
+            int64_t row[2] = {i, -i};
+            hdf5a_array a = arr("<i8", 2, one, row, sizeof row);
+            CHECK(hdf5a_async_append(ac, "/ar", &a, NULL, on_arc_append,
+                                     (void *)(intptr_t)i) == 0);
+        }
+        hdf5a_async_handle_write(ac); /* out they go (the socket takes them all) */
+        arc_break(ac, round);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK(hdf5a_async_error(ac) == 0);
+    }
+    CHECK(!arc.respawn_failed);
+    CHECK(arc.kills == ARC_ROUNDS / 2 && arc.drops == ARC_ROUNDS / 2);
+    CHECK(arc.in_order && arc.next == ARC_N);
+    int once = 1, ok = 1, lens = 1;
+    for (int i = 0; i < ARC_N; i++) {
+        once &= arc.calls[i] == 1;
+        ok &= arc.status[i] == 0;
+        lens &= arc.len[i] == (uint64_t)i + 1;
+    }
+    CHECK(once);
+    CHECK(ok);
+    CHECK_MSG(lens, "a callback's length is not its row's (applied twice or lost?)");
+    CHECK(hdf5a_async_fd(ac) == fd); /* the same number for the adapters */
+
+    /* lost while idle: found by the read event, regained before the read */
+    server_kill(&s);
+    close(s.out);
+    CHECK(server_spawn(&s) == 0);
+    rec got = {0};
+    CHECK(hdf5a_async_read(ac, "/ar", on_reply, &got) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(got, 0);
+    if (got.array) {
+        const int64_t *v = got.array->data;
+        int rows_ok = got.array->ndim == 2 && got.array->shape[0] == ARC_N;
+        for (int i = 0; rows_ok && i < ARC_N; i++)
+            rows_ok = v[2 * i] == i && v[2 * i + 1] == -i;
+        CHECK_MSG(rows_ok, "the file does not hold every row once, in order");
+        hdf5a_array_free(got.array);
+    }
+    hdf5a_async_free(ac);
+
+    /* the server stays down: past the timeout, every pending callback fails once */
+    ac = async_reconnecting(s.port, 300, &p);
+    CHECK(ac != NULL);
+    if (ac) {
+        rec up = {0}, later[5];
+        memset(later, 0, sizeof later);
+        CHECK(hdf5a_async_ping(ac, on_reply, &up) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK_REC(up, 0);
+        server_kill(&s);
+        for (int i = 0; i < 5; i++) {
+            int64_t row[2] = {-1, -1};
+            hdf5a_array a = arr("<i8", 2, one, row, sizeof row);
+            CHECK(hdf5a_async_append(ac, "/ar", &a, NULL, on_reply, &later[i]) == 0);
+        }
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        for (int i = 0; i < 5; i++)
+            CHECK_REC(later[i], HDF5A_ECLOSED);
+        CHECK(hdf5a_async_pending(ac) == 0);
+        int e = hdf5a_async_error(ac);
+        CHECK(e == HDF5A_ECLOSED || e == HDF5A_EIO);
+        CHECK_MSG(strstr(hdf5a_async_errstr(ac), "not regained within 300 ms") != NULL, "%s",
+                  hdf5a_async_errstr(ac));
+        CHECK(hdf5a_async_ping(ac, on_reply, &up) == HDF5A_ECLOSED);
+        hdf5a_async_free(ac);
+    }
+    server_cleanup(&s);
+}
+
 #define SHARED_TEST(fn) {#fn, fn##_shared}
 
 ON_SHARED_SERVER(test_blocking_ops)
@@ -2320,6 +2494,7 @@ static const check_test tests[] = {
     SHARED_TEST(test_data_meta_mix),
     SHARED_TEST(test_compact),
     CHECK_TEST(test_reconnect_and_batch),
+    CHECK_TEST(test_async_reconnect),
 };
 
 int main(int argc, char **argv)
