@@ -2447,6 +2447,78 @@ static void test_async_reconnect(void)
     server_cleanup(&s);
 }
 
+/* The same under libuv: its epoll watches the context's fd number while
+ * the socket behind it is replaced (a timerfd during the waits). */
+static void uv_until_idle(uv_loop_t *loop, hdf5a_async *ac)
+{
+    while (hdf5a_async_pending(ac) > 0)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+static void test_async_reconnect_libuv(void)
+{
+    server s;
+    if (server_start(&s, "[server]\ndurability = flush\n") != 0) {
+        check_failed++;
+        return;
+    }
+    s.same_port = true;
+    memset(&arc, 0, sizeof arc);
+    arc.srv = &s;
+    arc.in_order = 1;
+    uv_loop_t loop;
+    CHECK(uv_loop_init(&loop) == 0);
+    hdf5a_connect_opts o;
+    hdf5a_connect_opts_init(&o);
+    o.reconnect = 1;
+    o.reconnect_timeout_ms = TIMEOUT_MS;
+    hdf5a_async *ac = NULL;
+    char err[256] = "";
+    CHECK(hdf5a_async_connect_ex(&ac, "127.0.0.1", s.port, &o, err, sizeof err) == 0);
+    if (!ac || hdf5a_libuv_attach(ac, &loop) != 0) {
+        check_failed++;
+        hdf5a_async_free(ac);
+        server_kill(&s);
+        server_cleanup(&s);
+        return;
+    }
+    rec up = {0};
+    CHECK(hdf5a_async_ping(ac, on_reply, &up) == 0);
+    uv_until_idle(&loop, ac);
+    CHECK_REC(up, 0);
+    enum { ROUNDS = 4, PER = 100 };
+    uint64_t one[2] = {1, 2};
+    for (int round = 0; round < ROUNDS && !arc.respawn_failed; round++) {
+        for (int j = 0; j < PER; j++) {
+            int i = round * PER + j;
+            int64_t row[2] = {i, -i};
+            hdf5a_array a = arr("<i8", 2, one, row, sizeof row);
+            CHECK(hdf5a_async_append(ac, "/ar", &a, NULL, on_arc_append,
+                                     (void *)(intptr_t)i) == 0);
+        }
+        hdf5a_async_handle_write(ac);
+        arc_break(ac, round);
+        uv_until_idle(&loop, ac);
+        CHECK(hdf5a_async_error(ac) == 0);
+    }
+    CHECK(arc.kills == ROUNDS / 2 && arc.drops == ROUNDS / 2);
+    CHECK(arc.in_order && arc.next == ROUNDS * PER);
+    int good = 1;
+    for (int i = 0; i < ROUNDS * PER; i++)
+        good &= arc.calls[i] == 1 && arc.status[i] == 0 && arc.len[i] == (uint64_t)i + 1;
+    CHECK_MSG(good, "a callback fired twice, failed, or got another row's length");
+    rec got = {0};
+    CHECK(hdf5a_async_read(ac, "/ar", on_reply, &got) == 0);
+    uv_until_idle(&loop, ac);
+    CHECK_REC(got, 0);
+    CHECK(got.array && got.array->ndim == 2 && got.array->shape[0] == ROUNDS * PER);
+    hdf5a_array_free(got.array);
+    hdf5a_async_free(ac);
+    CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+    CHECK(uv_loop_close(&loop) == 0);
+    server_stop(&s);
+}
+
 #define SHARED_TEST(fn) {#fn, fn##_shared}
 
 ON_SHARED_SERVER(test_blocking_ops)
@@ -2495,6 +2567,7 @@ static const check_test tests[] = {
     SHARED_TEST(test_compact),
     CHECK_TEST(test_reconnect_and_batch),
     CHECK_TEST(test_async_reconnect),
+    CHECK_TEST(test_async_reconnect_libuv),
 };
 
 int main(int argc, char **argv)
