@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -981,6 +982,64 @@ static void test_tls_async(void)
     CHECK(strstr(x.message, "this port speaks TLS") != NULL);
 }
 
+/* reconnect over TLS with a token: the connection is lost (a fresh socket
+ * put in place of the client's) right after each round of appends went
+ * out; the client does the handshake and the auth request again and
+ * resends, so every append lands once (each callback gets its own row's
+ * length) and runs as the token's identity. */
+static void test_tls_async_reconnect(void)
+{
+    if (!fixture())
+        return;
+    hdf5a_poll p;
+    hdf5a_connect_opts o = opts_tls(TOK_WRITER, ca_pem);
+    o.reconnect = 1;
+    o.reconnect_timeout_ms = TIMEOUT_MS;
+    hdf5a_async *ac = async_open(srv_tls.port, &o, &p);
+    CHECK(ac != NULL);
+    if (!ac)
+        return;
+    rec up = {0};
+    CHECK(hdf5a_async_ping(ac, on_reply, &up) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(up, 0);
+    enum { ROUNDS = 3, PER = 50 };
+    pipe_ok = pipe_calls = 0;
+    int lost = 0;
+    for (int64_t round = 0; round < ROUNDS; round++) {
+        for (int64_t i = round * PER; i < (round + 1) * PER; i++) {
+            hdf5a_array one = {"<i8", 0, NULL, &i, sizeof i};
+            CHECK(hdf5a_async_append(ac, "/tls/again", &one, NULL, on_append,
+                                     (void *)(intptr_t)i) == 0);
+        }
+        hdf5a_async_handle_write(ac);
+        int fresh = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fresh >= 0 && dup2(fresh, hdf5a_async_fd(ac)) >= 0)
+            lost++;
+        if (fresh >= 0)
+            close(fresh);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK(hdf5a_async_error(ac) == 0);
+    }
+    CHECK(lost == ROUNDS);
+    CHECK_MSG(pipe_calls == ROUNDS * PER && pipe_ok == ROUNDS * PER, "%d calls, %d ok",
+              pipe_calls, pipe_ok);
+    rec back = {0};
+    CHECK(hdf5a_async_read(ac, "/tls/again", on_reply, &back) == 0);
+    CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+    CHECK_REC(back, 0);
+    CHECK(strcmp(back.name, "writer") == 0);
+    if (back.array) {
+        const int64_t *v = back.array->data;
+        bool ok = back.array->ndim == 1 && back.array->shape[0] == ROUNDS * PER;
+        for (int64_t i = 0; ok && i < ROUNDS * PER; i++)
+            ok = v[i] == i;
+        CHECK(ok);
+    }
+    hdf5a_array_free(back.array);
+    hdf5a_async_free(ac);
+}
+
 /* ---- the libuv adapter over TLS ---- */
 
 #define UV_BYTES (8u * 1024 * 1024)
@@ -1030,6 +1089,7 @@ static const check_test tests[] = {
     CHECK_TEST(test_tls_to_plaintext), CHECK_TEST(test_tls_server_name),
     CHECK_TEST(test_tls_early_reply), CHECK_TEST(test_tls_big_blocking),
     CHECK_TEST(test_tls_async),       CHECK_TEST(test_tls_libuv),
+    CHECK_TEST(test_tls_async_reconnect),
 };
 
 int main(int argc, char **argv)
