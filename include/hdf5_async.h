@@ -294,14 +294,15 @@ HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms
  * used after the connect call returns (the client keeps copies when
  * reconnect is set).
  *
- *  - reconnect: nonzero makes the blocking client (hdf5a_connect_ex)
- *    survive a lost connection: every request carries a random client_id
- *    and a seq (docs/protocol.md, "Exactly-once requests"); when a call
- *    finds the connection lost (HDF5A_EIO, HDF5A_ECLOSED), the client
+ *  - reconnect: nonzero makes the client survive a lost connection: every
+ *    request carries a random client_id and a seq (docs/protocol.md,
+ *    "Exactly-once requests"). The blocking client (hdf5a_connect_ex):
+ *    when a call finds the connection lost (HDF5A_EIO, HDF5A_ECLOSED), it
  *    connects again with backoff (TLS and the token as at first) and sends
  *    the same request again, which the server applies at most once. The
  *    caller sees a delay; past reconnect_timeout_ms (0: 60000) the call
- *    returns the connection's error. The asynchronous client ignores it. */
+ *    returns the connection's error. The asynchronous client
+ *    (hdf5a_async_connect_ex): see "Reconnect" there. */
 typedef struct hdf5a_connect_opts {
     size_t size; /* sizeof(hdf5a_connect_opts) of the caller's header */
     const char *token;
@@ -568,7 +569,35 @@ HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err
  * server refused it with), as hdf5a_async_error says; every pending
  * callback then fires with that code and hdf5a_async_errstr's text (the
  * server's message for a refused token). hdf5a_async_pending counts the
- * auth request until its reply. */
+ * auth request until its reply.
+ *
+ * Reconnect (opts->reconnect, once the first connection was made; a first
+ * connect that fails is reported as without it): when the connection is
+ * lost (EOF, reset, a send/receive error) no callback fires. The requests
+ * without a reply are kept, each with a copy of its frame (so a pipeline
+ * in flight costs its bytes twice until the replies come), and the context
+ * connects again in the loop, never blocking it: waits of 1 ms, then 50 ms
+ * doubling to 1 s between tries, to the address the first connection used
+ * (no DNS lookup in the loop), TLS on a new session (the certificates
+ * loaded at connect: no file is read again), the token's auth request
+ * first, then every unanswered request again, in order, with the same
+ * client_id and seq. The server applies each at most once and answers a
+ * repeat with the first reply's result, so every callback still fires
+ * once, with that result. hdf5a_async_error stays 0 meanwhile and
+ * requests may be queued as usual. If no reply comes within
+ * reconnect_timeout_ms (0: 60000) of the loss (or of the first request
+ * queued while reconnecting), the connection is given up as without
+ * reconnect: every pending callback gets HDF5A_ECLOSED, errstr says "...
+ * lost and not regained within N ms: why". With nothing pending the
+ * context keeps trying, without a limit.
+ * How the wait fits any loop: the adapter interface has no timer, and
+ * rather than give every adapter one, the fd's number is kept
+ * (hdf5a_async_fd) and what is behind it changes (dup3): during a wait it
+ * is a timerfd (Linux), which the loop sees readable when the wait is over,
+ * then the new socket. The context asks for no events (del_read and
+ * del_write) before each change: an adapter must then stop watching the
+ * fd (as the libuv and poll ones do: an epoll registration must go, since
+ * it belongs to the old socket) and watch it anew on add_read/add_write. */
 HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int port,
                                      const hdf5a_connect_opts *opts, char *err, size_t errlen);
 /* As hdf5a_auth; the identity is updated before cb runs. A refused token
@@ -577,7 +606,9 @@ HDF5A_API int hdf5a_async_auth(hdf5a_async *ac, const char *token, hdf5a_callbac
                                void *privdata);
 /* As hdf5a_identity, once the auth reply has arrived (both NULL before). */
 HDF5A_API void hdf5a_async_identity(const hdf5a_async *ac, const char **name, const char **role);
-/* The socket; it stays the same and open until hdf5a_async_free. */
+/* The socket; its number stays the same and open until hdf5a_async_free
+ * (with reconnect a new socket, or a timerfd during a wait, takes that
+ * number: see hdf5a_async_connect_ex). */
 HDF5A_API int hdf5a_async_fd(const hdf5a_async *ac);
 /* Attach an event loop (once); the hooks are called at once for what the
  * context already wants. */
