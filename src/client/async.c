@@ -221,6 +221,8 @@ static void context_free_unconnected(hdf5a_async *ac)
 {
     if (!ac)
         return;
+    while (ac->head) /* the connect's auth request: no callback */
+        free(pop(ac));
     if (ac->fd >= 0)
         close(ac->fd);
     if (ac->rc)
@@ -815,10 +817,10 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
     if (!cb)
         return h5a_fail(ac->errstr, sizeof ac->errstr, HDF5A_ENOMEM, "out of memory");
     h5c_request r = *req;
-    if (r.durability == HDF5A_DURABILITY_DEFAULT)
-        r.durability = h5c_durability_for(r.op, ac->durability);
     if (ac->rc)
         h5c_arc_stamp(ac, &r);
+    if (r.durability == HDF5A_DURABILITY_DEFAULT)
+        r.durability = h5c_durability_for(r.op, ac->durability);
     size_t mark = ac->out.len;
     uint64_t id = ac->next_id + 1;
     const void *tail;
