@@ -589,7 +589,12 @@ HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err
  * queued while reconnecting), the connection is given up as without
  * reconnect: every pending callback gets HDF5A_ECLOSED, errstr says "...
  * lost and not regained within N ms: why". With nothing pending the
- * context keeps trying, without a limit.
+ * context keeps trying, without a limit. Limits: the time is checked when
+ * a try fails or a wait ends, so a connect that the network never answers
+ * (no RST, no ICMP) can outlast it until TCP gives up on its own; a
+ * connection that goes silent without an error is not noticed (the async
+ * API has no timeouts). A new connection authenticates with the
+ * connect's token: an hdf5a_async_auth already answered is not repeated.
  * How the wait fits any loop: the adapter interface has no timer, and
  * rather than give every adapter one, the fd's number is kept
  * (hdf5a_async_fd) and what is behind it changes (dup3): during a wait it

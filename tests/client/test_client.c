@@ -2445,6 +2445,18 @@ static void test_async_reconnect(void)
         hdf5a_async_free(ac);
     }
     server_cleanup(&s);
+
+    /* a first connect that fails is reported at once, as without reconnect */
+    ac = async_reconnecting(closed_port(), TIMEOUT_MS, &p);
+    CHECK(ac != NULL);
+    if (ac) {
+        rec never = {0};
+        CHECK(hdf5a_async_ping(ac, on_reply, &never) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK_REC(never, HDF5A_ECLOSED);
+        CHECK(hdf5a_async_error(ac) == HDF5A_EIO);
+        hdf5a_async_free(ac);
+    }
 }
 
 /* The same under libuv: its epoll watches the context's fd number while
