@@ -50,7 +50,10 @@ Memory rule (asserted): with T the load duration, B = the highest RSS in
 [0.2 T, 0.5 T] (the first half, after warm-up) and P = the highest RSS in
 the last quarter [0.75 T, T], require P <= 1.25 * B + 16 MiB, and the
 second half's least-squares slope times T/2 (its rise) at most
-0.05 * B + 24 MiB. A leak grows
+0.05 * B + 24 MiB; in runs of 300 s or more, once that rise passes half
+its limit, it may be at most 32 bytes per reply received in the second half
+(a leak costs bytes per request, so a run slowed down by a busy machine
+would otherwise hide it under the absolute allowance). A leak grows
 with traffic, so its peak keeps rising through the second half; the HDF5
 caches, the write-ahead log's pages, the allocator's arenas (bounded by
 allocator_cache while busy) and the recycled buffers reach their level
@@ -1020,6 +1023,9 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every = pid, every
         self.samples = []  # (t, rss bytes, fds)
+        self.answered = []  # replies received by then, one per sample
+        self.count = None   # where that number comes from (set by the soak)
+        self.lock = threading.Lock()
         self.t0 = time.monotonic()
         self.stop_ev = threading.Event()
 
@@ -1033,8 +1039,10 @@ class RssSampler(threading.Thread):
             fds = len(os.listdir("/proc/%d/fd" % self.pid))
         except (FileNotFoundError, ProcessLookupError):
             return None
-        s = (time.monotonic() - self.t0, rss, fds)
-        self.samples.append(s)
+        with self.lock:  # the two lists stay in step (restart() empties both)
+            s = (time.monotonic() - self.t0, rss, fds)
+            self.samples.append(s)
+            self.answered.append(self.count() if self.count else 0)
         # the server's own account of its memory (heap in use, what the
         # allocator keeps free, HDF5's caches, the log's pages) into its log
         try:
@@ -1042,6 +1050,12 @@ class RssSampler(threading.Thread):
         except ProcessLookupError:
             pass
         return s
+
+    def restart(self):
+        """Samples from now on only (the memory rule looks at the load only)."""
+        with self.lock:
+            self.t0 = time.monotonic()
+            self.samples, self.answered = [], []
 
     def run(self):
         while not self.stop_ev.wait(self.every):
@@ -1163,8 +1177,7 @@ class Soak:
             await loop.create_connection(lambda g=g: g, self.srv.host, self.srv.port)
             self.conns.append(g)
         t_start = loop.time()
-        self.sampler.t0 = time.monotonic()
-        self.sampler.samples = []  # the memory rule looks at the load only
+        self.sampler.restart()
         self.stop_at = t_start + args.seconds
         bad = BadClients(self)
         tasks = [asyncio.ensure_future(g.run()) for g in self.conns]
@@ -1182,7 +1195,11 @@ class Soak:
         await asyncio.sleep(0.2)
 
 
-def memory_verdict(samples, T):
+PER_REQUEST_MIN_T = 300  # seconds of load before the per-request rule applies
+PER_REQUEST_LIMIT = 32   # bytes of second-half rise per reply
+
+
+def memory_verdict(samples, T, answered=None):
     """(ok, text) for the rule in the module docstring."""
     load = [(t, r) for t, r, _ in samples if r is not None and t <= T]
     warm = [r for t, r in load if 0.2 * T <= t <= 0.5 * T]
@@ -1203,7 +1220,22 @@ def memory_verdict(samples, T):
             "limit 1.25*B+16 MiB = %.1f MiB; second-half slope %+.1f KiB/s, a rise of %+.1f MiB "
             "over the second half (limit 0.05*B+24 MiB = %.1f MiB)"
             % (B / MiB, P / MiB, limit / MiB, slope / 1024, rise / MiB, rise_limit / MiB))
-    return P <= limit and rise <= rise_limit, text
+    ok = P <= limit and rise <= rise_limit
+    # Per request: a leak costs bytes per request, so a run slowed down (a
+    # busy machine) hides it under the absolute allowance; the rise divided
+    # by the replies of the second half does not depend on the pace.
+    if answered and len(answered) == len(samples):
+        n2 = [a for (t, _, _), a in zip(samples, answered) if 0.5 * T <= t <= T]
+        if len(n2) >= 2 and n2[-1] > n2[0]:
+            per = rise / (n2[-1] - n2[0])
+            applies = T >= PER_REQUEST_MIN_T and rise > 0.5 * rise_limit
+            text += ("; %+.1f B of rise per reply in the second half (%d replies; limit %d B "
+                     "once the rise passes half its limit, in runs of %d s or more%s)"
+                     % (per, n2[-1] - n2[0], PER_REQUEST_LIMIT, PER_REQUEST_MIN_T,
+                        "" if applies else ": not applied"))
+            if applies and per > PER_REQUEST_LIMIT:
+                ok = False
+    return ok, text
 
 
 def check_file(path, soak):
@@ -1318,6 +1350,7 @@ def main():
     fd_base = fd_count(srv.proc.pid)
     sampler = RssSampler(srv.proc.pid, args.sample or max(0.25, min(3.0, args.seconds / 40)))
     soak.sampler = sampler
+    sampler.count = lambda: soak.stats.replies
     first = sampler.sample()
     sampler.start()
     fd_end = None
@@ -1329,7 +1362,7 @@ def main():
         h5a_util.run(soak.main(), timeout=args.seconds + 600)
         sampler.stop_ev.set()
         sampler.join()
-        mem_ok, mem_text = memory_verdict(sampler.samples, soak.load_t1)
+        mem_ok, mem_text = memory_verdict(sampler.samples, soak.load_t1, sampler.answered)
         if not mem_ok:
             fails.append("memory not flat: " + mem_text)
         # every client is gone: the server's descriptors come back to where they were
