@@ -922,8 +922,11 @@ static void test_blocking_progress(int port)
     CHECK_RC(c, hdf5a_write(c, "/progress/w", &a, NULL), 0);
     CHECK(l.n == 2 && l.extra == 0);
     CHECK(direction_ok(&l, 0, BIG + 4, BIG + 4096));
-    /* reported along the way too (sendmsg may take several MiB at once) */
-    CHECK(l.dir[0].calls >= 4);
+    /* reported along the way too, not only at the end: on loopback one
+     * sendmsg takes what fits in the send and receive buffers plus what the
+     * server drains meanwhile (over 16 MiB seen with an idle server core),
+     * so only "more than one report" is certain for 64 MiB */
+    CHECK(l.dir[0].calls >= 2);
     CHECK(direction_ok(&l, 1, 5, 4096) && l.dir[1].calls == 1);
 
     /* a 64 MiB read: a small request, then a reply a bit over 64 MiB */
