@@ -78,8 +78,12 @@ class HDF5Client:
         token: Optional[str] = None,
         ssl: SSLArg = None,
         read_only: bool = False,
+        file: Optional[str] = None,
     ) -> None:
         settings = load_settings(host, port, config)
+        #: the file under the server's data_root every call is for (None:
+        #: the server's default file); each call may name another (file=)
+        self.file: Optional[str] = file
         self.durability = _durability_arg(durability)
         self.host: str = settings.host
         self.port: int = settings.port
@@ -247,6 +251,11 @@ class HDF5Client:
         """One operation, with the client's policies: read-only clients
         refuse changes, and changes carry the client's durability."""
         changes = _changes_file(op)
+        file = args.pop("file", None)
+        if file is None:
+            file = self.file
+        if file is not None:
+            args["file"] = file
         if changes and self.read_only:
             raise ReadOnlyError("%s: the client is read-only (opened with mode 'r')" % op)
         durability = _durability_arg(durability)

@@ -42,6 +42,7 @@ OPS: Dict[str, Op] = {
     "move": Op(changes=True, perm="write", batch=True),
     "auth": Op(changes=False, perm="read", batch=False),
     "compact": Op(changes=True, perm="admin", batch=False),
+    "list_files": Op(changes=False, perm="read", batch=True),
 }
 
 # other spellings the server accepts: alias -> op

@@ -13,8 +13,9 @@
  * X(ID, "name", ARGS, CHANGES, PERM, BATCH)
  *   ID       the C name: OP_ID in the server, H5C_ID in the C client
  *   "name"   the op as it travels ("op": "name")
- *   ARGS     the request keys it takes besides id, op and durability (which
- *            every op takes): H5A_ARG_* flags; any other key is BAD_REQUEST
+ *   ARGS     the request keys it takes besides id, op, durability and file
+ *            (which every op takes): H5A_ARG_* flags; any other key is
+ *            BAD_REQUEST
  *   CHANGES  1 when it may change the file (clients send their default
  *            durability only with these; a read-only token may not send them)
  *   PERM     the role it needs: READ, WRITE or ADMIN
@@ -103,7 +104,8 @@ typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
     X(CREATE_LINK, "create_link", H5A_ARG_PATH | H5A_ARG_TARGET, 1, WRITE, 1)             \
     X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)                             \
     X(AUTH, "auth", H5A_ARG_TOKEN, 0, READ, 0)                                            \
-    X(COMPACT, "compact", 0, 1, ADMIN, 0)
+    X(COMPACT, "compact", 0, 1, ADMIN, 0)                                                 \
+    X(LIST_FILES, "list_files", 0, 0, READ, 1)
 
 /* Other spellings of an op: X(ID, "alias"). "update" is the seed's name of
  * "write". */

@@ -35,6 +35,7 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->read_buffer_cache = H5A_DEFAULT_READ_BUFFER_CACHE;
     cfg->frame_timeout = H5A_DEFAULT_FRAME_TIMEOUT;
     cfg->spin_us = H5A_DEFAULT_SPIN_US;
+    cfg->max_open_files = H5A_DEFAULT_MAX_OPEN_FILES;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     cfg->max_buffered_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 4
                                                     : (uint64_t)1 << 30;
@@ -138,6 +139,8 @@ static const struct {
      "bytes, at least 1M (suffixes K, M, G allowed)"},
     {"frame_timeout", NUM_SECONDS, 0, 31536000, offsetof(h5a_config, frame_timeout),
      "whole seconds from 0 (never) to 31536000"},
+    {"max_open_files", NUM_COUNT, 1, 65536, offsetof(h5a_config, max_open_files),
+     "a count from 1 to 65536"},
     {"spin_us", NUM_COUNT, 0, 10000, offsetof(h5a_config, spin_us),
      "microseconds from 0 (never spin) to 10000"},
     {"tls_handshake_timeout", NUM_SECONDS, 1, 3600, offsetof(h5a_config, tls_handshake_timeout),
@@ -168,6 +171,9 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
     } else if (strcmp(key, "http_cors_origin") == 0) {
         if (strlen(v) >= sizeof cfg->http_cors_origin || strpbrk(v, "\r\n")) goto bad;
         snprintf(cfg->http_cors_origin, sizeof cfg->http_cors_origin, "%s", v);
+    } else if (strcmp(key, "data_root") == 0) {
+        if (strlen(v) >= sizeof cfg->data_root) goto bad;
+        snprintf(cfg->data_root, sizeof cfg->data_root, "%s", v); /* empty: unset */
     } else if (strcmp(key, "hdf5_file_path") == 0) {
         if (!*v || strlen(v) >= sizeof cfg->file_path) goto bad;
         snprintf(cfg->file_path, sizeof cfg->file_path, "%s", v);
@@ -238,7 +244,7 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes, auth_file, "
                  "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
                  "tls_handshake_timeout, allocator_cache, read_buffer_cache, max_buffered_bytes, "
-                 "frame_timeout, spin_us, http_port, http_cors_origin, wal_discard_damaged)",
+                 "frame_timeout, spin_us, http_port, http_cors_origin, wal_discard_damaged, data_root, max_open_files)",
                  key);
         return -1;
     }

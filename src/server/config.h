@@ -19,6 +19,11 @@ typedef struct h5a_config {
     char host[256];
     int port;                  /* 0 = any free port */
     char file_path[4096];
+    /* Many files (files.c, issue 14): every request may name a file under
+     * data_root (empty: only file_path is served); at most max_open_files
+     * of them are open at once (the least recently used is closed). */
+    char data_root[4096];
+    uint64_t max_open_files;
     bool use_compression;      /* gzip when a request names no compression */
     bool debug;                /* log every request and connection event */
     uint64_t max_message_size; /* largest frame payload accepted, bytes */
@@ -97,6 +102,7 @@ typedef struct h5a_config {
 /* max_buffered_bytes: a quarter of the machine's memory (config.c) */
 #define H5A_DEFAULT_FRAME_TIMEOUT 60
 #define H5A_DEFAULT_SPIN_US 50
+#define H5A_DEFAULT_MAX_OPEN_FILES 64
 
 /* Check the keys that only make sense together (tls_cert_file without
  * tls_key_file, ...). Returns 0 or -1 with err. */

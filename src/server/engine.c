@@ -77,6 +77,8 @@ bool h5a_engine_can_group(const h5a_request *a, const h5a_request *b)
     if (a->op != OP_APPEND || b->op != OP_APPEND || a->err_code || b->err_code ||
         !a->has_data || !b->has_data || strcmp(a->path, b->path) != 0)
         return false;
+    if ((a->file == NULL) != (b->file == NULL) || (a->file && strcmp(a->file, b->file) != 0))
+        return false;
     if (a->data.ndim != b->data.ndim || !dtype_equal(a->data.type, b->data.type)) return false;
     for (int i = 1; i < a->data.ndim; i++)
         if (a->data.dims[i] != b->data.dims[i]) return false;
@@ -163,9 +165,12 @@ static void warn_persistent_free_space(hid_t file, const char *path)
     H5Eclear2(H5E_DEFAULT);
 }
 
-int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_t errlen)
+/* Once, on the storage thread, before the first file is opened. */
+static int engine_setup_once(char *errout, size_t errlen)
 {
+    static bool done;
     h5a_err err;
+    if (done) return 0;
     /* per thread: HDF5 must not print its error stack; we turn it into replies */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (h5a_path_refuse_external_links() < 0) {
@@ -178,9 +183,28 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
         snprintf(errout, errlen, "%s", err.msg);
         return -1;
     }
+    done = true;
+    return 0;
+}
+
+int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_t errlen)
+{
+    bool missing;
+    return h5a_engine_open_path(out, cfg, cfg->file_path, true, &missing, errout, errlen);
+}
+
+int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *path, bool create,
+                         bool *missing, char *errout, size_t errlen)
+{
+    h5a_err err;
+    *missing = false;
+    if (engine_setup_once(errout, errlen)) return -1;
+    if (strlen(path) >= sizeof ((h5a_engine *)0)->path)
+        return snprintf(errout, errlen, "the file name is too long"), -1;
     h5a_engine *e = calloc(1, sizeof *e);
     if (!e) return snprintf(errout, errlen, "out of memory"), -1;
     e->cfg = cfg;
+    snprintf(e->path, sizeof e->path, "%s", path);
     /* Every byte goes through the write-ahead-log driver (wal.c): opening
      * the file first rolls it forward to its last commit if the server died,
      * so the file always opens (docs/durability.md). */
@@ -200,18 +224,26 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
      * crash before the first commit of a new file leaves behind (the driver
      * truncates such a file back to its committed size, 0). */
     struct stat st;
-    bool exists = stat(cfg->file_path, &st) == 0 && st.st_size > 0;
+    bool exists = stat(path, &st) == 0 && st.st_size > 0;
     if (exists) {
         /* h5a_wal_fapl also clears the superblock's "open for writing" mark a
          * crash leaves: the driver has just brought the bytes back to a
          * committed, consistent state, so that is safe here (what h5clear
          * does, which is unsafe without the log). */
-        e->file = H5Fopen(cfg->file_path, H5F_ACC_RDWR, fapl);
-        exists = e->file >= 0 || stat(cfg->file_path, &st) != 0 || st.st_size > 0;
+        e->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+        exists = e->file >= 0 || stat(path, &st) != 0 || st.st_size > 0;
         if (!exists) H5Eclear2(H5E_DEFAULT); /* recovered to empty: create it */
     }
     if (rec.message[0]) fprintf(stderr, "hdf5-async-server: %s\n", rec.message);
     hid_t fcpl = H5I_INVALID_HID; /* closed after the error stack is read */
+    if (!exists && !create) {
+        *missing = true;
+        snprintf(errout, errlen, "no such file");
+        if (e->file >= 0) H5Fclose(e->file);
+        H5Pclose(fapl);
+        free(e);
+        return -1;
+    }
     if (!exists) {
         /* New files: the 1.10 format (extensible-array chunk indexes make
          * appends cheap). Free space is NOT tracked across restarts: HDF5
@@ -224,7 +256,7 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
         H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_FSM_AGGR, 0, 1);
         H5Pset_userblock(fcpl, 512);
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
-        e->file = H5Fcreate(cfg->file_path, H5F_ACC_TRUNC, fcpl, fapl);
+        e->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
         /* commit the empty file at once, so that from now on a crash comes
          * back to a valid HDF5 file */
         e->dirty = true;
@@ -239,7 +271,7 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     if (e->file < 0) {
         /* before H5Pclose: any HDF5 call clears the error stack, and the
          * driver's reason ("is in use by another process") is on it */
-        h5a_err_h5(&err, H5A_E_HDF5_ERROR, "cannot open HDF5 file '%s'", cfg->file_path);
+        h5a_err_h5(&err, H5A_E_HDF5_ERROR, "cannot open HDF5 file '%s'", path);
         snprintf(errout, errlen, "%s", err.msg);
         if (fcpl >= 0) H5Pclose(fcpl);
         H5Pclose(fapl);
@@ -248,7 +280,7 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     }
     if (fcpl >= 0) H5Pclose(fcpl);
     H5Pclose(fapl);
-    warn_persistent_free_space(e->file, cfg->file_path);
+    warn_persistent_free_space(e->file, path);
     *out = e;
     return 0;
 }
@@ -261,18 +293,31 @@ int h5a_engine_reopen(h5a_engine *e, h5a_err *err)
                             .file_id = true, .close_error = e->close_error};
     hid_t fapl = h5a_wal_fapl(&wopt);
     if (fapl < 0) return h5a_err_set(err, H5A_E_HDF5_ERROR, "cannot set up the file driver");
-    e->file = H5Fopen(e->cfg->file_path, H5F_ACC_RDWR, fapl);
+    e->file = H5Fopen(e->path, H5F_ACC_RDWR, fapl);
     int rc = e->file < 0 ? h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot open HDF5 file '%s' again",
-                                       e->cfg->file_path)
+                                       e->path)
                          : 0;
     H5Pclose(fapl);
     e->dirty = e->unsynced = false;
     return rc;
 }
 
+h5a_engine *h5a_engine_bare(const h5a_config *cfg)
+{
+    h5a_engine *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->cfg = cfg;
+    e->file = H5I_INVALID_HID;
+    return e;
+}
+
 void h5a_engine_close(h5a_engine *e)
 {
     if (!e) return;
+    if (e->file < 0) { /* h5a_engine_bare */
+        free(e);
+        return;
+    }
     h5a_cache_clear(e);
     if (H5Fclose(e->file) < 0) {
         h5a_err err;

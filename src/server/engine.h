@@ -12,6 +12,15 @@ typedef struct h5a_engine h5a_engine;
 /* Open (or create) cfg->file_path. Returns 0, or -1 with err. */
 int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *err, size_t errlen);
 
+/* Open the file at path; a missing (or empty) one is created only when
+ * create is set, else -1 with *missing set. Returns 0, or -1 with err. */
+int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *path, bool create,
+                         bool *missing, char *err, size_t errlen);
+
+/* An engine with no file, for the ops that need none (files.c): they see
+ * only cfg. Closed with h5a_engine_close. NULL when out of memory. */
+h5a_engine *h5a_engine_bare(const h5a_config *cfg);
+
 /* Apply req (or answer its parse error) and leave the whole reply frame in
  * req->reply (+ req->reply_data). Never fails as a function. */
 void h5a_engine_execute(h5a_engine *eng, h5a_request *req);

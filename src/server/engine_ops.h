@@ -53,6 +53,9 @@ H5A_OP_HANDLER(MOVE);
 /* engine_compact.c: the online repack (admin) */
 H5A_OP_HANDLER(COMPACT);
 
+/* engine_files.c: the files under data_root (touches no HDF5 file) */
+H5A_OP_HANDLER(LIST_FILES);
+
 /* engine.c: the ops that touch no file, answered by the core itself */
 H5A_OP_HANDLER(PING);
 H5A_OP_HANDLER(AUTH);

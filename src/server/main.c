@@ -16,7 +16,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hdf5-async-server [--config FILE] [--host HOST] [--port PORT] [--http-port PORT] "
-            "[--file PATH] "
+            "[--file PATH] [--data-root DIR] "
             "[--debug]\n"
             "                         [--wal-discard-damaged]\n"
             "       hdf5-async-server --list-ops | --version | --help\n"
@@ -27,6 +27,8 @@ static void usage(FILE *f)
             "  --http-port P  also serve HTTP (h5grove API, h5web viewer, /metrics, /health)\n"
             "                 on port P, 0 picks a free one (config key http_port, default none)\n"
             "  --file PATH    the HDF5 file to serve (config key hdf5_file_path, default data.h5)\n"
+            "  --data-root DIR  serve the HDF5 files under DIR: requests name one with 'file'\n"
+            "                 (config key data_root; a relative --file is then inside DIR)\n"
             "  --debug        log every request and connection event to stderr\n"
             "  --wal-discard-damaged  start even though FILE.wal's header is damaged, moving\n"
             "                 it aside to FILE.wal.damaged: the commits since the last\n"
@@ -91,6 +93,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--port") == 0) key = "port";
         else if (strcmp(argv[i], "--http-port") == 0) key = "http_port";
         else if (strcmp(argv[i], "--file") == 0) key = "hdf5_file_path";
+        else if (strcmp(argv[i], "--data-root") == 0) key = "data_root";
         else {
             fprintf(stderr, "hdf5-async-server: unknown argument '%s'\n", argv[i]);
             usage(stderr);

@@ -475,13 +475,17 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     }
 
     unsigned want = h5a_op_info_of(req->op)->args;
-    const mp_node *k = mp_first_child(root), *dur = NULL;
+    const mp_node *k = mp_first_child(root), *dur = NULL, *file = NULL;
     const mp_node *arg[KEY_COUNT] = {NULL};
     for (uint32_t i = 0; i < root->len; i++, k = mp_next(mp_next(k))) {
         if (!mp_is_raw(k)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "request keys must be strings");
         if (mp_raw_eq(k, "id") || mp_raw_eq(k, "op")) continue;
         if (mp_raw_eq(k, "durability")) { /* every op: a ping with "fsync" is a barrier */
             dur = mp_next(k);
+            continue;
+        }
+        if (mp_raw_eq(k, "file")) { /* every op: the file under data_root it is for */
+            file = mp_next(k);
             continue;
         }
         int j = 0;
@@ -500,6 +504,13 @@ static int parse(h5a_request *req, const h5a_limits *lim)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,
                             "'durability' must be \"none\", \"flush\" or \"fsync\"");
         req->durability = d;
+    }
+    if (file) {
+        if (file->type != MP_STR)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'file' must be a string");
+        if ((rc = h5a_file_name_validate((const char *)file->v.ptr, file->len, e, el))) return rc;
+        req->file = strndup((const char *)file->v.ptr, file->len);
+        if (!req->file) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
     }
     if (want & H5A_ARG_PATH) {
         if (!path || path->type != MP_STR)
@@ -549,6 +560,44 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     return 0;
 }
 
+int h5a_file_name_validate(const char *p, size_t n, char *err, size_t errlen)
+{
+    if (n == 0) return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "'file' must not be empty");
+    if (n > H5A_MAX_FILE_NAME)
+        return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "'file' is longer than %d bytes",
+                        H5A_MAX_FILE_NAME);
+    if (memchr(p, '\0', n))
+        return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "'file' must not contain NUL bytes");
+    if (p[0] == '/')
+        return h5a_fail(err, errlen, H5A_E_BAD_REQUEST,
+                        "'file' must be relative to the data root, not '%.*s'", (int)(n > 200 ? 200 : n), p);
+    /* component by component: no empty ones ("a//b", "a/"), no "." or ".." */
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && p[j] != '/') j++;
+        size_t len = j - i;
+        if (len == 0 || (len == 1 && p[i] == '.') || (len == 2 && p[i] == '.' && p[i + 1] == '.'))
+            return h5a_fail(err, errlen, H5A_E_BAD_REQUEST,
+                            "'file' '%.*s' has an empty, '.' or '..' component: give a plain "
+                            "relative name such as run_0001.h5 or 2026/run_0002.h5",
+                            (int)(n > 200 ? 200 : n), p);
+        if (j == n) {
+            /* the last component must not be one of the server's own files */
+            static const char *const own[] = {".wal", ".wal.damaged", ".compact"};
+            for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) {
+                size_t m = strlen(own[k]);
+                if (len >= m && memcmp(p + j - m, own[k], m) == 0)
+                    return h5a_fail(err, errlen, H5A_E_BAD_REQUEST,
+                                    "'file' may not end in '%s' (the server's own files)", own[k]);
+            }
+        }
+        i = j + 1;
+        if (j == n - 1) /* a trailing '/' */
+            return h5a_fail(err, errlen, H5A_E_BAD_REQUEST, "'file' must not end in '/'");
+    }
+    return 0;
+}
+
 void h5a_request_parse(h5a_request *req, const h5a_limits *lim)
 {
     req->op = OP_NONE;
@@ -587,6 +636,7 @@ void h5a_request_free(h5a_request *req)
     if (!req) return;
     h5a_request_release_input(req);
     free(req->path);
+    free(req->file);
     free(req->name);
     free(req->target);
     free(req->dest);

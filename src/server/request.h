@@ -108,6 +108,7 @@ typedef struct h5a_request {
     h5a_op op;
     const char *op_name; /* as the client spelled it, for logs */
     char *path;          /* NUL-terminated copy, validated */
+    char *file;          /* the file under data_root (files.c); NULL: the default file */
     h5a_array data;
     bool has_data;
     int64_t index;
@@ -175,6 +176,13 @@ void h5a_request_free(h5a_request *req);
  * past H5A_MAX_PATH_DEPTH, common/names.h) with err: h5a_path_check with
  * the protocol's codes. */
 int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen);
+
+/* A request's `file`: relative, not empty, no NUL, no empty, "." or ".."
+ * component, no trailing '/', not one of the server's own names (.wal,
+ * .wal.damaged, .compact); 0 or H5A_E_BAD_REQUEST with err. Symlinks are
+ * checked where the file is opened (files.c). */
+#define H5A_MAX_FILE_NAME 1024
+int h5a_file_name_validate(const char *p, size_t n, char *err, size_t errlen);
 
 const char *h5a_op_name(h5a_op op);
 /* "gzip", "lz4", ... as the protocol spells them; "default" for COMP_DEFAULT */
