@@ -5,10 +5,12 @@
  * It exists so that storage.c stays about order and commits, and the
  * engine about one file: this module is the only one that knows there are
  * many. Storage thread only. */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "server/files.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,54 @@ static void remove_entry(h5a_files *fs, h5a_file *f)
     free(f);
 }
 
+/* ---- recovery at start ---- */
+
+/* A log left next to a file means the server died with it open: replay it
+ * now (open, then a clean close checkpoints the file and removes the log),
+ * so that every file under the root holds its acknowledged writes for any
+ * reader, h5py included, not only once a request opens it again. */
+static h5a_files *recovering;
+static size_t recovered, unrecoverable;
+
+static int recover_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    h5a_files *fs = recovering;
+    size_t n = strlen(path), rootlen = strlen(fs->root);
+    if (type != FTW_F || n < 4 || strcmp(path + n - 4, ".wal") != 0 || n <= rootlen + 5)
+        return 0;
+    char name[H5A_MAX_FILE_NAME + 8], why[1024];
+    snprintf(name, sizeof name, "%.*s", (int)(n - rootlen - 1 - 4), path + rootlen + 1);
+    if (h5a_file_name_validate(name, strlen(name), why, sizeof why)) return 0; /* .compact's */
+    char data[PATH_MAX + H5A_MAX_FILE_NAME + 2];
+    snprintf(data, sizeof data, "%.*s", (int)(n - 4), path);
+    struct stat ds;
+    if (lstat(data, &ds) != 0 || !S_ISREG(ds.st_mode)) return 0;
+    h5a_engine *e;
+    bool missing;
+    if (h5a_engine_open_path(&e, fs->cfg, data, false, &missing, why, sizeof why) == 0) {
+        h5a_engine_close(e);
+        recovered++;
+    } else if (!missing) {
+        fprintf(stderr, "hdf5-async-server: cannot recover '%s' now (a request will try again): %s\n",
+                name, why);
+        unrecoverable++;
+    }
+    return 0;
+}
+
+static void recover_leftovers(h5a_files *fs)
+{
+    recovering = fs;
+    recovered = unrecoverable = 0;
+    nftw(fs->root, recover_one, 16, FTW_PHYS);
+    recovering = NULL;
+    if (recovered)
+        fprintf(stderr, "hdf5-async-server: %zu file(s) under the data root replayed their logs\n",
+                recovered);
+}
+
 int h5a_files_start(h5a_files **out, const h5a_config *cfg, char *err, size_t errlen)
 {
     h5a_files *fs = calloc(1, sizeof *fs);
@@ -98,6 +148,7 @@ int h5a_files_start(h5a_files **out, const h5a_config *cfg, char *err, size_t er
             }
             fs->default_name = cfg->file_path;
         }
+        recover_leftovers(fs);
     }
     if (!fs->default_name) {
         /* the one file of a server without data_root (or outside it): opened
