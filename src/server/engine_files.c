@@ -85,13 +85,18 @@ static int by_name(const void *a, const void *b)
 int h5a_op_LIST_FILES(h5a_engine *e, h5a_request *r, h5a_err *err)
 {
     const char *root = e->cfg->data_root;
-    if (!root[0])
-        return h5a_err_set(err, H5A_E_BAD_REQUEST,
-                           "this server has no data_root: it serves one file only");
+    walk_state w = {0};
+    int rc = 0;
+    if (!root[0]) { /* one file: that one, named as configured */
+        struct stat st;
+        if (stat(e->cfg->file_path, &st) == 0 && st.st_size > 0)
+            rc = add(&w, e->cfg->file_path, (uint64_t)st.st_size);
+        goto reply;
+    }
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return h5a_err_set(err, H5A_E_INTERNAL, "cannot open the data root");
-    walk_state w = {0};
-    int rc = walk(&w, fd, "", 0);
+    rc = walk(&w, fd, "", 0);
+reply:
     if (rc) {
         for (size_t i = 0; i < w.n; i++) free(w.v[i].name);
         free(w.v);
