@@ -364,18 +364,22 @@ class HDF5Client:
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
         await self._call("ping", durability=durability)
 
-    async def compact(self, *, durability: Optional[str] = None) -> Dict[str, int]:
+    async def compact(
+        self, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> Dict[str, int]:
         """Copy everything live into a fresh file put in the served file's
         place (the online h5repack: space freed by deletes and rewrites
         comes back to the disk). Needs the admin role when the server has
         tokens; the server does nothing else meanwhile. Returns the file's
         size before and after: {"before": bytes, "after": bytes}."""
-        return await self._call("compact", durability=durability)
+        return await self._call("compact", durability=durability, file=file)
 
-    async def create_group(self, path: str, *, durability: Optional[str] = None) -> None:
+    async def create_group(
+        self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Create the group at path and any missing parents (no-op if it
         exists)."""
-        await self._call("create_group", path, durability=durability)
+        await self._call("create_group", path, durability=durability, file=file)
 
     async def write(
         self,
@@ -385,6 +389,7 @@ class HDF5Client:
         compression_opts: Optional[int] = None,
         *,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Write data (scalar, list or numpy array) to the dataset at path,
         replacing what is there. compression: None = the server's default,
@@ -404,13 +409,16 @@ class HDF5Client:
             compression=compression,
             compression_opts=compression_opts,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
     #: the protocol's "update" is another name of "write"
     update = write
 
-    async def read(self, path: str, selection: Any = None) -> Any:
+    async def read(
+        self, path: str, selection: Any = None, *, file: Optional[str] = None
+    ) -> Any:
         """Read the dataset at path: a numpy array, a numpy scalar for
         scalar datasets, str/bytes for variable-length string scalars and a
         numpy object array of str/bytes for variable-length string arrays.
@@ -425,13 +433,13 @@ class HDF5Client:
         elements are read and sent. None/np.newaxis, lists, arrays and
         booleans raise IndexError before anything is sent."""
         sel = None if selection is None else codec.selection_arg(selection)
-        res = await self._call("read", path, selection=sel)
+        res = await self._call("read", path, selection=sel, file=file)
         if isinstance(res, list):
             return codec.strings_to_array(res)
         return codec.decode_value(res)
 
     async def write_slice(
-        self, path: str, selection: Any, data: Any, *, durability: Optional[str] = None
+        self, path: str, selection: Any, data: Any, *, durability: Optional[str] = None, file: Optional[str] = None
     ) -> Shape:
         """Write data into a selection of the existing dataset at path:
         ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
@@ -450,6 +458,7 @@ class HDF5Client:
             selection=codec.selection_arg(selection),
             data=data,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
@@ -467,6 +476,7 @@ class HDF5Client:
         shuffle: bool = False,
         exist_ok: bool = False,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Create an empty dataset (parents too) as h5py's create_dataset
         does, without writing data: reads give the fill value.
@@ -499,6 +509,7 @@ class HDF5Client:
             shuffle=True if shuffle else None,
             exist_ok=True if exist_ok else None,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
@@ -509,6 +520,7 @@ class HDF5Client:
         axis: Optional[int] = None,
         *,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Resize a chunked dataset within its maxshape, as h5py's
         Dataset.resize: ``resize(path, (20, 3))``, or ``resize(path, 20,
@@ -517,13 +529,16 @@ class HDF5Client:
         OutOfRangeError past maxshape or for a dataset that is not chunked.
         Returns the new shape."""
         if axis is None:
-            res = await self._call("resize", path, shape=codec.shape_arg(shape), durability=durability)
+            res = await self._call(
+                "resize", path, shape=codec.shape_arg(shape), durability=durability, file=file
+            )
         else:
             if isinstance(shape, (tuple, list)):
                 raise TypeError("with axis, shape is that axis' new size: an int")
             size = codec.shape_arg(shape)[0]
             res = await self._call(
-                "resize", path, shape=size, axis=codec.index_arg(axis), durability=durability
+                "resize", path, shape=size, axis=codec.index_arg(axis), durability=durability,
+                file=file,
             )
         return _shape(res)
 
@@ -535,6 +550,7 @@ class HDF5Client:
         compression_opts: Optional[int] = None,
         *,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Append rows along axis 0 (creating a resizable dataset if
         missing; compression applies only then). Returns the new shape."""
@@ -545,6 +561,7 @@ class HDF5Client:
             compression=compression,
             compression_opts=compression_opts,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
@@ -557,6 +574,7 @@ class HDF5Client:
         compression_opts: Optional[int] = None,
         *,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Insert rows before row `index` (negative counts from the end) of
         an existing dataset. Returns the new shape."""
@@ -569,56 +587,71 @@ class HDF5Client:
             compression=compression,
             compression_opts=compression_opts,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
-    async def delete(self, path: str, *, durability: Optional[str] = None) -> None:
+    async def delete(
+        self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Delete the group (recursively) or dataset at path, or the link
         at path when it is a soft or external link (dangling or not)."""
-        await self._call("delete", path, durability=durability)
+        await self._call("delete", path, durability=durability, file=file)
 
     # ------------------------------------------------------ attributes
 
     async def set_attr(
-        self, path: str, name: str, value: Any, *, durability: Optional[str] = None
+        self, path: str, name: str, value: Any, *, durability: Optional[str] = None, file: Optional[str] = None
     ) -> None:
         """Set attribute `name` of the group or dataset at path to value
         (anything write() takes; stored as h5py stores the same value in
         ``obj.attrs[name]``), replacing an attribute of that name."""
         if not isinstance(name, str):
             raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
-        await self._call("set_attr", path, name=name, data=value, durability=durability)
+        await self._call(
+            "set_attr", path, name=name, data=value, durability=durability, file=file
+        )
 
-    async def get_attr(self, path: str, name: str) -> Any:
+    async def get_attr(
+        self, path: str, name: str, *, file: Optional[str] = None
+    ) -> Any:
         """The value of attribute `name` of the object at path, as read()
         returns values (numpy array or scalar, str/bytes, object array of
         strings)."""
-        res = await self._call("get_attr", path, name=name)
+        res = await self._call("get_attr", path, name=name, file=file)
         if isinstance(res, list):
             return codec.strings_to_array(res)
         return codec.decode_value(res)
 
-    async def list_attrs(self, path: str) -> List[Dict[str, Any]]:
+    async def list_attrs(
+        self, path: str, *, file: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
         """The attributes of the object at path, in name order: a list of
         dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
         shape and dtype)."""
-        res = await self._call("list_attrs", path)
+        res = await self._call("list_attrs", path, file=file)
         return [_describe(a) for a in res]
 
-    async def attrs(self, path: str) -> Dict[str, Any]:
+    async def attrs(
+        self, path: str, *, file: Optional[str] = None
+    ) -> Dict[str, Any]:
         """Every attribute of the object at path as a dict name -> value
         (one list_attrs, then the get_attr calls pipelined)."""
-        names = [a["name"] for a in await self.list_attrs(path)]
+        names = [a["name"] for a in await self.list_attrs(path, file=file)]
         values = await asyncio.gather(*(self.get_attr(path, n) for n in names))
         return dict(zip(names, values))
 
-    async def delete_attr(self, path: str, name: str, *, durability: Optional[str] = None) -> None:
+    async def delete_attr(
+        self, path: str, name: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Delete attribute `name` of the object at path."""
-        await self._call("delete_attr", path, name=name, durability=durability)
+        await self._call("delete_attr", path, name=name, durability=durability, file=file)
 
     # ------------------------------------------------ listing, inspection
 
-    async def list(self, path: str = "/") -> List[Dict[str, Any]]:
+    async def list(
+        self, path: str = "/", *, file: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
         """The members of the group at path, in name order: a list of dicts
         with "name" and "kind" ("group", "dataset", "datatype", "soft_link",
         "external_link", "user_link"); datasets also have "shape",
@@ -628,14 +661,14 @@ class HDF5Client:
         out = []
         after = None
         while True:
-            res = await self._call("list", path, after=after)
+            res = await self._call("list", path, after=after, file=file)
             out.extend(_describe(e) for e in res["entries"])
             after = res["next"]
             if after is None:
                 return out
 
     async def walk(
-        self, path: str = "/", max_depth: Optional[int] = None, page_size: Optional[int] = None
+        self, path: str = "/", max_depth: Optional[int] = None, page_size: Optional[int] = None, *, file: Optional[str] = None
     ) -> AsyncIterator[Dict[str, Any]]:
         """Every link below the group at path, depth first, members in name
         order, each group's contents right after it (as ``h5ls -r``): an
@@ -646,14 +679,18 @@ class HDF5Client:
         iteration goes, so a huge file never has to fit in one reply."""
         after = None
         while True:
-            res = await self._call("walk", path, after=after, max_depth=max_depth, limit=page_size)
+            res = await self._call(
+                "walk", path, after=after, max_depth=max_depth, limit=page_size, file=file
+            )
             for e in res["entries"]:
                 yield _describe(e)
             after = res["next"]
             if after is None:
                 return
 
-    async def info(self, path: str) -> Dict[str, Any]:
+    async def info(
+        self, path: str, *, file: Optional[str] = None
+    ) -> Dict[str, Any]:
         """What the object at path is. A dataset: a dict with "kind":
         "dataset", "shape" and "maxshape" (tuples as h5py gives them: None
         for an unlimited axis; both None for an empty dataset), "dtype" (a
@@ -668,26 +705,68 @@ class HDF5Client:
         cd_values), "fillvalue", "storage_size" (bytes allocated in the
         file) and "nattrs". A group: "kind": "group", "members", "nattrs".
         Links in the path are followed."""
-        return _describe(await self._call("info", path))
+        return _describe(await self._call("info", path, file=file))
 
-    async def exists(self, path: str) -> bool:
+    async def exists(
+        self, path: str, *, file: Optional[str] = None
+    ) -> bool:
         """True when path leads to an object (links followed): False for a
         missing path, a dangling link, or a path through a dataset -- as
         h5py's ``path in file``."""
-        return bool(await self._call("exists", path))
+        return bool(await self._call("exists", path, file=file))
 
     # ------------------------------------------------------------ links
 
-    async def create_link(self, path: str, target: str, *, durability: Optional[str] = None) -> None:
+    async def create_link(
+        self, path: str, target: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Create a soft link at path pointing at target (absolute, or
         relative to the link's group; it need not exist), creating missing
         parent groups."""
-        await self._call("create_link", path, target=target, durability=durability)
+        await self._call("create_link", path, target=target, durability=durability, file=file)
 
-    async def move(self, path: str, dest: str, *, durability: Optional[str] = None) -> None:
+    async def move(
+        self, path: str, dest: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Move (rename) the object or link at path to dest, creating
         missing parent groups of dest. dest must not exist."""
-        await self._call("move", path, dest=dest, durability=durability)
+        await self._call("move", path, dest=dest, durability=durability, file=file)
+
+    # ------------------------------------------------ many files (data_root)
+
+    async def list_files(self) -> List[Dict[str, Any]]:
+        """The files under the server's data_root: a list of {"name", "size"}
+        in name order (a server without data_root lists its one file)."""
+        res = await self._call("list_files")
+        return [dict(f) for f in res["files"]]
+
+    async def create_virtual(
+        self,
+        path: str,
+        sources: Sequence[Any],
+        layout: str = "stack",
+        *,
+        durability: Optional[str] = None,
+        file: Optional[str] = None,
+    ) -> Shape:
+        """A virtual dataset at path over datasets of files under the same
+        data_root. sources: (file, path) pairs or {"file", "path"} dicts
+        (file None: this call's file); layout "stack" (a new first axis, one
+        slot per source) or "concat" (along axis 0). One source whose file
+        holds "%b" (e.g. "run_%b.h5") makes an unlimited dataset over the
+        files with 0, 1, 2, ... in its place, as many as exist when it is
+        read. Returns the shape."""
+        srcs = []
+        for src in sources:
+            if isinstance(src, dict):
+                srcs.append({k: v for k, v in src.items() if v is not None})
+            else:
+                f, p = src
+                srcs.append({"path": p} if f is None else {"file": f, "path": p})
+        res = await self._call(
+            "create_virtual", path, sources=srcs, layout=layout, durability=durability, file=file
+        )
+        return _shape(res)
 
 
 _DURABILITY = ("none", "flush", "fsync")

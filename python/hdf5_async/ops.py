@@ -43,6 +43,7 @@ OPS: Dict[str, Op] = {
     "auth": Op(changes=False, perm="read", batch=False),
     "compact": Op(changes=True, perm="admin", batch=False),
     "list_files": Op(changes=False, perm="read", batch=True),
+    "create_virtual": Op(changes=True, perm="write", batch=True),
 }
 
 # other spellings the server accepts: alias -> op

@@ -45,6 +45,7 @@ enum {
     H5A_ARG_LINK = 1 << 15,     /* link: describe a last component that is a link (optional) */
     H5A_ARG_INFO = 1 << 16,     /* info: each entry with its object's info (optional) */
     H5A_ARG_VALUES = 1 << 17,   /* values: each attribute with its value (optional) */
+    H5A_ARG_VIRTUAL = 1 << 18,  /* sources, layout: a virtual dataset's (required) */
 };
 
 /* The request keys behind those flags: X(KEY, "key", TAKES, NEEDS). An op
@@ -75,7 +76,9 @@ enum {
     X(TOKEN, "token", H5A_ARG_TOKEN, H5A_ARG_TOKEN)                                       \
     X(LINK, "link", H5A_ARG_LINK, 0)                                                      \
     X(INFO, "info", H5A_ARG_INFO, 0)                                                      \
-    X(VALUES, "values", H5A_ARG_VALUES, 0)
+    X(VALUES, "values", H5A_ARG_VALUES, 0)                                                \
+    X(SOURCES, "sources", H5A_ARG_VIRTUAL, H5A_ARG_VIRTUAL)                               \
+    X(LAYOUT, "layout", H5A_ARG_VIRTUAL, H5A_ARG_VIRTUAL)
 
 typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
 
@@ -105,7 +108,8 @@ typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
     X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)                             \
     X(AUTH, "auth", H5A_ARG_TOKEN, 0, READ, 0)                                            \
     X(COMPACT, "compact", 0, 1, ADMIN, 0)                                                 \
-    X(LIST_FILES, "list_files", 0, 0, READ, 1)
+    X(LIST_FILES, "list_files", 0, 0, READ, 1)                                            \
+    X(CREATE_VIRTUAL, "create_virtual", H5A_ARG_PATH | H5A_ARG_VIRTUAL, 1, WRITE, 1)
 
 /* Other spellings of an op: X(ID, "alias"). "update" is the seed's name of
  * "write". */

@@ -99,6 +99,33 @@ void h5a_engine_fail_reply(h5a_request *r, int code, const char *msg)
     h5a_reply_finish(r, mark, code, &err);
 }
 
+/* ---- what other modules ask of a file ---- */
+
+int h5a_engine_dataset_shape(h5a_engine *e, const char *path, int64_t *type, int *ndim,
+                             uint64_t *dims, h5a_err *err)
+{
+    H5O_type_t kind;
+    int rc = h5a_path_object(e->file, path, &kind, err);
+    if (rc) return rc;
+    if (kind != H5O_TYPE_DATASET)
+        return h5a_err_set(err, H5A_E_NOT_A_DATASET, "'%s' is not a dataset", path);
+    hid_t d = h5a_cache_open(e, path, err);
+    if (d < 0) return err->code;
+    hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+    int n = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hsize_t hd[H5A_MAX_DIMS];
+    if (n < 0 || n > H5A_MAX_DIMS || t < 0 || H5Sget_simple_extent_dims(sp, hd, NULL) < 0) {
+        if (sp >= 0) H5Sclose(sp);
+        if (t >= 0) H5Tclose(t);
+        return h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot read the shape of '%s'", path);
+    }
+    H5Sclose(sp);
+    *ndim = n;
+    for (int i = 0; i < n; i++) dims[i] = hd[i];
+    *type = t;
+    return 0;
+}
+
 /* ---- commit ---- */
 
 h5a_durability h5a_engine_pending(const h5a_engine *e)

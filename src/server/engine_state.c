@@ -36,6 +36,20 @@ hid_t h5a_cache_open(h5a_engine *e, const char *path, h5a_err *err)
     if (slot >= 0) return e->cache[slot].dset;
     hid_t d = H5Dopen2(e->file, path, H5P_DEFAULT);
     if (d < 0) return h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot open dataset '%s'", path), -1;
+    /* A virtual dataset's data is in other files, which HDF5 would open by
+     * itself, outside their servers' logs and locks (files.c): its data is
+     * for readers such as h5py, never read or written here. */
+    hid_t vdcpl = H5Dget_create_plist(d);
+    bool virt = vdcpl >= 0 && H5Pget_layout(vdcpl) == H5D_VIRTUAL;
+    if (vdcpl >= 0) H5Pclose(vdcpl);
+    if (virt) {
+        H5Dclose(d);
+        return h5a_err_set(err, H5A_E_UNSUPPORTED_TYPE,
+                           "'%s' is a virtual dataset: its data lives in other files; read it "
+                           "with h5py (the server neither reads nor writes through it)",
+                           path),
+               -1;
+    }
     char *copy = strdup(path);
     if (!copy) return H5Dclose(d), h5a_err_set(err, H5A_E_INTERNAL, "out of memory"), -1;
     slot = (int)(e->cache_next++ % H5A_CACHE_SLOTS);

@@ -8,6 +8,8 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "server/files.h"
 
+#include <hdf5.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -44,6 +46,7 @@ bool h5a_files_op_creates(h5a_op op)
     case OP_CREATE_DATASET:
     case OP_SET_ATTR:
     case OP_CREATE_LINK:
+    case OP_CREATE_VIRTUAL:
         return true;
     default:
         return false;
@@ -390,4 +393,60 @@ void h5a_files_discard(h5a_files *fs, h5a_file *f)
     unlink(path);
     remove_dirs(fs, f->name, f->made_dirs);
     remove_entry(fs, f);
+}
+
+/* ---- create_virtual's sources ---- */
+
+/* to's name as seen from the folder of from ("a/m.h5", "b/r.h5" ->
+ * "../b/r.h5"); HDF5 looks relative source names up next to the virtual
+ * dataset's file, so the master file works wherever it is read from. */
+static char *relative_to(const char *from, const char *to)
+{
+    size_t common = 0; /* length of the shared folder prefix, up to a '/' */
+    for (size_t i = 0; from[i] && from[i] == to[i]; i++)
+        if (from[i] == '/') common = i + 1;
+    int ups = 0;
+    for (const char *p = from + common; *p; p++) ups += *p == '/';
+    size_t n = (size_t)ups * 3 + strlen(to + common) + 1;
+    char *out = malloc(n);
+    if (!out) return NULL;
+    out[0] = '\0';
+    for (int i = 0; i < ups; i++) strcat(out, "../");
+    strcat(out, to + common);
+    return out;
+}
+
+int h5a_files_resolve_sources(h5a_files *fs, h5a_request *r, h5a_err *err)
+{
+    const char *vname = r->file ? r->file : fs->default_name;
+    for (size_t i = 0; i < r->nvsrc; i++) {
+        h5a_vsource *v = &r->vsrc[i];
+        const char *name = v->file;
+        char templ[H5A_MAX_FILE_NAME + 32];
+        if (name && r->vunlimited) {
+            /* the first file of the pattern says the sources' type and shape */
+            const char *pct = strstr(name, "%b");
+            snprintf(templ, sizeof templ, "%.*s0%s", (int)(pct - name), name, pct + 2);
+            name = templ;
+        }
+        bool same = !name || (vname && strcmp(name, vname) == 0);
+        h5a_file *f;
+        bool created;
+        int rc = h5a_files_get(fs, same ? r->file : name, false, &f, &created, err);
+        if (rc) return h5a_err_append(err, " (source %zu of the virtual dataset)", i);
+        if ((rc = h5a_engine_dataset_shape(f->eng, v->path, &v->type, &v->ndim, v->dims, err)))
+            return h5a_err_append(err, " (in file '%s')", same ? (vname ? vname : ".") : name);
+        v->rel = same ? strdup(".") : relative_to(vname, v->file);
+        if (!v->rel) return h5a_err_set(err, H5A_E_INTERNAL, "out of memory");
+    }
+    return 0;
+}
+
+void h5a_files_release_sources(h5a_request *r)
+{
+    for (size_t i = 0; i < r->nvsrc; i++)
+        if (r->vsrc[i].type >= 0) {
+            H5Tclose((hid_t)r->vsrc[i].type);
+            r->vsrc[i].type = -1;
+        }
 }

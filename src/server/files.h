@@ -58,6 +58,13 @@ h5a_file *h5a_files_find(h5a_files *fs, const char *name);
  * remove it, its log and the folders made for it: creating nothing. */
 void h5a_files_discard(h5a_files *fs, h5a_file *f);
 
+/* create_virtual (r->vsrc): look up each source's type and shape in its
+ * file (which must exist; a "%b" pattern's file for block 0 stands for all)
+ * and its name relative to r's file's folder. 0, or the error. The types
+ * are released with h5a_files_release_sources, after the op. */
+int h5a_files_resolve_sources(h5a_files *fs, h5a_request *r, h5a_err *err);
+void h5a_files_release_sources(h5a_request *r);
+
 /* The open files, for commits: i from 0 while it returns non-NULL. */
 h5a_file *h5a_files_at(h5a_files *fs, size_t i);
 /* An engine with no file, for the ops that need none (ping, auth,

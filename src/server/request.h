@@ -90,6 +90,21 @@ typedef struct h5a_dset_args {
     bool exist_ok;
 } h5a_dset_args;
 
+/* One source of create_virtual: a dataset of a file under data_root. Its
+ * type and shape are looked up on the storage thread (files.c) before the
+ * op runs, since the op's engine sees only its own file. */
+typedef struct h5a_vsource {
+    char *file;    /* NULL: the request's own file; may hold one "%b" (unlimited) */
+    char *path;    /* validated */
+    int64_t type;  /* hid_t of its datatype (H5Tcopy), -1 until looked up */
+    int ndim;
+    uint64_t dims[H5A_MAX_DIMS];
+    char *rel;     /* the file's name relative to the virtual dataset's file's folder */
+} h5a_vsource;
+
+#define H5A_MAX_VSOURCES 65536
+typedef enum { VLAYOUT_STACK, VLAYOUT_CONCAT } h5a_vlayout;
+
 typedef struct h5a_limits {
     uint64_t max_message_size;
     mp_limits mp;
@@ -127,6 +142,10 @@ typedef struct h5a_request {
     bool link;          /* info: describe a last component that is a link */
     bool with_info;     /* list: each entry with its object's info */
     bool values;        /* list_attrs: each attribute with its value */
+    h5a_vsource *vsrc;  /* create_virtual: its sources */
+    size_t nvsrc;
+    h5a_vlayout vlayout;
+    bool vunlimited;    /* one source whose file name holds "%b" */
     int durability; /* h5a_durability the client asked for; -1 = the server's default */
     char *token;    /* auth: the token as sent (wiped and freed with the input) */
     size_t token_len;

@@ -194,8 +194,20 @@ static void execute(h5a_storage *st, h5a_request *r)
         h5a_engine_fail_reply(r, H5A_E_NO_SPACE, NO_SPACE_MSG);
         return;
     }
+    if (r->op == OP_CREATE_VIRTUAL && !r->err_code) {
+        /* its sources' types and shapes, from their own files, first */
+        h5a_err err = {0, ""};
+        if (h5a_files_resolve_sources(st->files, r, &err)) {
+            h5a_files_release_sources(r);
+            h5a_engine_fail_reply(r, err.code, err.msg);
+            return;
+        }
+    }
     h5a_engine *eng = engine_of(st, r, &f, &created);
-    if (!eng) return;
+    if (!eng) {
+        h5a_files_release_sources(r);
+        return;
+    }
     if (f && f->gone && changes) {
         h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, f->gone_msg);
     } else {
@@ -210,6 +222,7 @@ static void execute(h5a_storage *st, h5a_request *r)
             }
         }
     }
+    h5a_files_release_sources(r);
     /* a file made for a request that failed: it created nothing */
     if (created && !r->reply_ok) h5a_files_discard(st->files, f);
 }
