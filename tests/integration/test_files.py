@@ -283,3 +283,30 @@ def test_python_client_file_argument(start_server, tmp_path):
     srv.stop()
     with h5open(root / "p/q.h5") as f:
         assert f["x"][:].tolist() == [0, 1, 2, 3]
+
+
+def test_h5py_style_file_by_name(start_server, tmp_path):
+    import hdf5_async
+
+    srv, root = start_root(start_server, tmp_path)
+    addr = "%s:%d" % srv.address
+    with hdf5_async.File("runs/r1.h5", server=addr) as f:
+        f["entry/data"] = np.arange(5.0)
+        f["entry"].attrs["n"] = 5
+        assert f.filename.endswith("/runs/r1.h5")
+    with hdf5_async.File("runs/r2.h5", "a", server=addr) as f:
+        f.create_dataset("x", data=np.ones(3))
+    with hdf5_async.File(server=addr) as f:  # the default file: not created so far
+        with pytest.raises(NotFoundError, match="no file 'default.h5'"):
+            f["entry"]
+    with hdf5_async.File("runs/r1.h5", "r", server=addr) as f:
+        assert f["entry/data"][...].tolist() == [0, 1, 2, 3, 4]
+        with pytest.raises(Exception):
+            f["y"] = 1  # read-only
+    srv.stop()
+    with h5open(root / "runs/r1.h5") as f:
+        assert f["entry/data"][...].tolist() == [0, 1, 2, 3, 4]
+        assert f["entry"].attrs["n"] == 5
+    with h5open(root / "runs/r2.h5") as f:
+        assert f["x"][...].tolist() == [1, 1, 1]
+    assert not (root / "default.h5").exists()
