@@ -365,6 +365,13 @@ HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d);
 /* Barrier: returns once everything the server applied so far is durable at
  * level (FLUSH or FSYNC, else HDF5A_EINVAL). */
 HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level);
+/* The file under the server's data_root every later request is for
+ * (copied; NULL: the server's default file). HDF5A_ENOMEM or 0. */
+HDF5A_API int hdf5a_set_file(hdf5a_client *c, const char *file);
+/* The files under the server's data_root (docs/protocol.md, list_files):
+ * each entry's name is the file's name relative to the root, kind "file",
+ * and shape[0] (ndim 1) its size in bytes. Free with hdf5a_listing_free. */
+HDF5A_API int hdf5a_list_files(hdf5a_client *c, hdf5a_listing **out);
 
 HDF5A_API int hdf5a_ping(hdf5a_client *c);
 HDF5A_API int hdf5a_create_group(hdf5a_client *c, const char *path);
@@ -551,6 +558,8 @@ HDF5A_API void hdf5a_async_free(hdf5a_async *ac);
 HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata);
 /* As hdf5a_set_durability / hdf5a_sync for the async context. */
 HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d);
+/* As hdf5a_set_file, for every later request of ac. */
+HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file);
 HDF5A_API int hdf5a_async_sync(hdf5a_async *ac, hdf5a_durability level, hdf5a_callback *cb,
                                void *privdata);
 HDF5A_API int hdf5a_async_create_group(hdf5a_async *ac, const char *path, hdf5a_callback *cb,

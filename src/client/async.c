@@ -77,6 +77,7 @@ struct hdf5a_async {
     bool reading, writing; /* what we asked the loop for */
 
     hdf5a_durability durability; /* hdf5a_async_set_durability */
+    char *file; /* hdf5a_async_set_file: every request's `file`; NULL: none */
     mp_buf out; /* encoded requests not yet sent (TLS: encrypted), from out_pos on */
     size_t out_pos;
     size_t secret_len; /* the auth request's bytes at the start of out, wiped once sent */
@@ -212,6 +213,7 @@ static void free_now(hdf5a_async *ac)
     mp_doc_free(&ac->doc);
     free(ac->in);
     free(ac->big_block);
+    free(ac->file);
     free(ac);
 }
 
@@ -857,6 +859,8 @@ static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, v
     h5c_request r = *req;
     if (r.durability == HDF5A_DURABILITY_DEFAULT)
         r.durability = h5c_durability_for(r.op, ac->durability);
+    if (!r.file)
+        r.file = ac->file;
     size_t mark = ac->out.len;
     uint64_t id = ac->next_id + 1;
     const void *tail;
@@ -912,6 +916,18 @@ HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d)
     if (!ac || (unsigned)d > HDF5A_DURABILITY_FSYNC)
         return HDF5A_EINVAL;
     ac->durability = d;
+    return 0;
+}
+
+HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file)
+{
+    if (!ac)
+        return HDF5A_EINVAL;
+    char *copy = NULL;
+    if (file && !(copy = strdup(file)))
+        return HDF5A_ENOMEM;
+    free(ac->file);
+    ac->file = copy;
     return 0;
 }
 

@@ -509,6 +509,8 @@ static int put_frame(enc *e, uint64_t id, const void **tail, size_t *tail_len)
     int rc = put_create(e);
     if (e->durability)
         put_str_field(e, "durability", e->durability);
+    if (e->req->file)
+        put_str_field(e, "file", e->req->file);
     bool follows = false;
     if (!rc)
         rc = put_data(e, &follows);

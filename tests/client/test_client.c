@@ -2131,6 +2131,72 @@ static void test_compact(int port)
     hdf5a_async_free(ac);
 }
 
+/* Many files (issue 14): hdf5a_set_file, hdf5a_async_set_file and
+ * hdf5a_list_files against a server with a data_root. */
+static void test_files(void)
+{
+    char root[64] = "/tmp/h5a-client-root-XXXXXX", cfg[128], path[160];
+    if (!mkdtemp(root)) {
+        check_failed++;
+        return;
+    }
+    snprintf(cfg, sizeof cfg, "[server]\ndata_root = %s\n", root);
+    server s;
+    if (server_start(&s, cfg) != 0) {
+        check_failed++;
+        return;
+    }
+    hdf5a_client *c = connect_to(s.port);
+    CHECK(c != NULL);
+    if (c) {
+        int32_t v[3] = {1, 2, 3};
+        uint64_t n3[1] = {3};
+        hdf5a_array a = arr("<i4", 1, n3, v, sizeof v);
+        CHECK_RC(c, hdf5a_set_file(c, "sub/one.h5"), 0);
+        CHECK_RC(c, hdf5a_write(c, "/x", &a, NULL), 0);
+        CHECK_RC(c, hdf5a_set_file(c, "two.h5"), 0);
+        int ex = -1;
+        CHECK_RC(c, hdf5a_exists(c, "/x", &ex), HDF5A_ENOT_FOUND); /* no such file yet */
+        CHECK_RC(c, hdf5a_append(c, "/x", &a, NULL, NULL), 0);
+        CHECK_RC(c, hdf5a_set_file(c, "../escape.h5"), 0);
+        CHECK_RC(c, hdf5a_write(c, "/x", &a, NULL), HDF5A_EBAD_REQUEST);
+        CHECK_RC(c, hdf5a_set_file(c, NULL), 0); /* the default file, outside the root */
+        CHECK_RC(c, hdf5a_exists(c, "/x", &ex), 0);
+        CHECK(ex == 0);
+        hdf5a_listing *l = NULL;
+        CHECK_RC(c, hdf5a_list_files(c, &l), 0);
+        CHECK(l && l->count == 2);
+        if (l && l->count == 2) {
+            CHECK(strcmp(l->entries[0].name, "sub/one.h5") == 0);
+            CHECK(strcmp(l->entries[1].name, "two.h5") == 0);
+            CHECK(strcmp(l->entries[0].kind, "file") == 0 && l->entries[0].ndim == 1 &&
+                  l->entries[0].shape[0] > 0);
+        }
+        hdf5a_listing_free(l);
+        hdf5a_close(c);
+    }
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(s.port, &p);
+    CHECK(ac != NULL);
+    if (ac) {
+        CHECK(hdf5a_async_set_file(ac, "two.h5") == 0);
+        rec r = {0};
+        CHECK(hdf5a_async_read(ac, "/x", on_reply, &r) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK(r.calls == 1 && r.status == 0 && r.array && r.array->ndim == 1 &&
+              r.array->shape[0] == 3);
+        hdf5a_array_free(r.array);
+        hdf5a_async_free(ac);
+    }
+    server_stop(&s);
+    const char *made[] = {"sub/one.h5", "two.h5", "sub"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, made[i]);
+        CHECK((i < 2 ? unlink(path) : rmdir(path)) == 0);
+    }
+    CHECK(rmdir(root) == 0); /* nothing else was made: no log left, no escape */
+}
+
 #define SHARED_TEST(fn) {#fn, fn##_shared}
 
 ON_SHARED_SERVER(test_blocking_ops)
@@ -2162,6 +2228,7 @@ static const check_test tests[] = {
     SHARED_TEST(test_blocking_progress),
     CHECK_TEST(test_blocking_too_large),
     CHECK_TEST(test_durability),
+    CHECK_TEST(test_files),
     CHECK_TEST(test_durability_carried),
     SHARED_TEST(test_async_ops),
     SHARED_TEST(test_async_errors),
