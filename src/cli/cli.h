@@ -33,6 +33,7 @@ typedef struct cli_args {
     int port;                    /* -1: not given */
     int timeout_ms;              /* -1: not given */
     hdf5a_durability durability; /* DEFAULT: not given */
+    const char *file;            /* --file: a file under the server's data_root; NULL: its default */
     int help, version;
     /* command options */
     const char *output, *compression, *npy, *slice, *shape, *dtype, *maxshape, *chunks, *fill,
@@ -93,6 +94,7 @@ int cmd_attr(hdf5a_client *c, const cli_args *a);
 int cmd_ln(hdf5a_client *c, const cli_args *a);
 int cmd_mv(hdf5a_client *c, const cli_args *a);
 int cmd_compact(hdf5a_client *c, const cli_args *a);
+int cmd_ls_files(hdf5a_client *c, const cli_args *a);
 /* before the config file is read: ln needs -s */
 int check_ln(const cli_args *a);
 

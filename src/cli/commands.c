@@ -9,7 +9,8 @@
 static const char MAIN_HELP[] =
     "Usage: " PROG " [OPTIONS] COMMAND [ARGS...]\n"
     "\n"
-    "Command-line client of the hdf5-async server, which owns one HDF5 file.\n"
+    "Command-line client of the hdf5-async server, which owns one HDF5 file, or\n"
+    "every file under its data_root (choose one with --file).\n"
     "\n"
     "Commands:\n"
     "  ping                    check that the server answers (prints \"pong\" and the\n"
@@ -30,6 +31,7 @@ static const char MAIN_HELP[] =
     "  ln -s TARGET PATH       create a soft link at PATH pointing at TARGET\n"
     "  mv PATH DEST            move (rename) a dataset, group or link\n"
     "  compact                 repack the served file, giving freed space back (admin)\n"
+    "  ls-files                the files under the server's data_root, with their sizes\n"
     "  token NAME ROLE [PREFIX ...]\n"
     "                          make a new token and its line for the server's tokens\n"
     "                          file (needs no server)\n"
@@ -51,6 +53,9 @@ static const char MAIN_HELP[] =
     "                   system's CAs\n"
     "  --tls-ca FILE    speak TLS, verifying the server's certificate with the CAs\n"
     "                   in FILE (PEM)\n"
+    "  --file NAME      the file under the server's data_root to work on, relative\n"
+    "                   to it (run_0001.h5, 2026/run_0002.h5); default: the server's\n"
+    "                   default file\n"
     "  -h, --help       show this help\n"
     "  --version        show the version\n"
     "\n"
@@ -75,7 +80,7 @@ static const char MAIN_HELP[] =
 /* What every command that talks to a server takes. */
 #define CONNECT_OPTIONS                                                                         \
     "Options: --host, --port, --config, --timeout, --durability, --token-file, --tls,\n"      \
-    "--tls-ca (see '" PROG " --help').\n"
+    "--tls-ca, --file (see '" PROG " --help').\n"
 
 static const char PING_HELP[] =
     "Usage: " PROG " [OPTIONS] ping\n"
@@ -307,6 +312,16 @@ static const char MV_HELP[] =
     "Exit status: 0 ok, 1 server error (NOT_FOUND, EXISTS, ...), 2 usage,\n"
     "3 connection/timeout.\n";
 
+static const char LS_FILES_HELP[] =
+    "Usage: " PROG " [OPTIONS] ls-files\n"
+    "\n"
+    "List the files under the server's data_root: one line each, the name relative\n"
+    "to the root and the size in bytes (a server without data_root lists its one\n"
+    "file).\n"
+    "\n"
+    CONNECT_OPTIONS
+    "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
+
 static const char COMPACT_HELP[] =
     "Usage: " PROG " [OPTIONS] compact\n"
     "\n"
@@ -373,6 +388,7 @@ static const cli_command COMMANDS[] = {
     {.name = "mv", .help = MV_HELP, .npos = 2, .maxpos = 2, .posnames = {"PATH", "DEST"},
      .run = cmd_mv},
     {.name = "compact", .help = COMPACT_HELP, .run = cmd_compact},
+    {.name = "ls-files", .help = LS_FILES_HELP, .run = cmd_ls_files},
     {.name = "token", .help = TOKEN_HELP, .npos = 2, .maxpos = CLI_MAX_POS,
      .posnames = {"NAME", "ROLE"}, .check = check_token, .run_local = cmd_token},
 };

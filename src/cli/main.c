@@ -100,7 +100,8 @@ int main(int argc, char **argv)
     cli_conn_free(&conn);
     if (c) {
         hdf5a_set_durability(c, a.durability);
-        rc = cmd->run(c, &a);
+        if (a.file && hdf5a_set_file(c, a.file)) rc = EXIT_USAGE;
+        else rc = cmd->run(c, &a);
         hdf5a_close(c);
     }
     cli_args_free(&a);

@@ -40,6 +40,7 @@ static const optdef OPTS[OPT_COUNT] = {
     [OPT_TOKEN_FILE] = {"token-file", 0, 1},
     [OPT_TLS] = {"tls", 0, 0},
     [OPT_TLS_CA] = {"tls-ca", 0, 1},
+    [OPT_FILE] = {"file", 0, 1},
 };
 
 void cli_args_init(cli_args *a)
@@ -146,6 +147,10 @@ static int set_opt(cli_args *a, int id, const char *val)
         a->token_file = val;
         break;
     case OPT_TLS: a->tls = 1; break;
+    case OPT_FILE:
+        if (!*val) return cli_usage("--file: empty file name");
+        a->file = val;
+        break;
     case OPT_TLS_CA:
         if (!*val) return cli_usage("--tls-ca: empty file name");
         a->tls_ca = val;
