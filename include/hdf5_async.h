@@ -58,7 +58,9 @@ enum {
     HDF5A_EUNAUTHENTICATED = -17,   /* no token or a bad one (see hdf5a_connect_opts) */
     HDF5A_EPERMISSION_DENIED = -18, /* the token's role or path prefixes forbid it */
     HDF5A_ENO_SPACE = -19,          /* the server's disk is full: the change was not applied */
-    HDF5A_ELAST_SERVER = HDF5A_ENO_SPACE, /* codes -1 .. this one come from the server */
+    HDF5A_EWRONG_NODE = -20,        /* [cluster]: another node owns the file (its address is in
+                                       the message); nothing was applied */
+    HDF5A_ELAST_SERVER = HDF5A_EWRONG_NODE, /* codes -1 .. this one come from the server */
     HDF5A_EIO = -100,      /* connect/send/receive failed; the connection is unusable */
     HDF5A_ETIMEOUT = -101, /* no answer in time; the connection is unusable */
     HDF5A_ECLOSED = -102,  /* the connection closed (or was freed) before the reply */

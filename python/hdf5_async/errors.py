@@ -230,6 +230,17 @@ class NoSpaceError(HDF5AsyncError, OSError):
     code = "NO_SPACE"
 
 
+class WrongNodeError(HDF5AsyncError, ConnectionError):
+    """[cluster]: another node owns the file; nothing was applied. ``node``
+    is the owner's "HOST:PORT" (the client follows it by itself)."""
+
+    code = "WRONG_NODE"
+
+    @property
+    def node(self) -> Optional[str]:
+        return getattr(self, "_node", None)
+
+
 # ---------------------------------------------------------------- helpers
 
 _FLAVOURS: Dict[Tuple[type, type], type] = {}

@@ -24,6 +24,13 @@ typedef struct h5a_config {
      * of them are open at once (the least recently used is closed). */
     char data_root[4096];
     uint64_t max_open_files;
+    /* [cluster] nodes (cluster.c): who serves which file under a shared
+     * data_root; node_index is this server's entry (-1: find it by
+     * host:port). cluster_n 0: no cluster. */
+#define H5A_MAX_NODES 256
+    char cluster_nodes[H5A_MAX_NODES][256];
+    int cluster_n;
+    int node_index;
     bool use_compression;      /* gzip when a request names no compression */
     bool debug;                /* log every request and connection event */
     uint64_t max_message_size; /* largest frame payload accepted, bytes */
@@ -125,5 +132,7 @@ int h5a_config_load(h5a_config *cfg, const char *path, bool missing_ok, char *er
  * flags too, so both share validation. Returns 0 or -1 with err. */
 int h5a_config_set(h5a_config *cfg, const char *key, const char *value, char *err,
                    size_t errlen);
+/* [cluster] nodes = HOST:PORT, HOST:PORT, ... into cfg. 0 or -1 with err. */
+int h5a_config_set_nodes(h5a_config *cfg, const char *value, char *err, size_t errlen);
 
 #endif

@@ -64,6 +64,7 @@ void h5a_engine_execute(h5a_engine *e, h5a_request *r)
     int rc;
     if (r->err_code) {
         rc = h5a_err_set(&err, r->err_code, "%s", r->err_msg);
+        r->reply_node = r->moved_to;
     } else if ((unsigned)r->op >= OP_NONE) {
         rc = h5a_err_set(&err, H5A_E_INTERNAL, "no such op");
     } else {
@@ -124,6 +125,26 @@ int h5a_engine_dataset_shape(h5a_engine *e, const char *path, int64_t *type, int
     for (int i = 0; i < n; i++) dims[i] = hd[i];
     *type = t;
     return 0;
+}
+
+int h5a_engine_peek_dataset(const char *file, const char *path, int64_t *type, int *ndim,
+                            uint64_t *dims, h5a_err *err)
+{
+    struct stat st;
+    if (stat(file, &st) != 0 || st.st_size == 0)
+        return h5a_err_set(err, H5A_E_NOT_FOUND, "no file '%s'", file);
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return h5a_err_h5(err, H5A_E_HDF5_ERROR,
+                          "cannot open '%s' read-only (is it open on its node? its node closes "
+                          "it when idle or stopped)", file);
+    h5a_engine tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.file = f;
+    int rc = h5a_engine_dataset_shape(&tmp, path, type, ndim, dims, err);
+    h5a_cache_clear(&tmp);
+    H5Fclose(f);
+    return rc;
 }
 
 /* ---- commit ---- */

@@ -27,6 +27,12 @@ h5a_engine *h5a_engine_bare(const h5a_config *cfg);
 int h5a_engine_dataset_shape(h5a_engine *e, const char *path, int64_t *type, int *ndim,
                              uint64_t *dims, h5a_err *err);
 
+/* The same for a dataset of a file no engine of this server holds
+ * (another node's, [cluster]): opened read-only with HDF5's own driver and
+ * closed again. */
+int h5a_engine_peek_dataset(const char *file, const char *path, int64_t *type, int *ndim,
+                            uint64_t *dims, h5a_err *err);
+
 /* Apply req (or answer its parse error) and leave the whole reply frame in
  * req->reply (+ req->reply_data). Never fails as a function. */
 void h5a_engine_execute(h5a_engine *eng, h5a_request *req);

@@ -115,11 +115,16 @@ void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err)
         mp_put_cstr(b, "ok");
         mp_put_bool(b, false);
         mp_put_cstr(b, "error");
-        mp_put_map_header(b, 2);
+        bool node = rc == H5A_E_WRONG_NODE && r->reply_node;
+        mp_put_map_header(b, node ? 3 : 2);
         mp_put_cstr(b, "code");
         mp_put_cstr(b, h5a_strerror_code(rc));
         mp_put_cstr(b, "message");
         mp_put_cstr(b, msg);
+        if (node) { /* as Redis Cluster's MOVED: where to send it */
+            mp_put_cstr(b, "node");
+            mp_put_cstr(b, r->reply_node);
+        }
     }
     r->reply_ok = rc == 0;
     r->reply_code = rc;

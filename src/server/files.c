@@ -10,6 +10,8 @@
 
 #include <hdf5.h>
 
+#include "server/cluster.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -97,6 +99,7 @@ static int recover_one(const char *path, const struct stat *st, int type, struct
     char name[H5A_MAX_FILE_NAME + 8], why[1024];
     snprintf(name, sizeof name, "%.*s", (int)(n - rootlen - 1 - 4), path + rootlen + 1);
     if (h5a_file_name_validate(name, strlen(name), why, sizeof why)) return 0; /* .compact's */
+    if (!h5a_cluster_mine(fs->cfg, name)) return 0; /* its own node replays it */
     char data[PATH_MAX + H5A_MAX_FILE_NAME + 2];
     snprintf(data, sizeof data, "%.*s", (int)(n - 4), path);
     struct stat ds;
@@ -430,9 +433,23 @@ int h5a_files_resolve_sources(h5a_files *fs, h5a_request *r, h5a_err *err)
             name = templ;
         }
         bool same = !name || (vname && strcmp(name, vname) == 0);
+        int rc;
+        if (!same && name && fs->root[0] && !h5a_cluster_mine(fs->cfg, name)) {
+            /* another node's file: read its description without its log,
+             * read-only (HDF5's lock refuses while its node has it open) */
+            if ((rc = check_name(fs, name, &(int){0}, &(bool){0}, err))) return rc;
+            char path[PATH_MAX + H5A_MAX_FILE_NAME + 64];
+            snprintf(path, sizeof path, "%s/%s", fs->root, name);
+            if ((rc = h5a_engine_peek_dataset(path, v->path, &v->type, &v->ndim, v->dims, err)))
+                return h5a_err_append(err, " (source %zu, file '%s' of node %d)", i, name,
+                                      h5a_cluster_owner(fs->cfg, name));
+            if (!(v->rel = relative_to(vname, v->file)))
+                return h5a_err_set(err, H5A_E_INTERNAL, "out of memory");
+            continue;
+        }
         h5a_file *f;
         bool created;
-        int rc = h5a_files_get(fs, same ? r->file : name, false, &f, &created, err);
+        rc = h5a_files_get(fs, same ? r->file : name, false, &f, &created, err);
         if (rc) return h5a_err_append(err, " (source %zu of the virtual dataset)", i);
         if ((rc = h5a_engine_dataset_shape(f->eng, v->path, &v->type, &v->ndim, v->dims, err)))
             return h5a_err_append(err, " (in file '%s')", same ? (vname ? vname : ".") : name);

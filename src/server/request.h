@@ -157,6 +157,8 @@ typedef struct h5a_request {
     /* set when parsing failed: storage answers with this error, untouched file */
     int err_code;
     char err_msg[512];
+    const char *moved_to; /* WRONG_NODE: the owner's address (cluster.c; static) */
+    const char *reply_node; /* set by the engine: the error reply carries it as "node" */
     bool close_after; /* the stream cannot be trusted: close once answered */
 
     /* output: frame bytes (length prefix included) plus an optional

@@ -1,0 +1,105 @@
+/* Which node serves which file (cluster.h): rendezvous hashing over the
+ * [cluster] node list, and the check that turns a request for another
+ * node's file into WRONG_NODE. No I/O. */
+#include "server/cluster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/errors.h"
+
+uint64_t h5a_cluster_weight(const char *node, const char *file)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)node; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ull;
+    }
+    h ^= 0; /* the separator: one 0 byte */
+    h *= 0x100000001b3ull;
+    for (const unsigned char *p = (const unsigned char *)file; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ull;
+    }
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h;
+}
+
+int h5a_cluster_owner(const h5a_config *cfg, const char *file)
+{
+    if (cfg->cluster_n == 0) return -1;
+    int best = 0;
+    uint64_t bw = h5a_cluster_weight(cfg->cluster_nodes[0], file);
+    for (int i = 1; i < cfg->cluster_n; i++) {
+        uint64_t w = h5a_cluster_weight(cfg->cluster_nodes[i], file);
+        if (w > bw) best = i, bw = w;
+    }
+    return best;
+}
+
+bool h5a_cluster_mine(const h5a_config *cfg, const char *file)
+{
+    int o = h5a_cluster_owner(cfg, file);
+    return o < 0 || o == cfg->node_index;
+}
+
+int h5a_cluster_setup(h5a_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->cluster_n == 0) {
+        if (cfg->node_index >= 0)
+            return snprintf(err, errlen, "--node is given but the config has no [cluster] nodes"), -1;
+        return 0;
+    }
+    if (!cfg->data_root[0])
+        return snprintf(err, errlen, "[cluster] needs data_root (the root every node shares)"), -1;
+    if (cfg->node_index >= cfg->cluster_n)
+        return snprintf(err, errlen, "--node %d: the [cluster] list has %d nodes (0..%d)",
+                        cfg->node_index, cfg->cluster_n, cfg->cluster_n - 1), -1;
+    if (cfg->node_index < 0) {
+        char me[300];
+        snprintf(me, sizeof me, "%s:%d", cfg->host, cfg->port);
+        for (int i = 0; i < cfg->cluster_n; i++)
+            if (strcmp(cfg->cluster_nodes[i], me) == 0) cfg->node_index = i;
+        if (cfg->node_index < 0) {
+            /* listening on every address: the one entry with our port */
+            int found = -1, count = 0;
+            for (int i = 0; i < cfg->cluster_n; i++) {
+                const char *colon = strrchr(cfg->cluster_nodes[i], ':');
+                if (colon && atoi(colon + 1) == cfg->port) found = i, count++;
+            }
+            if (count == 1 && cfg->port != 0) cfg->node_index = found;
+        }
+        if (cfg->node_index < 0)
+            return snprintf(err, errlen,
+                            "this server (%s) is not in the [cluster] nodes list: give --node "
+                            "INDEX, or host and port as the list writes them",
+                            me), -1;
+    }
+    if (cfg->port == 0) {
+        const char *colon = strrchr(cfg->cluster_nodes[cfg->node_index], ':');
+        cfg->port = colon ? atoi(colon + 1) : 0;
+    }
+    return 0;
+}
+
+void h5a_cluster_route(const h5a_config *cfg, h5a_request *r)
+{
+    if (cfg->cluster_n == 0 || r->err_code || r->op == OP_PING || r->op == OP_AUTH ||
+        r->op == OP_LIST_FILES)
+        return;
+    const char *file = r->file;
+    if (!file && cfg->file_path[0] != '/') file = cfg->file_path; /* the default, under the root */
+    if (!file) return;
+    int o = h5a_cluster_owner(cfg, file);
+    if (o == cfg->node_index) return;
+    r->err_code = H5A_E_WRONG_NODE;
+    r->moved_to = cfg->cluster_nodes[o];
+    snprintf(r->err_msg, sizeof r->err_msg,
+             "file '%.200s' belongs to node %d at %s (this is node %d): send it there; "
+             "nothing was applied", file, o, cfg->cluster_nodes[o], cfg->node_index);
+}
