@@ -20,7 +20,7 @@ from typing import (
     Union,
 )
 
-from . import codec, ops
+from . import cluster, codec, ops
 from .config import load_settings, resolve_token
 from .errors import (
     BadReplyError,
@@ -29,6 +29,7 @@ from .errors import (
     ReadOnlyError,
     TimedOutError,
     UnknownOpError,
+    WrongNodeError,
     error_from_reply,
 )
 from .protocol import SMALL_SEND, FrameProtocol, Reply
@@ -84,6 +85,12 @@ class HDF5Client:
         #: the file under the server's data_root every call is for (None:
         #: the server's default file); each call may name another (file=)
         self.file: Optional[str] = file
+        #: [cluster] nodes from the config: each call goes to its file's owner
+        self.nodes: List[str] = list(settings.nodes)
+        # other nodes' connections, by "HOST:PORT" (made on first use)
+        self._peers: Dict[str, "HDF5Client"] = {}
+        self._peer_kw = dict(timeout=timeout, durability=durability, token=token, ssl=ssl,
+                             read_only=read_only)
         self.durability = _durability_arg(durability)
         self.host: str = settings.host
         self.port: int = settings.port
@@ -161,6 +168,9 @@ class HDF5Client:
     async def close(self) -> None:
         """Close the connection; calls still pending raise
         ConnectionClosedError. Safe to call more than once."""
+        peers, self._peers = list(self._peers.values()), {}
+        for peer in peers:  # [cluster]: the other nodes' connections
+            await peer.close()
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
             return
@@ -247,7 +257,7 @@ class HDF5Client:
             raise ConnectionClosedError("not connected: call connect() first")
 
     async def _call(self, op: str, path: Optional[str] = None, durability: Optional[str] = None,
-                    **args: Any) -> Any:
+                    _local: bool = False, **args: Any) -> Any:
         """One operation, with the client's policies: read-only clients
         refuse changes, and changes carry the client's durability."""
         changes = _changes_file(op)
@@ -256,6 +266,8 @@ class HDF5Client:
             file = self.file
         if file is not None:
             args["file"] = file
+        if file is not None and not _local:
+            return await self._routed(op, path, durability, file, args)
         if changes and self.read_only:
             raise ReadOnlyError("%s: the client is read-only (opened with mode 'r')" % op)
         durability = _durability_arg(durability)
@@ -264,6 +276,38 @@ class HDF5Client:
         if durability is not None:
             args["durability"] = durability
         return await self._request(op, path, args)
+
+    def _address(self) -> str:
+        return "%s:%d" % (self.host, self.port)
+
+    async def _peer(self, node: str) -> "HDF5Client":
+        """This client for its own address, else a connection to node."""
+        if node == self._address():
+            return self
+        peer = self._peers.get(node)
+        if peer is None or peer._closed_exc is not None:
+            host, _, port = node.rpartition(":")
+            peer = HDF5Client(host.strip("[]"), int(port), **self._peer_kw)  # type: ignore[arg-type]
+            self._peers[node] = peer
+            await peer.connect()
+        return peer
+
+    async def _routed(self, op: str, path: Optional[str], durability: Optional[str], file: str,
+                      args: Dict[str, Any]) -> Any:
+        """[cluster]: send the call to the file's owner (rendezvous hashing
+        over the config's nodes), and follow WRONG_NODE to the node the
+        server names (a stale or missing node list), a few times."""
+        node = self.nodes[cluster.owner(self.nodes, file)] if self.nodes else self._address()
+        for _ in range(4):
+            target = await self._peer(node)
+            try:
+                return await target._call(op, path, durability, _local=True, **args)
+            except WrongNodeError as e:
+                if not e.node or e.node == node:
+                    raise
+                log.debug("WRONG_NODE: %s is served by %s", file, e.node)
+                node = e.node
+        raise WrongNodeError("file %r: too many WRONG_NODE redirections" % (file,))
 
     async def _request(self, op: str, path: Optional[str], args: Dict[str, Any]) -> Any:
         """Send one request and wait for its reply's result."""

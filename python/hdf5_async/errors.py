@@ -294,4 +294,8 @@ def error_from_reply(error: Any) -> HDF5AsyncError:
     cls = ERROR_CLASSES.get(code)
     if cls is None:
         return HDF5AsyncError(message, code=code)
-    return cls(message)
+    exc = cls(message)
+    node = _text(error.get("node"))
+    if isinstance(node, str):
+        exc._node = node  # WRONG_NODE: the owner's address
+    return exc
