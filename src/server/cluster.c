@@ -60,6 +60,7 @@ int h5a_cluster_setup(h5a_config *cfg, char *err, size_t errlen)
     if (cfg->node_index >= cfg->cluster_n)
         return snprintf(err, errlen, "--node %d: the [cluster] list has %d nodes (0..%d)",
                         cfg->node_index, cfg->cluster_n, cfg->cluster_n - 1), -1;
+    bool given = cfg->node_index >= 0;
     if (cfg->node_index < 0) {
         char me[300];
         snprintf(me, sizeof me, "%s:%d", cfg->host, cfg->port);
@@ -80,7 +81,7 @@ int h5a_cluster_setup(h5a_config *cfg, char *err, size_t errlen)
                             "INDEX, or host and port as the list writes them",
                             me), -1;
     }
-    if (cfg->port == 0) {
+    if (given || cfg->port == 0) { /* --node: listen on its entry's port */
         const char *colon = strrchr(cfg->cluster_nodes[cfg->node_index], ':');
         cfg->port = colon ? atoi(colon + 1) : 0;
     }

@@ -34,7 +34,8 @@ int h5a_cluster_owner(const h5a_config *cfg, const char *file);
 bool h5a_cluster_mine(const h5a_config *cfg, const char *file);
 
 /* Find this server in the node list (cfg->node_index when --node was
- * given, else its host:port) and, when its port is 0, take the list's.
+ * given, else its host:port); with --node (or port 0) it listens on its
+ * entry's port.
  * 0, or -1 with err. Nothing to do without [cluster]. */
 int h5a_cluster_setup(h5a_config *cfg, char *err, size_t errlen);
 

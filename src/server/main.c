@@ -31,7 +31,7 @@ static void usage(FILE *f)
             "  --data-root DIR  serve the HDF5 files under DIR: requests name one with 'file'\n"
             "                 (config key data_root; a relative --file is then inside DIR)\n"
             "  --node INDEX   this server is entry INDEX of the config's [cluster] nodes\n"
-            "                 (default: the entry with its host:port)\n"
+            "                 and listens on its port (default: the entry with its host:port)\n"
             "  --debug        log every request and connection event to stderr\n"
             "  --wal-discard-damaged  start even though FILE.wal's header is damaged, moving\n"
             "                 it aside to FILE.wal.damaged: the commits since the last\n"
