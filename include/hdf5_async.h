@@ -370,6 +370,11 @@ HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level);
 /* The file under the server's data_root every later request is for
  * (copied; NULL: the server's default file). HDF5A_ENOMEM or 0. */
 HDF5A_API int hdf5a_set_file(hdf5a_client *c, const char *file);
+/* [cluster] (docs/protocol.md section 4b): the index among nodes[0..n-1]
+ * ("HOST:PORT" as the config's nodes list writes them) of the node that
+ * serves file -- connect there; a server that does not own the file answers
+ * HDF5A_EWRONG_NODE. -1 when n is 0. */
+HDF5A_API int hdf5a_cluster_owner(const char *const *nodes, int n, const char *file);
 /* The files under the server's data_root (docs/protocol.md, list_files):
  * each entry's name is the file's name relative to the root, kind "file",
  * and shape[0] (ndim 1) its size in bytes. Free with hdf5a_listing_free. */

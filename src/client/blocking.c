@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "proto/rendezvous.h"
 #include "proto/errors.h"
 
 /* TLS: bytes of ciphertext staged per send or recv. Larger costs memory
@@ -767,6 +768,11 @@ HDF5A_API int hdf5a_set_file(hdf5a_client *c, const char *file)
     free(c->file);
     c->file = copy;
     return 0;
+}
+
+HDF5A_API int hdf5a_cluster_owner(const char *const *nodes, int n, const char *file)
+{
+    return nodes && file ? h5a_rendezvous_owner(nodes, n, file) : -1;
 }
 
 HDF5A_API int hdf5a_list_files(hdf5a_client *c, hdf5a_listing **out)

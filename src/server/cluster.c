@@ -8,38 +8,18 @@
 #include <string.h>
 
 #include "proto/errors.h"
+#include "proto/rendezvous.h"
 
 uint64_t h5a_cluster_weight(const char *node, const char *file)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const unsigned char *p = (const unsigned char *)node; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ull;
-    }
-    h ^= 0; /* the separator: one 0 byte */
-    h *= 0x100000001b3ull;
-    for (const unsigned char *p = (const unsigned char *)file; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ull;
-    }
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
+    return h5a_rendezvous_weight(node, file);
 }
 
 int h5a_cluster_owner(const h5a_config *cfg, const char *file)
 {
-    if (cfg->cluster_n == 0) return -1;
-    int best = 0;
-    uint64_t bw = h5a_cluster_weight(cfg->cluster_nodes[0], file);
-    for (int i = 1; i < cfg->cluster_n; i++) {
-        uint64_t w = h5a_cluster_weight(cfg->cluster_nodes[i], file);
-        if (w > bw) best = i, bw = w;
-    }
-    return best;
+    const char *nodes[H5A_MAX_NODES];
+    for (int i = 0; i < cfg->cluster_n; i++) nodes[i] = cfg->cluster_nodes[i];
+    return h5a_rendezvous_owner(nodes, cfg->cluster_n, file);
 }
 
 bool h5a_cluster_mine(const h5a_config *cfg, const char *file)

@@ -16,6 +16,7 @@
  *   h ^= h >> 31
  *
  * The owner is the node of the highest weight (the lowest index on a tie).
+ * The hash itself is src/proto/rendezvous.c, shared with the clients.
  * Loop thread (conn.c) and storage thread (files.c) read it; set once at
  * start (main.c), never changed. */
 #ifndef H5A_CLUSTER_H

@@ -55,6 +55,9 @@ int h5a_op_CREATE_VIRTUAL(h5a_engine *e, h5a_request *r, h5a_err *err)
     if ((rc = h5a_dset_kind(e, r->path, &kind, err))) return rc;
     if (kind != K_NONE)
         return h5a_err_set(err, H5A_E_EXISTS, "'%s' already exists", r->path);
+    for (size_t i = 0; i < r->nvsrc; i++) /* looked up by files.c before the op */
+        if (r->vsrc[i].type < 0 || !r->vsrc[i].rel)
+            return h5a_err_set(err, H5A_E_INTERNAL, "the sources were not looked up");
     if ((rc = check_sources(r, err))) return rc;
     const h5a_vsource *s0 = &r->vsrc[0];
     bool stack = r->vlayout == VLAYOUT_STACK;

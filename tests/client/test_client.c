@@ -2195,6 +2195,24 @@ static void test_files(void)
         CHECK((i < 2 ? unlink(path) : rmdir(path)) == 0);
     }
     CHECK(rmdir(root) == 0); /* nothing else was made: no log left, no escape */
+
+    /* the documented hash: the values python/hdf5_async/cluster.py gives */
+    const char *nodes[] = {"a:1", "b:2", "c:3"};
+    int count[3] = {0, 0, 0};
+    char name[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof name, "f%d.h5", i);
+        int o = hdf5a_cluster_owner(nodes, 3, name);
+        CHECK(o >= 0 && o < 3);
+        if (o >= 0 && o < 3) count[o]++;
+    }
+    CHECK(count[0] > 900 && count[1] > 900 && count[2] > 900);
+    CHECK(hdf5a_cluster_owner(nodes, 0, "x") == -1);
+    static const int py[10] = {0, 0, 2, 0, 1, 0, 1, 2, 0, 2}; /* Python's cluster.owner */
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "f%d.h5", i);
+        CHECK(hdf5a_cluster_owner(nodes, 3, name) == py[i]);
+    }
 }
 
 #define SHARED_TEST(fn) {#fn, fn##_shared}

@@ -63,10 +63,11 @@ def names():
 
 
 def test_hash_matches_the_documented_function():
-    # fixed values: any client in any language must compute these
-    assert hcluster.weight("10.0.0.1:8888", "run_0001.h5") == hcluster.weight(
-        "10.0.0.1:8888", "run_0001.h5")
+    # fixed values: any client in any language must compute these (the C
+    # library's hdf5a_cluster_owner is checked against the same in test_client)
+    assert hcluster.weight("10.0.0.1:8888", "run_0001.h5") == 0xDFEF28EFED5BC4B9
     nodes = ["a:1", "b:2", "c:3"]
+    assert [hcluster.owner(nodes, "f%d.h5" % i) for i in range(10)] == [0, 0, 2, 0, 1, 0, 1, 2, 0, 2]
     owners = Counter(hcluster.owner(nodes, "f%d.h5" % i) for i in range(3000))
     assert set(owners) == {0, 1, 2} and min(owners.values()) > 900  # about a third each
     # removing a node moves only that node's files
@@ -170,3 +171,33 @@ def test_three_nodes(start_server, tmp_path):
         with h5py.File(cl.root / fname, "r") as f:
             assert int(f["data"][0, 0]) == k
         assert not os.path.exists(str(cl.root / fname) + ".wal")
+
+
+def test_cli_goes_to_the_owner(start_server, tmp_path):
+    """The CLI with the shared config and --file connects to the file's
+    owner; without the node list, the owner answers and the others refuse."""
+    import subprocess
+
+    cli = os.environ.get("H5A_CLI") or os.path.join(
+        os.path.dirname(__file__), "..", "..", "build", "hdf5-async")
+    cl = Cluster(start_server, tmp_path)
+    files = ["cli_%d.h5" % i for i in range(9)]
+    for f in files:
+        r = subprocess.run([cli, "--config", str(cl.config), "--file", f, "mkgroup", "/g"],
+                           capture_output=True, text=True, timeout=TIMEOUT, cwd=str(tmp_path))
+        assert r.returncode == 0, r.stderr
+    r = subprocess.run([cli, "--config", str(cl.config), "ls-files"], capture_output=True,
+                       text=True, timeout=TIMEOUT, cwd=str(tmp_path))
+    assert sorted(ln.split()[0] for ln in r.stdout.splitlines()) == sorted(files)
+    # straight to a node that does not own it: WRONG_NODE, exit status 1
+    f = files[0]
+    o = hcluster.owner(cl.nodes, f)
+    wrong = cl.servers[(o + 1) % 3]
+    r = subprocess.run([cli, "--host", wrong.host, "--port", str(wrong.port), "--file", f, "ls", "/"],
+                       capture_output=True, text=True, timeout=TIMEOUT, cwd=str(tmp_path))
+    assert r.returncode == 1 and "WRONG_NODE" in r.stderr and cl.nodes[o] in r.stderr, r.stderr
+    for s in cl.servers:
+        s.stop()
+    for f in files:
+        with h5py.File(cl.root / f, "r") as h:
+            assert list(h) == ["g"]
