@@ -178,8 +178,8 @@ def test_cli_goes_to_the_owner(start_server, tmp_path):
     owner; without the node list, the owner answers and the others refuse."""
     import subprocess
 
-    cli = os.environ.get("H5A_CLI") or os.path.join(
-        os.path.dirname(__file__), "..", "..", "build", "hdf5-async")
+    cli = os.path.abspath(os.environ.get("H5A_CLI") or os.path.join(
+        os.path.dirname(__file__), "..", "..", "build", "hdf5-async"))
     cl = Cluster(start_server, tmp_path)
     files = ["cli_%d.h5" % i for i in range(9)]
     for f in files:
