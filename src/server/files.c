@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct h5a_files {
@@ -190,6 +191,41 @@ void h5a_files_close(h5a_files *fs)
 
 h5a_engine *h5a_files_bare(h5a_files *fs) { return fs->bare; }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool h5a_files_any_closable(const h5a_files *fs)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (!fs->v[i]->pinned && !fs->v[i]->commit_failed) return true;
+    return false;
+}
+
+void h5a_files_close_idle(h5a_files *fs, uint64_t idle_ns)
+{
+    uint64_t now = mono_ns();
+    for (size_t i = 0; i < fs->n;) {
+        h5a_file *f = fs->v[i];
+        char why[1024];
+        if (f->pinned || f->commit_failed || now - f->last_ns < idle_ns) {
+            i++;
+            continue;
+        }
+        if (!f->gone && h5a_engine_commit(f->eng, H5A_DUR_FSYNC, why, sizeof why) != 0) {
+            fprintf(stderr, "hdf5-async-server: cannot close '%s' (idle) yet: %s\n", f->name, why);
+            f->commit_failed = true; /* the background commits retry it */
+            i++;
+            continue;
+        }
+        h5a_engine_close(f->eng);
+        remove_entry(fs, f); /* the last entry takes index i */
+    }
+}
+
 const char *h5a_files_space_dir(const h5a_files *fs)
 {
     return fs->root[0] ? fs->root : NULL;
@@ -341,6 +377,7 @@ int h5a_files_get(h5a_files *fs, const char *name, bool create, h5a_file **out, 
     if (!name) name = fs->default_name;
     if (f) {
         f->used = ++fs->tick;
+        f->last_ns = mono_ns();
         *out = f;
         return 0;
     }
@@ -379,6 +416,7 @@ int h5a_files_get(h5a_files *fs, const char *name, bool create, h5a_file **out, 
     }
     f->made_dirs = missing_dirs;
     f->used = ++fs->tick;
+    f->last_ns = mono_ns();
     *created = !exists;
     *out = f;
     return 0;

@@ -481,11 +481,14 @@ static void storage_main(void *arg)
         while (!st->in_head && !st->stop_requested && !st->report_requested) {
             h5a_durability level;
             uint64_t wait = idle_wait(st, &level);
-            if (level == H5A_DUR_NONE && !st->bufs_kept && st->trimmed) break;
+            if (level == H5A_DUR_NONE && !st->bufs_kept && st->trimmed &&
+                !h5a_files_any_closable(st->files))
+                break;
             if (uv_cond_timedwait(&st->cv, &st->mu, wait) == UV_ETIMEDOUT && !st->in_head) {
                 uv_mutex_unlock(&st->mu);
                 if (level != H5A_DUR_NONE) background_commit(st, level);
                 st->bufs_kept = h5a_buf_trim(); /* read buffers kept for reuse */
+                h5a_files_close_idle(st->files, H5A_FILE_IDLE_NS);
                 /* Idle for a second: give the heap's free memory back to
                  * the system, once per idle spell (main.c raises malloc's
                  * trim threshold so that busy periods do not pay for it;

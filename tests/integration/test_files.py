@@ -310,3 +310,23 @@ def test_h5py_style_file_by_name(start_server, tmp_path):
     with h5open(root / "runs/r2.h5") as f:
         assert f["x"][...].tolist() == [1, 1, 1]
     assert not (root / "default.h5").exists()
+
+
+def test_an_idle_file_is_closed(start_server, tmp_path):
+    """A file nobody used for a while (10 s) is committed and closed: its
+    log is gone and other readers (h5py) can open it while the server runs;
+    the next request opens it again."""
+    from h5a_util import wait_until
+
+    srv, root = start_root(start_server, tmp_path)
+    with RawConn(srv) as c:
+        assert_ok(c.call({"id": 1, "op": "append", "path": "/x", "data": [1, 2], "file": "idle.h5"}))
+        assert (root / "idle.h5.wal").exists()  # open, with its log
+        wait_until(lambda: not (root / "idle.h5.wal").exists(), timeout=60)
+        with h5open(root / "idle.h5") as f:  # no lock held by the server now
+            assert f["x"][:].tolist() == [1, 2]
+        assert_ok(c.call({"id": 2, "op": "append", "path": "/x", "data": [3], "file": "idle.h5"}))
+        r = assert_ok(c.call({"id": 3, "op": "read", "path": "/x", "file": "idle.h5"}))
+    srv.stop()
+    with h5open(root / "idle.h5") as f:
+        assert f["x"][:].tolist() == [1, 2, 3]
