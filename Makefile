@@ -108,6 +108,14 @@ viewer: build/viewer/.stamp
 build/viewer/.stamp: $(VIEWER_SRC)
 	@./scripts/viewer-build.sh build/viewer
 
+# docs/viewer.png: the screenshot tests/integration/test_http_viewer.py takes
+# (headless Chromium on the live viewer, a dataset plotted), kept in the docs
+.PHONY: viewer-shot
+viewer-shot: deps $(SERVER)
+	H5A_SERVER=$(abspath $(SERVER)) H5A_VIEWER_SHOT=$(CURDIR)/docs/viewer.png \
+	    $(PY) -m pytest -q tests/integration/test_http_viewer.py
+	@test -s docs/viewer.png || { echo "viewer-shot: no screenshot (was the test skipped?)"; exit 1; }
+
 $(BUILD)/viewer_assets.c: build/viewer/.stamp scripts/viewer-assets.sh
 	@mkdir -p $(dir $@)
 	./scripts/viewer-assets.sh build/viewer $@
@@ -250,8 +258,10 @@ BENCH_ARGS ?=
 all: $(BENCH)
 .PHONY: bench
 
-$(BENCH): bench/bench.c $(LIB_A)
-	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c $(LIB_A) $(PKG_LIBS) -lhiredis
+# bench/bench_http.c: the HTTP row (a browser-like poller while 64 clients append);
+# bench/bench_exactly.c: the exactly-once and batch rows
+$(BENCH): bench/bench.c bench/bench_http.c bench/bench_exactly.c bench/bench_exactly.h $(LIB_A)
+	$(CC) $(CFLAGS) -Iinclude $(PKG_CFLAGS) $(LDFLAGS) -o $@ bench/bench.c bench/bench_http.c bench/bench_exactly.c $(LIB_A) $(PKG_LIBS) -lhiredis
 
 # bench/bench_python.py: the Python rows (hdf5_async.File and HDF5Client
 # through the server against h5py on a local file), after the C table.
@@ -277,8 +287,9 @@ FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall
                       $(DEPFLAGS) -Isrc
 # everything but the event loop (net.c, conn.c), the storage thread and main()
 FUZZ_LIB_SRC       := $(wildcard src/proto/*.c src/common/*.c) $(filter-out src/server/main.c \
-                      src/server/net.c src/server/conn.c src/server/storage.c src/server/http.c \
-                      src/server/http_h5grove.c src/server/http_json.c,$(wildcard src/server/*.c))
+                      src/server/net.c src/server/conn.c src/server/conn_accept.c src/server/conn_budget.c src/server/storage.c src/server/http.c \
+                      src/server/http_h5grove.c src/server/http_json.c src/server/http_route.c \
+                      src/server/http_data.c,$(wildcard src/server/*.c))
 FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)
 FUZZ_TARGETS       := decode engine tls
 FUZZ_BINS          := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

@@ -34,17 +34,19 @@
 #include <hiredis/hiredis.h>
 
 #include "hdf5_async.h"
+#include "bench.h"
+#include "bench_exactly.h"
 
 #define ROW 16 /* float64 values per appended row */
 
-static double now(void)
+double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void die(const char *fmt, const char *arg)
+void die(const char *fmt, const char *arg)
 {
     fprintf(stderr, "hdf5-async-bench: ");
     fprintf(stderr, fmt, arg);
@@ -58,7 +60,7 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double percentile(double *v, size_t n, double p)
+double percentile(double *v, size_t n, double p)
 {
     qsort(v, n, sizeof *v, cmp_double);
     size_t i = (size_t)(p * (double)(n - 1) + 0.5);
@@ -67,7 +69,7 @@ static double percentile(double *v, size_t n, double p)
 
 /* ---- the table ---- */
 
-static void row(const char *name, const char *unit, double inproc, double server,
+void row(const char *name, const char *unit, double inproc, double server,
                 bool higher_better, const char *goal)
 {
     double ratio = higher_better ? server / inproc : inproc / server;
@@ -81,8 +83,10 @@ static pid_t server_pid;
 static int server_port;
 
 /* Starts bin on file (config: a config file, or NULL for the defaults);
- * returns its port once it listens. */
-static int spawn_server(const char *bin, const char *file, const char *config, pid_t *pid)
+ * returns its port once it listens, and (http_port not NULL: the config
+ * sets http_port) its HTTP port from the "http listening on" line. */
+int spawn_server_http(const char *bin, const char *file, const char *config, pid_t *pid,
+                      int *http_port)
 {
     int out[2];
     if (pipe(out)) die("pipe: %s", strerror(errno));
@@ -104,8 +108,20 @@ static int spawn_server(const char *bin, const char *file, const char *config, p
     if (!f || !fgets(line, sizeof line, f)) die("server %s did not start", bin);
     char *colon = strrchr(line, ':');
     if (strncmp(line, "listening on ", 13) != 0 || !colon) die("unexpected server output: %s", line);
+    int port = atoi(colon + 1);
+    if (http_port) {
+        if (!fgets(line, sizeof line, f) || strncmp(line, "http listening on ", 18) != 0 ||
+            !(colon = strrchr(line, ':')))
+            die("server %s printed no 'http listening on' line", bin);
+        *http_port = atoi(colon + 1);
+    }
     /* keep the pipe open (the server may print nothing more); leak f on purpose */
-    return atoi(colon + 1);
+    return port;
+}
+
+static int spawn_server(const char *bin, const char *file, const char *config, pid_t *pid)
+{
+    return spawn_server_http(bin, file, config, pid, NULL);
 }
 
 static void server_start(const char *bin, const char *file)
@@ -126,7 +142,7 @@ static long server_rss_kb(const char *field)
     return kb;
 }
 
-static void stop_server(pid_t pid)
+void stop_server(pid_t pid)
 {
     int status;
     kill(pid, SIGTERM);
@@ -365,7 +381,7 @@ typedef struct pipe_client {
     hdf5a_async *ac;
     bool want_read, want_write;
     size_t sent, done, total;
-    char path[32];
+    char path[64];
 } pipe_client;
 
 static void ev_add_read(void *p) { ((pipe_client *)p)->want_read = true; }
@@ -375,6 +391,9 @@ static void ev_del_write(void *p) { ((pipe_client *)p)->want_write = false; }
 static void ev_cleanup(void *p) { (void)p; }
 
 static size_t pipe_failures;
+/* Where bench_pipelined_to's clients append: NULL, each its own dataset
+ * (/pipeN/cI); else all of them to this one (bench_http.c). */
+const char *pipe_one_path;
 
 static void on_append(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
 {
@@ -386,7 +405,7 @@ static void on_append(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
     pc->done++;
 }
 
-static double bench_pipelined_to(int port, int nclients, size_t total, size_t window)
+double bench_pipelined_to(int port, int nclients, size_t total, size_t window)
 {
     pipe_client *pcs = calloc((size_t)nclients, sizeof *pcs);
     struct pollfd *pfd = calloc((size_t)nclients, sizeof *pfd);
@@ -403,7 +422,8 @@ static double bench_pipelined_to(int port, int nclients, size_t total, size_t wi
         hdf5a_async_set_events(pc->ac, &ev);
         hdf5a_async_set_durability(pc->ac, bench_durability);
         pc->total = total / (size_t)nclients;
-        snprintf(pc->path, sizeof pc->path, "/pipe%d/c%d", nclients, i);
+        if (pipe_one_path) snprintf(pc->path, sizeof pc->path, "%s", pipe_one_path);
+        else snprintf(pc->path, sizeof pc->path, "/pipe%d/c%d", nclients, i);
     }
     double t = now();
     for (;;) {
@@ -765,7 +785,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--tls-ciphersuites") == 0 && i + 1 < argc) suites = argv[++i];
         else {
             fprintf(stderr, "usage: hdf5-async-bench [--server PATH] [--dir DIR] [--quick] "
-                            "[--only seq|redis|pipe1|pipe64|large|tls|dur|conn] "
+                            "[--only seq|redis|pipe1|pipe64|exactly|large|tls|http|dur|conn] "
                             "[--tls-ciphersuites LIST]\n");
             return 2;
         }
@@ -804,8 +824,33 @@ int main(int argc, char **argv)
         double s64 = bench_pipelined(64, piped, 256);
         row("append 1x16 f8, 64 clients pipelined", "rows/s", in64, s64, true, ">= 1.0x");
     }
+    if (RUN("exactly")) {
+        /* exactly-once costs the server a lookup and a remembered result
+         * per change; a batch saves the per-request work of K requests
+         * (both against the plain pipelined appends, same raw client).
+         * Alternated three times, the best of each: the machine is shared. */
+        size_t n = quick ? 20000 : 100000, rounds = quick ? 200 : 1000;
+        double plain = 0, tagged = 0, piped100 = 0, batch = 0;
+        for (int k = 0; k < 3; k++) {
+            char p1[32], p2[32], p3[32], p4[32];
+            snprintf(p1, sizeof p1, "/x/plain%d", k);
+            snprintf(p2, sizeof p2, "/x/seq%d", k);
+            snprintf(p3, sizeof p3, "/x/piped%d", k);
+            snprintf(p4, sizeof p4, "/x/batch%d", k);
+            double r = bx_pipelined_appends(server_port, n, 256, false, p1);
+            if (r > plain) plain = r;
+            if ((r = bx_pipelined_appends(server_port, n, 256, true, p2)) > tagged) tagged = r;
+            if ((r = bx_rounds(server_port, rounds, 100, false, p3)) > piped100) piped100 = r;
+            if ((r = bx_rounds(server_port, rounds, 100, true, p4)) > batch) batch = r;
+        }
+        row("pipelined appends: client_id/seq vs none", "rows/s", plain, tagged, true,
+            "goal >= 0.9x");
+        row("one batch of 100 appends vs 100 pipelined", "rows/s", piped100, batch, true,
+            "goal >= 1.0x");
+    }
     if (RUN("large")) bench_large(dir, quick ? 2 : 5);
     if (RUN("tls")) bench_tls(bin, dir, quick ? 2 : 5, piped, suites);
+    if (RUN("http")) bench_http(bin, dir, quick ? 200000 : 500000, quick ? 3 : 5);
     if (RUN("dur")) bench_durability_levels(dir, quick ? 500 : 3000, quick ? 20000 : 100000);
     if (RUN("conn")) {
         /* on a server of its own, so its RSS is what the connections cost */

@@ -58,7 +58,9 @@ enum {
     HDF5A_EUNAUTHENTICATED = -17,   /* no token or a bad one (see hdf5a_connect_opts) */
     HDF5A_EPERMISSION_DENIED = -18, /* the token's role or path prefixes forbid it */
     HDF5A_ENO_SPACE = -19,          /* the server's disk is full: the change was not applied */
-    HDF5A_EWRONG_NODE = -20,        /* [cluster]: another node owns the file (its address is in
+    HDF5A_ESEQ_TOO_OLD = -20,       /* a resent request is older than the server remembers:
+                                       it may have been applied; it was not applied again */
+    HDF5A_EWRONG_NODE = -21,        /* [cluster]: another node owns the file (its address is in
                                        the message); nothing was applied */
     HDF5A_ELAST_SERVER = HDF5A_EWRONG_NODE, /* codes -1 .. this one come from the server */
     HDF5A_EIO = -100,      /* connect/send/receive failed; the connection is unusable */
@@ -291,7 +293,17 @@ HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms
  * returns), never inside the event loop (the system's CAs too, from
  * OpenSSL's bundle file; only where there is none does OpenSSL look CAs up
  * in its certificate directory during the handshake). The strings are not
- * used after the connect call returns. */
+ * used after the connect call returns (the client keeps copies when
+ * reconnect is set).
+ *
+ *  - reconnect: nonzero makes the blocking client (hdf5a_connect_ex)
+ *    survive a lost connection: every request carries a random client_id
+ *    and a seq (docs/protocol.md, "Exactly-once requests"); when a call
+ *    finds the connection lost (HDF5A_EIO, HDF5A_ECLOSED), the client
+ *    connects again with backoff (TLS and the token as at first) and sends
+ *    the same request again, which the server applies at most once. The
+ *    caller sees a delay; past reconnect_timeout_ms (0: 60000) the call
+ *    returns the connection's error. The asynchronous client ignores it. */
 typedef struct hdf5a_connect_opts {
     size_t size; /* sizeof(hdf5a_connect_opts) of the caller's header */
     const char *token;
@@ -302,10 +314,12 @@ typedef struct hdf5a_connect_opts {
     const char *tls_server_name;
     int tls_insecure_skip_verify;
     const char *tls_ciphersuites;
+    int reconnect;
+    int reconnect_timeout_ms;
 } hdf5a_connect_opts;
 
 #define HDF5A_CONNECT_OPTS_INIT                                                             \
-    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL}
+    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0, 0}
 
 /* Zeroes *o and sets o->size: no token, no TLS. */
 HDF5A_API void hdf5a_connect_opts_init(hdf5a_connect_opts *o);
@@ -449,6 +463,50 @@ HDF5A_API int hdf5a_compact(hdf5a_client *c, uint64_t *before, uint64_t *after);
 /* Move (rename) the object or link at path to dest (which must not exist). */
 HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest);
 
+/* ---- batches: several ops applied as one, all or nothing ----
+ * Queue ops with the hdf5a_batch_* functions (the arguments of the
+ * functions of the same names; the array bytes are copied at once), then
+ * hdf5a_batch_send applies them in order as one `batch` request: either
+ * all are applied, or none is and the call returns the failing op's error
+ * with its position in *failed (docs/protocol.md, "batch"). After a
+ * success hdf5a_batch_result_shape gives, for the ops whose function
+ * returns a shape or a length (write, append, insert, resize), the
+ * dataset's shape after that op. A batch may be sent again (its results
+ * are replaced); hdf5a_batch_clear empties it. */
+typedef struct hdf5a_batch hdf5a_batch;
+HDF5A_API hdf5a_batch *hdf5a_batch_new(void);
+HDF5A_API void hdf5a_batch_free(hdf5a_batch *b);
+HDF5A_API void hdf5a_batch_clear(hdf5a_batch *b);
+HDF5A_API size_t hdf5a_batch_count(const hdf5a_batch *b);
+/* Text of the last error of an hdf5a_batch_add_* call. */
+HDF5A_API const char *hdf5a_batch_errstr(const hdf5a_batch *b);
+HDF5A_API int hdf5a_batch_create_group(hdf5a_batch *b, const char *path);
+HDF5A_API int hdf5a_batch_write(hdf5a_batch *b, const char *path, const hdf5a_array *a,
+                                const hdf5a_compression *comp);
+HDF5A_API int hdf5a_batch_append(hdf5a_batch *b, const char *path, const hdf5a_array *a,
+                                 const hdf5a_compression *comp);
+HDF5A_API int hdf5a_batch_insert(hdf5a_batch *b, const char *path, int64_t index,
+                                 const hdf5a_array *a, const hdf5a_compression *comp);
+HDF5A_API int hdf5a_batch_delete(hdf5a_batch *b, const char *path);
+HDF5A_API int hdf5a_batch_resize(hdf5a_batch *b, const char *path, int ndim,
+                                 const uint64_t *shape);
+HDF5A_API int hdf5a_batch_set_attr(hdf5a_batch *b, const char *path, const char *name,
+                                   const hdf5a_array *value);
+HDF5A_API int hdf5a_batch_delete_attr(hdf5a_batch *b, const char *path, const char *name);
+HDF5A_API int hdf5a_batch_create_link(hdf5a_batch *b, const char *path, const char *target);
+HDF5A_API int hdf5a_batch_move(hdf5a_batch *b, const char *path, const char *dest);
+/* Any op from its request as MessagePack (a map without id, as
+ * docs/protocol.md describes; e.g. the CLI's batch command). */
+HDF5A_API int hdf5a_batch_add_raw(hdf5a_batch *b, const void *msgpack_map, size_t len);
+/* Send the batch. 0: all applied; else the error of the failing op (or of
+ * the connection), its index in *failed (may be NULL; -1 when no op failed:
+ * the batch itself was refused or the connection failed). */
+HDF5A_API int hdf5a_batch_send(hdf5a_client *c, hdf5a_batch *b, long *failed);
+/* The shape after op i (ndim 0 for ops without one): after a successful
+ * send. HDF5A_EINVAL when i is out of range or nothing was sent. */
+HDF5A_API int hdf5a_batch_result_shape(const hdf5a_batch *b, size_t i, int *ndim,
+                                       uint64_t shape[32]);
+
 /* ================= asynchronous API ================= */
 
 typedef struct hdf5a_async hdf5a_async;
@@ -468,6 +526,8 @@ typedef struct hdf5a_reply {
     const hdf5a_objinfo *info;    /* info; NULL otherwise */
     int exists;                   /* exists: 1 or 0 */
     uint64_t before, after;       /* compact: the file's size before and after */
+    int has_index;                /* batch: an op of it failed (status is its error) */
+    long index;                   /* ... which one */
 } hdf5a_reply;
 
 /* Fires exactly once per request: with the reply, or with status
@@ -620,6 +680,13 @@ HDF5A_API int hdf5a_async_create_link(hdf5a_async *ac, const char *path, const c
                                       hdf5a_callback *cb, void *privdata);
 HDF5A_API int hdf5a_async_move(hdf5a_async *ac, const char *path, const char *dest,
                                hdf5a_callback *cb, void *privdata);
+/* Send a batch (hdf5a_batch_*) on an asynchronous context: the request is
+ * copied at once; b must live until the callback, which fills its results
+ * (hdf5a_batch_result_shape then works as after hdf5a_batch_send). On
+ * failure the reply's status is the failing op's error, and has_index and
+ * index say which op it was. */
+HDF5A_API int hdf5a_async_batch_send(hdf5a_async *ac, hdf5a_batch *b, hdf5a_callback *cb,
+                                     void *privdata);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@ import collections
 import itertools
 import logging
 import os
+import secrets
 import ssl as _ssl
 from typing import (
     Any,
@@ -33,6 +34,7 @@ from .errors import (
     error_from_reply,
 )
 from .protocol import SMALL_SEND, FrameProtocol, Reply
+from .reconnect import Reconnecting
 
 __all__ = ["HDF5Client"]
 
@@ -44,7 +46,7 @@ Shape = Tuple[int, ...]
 SSLArg = Union[None, bool, str, "os.PathLike[str]", _ssl.SSLContext]
 
 
-class HDF5Client:
+class HDF5Client(Reconnecting):
     """An asyncio client of one hdf5-async server.
 
     ``HDF5Client()`` reads host and port from ``./config.ini`` (the [client]
@@ -63,6 +65,16 @@ class HDF5Client:
     ``read_only=True`` refuses every call that would change the file
     (ReadOnlyError) before anything is sent.
 
+    ``reconnect=True`` makes the client survive a lost connection (a server
+    restart, a network drop): every request carries the client's random
+    ``client_id`` and a ``seq``, and after a loss the client connects again
+    (backing off), authenticates, and sends again, in order and with the
+    same ``client_id``/``seq``, every request that had no reply; the server
+    applies each at most once (docs/protocol.md, "Exactly-once requests").
+    A caller sees only a delay, unless the connection cannot be regained
+    within ``reconnect_timeout`` seconds: the pending calls then raise
+    ConnectionClosedError. ``timeout`` still bounds each call.
+
     One client may be shared by any number of tasks of its event loop:
     requests are pipelined on the one connection and each call gets its own
     reply.
@@ -80,6 +92,8 @@ class HDF5Client:
         ssl: SSLArg = None,
         read_only: bool = False,
         file: Optional[str] = None,
+        reconnect: bool = False,
+        reconnect_timeout: float = 60.0,
     ) -> None:
         settings = load_settings(host, port, config)
         #: the file under the server's data_root every call is for (None:
@@ -113,6 +127,17 @@ class HDF5Client:
         self._ids = itertools.count(1)
         self._closed_exc: Optional[HDF5AsyncError] = None
         self._unasked: Optional[HDF5AsyncError] = None
+        #: exactly-once: this client's id (random), sent with every request
+        #: when ``reconnect`` is on, with a seq counting up from 1
+        self.reconnect = bool(reconnect)
+        self.reconnect_timeout = float(reconnect_timeout)
+        self.client_id: Optional[str] = secrets.token_hex(16) if self.reconnect else None
+        self._seqs = itertools.count(1)
+        # id -> (op, path, pieces, future): what is sent again after a reconnect
+        self._sent: OrderedDict[int, Tuple[str, Optional[str], List[Any], asyncio.Future]] = \
+            collections.OrderedDict()
+        self._reconnecting: Optional["asyncio.Task[None]"] = None
+        self._user_closed = False
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
@@ -133,6 +158,8 @@ class HDF5Client:
         loop = asyncio.get_running_loop()
         self._closed_exc = self._unasked = None
         self._pending = collections.OrderedDict()
+        self._sent = collections.OrderedDict()
+        self._user_closed = False
         coro = loop.create_connection(
             lambda: FrameProtocol(self._on_reply, self._on_lost),
             self.host,
@@ -168,11 +195,16 @@ class HDF5Client:
     async def close(self) -> None:
         """Close the connection; calls still pending raise
         ConnectionClosedError. Safe to call more than once."""
+        self._user_closed = True
+        task, self._reconnecting = self._reconnecting, None
+        if task is not None:
+            task.cancel()
         peers, self._peers = list(self._peers.values()), {}
         for peer in peers:  # [cluster]: the other nodes' connections
             await peer.close()
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
+            self._fail_pending(ConnectionClosedError("connection closed by the client"))
             return
         self._transport = None
         self._fail_pending(ConnectionClosedError("connection closed by the client"))
@@ -205,11 +237,18 @@ class HDF5Client:
         if self._closed_exc is None:
             self._closed_exc = exc
         pending, self._pending = self._pending, collections.OrderedDict()
+        self._sent = collections.OrderedDict()
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(_fresh(self._closed_exc))
 
     def _on_lost(self, exc: Optional[BaseException]) -> None:
+        if self._reconnecting is not None:
+            return  # a new connection that failed: the reconnect loop sees it
+        if self.reconnect and not self._user_closed and self._unasked is None and \
+                self._transport is not None:
+            self._start_reconnect(exc)
+            return
         if isinstance(exc, HDF5AsyncError):
             err = exc
         elif exc is None:
@@ -237,6 +276,7 @@ class HDF5Client:
                 return
             req_id = next(iter(self._pending))
         fut = self._pending.pop(req_id, None)
+        self._sent.pop(req_id, None)
         if fut is None:
             log.debug("reply for unknown id %r dropped", req_id)
             return
@@ -275,6 +315,9 @@ class HDF5Client:
             durability = self.durability
         if durability is not None:
             args["durability"] = durability
+        if self.client_id is not None:
+            args["client_id"] = self.client_id
+            args["seq"] = next(self._seqs)
         return await self._request(op, path, args)
 
     def _address(self) -> str:
@@ -361,12 +404,16 @@ class HDF5Client:
         req_id = next(self._ids)
         codec.set_request_id(pieces, req_id)
         self._pending[req_id] = fut
+        if self.reconnect and op != "auth":
+            self._sent[req_id] = (op, path, pieces, fut)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("request id=%s op=%s path=%s", req_id, op, path)
 
     def _send_small(self, op: str, path: Optional[str], pieces: List[Any],
                     fut: "asyncio.Future[Any]") -> None:
         self._register(op, path, pieces, fut)
+        if self._reconnecting is not None:
+            return  # sent, in its turn, once the connection is back
         transport, protocol = self._transport, self._protocol
         assert transport is not None and protocol is not None
         # A transport that hit an error is closing and will report
@@ -378,6 +425,8 @@ class HDF5Client:
     async def _send_large(self, op: str, path: Optional[str], pieces: List[Any],
                           fut: "asyncio.Future[Any]") -> None:
         self._register(op, path, pieces, fut)
+        if self._reconnecting is not None:
+            return  # sent, in its turn, once the connection is back
         transport, protocol = self._transport, self._protocol
         assert transport is not None and protocol is not None
         if not transport.is_closing():

@@ -317,6 +317,19 @@ def encode_request(req_id, op, path=None, **args):
     return [FRAME_HEADER.pack(size)] + pieces
 
 
+def encode_sub_request(op, path=None, **args):
+    """One op of a batch: the map encode_request makes, without its id, as
+    MessagePack bytes (array bytes copied: a batch is sent whole)."""
+    pieces = encode_request(0, op, path, **args)
+    body = b"".join(bytes(p) for p in pieces[1:])
+    idlen = len(_packb("id")) + 9  # "id", then 0xcf and 8 bytes
+    if body[0] & 0xF0 == 0x80:
+        n, rest = body[0] & 0x0F, body[1 + idlen:]
+    else:  # 0xde: a map of 16 or more keys
+        n, rest = int.from_bytes(body[1:3], "big"), body[3 + idlen:]
+    return (bytes([0x80 | (n - 1)]) if n - 1 < 16 else _map_header(n - 1)) + rest
+
+
 # --------------------------------------------------------------------------
 # wire -> values
 # --------------------------------------------------------------------------

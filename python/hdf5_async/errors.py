@@ -230,6 +230,14 @@ class NoSpaceError(HDF5AsyncError, OSError):
     code = "NO_SPACE"
 
 
+class SeqTooOldError(HDF5AsyncError, RuntimeError):
+    """A request resent with the same client_id and seq is older than the
+    server's window for that client: it may have been applied once, and it
+    was not applied again (its result is no longer known)."""
+
+    code = "SEQ_TOO_OLD"
+
+
 class WrongNodeError(HDF5AsyncError, ConnectionError):
     """[cluster]: another node owns the file; nothing was applied. ``node``
     is the owner's "HOST:PORT" (the client follows it by itself)."""
@@ -292,10 +300,10 @@ def error_from_reply(error: Any) -> HDF5AsyncError:
     code = _text(error["code"])
     message = str(_text(error.get("message", "")))
     cls = ERROR_CLASSES.get(code)
-    if cls is None:
-        return HDF5AsyncError(message, code=code)
-    exc = cls(message)
+    exc = HDF5AsyncError(message, code=code) if cls is None else cls(message)
     node = _text(error.get("node"))
     if isinstance(node, str):
-        exc._node = node  # WRONG_NODE: the owner's address
+        exc._node = node  # type: ignore[attr-defined]  # WRONG_NODE: the owner's address
+    if isinstance(error.get("index"), int):
+        exc.index = error["index"]  # type: ignore[attr-defined]  # the failing op of a batch
     return exc

@@ -42,7 +42,9 @@ OPS: Dict[str, Op] = {
     "move": Op(changes=True, perm="write", batch=True),
     "auth": Op(changes=False, perm="read", batch=False),
     "compact": Op(changes=True, perm="admin", batch=False),
-    "list_files": Op(changes=False, perm="read", batch=True),
+    # each op inside a batch is checked with its own role
+    "batch": Op(changes=True, perm="read", batch=False),
+    "list_files": Op(changes=False, perm="read", batch=False),
     "create_virtual": Op(changes=True, perm="write", batch=True),
 }
 

@@ -43,6 +43,7 @@ typedef struct cli_args {
     /* how to reach the server beyond host and port (connect.c) */
     const char *token_file, *tls_ca;
     int tls;
+    int reconnect; /* --reconnect: ride over a lost connection (exactly-once) */
     /* operands */
     const char *pos[CLI_MAX_POS];
     int npos;
@@ -50,6 +51,7 @@ typedef struct cli_args {
     hdf5a_sel sel[CLI_MAX_SEL]; /* --slice, parsed */
     int nsel;
     npy_array arr;              /* put/append's FILE.npy, loaded */
+    hdf5a_batch *batch;         /* batch's requests, read */
 } cli_args;
 
 /* ---- report.c: errors on stderr ---- */
@@ -95,6 +97,9 @@ int cmd_ln(hdf5a_client *c, const cli_args *a);
 int cmd_mv(hdf5a_client *c, const cli_args *a);
 int cmd_compact(hdf5a_client *c, const cli_args *a);
 int cmd_ls_files(hdf5a_client *c, const cli_args *a);
+/* cmd_batch.c: requests from a file, one JSON object a line, as one batch */
+int prepare_batch(cli_args *a);
+int cmd_batch(hdf5a_client *c, const cli_args *a);
 /* before the config file is read: ln needs -s */
 int check_ln(const cli_args *a);
 

@@ -32,6 +32,8 @@ static const char MAIN_HELP[] =
     "  mv PATH DEST            move (rename) a dataset, group or link\n"
     "  compact                 repack the served file, giving freed space back (admin)\n"
     "  ls-files                the files under the server's data_root, with their sizes\n"
+    "  batch [FILE]            send the requests in FILE (one JSON object a line;\n"
+    "                          default: standard input) as one batch: all or nothing\n"
     "  token NAME ROLE [PREFIX ...]\n"
     "                          make a new token and its line for the server's tokens\n"
     "                          file (needs no server)\n"
@@ -56,6 +58,8 @@ static const char MAIN_HELP[] =
     "  --file NAME      the file under the server's data_root to work on, relative\n"
     "                   to it (run_0001.h5, 2026/run_0002.h5); default: the server's\n"
     "                   default file\n"
+    "  --reconnect      when the connection is lost, connect again (for up to 60 s)\n"
+    "                   and resend the request; the server applies it at most once\n"
     "  -h, --help       show this help\n"
     "  --version        show the version\n"
     "\n"
@@ -80,7 +84,7 @@ static const char MAIN_HELP[] =
 /* What every command that talks to a server takes. */
 #define CONNECT_OPTIONS                                                                         \
     "Options: --host, --port, --config, --timeout, --durability, --token-file, --tls,\n"      \
-    "--tls-ca, --file (see '" PROG " --help').\n"
+    "--tls-ca, --file, --reconnect (see '" PROG " --help').\n"
 
 static const char PING_HELP[] =
     "Usage: " PROG " [OPTIONS] ping\n"
@@ -334,6 +338,24 @@ static const char COMPACT_HELP[] =
     "Exit status: 0 ok, 1 server error (PERMISSION_DENIED, ...), 2 usage,\n"
     "3 connection/timeout.\n";
 
+static const char BATCH_HELP[] =
+    "Usage: " PROG " [OPTIONS] batch [FILE]\n"
+    "\n"
+    "Send the requests in FILE (default, or '-': standard input) as one batch: the\n"
+    "server applies them in order and all or nothing. One JSON object a line, the\n"
+    "protocol's request without id (docs/protocol.md), e.g.\n"
+    "\n"
+    "    {\"op\": \"append\", \"path\": \"/log\", \"data\": [[1.5, 2.5]]}\n"
+    "    {\"op\": \"set_attr\", \"path\": \"/log\", \"name\": \"rows\", \"data\": 1}\n"
+    "\n"
+    "Blank lines and lines starting with '#' are skipped. Prints how many ops were\n"
+    "applied and the shape after each op that returns one; when an op fails,\n"
+    "nothing is applied and the error names it (\"batch op 2 (append) failed: ...\").\n"
+    "\n"
+    CONNECT_OPTIONS
+    "Exit status: 0 ok, 1 server error (nothing applied), 2 usage, 3 connection/timeout,\n"
+    "4 the file cannot be read or a line is not a JSON object.\n";
+
 static const char TOKEN_HELP[] =
     "Usage: " PROG " token NAME ROLE [PREFIX ...]\n"
     "\n"
@@ -389,6 +411,8 @@ static const cli_command COMMANDS[] = {
      .run = cmd_mv},
     {.name = "compact", .help = COMPACT_HELP, .run = cmd_compact},
     {.name = "ls-files", .help = LS_FILES_HELP, .run = cmd_ls_files},
+    {.name = "batch", .help = BATCH_HELP, .maxpos = 1, .prepare = prepare_batch,
+     .run = cmd_batch},
     {.name = "token", .help = TOKEN_HELP, .npos = 2, .maxpos = CLI_MAX_POS,
      .posnames = {"NAME", "ROLE"}, .check = check_token, .run_local = cmd_token},
 };

@@ -118,6 +118,7 @@ int cli_conn_resolve(const cli_args *a, const cli_target *t, cli_conn *out)
     }
     rc = 0;
     out->tls = a->tls || a->tls_ca || t->tls_ca_file[0];
+    out->reconnect = a->reconnect;
     if (a->tls_ca) {
         out->tls_ca = a->tls_ca;
         snprintf(out->ca_from, sizeof out->ca_from, "--tls-ca");
@@ -161,6 +162,7 @@ int cli_connect(const cli_target *t, const cli_conn *cn, int timeout_ms, hdf5a_c
     o.token = cn->token;
     o.tls = cn->tls;
     o.tls_ca_file = cn->tls_ca;
+    o.reconnect = cn->reconnect; /* give up after 60 s without the server */
     char err[1024] = "";
     int rc = hdf5a_connect_ex(out, t->host, t->port, timeout_ms, &o, err, sizeof err);
     if (rc == 0) return 0;

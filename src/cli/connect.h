@@ -16,6 +16,7 @@ typedef struct cli_conn {
     int tls;
     const char *tls_ca; /* NULL: the system's CAs */
     char ca_from[4200];  /* where tls_ca came from, for messages */
+    int reconnect;       /* --reconnect */
 } cli_conn;
 
 /* The token: --token-file, else $HDF5_ASYNC_TOKEN (when not empty), else

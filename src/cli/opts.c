@@ -41,6 +41,7 @@ static const optdef OPTS[OPT_COUNT] = {
     [OPT_TLS] = {"tls", 0, 0},
     [OPT_TLS_CA] = {"tls-ca", 0, 1},
     [OPT_FILE] = {"file", 0, 1},
+    [OPT_RECONNECT] = {"reconnect", 0, 0},
 };
 
 void cli_args_init(cli_args *a)
@@ -51,7 +52,12 @@ void cli_args_init(cli_args *a)
     a->durability = HDF5A_DURABILITY_DEFAULT;
 }
 
-void cli_args_free(cli_args *a) { npy_free(&a->arr); }
+void cli_args_free(cli_args *a)
+{
+    npy_free(&a->arr);
+    hdf5a_batch_free(a->batch);
+    a->batch = NULL;
+}
 
 /* -1: no such option in allowed */
 static int find_long(uint32_t allowed, const char *name, size_t n)
@@ -151,6 +157,7 @@ static int set_opt(cli_args *a, int id, const char *val)
         if (!*val) return cli_usage("--file: empty file name");
         a->file = val;
         break;
+    case OPT_RECONNECT: a->reconnect = 1; break;
     case OPT_TLS_CA:
         if (!*val) return cli_usage("--tls-ca: empty file name");
         a->tls_ca = val;

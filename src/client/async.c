@@ -62,6 +62,7 @@ typedef struct pending_cb {
     uint64_t id;
     h5c_op op;
     bool connect_auth; /* the connect's auth request: a refusal ends the connection */
+    void *out;         /* batch: the hdf5a_batch its results go into */
 } pending_cb;
 
 struct hdf5a_async {
@@ -288,7 +289,12 @@ static bool conn_fail_all(hdf5a_async *ac, int code, const char *fmt, ...)
 
 /* ---- connecting ---- */
 
-static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, void *privdata);
+static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn,
+                      void *privdata, void *out);
+static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, void *privdata)
+{
+    return submit_out(ac, req, fn, privdata, NULL);
+}
 
 static void context_free_unconnected(hdf5a_async *ac)
 {
@@ -591,6 +597,8 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
     rep.message = "";
     if (r.status) {
         rep.status = r.status;
+        rep.has_index = r.index >= 0;
+        rep.index = r.index;
         snprintf(ac->msg, sizeof ac->msg, "%.*s", (int)r.message_len, r.message);
         rep.message = ac->msg;
     } else if (cb->op == H5C_READ || cb->op == H5C_READ_SLICE || cb->op == H5C_GET_ATTR) {
@@ -611,6 +619,9 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         rc = h5c_result_sizes(r.result, sizes, ac->msg, sizeof ac->msg);
         rep.before = sizes[0];
         rep.after = sizes[1];
+    } else if (cb->op == H5C_BATCH) {
+        if (cb->out)
+            rc = h5c_result_batch(r.result, cb->out, ac->msg, sizeof ac->msg);
     } else if (cb->op == H5C_AUTH) {
         h5c_identity id;
         rc = h5c_result_identity(r.result, &id, ac->msg, sizeof ac->msg);
@@ -847,7 +858,8 @@ HDF5A_API void hdf5a_async_handle_read(hdf5a_async *ac)
 
 /* ---- requests ---- */
 
-static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, void *privdata)
+static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn,
+                      void *privdata, void *out)
 {
     if (!ac)
         return HDF5A_EINVAL;
@@ -887,6 +899,7 @@ static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, v
     cb->id = id;
     cb->op = req->op;
     cb->connect_auth = false;
+    cb->out = out;
     if (ac->tail)
         ac->tail->next = cb;
     else
@@ -1114,4 +1127,12 @@ HDF5A_API int hdf5a_async_resize_axis(hdf5a_async *ac, const char *path, int axi
     h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = 1, .shape = &size,
                      .has_axis = true, .index = axis};
     return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_batch_send(hdf5a_async *ac, hdf5a_batch *b, hdf5a_callback *cb,
+                                     void *privdata)
+{
+    h5c_request r;
+    int rc = h5c_batch_request(b, &r);
+    return rc ? rc : submit_out(ac, &r, cb, privdata, b);
 }

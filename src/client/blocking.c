@@ -55,6 +55,16 @@ struct hdf5a_client {
     void *progress_ud;
     hdf5a_durability durability; /* hdf5a_set_durability */
     char *file; /* hdf5a_set_file: every request's `file`; NULL: none */
+    long last_index; /* the failing op of the last batch sent, -1: none */
+    /* reconnect (hdf5a_connect_opts.reconnect): where and how to connect
+     * again (copies of the options' strings), and exactly-once's ids */
+    bool reconnect;
+    int reconnect_timeout_ms;
+    char *host;
+    int port;
+    h5c_opts ropts;
+    char client_id[33];
+    uint64_t next_seq;
 };
 
 /* ---- progress ---- */
@@ -522,6 +532,7 @@ static int decode_result(h5c_op op, const mp_node *res, void **block, void *out,
     case H5C_EXISTS: return h5c_result_bool(res, out, err, errlen);
     case H5C_AUTH: return h5c_result_identity(res, out, err, errlen);
     case H5C_COMPACT: return h5c_result_sizes(res, out, err, errlen);
+    case H5C_BATCH: return h5c_result_batch(res, out, err, errlen);
     /* a caller passed out for an op with no such result: a bug here */
     default: return h5a_fail(err, errlen, HDF5A_EINVAL, "no result decoder for op %d", (int)op);
     }
@@ -586,6 +597,7 @@ static int call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, in
         free(block);
         return conn_fail(c, rc, NULL);
     }
+    c->last_index = r.index;
     if (r.status) {
         rc = r.status;
         snprintf(c->errstr, sizeof c->errstr, "%.*s", (int)r.message_len, r.message);
@@ -605,17 +617,65 @@ static int call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, in
     return rc;
 }
 
+static int reconnect_once(hdf5a_client *c, char *err, size_t errlen);
+
+/* One request; with reconnect, carrying client_id and seq, and sent again
+ * (the same seq: the server applies it at most once) on a new connection
+ * when this one is lost, until reconnect_timeout_ms. */
 static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
 {
-    return call_by(c, req, deadline_after(c ? c->timeout_ms : 0), ndim, shape, out);
+    if (!c || !c->reconnect)
+        return call_by(c, req, deadline_after(c ? c->timeout_ms : 0), ndim, shape, out);
+    h5c_request r = *req;
+    r.client_id = c->client_id;
+    r.seq = ++c->next_seq;
+    int64_t give_up = -1;
+    int delay = 50;
+    for (;;) {
+        int rc = call_by(c, &r, deadline_after(c->timeout_ms), ndim, shape, out);
+        if (rc != HDF5A_EIO && rc != HDF5A_ECLOSED)
+            return rc;
+        if (give_up < 0)
+            give_up = now_ms() + c->reconnect_timeout_ms;
+        char why[H5C_ERRLEN];
+        snprintf(why, sizeof why, "%s", c->errstr);
+        for (;;) {
+            int64_t left = give_up - now_ms();
+            if (left <= 0) {
+                snprintf(c->errstr, sizeof c->errstr,
+                         "connection to %.80s lost and not regained within %d ms: %.800s",
+                         c->peer, c->reconnect_timeout_ms, why);
+                return rc;
+            }
+            if (reconnect_once(c, why, sizeof why) == 0)
+                break;
+            poll(NULL, 0, delay < left ? delay : (int)left);
+            delay = delay * 2 > 1000 ? 1000 : delay * 2;
+        }
+    }
 }
 
 /* ---- connecting ---- */
+
+static void free_ropts(h5c_opts *o)
+{
+    if (o->token)
+        h5c_wipe((char *)o->token, strlen(o->token));
+    free((char *)o->token);
+    free((char *)o->ca_file);
+    free((char *)o->cert_file);
+    free((char *)o->key_file);
+    free((char *)o->server_name);
+    free((char *)o->ciphersuites);
+    memset(o, 0, sizeof *o);
+}
 
 static void client_free(hdf5a_client *c)
 {
     if (c->fd >= 0)
         close(c->fd);
+    free_ropts(&c->ropts);
+    free(c->host);
     h5c_tls_free(c->tls);
     free(c->cin);
     free(c->cout);
@@ -659,6 +719,68 @@ static int authenticate(hdf5a_client *c, const char *token, int64_t deadline, ch
     return 0;
 }
 
+/* Keep what reconnecting needs: copies of the options' strings, and a
+ * random client_id. */
+static int keep_for_reconnect(hdf5a_client *c, const char *host, int port, const h5c_opts *o)
+{
+    c->reconnect = true;
+    c->reconnect_timeout_ms = o->reconnect_timeout_ms ? o->reconnect_timeout_ms : 60000;
+    c->port = port;
+    c->ropts = *o;
+    c->ropts.token = c->ropts.ca_file = c->ropts.cert_file = c->ropts.key_file = NULL;
+    c->ropts.server_name = c->ropts.ciphersuites = NULL;
+#define DUP(f) (!o->f || (c->ropts.f = strdup(o->f)))
+    if (!(c->host = strdup(host)) || !DUP(token) || !DUP(ca_file) || !DUP(cert_file) ||
+        !DUP(key_file) || !DUP(server_name) || !DUP(ciphersuites))
+        return HDF5A_ENOMEM;
+#undef DUP
+    unsigned char rnd[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t got = f ? fread(rnd, 1, sizeof rnd, f) : 0;
+    if (f)
+        fclose(f);
+    if (got != sizeof rnd) { /* no /dev/urandom: the clock and the pid */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
+        for (size_t i = 0; i < sizeof rnd; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
+            rnd[i] = (unsigned char)(x >> 56);
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(c->client_id + 2 * i, 3, "%02x", rnd[i]);
+    return 0;
+}
+
+/* A new connection in place of the lost one: TCP, TLS, the token. */
+static int reconnect_once(hdf5a_client *c, char *err, size_t errlen)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    h5c_tls_free(c->tls);
+    c->tls = NULL;
+    c->cout_pos = c->cout_len = c->early_pos = c->early_len = 0;
+    int64_t deadline = deadline_after(c->timeout_ms ? c->timeout_ms : c->reconnect_timeout_ms);
+    int rc;
+    if (c->ropts.tls && (rc = h5c_tls_new(&c->tls, &c->ropts, c->host, err, errlen)))
+        return rc;
+    if ((rc = connect_tcp(c, c->host, c->port, deadline, err, errlen)))
+        return rc;
+    if (c->tls && (rc = tls_handshake(c, deadline))) {
+        snprintf(err, errlen, "%s", c->errstr);
+        goto fail;
+    }
+    if (c->ropts.token && (rc = authenticate(c, c->ropts.token, deadline, err, errlen)))
+        goto fail;
+    c->errstr[0] = '\0';
+    return 0;
+fail:
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    return rc;
+}
+
 HDF5A_API void hdf5a_connect_opts_init(hdf5a_connect_opts *o)
 {
     if (!o)
@@ -694,7 +816,12 @@ HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, i
         goto fail;
     }
     c->fd = -1;
+    c->last_index = -1;
     c->timeout_ms = timeout_ms;
+    if (o.reconnect && (rc = keep_for_reconnect(c, host, port, &o))) {
+        snprintf(why, sizeof why, "out of memory");
+        goto fail;
+    }
     /* certificates and keys first: a bad file is reported whether or not
      * the server is up */
     if (o.tls) {
@@ -1012,4 +1139,16 @@ HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest)
 {
     h5c_request r = {.op = H5C_MOVE, .path = path, .dest = dest};
     return call(c, &r, NULL, NULL, NULL);
+}
+
+/* ---- batches (batch.c builds them) ---- */
+
+int h5c_blocking_batch(hdf5a_client *c, const h5c_request *r, hdf5a_batch *b, long *failed)
+{
+    if (c)
+        c->last_index = -1;
+    int rc = call(c, r, NULL, NULL, b);
+    if (failed)
+        *failed = rc && c ? c->last_index : -1;
+    return rc;
 }

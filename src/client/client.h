@@ -51,6 +51,12 @@ typedef struct h5c_request {
     const char *token;             /* auth */
     hdf5a_durability durability;   /* DEFAULT: no key, the server decides */
     const char *file;              /* the file under the server's data_root; NULL: no key */
+    const char *client_id;         /* exactly-once: with seq; NULL: none */
+    uint64_t seq;
+    bool no_id;                    /* an op of a batch: no "id" key */
+    const uint8_t *ops;            /* batch: nops packed maps, ops_len bytes */
+    size_t ops_len;
+    uint32_t nops;
 } h5c_request;
 
 /* The durability a request of op carries, given the connection's setting:
@@ -72,6 +78,7 @@ typedef struct h5c_reply {
     const char *message;
     size_t message_len; /* not NUL-terminated */
     const mp_node *result;
+    long index; /* a batch's failing op (the error's "index"), else -1 */
 } h5c_reply;
 
 /* Decodes one reply frame payload for the request with id `id` (a nil id
@@ -107,6 +114,14 @@ int h5c_result_info(const mp_node *result, hdf5a_objinfo **out, char *err, size_
 /* compact's {"before", "after"} into out[0], out[1] */
 int h5c_result_sizes(const mp_node *result, uint64_t out[2], char *err, size_t errlen);
 int h5c_result_bool(const mp_node *result, int *out, char *err, size_t errlen);
+
+/* A batch's result (batch.c): one shape per op into the batch. */
+int h5c_result_batch(const mp_node *result, hdf5a_batch *b, char *err, size_t errlen);
+/* Send a batch request on the blocking client (blocking.c): the reply's
+ * results into b; *failed the failing op's index or -1. */
+int h5c_blocking_batch(hdf5a_client *c, const h5c_request *r, hdf5a_batch *b, long *failed);
+/* The batch request of b (batch.c), for either client. */
+int h5c_batch_request(hdf5a_batch *b, h5c_request *r);
 
 /* Who an auth reply says the connection is: {"name": str or nil, "role"}. */
 typedef struct h5c_identity {
@@ -149,6 +164,8 @@ typedef struct h5c_opts {
     bool tls;
     const char *ca_file, *cert_file, *key_file, *server_name, *ciphersuites; /* NULL: not given */
     bool insecure;
+    bool reconnect;
+    int reconnect_timeout_ms;
 } h5c_opts;
 
 /* in may be NULL (no options). HDF5A_EINVAL with err on a bad combination

@@ -1,6 +1,7 @@
 /* Requests out, replies in, with no I/O: the part of the client both APIs
  * share. Arrays are described to the server with src/proto's dtype/array
  * code, so the client and the server agree on every byte of the form. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,8 +386,18 @@ static void put_scalars(enc *e, uint64_t id)
 {
     const h5c_request *req = e->req;
     unsigned a = e->args;
-    put_uint_field(e, "id", id);
+    if (!req->no_id)
+        put_uint_field(e, "id", id);
     put_str_field(e, "op", desc_of(req->op)->name);
+    if (req->client_id) {
+        put_str_field(e, "client_id", req->client_id);
+        put_uint_field(e, "seq", req->seq);
+    }
+    if (a & H5A_ARG_OPS) {
+        key(e, "ops");
+        mp_put_array_header(e->b, req->nops);
+        mp_put_raw(e->b, req->ops, req->ops_len);
+    }
     if (a & H5A_ARG_PATH)
         put_str_field(e, "path", req->path);
     if (a & H5A_ARG_INDEX) {
@@ -583,6 +594,7 @@ int h5c_decode_reply(const uint8_t *payload, size_t len, mp_doc *doc, uint64_t i
                         "reply id %llu%s does not match the request's id %llu",
                         rid->type == MP_UINT ? (unsigned long long)rid->v.u : 0ULL,
                         rid->type == MP_UINT ? "" : " (not a uint)", (unsigned long long)id);
+    out->index = -1;
     if (ok->v.b) {
         out->result = mp_map_get(root, "result");
         if (!out->result)
@@ -595,6 +607,9 @@ int h5c_decode_reply(const uint8_t *payload, size_t len, mp_doc *doc, uint64_t i
     if (!code || !mp_is_raw(code))
         return h5a_fail(err, errlen, HDF5A_EREPLY, "error reply without a \"code\"");
     out->status = code_from_wire(code);
+    const mp_node *ix = mp_map_get(e, "index");
+    if (ix && ix->type == MP_UINT && ix->v.u < (uint64_t)LONG_MAX)
+        out->index = (long)ix->v.u;
     if (msg && mp_is_raw(msg)) {
         out->message = (const char *)msg->v.ptr;
         out->message_len = msg->len;

@@ -96,6 +96,10 @@ int h5c_opts_import(const hdf5a_connect_opts *in, h5c_opts *out, char *err, size
     out->server_name = o.tls_server_name;
     out->insecure = o.tls_insecure_skip_verify != 0;
     out->ciphersuites = o.tls_ciphersuites;
+    out->reconnect = o.reconnect != 0;
+    out->reconnect_timeout_ms = o.reconnect_timeout_ms;
+    if (o.reconnect_timeout_ms < 0)
+        return h5a_fail(err, errlen, HDF5A_EINVAL, "reconnect_timeout_ms is negative");
     if (out->token && (!*out->token || strlen(out->token) > 4096))
         return h5a_fail(err, errlen, HDF5A_EINVAL, "the token must be 1 to 4096 bytes");
     if (!out->tls && (out->ca_file || out->cert_file || out->key_file || out->server_name ||

@@ -1,6 +1,6 @@
 /* The one list of operations. Everything that needs to know which ops exist,
  * what each takes and what it may do expands H5A_OPS: the server's parser
- * and op enum (and the permission and batch checks when they come), the C
+ * and op enum, the permission (auth.c) and batch (request.c) checks, the C
  * client's op enum and encoder, and (through a test that compares them) the
  * Python client and docs/protocol.md.
  *
@@ -20,6 +20,10 @@
  *            durability only with these; a read-only token may not send them)
  *   PERM     the role it needs: READ, WRITE or ADMIN
  *   BATCH    1 when it may appear inside a batch
+ *
+ * "batch" itself needs only READ: each op inside it is checked with its own
+ * role and paths (auth.c), so a batch never lets a token do more than its
+ * ops one by one would.
  */
 #ifndef H5A_OPS_H
 #define H5A_OPS_H
@@ -45,7 +49,8 @@ enum {
     H5A_ARG_LINK = 1 << 15,     /* link: describe a last component that is a link (optional) */
     H5A_ARG_INFO = 1 << 16,     /* info: each entry with its object's info (optional) */
     H5A_ARG_VALUES = 1 << 17,   /* values: each attribute with its value (optional) */
-    H5A_ARG_VIRTUAL = 1 << 18,  /* sources, layout: a virtual dataset's (required) */
+    H5A_ARG_OPS = 1 << 18,      /* ops: a batch's requests (required) */
+    H5A_ARG_VIRTUAL = 1 << 19,  /* sources, layout: a virtual dataset's (required) */
 };
 
 /* The request keys behind those flags: X(KEY, "key", TAKES, NEEDS). An op
@@ -77,6 +82,7 @@ enum {
     X(LINK, "link", H5A_ARG_LINK, 0)                                                      \
     X(INFO, "info", H5A_ARG_INFO, 0)                                                      \
     X(VALUES, "values", H5A_ARG_VALUES, 0)                                                \
+    X(OPS, "ops", H5A_ARG_OPS, H5A_ARG_OPS)                                               \
     X(SOURCES, "sources", H5A_ARG_VIRTUAL, H5A_ARG_VIRTUAL)                               \
     X(LAYOUT, "layout", H5A_ARG_VIRTUAL, H5A_ARG_VIRTUAL)
 
@@ -108,7 +114,8 @@ typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
     X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)                             \
     X(AUTH, "auth", H5A_ARG_TOKEN, 0, READ, 0)                                            \
     X(COMPACT, "compact", 0, 1, ADMIN, 0)                                                 \
-    X(LIST_FILES, "list_files", 0, 0, READ, 1)                                            \
+    X(BATCH, "batch", H5A_ARG_OPS, 1, READ, 0)                                            \
+    X(LIST_FILES, "list_files", 0, 0, READ, 0)                                            \
     X(CREATE_VIRTUAL, "create_virtual", H5A_ARG_PATH | H5A_ARG_VIRTUAL, 1, WRITE, 1)
 
 /* Other spellings of an op: X(ID, "alias"). "update" is the seed's name of

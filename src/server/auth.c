@@ -247,6 +247,12 @@ static const char *outside(const h5a_token *tok, const char *path)
 
 int h5a_auth_check(const h5a_token *tok, const h5a_request *r, char *err, size_t errlen)
 {
+    /* a batch: each of its ops, as if sent alone */
+    for (uint32_t i = 0; i < r->nsub; i++) {
+        char why[400];
+        int rc = h5a_auth_check(tok, r->sub[i], why, sizeof why);
+        if (rc) return h5a_fail(err, errlen, rc, "batch op %u: %s", (unsigned)i, why);
+    }
     const h5a_op_info *op = h5a_op_info_of(r->op);
     if (op->perm > tok->role)
         return h5a_fail(err, errlen, H5A_E_PERMISSION_DENIED,

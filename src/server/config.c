@@ -37,6 +37,10 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->spin_us = H5A_DEFAULT_SPIN_US;
     cfg->max_open_files = H5A_DEFAULT_MAX_OPEN_FILES;
     cfg->node_index = -1;
+    cfg->dedup_window = H5A_DEFAULT_DEDUP_WINDOW;
+    cfg->dedup_idle_timeout = H5A_DEFAULT_DEDUP_IDLE_TIMEOUT;
+    cfg->dedup_max_clients = H5A_DEFAULT_DEDUP_MAX_CLIENTS;
+    cfg->dedup_max_bytes = H5A_DEFAULT_DEDUP_MAX_BYTES;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     cfg->max_buffered_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 4
                                                     : (uint64_t)1 << 30;
@@ -146,6 +150,14 @@ static const struct {
      "microseconds from 0 (never spin) to 10000"},
     {"tls_handshake_timeout", NUM_SECONDS, 1, 3600, offsetof(h5a_config, tls_handshake_timeout),
      "whole seconds from 1 to 3600"},
+    {"dedup_window", NUM_COUNT, 1, 1048576, offsetof(h5a_config, dedup_window),
+     "a count from 1 to 1048576"},
+    {"dedup_idle_timeout", NUM_SECONDS, 1, 31536000, offsetof(h5a_config, dedup_idle_timeout),
+     "whole seconds from 1 to 31536000"},
+    {"dedup_max_clients", NUM_COUNT, 1, 100000000, offsetof(h5a_config, dedup_max_clients),
+     "a count from 1 to 100000000"},
+    {"dedup_max_bytes", NUM_SIZE, 1 << 20, UINT64_MAX, offsetof(h5a_config, dedup_max_bytes),
+     "bytes, at least 1M (suffixes K, M, G allowed)"},
 };
 
 int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, size_t errlen)
@@ -251,7 +263,9 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "slow_client_timeout, max_nesting, max_elements, max_chunks, max_op_bytes, auth_file, "
                  "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
                  "tls_handshake_timeout, allocator_cache, read_buffer_cache, max_buffered_bytes, "
-                 "frame_timeout, spin_us, http_port, http_cors_origin, wal_discard_damaged, data_root, max_open_files, node)",
+                 "frame_timeout, spin_us, http_port, http_cors_origin, wal_discard_damaged, "
+                 "dedup_window, dedup_idle_timeout, dedup_max_clients, dedup_max_bytes, data_root, "
+                 "max_open_files, node)",
                  key);
         return -1;
     }

@@ -62,6 +62,12 @@ typedef struct h5a_config {
     uint64_t max_buffered_bytes;
     uint64_t frame_timeout; /* seconds a started frame may go without a byte; 0 = never */
     uint64_t spin_us;       /* storage.c: each thread looks for the other's work this long */
+    /* exactly-once (dedup.c): results kept per client_id, seconds before an
+     * idle client_id is forgotten, client_ids kept at most */
+    uint64_t dedup_window;
+    uint64_t dedup_idle_timeout;
+    uint64_t dedup_max_clients;
+    uint64_t dedup_max_bytes;
     h5a_durability durability;     /* for requests that name none */
     /* A left-over write-ahead log with a damaged header: move it aside and
      * start from the last checkpoint instead of refusing to start
@@ -92,6 +98,10 @@ typedef struct h5a_config {
  * a job that appends once an hour is normal; dead peers are found by TCP
  * keepalive instead (net.c). */
 #define H5A_DEFAULT_IDLE_TIMEOUT 0
+#define H5A_DEFAULT_DEDUP_WINDOW 4096
+#define H5A_DEFAULT_DEDUP_IDLE_TIMEOUT 86400
+#define H5A_DEFAULT_DEDUP_MAX_CLIENTS 100000
+#define H5A_DEFAULT_DEDUP_MAX_BYTES (256ull << 20)
 #define H5A_DEFAULT_MAX_PENDING_BYTES (256ull << 20)
 #define H5A_DEFAULT_MAX_PENDING_REQUESTS 65536
 #define H5A_DEFAULT_MAX_REPLY_QUEUE (64ull << 20)

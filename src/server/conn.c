@@ -37,102 +37,6 @@ static void on_closed(uv_handle_t *h)
     conn_free_if_done(c);
 }
 
-/* ---- the server-wide budget (max_buffered_bytes) ----
- * Bytes of frames being received, requests not yet answered and replies not
- * yet written, over all connections. Past the budget, until it drops below
- * 90% of it (the hysteresis keeps the walk over every connection rare): no
- * new large frame is started (its header waits in rbuf), a connection
- * holding a MiB or more of unanswered requests or unsent replies is not
- * read, and of the large frames already arriving one at a time goes on
- * (frame_owner), so that each finishes, runs and frees its memory. Small
- * requests still flow, replies still go out; a frame that stops arriving
- * ends by frame_timeout, a client that stops reading by
- * slow_client_timeout, so the budget always drains. */
-
-#define HEAVY_BYTES ((size_t)1 << 20)
-
-static void parse_frames(conn *c);
-
-static void budget_check(server *s)
-{
-    uint64_t limit = s->cfg->max_buffered_bytes;
-    if (!s->over_budget && s->buffered > limit) {
-        s->over_budget = true;
-        fprintf(stderr,
-                "hdf5-async-server: %.1f MiB buffered for clients, over max_buffered_bytes "
-                "(%.1f MiB): reading paused until replies drain\n",
-                s->buffered / 1048576.0, limit / 1048576.0);
-    } else if (s->over_budget && s->buffered < limit / 10 * 9) {
-        s->over_budget = false;
-        fprintf(stderr, "hdf5-async-server: back under max_buffered_bytes: reading resumed\n");
-        for (conn *c = s->conns, *next; c && !s->over_budget; c = next) {
-            next = c->next;
-            if (c->big_waits) { /* its header is in rbuf: start that frame now */
-                c->big_waits = false;
-                parse_frames(c);
-            }
-            if (!c->closing) conn_maybe_read(c);
-        }
-        if (!s->over_budget) http_resume_all(s);
-    }
-}
-
-/* Bytes of large frames still arriving: counted in the budget, and apart */
-static void budget_add(server *s, uint64_t n);
-static void budget_sub(server *s, uint64_t n);
-static void frames_add(server *s, uint64_t n)
-{
-    s->frames_bytes += n;
-    budget_add(s, n);
-}
-
-static void frames_sub(server *s, uint64_t n)
-{
-    s->frames_bytes -= n;
-    budget_sub(s, n);
-}
-
-static void budget_add(server *s, uint64_t n)
-{
-    s->buffered += n;
-    if (!s->over_budget && s->buffered > s->cfg->max_buffered_bytes) budget_check(s);
-}
-
-void net_budget_add(server *s, uint64_t n)
-{
-    budget_add(s, n);
-}
-
-void net_budget_sub(server *s, uint64_t n)
-{
-    budget_sub(s, n);
-}
-
-static void wake_a_frame(server *s, conn *skip)
-{
-    for (conn *o = s->conns; o && !s->frame_owner; o = o->next)
-        if (o != skip && o->big && !o->closing) conn_maybe_read(o);
-}
-
-static void budget_sub(server *s, uint64_t n)
-{
-    s->buffered = s->buffered > n ? s->buffered - n : 0;
-    if (!s->over_budget) return;
-    budget_check(s);
-    /* still over, and only arriving frames hold it: let one go on */
-    if (s->over_budget && !s->frame_owner && s->frames_bytes &&
-        s->buffered - s->frames_bytes < s->cfg->max_buffered_bytes / 10)
-        wake_a_frame(s, NULL);
-}
-
-/* The frame owner finished its frame or went: let the next one go on. */
-static void frame_owner_done(server *s, conn *c)
-{
-    if (s->frame_owner != c) return;
-    s->frame_owner = NULL;
-    if (s->over_budget) wake_a_frame(s, c);
-}
-
 static bool request_done(conn *c, h5a_request *r);
 
 void conn_close(conn *c, const char *why)
@@ -142,7 +46,7 @@ void conn_close(conn *c, const char *why)
     /* reads still queued for the storage thread are skipped, the requests
      * never given to it are dropped here */
     atomic_store(&c->gone, true);
-    frame_owner_done(c->srv, c);
+    net_frame_owner_done(c->srv, c);
     for (h5a_request *r = c->held_head, *next; r; r = next) {
         next = r->next;
         request_done(c, r);
@@ -154,7 +58,7 @@ void conn_close(conn *c, const char *why)
     }
     c->tls_head = c->tls_tail = NULL;
     if (c->big) {
-        frames_sub(c->srv, c->big_cap);
+        net_frames_sub(c->srv, c->big_cap);
         free(c->big);
         c->big = NULL;
     }
@@ -189,9 +93,9 @@ void conn_finish(conn *c, const char *why)
     net_log(s, "conn %llu %s finishing (%s)", (unsigned long long)c->serial, c->peer, why);
     c->draining = true;
     c->no_more_input = true;
-    frame_owner_done(s, c);
+    net_frame_owner_done(s, c);
     if (c->big) {
-        frames_sub(s, c->big_cap);
+        net_frames_sub(s, c->big_cap);
         free(c->big);
         c->big = NULL;
     }
@@ -226,9 +130,9 @@ static bool request_done(conn *c, h5a_request *r)
     c->pending_bytes -= r->frame_len;
     if (r->reply_counted) {
         c->reply_bytes -= reply;
-        budget_sub(c->srv, r->frame_len + reply);
+        net_budget_sub(c->srv, r->frame_len + reply);
     } else {
-        budget_sub(c->srv, r->frame_len);
+        net_budget_sub(c->srv, r->frame_len);
     }
     h5a_request_free(r);
     return close_after;
@@ -322,7 +226,7 @@ static void on_tls_written(uv_write_t *w, int status)
 {
     tls_write *tw = (tls_write *)w;
     conn *c = w->data;
-    budget_sub(c->srv, tw->len);
+    net_budget_sub(c->srv, tw->len);
     c->tls_inflight -= tw->len;
     c->tls_writes--;
     free(tw);
@@ -356,7 +260,7 @@ static int tls_flush(conn *c)
         free(tw);
         return rc;
     }
-    budget_add(c->srv, got);
+    net_budget_add(c->srv, got);
     c->bytes_queued += got;
     h5a_count(&h5a_mloop.bytes_out[H5A_PORT_MAIN], got);
     c->tls_inflight += got;
@@ -429,7 +333,7 @@ void conn_on_done(h5a_request *r, void *ud)
     size_t reply = r->reply.len + r->reply_data_len;
     c->reply_bytes += reply;
     r->reply_counted = true;
-    budget_add(s, reply);
+    net_budget_add(s, reply);
     if (r->droppable) c->reads_in_storage--;
     if (c->closing || r->reply.oom) {
         request_done(c, r);
@@ -448,7 +352,7 @@ void conn_on_done(h5a_request *r, void *ud)
     c->out_tail = r;
 }
 
-static void write_out(server *s, conn *c)
+void conn_write_out(server *s, conn *c)
 {
     h5a_request *head = c->out_head;
     c->out_head = c->out_tail = NULL;
@@ -515,7 +419,7 @@ void conn_on_flush(void *ud)
     while (c) {
         conn *next = c->flush_next;
         c->flush_next = NULL;
-        write_out(s, c);
+        conn_write_out(s, c);
         c = next;
     }
 }
@@ -532,7 +436,7 @@ static void submit(conn *c, h5a_request *r)
                    r->op != OP_EXISTS;
     c->pending_reqs++;
     c->pending_bytes += r->frame_len;
-    budget_add(c->srv, r->frame_len);
+    net_budget_add(c->srv, r->frame_len);
     if (!c->held_head && may_submit(c, r)) {
         if (r->droppable) c->reads_in_storage++;
         h5a_storage_submit(c->srv->storage, r);
@@ -606,7 +510,7 @@ static uint32_t be32(const uint8_t *p)
 }
 
 /* Cut complete frames out of rbuf; start a big frame when one begins. */
-static void parse_frames(conn *c)
+void conn_parse_frames(conn *c)
 {
     server *s = c->srv;
     while (!c->no_more_input && c->rend - c->rstart >= 4) {
@@ -648,7 +552,7 @@ static void parse_frames(conn *c)
             c->big_len = len;
             c->big_have = n;
             c->big_cap = cap;
-            frames_add(s, cap);
+            net_frames_add(s, cap);
             return;
         }
         if (have < len) break;
@@ -680,7 +584,7 @@ static bool plain_dest(conn *c, uv_buf_t *buf)
                 *buf = uv_buf_init(NULL, 0);
                 return false;
             }
-            frames_add(c->srv, cap - c->big_cap);
+            net_frames_add(c->srv, cap - c->big_cap);
             c->big = p;
             c->big_cap = cap;
         }
@@ -744,21 +648,20 @@ static void plain_got(conn *c, size_t n)
             uint8_t *p = c->big;
             size_t cap = c->big_cap;
             c->big = NULL;
-            frame_owner_done(c->srv, c);
+            net_frame_owner_done(c->srv, c);
             dispatch_frame(c, p, c->big_len);
             /* counted as the request's now (added first: a dip under the
              * budget in between would wake every connection) */
-            frames_sub(c->srv, cap);
-            parse_frames(c); /* bytes after it may already wait in rbuf */
+            net_frames_sub(c->srv, cap);
+            conn_parse_frames(c); /* bytes after it may already wait in rbuf */
         }
     } else {
         c->rend += n;
         if (!c->tls && tls_on_plain_port(c, c->rbuf + c->rstart, c->rend - c->rstart)) return;
-        parse_frames(c);
+        conn_parse_frames(c);
     }
 }
 
-static void refuse_now(conn *c);
 
 /* The peer shut its side (EOF, or TLS close_notify) with requests still
  * unanswered: it may still be reading. Answer them all, then close
@@ -810,7 +713,7 @@ static void tls_pump(conn *c)
                 net_log(c->srv, "conn %llu authenticated as '%s' by its certificate",
                       (unsigned long long)c->serial, cn);
             if (c->refuse) {
-                refuse_now(c);
+                conn_refuse_now(c);
                 return;
             }
         }
@@ -855,7 +758,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                 c->refuse = "this port speaks TLS: connect with TLS (Python ssl=..., the CLI's "
                             "--tls, the C library's TLS options)";
                 c->refuse_code = H5A_E_PROTOCOL_ERROR;
-                refuse_now(c);
+                conn_refuse_now(c);
                 return;
             }
         }
@@ -907,160 +810,6 @@ void conn_maybe_read(conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-}
-
-/* ---- accepting ---- */
-
-/* One error reply with id nil, built here (the storage thread may be busy
- * for seconds), then a graceful close once it is out. */
-static void send_error_and_finish(conn *c, int code, const char *msg)
-{
-    server *s = c->srv;
-    h5a_request *r = calloc(1, sizeof *r);
-    if (!r) {
-        conn_close(c, "out of memory");
-        return;
-    }
-    r->op = OP_NONE;
-    r->op_name = "?";
-    r->close_after = true;
-    r->conn = c;
-    mp_buf *b = &r->reply;
-    mp_put_raw(b, "\0\0\0\0", 4);
-    mp_put_map_header(b, 3);
-    mp_put_cstr(b, "id");
-    mp_put_nil(b);
-    mp_put_cstr(b, "ok");
-    mp_put_bool(b, false);
-    mp_put_cstr(b, "error");
-    mp_put_map_header(b, 2);
-    mp_put_cstr(b, "code");
-    mp_put_cstr(b, h5a_strerror_code(code));
-    mp_put_cstr(b, "message");
-    mp_put_cstr(b, msg);
-    if (b->oom) {
-        h5a_request_free(r);
-        conn_close(c, "out of memory");
-        return;
-    }
-    size_t n = b->len - 4;
-    b->data[0] = (uint8_t)(n >> 24);
-    b->data[1] = (uint8_t)(n >> 16);
-    b->data[2] = (uint8_t)(n >> 8);
-    b->data[3] = (uint8_t)n;
-    c->pending_reqs++;
-    c->out_head = c->out_tail = r;
-    write_out(s, c); /* on_written then finishes the connection */
-}
-
-/* Over max_connections: accept anyway, so the client learns why instead of
- * hanging in the listen backlog, send one error reply (id nil) and close
- * gracefully (conn_finish) so the reply is not lost to a reset. The reply is
- * built here: the storage thread may be busy for seconds. */
-static void conn_reject(conn *c, size_t nopen)
-{
-    server *s = c->srv;
-    c->rejected = true;
-    s->nrejected++;
-    c->no_more_input = true;
-    /* the first refusal after a quiet spell at once, the rest summed up by
-     * the sweep every REFUSED_LOG_MS */
-    if (s->refused_unlogged++ == 0 &&
-        (!s->refused_logged_at || uv_now(&s->loop) - s->refused_logged_at >= REFUSED_LOG_MS))
-        net_log_refused(s);
-    net_log(s, "conn %llu %s refused: %zu connections open (max_connections)",
-          (unsigned long long)c->serial, c->peer, nopen);
-    char msg[160];
-    snprintf(msg, sizeof msg, "server has %zu connections (max_connections = %llu); try later",
-             nopen, (unsigned long long)s->cfg->max_connections);
-    send_error_and_finish(c, H5A_E_TOO_LARGE, msg);
-}
-
-/* Protected mode, or plaintext on a TLS port: one error reply (id nil),
- * then close. On a TLS port it waits for the handshake (tls_pump). */
-static void refuse_now(conn *c)
-{
-    c->rejected = true;
-    c->srv->nrejected++;
-    c->no_more_input = true;
-    net_log(c->srv, "conn %llu %s refused: %s", (unsigned long long)c->serial, c->peer, c->refuse);
-    send_error_and_finish(c, c->tls ? H5A_E_UNAUTHENTICATED : c->refuse_code, c->refuse);
-}
-
-static bool is_loopback(const struct sockaddr_storage *sa)
-{
-    if (sa->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    if (sa->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(a)) return true;
-        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-    }
-    return false;
-}
-
-void conn_accept(server *s, uv_stream_t *l)
-{
-    conn *c = calloc(1, sizeof *c);
-    if (!c) return;
-    uv_tcp_init(&s->loop, &c->tcp);
-    c->tcp.data = c;
-    c->srv = s;
-    if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
-        return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1); /* replies are small and latency matters */
-    h5a_count(&h5a_mloop.accepted[H5A_PORT_MAIN], 1);
-    c->serial = ++s->next_serial;
-    c->accepted_at = uv_now(&s->loop);
-    struct sockaddr_storage sa;
-    int salen = sizeof sa;
-    bool loopback = false;
-    snprintf(c->peer, sizeof c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
-        loopback = is_loopback(&sa);
-        char ip[48] = "?";
-        int port = 0;
-        if (sa.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        } else if (sa.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
-    c->last_active = uv_now(&s->loop);
-    /* before this one; the HTTP port's connections count too */
-    size_t nopen = s->nconns - s->nrejected - 1 + s->http_nconns;
-    if (nopen >= s->cfg->max_connections) {
-        conn_reject(c, nopen);
-        return;
-    }
-    /* a peer whose machine died is noticed (and closed) without idle_timeout */
-    uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
-    net_log(s, "conn %llu %s open (%zu connections)", (unsigned long long)c->serial, c->peer,
-          s->nconns);
-    if (s->tls && !(c->tls = h5a_tls_conn_new(s->tls))) {
-        conn_close(c, "out of memory for a TLS session");
-        return;
-    }
-    if (!loopback && !s->access.auth && s->access.protected_mode) {
-        c->refuse = "this server is in protected mode: with no auth_file it serves only clients "
-                    "on its own machine. On the server, set auth_file (make a token with "
-                    "`hdf5-async token NAME ROLE`) or protected_mode = no; see docs/security.md";
-        c->refuse_code = H5A_E_UNAUTHENTICATED;
-        if (!c->tls) { /* TLS: after the handshake, so the reply can be read */
-            refuse_now(c);
-            return;
-        }
-    }
-    conn_maybe_read(c);
 }
 
 void conn_stop_holding(conn *c)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "server/dedup.h"
 #include "server/engine_err.h"
 #include "server/engine_ops.h"
 #include "server/engine_path.h"
@@ -172,6 +173,11 @@ int h5a_engine_commit(h5a_engine *e, h5a_durability level, char *errout, size_t 
             snprintf(errout, errlen, "%s", err.msg);
             return commit_failure(-1);
         }
+        /* the exactly-once results of what this commit covers go in it */
+        if (h5a_engine_hand_aux(e) < 0) {
+            snprintf(errout, errlen, "out of memory committing the exactly-once table");
+            return -1;
+        }
         /* A "flush" commit is the log record that makes the flushed state
          * the one a restart recovers; "fsync" below also covers it. */
         int rc = 0;
@@ -212,6 +218,21 @@ static void warn_persistent_free_space(hid_t file, const char *path)
     if (fcpl >= 0) H5Pclose(fcpl);
     H5Eclear2(H5E_DEFAULT);
 }
+
+/* The driver's options: the recovery report, and the exactly-once table
+ * committed with the pages (dedup.h). */
+static h5a_wal_options wal_options(h5a_engine *e, h5a_wal_recovery *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    /* file_id: new files get a userblock (below) where the driver keeps an
+     * id its log is checked against */
+    h5a_wal_options o = {.report = rec, .discard_damaged = e->cfg->wal_discard_damaged,
+                         .file_id = true, .close_error = e->close_error,
+                         .aux_ctx = e->dedup, .aux_replay = h5a_dedup_replay,
+                         .aux_checkpoint = h5a_dedup_snapshot};
+    return o;
+}
+
 
 /* Once, on the storage thread, before the first file is opened. */
 static int engine_setup_once(char *errout, size_t errlen)
@@ -256,23 +277,35 @@ int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *pa
     /* Every byte goes through the write-ahead-log driver (wal.c): opening
      * the file first rolls it forward to its last commit if the server died,
      * so the file always opens (docs/durability.md). */
-    h5a_wal_recovery rec;
-    memset(&rec, 0, sizeof rec);
-    /* file_id: new files get a userblock (below) where the driver keeps an
-     * id its log is checked against */
-    h5a_wal_options wopt = {.report = &rec, .discard_damaged = cfg->wal_discard_damaged,
-                            .file_id = true, .close_error = e->close_error};
-    hid_t fapl = h5a_wal_fapl(&wopt);
-    if (fapl < 0) {
-        snprintf(errout, errlen, "cannot set up the file driver");
-        free(e);
-        return -1;
-    }
     /* An empty file is taken as missing: it holds nothing, and it is what a
      * crash before the first commit of a new file leaves behind (the driver
      * truncates such a file back to its committed size, 0). */
     struct stat st;
     bool exists = stat(path, &st) == 0 && st.st_size > 0;
+    /* the exactly-once table as of the last checkpoint; the open's
+     * recovery replays the commits since into it */
+    char snap[sizeof e->path + 8];
+    snprintf(snap, sizeof snap, "%s.dedup", path);
+    h5a_dedup_limits dl = {cfg->dedup_window, cfg->dedup_idle_timeout, cfg->dedup_max_clients,
+                           cfg->dedup_max_bytes};
+    if (!(e->dedup = h5a_dedup_new(&dl, snap))) {
+        free(e);
+        return snprintf(errout, errlen, "out of memory"), -1;
+    }
+    char derr[300];
+    if (!exists) h5a_dedup_reset(e->dedup);
+    else if (h5a_dedup_load(e->dedup, derr, sizeof derr) < 0)
+        fprintf(stderr, "hdf5-async-server: warning: %s: requests resent after this start may "
+                        "be applied again\n", derr);
+    h5a_wal_recovery rec;
+    h5a_wal_options wopt = wal_options(e, &rec);
+    hid_t fapl = h5a_wal_fapl(&wopt);
+    if (fapl < 0) {
+        snprintf(errout, errlen, "cannot set up the file driver");
+        h5a_dedup_free(e->dedup);
+        free(e);
+        return -1;
+    }
     if (exists) {
         /* h5a_wal_fapl also clears the superblock's "open for writing" mark a
          * crash leaves: the driver has just brought the bytes back to a
@@ -289,10 +322,12 @@ int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *pa
         snprintf(errout, errlen, "no such file");
         if (e->file >= 0) H5Fclose(e->file);
         H5Pclose(fapl);
+        h5a_dedup_free(e->dedup);
         free(e);
         return -1;
     }
     if (!exists) {
+        h5a_dedup_reset(e->dedup); /* an earlier file's */
         /* New files: the 1.10 format (extensible-array chunk indexes make
          * appends cheap). Free space is NOT tracked across restarts: HDF5
          * writes persistent free-space managers only at close, so a flushed
@@ -312,6 +347,7 @@ int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *pa
             H5Fclose(e->file);
             H5Pclose(fcpl);
             H5Pclose(fapl);
+            h5a_dedup_free(e->dedup);
             free(e);
             return -1;
         }
@@ -323,6 +359,7 @@ int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *pa
         snprintf(errout, errlen, "%s", err.msg);
         if (fcpl >= 0) H5Pclose(fcpl);
         H5Pclose(fapl);
+        h5a_dedup_free(e->dedup);
         free(e);
         return -1;
     }
@@ -336,9 +373,7 @@ int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *pa
 int h5a_engine_reopen(h5a_engine *e, h5a_err *err)
 {
     h5a_wal_recovery rec;
-    memset(&rec, 0, sizeof rec);
-    h5a_wal_options wopt = {.report = &rec, .discard_damaged = e->cfg->wal_discard_damaged,
-                            .file_id = true, .close_error = e->close_error};
+    h5a_wal_options wopt = wal_options(e, &rec);
     hid_t fapl = h5a_wal_fapl(&wopt);
     if (fapl < 0) return h5a_err_set(err, H5A_E_HDF5_ERROR, "cannot set up the file driver");
     e->file = H5Fopen(e->path, H5F_ACC_RDWR, fapl);
@@ -367,12 +402,15 @@ void h5a_engine_close(h5a_engine *e)
         return;
     }
     h5a_cache_clear(e);
+    if (h5a_engine_hand_aux(e) < 0)
+        fprintf(stderr, "hdf5-async-server: out of memory saving the exactly-once table\n");
     if (H5Fclose(e->file) < 0) {
         h5a_err err;
         h5a_err_h5(&err, H5A_E_HDF5_ERROR, "closing the file failed");
         fprintf(stderr, "hdf5-async-server: %s\n", err.msg);
     }
     if (e->close_error[0]) fprintf(stderr, "hdf5-async-server: %s\n", e->close_error);
+    h5a_dedup_free(e->dedup);
     free(e);
 }
 

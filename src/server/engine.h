@@ -76,6 +76,22 @@ typedef struct h5a_engine_mem {
 } h5a_engine_mem;
 void h5a_engine_memory(const h5a_engine *eng, h5a_engine_mem *out);
 
+/* ---- exactly-once and batches (engine_batch.c) ---- */
+
+/* r carries client_id and seq and changes the file: when the table knows
+ * it, answer it from there (the first reply's result, or SEQ_TOO_OLD) and
+ * return true; it must not be applied. */
+bool h5a_engine_answer_repeat(h5a_engine *eng, h5a_request *r);
+/* r was applied (and carries client_id and seq): remember its result, to
+ * be committed with it. */
+void h5a_engine_remember(h5a_engine *eng, h5a_request *r);
+/* Give the results remembered since the last commit to the log driver, for
+ * the next commit (engine.c calls it before every commit and the close). */
+int h5a_engine_hand_aux(h5a_engine *eng);
+/* How many clients and results the table holds, and its bytes. */
+void h5a_engine_dedup_stats(const h5a_engine *eng, size_t *clients, size_t *entries,
+                            size_t *bytes);
+
 /* Close every handle and the file (the driver makes the close durable). */
 void h5a_engine_close(h5a_engine *eng);
 

@@ -53,6 +53,10 @@ H5A_OP_HANDLER(MOVE);
 /* engine_compact.c: the online repack (admin) */
 H5A_OP_HANDLER(COMPACT);
 
+/* engine_batch.c: several ops as one, all or nothing (layer 8, beside the
+ * core: it runs the other ops through h5a_engine_execute) */
+H5A_OP_HANDLER(BATCH);
+
 /* engine_files.c: the files under data_root (touches no HDF5 file) */
 H5A_OP_HANDLER(LIST_FILES);
 

@@ -95,6 +95,7 @@ size_t h5a_reply_begin(h5a_request *r)
     if (r->has_id) mp_put_uint(b, r->id);
     else mp_put_nil(b);
     size_t mark = b->len;
+    r->reply_mark = mark; /* "ok", true (4 bytes), "result" (7): H5A_REPLY_RESULT_AT */
     mp_put_cstr(b, "ok");
     mp_put_bool(b, true);
     mp_put_cstr(b, "result");
@@ -116,7 +117,7 @@ void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err)
         mp_put_bool(b, false);
         mp_put_cstr(b, "error");
         bool node = rc == H5A_E_WRONG_NODE && r->reply_node;
-        mp_put_map_header(b, node ? 3 : 2);
+        mp_put_map_header(b, 2 + (node ? 1 : 0) + (r->has_err_index ? 1 : 0));
         mp_put_cstr(b, "code");
         mp_put_cstr(b, h5a_strerror_code(rc));
         mp_put_cstr(b, "message");
@@ -124,6 +125,10 @@ void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err)
         if (node) { /* as Redis Cluster's MOVED: where to send it */
             mp_put_cstr(b, "node");
             mp_put_cstr(b, r->reply_node);
+        }
+        if (r->has_err_index) { /* which op of a batch failed */
+            mp_put_cstr(b, "index");
+            mp_put_uint(b, r->err_index);
         }
     }
     r->reply_ok = rc == 0;

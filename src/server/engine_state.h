@@ -37,6 +37,9 @@ struct h5a_engine {
         hsize_t chunk[H5A_MAX_DIMS];
     } cache[H5A_CACHE_SLOTS];
     unsigned cache_next;
+    /* exactly-once: results by (client_id, seq), committed with the file
+     * (dedup.h; engine_batch.c) */
+    struct h5a_dedup *dedup;
 };
 
 /* Close *id with fn unless it is invalid, and make it invalid. */
@@ -71,6 +74,10 @@ void h5a_cache_clear(h5a_engine *e);
  * fills in the length. */
 size_t h5a_reply_begin(h5a_request *r);
 void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err);
+
+/* Where the result of r's reply starts in r->reply (after h5a_reply_begin's
+ * "result" key). */
+#define H5A_REPLY_RESULT_AT(r) ((r)->reply_mark + 11)
 
 /* engine.c: open e->path again through the log driver (after the
  * file was closed and replaced: compact). 0, or an error code with err. */

@@ -50,6 +50,7 @@ bool h5a_files_op_creates(h5a_op op)
     case OP_SET_ATTR:
     case OP_CREATE_LINK:
     case OP_CREATE_VIRTUAL:
+    case OP_BATCH: /* when it fails, the file made for it is removed again */
         return true;
     default:
         return false;
@@ -431,6 +432,8 @@ void h5a_files_discard(h5a_files *fs, h5a_file *f)
     snprintf(path, sizeof path, "%s/%s", fs->root, f->name);
     unlink(path);
     snprintf(path, sizeof path, "%s/%s.wal", fs->root, f->name);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/%s.dedup", fs->root, f->name); /* its exactly-once table */
     unlink(path);
     remove_dirs(fs, f->name, f->made_dirs);
     remove_entry(fs, f);

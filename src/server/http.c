@@ -1,7 +1,8 @@
 /* The HTTP port: connections, HTTP/1.1 through libhttp-parser (Debian's
- * libhttp-parser-dev: no parsing here), TLS through tls.c, access, routing
- * and the response writer; the viewer's files, /metrics and /health. The
- * /api endpoints are in http_h5grove.c. Event loop thread only.
+ * libhttp-parser-dev: no parsing here), TLS through tls.c and the response
+ * writer. What a parsed request gets (access, routing, /metrics, /health,
+ * the viewer's files) is in http_route.c, the /api endpoints in
+ * http_h5grove.c and http_data.c. Event loop thread only.
  *
  * One request per connection at a time: the parser pauses at the end of a
  * request, and resumes (on bytes it already has, pipelined) once the
@@ -53,10 +54,26 @@ static const char *reason(int status)
 
 /* ---- the budget (max_buffered_bytes) ---- */
 
+/* Bytes all HTTP responses hold (a part of the server's buffered bytes):
+ * at most half of max_buffered_bytes (hc_may_hold), so that browsers that
+ * do not read never put the server over its budget, which would make the
+ * writers' large frames wait. One server per process. */
+static uint64_t http_held;
+
 void hc_hold(http_conn *c, int64_t bytes)
 {
-    if (bytes >= 0) net_budget_add(c->srv, (uint64_t)bytes);
-    else net_budget_sub(c->srv, (uint64_t)-bytes);
+    if (bytes >= 0) {
+        http_held += (uint64_t)bytes;
+        net_budget_add(c->srv, (uint64_t)bytes);
+    } else {
+        http_held -= (uint64_t)-bytes;
+        net_budget_sub(c->srv, (uint64_t)-bytes);
+    }
+}
+
+bool hc_may_hold(http_conn *c, uint64_t bytes)
+{
+    return http_held + bytes <= c->srv->cfg->max_buffered_bytes / 2;
 }
 
 /* ---- closing ---- */
@@ -90,7 +107,7 @@ static void hc_close(http_conn *c, const char *why)
     if (c->prev) c->prev->next = c->next;
     else s->http_conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    s->http_nconns--;
+    if (!c->rejected) s->http_nconns--;
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
@@ -292,7 +309,9 @@ void hc_error(http_conn *c, int status, const char *fmt, ...)
         hc_close(c, "out of memory");
         return;
     }
-    const char *extra = status == 401 ? "WWW-Authenticate: Bearer realm=\"hdf5-async\"\r\n" : NULL;
+    const char *extra = status == 401   ? "WWW-Authenticate: Bearer realm=\"hdf5-async\"\r\n"
+                        : status == 503 ? "Retry-After: 1\r\n"
+                                        : NULL;
     hc_start(c, status, "application/json", (int64_t)j.len, extra);
     hc_body(c, j.p, j.len, free, j.p);
     hc_end(c);
@@ -359,81 +378,7 @@ static void pump(http_conn *c)
     if (c->gen && !c->ended && !c->closing && c->out_bytes == 0) c->gen(c);
 }
 
-/* ---- access ---- */
-
-/* The Bearer token of the request, as the tokens file knows it. */
-static const h5a_token *bearer(http_conn *c, bool *given)
-{
-    const char *a = c->auth;
-    *given = false;
-    if (c->auth_len < 7 || strncasecmp(a, "Bearer ", 7) != 0) return NULL;
-    a += 7;
-    while (*a == ' ') a++;
-    size_t n = strlen(a);
-    while (n && (a[n - 1] == ' ' || a[n - 1] == '\t')) n--;
-    if (!n) return NULL;
-    *given = true;
-    return h5a_auth_find_token(c->srv->access.auth, a, n);
-}
-
-/* May this request use the API or /metrics at all? Answers 401/403 when
- * not. (Each storage request is checked again in hc_submit.) */
-static bool admitted(http_conn *c)
-{
-    server *s = c->srv;
-    if (s->access.auth) {
-        bool given;
-        const h5a_token *t = bearer(c, &given);
-        if (!t) {
-            if (given) {
-                s->access.failures++;
-                fprintf(stderr, "hdf5-async-server: http %llu %s: unknown token\n",
-                        (unsigned long long)c->serial, c->peer);
-            }
-            hc_error(c, 401,
-                     given ? "Unauthorized: unknown token"
-                           : "Unauthorized: this server needs a token (Authorization: Bearer "
-                             "TOKEN; docs/security.md)");
-            return false;
-        }
-        c->tok = t;
-        return true;
-    }
-    if (!c->loopback && s->access.protected_mode) {
-        hc_error(c, 403,
-                 "Permission denied: this server is in protected mode: with no auth_file it "
-                 "serves only clients on its own machine (docs/security.md)");
-        return false;
-    }
-    return true;
-}
-
-int hc_submit(http_conn *c, h5a_request *r, char *err, size_t errlen)
-{
-    server *s = c->srv;
-    if (s->access.auth) {
-        bool given;
-        const h5a_token *t = bearer(c, &given); /* again: a reload may have come */
-        if (!t) {
-            snprintf(err, errlen, "Permission denied: the token is no longer valid");
-            return 403;
-        }
-        char why[256];
-        if (h5a_auth_check(t, r, why, sizeof why)) {
-            snprintf(err, errlen, "Permission denied: %s", why);
-            return 403;
-        }
-    }
-    r->conn = c;
-    r->http = true;
-    r->gone = &c->gone;
-    r->droppable = true;
-    r->durability = -1;
-    r->t_start = uv_hrtime();
-    c->in_storage++;
-    h5a_storage_submit(s->storage, r);
-    return 0;
-}
+/* ---- storage replies ---- */
 
 void http_on_done(server *s, h5a_request *r)
 {
@@ -446,181 +391,6 @@ void http_on_done(server *s, h5a_request *r)
     }
     h5g_on_done(c, r);
     pump(c);
-}
-
-/* ---- routing ---- */
-
-const char *hc_param(const http_conn *c, const char *key)
-{
-    for (int i = 0; i < c->nparams; i++)
-        if (strcmp(c->params[i].key, key) == 0) return c->params[i].val;
-    return NULL;
-}
-
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    ch = tolower(ch);
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    return -1;
-}
-
-/* Percent-decode s (n bytes, '+' as space) in place; NUL-terminated. */
-static bool url_decode(char *s, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') s[o++] = ' ';
-        else if (s[i] == '%') {
-            int a, b;
-            if (i + 2 >= n || (a = hexval((unsigned char)s[i + 1])) < 0 ||
-                (b = hexval((unsigned char)s[i + 2])) < 0)
-                return false;
-            s[o++] = (char)(a * 16 + b);
-            i += 2;
-        } else s[o++] = s[i];
-    }
-    s[o] = '\0';
-    return memchr(s, '\0', o) == NULL;
-}
-
-static bool parse_query(http_conn *c, const char *q, size_t n)
-{
-    c->qbuf = malloc(n + 1);
-    if (!c->qbuf) return false;
-    memcpy(c->qbuf, q, n);
-    c->qbuf[n] = '\0';
-    char *p = c->qbuf, *end = c->qbuf + n;
-    while (p < end) {
-        char *amp = memchr(p, '&', (size_t)(end - p));
-        if (!amp) amp = end;
-        *amp = '\0';
-        if (amp > p) {
-            char *eq = memchr(p, '=', (size_t)(amp - p));
-            char *val = eq ? eq + 1 : amp;
-            if (eq) *eq = '\0';
-            if (!url_decode(p, strlen(p)) || !url_decode(val, strlen(val))) return false;
-            if (c->nparams == HTTP_MAX_PARAMS) return false;
-            c->params[c->nparams].key = p;
-            c->params[c->nparams].val = val;
-            c->nparams++;
-        }
-        p = amp + 1;
-    }
-    return true;
-}
-
-static void serve_metrics(http_conn *c)
-{
-    server *s = c->srv;
-    h5a_metrics_view v = {.conns = {s->nconns - s->nrejected, s->http_nconns},
-                          .buffered = s->buffered,
-                          .auth_failures = s->access.failures,
-                          .file_path = s->cfg->file_path};
-    size_t len;
-    char *text = h5a_metrics_render(&v, &len);
-    if (!text) {
-        hc_error(c, 500, "out of memory");
-        return;
-    }
-    hc_start(c, 200, "text/plain; version=0.0.4; charset=utf-8", (int64_t)len, NULL);
-    hc_body(c, text, len, free, text);
-    hc_end(c);
-}
-
-static void serve_asset(http_conn *c, const h5a_asset *a)
-{
-    size_t len = (size_t)(a->end - a->data);
-    hc_start(c, 200, a->ctype, (int64_t)len,
-             strcmp(a->path, "/index.html") == 0 ? "Cache-Control: no-cache\r\n" : NULL);
-    hc_body(c, a->data, len, NULL, NULL);
-    hc_end(c);
-}
-
-static void route(http_conn *c)
-{
-    server *s = c->srv;
-    struct http_parser_url u;
-    http_parser_url_init(&u);
-    c->t_begin = uv_hrtime();
-    c->endpoint = H5A_EP_OTHER;
-    if (http_parser_parse_url(c->url, c->url_len, 0, &u) || !(u.field_set & (1 << UF_PATH))) {
-        c->keep_alive = false;
-        hc_error(c, 400, "Bad Request: cannot parse the URL");
-        return;
-    }
-    char path[HTTP_MAX_URL + 1];
-    size_t plen = u.field_data[UF_PATH].len;
-    memcpy(path, c->url + u.field_data[UF_PATH].off, plen);
-    if (!url_decode(path, plen)) {
-        hc_error(c, 400, "Bad Request: bad percent-encoding in the path");
-        return;
-    }
-    plen = strlen(path);
-    if (plen > 1 && path[plen - 1] == '/') path[--plen] = '\0'; /* /api/meta/ = /api/meta */
-    if ((u.field_set & (1 << UF_QUERY)) &&
-        !parse_query(c, c->url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len)) {
-        hc_error(c, 400, "Bad Request: bad query string (or more than %d parameters)",
-                 HTTP_MAX_PARAMS);
-        return;
-    }
-    static const struct {
-        const char *path;
-        int ep, api;
-    } api[] = {{"/api/meta", H5A_EP_META, API_META},
-               {"/api/data", H5A_EP_DATA, API_DATA},
-               {"/api/attr", H5A_EP_ATTR, API_ATTR},
-               {"/api/paths", H5A_EP_PATHS, API_PATHS}};
-    int which = -1;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(path, api[i].path) == 0) which = i;
-    if (which >= 0) c->endpoint = api[which].ep;
-    else if (strcmp(path, "/metrics") == 0) c->endpoint = H5A_EP_METRICS;
-    else if (strcmp(path, "/health") == 0) c->endpoint = H5A_EP_HEALTH;
-    else if (strncmp(path, "/api", 4) != 0) c->endpoint = H5A_EP_VIEWER;
-
-    if (c->method == HTTP_OPTIONS) { /* a CORS preflight */
-        hc_start(c, 204, "text/plain", 0,
-                 "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
-                 "Access-Control-Allow-Headers: Authorization\r\nAccess-Control-Max-Age: 600\r\n");
-        hc_end(c);
-        return;
-    }
-    if (c->method != HTTP_GET && c->method != HTTP_HEAD) {
-        hc_error(c, 405, "Method Not Allowed: GET, HEAD or OPTIONS");
-        return;
-    }
-    c->head = c->method == HTTP_HEAD;
-    if (c->endpoint == H5A_EP_HEALTH) {
-        /* the file's base name: the viewer passes it as h5grove's `file` */
-        const char *f = strrchr(s->cfg->file_path, '/');
-        hjson j = {0};
-        j_lit(&j, s->stopping ? "{\"status\": \"stopping\", \"file\": " : "{\"status\": \"ok\", \"file\": ");
-        j_cstr(&j, f ? f + 1 : s->cfg->file_path);
-        j_lit(&j, "}");
-        hc_json(c, s->stopping ? 503 : 200, &j);
-        return;
-    }
-    if (which >= 0 || c->endpoint == H5A_EP_METRICS || strcmp(path, "/api") == 0) {
-        if (!admitted(c)) return;
-        if (c->endpoint == H5A_EP_METRICS) serve_metrics(c);
-        else if (which < 0) { /* h5grove's "/": the server is up */
-            hc_start(c, 200, "text/plain", 2, NULL);
-            hc_body(c, "ok", 2, NULL, NULL);
-            hc_end(c);
-        } else if (s->stopping) hc_error(c, 503, "the server is stopping");
-        else h5g_handle(c, api[which].api);
-        return;
-    }
-    if (c->endpoint == H5A_EP_VIEWER) {
-        const char *want = strcmp(path, "/") == 0 ? "/index.html" : path;
-        for (size_t i = 0; i < h5a_viewer_nassets; i++)
-            if (strcmp(h5a_viewer_assets[i].path, want) == 0) {
-                serve_asset(c, &h5a_viewer_assets[i]);
-                return;
-            }
-    }
-    hc_error(c, 404, "Not found: %s", path);
 }
 
 /* ---- parsing (libhttp-parser's callbacks) ---- */
@@ -753,7 +523,7 @@ static void process(http_conn *c)
     memmove(c->in, c->in + n, c->in_len - n);
     c->in_len -= n;
     if (e == HPE_PAUSED && c->busy) {
-        route(c);
+        hc_route(c);
         return;
     }
     if (e != HPE_OK) {
@@ -919,10 +689,13 @@ static void on_connection(uv_stream_t *l, int status)
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
+    /* both ports' connections count against max_connections */
+    size_t open = s->nconns - s->nrejected + s->http_nconns;
+    c->rejected = open >= s->cfg->max_connections;
     c->next = s->http_conns;
     if (s->http_conns) s->http_conns->prev = c;
     s->http_conns = c;
-    s->http_nconns++;
+    if (!c->rejected) s->http_nconns++;
     c->last_active = uv_now(&s->loop);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
@@ -931,20 +704,11 @@ static void on_connection(uv_stream_t *l, int status)
         hc_close(c, "out of memory for a TLS session");
         return;
     }
-    /* both ports' connections count against max_connections */
-    size_t open = s->nconns - s->nrejected + s->http_nconns - 1;
-    if (open >= s->cfg->max_connections) {
-        c->busy = true;
-        c->keep_alive = false;
-        c->close_after = true;
-        if (c->tls) { /* no handshake yet: nothing can be said in TLS */
-            hc_close(c, "over max_connections");
-            return;
-        }
-        hc_error(c, 503, "Service Unavailable: the server has %zu connections (max_connections)",
-                 open);
+    if (c->rejected && c->tls) { /* no handshake yet: nothing can be said in TLS */
+        hc_close(c, "over max_connections");
         return;
     }
+    /* a rejected one is read too: hc_route() answers its request with 503 */
     uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);
     maybe_read(c);
 }
@@ -1003,6 +767,13 @@ void http_sweep(server *s, uint64_t now)
             } else {
                 c->stall_since = 0;
             }
+            continue;
+        }
+        if (c->rejected && now - c->last_active >= (cfg->frame_timeout && cfg->frame_timeout * 1000 <
+                                                     HTTP_REJECTED_MS
+                                                     ? cfg->frame_timeout * 1000
+                                                     : HTTP_REJECTED_MS)) {
+            hc_close(c, "over max_connections, no request");
             continue;
         }
         if (c->in_request && cfg->frame_timeout &&

@@ -3,9 +3,10 @@
  * the h5web viewer (/), /metrics and /health. See docs/live-view.md.
  *
  * http.c: connections, HTTP/1.1 parsing (libhttp-parser), TLS (tls.c),
- * access, routing, responses, the viewer's files, /metrics and /health.
- * http_h5grove.c: the /api endpoints, each answered from requests given to
- * the storage thread like every other client's. http_json.c: JSON text.
+ * responses. http_route.c: access, routing, the viewer's files, /metrics
+ * and /health. http_h5grove.c and http_data.c: the /api endpoints, each
+ * answered from requests given to the storage thread like every other
+ * client's. http_json.c: JSON text.
  * Event loop thread only. */
 #ifndef H5A_HTTP_H
 #define H5A_HTTP_H

@@ -6,7 +6,7 @@
  * are given in one turn of the loop, so they are applied one right after
  * the other. The engine answers in MessagePack; this file turns that into
  * h5grove's JSON, raw bytes (bin) or .npy, the data streamed from the
- * storage thread's read buffer.
+ * storage thread's read buffer (/api/data: http_data.c).
  *
  * Where each response shape comes from (silx-kit/h5grove): content.py
  * (metadata of entities and links, sorted keys), utils.py
@@ -23,43 +23,13 @@
 #include "proto/array.h"
 #include "proto/errors.h"
 #include "server/bigbuf.h"
+#include "server/http_h5grove.h"
 #include "server/http_int.h"
 #include "server/net_int.h"
 
-enum { RESOLVE_NONE, RESOLVE_ONLY_VALID, RESOLVE_ALL };
-enum { FMT_JSON, FMT_BIN, FMT_NPY };
-
-typedef struct api_state {
-    int api;
-    char path[4200];
-    const char *name; /* the path's last segment ("" for "/") */
-    int resolve;
-    int waiting;
-    /* meta */
-    h5a_request *info, *list;
-    hjson children;
-    size_t nchildren;
-    bool child_group; /* the children are being paged in */
-    /* data */
-    int format;
-    bool flatten, safe;
-    h5a_request *read;
-    dtype *dt;
-    int ndim;
-    uint64_t dims[H5A_MAX_DIMS];
-    const uint8_t *data;
-    size_t nbytes, done;
-    size_t held;
-    jarray ja;
-    bool half_to_single; /* dtype=safe on float16: widened a piece at a time */
-    uint8_t *inline_copy; /* a small array's bytes, copied out of the reply */
-    /* paths */
-    bool started;
-} api_state;
-
 /* ---- helpers ---- */
 
-static h5a_request *mkreq(h5a_op op, const char *path)
+h5a_request *h5g_mkreq(h5a_op op, const char *path)
 {
     h5a_request *r = calloc(1, sizeof *r);
     if (!r) return NULL;
@@ -84,27 +54,13 @@ static int status_of(int code)
     return 500;
 }
 
-static const char *file_name(const http_conn *c)
+const char *h5g_file_name(const http_conn *c)
 {
     const char *f = c->srv->cfg->file_path, *slash = strrchr(f, '/');
     return slash ? slash + 1 : f;
 }
 
-/* The reply of r decoded: its result (0) or its error code and message. A
- * read's element bytes stay where they are (r->reply_data): the bin
- * header that announces them is rewritten in a copy of the small header to
- * announce none, and *data points at them. */
-typedef struct reply {
-    mp_doc doc;
-    uint8_t *copy;
-    const mp_node *result;
-    int code;
-    const char *msg;
-    const uint8_t *data;
-    size_t data_len;
-} reply;
-
-static int decode(h5a_request *r, reply *rp)
+int h5g_decode(h5a_request *r, reply *rp)
 {
     memset(rp, 0, sizeof *rp);
     size_t len = r->reply.len - 4;
@@ -153,29 +109,29 @@ static int decode(h5a_request *r, reply *rp)
     return 0;
 }
 
-static void reply_free(reply *rp)
+void h5g_reply_free(reply *rp)
 {
     mp_doc_free(&rp->doc);
     free(rp->copy);
 }
 
-static const mp_node *get(const mp_node *map, const char *key)
+const mp_node *h5g_get(const mp_node *map, const char *key)
 {
     return map && map->type == MP_MAP ? mp_map_get(map, key) : NULL;
 }
 
-static bool is(const mp_node *n, const char *s)
+bool h5g_is(const mp_node *n, const char *s)
 {
     return n && mp_is_raw(n) && mp_raw_eq(n, s);
 }
 
 /* An error reply as h5grove words it (h5web looks for "not a valid path",
  * "Cannot resolve", "Permission denied", "File not found"). */
-static void fail(http_conn *c, api_state *st, int code, const char *msg)
+void h5g_fail(http_conn *c, api_state *st, int code, const char *msg)
 {
     int status = status_of(code);
     if (status == 404)
-        hc_error(c, 404, "%s is not a valid path in %s (%s)", st->path, file_name(c), msg);
+        hc_error(c, 404, "%s is not a valid path in %s (%s)", st->path, h5g_file_name(c), msg);
     else if (status == 403) hc_error(c, 403, "Permission denied: %s", msg);
     else hc_error(c, status, "%s", msg);
 }
@@ -189,11 +145,11 @@ static int put_attributes(hjson *j, const mp_node *attrs)
     for (uint32_t i = 0; a && i < attrs->len; i++, a = mp_next(a)) {
         if (i) j_lit(j, ", ");
         j_lit(j, "{\"name\": ");
-        j_from_mp(j, get(a, "name"));
+        j_from_mp(j, h5g_get(a, "name"));
         j_lit(j, ", \"shape\": ");
-        j_from_mp(j, get(a, "shape"));
+        j_from_mp(j, h5g_get(a, "shape"));
         j_lit(j, ", \"type\": ");
-        j_from_mp(j, get(a, "type"));
+        j_from_mp(j, h5g_get(a, "type"));
         j_lit(j, "}");
     }
     j_lit(j, "]");
@@ -202,20 +158,20 @@ static int put_attributes(hjson *j, const mp_node *attrs)
 
 static void put_link(hjson *j, const mp_node *link, const char *name, size_t nlen)
 {
-    const mp_node *kind = get(link, "kind");
-    if (is(kind, "soft_link")) {
+    const mp_node *kind = h5g_get(link, "kind");
+    if (h5g_is(kind, "soft_link")) {
         j_lit(j, "{\"kind\": \"soft_link\", \"name\": ");
         j_str(j, name, nlen);
         j_lit(j, ", \"target_path\": ");
-        j_from_mp(j, get(link, "target"));
+        j_from_mp(j, h5g_get(link, "target"));
         j_lit(j, "}");
-    } else if (is(kind, "external_link")) {
+    } else if (h5g_is(kind, "external_link")) {
         j_lit(j, "{\"kind\": \"external_link\", \"name\": ");
         j_str(j, name, nlen);
         j_lit(j, ", \"target_file\": ");
-        j_from_mp(j, get(link, "file"));
+        j_from_mp(j, h5g_get(link, "file"));
         j_lit(j, ", \"target_path\": ");
-        j_from_mp(j, get(link, "target"));
+        j_from_mp(j, h5g_get(link, "target"));
         j_lit(j, "}");
     } else {
         j_lit(j, "{\"kind\": \"other\", \"name\": ");
@@ -229,14 +185,14 @@ static void put_link(hjson *j, const mp_node *link, const char *name, size_t nle
 static void put_entity(hjson *j, const mp_node *info, const char *name, size_t nlen,
                        const hjson *children)
 {
-    const mp_node *kind = get(info, "kind");
-    if (is(kind, "group") || is(kind, "dataset") || is(kind, "datatype")) {
+    const mp_node *kind = h5g_get(info, "kind");
+    if (h5g_is(kind, "group") || h5g_is(kind, "dataset") || h5g_is(kind, "datatype")) {
         j_lit(j, "{\"attributes\": ");
-        put_attributes(j, get(info, "attrs"));
-        if (is(kind, "dataset")) {
+        put_attributes(j, h5g_get(info, "attrs"));
+        if (h5g_is(kind, "dataset")) {
             j_lit(j, ", \"chunks\": ");
-            j_from_mp(j, get(info, "chunks"));
-            const mp_node *f = get(info, "filters");
+            j_from_mp(j, h5g_get(info, "chunks"));
+            const mp_node *f = h5g_get(info, "filters");
             j_lit(j, ", \"filters\": ");
             if (!f || f->type != MP_ARRAY || f->len == 0) {
                 j_lit(j, "null"); /* h5grove's get_filters: None without filters */
@@ -246,9 +202,9 @@ static void put_entity(hjson *j, const mp_node *info, const char *name, size_t n
                 for (uint32_t i = 0; i < f->len; i++, x = mp_next(x)) {
                     if (i) j_lit(j, ", ");
                     j_lit(j, "{\"id\": ");
-                    j_from_mp(j, get(x, "id"));
+                    j_from_mp(j, h5g_get(x, "id"));
                     j_lit(j, ", \"name\": ");
-                    j_from_mp(j, get(x, "name"));
+                    j_from_mp(j, h5g_get(x, "name"));
                     j_lit(j, "}");
                 }
                 j_lit(j, "]");
@@ -263,13 +219,13 @@ static void put_entity(hjson *j, const mp_node *info, const char *name, size_t n
         j_from_mp(j, kind);
         j_lit(j, ", \"name\": ");
         j_str(j, name, nlen);
-        if (is(kind, "dataset")) {
+        if (h5g_is(kind, "dataset")) {
             j_lit(j, ", \"shape\": ");
-            j_from_mp(j, get(info, "shape"));
+            j_from_mp(j, h5g_get(info, "shape"));
         }
-        if (!is(kind, "group")) {
+        if (!h5g_is(kind, "group")) {
             j_lit(j, ", \"type\": ");
-            j_from_mp(j, get(info, "type"));
+            j_from_mp(j, h5g_get(info, "type"));
         }
         j_lit(j, "}");
         return;
@@ -283,10 +239,10 @@ static void put_entity(hjson *j, const mp_node *info, const char *name, size_t n
  * more (a request for them was given). */
 static bool add_children(http_conn *c, api_state *st, const mp_node *page, bool *failed)
 {
-    const mp_node *entries = get(page, "entries");
+    const mp_node *entries = h5g_get(page, "entries");
     const mp_node *e = entries && entries->type == MP_ARRAY ? mp_first_child(entries) : NULL;
     for (uint32_t i = 0; e && i < entries->len; i++, e = mp_next(e)) {
-        const mp_node *nm = get(e, "name"), *info = get(e, "info");
+        const mp_node *nm = h5g_get(e, "name"), *info = h5g_get(e, "info");
         if (!nm || !mp_is_raw(nm)) continue;
         if (st->nchildren++) j_lit(&st->children, ", ");
         /* children are resolved as h5grove's create_content does by
@@ -295,9 +251,9 @@ static bool add_children(http_conn *c, api_state *st, const mp_node *page, bool 
             put_entity(&st->children, info, (const char *)nm->v.ptr, nm->len, NULL);
         else put_link(&st->children, e, (const char *)nm->v.ptr, nm->len);
     }
-    const mp_node *next = get(page, "next");
+    const mp_node *next = h5g_get(page, "next");
     if (!next || !mp_is_raw(next)) return false;
-    h5a_request *r = mkreq(OP_LIST, st->path);
+    h5a_request *r = h5g_mkreq(OP_LIST, st->path);
     char err[512];
     int rc;
     if (!r || !(r->after = strndup((const char *)next->v.ptr, next->len))) {
@@ -321,57 +277,57 @@ static void meta_answer(http_conn *c, api_state *st)
 {
     reply a, l;
     bool have_l = false;
-    if (decode(st->info, &a)) {
+    if (h5g_decode(st->info, &a)) {
         hc_error(c, 500, "cannot read the engine's reply");
         return;
     }
     if (!a.result) {
-        fail(c, st, a.code, a.msg);
-        reply_free(&a);
+        h5g_fail(c, st, a.code, a.msg);
+        h5g_reply_free(&a);
         return;
     }
-    const mp_node *res = a.result, *kind = get(res, "kind");
+    const mp_node *res = a.result, *kind = h5g_get(res, "kind");
     const mp_node *obj = res;
-    bool link = is(kind, "soft_link") || is(kind, "external_link") || is(kind, "user_link");
+    bool link = h5g_is(kind, "soft_link") || h5g_is(kind, "external_link") || h5g_is(kind, "user_link");
     hjson j = {0};
     size_t nlen = strlen(st->name);
     if (link) {
-        const mp_node *info = get(res, "info");
+        const mp_node *info = h5g_get(res, "info");
         bool resolved = info && info->type == MP_MAP;
         if (st->resolve == RESOLVE_NONE || (st->resolve == RESOLVE_ONLY_VALID && !resolved)) {
             put_link(&j, res, st->name, nlen);
-            reply_free(&a);
+            h5g_reply_free(&a);
             hc_json(c, 200, &j);
             return;
         }
         if (!resolved) {
-            const mp_node *t = get(res, "target");
+            const mp_node *t = h5g_get(res, "target");
             hc_error(c, 404, "Cannot resolve %s link to %.*s at %s of %s",
-                     is(kind, "soft_link") ? "soft" : "external", t ? (int)t->len : 0,
-                     t ? (const char *)t->v.ptr : "", st->path, file_name(c));
-            reply_free(&a);
+                     h5g_is(kind, "soft_link") ? "soft" : "external", t ? (int)t->len : 0,
+                     t ? (const char *)t->v.ptr : "", st->path, h5g_file_name(c));
+            h5g_reply_free(&a);
             return;
         }
         obj = info;
     }
-    if (is(get(obj, "kind"), "group")) {
+    if (h5g_is(h5g_get(obj, "kind"), "group")) {
         /* the first page of children came with it (applied right after) */
         if (st->list) {
-            if (decode(st->list, &l) == 0 && l.result) {
+            if (h5g_decode(st->list, &l) == 0 && l.result) {
                 have_l = true;
                 bool failed = false;
                 if (add_children(c, st, l.result, &failed)) {
                     /* more pages: wait for them, keep the info reply */
-                    reply_free(&l);
-                    reply_free(&a);
+                    h5g_reply_free(&l);
+                    h5g_reply_free(&a);
                     h5a_request_free(st->list);
                     st->list = NULL;
                     st->child_group = true;
                     return;
                 }
                 if (failed) {
-                    reply_free(&l);
-                    reply_free(&a);
+                    h5g_reply_free(&l);
+                    h5g_reply_free(&a);
                     return;
                 }
             }
@@ -380,367 +336,9 @@ static void meta_answer(http_conn *c, api_state *st)
     } else {
         put_entity(&j, obj, st->name, nlen, NULL);
     }
-    if (have_l) reply_free(&l);
-    reply_free(&a);
+    if (have_l) h5g_reply_free(&l);
+    h5g_reply_free(&a);
     hc_json(c, 200, &j);
-}
-
-/* ---- /api/data ---- */
-
-/* h5grove's parse_slice: "0, 2:5, ::2" */
-static int parse_selection(const char *s, h5a_selection **out, char *err, size_t errlen)
-{
-    h5a_selection *sel = calloc(1, sizeof *sel);
-    if (!sel) return snprintf(err, errlen, "out of memory"), -1;
-    const char *p = s;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (sel->n == H5A_MAX_SEL - 1) goto bad;
-        h5a_sel_item *it = &sel->item[sel->n++];
-        char part[3][64];
-        int np = 0;
-        size_t start = 0;
-        for (size_t i = 0; i <= n; i++)
-            if (i == n || p[i] == ':') {
-                if (np == 3 || i - start >= sizeof part[0]) goto bad;
-                memcpy(part[np], p + start, i - start);
-                part[np][i - start] = '\0';
-                np++;
-                start = i + 1;
-            }
-        int64_t v[3];
-        bool has[3];
-        for (int k = 0; k < np; k++) {
-            char *q = part[k], *end;
-            while (isspace((unsigned char)*q)) q++;
-            size_t m = strlen(q);
-            while (m && isspace((unsigned char)q[m - 1])) q[--m] = '\0';
-            has[k] = m > 0;
-            if (!has[k]) continue;
-            errno = 0;
-            long long x = strtoll(q, &end, 10);
-            if (errno || *end) goto bad;
-            v[k] = x;
-        }
-        if (np == 1) {
-            if (!has[0]) goto bad;
-            it->kind = SEL_INDEX;
-            it->start = v[0];
-        } else {
-            it->kind = SEL_SLICE;
-            it->has_start = has[0];
-            it->start = has[0] ? v[0] : 0;
-            it->has_stop = has[1];
-            it->stop = has[1] ? v[1] : 0;
-            it->step = np == 3 && has[2] ? v[2] : 1;
-        }
-        if (!comma) break;
-        p = comma + 1;
-    }
-    *out = sel;
-    return 0;
-bad:
-    free(sel);
-    snprintf(err, errlen, "%s is not a valid selection (NumPy's basic indexing: \"0, 2:5, ::2\")", s);
-    return -1;
-}
-
-static bool numeric(const dtype *t)
-{
-    return t->kind == DT_BOOL || t->kind == DT_INT || t->kind == DT_UINT || t->kind == DT_FLOAT ||
-           t->kind == DT_COMPLEX;
-}
-
-static void free_read(http_conn *c, api_state *st)
-{
-    if (st->held) hc_hold(c, -(int64_t)st->held);
-    st->held = 0;
-    h5a_request_free(st->read);
-    st->read = NULL;
-    dtype_free(st->dt);
-    st->dt = NULL;
-    free(st->inline_copy);
-    st->inline_copy = NULL;
-}
-
-/* JSON of a numeric or struct array, a piece at a time */
-static void gen_json(http_conn *c)
-{
-    api_state *st = c->api;
-    hjson j = {0};
-    bool done = jarray_next(&j, &st->ja, HTTP_PIECE);
-    if (j.oom) {
-        j_free(&j);
-        hc_error(c, 500, "out of memory");
-        return;
-    }
-    hc_body(c, j.p, j.len, free, j.p);
-    if (done) {
-        hc_end(c);
-        free_read(c, st);
-    }
-}
-
-/* float16 widened to float32 (dtype=safe), a piece at a time */
-static void gen_half(http_conn *c)
-{
-    api_state *st = c->api;
-    size_t n = (st->nbytes - st->done) / 2;
-    if (n > HTTP_PIECE / 4) n = HTTP_PIECE / 4;
-    float *out = malloc(n * 4 + 1);
-    if (!out) {
-        hc_error(c, 500, "out of memory");
-        return;
-    }
-    bool be = st->dt->order == '>';
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = st->data + st->done + 2 * i;
-        out[i] = j_half(be ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]));
-    }
-    st->done += n * 2;
-    hc_body(c, out, n * 4, free, out);
-    if (st->done >= st->nbytes) {
-        hc_end(c);
-        free_read(c, st);
-    }
-}
-
-static void swap_bytes(uint8_t *p, size_t nbytes, size_t w)
-{
-    for (size_t i = 0; i + w <= nbytes; i += w)
-        for (size_t a = 0, b = w - 1; a < b; a++, b--) {
-            uint8_t t = p[i + a];
-            p[i + a] = p[i + b];
-            p[i + b] = t;
-        }
-}
-
-/* np.save's header: version 1.0, padded to a multiple of 64 bytes */
-static size_t npy_header(char *h, size_t cap, const char *descr, int ndim, const uint64_t *dims)
-{
-    char shape[1024];
-    size_t n = 0;
-    n += (size_t)snprintf(shape + n, sizeof shape - n, "(");
-    for (int i = 0; i < ndim && n < sizeof shape; i++)
-        n += (size_t)snprintf(shape + n, sizeof shape - n, "%llu%s", (unsigned long long)dims[i],
-                              ndim == 1 ? "," : i + 1 < ndim ? ", " : "");
-    if (n < sizeof shape) snprintf(shape + n, sizeof shape - n, ")");
-    char dict[1200];
-    int d = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                     descr, shape);
-    size_t total = 10 + (size_t)d + 1;
-    size_t pad = (64 - total % 64) % 64;
-    size_t hl = (size_t)d + pad + 1;
-    if (10 + hl > cap || hl > 0xFFFF) return 0;
-    memcpy(h, "\x93NUMPY\x01\x00", 8);
-    h[8] = (char)(hl & 0xFF);
-    h[9] = (char)(hl >> 8);
-    memcpy(h + 10, dict, (size_t)d);
-    memset(h + 10 + d, ' ', pad);
-    h[10 + hl - 1] = '\n';
-    return 10 + hl;
-}
-
-/* The leaves of nested lists, in order, comma-separated. */
-static void put_leaves(hjson *j, const mp_node *n, size_t *k)
-{
-    if (n->type != MP_ARRAY) {
-        if ((*k)++) j_lit(j, ",");
-        j_from_mp(j, n);
-        return;
-    }
-    const mp_node *x = mp_first_child(n);
-    for (uint32_t i = 0; i < n->len; i++, x = mp_next(x)) put_leaves(j, x, k);
-}
-
-static void data_answer(http_conn *c, api_state *st, h5a_request *r)
-{
-    reply rp;
-    st->read = r;
-    if (decode(r, &rp)) {
-        hc_error(c, 500, "cannot read the engine's reply");
-        return;
-    }
-    if (!rp.result && rp.code == H5A_E_UNSUPPORTED_TYPE && strstr(rp.msg, "null dataspace")) {
-        /* h5py.Empty: h5grove's json is null (orjson_default); it has no
-         * bytes for bin or npy */
-        reply_free(&rp);
-        if (st->format != FMT_JSON || st->safe) {
-            hc_error(c, 422, "Unsupported encoding for an empty dataset (h5py.Empty)");
-            return;
-        }
-        hjson j = {0};
-        j_lit(&j, "null");
-        hc_json(c, 200, &j);
-        return;
-    }
-    if (!rp.result) {
-        fail(c, st, rp.code, rp.msg);
-        reply_free(&rp);
-        return;
-    }
-    const mp_node *res = rp.result;
-    const mp_node *nd = res->type == MP_MAP ? get(res, "nd") : NULL;
-    if (!nd) {
-        /* variable-length strings: str/bin or nested lists of them */
-        if (st->safe || st->format != FMT_JSON) {
-            hc_error(c, 422, "Unsupported %s for non-numeric data",
-                     st->safe ? "dtype safe" : st->format == FMT_BIN ? "encoding bin" : "encoding npy");
-            reply_free(&rp);
-            return;
-        }
-        hjson j = {0};
-        if (st->flatten && res->type == MP_ARRAY) {
-            /* np.ravel of the nested lists: the leaves in order */
-            j_lit(&j, "[");
-            size_t k = 0;
-            put_leaves(&j, res, &k);
-            j_lit(&j, "]");
-        } else if (j_from_mp(&j, res)) {
-            j_free(&j);
-            reply_free(&rp);
-            hc_error(c, 500, "a value JSON cannot hold");
-            return;
-        }
-        reply_free(&rp);
-        hc_json(c, 200, &j);
-        return;
-    }
-    char err[256];
-    const mp_node *type = get(res, "type"), *shape = get(res, "shape"), *data = get(res, "data");
-    if (!type || !data || dtype_parse_node(type, &st->dt, err, sizeof err)) {
-        reply_free(&rp);
-        hc_error(c, 500, "cannot read the engine's reply: %s", err);
-        return;
-    }
-    st->ndim = 0;
-    if (nd->v.b && shape && shape->type == MP_ARRAY) {
-        const mp_node *x = mp_first_child(shape);
-        for (uint32_t i = 0; i < shape->len && i < H5A_MAX_DIMS; i++, x = mp_next(x))
-            st->dims[st->ndim++] = x->v.u;
-    }
-    uint64_t nel = 1;
-    for (int i = 0; i < st->ndim; i++) nel *= st->dims[i];
-    /* the bytes: in the read buffer (arrays), or in the reply (scalars) */
-    uint8_t *bytes = rp.data ? (uint8_t *)r->reply_data : NULL;
-    uint8_t *scalar = NULL;
-    if (!bytes && nel == 0) { /* an empty array: no bytes at all */
-        static uint8_t none[16];
-        bytes = none;
-    }
-    if (!bytes && nd->v.b) {
-        if (!(scalar = malloc(data->len + 1))) { /* an array small enough to be inline */
-            reply_free(&rp);
-            hc_error(c, 500, "out of memory");
-            return;
-        }
-        memcpy(scalar, data->v.ptr, data->len);
-        bytes = scalar;
-        /* not a scalar: streamed as an array from this copy */
-    }
-    if (!bytes) {
-        if (!(scalar = malloc(data->len + 1))) {
-            reply_free(&rp);
-            hc_error(c, 500, "out of memory");
-            return;
-        }
-        memcpy(scalar, data->v.ptr, data->len);
-        bytes = scalar;
-    }
-    size_t nbytes = rp.data ? rp.data_len : nel == 0 ? 0 : data->len;
-    bool in_read_buffer = rp.data != NULL;
-    bool is_scalar = !nd->v.b;
-    reply_free(&rp);
-    const dtype *t = st->dt;
-    if ((st->safe || st->format == FMT_NPY) && !numeric(t)) {
-        free(scalar);
-        hc_error(c, 422, "Unsupported %s for non-numeric content",
-                 st->safe ? "dtype safe" : "encoding npy");
-        return;
-    }
-    if (st->flatten && st->ndim > 0) { /* np.ravel; scalars stay scalars */
-        st->dims[0] = nel;
-        st->ndim = 1;
-    }
-    st->data = bytes;
-    st->nbytes = nbytes;
-    /* dtype=safe (h5grove's _sanitize_dtype): float16 -> float32, other
-     * big-endian types -> little-endian (swapped in place: the buffer is
-     * ours), float128 never occurs here */
-    char descr[32];
-    dtype_str(t, descr, sizeof descr);
-    if (st->safe && t->kind == DT_FLOAT && t->itemsize == 2) {
-        st->half_to_single = true;
-        snprintf(descr, sizeof descr, "<f4");
-    } else if (st->safe && t->order == '>') {
-        swap_bytes(bytes, nbytes, t->kind == DT_COMPLEX ? t->itemsize / 2 : t->itemsize);
-        descr[0] = '<';
-    }
-    if (st->format == FMT_JSON) {
-        if (is_scalar) {
-            hjson j = {0};
-            j_elem(&j, t, bytes);
-            free(scalar);
-            hc_json(c, 200, &j);
-            return;
-        }
-        st->held = nbytes;
-        hc_hold(c, (int64_t)nbytes);
-        if (scalar) { /* the inline copy is what the stream reads: keep it */
-            st->inline_copy = scalar;
-            bytes = scalar;
-        }
-        jarray_init(&st->ja, t, bytes, st->ndim, st->dims);
-        hc_start(c, 200, "application/json", -1, NULL);
-        hc_stream(c, gen_json, NULL, NULL);
-        return;
-    }
-    size_t out_len = st->half_to_single ? nbytes * 2 : nbytes;
-    char hdr[1400];
-    size_t hl = 0;
-    if (st->format == FMT_NPY) {
-        if (!(hl = npy_header(hdr, sizeof hdr, descr, st->ndim, st->dims))) {
-            free(scalar);
-            hc_error(c, 500, "cannot describe the array in .npy");
-            return;
-        }
-    }
-    hc_start(c, 200, "application/octet-stream", (int64_t)(hl + out_len),
-             st->format == FMT_NPY ? "Content-Disposition: attachment; filename=\"data.npy\"\r\n"
-                                   : NULL);
-    if (hl) hc_body(c, hdr, hl, NULL, NULL);
-    if (st->half_to_single && scalar && is_scalar) {
-        float f = j_half(t->order == '>' ? (uint16_t)(scalar[0] << 8 | scalar[1])
-                                         : (uint16_t)(scalar[1] << 8 | scalar[0]));
-        free(scalar);
-        hc_body(c, &f, sizeof f, NULL, NULL);
-        hc_end(c);
-        free_read(c, st);
-        return;
-    }
-    if (st->half_to_single) {
-        if (scalar) st->inline_copy = scalar, st->data = scalar;
-        st->held = nbytes;
-        hc_hold(c, (int64_t)nbytes);
-        hc_stream(c, gen_half, NULL, NULL);
-        return;
-    }
-    if (scalar) {
-        hc_body(c, scalar, nbytes, free, scalar);
-    } else if (!in_read_buffer) {
-        hc_body(c, bytes, nbytes, NULL, NULL); /* nothing (an empty array) */
-    } else {
-        /* the read buffer itself goes to the socket; the request is freed
-         * once it is written */
-        r->reply_data = NULL;
-        r->reply_data_len = 0;
-        st->read = NULL;
-        h5a_request_free(r);
-        hc_body(c, bytes, nbytes, h5a_buf_free, bytes);
-    }
-    hc_end(c);
-    free_read(c, st);
 }
 
 /* ---- /api/attr ---- */
@@ -748,14 +346,14 @@ static void data_answer(http_conn *c, api_state *st, h5a_request *r)
 static void attr_answer(http_conn *c, api_state *st, h5a_request *r)
 {
     reply rp;
-    if (decode(r, &rp)) {
+    if (h5g_decode(r, &rp)) {
         h5a_request_free(r);
         hc_error(c, 500, "cannot read the engine's reply");
         return;
     }
     if (!rp.result) {
-        fail(c, st, rp.code, rp.msg);
-        reply_free(&rp);
+        h5g_fail(c, st, rp.code, rp.msg);
+        h5g_reply_free(&rp);
         h5a_request_free(r); /* the decoded nodes pointed into its reply */
         return;
     }
@@ -777,63 +375,126 @@ static void attr_answer(http_conn *c, api_state *st, h5a_request *r)
         bool found = false;
         const mp_node *a = rp.result->type == MP_ARRAY ? mp_first_child(rp.result) : NULL;
         for (uint32_t i = 0; a && i < rp.result->len; i++, a = mp_next(a)) {
-            const mp_node *nm = get(a, "name");
-            if (!nm || (want && !is(nm, want))) continue;
+            const mp_node *nm = h5g_get(a, "name");
+            if (!nm || (want && !h5g_is(nm, want))) continue;
             found = true;
             if (n++) j_lit(&j, ", ");
             j_from_mp(&j, nm);
             j_lit(&j, ": ");
-            if (j_from_mp(&j, get(a, "value"))) j_lit(&j, "null");
+            if (j_from_mp(&j, h5g_get(a, "value"))) j_lit(&j, "null");
         }
         if (want && !found) {
             j_free(&j);
-            reply_free(&rp);
+            h5g_reply_free(&rp);
         h5a_request_free(r); /* the decoded nodes pointed into its reply */
-            hc_error(c, 404, "%s has no attribute '%s' in %s", st->path, want, file_name(c));
+            hc_error(c, 404, "%s has no attribute '%s' in %s", st->path, want, h5g_file_name(c));
             return;
         }
         if (!filter) break;
     }
     j_lit(&j, "}");
-    reply_free(&rp);
+    h5g_reply_free(&rp);
         h5a_request_free(r); /* the decoded nodes pointed into its reply */
     hc_json(c, 200, &j);
 }
 
 /* ---- /api/paths ---- */
 
+/* resolve_links=all (content.get_list_of_paths: create_content of every
+ * path with LinkResolution.ALL): a link that leads nowhere is 404 "Cannot
+ * resolve". External links are never followed here, so each is such a
+ * link; each soft link is checked by an info of its path (which follows
+ * it), given while the walk goes on. The list is sent once all is known. */
+static void paths_all_check(http_conn *c, api_state *st, const mp_node *e)
+{
+    const mp_node *kind = h5g_get(e, "kind"), *path = h5g_get(e, "path");
+    if (st->unresolved || !path || !mp_is_raw(path)) return;
+    if (h5g_is(kind, "external_link")) {
+        const mp_node *t = h5g_get(e, "target"), *f = h5g_get(e, "file");
+        char buf[8600];
+        snprintf(buf, sizeof buf, "Cannot resolve <ExternalLink to \"%.*s\" in file \"%.*s\"> at %.*s of %s (external links are never followed)",
+                 t ? (int)t->len : 0, t ? (const char *)t->v.ptr : "", f ? (int)f->len : 0,
+                 f ? (const char *)f->v.ptr : "", (int)path->len, (const char *)path->v.ptr,
+                 h5g_file_name(c));
+        st->unresolved = strdup(buf);
+        return;
+    }
+    if (!h5g_is(kind, "soft_link")) return;
+    char p[4200];
+    snprintf(p, sizeof p, "%.*s", (int)path->len, (const char *)path->v.ptr);
+    h5a_request *r = h5g_mkreq(OP_INFO, p);
+    char err[512];
+    if (!r || hc_submit(c, r, err, sizeof err)) {
+        h5a_request_free(r);
+        st->unresolved = strdup("Cannot resolve a soft link (out of memory or permission)");
+        return;
+    }
+    st->waiting++;
+}
+
+/* resolve_links=all: everything is known once the walk is done and no
+ * check waits */
+static void paths_all_finish(http_conn *c, api_state *st)
+{
+    if (!st->walked || st->waiting) return;
+    if (st->unresolved) {
+        hc_error(c, 404, "%s", st->unresolved);
+        return;
+    }
+    hc_json(c, 200, &st->children);
+}
+
+static void paths_all_info(http_conn *c, api_state *st, h5a_request *r)
+{
+    reply rp;
+    if (!st->unresolved && h5g_decode(r, &rp) == 0) {
+        if (!rp.result) {
+            char buf[8600];
+            snprintf(buf, sizeof buf, "Cannot resolve <SoftLink> at %s of %s (%s)", r->path,
+                     h5g_file_name(c), rp.msg);
+            st->unresolved = strdup(buf);
+        }
+        h5g_reply_free(&rp);
+    }
+    h5a_request_free(r);
+    paths_all_finish(c, st);
+}
+
 static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
 {
     reply rp;
-    if (decode(r, &rp)) {
+    if (h5g_decode(r, &rp)) {
         h5a_request_free(r);
         hc_error(c, 500, "cannot read the engine's reply");
         return;
     }
     if (!rp.result) {
         if (rp.code == H5A_E_NOT_A_GROUP) hc_error(c, 500, "%s is not a group", st->path);
-        else fail(c, st, rp.code, rp.msg);
-        reply_free(&rp);
+        else h5g_fail(c, st, rp.code, rp.msg);
+        h5g_reply_free(&rp);
         h5a_request_free(r); /* the decoded nodes pointed into its reply */
         return;
     }
-    hjson j = {0};
+    bool all = st->resolve == RESOLVE_ALL;
+    hjson j0 = {0}, *jp = all ? &st->children : &j0;
+#define j (*jp)
     if (!st->started) {
         st->started = true;
-        hc_start(c, 200, "application/json", -1, NULL);
+        if (!all) hc_start(c, 200, "application/json", -1, NULL);
         j_lit(&j, "[");
         j_cstr(&j, st->path);
     }
-    const mp_node *entries = get(rp.result, "entries");
+    const mp_node *entries = h5g_get(rp.result, "entries");
     const mp_node *e = entries && entries->type == MP_ARRAY ? mp_first_child(entries) : NULL;
     for (uint32_t i = 0; e && i < entries->len; i++, e = mp_next(e)) {
         j_lit(&j, ", ");
-        j_from_mp(&j, get(e, "path"));
+        j_from_mp(&j, h5g_get(e, "path"));
+        if (all) paths_all_check(c, st, e);
     }
-    const mp_node *next = get(rp.result, "next");
+    const mp_node *next = h5g_get(rp.result, "next");
     bool more = next && mp_is_raw(next);
     if (more) {
-        h5a_request *w = mkreq(OP_WALK, st->path);
+        h5a_request *w = h5g_mkreq(OP_WALK, st->path);
         char err[512];
         int rc = 0;
         if (!w || !(w->after = strndup((const char *)next->v.ptr, next->len)) ||
@@ -841,7 +502,7 @@ static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
             h5a_request_free(w);
             more = false;
             j_free(&j);
-            reply_free(&rp);
+            h5g_reply_free(&rp);
         h5a_request_free(r); /* the decoded nodes pointed into its reply */
             hc_error(c, rc ? rc : 500, "the listing stopped");
             return;
@@ -850,14 +511,20 @@ static void paths_answer(http_conn *c, api_state *st, h5a_request *r)
     } else {
         j_lit(&j, "]");
     }
-    reply_free(&rp);
-        h5a_request_free(r); /* the decoded nodes pointed into its reply */
-    if (j.oom) {
-        j_free(&j);
+#undef j
+    h5g_reply_free(&rp);
+    h5a_request_free(r); /* the decoded nodes pointed into its reply */
+    if (all) {
+        st->walked = !more;
+        paths_all_finish(c, st);
+        return;
+    }
+    if (j0.oom) {
+        j_free(&j0);
         hc_error(c, 500, "out of memory");
         return;
     }
-    hc_body(c, j.p, j.len, free, j.p);
+    hc_body(c, j0.p, j0.len, free, j0.p);
     if (!more) hc_end(c);
 }
 
@@ -874,6 +541,7 @@ void h5g_free(http_conn *c)
     dtype_free(st->dt);
     free(st->inline_copy);
     j_free(&st->children);
+    free(st->unresolved);
     free(st);
     c->api = NULL;
 }
@@ -890,14 +558,14 @@ void h5g_on_done(http_conn *c, h5a_request *r)
         if (st->child_group) { /* a later page of children */
             reply l;
             bool failed = false;
-            if (decode(r, &l) || !l.result) {
+            if (h5g_decode(r, &l) || !l.result) {
                 h5a_request_free(r);
-                if (l.doc.nodes) reply_free(&l);
+                if (l.doc.nodes) h5g_reply_free(&l);
                 hc_error(c, 500, "the group changed while its children were listed");
                 return;
             }
             bool more = add_children(c, st, l.result, &failed);
-            reply_free(&l);
+            h5g_reply_free(&l);
             h5a_request_free(r);
             if (more || failed) return;
             st->child_group = false;
@@ -906,15 +574,15 @@ void h5g_on_done(http_conn *c, h5a_request *r)
             /* the info reply is kept: compose with the children now */
             st->info = info;
             reply a;
-            if (decode(st->info, &a) || !a.result) {
+            if (h5g_decode(st->info, &a) || !a.result) {
                 hc_error(c, 500, "cannot read the engine's reply");
                 return;
             }
             const mp_node *obj = a.result;
-            if (!is(get(obj, "kind"), "group")) obj = get(obj, "info");
+            if (!h5g_is(h5g_get(obj, "kind"), "group")) obj = h5g_get(obj, "info");
             hjson j = {0};
             put_entity(&j, obj, st->name, strlen(st->name), &st->children);
-            reply_free(&a);
+            h5g_reply_free(&a);
             hc_json(c, 200, &j);
             return;
         }
@@ -923,8 +591,9 @@ void h5g_on_done(http_conn *c, h5a_request *r)
         if (st->waiting == 0) meta_answer(c, st);
         return;
     }
-    if (st->api == API_DATA) data_answer(c, st, r);
+    if (st->api == API_DATA) h5g_data_answer(c, st, r);
     else if (st->api == API_ATTR) attr_answer(c, st, r);
+    else if (r->op == OP_INFO) paths_all_info(c, st, r);
     else paths_answer(c, st, r);
 }
 
@@ -958,8 +627,8 @@ void h5g_handle(http_conn *c, int api)
         hc_error(c, 422, "Missing argument file");
         return;
     }
-    if (strcmp(file, file_name(c)) != 0) {
-        hc_error(c, 404, "File not found! This server serves '%s' only", file_name(c));
+    if (strcmp(file, h5g_file_name(c)) != 0) {
+        hc_error(c, 404, "File not found! This server serves '%s' only", h5g_file_name(c));
         return;
     }
     const char *path = hc_param(c, "path");
@@ -972,7 +641,7 @@ void h5g_handle(http_conn *c, int api)
     st->name = slash[1] ? slash + 1 : "";
     char why[256];
     if (h5a_path_validate(st->path, n, why, sizeof why)) {
-        hc_error(c, 404, "%s is not a valid path in %s (%s)", path, file_name(c), why);
+        hc_error(c, 404, "%s is not a valid path in %s (%s)", path, h5g_file_name(c), why);
         return;
     }
     if (parse_resolve(hc_param(c, "resolve_links"), &st->resolve)) {
@@ -986,14 +655,14 @@ void h5g_handle(http_conn *c, int api)
     int rc = 0;
     h5a_request *r = NULL, *r2 = NULL;
     if (api == API_META) {
-        r = mkreq(OP_INFO, st->path);
-        r2 = mkreq(OP_LIST, st->path);
+        r = h5g_mkreq(OP_INFO, st->path);
+        r2 = h5g_mkreq(OP_LIST, st->path);
         if (r) r->link = true;
         if (r2) r2->with_info = true;
     } else if (api == API_ATTR) {
-        if ((r = mkreq(OP_LIST_ATTRS, st->path))) r->values = true;
+        if ((r = h5g_mkreq(OP_LIST_ATTRS, st->path))) r->values = true;
     } else if (api == API_PATHS) {
-        r = mkreq(OP_WALK, st->path);
+        r = h5g_mkreq(OP_WALK, st->path);
     } else {
         const char *fmt = hc_param(c, "format"), *dt = hc_param(c, "dtype");
         if (!fmt || !strcmp(fmt, "json")) st->format = FMT_JSON;
@@ -1009,9 +678,9 @@ void h5g_handle(http_conn *c, int api)
         }
         st->safe = dt && !strcmp(dt, "safe");
         st->flatten = parse_bool_arg(hc_param(c, "flatten"));
-        if (!(r = mkreq(OP_READ, st->path))) goto oom;
+        if (!(r = h5g_mkreq(OP_READ, st->path))) goto oom;
         const char *sel = hc_param(c, "selection");
-        if (sel && *sel && parse_selection(sel, &r->sel, err, sizeof err)) {
+        if (sel && *sel && h5g_parse_selection(sel, &r->sel, err, sizeof err)) {
             h5a_request_free(r);
             hc_error(c, 422, "%s", err);
             return;

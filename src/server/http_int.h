@@ -28,6 +28,9 @@
 /* An HTTP connection with nothing in flight is closed after this long
  * (idle_timeout when it is shorter). */
 #define HTTP_IDLE_MS (300 * 1000)
+/* A connection over max_connections that sends no request is closed after
+ * this long (frame_timeout when it is shorter). */
+#define HTTP_REJECTED_MS (10 * 1000)
 /* Query parameters kept per request (attr_keys may repeat). */
 #define HTTP_MAX_PARAMS 64
 
@@ -150,6 +153,10 @@ struct http_conn {
     bool reading;
     bool closing;
     bool close_after; /* close once this response is out */
+    /* over max_connections when it came: its request is read (closing on
+     * unread bytes would reset the connection and lose the answer) and
+     * answered 503; not counted in http_nconns */
+    bool rejected;
 };
 
 /* Query parameter `key` (the first one), or NULL. */
@@ -176,8 +183,14 @@ int hc_submit(http_conn *c, h5a_request *r, char *err, size_t errlen);
 /* Bytes held for a response (storage replies, streamed pieces): counted in
  * max_buffered_bytes. */
 void hc_hold(http_conn *c, int64_t bytes);
+/* May HTTP responses hold `bytes` more? (Half of max_buffered_bytes is
+ * theirs at most; past it /api/data answers 503.) */
+bool hc_may_hold(http_conn *c, uint64_t bytes);
 
-/* ---- the h5grove endpoints (http_h5grove.c) ---- */
+/* A parsed request (c->url, c->method, c->auth): answer it (http_route.c). */
+void hc_route(http_conn *c);
+
+/* ---- the h5grove endpoints (http_h5grove.c, http_data.c) ---- */
 
 enum { API_META, API_DATA, API_ATTR, API_PATHS };
 void h5g_handle(http_conn *c, int api);

@@ -46,18 +46,21 @@ void h5a_memory_report(const h5a_engine *eng, FILE *out)
     h5a_engine_mem m;
     h5a_engine_memory(eng, &m);
     uint64_t rss = resident(), used = mi.uordblks + mi.hblkhd;
+    size_t dd_clients, dd_entries, dd_bytes;
+    h5a_engine_dedup_stats(eng, &dd_clients, &dd_entries, &dd_bytes);
     fprintf(out,
             "hdf5-async-server: memory: heap in use %.1f MiB, kept free by the allocator %.1f "
             "MiB (resident %.1f MiB; code and stacks %.1f MiB; arenas %.1f MiB, mmapped %.1f "
             "MiB); HDF5 metadata cache %.1f MiB (max %.1f "
             "MiB, %zu entries), free lists %.1f MiB, chunk caches up to %.1f MiB (%zu open "
             "datasets); write-ahead log: pages in memory %.1f MiB, index %.1f MiB, log file %.1f "
-            "MiB; read buffers kept %.1f MiB\n",
+            "MiB; read buffers kept %.1f MiB; exactly-once table %.1f MiB (%zu clients, %zu "
+            "results)\n",
             mib(used), mib(held_free(rss, used)), mib(rss), mib(base_overhead), mib(mi.arena),
             mib(mi.hblkhd),
             mib(m.mdc_bytes), mib(m.mdc_max), m.mdc_entries, mib(m.free_lists),
             mib(m.chunk_cache_max), m.open_datasets, mib(m.wal_map), mib(m.wal_index),
-            mib(m.wal_log), mib(h5a_buf_held()));
+            mib(m.wal_log), mib(h5a_buf_held()), mib(dd_bytes), dd_clients, dd_entries);
     fflush(out);
 }
 

@@ -149,13 +149,29 @@ struct server {
  * responses there too) */
 void net_budget_add(server *s, uint64_t n);
 void net_budget_sub(server *s, uint64_t n);
+/* Over max_buffered_bytes, a connection holding this much of unanswered
+ * requests or unsent replies is not read (conn_budget.c). */
+#define HEAVY_BYTES ((size_t)1 << 20)
+/* conn_budget.c: bytes of large frames still arriving (in the budget, and
+ * apart); the connection whose frame goes on while over budget is done. */
+void net_frames_add(server *s, uint64_t n);
+void net_frames_sub(server *s, uint64_t n);
+void net_frame_owner_done(server *s, conn *c);
 
 /* net.c */
 void net_log(const server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void net_log_refused(server *s);
 
-/* conn.c */
+/* conn_accept.c */
 void conn_accept(server *s, uv_stream_t *listener);
+/* Protected mode, or plaintext on a TLS port: one error reply, then close. */
+void conn_refuse_now(conn *c);
+
+/* conn.c */
+/* Cut and submit the frames in the read buffer. */
+void conn_parse_frames(conn *c);
+/* Write out what is queued for the connection (replies in order). */
+void conn_write_out(server *s, conn *c);
 void conn_maybe_read(conn *c);
 void conn_close(conn *c, const char *why);
 /* Close after the replies are out, without losing them (see conn.c). */

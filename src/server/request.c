@@ -505,6 +505,43 @@ static int parse_flags(h5a_request *req, unsigned want, const mp_node *const *ar
     return rc;
 }
 
+static int parse_body(h5a_request *req, const mp_node *root, bool top);
+
+/* A batch's "ops": each a map like a request without id, durability,
+ * client_id or seq, of an op allowed in batches (ops.h's BATCH column). */
+static int parse_ops(h5a_request *req, const mp_node *ops)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    if (!ops || ops->type != MP_ARRAY)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op 'batch' needs 'ops', a list of requests");
+    if (ops->len == 0) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'ops' of a batch is empty");
+    if (!(req->sub = calloc(ops->len, sizeof *req->sub)))
+        return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    const mp_node *it = mp_first_child(ops);
+    for (uint32_t i = 0; i < ops->len; i++, it = mp_next(it)) {
+        h5a_request *c = req->sub[i] = calloc(1, sizeof *c);
+        if (!c) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+        req->nsub = i + 1;
+        c->op = OP_NONE;
+        c->op_name = "?";
+        c->durability = -1;
+        int rc = it->type == MP_MAP ? parse_body(c, it, false)
+                                    : h5a_fail(c->err_msg, sizeof c->err_msg, H5A_E_BAD_REQUEST,
+                                               "it must be a map, not a %s", mp_type_name(it));
+        if (!rc && !h5a_op_info_of(c->op)->batch)
+            rc = h5a_fail(c->err_msg, sizeof c->err_msg, H5A_E_BAD_REQUEST,
+                          "op '%s' may not go in a batch", c->op_name);
+        if (rc) {
+            req->has_err_index = true;
+            req->err_index = i;
+            return h5a_fail(e, el, rc, "batch op %u (%s): %s; nothing was applied", (unsigned)i,
+                            c->op_name, c->err_msg);
+        }
+    }
+    return 0;
+}
+
 static int parse(h5a_request *req, const h5a_limits *lim)
 {
     char *e = req->err_msg;
@@ -520,7 +557,35 @@ static int parse(h5a_request *req, const h5a_limits *lim)
         return h5a_fail(e, el, H5A_E_BAD_REQUEST, "a request needs an unsigned integer 'id'");
     req->has_id = true;
     req->id = id->v.u;
+    return parse_body(req, root, true);
+}
 
+/* client_id (str of 1..64 bytes) and seq (uint) come together. */
+static int parse_client(h5a_request *req, const mp_node *cid, const mp_node *seq)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    if (!cid && !seq) return 0;
+    if (!cid || !seq)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'client_id' and 'seq' go together");
+    if (!mp_is_raw(cid) || cid->len == 0 || cid->len > H5A_CLIENT_ID_MAX)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'client_id' must be a string of 1 to %d bytes",
+                        H5A_CLIENT_ID_MAX);
+    if (seq->type != MP_UINT)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'seq' must be an unsigned integer");
+    memcpy(req->client_id, cid->v.ptr, cid->len);
+    req->client_id[cid->len] = '\0';
+    req->client_id_len = (uint8_t)cid->len;
+    req->seq = seq->v.u;
+    req->has_seq = true;
+    return 0;
+}
+
+static int parse_body(h5a_request *req, const mp_node *root, bool top)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    int rc;
     const mp_node *op = mp_map_get(root, "op");
     if (!op || !mp_is_raw(op)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "a request needs a string 'op'");
     for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
@@ -547,17 +612,32 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     }
 
     unsigned want = h5a_op_info_of(req->op)->args;
-    const mp_node *k = mp_first_child(root), *dur = NULL, *file = NULL;
+    const mp_node *k = mp_first_child(root), *dur = NULL, *file = NULL, *cid = NULL, *seq = NULL;
     const mp_node *arg[KEY_COUNT] = {NULL};
     for (uint32_t i = 0; i < root->len; i++, k = mp_next(mp_next(k))) {
         if (!mp_is_raw(k)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "request keys must be strings");
-        if (mp_raw_eq(k, "id") || mp_raw_eq(k, "op")) continue;
+        if (mp_raw_eq(k, "op")) continue;
+        bool whole = mp_raw_eq(k, "id") || mp_raw_eq(k, "durability") ||
+                     mp_raw_eq(k, "client_id") || mp_raw_eq(k, "seq");
+        if (whole && !top) /* they belong to the batch as a whole */
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "'%.*s' goes on the batch, not on the ops inside it", (int)k->len,
+                            (const char *)k->v.ptr);
+        if (mp_raw_eq(k, "id")) continue;
         if (mp_raw_eq(k, "durability")) { /* every op: a ping with "fsync" is a barrier */
             dur = mp_next(k);
             continue;
         }
         if (mp_raw_eq(k, "file")) { /* every op: the file under data_root it is for */
             file = mp_next(k);
+            continue;
+        }
+        if (mp_raw_eq(k, "client_id")) { /* every op: exactly-once (dedup.c) */
+            cid = mp_next(k);
+            continue;
+        }
+        if (mp_raw_eq(k, "seq")) {
+            seq = mp_next(k);
             continue;
         }
         int j = 0;
@@ -570,6 +650,8 @@ static int parse(h5a_request *req, const h5a_limits *lim)
     const mp_node *path = arg[KEY_PATH], *data = arg[KEY_DATA], *index = arg[KEY_INDEX],
                   *sel = arg[KEY_SELECTION], *token = arg[KEY_TOKEN];
 
+    if ((rc = parse_client(req, cid, seq))) return rc;
+    if (want & H5A_ARG_OPS && (rc = parse_ops(req, arg[KEY_OPS]))) return rc;
     if (dur) {
         int d = mp_is_raw(dur) ? h5a_durability_parse((const char *)dur->v.ptr, dur->len) : -1;
         if (d < 0)
@@ -583,6 +665,21 @@ static int parse(h5a_request *req, const h5a_limits *lim)
         if ((rc = h5a_file_name_validate((const char *)file->v.ptr, file->len, e, el))) return rc;
         req->file = strndup((const char *)file->v.ptr, file->len);
         if (!req->file) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    }
+    /* A batch applies to one file, its own: each file has its own log, and
+     * all-or-nothing across two logs is not possible. An op inside may
+     * repeat the batch's file, never name another. */
+    for (uint32_t i = 0; i < req->nsub; i++) {
+        const char *sf = req->sub[i]->file;
+        if (sf && !(req->file && strcmp(sf, req->file) == 0)) {
+            req->has_err_index = true;
+            req->err_index = i;
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "batch op %u (%s): 'file' \"%s\" is not the batch's file (%s%s%s): a "
+                            "batch applies to one file; nothing was applied",
+                            (unsigned)i, req->sub[i]->op_name, sf, req->file ? "\"" : "",
+                            req->file ? req->file : "the default file", req->file ? "\"" : "");
+        }
     }
     if (want & H5A_ARG_PATH) {
         if (!path || path->type != MP_STR)
@@ -677,6 +774,7 @@ void h5a_request_parse(h5a_request *req, const h5a_limits *lim)
     req->op = OP_NONE;
     req->op_name = "?";
     req->durability = -1;
+    req->has_err_index = false;
     int rc = parse(req, lim);
     if (rc) req->err_code = rc;
 }
@@ -699,6 +797,10 @@ void h5a_request_release_input(h5a_request *req)
         free(req->token);
         req->token = NULL;
     }
+    for (uint32_t i = 0; i < req->nsub; i++) h5a_request_free(req->sub[i]);
+    free(req->sub);
+    req->sub = NULL;
+    req->nsub = 0;
     if (req->op == OP_AUTH && req->frame) explicit_bzero(req->frame, req->frame_len);
     mp_doc_free(&req->doc);
     free(req->frame);

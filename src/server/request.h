@@ -105,6 +105,9 @@ typedef struct h5a_vsource {
 #define H5A_MAX_VSOURCES 65536
 typedef enum { VLAYOUT_STACK, VLAYOUT_CONCAT } h5a_vlayout;
 
+/* A client_id is at most this many bytes. */
+#define H5A_CLIENT_ID_MAX 64
+
 typedef struct h5a_limits {
     uint64_t max_message_size;
     mp_limits mp;
@@ -147,6 +150,17 @@ typedef struct h5a_request {
     h5a_vlayout vlayout;
     bool vunlimited;    /* one source whose file name holds "%b" */
     int durability; /* h5a_durability the client asked for; -1 = the server's default */
+    /* exactly-once (dedup.c): the client's id and this request's number */
+    bool has_seq;
+    uint8_t client_id_len;
+    char client_id[H5A_CLIENT_ID_MAX + 1];
+    uint64_t seq;
+    /* batch: its requests, parsed (their data points into this frame) */
+    struct h5a_request **sub;
+    uint32_t nsub;
+    /* an error about op err_index of a batch: the reply's error says so */
+    bool has_err_index;
+    uint32_t err_index;
     char *token;    /* auth: the token as sent (wiped and freed with the input) */
     size_t token_len;
     /* auth, answered on the loop thread (net.c): the identity it gave; the
@@ -164,6 +178,8 @@ typedef struct h5a_request {
     /* output: frame bytes (length prefix included) plus an optional
      * zero-copy payload sent right after them */
     mp_buf reply;
+    size_t reply_mark; /* where "ok" starts in reply (engine_state.h) */
+    bool repeat;       /* answered from the exactly-once table, not applied */
     void *reply_data; /* from h5a_buf_alloc */
     size_t reply_data_len;
     bool reply_ok;

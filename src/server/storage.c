@@ -19,6 +19,7 @@
 /* Bounds on one segment of appends applied together. */
 #define SEGMENT_MAX 1024
 #define SEGMENT_BYTES (64u * 1024 * 1024)
+#define DUP_SLOTS (2 * SEGMENT_MAX)
 /* How long the queue must stay empty before we flush HDF5's caches (a
  * "flush" commit: the file survives the server process dying). */
 #define IDLE_FLUSH_NS (2 * 1000 * 1000)
@@ -93,6 +94,11 @@ struct h5a_storage {
     h5a_request *seg[SEGMENT_MAX];
     struct by_path byp[SEGMENT_MAX];
     h5a_request *group[SEGMENT_MAX];
+    /* the client_ids of the segment being gathered (repeats_in_segment) */
+    struct {
+        uint32_t gen, idx;
+    } dup[DUP_SLOTS];
+    uint32_t dup_gen;
 };
 
 static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
@@ -182,6 +188,20 @@ static h5a_engine *engine_of(h5a_storage *st, h5a_request *r, h5a_file **fout, b
     return (*fout)->eng;
 }
 
+/* Was r (client_id, seq) applied once already? Then it is answered from
+ * the exactly-once table of r's file -- each file's engine has its own,
+ * committed with that file's changes -- and true is returned. A missing
+ * file (or one that cannot be had: execute then says why) holds no repeat. */
+static bool answer_repeat(h5a_storage *st, h5a_request *r)
+{
+    if (!r->has_seq || !changes_file(r) || !h5a_files_op_needs_file(r->op)) return false;
+    h5a_file *f;
+    bool created;
+    h5a_err err = {0, ""};
+    if (h5a_files_get(st->files, r->file, false, &f, &created, &err) || !f->eng) return false;
+    return h5a_engine_answer_repeat(f->eng, r);
+}
+
 #define NO_SPACE_MSG                                                                            \
     "the disk is full: changes are refused until it has room again (nothing was applied; reads " \
     "still work)"
@@ -190,6 +210,9 @@ static void execute(h5a_storage *st, h5a_request *r)
 {
     bool changes = changes_file(r), created;
     h5a_file *f;
+    /* a request applied once already (client_id, seq) is answered from the
+     * exactly-once table of its file, not applied again */
+    if (answer_repeat(st, r)) return;
     if (changes && still_full(st)) {
         h5a_engine_fail_reply(r, H5A_E_NO_SPACE, NO_SPACE_MSG);
         return;
@@ -221,10 +244,35 @@ static void execute(h5a_storage *st, h5a_request *r)
                                       "the disk is full: this change was not applied");
             }
         }
+        if (r->has_seq) h5a_engine_remember(eng, r);
     }
     h5a_files_release_sources(r);
     /* a file made for a request that failed: it created nothing */
     if (created && !r->reply_ok) h5a_files_discard(st->files, f);
+}
+
+/* Does r repeat (client_id, seq-or-earlier) of a request before it in the
+ * segment being gathered? Then the segment must end before it: it is to be
+ * looked up once the earlier one is applied and remembered. */
+static bool repeats_in_segment(h5a_storage *st, h5a_request *r, size_t idx)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < r->client_id_len; i++)
+        h = (h ^ (uint8_t)r->client_id[i]) * 0x100000001b3ull;
+    for (size_t k = h % DUP_SLOTS;; k = (k + 1) % DUP_SLOTS) {
+        if (st->dup[k].gen != st->dup_gen) {
+            st->dup[k].gen = st->dup_gen;
+            st->dup[k].idx = (uint32_t)idx;
+            return false;
+        }
+        h5a_request *o = st->seg[st->dup[k].idx];
+        if (o->client_id_len == r->client_id_len &&
+            memcmp(o->client_id, r->client_id, r->client_id_len) == 0) {
+            if (r->seq <= o->seq) return true;
+            st->dup[k].idx = (uint32_t)idx;
+            return false;
+        }
+    }
 }
 
 /* A group of appends to one dataset of one file (h5a_engine_can_group). */
@@ -243,7 +291,10 @@ static void execute_group(h5a_storage *st, h5a_request **group, size_t g)
     }
     h5a_engine_execute_appends(eng, group, g);
     bool any_ok = false;
-    for (size_t k = 0; k < g; k++) any_ok |= group[k]->reply_ok;
+    for (size_t k = 0; k < g; k++) {
+        any_ok |= group[k]->reply_ok;
+        if (group[k]->has_seq) h5a_engine_remember(eng, group[k]); /* in its file's table */
+    }
     if (created && !any_ok) h5a_files_discard(st->files, f);
 }
 
@@ -299,14 +350,25 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
 {
     h5a_request **seg = st->seg, **group = st->group;
     struct by_path *byp = st->byp;
-    size_t n = 0, bytes = 0;
+    size_t n = 0, m = 0, bytes = 0;
+    if (++st->dup_gen == 0) { /* wrapped: forget every stamp */
+        memset(st->dup, 0, sizeof st->dup);
+        st->dup_gen = 1;
+    }
     for (; r && n < SEGMENT_MAX && bytes < SEGMENT_BYTES && is_plain_append(r); r = r->next) {
+        if (r->has_seq && n > 0 && repeats_in_segment(st, r, n)) break;
+        if (r->has_seq && n == 0) (void)repeats_in_segment(st, r, n);
         seg[n] = r;
-        byp[n].r = r;
-        byp[n].idx = n;
         bytes += r->frame_len;
         n++;
+        /* answered from the exactly-once table: not applied */
+        if (answer_repeat(st, r)) continue;
+        byp[m].r = r;
+        byp[m].idx = n - 1;
+        m++;
     }
+    size_t total = n;
+    n = m;
     if (n > 1) qsort(byp, n, sizeof byp[0], cmp_by_path);
     /* One append creating "/a" and another creating "/a/b" do not commute:
      * with nested paths in the segment keep arrival order (runs of
@@ -314,7 +376,9 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
      * '/' sorting first, a nested path comes right after its parent. */
     for (size_t i = 1; i < n; i++) {
         if (same_file(byp[i - 1].r, byp[i].r) && nested(byp[i - 1].r->path, byp[i].r->path)) {
-            for (size_t k = 0; k < n; k++) byp[k].r = seg[k], byp[k].idx = k;
+            /* back to arrival order (which the indexes keep) */
+            for (size_t k = 0, j = 0; k < total; k++)
+                if (!seg[k]->repeat) byp[j].r = seg[k], byp[j].idx = k, j++;
             break;
         }
     }
@@ -327,7 +391,7 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
             for (size_t k = 0; k < g; k++) execute(st, group[k]);
         else execute_group(st, group, g);
     }
-    *count = n;
+    *count = total;
     return r;
 }
 

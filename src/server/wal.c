@@ -7,6 +7,7 @@
 #include "server/wal_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 
@@ -96,6 +97,7 @@ static herr_t cb_write(H5FD_t *file, H5FD_mem_t type, hid_t dxpl, haddr_t addr, 
         PUSH(H5E_OVERFLOW, "bad write address %llu", (unsigned long long)addr);
         return -1;
     }
+    if (f->dropping) return 0; /* rolled back: HDF5's last words are dropped */
     if (!f->rw || f->broken) {
         PUSH(H5E_WRITEERROR, "'%s' %s", f->path,
              f->rw ? "refuses writes after an I/O error (reopen it to recover)" : "is read-only");
@@ -132,7 +134,7 @@ static herr_t cb_truncate(H5FD_t *file, hid_t dxpl, hbool_t closing)
     (void)dxpl;
     (void)closing;
     wal_file *f = (wal_file *)file;
-    if (!f->rw || f->eoa == f->eof) return 0;
+    if (!f->rw || f->eoa == f->eof || f->dropping) return 0;
     if (f->broken) {
         PUSH(H5E_WRITEERROR, "'%s' refuses writes after an I/O error", f->path);
         return -1;
@@ -254,4 +256,30 @@ int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen)
     }
     int rc = wal_check_paths(f, err, errlen);
     return rc ? rc : wal_commit(f, level == H5A_COMMIT_HARD, false, err, errlen);
+}
+
+int h5a_wal_add_aux(hid_t file, const void *data, size_t n)
+{
+    wal_file *f = wal_of(file);
+    if (!f) return H5Eclear2(H5E_DEFAULT), -1;
+    if (f->aux_len + n > f->aux_cap) {
+        size_t cap = f->aux_cap ? f->aux_cap : 4096;
+        while (cap < f->aux_len + n) cap *= 2;
+        unsigned char *na = realloc(f->aux, cap);
+        if (!na) return -1;
+        f->aux = na;
+        f->aux_cap = cap;
+    }
+    memcpy(f->aux + f->aux_len, data, n);
+    f->aux_len += n;
+    f->changed = true;
+    return 0;
+}
+
+int h5a_wal_drop(hid_t file)
+{
+    wal_file *f = wal_of(file);
+    if (!f) return H5Eclear2(H5E_DEFAULT), -1;
+    f->dropping = true;
+    return 0;
 }

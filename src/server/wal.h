@@ -84,6 +84,18 @@ typedef struct {
      * cope with a driver whose close fails after freeing the file (it
      * closed it again at exit: SIGSEGV). Empty after a clean close. */
     char *close_error;
+    /* Auxiliary bytes committed with the pages (the exactly-once table's
+     * deltas, dedup.h): what h5a_wal_add_aux gave since the last commit
+     * goes into the next commit, as one record covered by its chain, so it
+     * is recovered exactly when the pages of that commit are. A recovery
+     * calls aux_replay with each replayed commit's bytes, in order; every
+     * checkpoint (and a recovery, before it starts the log afresh) first
+     * calls aux_checkpoint, which must make everything given so far durable
+     * elsewhere (the log's records before it are then gone). Either may be
+     * NULL; a negative return fails the open or the checkpoint. */
+    void *aux_ctx;
+    int (*aux_replay)(void *ctx, const void *data, size_t n);
+    int (*aux_checkpoint)(void *ctx);
 } h5a_wal_options;
 
 /* A new file access property list using the driver (the caller closes it).
@@ -113,6 +125,17 @@ typedef enum {
 int h5a_wal_commit(hid_t file, h5a_commit_level level, char *err, size_t errlen);
 #define H5A_WAL_E_GONE (-2)
 #define H5A_WAL_CLOSE_ERRLEN 1024
+
+/* Add n bytes to the next commit's auxiliary record (see aux_replay).
+ * 0, or -1 (not a file of this driver, or out of memory). */
+int h5a_wal_add_aux(hid_t file, const void *data, size_t n);
+
+/* Make the file forget everything since its last commit, for a rollback:
+ * from now on the driver ignores HDF5's writes, and its close neither
+ * commits nor removes the log, exactly as if the process had died. The
+ * caller then closes the file (H5Fclose) and opens it again, and the open
+ * recovers the last commit, as after a crash. 0, or -1. */
+int h5a_wal_drop(hid_t file);
 
 /* errno of the last write to a file or a log that failed, and forget it
  * (0: none since the last call). ENOSPC or EDQUOT: the disk is full. */

@@ -113,6 +113,10 @@ static int checkpoint(wal_file *f, char *err, size_t errlen)
     if (sync_retry(S->fdatasync, f->fd) < 0)
         return fail_msg(err, errlen, f, "checkpoint: fdatasync failed on");
     f->data_unsynced = false;
+    /* the log's records are about to go: what they carried besides pages
+     * must be durable elsewhere first */
+    if (f->opt.aux_checkpoint && f->opt.aux_checkpoint(f->opt.aux_ctx) < 0)
+        return fail_msg(err, errlen, f, "checkpoint: cannot save the auxiliary table of");
     map_clear(f);
     f->base_eof = f->protect = f->commit_eof = f->eof;
     /* A new generation's records normally start where the last ones ended
@@ -185,6 +189,7 @@ static void free_file(wal_file *f)
 {
     if (!f) return;
     map_clear(f);
+    free(f->aux);
     free(f->dirty_pages);
     free(f->stage);
     free(f->path);
@@ -341,6 +346,7 @@ static int log_start(wal_file *f, bool fresh, bool *created, h5a_wal_recovery *r
     if (replay) {
         int rc = recover(f, &lh, rep);
         if (rc < 0) return rc;
+        if (f->opt.aux_checkpoint && f->opt.aux_checkpoint(f->opt.aux_ctx) < 0) return -1;
         f->gen = lh.gen;
         char tail[160] = "";
         if (rep->ignored)
@@ -598,7 +604,7 @@ int wal_close(wal_file *f)
     int ret = 0;
     char msg[H5A_WAL_CLOSE_ERRLEN] = "";
     unlist(f);
-    if (f->rw && f->log_fd >= 0) {
+    if (f->rw && f->log_fd >= 0 && !f->dropping) {
         char err[512];
         /* A clean close: everything durable in the file held (even if its
          * path names another file now), then no log is needed. */

@@ -119,6 +119,10 @@ typedef struct wal_file {
     dev_t dev, log_dev;
     ino_t ino, log_ino;
     int gone; /* 0, or which path no longer names what is held: 1 file, 2 log */
+    /* auxiliary bytes for the next commit record (h5a_wal_add_aux) */
+    unsigned char *aux;
+    size_t aux_len, aux_cap;
+    bool dropping; /* h5a_wal_drop: writes ignored, the close is a crash */
 } wal_file;
 
 /* The first page at or above which the data file may be written directly.

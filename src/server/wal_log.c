@@ -14,6 +14,8 @@
 #define VERSION 2
 #define REC_PAGE 1
 #define REC_COMMIT 2
+#define REC_AUX 3 /* the commit's auxiliary bytes (h5a_wal_add_aux): type, length | bytes */
+#define AUX_MAX ((uint64_t)1 << 30)
 #define FLAG_HARD 1
 static const unsigned char LOG_MAGIC[8] = {'H', '5', 'A', 'W', 'A', 'L', '\r', '\n'};
 
@@ -72,10 +74,31 @@ static int stage_record(wal_file *f, stage *st, uint32_t type, uint32_t flags, u
     put64(r + 40, sum);
     if (plen) memcpy(r + REC_HDR, payload, plen);
     st->len += REC_HDR + plen;
-    if (type == REC_PAGE) {
+    if (type == REC_PAGE || type == REC_AUX) {
         st->chain = chain_next(st->chain, sum);
         st->nrec++;
     }
+    return 0;
+}
+
+/* The auxiliary record: through the stage when it fits, else on its own. */
+static int stage_aux(wal_file *f, stage *st)
+{
+    if (REC_HDR + f->aux_len <= STAGE_BYTES)
+        return stage_record(f, st, REC_AUX, 0, f->aux_len, 0, 0, 0, f->aux, f->aux_len);
+    if (stage_flush(f, st) < 0) return -1;
+    unsigned char r[REC_HDR];
+    memset(r, 0, sizeof r);
+    put32(r, REC_AUX);
+    put64(r + 8, f->aux_len);
+    uint64_t sum = record_sum(f->gen, st->off, r, f->aux, f->aux_len);
+    put64(r + 40, sum);
+    if (pwrite_all(f->log_fd, r, REC_HDR, st->off) < 0 ||
+        pwrite_all(f->log_fd, f->aux, f->aux_len, st->off + REC_HDR) < 0)
+        return -1;
+    st->off += REC_HDR + f->aux_len;
+    st->chain = chain_next(st->chain, sum);
+    st->nrec++;
     return 0;
 }
 
@@ -90,6 +113,7 @@ int log_append(wal_file *f, bool commit, bool hard)
         slot *s = map_find(f, f->dirty_pages[i]);
         if (stage_record(f, &st, REC_PAGE, 0, s->page, 0, 0, 0, s->buf, PAGE) < 0) return -1;
     }
+    if (commit && f->aux_len && stage_aux(f, &st) < 0) return -1;
     if (commit && stage_record(f, &st, REC_COMMIT, hard ? FLAG_HARD : 0, f->seq + 1, f->eof,
                                st.nrec, st.chain, NULL, 0) < 0)
         return -1;
@@ -103,6 +127,7 @@ int log_append(wal_file *f, bool commit, bool hard)
     f->ndirty = 0;
     f->log_end = st.off;
     if (commit) {
+        f->aux_len = 0;
         f->seq++;
         f->chain = 0;
         f->nrec = 0;
@@ -250,8 +275,10 @@ typedef struct {
 } record;
 
 /* Read and check the record at off; payload (PAGE bytes) read into page
- * when it is a page record. 1: valid; 0: end of the valid log. */
-static int record_read(wal_file *f, uint64_t gen, uint64_t off, record *r, unsigned char *page)
+ * when it is a page record, an auxiliary record's into *aux (malloc'd, the
+ * caller frees) when aux is not NULL. 1: valid; 0: end of the valid log. */
+static int record_read(wal_file *f, uint64_t gen, uint64_t off, record *r, unsigned char *page,
+                       unsigned char **aux)
 {
     unsigned char h[REC_HDR];
     size_t got = 0;
@@ -269,6 +296,15 @@ static int record_read(wal_file *f, uint64_t gen, uint64_t off, record *r, unsig
         plen = PAGE;
         if (pread_all(f->log_fd, page, PAGE, off + REC_HDR, &got) < 0) return -1;
         if (got != PAGE) return 0;
+    } else if (r->type == REC_AUX) {
+        if (r->a > AUX_MAX) return 0;
+        unsigned char *b = malloc(r->a ? r->a : 1);
+        if (!b) return errno = ENOMEM, -1;
+        if (pread_all(f->log_fd, b, r->a, off + REC_HDR, &got) < 0) return free(b), -1;
+        int ok = got == r->a && record_sum(gen, off, h, b, r->a) == r->sum;
+        if (ok && aux) *aux = b;
+        else free(b);
+        return ok;
     } else if (r->type != REC_COMMIT) {
         return 0;
     }
@@ -350,7 +386,13 @@ int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep)
     unsigned n_all = 0, n_hard = 0;
     record r;
     int rc;
-    while ((rc = record_read(f, lh->gen, off, &r, page)) == 1) {
+    while ((rc = record_read(f, lh->gen, off, &r, page, NULL)) == 1) {
+        if (r.type == REC_AUX) {
+            nrec++;
+            chain = chain_next(chain, r.sum);
+            off += REC_HDR + r.a;
+            continue;
+        }
         if (r.type == REC_PAGE) {
             if (r.a > (uint64_t)INT64_MAX / PAGE) break;
             if (r.a == 0) identity_see_page0(&id, page);
@@ -401,11 +443,20 @@ int recover(wal_file *f, const log_header *lh, h5a_wal_recovery *rep)
     }
     /* pass 2: the latest record of each page among the applied commits */
     for (off = lh->start; off < end;) {
-        if (record_read(f, lh->gen, off, &r, page) != 1) {
+        unsigned char *aux = NULL;
+        if (record_read(f, lh->gen, off, &r, page, &aux) != 1) {
             errno = EIO; /* it was valid a moment ago */
             goto fail;
         }
-        if (r.type == REC_PAGE) {
+        if (r.type == REC_AUX) {
+            int arc = f->opt.aux_replay ? f->opt.aux_replay(f->opt.aux_ctx, aux, r.a) : 0;
+            free(aux);
+            if (arc < 0) {
+                errno = EPROTO;
+                goto fail;
+            }
+            off += REC_HDR + r.a;
+        } else if (r.type == REC_PAGE) {
             slot *s = map_get(f, r.a);
             if (!s) goto fail_nomem;
             s->log_off = off;

@@ -25,7 +25,7 @@ from conftest import CLI, SANITIZER_MARKERS, TIMEOUT
 
 EXIT_OK, EXIT_SERVER, EXIT_USAGE, EXIT_CONN, EXIT_FILE = 0, 1, 2, 3, 4
 SUBCOMMANDS = ["ping", "mkgroup", "put", "append", "get", "rm", "create", "resize", "ls", "tree",
-               "info", "attr", "ln", "mv", "compact", "ls-files", "token"]
+               "info", "attr", "ln", "mv", "compact", "ls-files", "batch", "token"]
 # what needs no server, and so takes no options: its usage line says so
 LOCAL_COMMANDS = ["token"]
 

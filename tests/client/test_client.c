@@ -53,6 +53,7 @@ typedef struct server {
     char dir[64];
     char file[128];
     char config[128];
+    bool same_port; /* server_spawn again on the port it had */
 } server;
 
 static int server_spawn(server *s);
@@ -91,8 +92,10 @@ static int server_spawn(server *s)
         dup2(p[1], 1);
         close(p[0]);
         close(p[1]);
+        char port[16];
+        snprintf(port, sizeof port, "%d", s->same_port ? s->port : 0);
         execl(server_bin, server_bin, "--config", s->config, "--host", "127.0.0.1", "--port",
-              "0", "--file", s->file, (char *)NULL);
+              port, "--file", s->file, (char *)NULL);
         fprintf(stderr, "exec %s: %s\n", server_bin, strerror(errno));
         _exit(127);
     }
@@ -122,6 +125,8 @@ static void server_cleanup(server *s)
     close(s->out);
     char wal[160];
     snprintf(wal, sizeof wal, "%s.wal", s->file); /* left by a killed server */
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s.dedup", s->file); /* the exactly-once table */
     unlink(wal);
     unlink(s->file);
     unlink(s->config);
@@ -1010,6 +1015,8 @@ typedef struct rec {
     hdf5a_objinfo *info;    /* taken from info */
     int exists;
     uint64_t before, after; /* compact */
+    int has_index;          /* a batch's failing op */
+    long index;
 } rec;
 
 static int order_seq;
@@ -1035,6 +1042,8 @@ static void on_reply(hdf5a_async *ac, const hdf5a_reply *r, void *priv)
     x->exists = r->exists;
     x->before = r->before;
     x->after = r->after;
+    x->has_index = r->has_index;
+    x->index = r->index;
 }
 
 static hdf5a_async *async_to(int port, hdf5a_poll *p)
@@ -2215,6 +2224,139 @@ static void test_files(void)
     }
 }
 
+/* reconnect: the blocking client rides over a kill -9 and restart on the
+ * same port; requests carry client_id/seq. Batches: all or nothing, the
+ * failing op's index, the shapes after each op. */
+static void test_reconnect_and_batch(void)
+{
+    server s;
+    if (server_start(&s, NULL) != 0) {
+        check_failed++;
+        return;
+    }
+    s.same_port = true;
+    hdf5a_connect_opts o;
+    hdf5a_connect_opts_init(&o);
+    o.reconnect = 1;
+    o.reconnect_timeout_ms = TIMEOUT_MS;
+    hdf5a_client *c = NULL;
+    char err[256] = "";
+    CHECK(hdf5a_connect_ex(&c, "127.0.0.1", s.port, TIMEOUT_MS, &o, err, sizeof err) == 0);
+    if (!c) {
+        server_kill(&s);
+        server_cleanup(&s);
+        return;
+    }
+    uint64_t one[2] = {1, 2}, len = 0;
+    for (int64_t i = 0; i < 30; i++) {
+        int64_t row[2] = {i, -i};
+        hdf5a_array a = arr("<i8", 2, one, row, sizeof row);
+        CHECK_RC(c, hdf5a_append(c, "/r", &a, NULL, &len), 0);
+        CHECK(len == (uint64_t)i + 1);
+        if (i % 10 == 9) { /* kill -9, restart on the same port */
+            server_kill(&s);
+            close(s.out);
+            if (server_spawn(&s) != 0) {
+                check_failed++;
+                break;
+            }
+        }
+    }
+    hdf5a_array *got = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/r", &got), 0);
+    if (got) {
+        const int64_t *v = got->data;
+        int in_order = got->ndim == 2 && got->shape[0] == 30;
+        for (int i = 0; in_order && i < 30; i++)
+            in_order = v[2 * i] == i && v[2 * i + 1] == -i;
+        CHECK(in_order);
+        hdf5a_array_free(got);
+    }
+
+    hdf5a_batch *b = hdf5a_batch_new();
+    CHECK(b != NULL);
+    int64_t rows[3][2] = {{100, 0}, {101, 0}, {102, 0}};
+    uint64_t three[2] = {3, 2};
+    hdf5a_array a3 = arr("<i8", 2, three, rows, sizeof rows);
+    CHECK(hdf5a_batch_append(b, "/r", &a3, NULL) == 0);
+    CHECK(hdf5a_batch_create_group(b, "/bg") == 0);
+    int32_t unit = 7;
+    hdf5a_array scalar = arr("<i4", 0, NULL, &unit, sizeof unit);
+    CHECK(hdf5a_batch_set_attr(b, "/bg", "u", &scalar) == 0);
+    CHECK(hdf5a_batch_append(b, "/r", &a3, NULL) == 0);
+    CHECK(hdf5a_batch_count(b) == 4);
+    CHECK(hdf5a_batch_append(b, NULL, &a3, NULL) == HDF5A_EINVAL);
+    CHECK(hdf5a_batch_count(b) == 4);
+    long failed = 99;
+    CHECK_RC(c, hdf5a_batch_send(c, b, &failed), 0);
+    CHECK(failed == -1);
+    int nd = 0;
+    uint64_t sh[32];
+    CHECK(hdf5a_batch_result_shape(b, 0, &nd, sh) == 0 && nd == 2 && sh[0] == 33);
+    CHECK(hdf5a_batch_result_shape(b, 1, &nd, sh) == 0 && nd == 0);
+    CHECK(hdf5a_batch_result_shape(b, 3, &nd, sh) == 0 && nd == 2 && sh[0] == 36);
+    CHECK(hdf5a_batch_result_shape(b, 4, &nd, sh) == HDF5A_EINVAL);
+
+    /* a failing op: nothing of the batch applied, its index told */
+    hdf5a_batch_clear(b);
+    uint64_t bad_shape[2] = {1, 3};
+    int64_t bad[3] = {0, 0, 0};
+    hdf5a_array wrong = arr("<i8", 2, bad_shape, bad, sizeof bad);
+    CHECK(hdf5a_batch_append(b, "/r", &a3, NULL) == 0);
+    CHECK(hdf5a_batch_delete(b, "/bg") == 0);
+    CHECK(hdf5a_batch_append(b, "/r", &wrong, NULL) == 0);
+    CHECK_RC(c, hdf5a_batch_send(c, b, &failed), HDF5A_ESHAPE_MISMATCH);
+    CHECK(failed == 2);
+    CHECK(strstr(hdf5a_errstr(c), "batch op 2") != NULL);
+    int ex = 0;
+    CHECK_RC(c, hdf5a_exists(c, "/bg", &ex), 0);
+    CHECK(ex == 1);
+    got = NULL;
+    CHECK_RC(c, hdf5a_read(c, "/r", &got), 0);
+    CHECK(got && got->shape[0] == 36);
+    hdf5a_array_free(got);
+
+    /* raw ops (the CLI's way), and what may not go in a batch */
+    hdf5a_batch_clear(b);
+    static const uint8_t ping[] = {0x81, 0xa2, 'o', 'p', 0xa4, 'p', 'i', 'n', 'g'};
+    static const uint8_t compact[] = {0x81, 0xa2, 'o', 'p', 0xa7, 'c', 'o', 'm', 'p', 'a', 'c', 't'};
+    CHECK(hdf5a_batch_add_raw(b, ping, sizeof ping) == 0);
+    CHECK(hdf5a_batch_add_raw(b, ping, 3) == HDF5A_EINVAL);
+    CHECK(hdf5a_batch_add_raw(b, compact, sizeof compact) == 0);
+    CHECK_RC(c, hdf5a_batch_send(c, b, &failed), HDF5A_EBAD_REQUEST);
+    CHECK(failed == 1 && strstr(hdf5a_errstr(c), "may not go in a batch") != NULL);
+
+    /* the same on an asynchronous context */
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(s.port, &p);
+    CHECK(ac != NULL);
+    if (ac) {
+        hdf5a_batch_clear(b);
+        CHECK(hdf5a_batch_append(b, "/r", &a3, NULL) == 0);
+        CHECK(hdf5a_batch_append(b, "/r", &a3, NULL) == 0);
+        rec ok = {0}, refused = {0};
+        CHECK(hdf5a_async_batch_send(ac, b, on_reply, &ok) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK(ok.calls == 1 && ok.status == 0 && !ok.has_index);
+        CHECK(hdf5a_batch_result_shape(b, 1, &nd, sh) == 0 && nd == 2 && sh[0] == 42);
+        hdf5a_batch *b2 = hdf5a_batch_new();
+        CHECK(hdf5a_batch_create_group(b2, "/async_gone") == 0);
+        CHECK(hdf5a_batch_append(b2, "/r", &wrong, NULL) == 0);
+        CHECK(hdf5a_async_batch_send(ac, b2, on_reply, &refused) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK(refused.calls == 1 && refused.status == HDF5A_ESHAPE_MISMATCH && refused.has_index &&
+              refused.index == 1);
+        hdf5a_batch_free(b2);
+        hdf5a_async_free(ac);
+        CHECK_RC(c, hdf5a_exists(c, "/async_gone", &ex), 0);
+        CHECK(ex == 0);
+    }
+    hdf5a_batch_free(b);
+    CHECK(strcmp(hdf5a_strerror(HDF5A_ESEQ_TOO_OLD), "SEQ_TOO_OLD") == 0);
+    hdf5a_close(c);
+    server_stop(&s);
+}
+
 #define SHARED_TEST(fn) {#fn, fn##_shared}
 
 ON_SHARED_SERVER(test_blocking_ops)
@@ -2262,6 +2404,7 @@ static const check_test tests[] = {
     SHARED_TEST(test_async_meta),
     SHARED_TEST(test_data_meta_mix),
     SHARED_TEST(test_compact),
+    CHECK_TEST(test_reconnect_and_batch),
 };
 
 int main(int argc, char **argv)

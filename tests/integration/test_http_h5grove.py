@@ -104,6 +104,10 @@ def make_file(path):
         f["soft_group"] = h5py.SoftLink("/entry")
         f["dangling"] = h5py.SoftLink("not_an_entity")
         f["ext"] = h5py.ExternalLink("source.h5", "/data")
+        f["linked/to_image"] = h5py.SoftLink("/entry/image")
+        f["linked/relative"] = h5py.SoftLink("to_image")  # relative to its group: dangling
+        f["linked_ok/to_image"] = h5py.SoftLink("/entry/image")
+        f["linked_ok/sub/to_entry"] = h5py.SoftLink("/entry")
     with h5py.File(os.path.join(os.path.dirname(path), "source.h5"), "w") as s:
         s["data"] = np.arange(10, dtype="<f8")
 
@@ -502,6 +506,47 @@ def test_paths_matches_h5grove(served, ref):
         g.id.links.visit(lambda n: names.append(((base or "").rstrip("/") + "/" + n.decode())))
         url = "/api/paths?" + (q(path=base) if base else q())
         assert get_json(served, url) == names, base
+
+
+def expected_paths(f, base, resolve):  # content.get_list_of_paths
+    names = [base]
+    bad = []
+
+    def visit(n):
+        path = base.rstrip("/") + "/" + n.decode()  # utils.hdf_path_join
+        link = f.get(path, getlink=True)
+        # create_content(f, path, resolve) -> utils.get_entity_from_file:
+        # with LinkResolution.ALL a link that cannot be resolved raises
+        # LinkError (404); external links are never followed here
+        if resolve == "all" and isinstance(link, h5py.ExternalLink):
+            bad.append(path)
+        elif resolve == "all" and isinstance(link, h5py.SoftLink):
+            try:
+                f[path]
+            except KeyError:
+                bad.append(path)
+        names.append(path)
+
+    g = f[base]  # kept: visiting the links of a group object already freed fails
+    g.id.links.visit(visit)
+    return 404 if bad else names
+
+
+@pytest.mark.parametrize("base", ["/", "/entry", "/linked", "/linked_ok"])
+@pytest.mark.parametrize("resolve", ["none", "only_valid", "all", "true", "false"])
+def test_paths_resolve_links(served, ref, base, resolve):
+    # resolve_links on /paths: get_list_of_paths parses it like /meta
+    # (parse_link_resolution_arg; "true"/"false" = all/none) and makes the
+    # content of every path with it
+    norm = {"true": "all", "false": "none"}.get(resolve, resolve)
+    want = expected_paths(ref, base, norm)
+    st, _, body = get(served, "/api/paths?" + q(path=base, resolve_links=resolve))
+    if want == 404:
+        assert st == 404 and "Cannot resolve" in json.loads(body)["message"], (st, body)
+    else:
+        assert st == 200 and json.loads(body) == want, body
+    st, _, body = get(served, "/api/paths?" + q(path=base, resolve_links="maybe"))
+    assert st == 422 and "not a valid value for link resolution" in json.loads(body)["message"]
 
 
 def test_trailing_slashes_and_api_root(served):

@@ -199,3 +199,249 @@ def test_viewer_page_served(srv):
         assert st == 200 and len(js) > 100000
     else:
         assert b"make viewer" in body
+
+
+def test_slow_browsers_never_stall_writers(tmp_path):
+    """Browsers that ask for a large /api/data and never read a byte of it
+    (bin: the read buffer itself; json: generated as the socket drains)
+    hold their responses, but HTTP responses may hold only half of
+    max_buffered_bytes: past it /api/data answers 503 (Retry-After), so the
+    server never goes over its budget because of them, and a writer's large
+    appends (frames over 64 KiB, which wait while the server is over budget)
+    go on. slow_client_timeout 0: nothing rescues a stalled writer here, so
+    without the bound the writer below waits forever (IO timeout)."""
+    s = start_server(tmp_path, http=True,
+                     server_opts={"max_buffered_bytes": "16M", "slow_client_timeout": 0})
+    browsers = []
+    try:
+        big = np.arange(6 * 1024 * 1024 // 8, dtype="<f8")  # 6 MiB
+        with RawConn(s) as c:
+            r = c.call({"id": 1, "op": "write", "path": "/big",
+                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [big.size],
+                                 "data": big.tobytes()}})
+            assert r["ok"], r
+        for fmt in ("bin", "json", "bin", "json"):
+            b = socket.socket()
+            b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # no kernel autotuning
+            b.connect(("127.0.0.1", s.http_port))
+            b.sendall(b"GET /api/data?file=data.h5&path=/big&format=%s HTTP/1.1\r\n"
+                      b"Host: x\r\n\r\n" % fmt.encode())
+            browsers.append(b)
+        # every browser's read is answered before the writer starts
+        with RawConn(s) as c:
+            for i in range(len(browsers)):
+                r = c.call({"id": 100 + i, "op": "ping"})
+                assert r["ok"], r
+        row = np.arange(2 * 1024 * 1024 // 8, dtype="<f8")  # 2 MiB frames
+        with RawConn(s) as w:
+            for i in range(20):
+                r = w.call({"id": i, "op": "append", "path": "/log/big_rows",
+                            "data": {"nd": True, "type": "<f8", "kind": "", "shape": [1, row.size],
+                                     "data": row.tobytes()}})
+                assert r["ok"], r
+        # what the browsers got: 200 (its body stalled) or 503 at once
+        statuses = []
+        for b in browsers:
+            b.settimeout(IO_TIMEOUT)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = b.recv(4096)
+                assert chunk, head
+                head += chunk
+            statuses.append(int(head.split(b" ")[1]))
+            if statuses[-1] == 503:
+                assert b"Retry-After: " in head and b"max_buffered_bytes" in head, head
+        assert statuses.count(200) >= 1 and statuses.count(503) >= 1, statuses
+    finally:
+        for b in browsers:
+            b.close()
+    # the stalled responses let go: the whole dataset can be read again
+    for fmt in ("bin", "json"):
+        st, _, body = get(s.http_port, "/api/data?file=data.h5&path=/big&format=" + fmt)
+        assert st == 200, body[:300]
+        got = np.frombuffer(body, "<f8") if fmt == "bin" else np.array(json.loads(body))
+        assert np.array_equal(got, big)
+    s.stop()
+    import h5py
+    with h5py.File(s.file, "r") as f:
+        assert f["/log/big_rows"].shape == (20, row.size)
+
+
+def test_max_connections_counts_both_ports(tmp_path):
+    """max_connections is one limit over both ports: with 2 allowed, one
+    main-port client and one kept-alive browser fill it; a third, on either
+    port, is told why (HTTP 503 / TOO_LARGE) and closed; once the browser
+    leaves, a new one is served."""
+    s = start_server(tmp_path, http=True, server_opts={"max_connections": 2})
+    try:
+        with RawConn(s) as c:
+            assert c.call({"id": 1, "op": "ping"})["ok"]
+            b = socket.create_connection(("127.0.0.1", s.http_port), timeout=IO_TIMEOUT)
+            b.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b.recv(4096).startswith(b"HTTP/1.1 200 ")  # kept alive
+            out = raw(s.http_port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 503 ") and b"max_connections" in out, out
+            with RawConn(s) as d:
+                r = d.recv()
+                assert r["error"]["code"] == "TOO_LARGE" and d.is_closed_by_peer(), r
+            b.close()
+            # the browser's close is seen; then a new browser is served
+            deadline = time.monotonic() + IO_TIMEOUT
+            while True:
+                out = raw(s.http_port, b"GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+                if out.startswith(b"HTTP/1.1 200 ") or time.monotonic() > deadline:
+                    break
+            assert out.startswith(b"HTTP/1.1 200 "), out
+            assert c.call({"id": 2, "op": "ping"})["ok"]
+    finally:
+        s.stop()
+
+
+def test_metrics_follow_the_load(srv):
+    """Each metric moves with what it counts: an error code is its own
+    series, fsync commits feed the fsync histogram, a queued request shows
+    in the storage thread's busy time, open connections per port."""
+    def scrape():
+        st, _, body = get(srv.http_port, "/metrics")
+        assert st == 200
+        return body.decode()
+
+    before = scrape()
+    with RawConn(srv) as c:
+        r = c.call({"id": 1, "op": "read", "path": "/missing"})
+        assert not r["ok"] and r["error"]["code"] == "NOT_FOUND", r
+        for i in range(3):
+            r = c.call({"id": 2 + i, "op": "append", "path": "/log/f", "durability": "fsync",
+                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [1],
+                                 "data": np.float64(i).tobytes()}})
+            assert r["ok"], r
+        during = scrape()
+        assert metric(during, "hdf5_async_connections", 'port="main"') == 1
+    assert metric(during, "hdf5_async_requests_total", 'op="read",code="NOT_FOUND"') == 1
+    assert metric(during, "hdf5_async_request_apply_seconds_count", 'op="read"') >= 1
+    assert (metric(during, "hdf5_async_fsync_seconds_count")
+            >= metric(before, "hdf5_async_fsync_seconds_count") + 1)
+    assert (metric(during, "hdf5_async_commits_total", 'level="fsync"')
+            >= metric(before, "hdf5_async_commits_total", 'level="fsync"') + 1)
+    assert (metric(during, "hdf5_async_storage_busy_seconds_total")
+            > metric(before, "hdf5_async_storage_busy_seconds_total"))
+    assert metric(during, "hdf5_async_wal_bytes") > 0
+    assert (metric(during, "hdf5_async_http_requests_total", 'endpoint="metrics",status="200"')
+            >= 1)
+    deadline = time.monotonic() + IO_TIMEOUT  # the close is seen in a later turn of the loop
+    while metric(scrape(), "hdf5_async_connections", 'port="main"') != 0:
+        assert time.monotonic() < deadline
+
+
+def test_https_with_the_main_ports_certificate(tmp_path):
+    """With tls_cert_file the HTTP port speaks HTTPS with the same
+    certificate (TLS 1.2+); a large /api/data goes through TLS intact; plain
+    HTTP to it is told (400) and closed."""
+    import ssl
+    d = tmp_path / "pki"
+    d.mkdir()
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=ca")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("req", *ec, "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "san.ext")
+    s = start_server(tmp_path / "srv", http=True, server_opts={
+        "tls_cert_file": d / "srv.pem", "tls_key_file": d / "srv.key"})
+    try:
+        ctx = ssl.create_default_context(cafile=str(d / "ca.pem"))
+        big = np.arange(300000, dtype="<f8")
+        conn = socket.create_connection(("127.0.0.1", s.port), timeout=IO_TIMEOUT)
+        with ctx.wrap_socket(conn, server_hostname="127.0.0.1") as t:
+            from msgpack import packb, unpackb
+            import struct
+            p = packb({"id": 1, "op": "write", "path": "/big",
+                       "data": {"nd": True, "type": "<f8", "kind": "", "shape": [big.size],
+                                "data": big.tobytes()}}, use_bin_type=True)
+            t.sendall(struct.pack(">I", len(p)) + p)
+            buf = b""
+            while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+                chunk = t.recv(65536)
+                assert chunk, buf
+                buf += chunk
+            assert unpackb(buf[4:])["ok"]
+        for url, check in [("/health", lambda b: json.loads(b)["status"] == "ok"),
+                           ("/api/data?file=data.h5&path=/big&format=bin",
+                            lambda b: np.array_equal(np.frombuffer(b, "<f8"), big)),
+                           ("/api/data?file=data.h5&path=/big",
+                            lambda b: np.array_equal(np.array(json.loads(b)), big))]:
+            with urllib.request.urlopen("https://127.0.0.1:%d%s" % (s.http_port, url),
+                                        context=ctx, timeout=IO_TIMEOUT) as r:
+                assert r.status == 200 and check(r.read()), url
+        out = raw(s.http_port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 400 ") and b"HTTPS" in out, out
+    finally:
+        s.stop()
+
+
+def test_500_is_json(srv):
+    # h5grove: get_list_of_paths raises TypeError ("... is not a group") on a
+    # dataset, an uncaught exception: 500 (docs/_static/api.yaml: errors as
+    # {"message"}); h5web shows the message
+    append(srv, 1)
+    st, h, body = get(srv.http_port, "/api/paths?file=data.h5&path=/log/x")
+    assert st == 500 and h["Content-Type"] == "application/json", body
+    assert json.loads(body) == {"message": "/log/x is not a group"}
+
+
+def test_viewer_build_without_npm(tmp_path):
+    """Where npm is missing (or the registry unreachable) the viewer's build
+    still succeeds, with one page that says how to build the viewer: the
+    server then serves that page at /."""
+    from h5a_util import REPO_ROOT
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("mkdir", "rm", "cat", "touch", "dirname"):  # all it needs, but npm
+        os.symlink(shutil.which(tool), bindir / tool)
+    out = tmp_path / "viewer"
+    p = subprocess.run(["/bin/sh", os.path.join(REPO_ROOT, "scripts", "viewer-build.sh"),
+                        str(out)], env={"PATH": str(bindir)}, capture_output=True, timeout=60)
+    assert p.returncode == 0, p
+    assert b"npm is not installed" in p.stderr
+    page = (out / "index.html").read_text()
+    assert "make viewer" in page and "npm is not installed" in page
+    assert sorted(os.listdir(out)) == [".stamp", "index.html"]
+
+
+def test_unread_response_dropped_after_slow_client_timeout(tmp_path):
+    """A browser that takes none of a large response's bytes for
+    slow_client_timeout seconds is dropped, as a client of the main port
+    would be: what it held is let go (buffered bytes back to 0) and the
+    server goes on serving."""
+    s = start_server(tmp_path, http=True, server_opts={"slow_client_timeout": 1})
+    try:
+        big = np.arange(4 * 1024 * 1024 // 8, dtype="<f8")
+        with RawConn(s) as c:
+            r = c.call({"id": 1, "op": "write", "path": "/big",
+                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [big.size],
+                                 "data": big.tobytes()}})
+            assert r["ok"], r
+        b = socket.socket()
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        b.connect(("127.0.0.1", s.http_port))
+        b.sendall(b"GET /api/data?file=data.h5&path=/big&format=bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + IO_TIMEOUT  # waiting for the sweep, no assertion on time
+        while "dropped http" not in s.stderr():
+            assert time.monotonic() < deadline, s.stderr()[-2000:]
+            time.sleep(0.1)
+        assert "slow_client_timeout" in s.stderr()
+        while True:
+            st, _, body = get(s.http_port, "/metrics")
+            if metric(body.decode(), "hdf5_async_buffered_bytes") == 0:
+                break
+            assert time.monotonic() < deadline
+        b.close()
+        st, _, body = get(s.http_port, "/api/data?file=data.h5&path=/big&format=bin")
+        assert st == 200 and body == big.tobytes()
+    finally:
+        s.stop()

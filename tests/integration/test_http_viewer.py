@@ -2,7 +2,8 @@
 driven by playwright-core from viewer/node_modules) loads /, the explorer
 shows the file's groups, and a dataset appended by a writer through the
 main port while the page is open appears without a reload (the viewer's
-live refresh). A screenshot of a plotted dataset is saved (docs/viewer.png
+live refresh), and rows appended to it later show in its shape (h5web's
+metadata view) and in the data its plot fetches, still without a reload. A screenshot of a plotted dataset is saved (docs/viewer.png
 was made this way). Skipped, with the reason, where the viewer could not be
 built (no npm) or chromium is missing."""
 
@@ -40,21 +41,37 @@ def test_viewer_live_in_chromium(tmp_path):
     node = subprocess.Popen(
         [NODE, os.path.join(REPO_ROOT, "tests", "viewer", "check_viewer.mjs"),
          "http://127.0.0.1:%d/?refresh=1" % srv.http_port, shot, "signal",
-         os.path.join(REPO_ROOT, "viewer")],
+         os.path.join(REPO_ROOT, "viewer"), "30", "50"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         cwd=os.path.join(REPO_ROOT, "viewer"), env=dict(os.environ, NODE_PATH=""))
+
+    def expect(word):
+        line = node.stdout.readline().strip()
+        if line != word:
+            node.kill()
+            raise AssertionError((word, line, node.stderr.read()[-3000:]))
+
+    def append_rows(c, first, n):
+        for i in range(first, first + n):
+            r = c.call({"id": i, "op": "append", "path": "/new_data",
+                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [10],
+                                 "data": np.arange(10.0).tobytes()}})
+            assert r["ok"], r
+
     try:
-        assert node.stdout.readline().strip() == b"TREE_OK", node.stderr.read()[-3000:]
+        expect(b"TREE_OK")
         with RawConn(srv) as c:  # a writer, while the page is open
-            for i in range(3):
-                r = c.call({"id": i, "op": "append", "path": "/new_data",
-                            "data": {"nd": True, "type": "<f8", "kind": "", "shape": [10],
-                                     "data": np.arange(10.0).tobytes()}})
-                assert r["ok"], r
-        node.stdin.write(b"go\n")
-        node.stdin.flush()
-        assert node.stdout.readline().strip() == b"NEW_OK", node.stderr.read()[-3000:]
-        assert node.stdout.readline().strip() == b"SHOT_OK", node.stderr.read()[-3000:]
+            append_rows(c, 0, 3)  # a new dataset of 30 rows
+            node.stdin.write(b"go\n")
+            node.stdin.flush()
+            expect(b"NEW_OK")
+            expect(b"SHAPE_OK")
+            append_rows(c, 3, 2)  # 20 rows more, the page still open
+            node.stdin.write(b"go\n")
+            node.stdin.flush()
+            expect(b"ROWS_OK")
+            expect(b"PLOT_OK")
+        expect(b"SHOT_OK")
         assert node.wait(timeout=IO_TIMEOUT) == 0
         assert os.path.getsize(shot) > 10000
         if os.environ.get("H5A_VIEWER_SHOT"):

@@ -258,6 +258,7 @@ class Stats:
         self.bad_notes = collections.defaultdict(list)  # kind -> seconds until closed
         self.shared_reads = 0
         self.rows_read_back = 0
+        self.exactly_once = 0  # requests sent with client_id and seq
 
     def fail(self, msg):
         self.nfail += 1
@@ -293,6 +294,8 @@ class Good(asyncio.Protocol):
         self.lost = None
         self.broken = False  # stopped after an unexpected reply: model not trusted
         self.base = "/soak/c%d" % cid
+        self.client_id = "soak-%d-%d" % (soak.seed, cid)  # exactly-once: this conn's id
+        self.seq = 0
         self.area = False  # has anything been created under base
         self.log = None  # ndarray (n, 3) int64, or None when there is no log yet
         self.w = None  # what /w holds (ndarray or list of str), None when absent
@@ -353,6 +356,17 @@ class Good(asyncio.Protocol):
         rid = self.next_rid
         self.next_rid += 1
         req["id"] = rid
+        # exactly-once: a third of the requests carry client_id and seq --
+        # mostly a client_id never seen before (the table grows until
+        # dedup_max_clients, then forgets the oldest: its memory must stay
+        # flat), else this connection's own with the next seq
+        if expect is None and self.rng.random() < 0.3:
+            if self.rng.random() < 0.8:
+                req["client_id"], req["seq"] = "soak-%016x" % self.rng.getrandbits(64), 1
+            else:
+                self.seq += 1
+                req["client_id"], req["seq"] = self.client_id, self.seq
+            self.stats.exactly_once += 1
         if "durability" not in req and self.rng.random() < 0.08:
             req["durability"] = self.rng.choice(self.DURABILITY)
         self.stats.durability[req.get("durability", "default")] += 1
@@ -1292,7 +1306,9 @@ def main():
     binary = h5a_util.server_binary()
     tmp = args.workdir or tempfile.mkdtemp(prefix="h5a-soak-")
     server_opts = {"idle_timeout": args.idle_timeout, "slow_client_timeout": args.slow_timeout,
-                   "max_reply_queue": "1M", "max_message_size": "16M"}
+                   "max_reply_queue": "1M", "max_message_size": "16M",
+                   # the exactly-once table reaches its bound during the warm-up
+                   "dedup_max_clients": 20000}
     print("soak: %s, %d connections, %.0f s, seed %d, dir %s" % (binary, args.conns, args.seconds,
                                                                   args.seed, tmp), flush=True)
     srv = h5a_util.start_server(tmp, server_opts=server_opts)
@@ -1361,6 +1377,8 @@ def main():
     total = sum(st.requests.values())
     print("requests       %d (%.0f/s): %s" % (total, total / max(getattr(soak, "load_seconds", 1), 1e-9),
                                            ", ".join("%s %d" % kv for kv in st.requests.most_common())))
+    print("exactly-once   %d requests with client_id and seq (most of them a new client_id; "
+          "the server keeps at most 20000)" % st.exactly_once)
     print("durability     %s (the level asked for; 'default' = none given: the server's key)"
           % ", ".join("%s %d" % kv for kv in st.durability.most_common()))
     print("replies        %d: ok %d, expected errors %d, unexpected errors %d; missing %d"
