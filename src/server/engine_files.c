@@ -4,7 +4,7 @@
  *
  * Layer 7 of the engine (engine_err.h); calls only engine_state. Names are
  * relative to data_root, in byte order; the server's own files (.wal,
- * .wal.damaged, .compact) and symlinks are left out, as are names a
+ * .wal.damaged, .compact, .dedup) and symlinks are left out, as are names a
  * request could not give as `file` (request.c, h5a_file_name_validate). */
 #include <dirent.h>
 #include <fcntl.h>

@@ -754,7 +754,8 @@ int h5a_file_name_validate(const char *p, size_t n, char *err, size_t errlen)
                             (int)(n > 200 ? 200 : n), p);
         if (j == n) {
             /* the last component must not be one of the server's own files */
-            static const char *const own[] = {".wal", ".wal.damaged", ".compact"};
+            static const char *const own[] = {".wal", ".wal.damaged", ".compact", ".dedup",
+                                              ".dedup.tmp"};
             for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) {
                 size_t m = strlen(own[k]);
                 if (len >= m && memcmp(p + j - m, own[k], m) == 0)
