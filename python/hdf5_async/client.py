@@ -21,7 +21,8 @@ from typing import (
     Union,
 )
 
-from . import cluster, codec, ops
+from . import codec, ops
+from .cluster import Routing
 from .config import load_settings, resolve_token
 from .errors import (
     BadReplyError,
@@ -30,7 +31,6 @@ from .errors import (
     ReadOnlyError,
     TimedOutError,
     UnknownOpError,
-    WrongNodeError,
     error_from_reply,
 )
 from .protocol import SMALL_SEND, FrameProtocol, Reply
@@ -46,7 +46,7 @@ Shape = Tuple[int, ...]
 SSLArg = Union[None, bool, str, "os.PathLike[str]", _ssl.SSLContext]
 
 
-class HDF5Client(Reconnecting):
+class HDF5Client(Reconnecting, Routing):
     """An asyncio client of one hdf5-async server.
 
     ``HDF5Client()`` reads host and port from ``./config.ini`` (the [client]
@@ -104,7 +104,8 @@ class HDF5Client(Reconnecting):
         # other nodes' connections, by "HOST:PORT" (made on first use)
         self._peers: Dict[str, "HDF5Client"] = {}
         self._peer_kw = dict(timeout=timeout, durability=durability, token=token, ssl=ssl,
-                             read_only=read_only)
+                             read_only=read_only, reconnect=reconnect,
+                             reconnect_timeout=reconnect_timeout)
         self.durability = _durability_arg(durability)
         self.host: str = settings.host
         self.port: int = settings.port
@@ -319,38 +320,6 @@ class HDF5Client(Reconnecting):
             args["client_id"] = self.client_id
             args["seq"] = next(self._seqs)
         return await self._request(op, path, args)
-
-    def _address(self) -> str:
-        return "%s:%d" % (self.host, self.port)
-
-    async def _peer(self, node: str) -> "HDF5Client":
-        """This client for its own address, else a connection to node."""
-        if node == self._address():
-            return self
-        peer = self._peers.get(node)
-        if peer is None or peer._closed_exc is not None:
-            host, _, port = node.rpartition(":")
-            peer = HDF5Client(host.strip("[]"), int(port), **self._peer_kw)  # type: ignore[arg-type]
-            self._peers[node] = peer
-            await peer.connect()
-        return peer
-
-    async def _routed(self, op: str, path: Optional[str], durability: Optional[str], file: str,
-                      args: Dict[str, Any]) -> Any:
-        """[cluster]: send the call to the file's owner (rendezvous hashing
-        over the config's nodes), and follow WRONG_NODE to the node the
-        server names (a stale or missing node list), a few times."""
-        node = self.nodes[cluster.owner(self.nodes, file)] if self.nodes else self._address()
-        for _ in range(4):
-            target = await self._peer(node)
-            try:
-                return await target._call(op, path, durability, _local=True, **args)
-            except WrongNodeError as e:
-                if not e.node or e.node == node:
-                    raise
-                log.debug("WRONG_NODE: %s is served by %s", file, e.node)
-                node = e.node
-        raise WrongNodeError("file %r: too many WRONG_NODE redirections" % (file,))
 
     async def _request(self, op: str, path: Optional[str], args: Dict[str, Any]) -> Any:
         """Send one request and wait for its reply's result."""

@@ -462,6 +462,19 @@ static char *relative_to(const char *from, const char *to)
 
 int h5a_files_resolve_sources(h5a_files *fs, h5a_request *r, h5a_err *err)
 {
+    if (r->op == OP_BATCH) { /* its create_virtual ops' (their file is the batch's) */
+        for (uint32_t i = 0; i < r->nsub; i++) {
+            if (r->sub[i]->op != OP_CREATE_VIRTUAL) continue;
+            int rc = h5a_files_resolve_sources(fs, r->sub[i], err);
+            if (rc) {
+                r->has_err_index = true;
+                r->err_index = i;
+                return h5a_err_append(err, " (batch op %u; nothing of the batch was applied)",
+                                      (unsigned)i);
+            }
+        }
+        return 0;
+    }
     const char *vname = r->file ? r->file : fs->default_name;
     for (size_t i = 0; i < r->nvsrc; i++) {
         h5a_vsource *v = &r->vsrc[i];
@@ -502,6 +515,7 @@ int h5a_files_resolve_sources(h5a_files *fs, h5a_request *r, h5a_err *err)
 
 void h5a_files_release_sources(h5a_request *r)
 {
+    for (uint32_t i = 0; i < r->nsub; i++) h5a_files_release_sources(r->sub[i]);
     for (size_t i = 0; i < r->nvsrc; i++)
         if (r->vsrc[i].type >= 0) {
             H5Tclose((hid_t)r->vsrc[i].type);

@@ -62,7 +62,8 @@ void h5a_files_discard(h5a_files *fs, h5a_file *f);
 /* create_virtual (r->vsrc): look up each source's type and shape in its
  * file (which must exist; a "%b" pattern's file for block 0 stands for all)
  * and its name relative to r's file's folder. 0, or the error. The types
- * are released with h5a_files_release_sources, after the op. */
+ * are released with h5a_files_release_sources, after the op. For a batch:
+ * those of its create_virtual ops (the error then names the op's index). */
 int h5a_files_resolve_sources(h5a_files *fs, h5a_request *r, h5a_err *err);
 void h5a_files_release_sources(h5a_request *r);
 

@@ -680,6 +680,10 @@ static int parse_body(h5a_request *req, const mp_node *root, bool top)
                             (unsigned)i, req->sub[i]->op_name, sf, req->file ? "\"" : "",
                             req->file ? req->file : "the default file", req->file ? "\"" : "");
         }
+        /* the ops' file is the batch's (create_virtual resolves its
+         * sources relative to it) */
+        if (!sf && req->file && !(req->sub[i]->file = strdup(req->file)))
+            return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
     }
     if (want & H5A_ARG_PATH) {
         if (!path || path->type != MP_STR)

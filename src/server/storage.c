@@ -217,8 +217,9 @@ static void execute(h5a_storage *st, h5a_request *r)
         h5a_engine_fail_reply(r, H5A_E_NO_SPACE, NO_SPACE_MSG);
         return;
     }
-    if (r->op == OP_CREATE_VIRTUAL && !r->err_code) {
-        /* its sources' types and shapes, from their own files, first */
+    if ((r->op == OP_CREATE_VIRTUAL || r->op == OP_BATCH) && !r->err_code) {
+        /* its sources' types and shapes, from their own files, first (a
+         * batch's create_virtual ops' too) */
         h5a_err err = {0, ""};
         if (h5a_files_resolve_sources(st->files, r, &err)) {
             h5a_files_release_sources(r);
