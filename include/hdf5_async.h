@@ -472,7 +472,8 @@ HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest);
  * success hdf5a_batch_result_shape gives, for the ops whose function
  * returns a shape or a length (write, append, insert, resize), the
  * dataset's shape after that op. A batch may be sent again (its results
- * are replaced); hdf5a_batch_clear empties it. */
+ * are replaced); hdf5a_batch_clear empties it. A batch applies to one file:
+ * the connection's (hdf5a_set_file); its ops may not name another. */
 typedef struct hdf5a_batch hdf5a_batch;
 HDF5A_API hdf5a_batch *hdf5a_batch_new(void);
 HDF5A_API void hdf5a_batch_free(hdf5a_batch *b);
