@@ -2182,6 +2182,27 @@ static void test_files(void)
                   l->entries[0].shape[0] > 0);
         }
         hdf5a_listing_free(l);
+        /* a batch goes to the connection's file; an op naming another is refused */
+        CHECK_RC(c, hdf5a_set_file(c, "two.h5"), 0);
+        hdf5a_batch *b = hdf5a_batch_new();
+        CHECK(b != NULL);
+        long failed = 99;
+        CHECK(hdf5a_batch_create_group(b, "/bg") == 0);
+        CHECK_RC(c, hdf5a_batch_send(c, b, &failed), 0);
+        CHECK(failed == -1);
+        hdf5a_batch_clear(b);
+        static const uint8_t other[] = {0x82, 0xa2, 'o', 'p', 0xa4, 'p', 'i', 'n', 'g', 0xa4, 'f',
+                                        'i', 'l', 'e', 0xaa, 's', 'u', 'b', '/', 'o', 'n', 'e',
+                                        '.', 'h', '5'};
+        CHECK(hdf5a_batch_create_group(b, "/bg2") == 0);
+        CHECK(hdf5a_batch_add_raw(b, other, sizeof other) == 0);
+        CHECK_RC(c, hdf5a_batch_send(c, b, &failed), HDF5A_EBAD_REQUEST);
+        CHECK(failed == 1 && strstr(hdf5a_errstr(c), "not the batch's file") != NULL);
+        hdf5a_batch_free(b);
+        CHECK_RC(c, hdf5a_exists(c, "/bg", &ex), 0);
+        CHECK(ex == 1);
+        CHECK_RC(c, hdf5a_exists(c, "/bg2", &ex), 0);
+        CHECK(ex == 0);
         hdf5a_close(c);
     }
     hdf5a_poll p;
