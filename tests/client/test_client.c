@@ -2374,6 +2374,10 @@ static void test_reconnect_and_batch(void)
     }
     hdf5a_batch_free(b);
     CHECK(strcmp(hdf5a_strerror(HDF5A_ESEQ_TOO_OLD), "SEQ_TOO_OLD") == 0);
+    /* both branches' codes: SEQ_TOO_OLD landed first, WRONG_NODE after it */
+    CHECK(HDF5A_ESEQ_TOO_OLD == -20 && HDF5A_EWRONG_NODE == -21 &&
+          HDF5A_ELAST_SERVER == HDF5A_EWRONG_NODE);
+    CHECK(strcmp(hdf5a_strerror(HDF5A_EWRONG_NODE), "WRONG_NODE") == 0);
     hdf5a_close(c);
     server_stop(&s);
 }
