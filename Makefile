@@ -269,6 +269,7 @@ bench: deps
 	$(MAKE) $(SERVER) $(BENCH)
 	$(BENCH) --server $(SERVER) $(BENCH_ARGS)
 	$(PY) bench/bench_python.py --server $(SERVER) $(filter --quick,$(BENCH_ARGS))
+	$(PY) bench/bench_cluster.py --server $(SERVER) $(filter --quick,$(BENCH_ARGS))
 
 # ---- fuzzing (fuzz/): libFuzzer targets, built with clang into build/fuzz/ ----
 # `make fuzz FUZZ_SECONDS=60` builds them and runs each for that long, seeded

@@ -60,7 +60,9 @@ enum {
     HDF5A_ENO_SPACE = -19,          /* the server's disk is full: the change was not applied */
     HDF5A_ESEQ_TOO_OLD = -20,       /* a resent request is older than the server remembers:
                                        it may have been applied; it was not applied again */
-    HDF5A_ELAST_SERVER = HDF5A_ESEQ_TOO_OLD, /* codes -1 .. this one come from the server */
+    HDF5A_EWRONG_NODE = -21,        /* [cluster]: another node owns the file (its address is in
+                                       the message); nothing was applied */
+    HDF5A_ELAST_SERVER = HDF5A_EWRONG_NODE, /* codes -1 .. this one come from the server */
     HDF5A_EIO = -100,      /* connect/send/receive failed; the connection is unusable */
     HDF5A_ETIMEOUT = -101, /* no answer in time; the connection is unusable */
     HDF5A_ECLOSED = -102,  /* the connection closed (or was freed) before the reply */
@@ -380,6 +382,18 @@ HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d);
 /* Barrier: returns once everything the server applied so far is durable at
  * level (FLUSH or FSYNC, else HDF5A_EINVAL). */
 HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level);
+/* The file under the server's data_root every later request is for
+ * (copied; NULL: the server's default file). HDF5A_ENOMEM or 0. */
+HDF5A_API int hdf5a_set_file(hdf5a_client *c, const char *file);
+/* [cluster] (docs/protocol.md section 4b): the index among nodes[0..n-1]
+ * ("HOST:PORT" as the config's nodes list writes them) of the node that
+ * serves file -- connect there; a server that does not own the file answers
+ * HDF5A_EWRONG_NODE. -1 when n is 0. */
+HDF5A_API int hdf5a_cluster_owner(const char *const *nodes, int n, const char *file);
+/* The files under the server's data_root (docs/protocol.md, list_files):
+ * each entry's name is the file's name relative to the root, kind "file",
+ * and shape[0] (ndim 1) its size in bytes. Free with hdf5a_listing_free. */
+HDF5A_API int hdf5a_list_files(hdf5a_client *c, hdf5a_listing **out);
 
 HDF5A_API int hdf5a_ping(hdf5a_client *c);
 HDF5A_API int hdf5a_create_group(hdf5a_client *c, const char *path);
@@ -459,7 +473,8 @@ HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest);
  * success hdf5a_batch_result_shape gives, for the ops whose function
  * returns a shape or a length (write, append, insert, resize), the
  * dataset's shape after that op. A batch may be sent again (its results
- * are replaced); hdf5a_batch_clear empties it. */
+ * are replaced); hdf5a_batch_clear empties it. A batch applies to one file:
+ * the connection's (hdf5a_set_file); its ops may not name another. */
 typedef struct hdf5a_batch hdf5a_batch;
 HDF5A_API hdf5a_batch *hdf5a_batch_new(void);
 HDF5A_API void hdf5a_batch_free(hdf5a_batch *b);
@@ -647,6 +662,8 @@ HDF5A_API void hdf5a_async_free(hdf5a_async *ac);
 HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata);
 /* As hdf5a_set_durability / hdf5a_sync for the async context. */
 HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d);
+/* As hdf5a_set_file, for every later request of ac. */
+HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file);
 HDF5A_API int hdf5a_async_sync(hdf5a_async *ac, hdf5a_durability level, hdf5a_callback *cb,
                                void *privdata);
 HDF5A_API int hdf5a_async_create_group(hdf5a_async *ac, const char *path, hdf5a_callback *cb,

@@ -22,6 +22,7 @@ from typing import (
 )
 
 from . import codec, ops
+from .cluster import Routing
 from .config import load_settings, resolve_token
 from .errors import (
     BadReplyError,
@@ -45,7 +46,7 @@ Shape = Tuple[int, ...]
 SSLArg = Union[None, bool, str, "os.PathLike[str]", _ssl.SSLContext]
 
 
-class HDF5Client(Reconnecting):
+class HDF5Client(Reconnecting, Routing):
     """An asyncio client of one hdf5-async server.
 
     ``HDF5Client()`` reads host and port from ``./config.ini`` (the [client]
@@ -90,10 +91,21 @@ class HDF5Client(Reconnecting):
         token: Optional[str] = None,
         ssl: SSLArg = None,
         read_only: bool = False,
+        file: Optional[str] = None,
         reconnect: bool = False,
         reconnect_timeout: float = 60.0,
     ) -> None:
         settings = load_settings(host, port, config)
+        #: the file under the server's data_root every call is for (None:
+        #: the server's default file); each call may name another (file=)
+        self.file: Optional[str] = file
+        #: [cluster] nodes from the config: each call goes to its file's owner
+        self.nodes: List[str] = list(settings.nodes)
+        # other nodes' connections, by "HOST:PORT" (made on first use)
+        self._peers: Dict[str, "HDF5Client"] = {}
+        self._peer_kw = dict(timeout=timeout, durability=durability, token=token, ssl=ssl,
+                             read_only=read_only, reconnect=reconnect,
+                             reconnect_timeout=reconnect_timeout)
         self.durability = _durability_arg(durability)
         self.host: str = settings.host
         self.port: int = settings.port
@@ -188,6 +200,9 @@ class HDF5Client(Reconnecting):
         task, self._reconnecting = self._reconnecting, None
         if task is not None:
             task.cancel()
+        peers, self._peers = list(self._peers.values()), {}
+        for peer in peers:  # [cluster]: the other nodes' connections
+            await peer.close()
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None:
             self._fail_pending(ConnectionClosedError("connection closed by the client"))
@@ -283,10 +298,17 @@ class HDF5Client(Reconnecting):
             raise ConnectionClosedError("not connected: call connect() first")
 
     async def _call(self, op: str, path: Optional[str] = None, durability: Optional[str] = None,
-                    **args: Any) -> Any:
+                    _local: bool = False, **args: Any) -> Any:
         """One operation, with the client's policies: read-only clients
         refuse changes, and changes carry the client's durability."""
         changes = _changes_file(op)
+        file = args.pop("file", None)
+        if file is None:
+            file = self.file
+        if file is not None:
+            args["file"] = file
+        if file is not None and not _local:
+            return await self._routed(op, path, durability, file, args)
         if changes and self.read_only:
             raise ReadOnlyError("%s: the client is read-only (opened with mode 'r')" % op)
         durability = _durability_arg(durability)
@@ -404,18 +426,22 @@ class HDF5Client(Reconnecting):
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
         await self._call("ping", durability=durability)
 
-    async def compact(self, *, durability: Optional[str] = None) -> Dict[str, int]:
+    async def compact(
+        self, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> Dict[str, int]:
         """Copy everything live into a fresh file put in the served file's
         place (the online h5repack: space freed by deletes and rewrites
         comes back to the disk). Needs the admin role when the server has
         tokens; the server does nothing else meanwhile. Returns the file's
         size before and after: {"before": bytes, "after": bytes}."""
-        return await self._call("compact", durability=durability)
+        return await self._call("compact", durability=durability, file=file)
 
-    async def create_group(self, path: str, *, durability: Optional[str] = None) -> None:
+    async def create_group(
+        self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Create the group at path and any missing parents (no-op if it
         exists)."""
-        await self._call("create_group", path, durability=durability)
+        await self._call("create_group", path, durability=durability, file=file)
 
     async def write(
         self,
@@ -425,6 +451,7 @@ class HDF5Client(Reconnecting):
         compression_opts: Optional[int] = None,
         *,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Write data (scalar, list or numpy array) to the dataset at path,
         replacing what is there. compression: None = the server's default,
@@ -444,13 +471,16 @@ class HDF5Client(Reconnecting):
             compression=compression,
             compression_opts=compression_opts,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
     #: the protocol's "update" is another name of "write"
     update = write
 
-    async def read(self, path: str, selection: Any = None) -> Any:
+    async def read(
+        self, path: str, selection: Any = None, *, file: Optional[str] = None
+    ) -> Any:
         """Read the dataset at path: a numpy array, a numpy scalar for
         scalar datasets, str/bytes for variable-length string scalars and a
         numpy object array of str/bytes for variable-length string arrays.
@@ -465,13 +495,13 @@ class HDF5Client(Reconnecting):
         elements are read and sent. None/np.newaxis, lists, arrays and
         booleans raise IndexError before anything is sent."""
         sel = None if selection is None else codec.selection_arg(selection)
-        res = await self._call("read", path, selection=sel)
+        res = await self._call("read", path, selection=sel, file=file)
         if isinstance(res, list):
             return codec.strings_to_array(res)
         return codec.decode_value(res)
 
     async def write_slice(
-        self, path: str, selection: Any, data: Any, *, durability: Optional[str] = None
+        self, path: str, selection: Any, data: Any, *, durability: Optional[str] = None, file: Optional[str] = None
     ) -> Shape:
         """Write data into a selection of the existing dataset at path:
         ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
@@ -490,6 +520,7 @@ class HDF5Client(Reconnecting):
             selection=codec.selection_arg(selection),
             data=data,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
@@ -507,6 +538,7 @@ class HDF5Client(Reconnecting):
         shuffle: bool = False,
         exist_ok: bool = False,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Create an empty dataset (parents too) as h5py's create_dataset
         does, without writing data: reads give the fill value.
@@ -539,6 +571,7 @@ class HDF5Client(Reconnecting):
             shuffle=True if shuffle else None,
             exist_ok=True if exist_ok else None,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
@@ -549,6 +582,7 @@ class HDF5Client(Reconnecting):
         axis: Optional[int] = None,
         *,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Resize a chunked dataset within its maxshape, as h5py's
         Dataset.resize: ``resize(path, (20, 3))``, or ``resize(path, 20,
@@ -557,13 +591,16 @@ class HDF5Client(Reconnecting):
         OutOfRangeError past maxshape or for a dataset that is not chunked.
         Returns the new shape."""
         if axis is None:
-            res = await self._call("resize", path, shape=codec.shape_arg(shape), durability=durability)
+            res = await self._call(
+                "resize", path, shape=codec.shape_arg(shape), durability=durability, file=file
+            )
         else:
             if isinstance(shape, (tuple, list)):
                 raise TypeError("with axis, shape is that axis' new size: an int")
             size = codec.shape_arg(shape)[0]
             res = await self._call(
-                "resize", path, shape=size, axis=codec.index_arg(axis), durability=durability
+                "resize", path, shape=size, axis=codec.index_arg(axis), durability=durability,
+                file=file,
             )
         return _shape(res)
 
@@ -575,6 +612,7 @@ class HDF5Client(Reconnecting):
         compression_opts: Optional[int] = None,
         *,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Append rows along axis 0 (creating a resizable dataset if
         missing; compression applies only then). Returns the new shape."""
@@ -585,6 +623,7 @@ class HDF5Client(Reconnecting):
             compression=compression,
             compression_opts=compression_opts,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
@@ -597,6 +636,7 @@ class HDF5Client(Reconnecting):
         compression_opts: Optional[int] = None,
         *,
         durability: Optional[str] = None,
+        file: Optional[str] = None,
     ) -> Shape:
         """Insert rows before row `index` (negative counts from the end) of
         an existing dataset. Returns the new shape."""
@@ -609,56 +649,71 @@ class HDF5Client(Reconnecting):
             compression=compression,
             compression_opts=compression_opts,
             durability=durability,
+            file=file,
         )
         return _shape(res)
 
-    async def delete(self, path: str, *, durability: Optional[str] = None) -> None:
+    async def delete(
+        self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Delete the group (recursively) or dataset at path, or the link
         at path when it is a soft or external link (dangling or not)."""
-        await self._call("delete", path, durability=durability)
+        await self._call("delete", path, durability=durability, file=file)
 
     # ------------------------------------------------------ attributes
 
     async def set_attr(
-        self, path: str, name: str, value: Any, *, durability: Optional[str] = None
+        self, path: str, name: str, value: Any, *, durability: Optional[str] = None, file: Optional[str] = None
     ) -> None:
         """Set attribute `name` of the group or dataset at path to value
         (anything write() takes; stored as h5py stores the same value in
         ``obj.attrs[name]``), replacing an attribute of that name."""
         if not isinstance(name, str):
             raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
-        await self._call("set_attr", path, name=name, data=value, durability=durability)
+        await self._call(
+            "set_attr", path, name=name, data=value, durability=durability, file=file
+        )
 
-    async def get_attr(self, path: str, name: str) -> Any:
+    async def get_attr(
+        self, path: str, name: str, *, file: Optional[str] = None
+    ) -> Any:
         """The value of attribute `name` of the object at path, as read()
         returns values (numpy array or scalar, str/bytes, object array of
         strings)."""
-        res = await self._call("get_attr", path, name=name)
+        res = await self._call("get_attr", path, name=name, file=file)
         if isinstance(res, list):
             return codec.strings_to_array(res)
         return codec.decode_value(res)
 
-    async def list_attrs(self, path: str) -> List[Dict[str, Any]]:
+    async def list_attrs(
+        self, path: str, *, file: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
         """The attributes of the object at path, in name order: a list of
         dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
         shape and dtype)."""
-        res = await self._call("list_attrs", path)
+        res = await self._call("list_attrs", path, file=file)
         return [_describe(a) for a in res]
 
-    async def attrs(self, path: str) -> Dict[str, Any]:
+    async def attrs(
+        self, path: str, *, file: Optional[str] = None
+    ) -> Dict[str, Any]:
         """Every attribute of the object at path as a dict name -> value
         (one list_attrs, then the get_attr calls pipelined)."""
-        names = [a["name"] for a in await self.list_attrs(path)]
+        names = [a["name"] for a in await self.list_attrs(path, file=file)]
         values = await asyncio.gather(*(self.get_attr(path, n) for n in names))
         return dict(zip(names, values))
 
-    async def delete_attr(self, path: str, name: str, *, durability: Optional[str] = None) -> None:
+    async def delete_attr(
+        self, path: str, name: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Delete attribute `name` of the object at path."""
-        await self._call("delete_attr", path, name=name, durability=durability)
+        await self._call("delete_attr", path, name=name, durability=durability, file=file)
 
     # ------------------------------------------------ listing, inspection
 
-    async def list(self, path: str = "/") -> List[Dict[str, Any]]:
+    async def list(
+        self, path: str = "/", *, file: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
         """The members of the group at path, in name order: a list of dicts
         with "name" and "kind" ("group", "dataset", "datatype", "soft_link",
         "external_link", "user_link"); datasets also have "shape",
@@ -668,14 +723,14 @@ class HDF5Client(Reconnecting):
         out = []
         after = None
         while True:
-            res = await self._call("list", path, after=after)
+            res = await self._call("list", path, after=after, file=file)
             out.extend(_describe(e) for e in res["entries"])
             after = res["next"]
             if after is None:
                 return out
 
     async def walk(
-        self, path: str = "/", max_depth: Optional[int] = None, page_size: Optional[int] = None
+        self, path: str = "/", max_depth: Optional[int] = None, page_size: Optional[int] = None, *, file: Optional[str] = None
     ) -> AsyncIterator[Dict[str, Any]]:
         """Every link below the group at path, depth first, members in name
         order, each group's contents right after it (as ``h5ls -r``): an
@@ -686,14 +741,18 @@ class HDF5Client(Reconnecting):
         iteration goes, so a huge file never has to fit in one reply."""
         after = None
         while True:
-            res = await self._call("walk", path, after=after, max_depth=max_depth, limit=page_size)
+            res = await self._call(
+                "walk", path, after=after, max_depth=max_depth, limit=page_size, file=file
+            )
             for e in res["entries"]:
                 yield _describe(e)
             after = res["next"]
             if after is None:
                 return
 
-    async def info(self, path: str) -> Dict[str, Any]:
+    async def info(
+        self, path: str, *, file: Optional[str] = None
+    ) -> Dict[str, Any]:
         """What the object at path is. A dataset: a dict with "kind":
         "dataset", "shape" and "maxshape" (tuples as h5py gives them: None
         for an unlimited axis; both None for an empty dataset), "dtype" (a
@@ -708,26 +767,68 @@ class HDF5Client(Reconnecting):
         cd_values), "fillvalue", "storage_size" (bytes allocated in the
         file) and "nattrs". A group: "kind": "group", "members", "nattrs".
         Links in the path are followed."""
-        return _describe(await self._call("info", path))
+        return _describe(await self._call("info", path, file=file))
 
-    async def exists(self, path: str) -> bool:
+    async def exists(
+        self, path: str, *, file: Optional[str] = None
+    ) -> bool:
         """True when path leads to an object (links followed): False for a
         missing path, a dangling link, or a path through a dataset -- as
         h5py's ``path in file``."""
-        return bool(await self._call("exists", path))
+        return bool(await self._call("exists", path, file=file))
 
     # ------------------------------------------------------------ links
 
-    async def create_link(self, path: str, target: str, *, durability: Optional[str] = None) -> None:
+    async def create_link(
+        self, path: str, target: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Create a soft link at path pointing at target (absolute, or
         relative to the link's group; it need not exist), creating missing
         parent groups."""
-        await self._call("create_link", path, target=target, durability=durability)
+        await self._call("create_link", path, target=target, durability=durability, file=file)
 
-    async def move(self, path: str, dest: str, *, durability: Optional[str] = None) -> None:
+    async def move(
+        self, path: str, dest: str, *, durability: Optional[str] = None, file: Optional[str] = None
+    ) -> None:
         """Move (rename) the object or link at path to dest, creating
         missing parent groups of dest. dest must not exist."""
-        await self._call("move", path, dest=dest, durability=durability)
+        await self._call("move", path, dest=dest, durability=durability, file=file)
+
+    # ------------------------------------------------ many files (data_root)
+
+    async def list_files(self) -> List[Dict[str, Any]]:
+        """The files under the server's data_root: a list of {"name", "size"}
+        in name order (a server without data_root lists its one file)."""
+        res = await self._call("list_files")
+        return [dict(f) for f in res["files"]]
+
+    async def create_virtual(
+        self,
+        path: str,
+        sources: Sequence[Any],
+        layout: str = "stack",
+        *,
+        durability: Optional[str] = None,
+        file: Optional[str] = None,
+    ) -> Shape:
+        """A virtual dataset at path over datasets of files under the same
+        data_root. sources: (file, path) pairs or {"file", "path"} dicts
+        (file None: this call's file); layout "stack" (a new first axis, one
+        slot per source) or "concat" (along axis 0). One source whose file
+        holds "%b" (e.g. "run_%b.h5") makes an unlimited dataset over the
+        files with 0, 1, 2, ... in its place, as many as exist when it is
+        read. Returns the shape."""
+        srcs = []
+        for src in sources:
+            if isinstance(src, dict):
+                srcs.append({k: v for k, v in src.items() if v is not None})
+            else:
+                f, p = src
+                srcs.append({"path": p} if f is None else {"file": f, "path": p})
+        res = await self._call(
+            "create_virtual", path, sources=srcs, layout=layout, durability=durability, file=file
+        )
+        return _shape(res)
 
 
 _DURABILITY = ("none", "flush", "fsync")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 __all__ = [
     "ClientSettings",
@@ -32,7 +32,7 @@ _FALSE = ("0", "false", "no", "off")
 
 
 class ClientSettings:
-    __slots__ = ("host", "port", "debug", "config_path", "token_file")
+    __slots__ = ("host", "port", "debug", "config_path", "token_file", "nodes")
 
     def __init__(
         self,
@@ -47,6 +47,8 @@ class ClientSettings:
         self.debug = debug
         self.config_path = config_path
         self.token_file = token_file
+        #: [cluster] nodes ("HOST:PORT" strings, as the config writes them)
+        self.nodes: List[str] = []
 
     def __repr__(self) -> str:
         return "ClientSettings(host=%r, port=%r, debug=%r, config_path=%r, token_file=%r)" % (
@@ -112,6 +114,7 @@ def load_settings(
         path = DEFAULT_CONFIG
     cfg_host = cfg_port = token_file = None
     debug = False
+    nodes: List[str] = []
     if path is not None:
         path = os.fspath(path)
         parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
@@ -127,17 +130,39 @@ def load_settings(
                 cfg_port = _port(sec["port"], "%s [%s] port" % (path, section))
             if "debug" in sec and _bool(sec["debug"], "%s [%s] debug" % (path, section)):
                 debug = True
+        if parser.has_section("cluster") and parser["cluster"].get("nodes", "").strip():
+            nodes = parse_nodes(parser["cluster"]["nodes"], "%s [cluster] nodes" % path)
         if parser.has_section("client") and parser["client"].get("token_file", "").strip():
             token_file = os.path.join(
                 os.path.dirname(os.path.abspath(path)), parser["client"]["token_file"].strip()
             )
+    if host is None and port is None and nodes and cfg_port is None:
+        host, _, p = nodes[0].rpartition(":")  # a cluster-only config: its first node
+        host, port = host.strip("[]"), int(p)
     if host is None:
         host = _client_host(cfg_host) if cfg_host is not None else DEFAULT_HOST
     if port is None:
         port = cfg_port if cfg_port is not None else DEFAULT_PORT
     else:
         port = _port(port, "port")
-    return ClientSettings(host, port, debug, path, token_file)
+    settings = ClientSettings(host, port, debug, path, token_file)
+    settings.nodes = nodes
+    return settings
+
+
+def parse_nodes(value: str, where: str = "nodes") -> List[str]:
+    """``HOST:PORT, HOST:PORT, ...`` as the server reads [cluster] nodes:
+    each entry stripped of blanks, kept as written (the hash uses it)."""
+    out: List[str] = []
+    for entry in value.split(","):
+        entry = entry.strip()
+        host, _, port = entry.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535 or " " in entry:
+            raise ValueError("%s: %r is not HOST:PORT" % (where, entry))
+        if entry in out:
+            raise ValueError("%s: %r is listed twice" % (where, entry))
+        out.append(entry)
+    return out
 
 
 def resolve_token(token: Optional[str], settings: ClientSettings) -> Optional[str]:

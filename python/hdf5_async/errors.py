@@ -238,6 +238,17 @@ class SeqTooOldError(HDF5AsyncError, RuntimeError):
     code = "SEQ_TOO_OLD"
 
 
+class WrongNodeError(HDF5AsyncError, ConnectionError):
+    """[cluster]: another node owns the file; nothing was applied. ``node``
+    is the owner's "HOST:PORT" (the client follows it by itself)."""
+
+    code = "WRONG_NODE"
+
+    @property
+    def node(self) -> Optional[str]:
+        return getattr(self, "_node", None)
+
+
 # ---------------------------------------------------------------- helpers
 
 _FLAVOURS: Dict[Tuple[type, type], type] = {}
@@ -290,6 +301,9 @@ def error_from_reply(error: Any) -> HDF5AsyncError:
     message = str(_text(error.get("message", "")))
     cls = ERROR_CLASSES.get(code)
     exc = HDF5AsyncError(message, code=code) if cls is None else cls(message)
+    node = _text(error.get("node"))
+    if isinstance(node, str):
+        exc._node = node  # type: ignore[attr-defined]  # WRONG_NODE: the owner's address
     if isinstance(error.get("index"), int):
         exc.index = error["index"]  # type: ignore[attr-defined]  # the failing op of a batch
     return exc

@@ -386,9 +386,10 @@ class File(Group):
             f["entry/data"] = np.arange(100.0)
             print(f["entry/data"][10:20])
 
-    ``name`` must be None (a server serves one file). ``mode``: "r" (every
-    change refused before it is sent), "r+" or "a" (read and write; the file
-    always exists). ``server``: "HOST:PORT", "HOST" or None (config.ini's
+    ``name``: a file under the server's ``data_root``, relative to it
+    (``File("run_0001.h5", server=...)``; created by the first change), or
+    None for the server's default file. ``mode``: "r" (every change refused
+    before it is sent), "r+" or "a" (read and write). ``server``: "HOST:PORT", "HOST" or None (config.ini's
     address, as HDF5Client finds it); ``config``, ``token``, ``ssl``,
     ``timeout``: as HDF5Client's. Blocking calls run on one background
     event-loop thread, so File works inside Jupyter and from many threads.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import operator
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
@@ -89,10 +90,15 @@ _MODES = {"r": "r", "r+": "r+", "a": "r+"}
 def _client_for(name: Any, mode: str, server: Optional[str], config: Any, token: Optional[str],
                 ssl: SSLArg, timeout: Optional[float]) -> Tuple[HDF5Client, str]:
     if name is not None:
-        raise ValueError(
-            "name must be None: a server serves one file (serving several, chosen by name, "
-            "is not supported yet)"
-        )
+        name = os.fspath(name)
+        if isinstance(name, bytes):
+            name = name.decode()
+        if not name or name.startswith("/"):
+            raise ValueError(
+                "name must be a file under the server's data_root, relative to it "
+                "(run_0001.h5, 2026/run_0002.h5), or None for the server's default file; "
+                "not %r" % (name,)
+            )
     if mode in ("w", "w-", "x"):
         raise ValueError(
             "mode %r would create or truncate the file: the server's file always exists and "
@@ -102,7 +108,7 @@ def _client_for(name: Any, mode: str, server: Optional[str], config: Any, token:
         raise ValueError("Invalid mode; must be one of r, r+, a (got %r)" % (mode,))
     host, port = _parse_server(server)
     client = HDF5Client(host, port, config, timeout=timeout, token=token, ssl=ssl,
-                        read_only=mode == "r")
+                        read_only=mode == "r", file=name)
     return client, _MODES[mode]
 
 
@@ -849,6 +855,8 @@ class AsyncFile(AsyncGroup):
     @property
     def filename(self) -> str:
         c = self._state.client
+        if c.file is not None:
+            return "hdf5-async://%s:%s/%s" % (c.host, c.port, c.file)
         return "hdf5-async://%s:%s" % (c.host, c.port)
 
     @property

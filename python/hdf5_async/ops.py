@@ -44,6 +44,8 @@ OPS: Dict[str, Op] = {
     "compact": Op(changes=True, perm="admin", batch=False),
     # each op inside a batch is checked with its own role
     "batch": Op(changes=True, perm="read", batch=False),
+    "list_files": Op(changes=False, perm="read", batch=False),
+    "create_virtual": Op(changes=True, perm="write", batch=True),
 }
 
 # other spellings the server accepts: alias -> op

@@ -32,14 +32,19 @@ class Reconnecting:
     """The reconnect loop of HDF5Client (which provides the attributes),
     and its batch()."""
 
-    def batch(self) -> "Batch":
+    def batch(self, *, file: Optional[str] = None) -> "Batch":
         """``async with client.batch() as b:`` queues ops (``b.append(...)``,
         ``b.write(...)``, ...; the client's methods with the same arguments)
         and sends them on exit as one ``batch`` request: applied in order,
         all or nothing (the failing op's error is raised, with ``.index``,
         and nothing of the batch is applied). The results, one per op, are
-        then on ``b.results``. Nothing is sent when the block raises."""
-        return Batch(self)
+        then on ``b.results``. Nothing is sent when the block raises.
+
+        A batch applies to one file: ``file`` (default: the client's
+        ``file``), and goes to that file's node; an op naming another file
+        is refused (BAD_REQUEST with its ``.index``): atomicity across files,
+        each with its own log, is not possible."""
+        return Batch(self, file)
 
     def _start_reconnect(self, exc: Optional[BaseException]) -> None:
         log.debug("connection to %s:%s lost (%s): reconnecting", self.host, self.port, exc)
@@ -126,8 +131,9 @@ class Reconnecting:
 class Batch:
     """Ops queued for one ``batch`` request (HDF5Client.batch())."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, file: Optional[str] = None) -> None:
         self._client = client
+        self._file = file
         self._ops: List[bytes] = []
         #: the results, one per op, once the batch was applied
         self.results: Optional[List[Any]] = None
@@ -141,7 +147,8 @@ class Batch:
         ops = self._ops
         self._ops = []
         packed = codec._Packed(_array_header(len(ops)) + b"".join(ops))
-        res = await self._client._call("batch", None, ops=packed)
+        kw = {} if self._file is None else {"file": self._file}
+        res = await self._client._call("batch", None, ops=packed, **kw)
         self.results = [codec.decode_value(r) for r in res]
 
     def __len__(self) -> int:

@@ -33,6 +33,7 @@ typedef struct cli_args {
     int port;                    /* -1: not given */
     int timeout_ms;              /* -1: not given */
     hdf5a_durability durability; /* DEFAULT: not given */
+    const char *file;            /* --file: a file under the server's data_root; NULL: its default */
     int help, version;
     /* command options */
     const char *output, *compression, *npy, *slice, *shape, *dtype, *maxshape, *chunks, *fill,
@@ -95,6 +96,7 @@ int cmd_attr(hdf5a_client *c, const cli_args *a);
 int cmd_ln(hdf5a_client *c, const cli_args *a);
 int cmd_mv(hdf5a_client *c, const cli_args *a);
 int cmd_compact(hdf5a_client *c, const cli_args *a);
+int cmd_ls_files(hdf5a_client *c, const cli_args *a);
 /* cmd_batch.c: requests from a file, one JSON object a line, as one batch */
 int prepare_batch(cli_args *a);
 int cmd_batch(hdf5a_client *c, const cli_args *a);

@@ -500,6 +500,19 @@ int cmd_attr(hdf5a_client *c, const cli_args *a)
     return rc ? cli_lib_error(c, rc, 0) : EXIT_OK;
 }
 
+int cmd_ls_files(hdf5a_client *c, const cli_args *a)
+{
+    (void)a;
+    hdf5a_listing *l = NULL;
+    int rc = hdf5a_list_files(c, &l);
+    if (rc) return cli_lib_error(c, rc, 0);
+    for (size_t i = 0; i < l->count; i++)
+        printf("%-40s %12llu\n", l->entries[i].name,
+               (unsigned long long)(l->entries[i].ndim == 1 ? l->entries[i].shape[0] : 0));
+    hdf5a_listing_free(l);
+    return EXIT_OK;
+}
+
 int cmd_compact(hdf5a_client *c, const cli_args *a)
 {
     (void)a;

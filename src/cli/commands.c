@@ -9,7 +9,8 @@
 static const char MAIN_HELP[] =
     "Usage: " PROG " [OPTIONS] COMMAND [ARGS...]\n"
     "\n"
-    "Command-line client of the hdf5-async server, which owns one HDF5 file.\n"
+    "Command-line client of the hdf5-async server, which owns one HDF5 file, or\n"
+    "every file under its data_root (choose one with --file).\n"
     "\n"
     "Commands:\n"
     "  ping                    check that the server answers (prints \"pong\" and the\n"
@@ -30,6 +31,7 @@ static const char MAIN_HELP[] =
     "  ln -s TARGET PATH       create a soft link at PATH pointing at TARGET\n"
     "  mv PATH DEST            move (rename) a dataset, group or link\n"
     "  compact                 repack the served file, giving freed space back (admin)\n"
+    "  ls-files                the files under the server's data_root, with their sizes\n"
     "  batch [FILE]            send the requests in FILE (one JSON object a line;\n"
     "                          default: standard input) as one batch: all or nothing\n"
     "  token NAME ROLE [PREFIX ...]\n"
@@ -53,6 +55,9 @@ static const char MAIN_HELP[] =
     "                   system's CAs\n"
     "  --tls-ca FILE    speak TLS, verifying the server's certificate with the CAs\n"
     "                   in FILE (PEM)\n"
+    "  --file NAME      the file under the server's data_root to work on, relative\n"
+    "                   to it (run_0001.h5, 2026/run_0002.h5); default: the server's\n"
+    "                   default file\n"
     "  --reconnect      when the connection is lost, connect again (for up to 60 s)\n"
     "                   and resend the request; the server applies it at most once\n"
     "  -h, --help       show this help\n"
@@ -79,7 +84,7 @@ static const char MAIN_HELP[] =
 /* What every command that talks to a server takes. */
 #define CONNECT_OPTIONS                                                                         \
     "Options: --host, --port, --config, --timeout, --durability, --token-file, --tls,\n"      \
-    "--tls-ca, --reconnect (see '" PROG " --help').\n"
+    "--tls-ca, --file, --reconnect (see '" PROG " --help').\n"
 
 static const char PING_HELP[] =
     "Usage: " PROG " [OPTIONS] ping\n"
@@ -311,6 +316,16 @@ static const char MV_HELP[] =
     "Exit status: 0 ok, 1 server error (NOT_FOUND, EXISTS, ...), 2 usage,\n"
     "3 connection/timeout.\n";
 
+static const char LS_FILES_HELP[] =
+    "Usage: " PROG " [OPTIONS] ls-files\n"
+    "\n"
+    "List the files under the server's data_root: one line each, the name relative\n"
+    "to the root and the size in bytes (a server without data_root lists its one\n"
+    "file).\n"
+    "\n"
+    CONNECT_OPTIONS
+    "Exit status: 0 ok, 1 server error, 2 usage, 3 connection/timeout.\n";
+
 static const char COMPACT_HELP[] =
     "Usage: " PROG " [OPTIONS] compact\n"
     "\n"
@@ -395,6 +410,7 @@ static const cli_command COMMANDS[] = {
     {.name = "mv", .help = MV_HELP, .npos = 2, .maxpos = 2, .posnames = {"PATH", "DEST"},
      .run = cmd_mv},
     {.name = "compact", .help = COMPACT_HELP, .run = cmd_compact},
+    {.name = "ls-files", .help = LS_FILES_HELP, .run = cmd_ls_files},
     {.name = "batch", .help = BATCH_HELP, .maxpos = 1, .prepare = prepare_batch,
      .run = cmd_batch},
     {.name = "token", .help = TOKEN_HELP, .npos = 2, .maxpos = CLI_MAX_POS,

@@ -33,7 +33,28 @@ struct ctx {
     /* [client] only: the values as written */
     char token_file[4096], tls_ca_file[4096];
     int long_value; /* the line of a value too long for those, else 0 */
+    cli_target *out; /* [cluster] nodes go straight there */
+    int bad_nodes;   /* the line of a malformed nodes list, else 0 */
 };
+
+/* [cluster] nodes = HOST:PORT, ... (as the server reads it) */
+static void keep_nodes(struct ctx *c, const char *value)
+{
+    c->out->nnodes = 0;
+    for (const char *p = value; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t')) p++, n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        if (!n || n >= sizeof c->out->nodes[0] || c->out->nnodes == CLI_MAX_NODES) {
+            c->bad_nodes = c->rd->line;
+            return;
+        }
+        snprintf(c->out->nodes[c->out->nnodes++], sizeof c->out->nodes[0], "%.*s", (int)n, p);
+        if (!comma) break;
+        p = comma + 1;
+    }
+}
 
 static void keep(struct ctx *c, char *dst, size_t n, const char *value)
 {
@@ -44,6 +65,10 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 {
     struct ctx *c = user;
     int which;
+    if (strcmp(section, "cluster") == 0 && strcasecmp(name, "nodes") == 0) {
+        keep_nodes(c, value);
+        return 1;
+    }
     if (strcmp(section, "server") == 0) which = 0;
     else if (strcmp(section, "client") == 0) which = 1;
     else return 1;
@@ -85,6 +110,7 @@ int cli_resolve_target(const char *path, const char *flag_host, int flag_port, c
     memset(&c, 0, sizeof c);
     memset(out, 0, sizeof *out);
     c.rd = &rd;
+    c.out = out;
     const char *cfg = path;
     FILE *f = NULL;
     if (!cfg) {
@@ -118,6 +144,11 @@ int cli_resolve_target(const char *path, const char *flag_host, int flag_port, c
         }
         if (rc < 0) {
             snprintf(err, errlen, "%s: cannot parse", cfg);
+            return -1;
+        }
+        if (c.bad_nodes) {
+            snprintf(err, errlen, "%s:%d: [cluster] nodes: give HOST:PORT, HOST:PORT, ...", cfg,
+                     c.bad_nodes);
             return -1;
         }
         if (c.long_value) {
@@ -156,6 +187,17 @@ int cli_resolve_target(const char *path, const char *flag_host, int flag_port, c
             return -1;
         } else {
             out->port = c.port[w];
+        }
+    }
+    /* a config with [cluster] nodes and no port: its first node (as the
+     * Python client); --file then picks the file's owner (main.c) */
+    if (!flag_host && flag_port < 0 && !c.port_line[0] && !c.port_line[1] && out->nnodes) {
+        const char *colon = strrchr(out->nodes[0], ':');
+        int port = colon ? cli_parse_port(colon + 1) : -1;
+        if (port > 0) {
+            snprintf(out->host, sizeof out->host, "%.*s", (int)(colon - out->nodes[0]),
+                     out->nodes[0]);
+            out->port = port;
         }
     }
     return 0;

@@ -18,6 +18,11 @@ typedef struct cli_target {
      * token_file); "" when unset or empty */
     char token_file[4096];
     char tls_ca_file[4096];
+    /* [cluster] nodes, as written (blanks around each removed); with --file
+     * the CLI connects to the file's owner (main.c) */
+#define CLI_MAX_NODES 256
+    char nodes[CLI_MAX_NODES][256];
+    int nnodes;
 } cli_target;
 
 /* path NULL: ./config.ini when it exists. flag_host NULL / flag_port < 0:

@@ -68,6 +68,20 @@ static int check_and_prepare(const cli_command *cmd, cli_args *a, cli_target *ta
         cli_msg("%s", err);
         return EXIT_USAGE;
     }
+    if (a->file && target->nnodes && !a->host && a->port < 0) {
+        /* [cluster]: the node that serves the file (docs/protocol.md 4b) */
+        const char *nodes[CLI_MAX_NODES];
+        for (int k = 0; k < target->nnodes; k++) nodes[k] = target->nodes[k];
+        const char *node = nodes[hdf5a_cluster_owner(nodes, target->nnodes, a->file)];
+        const char *colon = strrchr(node, ':');
+        int port = colon ? cli_parse_port(colon + 1) : -1;
+        if (port < 0) {
+            cli_msg("%s: [cluster] nodes: '%s' is not HOST:PORT", target->config, node);
+            return EXIT_USAGE;
+        }
+        snprintf(target->host, sizeof target->host, "%.*s", (int)(colon - node), node);
+        target->port = port;
+    }
     if ((rc = cli_conn_resolve(a, target, conn))) return rc;
     return cmd->prepare ? cmd->prepare(a) : 0;
 }
@@ -100,7 +114,8 @@ int main(int argc, char **argv)
     cli_conn_free(&conn);
     if (c) {
         hdf5a_set_durability(c, a.durability);
-        rc = cmd->run(c, &a);
+        if (a.file && hdf5a_set_file(c, a.file)) rc = EXIT_USAGE;
+        else rc = cmd->run(c, &a);
         hdf5a_close(c);
     }
     cli_args_free(&a);

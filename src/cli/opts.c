@@ -40,6 +40,7 @@ static const optdef OPTS[OPT_COUNT] = {
     [OPT_TOKEN_FILE] = {"token-file", 0, 1},
     [OPT_TLS] = {"tls", 0, 0},
     [OPT_TLS_CA] = {"tls-ca", 0, 1},
+    [OPT_FILE] = {"file", 0, 1},
     [OPT_RECONNECT] = {"reconnect", 0, 0},
 };
 
@@ -152,6 +153,10 @@ static int set_opt(cli_args *a, int id, const char *val)
         a->token_file = val;
         break;
     case OPT_TLS: a->tls = 1; break;
+    case OPT_FILE:
+        if (!*val) return cli_usage("--file: empty file name");
+        a->file = val;
+        break;
     case OPT_RECONNECT: a->reconnect = 1; break;
     case OPT_TLS_CA:
         if (!*val) return cli_usage("--tls-ca: empty file name");

@@ -12,7 +12,7 @@ enum cli_opt_id {
     OPT_HOST, OPT_PORT, OPT_CONFIG, OPT_TIMEOUT, OPT_DURABILITY, OPT_HELP, OPT_VERSION,
     OPT_COMPRESSION, OPT_LEVEL, OPT_OUTPUT, OPT_SLICE, OPT_SHAPE, OPT_DTYPE, OPT_MAXSHAPE,
     OPT_CHUNKS, OPT_FILL, OPT_SHUFFLE, OPT_EXIST_OK, OPT_AXIS, OPT_RECURSIVE, OPT_SOFT, OPT_NPY,
-    OPT_STRING, OPT_TOKEN_FILE, OPT_TLS, OPT_TLS_CA, OPT_RECONNECT,
+    OPT_STRING, OPT_TOKEN_FILE, OPT_TLS, OPT_TLS_CA, OPT_FILE, OPT_RECONNECT,
     OPT_COUNT
 };
 _Static_assert(OPT_COUNT <= 32, "option sets are 32-bit masks");
@@ -22,7 +22,8 @@ _Static_assert(OPT_COUNT <= 32, "option sets are 32-bit masks");
 /* Accepted before and after the command. */
 #define OPTS_GLOBAL                                                                                \
     (OPT(OPT_HOST) | OPT(OPT_PORT) | OPT(OPT_CONFIG) | OPT(OPT_TIMEOUT) | OPT(OPT_DURABILITY) |  \
-     OPT(OPT_HELP) | OPT(OPT_TOKEN_FILE) | OPT(OPT_TLS) | OPT(OPT_TLS_CA) | OPT(OPT_RECONNECT))
+     OPT(OPT_HELP) | OPT(OPT_TOKEN_FILE) | OPT(OPT_TLS) | OPT(OPT_TLS_CA) | OPT(OPT_FILE) |      \
+     OPT(OPT_RECONNECT))
 /* Only before the command. */
 #define OPTS_BEFORE_COMMAND (OPTS_GLOBAL | OPT(OPT_VERSION))
 

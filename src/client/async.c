@@ -125,6 +125,7 @@ static void free_now(hdf5a_async *ac)
     mp_doc_free(&ac->doc);
     free(ac->in);
     free(ac->big_block);
+    free(ac->file);
     free(ac);
 }
 
@@ -821,6 +822,8 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
         h5c_arc_stamp(ac, &r);
     if (r.durability == HDF5A_DURABILITY_DEFAULT)
         r.durability = h5c_durability_for(r.op, ac->durability);
+    if (!r.file)
+        r.file = ac->file;
     size_t mark = ac->out.len;
     uint64_t id = ac->next_id + 1;
     const void *tail;
@@ -885,6 +888,18 @@ HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d)
     if (!ac || (unsigned)d > HDF5A_DURABILITY_FSYNC)
         return HDF5A_EINVAL;
     ac->durability = d;
+    return 0;
+}
+
+HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file)
+{
+    if (!ac)
+        return HDF5A_EINVAL;
+    char *copy = NULL;
+    if (file && !(copy = strdup(file)))
+        return HDF5A_ENOMEM;
+    free(ac->file);
+    ac->file = copy;
     return 0;
 }
 

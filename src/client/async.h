@@ -52,6 +52,7 @@ struct hdf5a_async {
     bool reading, writing; /* what we asked the loop for */
 
     hdf5a_durability durability; /* hdf5a_async_set_durability */
+    char *file; /* hdf5a_async_set_file: every request's `file`; NULL: none */
     mp_buf out; /* encoded requests not yet sent (TLS: encrypted), from out_pos on */
     size_t out_pos;
     size_t secret_len; /* the auth request's bytes at the start of out, wiped once sent */

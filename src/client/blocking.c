@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "proto/rendezvous.h"
 #include "proto/errors.h"
 
 /* TLS: bytes of ciphertext staged per send or recv. Larger costs memory
@@ -53,6 +54,7 @@ struct hdf5a_client {
     hdf5a_progress_cb *progress; /* hdf5a_set_progress; NULL: none */
     void *progress_ud;
     hdf5a_durability durability; /* hdf5a_set_durability */
+    char *file; /* hdf5a_set_file: every request's `file`; NULL: none */
     long last_index; /* the failing op of the last batch sent, -1: none */
     /* reconnect (hdf5a_connect_opts.reconnect): where and how to connect
      * again (copies of the options' strings), and exactly-once's ids */
@@ -524,7 +526,8 @@ static int decode_result(h5c_op op, const mp_node *res, void **block, void *out,
     case H5C_GET_ATTR: return h5c_result_array(res, block, out, err, errlen);
     case H5C_LIST:
     case H5C_WALK:
-    case H5C_LIST_ATTRS: return h5c_result_listing(op, res, out, err, errlen);
+    case H5C_LIST_ATTRS:
+    case H5C_LIST_FILES: return h5c_result_listing(op, res, out, err, errlen);
     case H5C_INFO: return h5c_result_info(res, out, err, errlen);
     case H5C_EXISTS: return h5c_result_bool(res, out, err, errlen);
     case H5C_AUTH: return h5c_result_identity(res, out, err, errlen);
@@ -552,6 +555,8 @@ static int call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, in
     h5c_request sent = *req;
     if (sent.durability == HDF5A_DURABILITY_DEFAULT)
         sent.durability = h5c_durability_for(sent.op, c->durability);
+    if (!sent.file)
+        sent.file = c->file;
     uint64_t id = ++c->next_id;
     const void *tail;
     size_t tail_len;
@@ -676,6 +681,7 @@ static void client_free(hdf5a_client *c)
     free(c->cout);
     mp_buf_free(&c->hdr);
     mp_doc_free(&c->doc);
+    free(c->file);
     free(c);
 }
 
@@ -877,6 +883,33 @@ HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d)
         return HDF5A_EINVAL;
     c->durability = d;
     return 0;
+}
+
+HDF5A_API int hdf5a_set_file(hdf5a_client *c, const char *file)
+{
+    if (!c)
+        return HDF5A_EINVAL;
+    char *copy = NULL;
+    if (file && !(copy = strdup(file)))
+        return HDF5A_ENOMEM;
+    free(c->file);
+    c->file = copy;
+    return 0;
+}
+
+HDF5A_API int hdf5a_cluster_owner(const char *const *nodes, int n, const char *file)
+{
+    return nodes && file ? h5a_rendezvous_owner(nodes, n, file) : -1;
+}
+
+HDF5A_API int hdf5a_list_files(hdf5a_client *c, hdf5a_listing **out)
+{
+    if (out)
+        *out = NULL;
+    if (!out)
+        return HDF5A_EINVAL;
+    h5c_request r = {.op = H5C_LIST_FILES};
+    return call(c, &r, NULL, NULL, out);
 }
 
 HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level)

@@ -50,6 +50,7 @@ typedef struct h5c_request {
     unsigned max_depth;            /* walk; 0: no limit */
     const char *token;             /* auth */
     hdf5a_durability durability;   /* DEFAULT: no key, the server decides */
+    const char *file;              /* the file under the server's data_root; NULL: no key */
     const char *client_id;         /* exactly-once: with seq; NULL: none */
     uint64_t seq;
     bool no_id;                    /* an op of a batch: no "id" key */

@@ -20,6 +20,8 @@ _Static_assert(HDF5A_EBAD_REQUEST == H5A_E_BAD_REQUEST && HDF5A_EPROTOCOL_ERROR 
                    HDF5A_EOUT_OF_RANGE == H5A_E_OUT_OF_RANGE &&
                    HDF5A_EINTERNAL == H5A_E_INTERNAL &&
                    HDF5A_ENO_SPACE == H5A_E_NO_SPACE &&
+                   HDF5A_ESEQ_TOO_OLD == H5A_E_SEQ_TOO_OLD &&
+                   HDF5A_EWRONG_NODE == H5A_E_WRONG_NODE &&
                    -HDF5A_ELAST_SERVER + 1 == H5A_E_COUNT_PLUS_ONE,
                "hdf5_async.h error codes differ from src/proto/errors.h");
 
@@ -520,6 +522,8 @@ static int put_frame(enc *e, uint64_t id, const void **tail, size_t *tail_len)
     int rc = put_create(e);
     if (e->durability)
         put_str_field(e, "durability", e->durability);
+    if (e->req->file)
+        put_str_field(e, "file", e->req->file);
     bool follows = false;
     if (!rc)
         rc = put_data(e, &follows);

@@ -137,7 +137,9 @@ int h5c_result_listing(h5c_op op, const mp_node *result, hdf5a_listing **out, ch
 {
     *out = NULL;
     const mp_node *list = result, *next = NULL;
-    if (op != H5C_LIST_ATTRS) {
+    if (op == H5C_LIST_FILES) {
+        list = mp_map_get(result, "files");
+    } else if (op != H5C_LIST_ATTRS) {
         list = mp_map_get(result, "entries");
         next = mp_map_get(result, "next");
     }
@@ -159,6 +161,18 @@ int h5c_result_listing(h5c_op op, const mp_node *result, hdf5a_listing **out, ch
             return arena_free(&a), h5a_fail(err, errlen, HDF5A_EREPLY, "an entry is not a map");
         if ((rc = get_str(&a, mp_map_get(e, namekey), &x->name, err, errlen)))
             break;
+        if (op == H5C_LIST_FILES) { /* a file: its size as a 1-d shape */
+            uint64_t *size = arena_alloc(&a, sizeof *size);
+            if (size) *size = get_uint(mp_map_get(e, "size"));
+            x->kind = "file";
+            x->ndim = 1;
+            x->shape = x->maxshape = size;
+            if (!x->name) {
+                rc = h5a_fail(err, errlen, HDF5A_EREPLY, "a file entry lacks its name");
+                break;
+            }
+            continue;
+        }
         if (op == H5C_LIST_ATTRS)
             x->kind = "attribute";
         else if ((rc = get_str(&a, mp_map_get(e, "kind"), &x->kind, err, errlen)))

@@ -29,7 +29,8 @@
     X(UNAUTHENTICATED)  /* no token, or a bad one (auth_file, protected mode) */ \
     X(PERMISSION_DENIED) /* the token's role or prefixes forbid the request */   \
     X(NO_SPACE)         /* the disk is full: changes refused, nothing applied */ \
-    X(SEQ_TOO_OLD)      /* (client_id, seq) below the remembered window: not applied */
+    X(SEQ_TOO_OLD)      /* (client_id, seq) below the remembered window: not applied */ \
+    X(WRONG_NODE)       /* [cluster]: another node owns the file; nothing applied */
 
 enum {
     H5A_OK = 0,
@@ -61,6 +62,7 @@ enum {
 #define H5A_E_PERMISSION_DENIED H5A_ERR(PERMISSION_DENIED)
 #define H5A_E_NO_SPACE H5A_ERR(NO_SPACE)
 #define H5A_E_SEQ_TOO_OLD H5A_ERR(SEQ_TOO_OLD)
+#define H5A_E_WRONG_NODE H5A_ERR(WRONG_NODE)
 
 /* "NOT_FOUND" for H5A_E_NOT_FOUND; "INTERNAL" for anything unknown. */
 const char *h5a_strerror_code(int code);

@@ -13,8 +13,9 @@
  * X(ID, "name", ARGS, CHANGES, PERM, BATCH)
  *   ID       the C name: OP_ID in the server, H5C_ID in the C client
  *   "name"   the op as it travels ("op": "name")
- *   ARGS     the request keys it takes besides id, op and durability (which
- *            every op takes): H5A_ARG_* flags; any other key is BAD_REQUEST
+ *   ARGS     the request keys it takes besides id, op, durability and file
+ *            (which every op takes): H5A_ARG_* flags; any other key is
+ *            BAD_REQUEST
  *   CHANGES  1 when it may change the file (clients send their default
  *            durability only with these; a read-only token may not send them)
  *   PERM     the role it needs: READ, WRITE or ADMIN
@@ -49,6 +50,7 @@ enum {
     H5A_ARG_INFO = 1 << 16,     /* info: each entry with its object's info (optional) */
     H5A_ARG_VALUES = 1 << 17,   /* values: each attribute with its value (optional) */
     H5A_ARG_OPS = 1 << 18,      /* ops: a batch's requests (required) */
+    H5A_ARG_VIRTUAL = 1 << 19,  /* sources, layout: a virtual dataset's (required) */
 };
 
 /* The request keys behind those flags: X(KEY, "key", TAKES, NEEDS). An op
@@ -80,7 +82,9 @@ enum {
     X(LINK, "link", H5A_ARG_LINK, 0)                                                      \
     X(INFO, "info", H5A_ARG_INFO, 0)                                                      \
     X(VALUES, "values", H5A_ARG_VALUES, 0)                                                \
-    X(OPS, "ops", H5A_ARG_OPS, H5A_ARG_OPS)
+    X(OPS, "ops", H5A_ARG_OPS, H5A_ARG_OPS)                                               \
+    X(SOURCES, "sources", H5A_ARG_VIRTUAL, H5A_ARG_VIRTUAL)                               \
+    X(LAYOUT, "layout", H5A_ARG_VIRTUAL, H5A_ARG_VIRTUAL)
 
 typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
 
@@ -110,7 +114,9 @@ typedef enum { H5A_PERM_READ, H5A_PERM_WRITE, H5A_PERM_ADMIN } h5a_perm;
     X(MOVE, "move", H5A_ARG_PATH | H5A_ARG_DEST, 1, WRITE, 1)                             \
     X(AUTH, "auth", H5A_ARG_TOKEN, 0, READ, 0)                                            \
     X(COMPACT, "compact", 0, 1, ADMIN, 0)                                                 \
-    X(BATCH, "batch", H5A_ARG_OPS, 1, READ, 0)
+    X(BATCH, "batch", H5A_ARG_OPS, 1, READ, 0)                                            \
+    X(LIST_FILES, "list_files", 0, 0, READ, 0)                                            \
+    X(CREATE_VIRTUAL, "create_virtual", H5A_ARG_PATH | H5A_ARG_VIRTUAL, 1, WRITE, 1)
 
 /* Other spellings of an op: X(ID, "alias"). "update" is the seed's name of
  * "write". */

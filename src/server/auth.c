@@ -218,6 +218,26 @@ bool h5a_auth_path_within(const char *path, const char *prefix)
     return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+/* With data_root, paths are checked as "/FILE" + path (h5a_auth_files). */
+static bool files_mode;
+static char files_default[4096];
+
+void h5a_auth_files(bool per_file, const char *default_name)
+{
+    files_mode = per_file;
+    snprintf(files_default, sizeof files_default, "%s", default_name ? default_name : "");
+}
+
+/* path as the prefixes see it: "/FILE/path" in files mode (into buf) */
+static const char *qualified(const h5a_request *r, const char *path, char *buf, size_t n)
+{
+    if (!files_mode) return path;
+    const char *file = r->file ? r->file : files_default;
+    if (!*file) return path; /* the default file lies outside the root */
+    snprintf(buf, n, "/%s%s", file, path && strcmp(path, "/") != 0 ? path : "");
+    return buf;
+}
+
 static const char *outside(const h5a_token *tok, const char *path)
 {
     for (size_t k = 0; k < tok->nprefix; k++)
@@ -239,8 +259,11 @@ int h5a_auth_check(const h5a_token *tok, const h5a_request *r, char *err, size_t
                         "token '%s' has the %s role; '%s' needs %s", tok->name,
                         h5a_perm_name(tok->role), r->op_name, h5a_perm_name(op->perm));
     const char *bad = NULL, *what = "path";
-    if (r->path) bad = outside(tok, r->path);
-    if (!bad && r->dest) bad = outside(tok, r->dest), what = "dest";
+    char q[8192 + 4096 + H5A_MAX_FILE_NAME + 2];
+    if (r->path) bad = outside(tok, qualified(r, r->path, q, sizeof q));
+    else if (files_mode && r->op != OP_PING && r->op != OP_AUTH && r->op != OP_LIST_FILES)
+        bad = outside(tok, qualified(r, "/", q, sizeof q)), what = "file"; /* compact */
+    if (!bad && r->dest) bad = outside(tok, qualified(r, r->dest, q, sizeof q)), what = "dest";
     char abs[8192];
     if (!bad && r->target && r->path) {
         /* a relative target is resolved in the link's own group */
@@ -251,7 +274,7 @@ int h5a_auth_check(const h5a_token *tok, const h5a_request *r, char *err, size_t
             int plen = (int)(slash - r->path);
             snprintf(abs, sizeof abs, "%.*s/%s", plen, r->path, r->target);
         }
-        bad = outside(tok, abs), what = "link target";
+        bad = outside(tok, qualified(r, abs, q, sizeof q)), what = "link target";
     }
     if (!bad) return 0;
     char list[512];

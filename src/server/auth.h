@@ -57,6 +57,14 @@ const char *h5a_perm_name(h5a_perm p);
  * within one of the token's prefixes. */
 int h5a_auth_check(const h5a_token *tok, const h5a_request *r, char *err, size_t errlen);
 
+/* With data_root (issue 14) a token's prefixes name files too: every path
+ * a request names is checked as "/FILE" + path, FILE being its `file` or,
+ * without one, default_name (the relative hdf5_file_path; NULL when that
+ * lies outside the root, whose paths are checked as they are). So
+ * "/run_0001.h5/entry" allows /entry of run_0001.h5, "/2026" every file
+ * under 2026/. Set once at start (net.c), before any check. */
+void h5a_auth_files(bool per_file, const char *default_name);
+
 /* Is `path` inside `prefix`? ("/a/b" is inside "/a" and "/a/b", not "/ab".) */
 bool h5a_auth_path_within(const char *path, const char *prefix);
 

@@ -35,6 +35,8 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->read_buffer_cache = H5A_DEFAULT_READ_BUFFER_CACHE;
     cfg->frame_timeout = H5A_DEFAULT_FRAME_TIMEOUT;
     cfg->spin_us = H5A_DEFAULT_SPIN_US;
+    cfg->max_open_files = H5A_DEFAULT_MAX_OPEN_FILES;
+    cfg->node_index = -1;
     cfg->dedup_window = H5A_DEFAULT_DEDUP_WINDOW;
     cfg->dedup_idle_timeout = H5A_DEFAULT_DEDUP_IDLE_TIMEOUT;
     cfg->dedup_max_clients = H5A_DEFAULT_DEDUP_MAX_CLIENTS;
@@ -142,6 +144,8 @@ static const struct {
      "bytes, at least 1M (suffixes K, M, G allowed)"},
     {"frame_timeout", NUM_SECONDS, 0, 31536000, offsetof(h5a_config, frame_timeout),
      "whole seconds from 0 (never) to 31536000"},
+    {"max_open_files", NUM_COUNT, 1, 65536, offsetof(h5a_config, max_open_files),
+     "a count from 1 to 65536"},
     {"spin_us", NUM_COUNT, 0, 10000, offsetof(h5a_config, spin_us),
      "microseconds from 0 (never spin) to 10000"},
     {"tls_handshake_timeout", NUM_SECONDS, 1, 3600, offsetof(h5a_config, tls_handshake_timeout),
@@ -180,6 +184,15 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
     } else if (strcmp(key, "http_cors_origin") == 0) {
         if (strlen(v) >= sizeof cfg->http_cors_origin || strpbrk(v, "\r\n")) goto bad;
         snprintf(cfg->http_cors_origin, sizeof cfg->http_cors_origin, "%s", v);
+    } else if (strcmp(key, "node") == 0) {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || end == v || *end || n < 0 || n >= H5A_MAX_NODES) goto bad;
+        cfg->node_index = (int)n;
+    } else if (strcmp(key, "data_root") == 0) {
+        if (strlen(v) >= sizeof cfg->data_root) goto bad;
+        snprintf(cfg->data_root, sizeof cfg->data_root, "%s", v); /* empty: unset */
     } else if (strcmp(key, "hdf5_file_path") == 0) {
         if (!*v || strlen(v) >= sizeof cfg->file_path) goto bad;
         snprintf(cfg->file_path, sizeof cfg->file_path, "%s", v);
@@ -251,7 +264,8 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "protected_mode, tls_cert_file, tls_key_file, tls_ca_file, tls_client_auth, "
                  "tls_handshake_timeout, allocator_cache, read_buffer_cache, max_buffered_bytes, "
                  "frame_timeout, spin_us, http_port, http_cors_origin, wal_discard_damaged, "
-                 "dedup_window, dedup_idle_timeout, dedup_max_clients, dedup_max_bytes)",
+                 "dedup_window, dedup_idle_timeout, dedup_max_clients, dedup_max_bytes, data_root, "
+                 "max_open_files, node)",
                  key);
         return -1;
     }
@@ -271,9 +285,50 @@ struct load_ctx {
     bool failed;
 };
 
+int h5a_config_set_nodes(h5a_config *cfg, const char *value, char *err, size_t errlen)
+{
+    cfg->cluster_n = 0;
+    const char *p = value;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t')) p++, n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        const char *colon = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (p[k] == ':') colon = p + k;
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (!colon || colon == p || end != p + n || port < 1 || port > 65535 ||
+            n >= sizeof cfg->cluster_nodes[0] || memchr(p, ' ', n))
+            return snprintf(err, errlen, "nodes: '%.*s' is not HOST:PORT", (int)n, p), -1;
+        if (cfg->cluster_n == H5A_MAX_NODES)
+            return snprintf(err, errlen, "nodes: more than %d", H5A_MAX_NODES), -1;
+        snprintf(cfg->cluster_nodes[cfg->cluster_n], sizeof cfg->cluster_nodes[0], "%.*s", (int)n, p);
+        for (int i = 0; i < cfg->cluster_n; i++)
+            if (strcmp(cfg->cluster_nodes[i], cfg->cluster_nodes[cfg->cluster_n]) == 0)
+                return snprintf(err, errlen, "nodes: '%s' is listed twice", cfg->cluster_nodes[i]), -1;
+        cfg->cluster_n++;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    if (!cfg->cluster_n) return snprintf(err, errlen, "nodes: empty list"), -1;
+    return 0;
+}
+
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct load_ctx *c = user;
+    if (!c->failed && strcmp(section, "cluster") == 0) {
+        char msg[512];
+        if (strcmp(name, "nodes") != 0)
+            snprintf(msg, sizeof msg, "unknown key '%s' (known: nodes)", name);
+        else if (h5a_config_set_nodes(c->cfg, value, msg, sizeof msg) == 0)
+            return 1;
+        snprintf(c->err, c->errlen, "%s:%d: [cluster] %s", c->path, c->rd->line, msg);
+        c->failed = true;
+        return 0;
+    }
     if (c->failed || strcmp(section, "server") != 0) return 1;
     char msg[512];
     if (h5a_config_set(c->cfg, name, value, msg, sizeof msg) != 0) {

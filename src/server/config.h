@@ -19,6 +19,18 @@ typedef struct h5a_config {
     char host[256];
     int port;                  /* 0 = any free port */
     char file_path[4096];
+    /* Many files (files.c, issue 14): every request may name a file under
+     * data_root (empty: only file_path is served); at most max_open_files
+     * of them are open at once (the least recently used is closed). */
+    char data_root[4096];
+    uint64_t max_open_files;
+    /* [cluster] nodes (cluster.c): who serves which file under a shared
+     * data_root; node_index is this server's entry (-1: find it by
+     * host:port). cluster_n 0: no cluster. */
+#define H5A_MAX_NODES 256
+    char cluster_nodes[H5A_MAX_NODES][256];
+    int cluster_n;
+    int node_index;
     bool use_compression;      /* gzip when a request names no compression */
     bool debug;                /* log every request and connection event */
     uint64_t max_message_size; /* largest frame payload accepted, bytes */
@@ -107,6 +119,7 @@ typedef struct h5a_config {
 /* max_buffered_bytes: a quarter of the machine's memory (config.c) */
 #define H5A_DEFAULT_FRAME_TIMEOUT 60
 #define H5A_DEFAULT_SPIN_US 50
+#define H5A_DEFAULT_MAX_OPEN_FILES 64
 
 /* Check the keys that only make sense together (tls_cert_file without
  * tls_key_file, ...). Returns 0 or -1 with err. */
@@ -129,5 +142,7 @@ int h5a_config_load(h5a_config *cfg, const char *path, bool missing_ok, char *er
  * flags too, so both share validation. Returns 0 or -1 with err. */
 int h5a_config_set(h5a_config *cfg, const char *key, const char *value, char *err,
                    size_t errlen);
+/* [cluster] nodes = HOST:PORT, HOST:PORT, ... into cfg. 0 or -1 with err. */
+int h5a_config_set_nodes(h5a_config *cfg, const char *value, char *err, size_t errlen);
 
 #endif

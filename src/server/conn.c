@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto/errors.h"
+#include "server/cluster.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/net_int.h"
@@ -464,6 +465,7 @@ static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
     h5a_request_parse(r, &s->limits);
     /* who may do what is decided here, before the storage thread sees it */
     if (h5a_access_decide(&s->access, &c->auth, r, c->peer)) c->no_more_input = true;
+    h5a_cluster_route(s->cfg, r); /* another node's file: WRONG_NODE, nothing applied */
     s->scratch = r->doc;
     memset(&r->doc, 0, sizeof r->doc);
     if (s->scratch.cap > SCRATCH_KEEP_NODES) mp_doc_free(&s->scratch); /* a rare huge list */

@@ -65,6 +65,7 @@ void h5a_engine_execute(h5a_engine *e, h5a_request *r)
     int rc;
     if (r->err_code) {
         rc = h5a_err_set(&err, r->err_code, "%s", r->err_msg);
+        r->reply_node = r->moved_to;
     } else if ((unsigned)r->op >= OP_NONE) {
         rc = h5a_err_set(&err, H5A_E_INTERNAL, "no such op");
     } else {
@@ -77,6 +78,8 @@ bool h5a_engine_can_group(const h5a_request *a, const h5a_request *b)
 {
     if (a->op != OP_APPEND || b->op != OP_APPEND || a->err_code || b->err_code ||
         !a->has_data || !b->has_data || strcmp(a->path, b->path) != 0)
+        return false;
+    if ((a->file == NULL) != (b->file == NULL) || (a->file && strcmp(a->file, b->file) != 0))
         return false;
     if (a->data.ndim != b->data.ndim || !dtype_equal(a->data.type, b->data.type)) return false;
     for (int i = 1; i < a->data.ndim; i++)
@@ -96,6 +99,53 @@ void h5a_engine_fail_reply(h5a_request *r, int code, const char *msg)
     h5a_err_set(&err, code, "%s", msg);
     size_t mark = h5a_reply_begin(r);
     h5a_reply_finish(r, mark, code, &err);
+}
+
+/* ---- what other modules ask of a file ---- */
+
+int h5a_engine_dataset_shape(h5a_engine *e, const char *path, int64_t *type, int *ndim,
+                             uint64_t *dims, h5a_err *err)
+{
+    H5O_type_t kind;
+    int rc = h5a_path_object(e->file, path, &kind, err);
+    if (rc) return rc;
+    if (kind != H5O_TYPE_DATASET)
+        return h5a_err_set(err, H5A_E_NOT_A_DATASET, "'%s' is not a dataset", path);
+    hid_t d = h5a_cache_open(e, path, err);
+    if (d < 0) return err->code;
+    hid_t sp = H5Dget_space(d), t = H5Dget_type(d);
+    int n = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hsize_t hd[H5A_MAX_DIMS];
+    if (n < 0 || n > H5A_MAX_DIMS || t < 0 || H5Sget_simple_extent_dims(sp, hd, NULL) < 0) {
+        if (sp >= 0) H5Sclose(sp);
+        if (t >= 0) H5Tclose(t);
+        return h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot read the shape of '%s'", path);
+    }
+    H5Sclose(sp);
+    *ndim = n;
+    for (int i = 0; i < n; i++) dims[i] = hd[i];
+    *type = t;
+    return 0;
+}
+
+int h5a_engine_peek_dataset(const char *file, const char *path, int64_t *type, int *ndim,
+                            uint64_t *dims, h5a_err *err)
+{
+    struct stat st;
+    if (stat(file, &st) != 0 || st.st_size == 0)
+        return h5a_err_set(err, H5A_E_NOT_FOUND, "no file '%s'", file);
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return h5a_err_h5(err, H5A_E_HDF5_ERROR,
+                          "cannot open '%s' read-only (is it open on its node? its node closes "
+                          "it when idle or stopped)", file);
+    h5a_engine tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.file = f;
+    int rc = h5a_engine_dataset_shape(&tmp, path, type, ndim, dims, err);
+    h5a_cache_clear(&tmp);
+    H5Fclose(f);
+    return rc;
 }
 
 /* ---- commit ---- */
@@ -183,9 +233,13 @@ static h5a_wal_options wal_options(h5a_engine *e, h5a_wal_recovery *rec)
     return o;
 }
 
-int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_t errlen)
+
+/* Once, on the storage thread, before the first file is opened. */
+static int engine_setup_once(char *errout, size_t errlen)
 {
+    static bool done;
     h5a_err err;
+    if (done) return 0;
     /* per thread: HDF5 must not print its error stack; we turn it into replies */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (h5a_path_refuse_external_links() < 0) {
@@ -198,9 +252,28 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
         snprintf(errout, errlen, "%s", err.msg);
         return -1;
     }
+    done = true;
+    return 0;
+}
+
+int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_t errlen)
+{
+    bool missing;
+    return h5a_engine_open_path(out, cfg, cfg->file_path, true, &missing, errout, errlen);
+}
+
+int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *path, bool create,
+                         bool *missing, char *errout, size_t errlen)
+{
+    h5a_err err;
+    *missing = false;
+    if (engine_setup_once(errout, errlen)) return -1;
+    if (strlen(path) >= sizeof ((h5a_engine *)0)->path)
+        return snprintf(errout, errlen, "the file name is too long"), -1;
     h5a_engine *e = calloc(1, sizeof *e);
     if (!e) return snprintf(errout, errlen, "out of memory"), -1;
     e->cfg = cfg;
+    snprintf(e->path, sizeof e->path, "%s", path);
     /* Every byte goes through the write-ahead-log driver (wal.c): opening
      * the file first rolls it forward to its last commit if the server died,
      * so the file always opens (docs/durability.md). */
@@ -208,11 +281,11 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
      * crash before the first commit of a new file leaves behind (the driver
      * truncates such a file back to its committed size, 0). */
     struct stat st;
-    bool exists = stat(cfg->file_path, &st) == 0 && st.st_size > 0;
+    bool exists = stat(path, &st) == 0 && st.st_size > 0;
     /* the exactly-once table as of the last checkpoint; the open's
      * recovery replays the commits since into it */
-    char snap[sizeof cfg->file_path + 8];
-    snprintf(snap, sizeof snap, "%s.dedup", cfg->file_path);
+    char snap[sizeof e->path + 8];
+    snprintf(snap, sizeof snap, "%s.dedup", path);
     h5a_dedup_limits dl = {cfg->dedup_window, cfg->dedup_idle_timeout, cfg->dedup_max_clients,
                            cfg->dedup_max_bytes};
     if (!(e->dedup = h5a_dedup_new(&dl, snap))) {
@@ -238,12 +311,21 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
          * crash leaves: the driver has just brought the bytes back to a
          * committed, consistent state, so that is safe here (what h5clear
          * does, which is unsafe without the log). */
-        e->file = H5Fopen(cfg->file_path, H5F_ACC_RDWR, fapl);
-        exists = e->file >= 0 || stat(cfg->file_path, &st) != 0 || st.st_size > 0;
+        e->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+        exists = e->file >= 0 || stat(path, &st) != 0 || st.st_size > 0;
         if (!exists) H5Eclear2(H5E_DEFAULT); /* recovered to empty: create it */
     }
     if (rec.message[0]) fprintf(stderr, "hdf5-async-server: %s\n", rec.message);
     hid_t fcpl = H5I_INVALID_HID; /* closed after the error stack is read */
+    if (!exists && !create) {
+        *missing = true;
+        snprintf(errout, errlen, "no such file");
+        if (e->file >= 0) H5Fclose(e->file);
+        H5Pclose(fapl);
+        h5a_dedup_free(e->dedup);
+        free(e);
+        return -1;
+    }
     if (!exists) {
         h5a_dedup_reset(e->dedup); /* an earlier file's */
         /* New files: the 1.10 format (extensible-array chunk indexes make
@@ -257,7 +339,7 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
         H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_FSM_AGGR, 0, 1);
         H5Pset_userblock(fcpl, 512);
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST);
-        e->file = H5Fcreate(cfg->file_path, H5F_ACC_TRUNC, fcpl, fapl);
+        e->file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
         /* commit the empty file at once, so that from now on a crash comes
          * back to a valid HDF5 file */
         e->dirty = true;
@@ -273,7 +355,7 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     if (e->file < 0) {
         /* before H5Pclose: any HDF5 call clears the error stack, and the
          * driver's reason ("is in use by another process") is on it */
-        h5a_err_h5(&err, H5A_E_HDF5_ERROR, "cannot open HDF5 file '%s'", cfg->file_path);
+        h5a_err_h5(&err, H5A_E_HDF5_ERROR, "cannot open HDF5 file '%s'", path);
         snprintf(errout, errlen, "%s", err.msg);
         if (fcpl >= 0) H5Pclose(fcpl);
         H5Pclose(fapl);
@@ -283,7 +365,7 @@ int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *errout, size_
     }
     if (fcpl >= 0) H5Pclose(fcpl);
     H5Pclose(fapl);
-    warn_persistent_free_space(e->file, cfg->file_path);
+    warn_persistent_free_space(e->file, path);
     *out = e;
     return 0;
 }
@@ -294,18 +376,31 @@ int h5a_engine_reopen(h5a_engine *e, h5a_err *err)
     h5a_wal_options wopt = wal_options(e, &rec);
     hid_t fapl = h5a_wal_fapl(&wopt);
     if (fapl < 0) return h5a_err_set(err, H5A_E_HDF5_ERROR, "cannot set up the file driver");
-    e->file = H5Fopen(e->cfg->file_path, H5F_ACC_RDWR, fapl);
+    e->file = H5Fopen(e->path, H5F_ACC_RDWR, fapl);
     int rc = e->file < 0 ? h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot open HDF5 file '%s' again",
-                                       e->cfg->file_path)
+                                       e->path)
                          : 0;
     H5Pclose(fapl);
     e->dirty = e->unsynced = false;
     return rc;
 }
 
+h5a_engine *h5a_engine_bare(const h5a_config *cfg)
+{
+    h5a_engine *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->cfg = cfg;
+    e->file = H5I_INVALID_HID;
+    return e;
+}
+
 void h5a_engine_close(h5a_engine *e)
 {
     if (!e) return;
+    if (e->file < 0) { /* h5a_engine_bare */
+        free(e);
+        return;
+    }
     h5a_cache_clear(e);
     if (h5a_engine_hand_aux(e) < 0)
         fprintf(stderr, "hdf5-async-server: out of memory saving the exactly-once table\n");

@@ -5,12 +5,33 @@
 #define H5A_ENGINE_H
 
 #include "server/config.h"
+#include "server/engine_err.h"
 #include "server/request.h"
 
 typedef struct h5a_engine h5a_engine;
 
 /* Open (or create) cfg->file_path. Returns 0, or -1 with err. */
 int h5a_engine_open(h5a_engine **out, const h5a_config *cfg, char *err, size_t errlen);
+
+/* Open the file at path; a missing (or empty) one is created only when
+ * create is set, else -1 with *missing set. Returns 0, or -1 with err. */
+int h5a_engine_open_path(h5a_engine **out, const h5a_config *cfg, const char *path, bool create,
+                         bool *missing, char *err, size_t errlen);
+
+/* An engine with no file, for the ops that need none (files.c): they see
+ * only cfg. Closed with h5a_engine_close. NULL when out of memory. */
+h5a_engine *h5a_engine_bare(const h5a_config *cfg);
+
+/* The dataset at path: its datatype (*type: a new hid_t, the caller
+ * closes it), rank and dims. 0, or the error. */
+int h5a_engine_dataset_shape(h5a_engine *e, const char *path, int64_t *type, int *ndim,
+                             uint64_t *dims, h5a_err *err);
+
+/* The same for a dataset of a file no engine of this server holds
+ * (another node's, [cluster]): opened read-only with HDF5's own driver and
+ * closed again. */
+int h5a_engine_peek_dataset(const char *file, const char *path, int64_t *type, int *ndim,
+                            uint64_t *dims, h5a_err *err);
 
 /* Apply req (or answer its parse error) and leave the whole reply frame in
  * req->reply (+ req->reply_data). Never fails as a function. */

@@ -95,8 +95,8 @@ int h5a_engine_hand_aux(h5a_engine *e)
 
 void h5a_engine_dedup_stats(const h5a_engine *e, size_t *clients, size_t *entries, size_t *bytes)
 {
-    h5a_dedup_stats s;
-    h5a_dedup_get_stats(e->dedup, &s);
+    h5a_dedup_stats s = {0, 0, 0};
+    if (e->dedup) h5a_dedup_get_stats(e->dedup, &s); /* a bare engine has none */
     *clients = s.clients;
     *entries = s.entries;
     *bytes = s.bytes;

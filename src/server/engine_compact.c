@@ -166,7 +166,7 @@ static int fsync_dir_of(const char *path)
 
 int h5a_op_COMPACT(h5a_engine *e, h5a_request *r, h5a_err *err)
 {
-    const char *path = e->cfg->file_path;
+    const char *path = e->path;
     char tmp[4200], why[1024];
     snprintf(tmp, sizeof tmp, "%s.compact", path);
     struct stat before, after;

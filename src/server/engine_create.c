@@ -17,7 +17,7 @@ static int require_existing(h5a_engine *e, h5a_request *r, const shape_t *s, hid
                             const char *sh, h5a_err *err)
 {
     hid_t old = h5a_cache_open(e, r->path, err);
-    if (old < 0) return H5A_E_HDF5_ERROR;
+    if (old < 0) return err->code;
     shape_t os;
     int rc = h5a_dset_shape(old, &os, NULL, err);
     if (rc) return rc;

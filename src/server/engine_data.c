@@ -65,7 +65,7 @@ int h5a_op_WRITE(h5a_engine *e, h5a_request *r, h5a_err *err)
          * overwrite in place, which keeps the file from growing */
         hid_t old = h5a_cache_open(e, r->path, err);
         if (old < 0) {
-            rc = H5A_E_HDF5_ERROR;
+            rc = err->code;
             goto out;
         }
         shape_t os;
@@ -260,7 +260,7 @@ static int grow(h5a_engine *e, h5a_request *r, bool inserting, h5a_err *err)
 
     hid_t d = h5a_cache_open(e, r->path, err);
     if (d < 0) {
-        rc = H5A_E_HDF5_ERROR;
+        rc = err->code;
         goto out;
     }
     shape_t s;

@@ -30,7 +30,7 @@ int h5a_dset_open_existing(h5a_engine *e, const h5a_request *r, hid_t *d, h5a_er
     if (kind != K_DATASET)
         return h5a_err_set(err, H5A_E_NOT_A_DATASET, "'%s' is a group, not a dataset", r->path);
     *d = h5a_cache_open(e, r->path, err);
-    return *d < 0 ? H5A_E_HDF5_ERROR : 0;
+    return *d < 0 ? err->code : 0;
 }
 
 int h5a_dset_shape(hid_t d, shape_t *s, hsize_t *maxdims, h5a_err *err)

@@ -57,6 +57,12 @@ H5A_OP_HANDLER(COMPACT);
  * core: it runs the other ops through h5a_engine_execute) */
 H5A_OP_HANDLER(BATCH);
 
+/* engine_files.c: the files under data_root (touches no HDF5 file) */
+H5A_OP_HANDLER(LIST_FILES);
+
+/* engine_virtual.c: virtual datasets over files under data_root */
+H5A_OP_HANDLER(CREATE_VIRTUAL);
+
 /* engine.c: the ops that touch no file, answered by the core itself */
 H5A_OP_HANDLER(PING);
 H5A_OP_HANDLER(AUTH);

@@ -36,6 +36,20 @@ hid_t h5a_cache_open(h5a_engine *e, const char *path, h5a_err *err)
     if (slot >= 0) return e->cache[slot].dset;
     hid_t d = H5Dopen2(e->file, path, H5P_DEFAULT);
     if (d < 0) return h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot open dataset '%s'", path), -1;
+    /* A virtual dataset's data is in other files, which HDF5 would open by
+     * itself, outside their servers' logs and locks (files.c): its data is
+     * for readers such as h5py, never read or written here. */
+    hid_t vdcpl = H5Dget_create_plist(d);
+    bool virt = vdcpl >= 0 && H5Pget_layout(vdcpl) == H5D_VIRTUAL;
+    if (vdcpl >= 0) H5Pclose(vdcpl);
+    if (virt) {
+        H5Dclose(d);
+        return h5a_err_set(err, H5A_E_UNSUPPORTED_TYPE,
+                           "'%s' is a virtual dataset: its data lives in other files; read it "
+                           "with h5py (the server neither reads nor writes through it)",
+                           path),
+               -1;
+    }
     char *copy = strdup(path);
     if (!copy) return H5Dclose(d), h5a_err_set(err, H5A_E_INTERNAL, "out of memory"), -1;
     slot = (int)(e->cache_next++ % H5A_CACHE_SLOTS);
@@ -102,11 +116,16 @@ void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err)
         mp_put_cstr(b, "ok");
         mp_put_bool(b, false);
         mp_put_cstr(b, "error");
-        mp_put_map_header(b, r->has_err_index ? 3 : 2);
+        bool node = rc == H5A_E_WRONG_NODE && r->reply_node;
+        mp_put_map_header(b, 2 + (node ? 1 : 0) + (r->has_err_index ? 1 : 0));
         mp_put_cstr(b, "code");
         mp_put_cstr(b, h5a_strerror_code(rc));
         mp_put_cstr(b, "message");
         mp_put_cstr(b, msg);
+        if (node) { /* as Redis Cluster's MOVED: where to send it */
+            mp_put_cstr(b, "node");
+            mp_put_cstr(b, r->reply_node);
+        }
         if (r->has_err_index) { /* which op of a batch failed */
             mp_put_cstr(b, "index");
             mp_put_uint(b, r->err_index);

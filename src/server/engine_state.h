@@ -24,6 +24,7 @@ typedef struct h5a_engine h5a_engine;
 struct h5a_engine {
     hid_t file;
     const h5a_config *cfg;
+    char path[4096]; /* the file's path as opened (under data_root, or file_path) */
     char close_error[H5A_WAL_CLOSE_ERRLEN]; /* the log driver says here why a close was not clean */
     bool dirty;    /* changed since the last commit (any level) */
     bool unsynced; /* changed since the last fsync commit */
@@ -78,7 +79,7 @@ void h5a_reply_finish(h5a_request *r, size_t mark, int rc, const h5a_err *err);
  * "result" key). */
 #define H5A_REPLY_RESULT_AT(r) ((r)->reply_mark + 11)
 
-/* engine.c: open cfg->file_path again through the log driver (after the
+/* engine.c: open e->path again through the log driver (after the
  * file was closed and replaced: compact). 0, or an error code with err. */
 int h5a_engine_reopen(h5a_engine *e, h5a_err *err);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/cluster.h"
 #include "server/config.h"
 #include "server/net.h"
 #include "server/request.h"
@@ -16,7 +17,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hdf5-async-server [--config FILE] [--host HOST] [--port PORT] [--http-port PORT] "
-            "[--file PATH] "
+            "[--file PATH] [--data-root DIR] [--node INDEX] "
             "[--debug]\n"
             "                         [--wal-discard-damaged]\n"
             "       hdf5-async-server --list-ops | --version | --help\n"
@@ -27,6 +28,10 @@ static void usage(FILE *f)
             "  --http-port P  also serve HTTP (h5grove API, h5web viewer, /metrics, /health)\n"
             "                 on port P, 0 picks a free one (config key http_port, default none)\n"
             "  --file PATH    the HDF5 file to serve (config key hdf5_file_path, default data.h5)\n"
+            "  --data-root DIR  serve the HDF5 files under DIR: requests name one with 'file'\n"
+            "                 (config key data_root; a relative --file is then inside DIR)\n"
+            "  --node INDEX   this server is entry INDEX of the config's [cluster] nodes\n"
+            "                 and listens on its port (default: the entry with its host:port)\n"
             "  --debug        log every request and connection event to stderr\n"
             "  --wal-discard-damaged  start even though FILE.wal's header is damaged, moving\n"
             "                 it aside to FILE.wal.damaged: the commits since the last\n"
@@ -91,6 +96,8 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--port") == 0) key = "port";
         else if (strcmp(argv[i], "--http-port") == 0) key = "http_port";
         else if (strcmp(argv[i], "--file") == 0) key = "hdf5_file_path";
+        else if (strcmp(argv[i], "--data-root") == 0) key = "data_root";
+        else if (strcmp(argv[i], "--node") == 0) key = "node";
         else {
             fprintf(stderr, "hdf5-async-server: unknown argument '%s'\n", argv[i]);
             usage(stderr);
@@ -105,7 +112,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (h5a_config_check(&cfg, err, sizeof err)) {
+    if (h5a_config_check(&cfg, err, sizeof err) || h5a_cluster_setup(&cfg, err, sizeof err)) {
         fprintf(stderr, "hdf5-async-server: %s\n", err);
         return 2;
     }

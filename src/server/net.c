@@ -268,6 +268,7 @@ static int load_security(server *s)
     const h5a_config *cfg = s->cfg;
     char err[1024];
     s->access.protected_mode = cfg->protected_mode;
+    h5a_auth_files(cfg->data_root[0] != 0, cfg->file_path[0] != '/' ? cfg->file_path : NULL);
     if (cfg->auth_file[0] && h5a_auth_load(&s->access.auth, cfg->auth_file, err, sizeof err)) {
         fprintf(stderr, "hdf5-async-server: %s\n", err);
         return -1;

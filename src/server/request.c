@@ -423,6 +423,78 @@ static int parse_meta_args(h5a_request *req, unsigned want, const mp_node *name,
     return 0;
 }
 
+/* create_virtual's sources ([{"file"?, "path"}, ...]) and layout. */
+static int parse_virtual(h5a_request *req, const mp_node *src, const mp_node *layout)
+{
+    char *e = req->err_msg;
+    size_t el = sizeof req->err_msg;
+    int rc;
+    if (!layout || !mp_is_raw(layout))
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op 'create_virtual' needs 'layout': \"stack\" or \"concat\"");
+    if (mp_raw_eq(layout, "stack")) req->vlayout = VLAYOUT_STACK;
+    else if (mp_raw_eq(layout, "concat")) req->vlayout = VLAYOUT_CONCAT;
+    else return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'layout' must be \"stack\" or \"concat\"");
+    if (!src || src->type != MP_ARRAY || src->len == 0 || src->len > H5A_MAX_VSOURCES)
+        return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                        "op 'create_virtual' needs 'sources': an array of 1 to %d maps "
+                        "{\"file\", \"path\"}", H5A_MAX_VSOURCES);
+    if (!(req->vsrc = calloc(src->len, sizeof *req->vsrc)))
+        return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    req->nvsrc = src->len;
+    const mp_node *it = mp_first_child(src);
+    for (uint32_t i = 0; i < src->len; i++, it = mp_next(it)) {
+        h5a_vsource *v = &req->vsrc[i];
+        v->type = -1;
+        if (it->type != MP_MAP)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "sources[%u] must be a map {\"file\", \"path\"}", i);
+        const mp_node *k = mp_first_child(it), *file = NULL, *path = NULL;
+        for (uint32_t j = 0; j < it->len; j++, k = mp_next(mp_next(k))) {
+            if (mp_is_raw(k) && mp_raw_eq(k, "file")) file = mp_next(k);
+            else if (mp_is_raw(k) && mp_raw_eq(k, "path")) path = mp_next(k);
+            else return h5a_fail(e, el, H5A_E_BAD_REQUEST, "sources[%u] takes only 'file' and 'path'", i);
+        }
+        if (!path || path->type != MP_STR)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "sources[%u] needs a string 'path'", i);
+        if ((rc = h5a_path_validate((const char *)path->v.ptr, path->len, e, el))) return rc;
+        if (!(v->path = strndup((const char *)path->v.ptr, path->len)))
+            return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+        if (file && file->type != MP_NIL) {
+            if (file->type != MP_STR)
+                return h5a_fail(e, el, H5A_E_BAD_REQUEST, "sources[%u]: 'file' must be a string", i);
+            if ((rc = h5a_file_name_validate((const char *)file->v.ptr, file->len, e, el))) return rc;
+            if (!(v->file = strndup((const char *)file->v.ptr, file->len)))
+                return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+            /* printf-style: "%b" is the block number of an unlimited mapping
+             * (H5Pset_virtual); any other '%' would be taken by HDF5 too */
+            char *pct = strchr(v->file, '%');
+            if (pct) {
+                if (pct[1] != 'b' || strchr(pct + 2, '%'))
+                    return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                                    "sources[%u]: a file name may hold one '%%b' (the block "
+                                    "number of an unlimited mapping) and no other '%%'", i);
+                if (src->len != 1)
+                    return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                                    "an unlimited virtual dataset ('%%b' in a file name) has "
+                                    "exactly one source");
+                req->vunlimited = true;
+            }
+        }
+    }
+    return 0;
+}
+
+static void free_virtual(h5a_request *req)
+{
+    for (size_t i = 0; i < req->nvsrc; i++) {
+        free(req->vsrc[i].file);
+        free(req->vsrc[i].path);
+        free(req->vsrc[i].rel);
+    }
+    free(req->vsrc);
+    req->vsrc = NULL;
+    req->nvsrc = 0;
+}
+
 /* The optional flags of info, list and list_attrs (nil = false). */
 static int parse_flags(h5a_request *req, unsigned want, const mp_node *const *arg)
 {
@@ -540,7 +612,7 @@ static int parse_body(h5a_request *req, const mp_node *root, bool top)
     }
 
     unsigned want = h5a_op_info_of(req->op)->args;
-    const mp_node *k = mp_first_child(root), *dur = NULL, *cid = NULL, *seq = NULL;
+    const mp_node *k = mp_first_child(root), *dur = NULL, *file = NULL, *cid = NULL, *seq = NULL;
     const mp_node *arg[KEY_COUNT] = {NULL};
     for (uint32_t i = 0; i < root->len; i++, k = mp_next(mp_next(k))) {
         if (!mp_is_raw(k)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "request keys must be strings");
@@ -554,6 +626,10 @@ static int parse_body(h5a_request *req, const mp_node *root, bool top)
         if (mp_raw_eq(k, "id")) continue;
         if (mp_raw_eq(k, "durability")) { /* every op: a ping with "fsync" is a barrier */
             dur = mp_next(k);
+            continue;
+        }
+        if (mp_raw_eq(k, "file")) { /* every op: the file under data_root it is for */
+            file = mp_next(k);
             continue;
         }
         if (mp_raw_eq(k, "client_id")) { /* every op: exactly-once (dedup.c) */
@@ -582,6 +658,32 @@ static int parse_body(h5a_request *req, const mp_node *root, bool top)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,
                             "'durability' must be \"none\", \"flush\" or \"fsync\"");
         req->durability = d;
+    }
+    if (file) {
+        if (file->type != MP_STR)
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST, "'file' must be a string");
+        if ((rc = h5a_file_name_validate((const char *)file->v.ptr, file->len, e, el))) return rc;
+        req->file = strndup((const char *)file->v.ptr, file->len);
+        if (!req->file) return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
+    }
+    /* A batch applies to one file, its own: each file has its own log, and
+     * all-or-nothing across two logs is not possible. An op inside may
+     * repeat the batch's file, never name another. */
+    for (uint32_t i = 0; i < req->nsub; i++) {
+        const char *sf = req->sub[i]->file;
+        if (sf && !(req->file && strcmp(sf, req->file) == 0)) {
+            req->has_err_index = true;
+            req->err_index = i;
+            return h5a_fail(e, el, H5A_E_BAD_REQUEST,
+                            "batch op %u (%s): 'file' \"%s\" is not the batch's file (%s%s%s): a "
+                            "batch applies to one file; nothing was applied",
+                            (unsigned)i, req->sub[i]->op_name, sf, req->file ? "\"" : "",
+                            req->file ? req->file : "the default file", req->file ? "\"" : "");
+        }
+        /* the ops' file is the batch's (create_virtual resolves its
+         * sources relative to it) */
+        if (!sf && req->file && !(req->sub[i]->file = strdup(req->file)))
+            return h5a_fail(e, el, H5A_E_INTERNAL, "out of memory");
     }
     if (want & H5A_ARG_PATH) {
         if (!path || path->type != MP_STR)
@@ -614,6 +716,8 @@ static int parse_body(h5a_request *req, const mp_node *root, bool top)
                               arg[KEY_LIMIT], arg[KEY_AFTER], arg[KEY_MAX_DEPTH])))
         return rc;
     if ((rc = parse_flags(req, want, arg))) return rc;
+    if (want & H5A_ARG_VIRTUAL && (rc = parse_virtual(req, arg[KEY_SOURCES], arg[KEY_LAYOUT])))
+        return rc;
     if (want & H5A_ARG_TOKEN) {
         if (!token || token->type != MP_STR || token->len == 0 || token->len > 4096)
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,
@@ -674,6 +778,8 @@ void h5a_request_free(h5a_request *req)
     if (!req) return;
     h5a_request_release_input(req);
     free(req->path);
+    free(req->file);
+    free_virtual(req);
     free(req->name);
     free(req->target);
     free(req->dest);

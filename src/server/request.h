@@ -90,6 +90,21 @@ typedef struct h5a_dset_args {
     bool exist_ok;
 } h5a_dset_args;
 
+/* One source of create_virtual: a dataset of a file under data_root. Its
+ * type and shape are looked up on the storage thread (files.c) before the
+ * op runs, since the op's engine sees only its own file. */
+typedef struct h5a_vsource {
+    char *file;    /* NULL: the request's own file; may hold one "%b" (unlimited) */
+    char *path;    /* validated */
+    int64_t type;  /* hid_t of its datatype (H5Tcopy), -1 until looked up */
+    int ndim;
+    uint64_t dims[H5A_MAX_DIMS];
+    char *rel;     /* the file's name relative to the virtual dataset's file's folder */
+} h5a_vsource;
+
+#define H5A_MAX_VSOURCES 65536
+typedef enum { VLAYOUT_STACK, VLAYOUT_CONCAT } h5a_vlayout;
+
 /* A client_id is at most this many bytes. */
 #define H5A_CLIENT_ID_MAX 64
 
@@ -111,6 +126,7 @@ typedef struct h5a_request {
     h5a_op op;
     const char *op_name; /* as the client spelled it, for logs */
     char *path;          /* NUL-terminated copy, validated */
+    char *file;          /* the file under data_root (files.c); NULL: the default file */
     h5a_array data;
     bool has_data;
     int64_t index;
@@ -129,6 +145,10 @@ typedef struct h5a_request {
     bool link;          /* info: describe a last component that is a link */
     bool with_info;     /* list: each entry with its object's info */
     bool values;        /* list_attrs: each attribute with its value */
+    h5a_vsource *vsrc;  /* create_virtual: its sources */
+    size_t nvsrc;
+    h5a_vlayout vlayout;
+    bool vunlimited;    /* one source whose file name holds "%b" */
     int durability; /* h5a_durability the client asked for; -1 = the server's default */
     /* exactly-once (dedup.c): the client's id and this request's number */
     bool has_seq;
@@ -151,6 +171,8 @@ typedef struct h5a_request {
     /* set when parsing failed: storage answers with this error, untouched file */
     int err_code;
     char err_msg[512];
+    const char *moved_to; /* WRONG_NODE: the owner's address (cluster.c; static) */
+    const char *reply_node; /* set by the engine: the error reply carries it as "node" */
     bool close_after; /* the stream cannot be trusted: close once answered */
 
     /* output: frame bytes (length prefix included) plus an optional
@@ -191,6 +213,13 @@ void h5a_request_free(h5a_request *req);
  * past H5A_MAX_PATH_DEPTH, common/names.h) with err: h5a_path_check with
  * the protocol's codes. */
 int h5a_path_validate(const char *p, size_t n, char *err, size_t errlen);
+
+/* A request's `file`: relative, not empty, no NUL, no empty, "." or ".."
+ * component, no trailing '/', not one of the server's own names (.wal,
+ * .wal.damaged, .compact); 0 or H5A_E_BAD_REQUEST with err. Symlinks are
+ * checked where the file is opened (files.c). */
+#define H5A_MAX_FILE_NAME 1024
+int h5a_file_name_validate(const char *p, size_t n, char *err, size_t errlen);
 
 const char *h5a_op_name(h5a_op op);
 /* "gzip", "lz4", ... as the protocol spells them; "default" for COMP_DEFAULT */

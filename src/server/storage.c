@@ -11,6 +11,7 @@
 #include "proto/errors.h"
 #include "server/bigbuf.h"
 #include "server/engine.h"
+#include "server/files.h"
 #include "server/memory.h"
 #include "server/wal.h"
 #include "server/metrics.h"
@@ -69,7 +70,7 @@ struct h5a_storage {
     void *ud;
 
     const h5a_config *cfg;
-    h5a_engine *engine;
+    h5a_files *files; /* the open files, each with its engine (files.c) */
     uv_sem_t opened;
     int open_rc;
 
@@ -81,10 +82,6 @@ struct h5a_storage {
     uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
     bool trimmed;                       /* malloc_trim done since then */
     uint64_t last_busy_trim;            /* uv_hrtime of the last trim under load */
-    /* the file was deleted or replaced while served (H5A_ENGINE_GONE): no
-     * commit can succeed, so changes are refused with this message */
-    bool file_gone;
-    char file_gone_msg[1200];
     /* The disk is full (a write or a commit failed with ENOSPC): changes
      * are refused with NO_SPACE, nothing applied, until the file's
      * directory has SPACE_RESUME_BYTES free again (looked at once a
@@ -133,13 +130,27 @@ static h5a_durability level_of(const h5a_storage *st, const h5a_request *r)
 /* Apply one request, or refuse it if it would change a file that is gone. */
 #define SPACE_RESUME_BYTES (16ull << 20)
 
+/* The folder whose free space decides NO_SPACE: the data root, or the
+ * folder of the one file. */
+static const char *space_dir(h5a_storage *st)
+{
+    static _Thread_local char dir[4096];
+    const char *root = h5a_files_space_dir(st->files);
+    if (root) return root;
+    snprintf(dir, sizeof dir, "%s", st->cfg->file_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    return dir;
+}
+
 static void enter_no_space(h5a_storage *st)
 {
     if (st->no_space) return;
     st->no_space = true;
     st->space_checked = uv_hrtime();
     fprintf(stderr, "hdf5-async-server: the disk of '%s' is full: changes are refused "
-                    "(NO_SPACE) until it has room again; reads go on\n", st->cfg->file_path);
+                    "(NO_SPACE) until it has room again; reads go on\n", space_dir(st));
 }
 
 /* Still full? Looks at the free space at most once a second. */
@@ -149,35 +160,83 @@ static bool still_full(h5a_storage *st)
     uint64_t now = uv_hrtime();
     if (now - st->space_checked < 1000000000ull) return true;
     st->space_checked = now;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", st->cfg->file_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    else snprintf(dir, sizeof dir, ".");
+    const char *dir = space_dir(st);
     struct statvfs sv;
     if (statvfs(dir, &sv) != 0 || (uint64_t)sv.f_bavail * sv.f_frsize < SPACE_RESUME_BYTES)
         return true;
     st->no_space = false;
     fprintf(stderr, "hdf5-async-server: the disk of '%s' has room again: changes accepted\n",
-            st->cfg->file_path);
+            dir);
     return false;
 }
 
+/* The engine r runs on: its file's (opened, or created when r may create
+ * something), or the bare engine for parse errors and the ops that touch
+ * no file. NULL when the file cannot be had: r then holds the error. */
+static h5a_engine *engine_of(h5a_storage *st, h5a_request *r, h5a_file **fout, bool *created)
+{
+    *fout = NULL;
+    *created = false;
+    if (r->err_code || !h5a_files_op_needs_file(r->op)) return h5a_files_bare(st->files);
+    h5a_err err = {0, ""};
+    bool create = changes_file(r) && h5a_files_op_creates(r->op);
+    int rc = h5a_files_get(st->files, r->file, create, fout, created, &err);
+    if (rc) {
+        h5a_engine_fail_reply(r, rc, err.msg);
+        return NULL;
+    }
+    return (*fout)->eng;
+}
+
+/* Was r (client_id, seq) applied once already? Then it is answered from
+ * the exactly-once table of r's file -- each file's engine has its own,
+ * committed with that file's changes -- and true is returned. A missing
+ * file (or one that cannot be had: execute then says why) holds no repeat. */
+static bool answer_repeat(h5a_storage *st, h5a_request *r)
+{
+    if (!r->has_seq || !changes_file(r) || !h5a_files_op_needs_file(r->op)) return false;
+    h5a_file *f;
+    bool created;
+    h5a_err err = {0, ""};
+    if (h5a_files_get(st->files, r->file, false, &f, &created, &err) || !f->eng) return false;
+    return h5a_engine_answer_repeat(f->eng, r);
+}
+
+#define NO_SPACE_MSG                                                                            \
+    "the disk is full: changes are refused until it has room again (nothing was applied; reads " \
+    "still work)"
+
 static void execute(h5a_storage *st, h5a_request *r)
 {
+    bool changes = changes_file(r), created;
+    h5a_file *f;
     /* a request applied once already (client_id, seq) is answered from the
-     * exactly-once table, not applied again */
-    if (r->has_seq && h5a_engine_answer_repeat(st->engine, r)) return;
-    bool changes = changes_file(r);
-    if (st->file_gone && changes) {
-        h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, st->file_gone_msg);
-    } else if (changes && still_full(st)) {
-        h5a_engine_fail_reply(r, H5A_E_NO_SPACE,
-                              "the disk is full: changes are refused until it has room again "
-                              "(nothing was applied; reads still work)");
+     * exactly-once table of its file, not applied again */
+    if (answer_repeat(st, r)) return;
+    if (changes && still_full(st)) {
+        h5a_engine_fail_reply(r, H5A_E_NO_SPACE, NO_SPACE_MSG);
+        return;
+    }
+    if ((r->op == OP_CREATE_VIRTUAL || r->op == OP_BATCH) && !r->err_code) {
+        /* its sources' types and shapes, from their own files, first (a
+         * batch's create_virtual ops' too) */
+        h5a_err err = {0, ""};
+        if (h5a_files_resolve_sources(st->files, r, &err)) {
+            h5a_files_release_sources(r);
+            h5a_engine_fail_reply(r, err.code, err.msg);
+            return;
+        }
+    }
+    h5a_engine *eng = engine_of(st, r, &f, &created);
+    if (!eng) {
+        h5a_files_release_sources(r);
+        return;
+    }
+    if (f && f->gone && changes) {
+        h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, f->gone_msg);
     } else {
         h5a_wal_take_write_errno(); /* only this request's failures count below */
-        h5a_engine_execute(st->engine, r);
+        h5a_engine_execute(eng, r);
         if (changes && !r->reply_ok) {
             int e = h5a_wal_take_write_errno();
             if (e == ENOSPC || e == EDQUOT) {
@@ -186,8 +245,11 @@ static void execute(h5a_storage *st, h5a_request *r)
                                       "the disk is full: this change was not applied");
             }
         }
-        if (r->has_seq) h5a_engine_remember(st->engine, r);
+        if (r->has_seq) h5a_engine_remember(eng, r);
     }
+    h5a_files_release_sources(r);
+    /* a file made for a request that failed: it created nothing */
+    if (created && !r->reply_ok) h5a_files_discard(st->files, f);
 }
 
 /* Does r repeat (client_id, seq-or-earlier) of a request before it in the
@@ -214,6 +276,29 @@ static bool repeats_in_segment(h5a_storage *st, h5a_request *r, size_t idx)
     }
 }
 
+/* A group of appends to one dataset of one file (h5a_engine_can_group). */
+static void execute_group(h5a_storage *st, h5a_request **group, size_t g)
+{
+    h5a_file *f;
+    bool created;
+    h5a_engine *eng = engine_of(st, group[0], &f, &created);
+    if (!eng) { /* the same error for every one */
+        for (size_t k = 1; k < g; k++) execute(st, group[k]);
+        return;
+    }
+    if (f && f->gone) {
+        for (size_t k = 0; k < g; k++) execute(st, group[k]);
+        return;
+    }
+    h5a_engine_execute_appends(eng, group, g);
+    bool any_ok = false;
+    for (size_t k = 0; k < g; k++) {
+        any_ok |= group[k]->reply_ok;
+        if (group[k]->has_seq) h5a_engine_remember(eng, group[k]); /* in its file's table */
+    }
+    if (created && !any_ok) h5a_files_discard(st->files, f);
+}
+
 static bool is_plain_append(const h5a_request *r)
 {
     return r->op == OP_APPEND && !r->err_code && r->has_data;
@@ -228,10 +313,23 @@ static int path_cmp(const char *a, const char *b)
     return (x > y) - (x < y);
 }
 
+/* Requests for the default file (file NULL) first, then by file name. */
+static int file_cmp(const char *a, const char *b)
+{
+    if (!a || !b) return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+static bool same_file(const h5a_request *a, const h5a_request *b)
+{
+    return file_cmp(a->file, b->file) == 0;
+}
+
 static int cmp_by_path(const void *a, const void *b)
 {
     const struct by_path *x = a, *y = b;
-    int c = path_cmp(x->r->path, y->r->path);
+    int c = file_cmp(x->r->file, y->r->file);
+    if (!c) c = path_cmp(x->r->path, y->r->path);
     return c ? c : (x->idx < y->idx ? -1 : 1);
 }
 
@@ -265,7 +363,7 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
         bytes += r->frame_len;
         n++;
         /* answered from the exactly-once table: not applied */
-        if (r->has_seq && h5a_engine_answer_repeat(st->engine, r)) continue;
+        if (answer_repeat(st, r)) continue;
         byp[m].r = r;
         byp[m].idx = n - 1;
         m++;
@@ -278,7 +376,7 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
      * consecutive appends to one dataset are still applied as one). With
      * '/' sorting first, a nested path comes right after its parent. */
     for (size_t i = 1; i < n; i++) {
-        if (nested(byp[i - 1].r->path, byp[i].r->path)) {
+        if (same_file(byp[i - 1].r, byp[i].r) && nested(byp[i - 1].r->path, byp[i].r->path)) {
             /* back to arrival order (which the indexes keep) */
             for (size_t k = 0, j = 0; k < total; k++)
                 if (!seg[k]->repeat) byp[j].r = seg[k], byp[j].idx = k, j++;
@@ -290,32 +388,55 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
         group[g++] = byp[i].r;
         for (j = i + 1; j < n && h5a_engine_can_group(byp[i].r, byp[j].r); j++)
             group[g++] = byp[j].r;
-        if (g == 1 || st->file_gone || st->no_space) {
+        if (g == 1 || st->no_space)
             for (size_t k = 0; k < g; k++) execute(st, group[k]);
-        } else {
-            h5a_engine_execute_appends(st->engine, group, g);
-            for (size_t k = 0; k < g; k++)
-                if (group[k]->has_seq) h5a_engine_remember(st->engine, group[k]);
-        }
+        else execute_group(st, group, g);
     }
     *count = total;
     return r;
 }
 
-/* Every commit goes through here, so that last_fsync and file_gone stay
- * true. */
+/* Every commit goes through here: each open file is committed (a clean
+ * one costs nothing), so that last_fsync, gone and commit_failed stay
+ * true. -1 when any file failed (err names the first). */
 static int commit(h5a_storage *st, h5a_durability level, char *err, size_t errlen)
 {
-    int rc = h5a_engine_commit(st->engine, level, err, errlen);
-    if (rc == H5A_ENGINE_NOSPACE) enter_no_space(st);
-    if (rc == H5A_ENGINE_GONE && !st->file_gone) {
-        st->file_gone = true;
-        snprintf(st->file_gone_msg, sizeof st->file_gone_msg, "not applied: %s", err);
-        fprintf(stderr, "hdf5-async-server: %s\n", err);
+    bool failed = false;
+    h5a_file *f;
+    for (size_t i = 0; (f = h5a_files_at(st->files, i)); i++) {
+        if (f->gone) continue;
+        char why[1024];
+        int rc = h5a_engine_commit(f->eng, level, why, sizeof why);
+        f->commit_failed = rc != 0;
+        if (rc == H5A_ENGINE_NOSPACE) enter_no_space(st);
+        if (rc == H5A_ENGINE_GONE) {
+            f->gone = true;
+            snprintf(f->gone_msg, sizeof f->gone_msg, "not applied: %s", why);
+            fprintf(stderr, "hdf5-async-server: %s\n", why);
+        }
+        if (rc && !failed) {
+            if (f->name) snprintf(err, errlen, "file '%.200s': %.800s", f->name, why);
+            else snprintf(err, errlen, "%s", why);
+        }
+        failed |= rc != 0;
     }
-    if (rc) return -1;
+    if (failed) return -1;
     if (level == H5A_DUR_FSYNC) st->last_fsync = uv_hrtime();
     return 0;
+}
+
+/* The weakest commit level that would still do work on some open file. */
+static h5a_durability pending(h5a_storage *st)
+{
+    h5a_durability level = H5A_DUR_NONE;
+    h5a_file *f;
+    for (size_t i = 0; (f = h5a_files_at(st->files, i)); i++) {
+        if (f->gone) continue; /* no commit can succeed */
+        h5a_durability p = h5a_engine_pending(f->eng);
+        if (p == H5A_DUR_FLUSH) return p;
+        if (p > level) level = p;
+    }
+    return level;
 }
 
 /* Commit in the background (not for a waiting reply); a failure is logged
@@ -324,9 +445,7 @@ static void background_commit(h5a_storage *st, h5a_durability level)
 {
     char err[1024];
     uint64_t now = uv_hrtime();
-    if (st->file_gone || now < st->retry_at || commit(st, level, err, sizeof err) == 0 ||
-        st->file_gone)
-        return;
+    if (now < st->retry_at || commit(st, level, err, sizeof err) == 0) return;
     fprintf(stderr, "hdf5-async-server: background %s commit failed (retrying in 1 s): %s\n",
             h5a_durability_name(level), err);
     st->retry_at = now + RETRY_NS;
@@ -356,8 +475,7 @@ static void notify_loop(h5a_storage *st)
 static uint64_t idle_wait(h5a_storage *st, h5a_durability *level)
 {
     uint64_t now = uv_hrtime(), wait;
-    /* once the file is gone, no background commit can succeed */
-    *level = st->file_gone ? H5A_DUR_NONE : h5a_engine_pending(st->engine);
+    *level = pending(st);
     if (*level == H5A_DUR_FLUSH) wait = IDLE_FLUSH_NS;
     else if (*level == H5A_DUR_FSYNC)
         wait = st->last_fsync + HARD_INTERVAL_NS > now ? st->last_fsync + HARD_INTERVAL_NS - now : 0;
@@ -381,8 +499,17 @@ static void release_held(h5a_storage *st)
         char msg[1200];
         snprintf(msg, sizeof msg, "applied, but could not be made durable (%s): %s",
                  h5a_durability_name(st->held_level), err);
-        for (h5a_request *r = st->held_head; r; r = r->next)
-            if (level_of(st, r) > H5A_DUR_NONE) h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, msg);
+        for (h5a_request *r = st->held_head; r; r = r->next) {
+            if (level_of(st, r) == H5A_DUR_NONE) continue;
+            /* only the requests of the files that failed (a file closed
+             * since was made durable by its close); a barrier (a ping)
+             * waited for them all */
+            h5a_file *f = h5a_files_op_needs_file(r->op) && !r->err_code
+                              ? h5a_files_find(st->files, r->file)
+                              : NULL;
+            if (f ? f->commit_failed : !h5a_files_op_needs_file(r->op) || r->err_code)
+                h5a_engine_fail_reply(r, H5A_E_HDF5_ERROR, msg);
+        }
     }
     uv_mutex_lock(&st->mu); /* splice the whole held list onto the done list */
     if (st->out_tail) st->out_tail->next = st->held_head;
@@ -397,7 +524,7 @@ static void release_held(h5a_storage *st)
 static void storage_main(void *arg)
 {
     h5a_storage *st = arg;
-    st->open_rc = h5a_engine_open(&st->engine, st->cfg, st->open_err, sizeof st->open_err);
+    st->open_rc = h5a_files_start(&st->files, st->cfg, st->open_err, sizeof st->open_err);
     uv_sem_post(&st->opened);
     if (st->open_rc) return;
     st->last_fsync = uv_hrtime();
@@ -419,11 +546,14 @@ static void storage_main(void *arg)
         while (!st->in_head && !st->stop_requested && !st->report_requested) {
             h5a_durability level;
             uint64_t wait = idle_wait(st, &level);
-            if (level == H5A_DUR_NONE && !st->bufs_kept && st->trimmed) break;
+            if (level == H5A_DUR_NONE && !st->bufs_kept && st->trimmed &&
+                !h5a_files_any_closable(st->files))
+                break;
             if (uv_cond_timedwait(&st->cv, &st->mu, wait) == UV_ETIMEDOUT && !st->in_head) {
                 uv_mutex_unlock(&st->mu);
                 if (level != H5A_DUR_NONE) background_commit(st, level);
                 st->bufs_kept = h5a_buf_trim(); /* read buffers kept for reuse */
+                h5a_files_close_idle(st->files, H5A_FILE_IDLE_NS);
                 /* Idle for a second: give the heap's free memory back to
                  * the system, once per idle spell (main.c raises malloc's
                  * trim threshold so that busy periods do not pay for it;
@@ -446,7 +576,11 @@ static void storage_main(void *arg)
         bool report = st->report_requested;
         st->report_requested = false;
         uv_mutex_unlock(&st->mu);
-        if (report) h5a_memory_report(st->engine, stderr);
+        if (report) {
+            h5a_file *f = h5a_files_find(st->files, NULL);
+            if (!f) f = h5a_files_at(st->files, 0);
+            if (f) h5a_memory_report(f->eng, stderr);
+        }
         if (stop) break;
         if (!batch) continue;
 
@@ -455,7 +589,7 @@ static void storage_main(void *arg)
             size_t n = 0;
             uint64_t t0 = uv_hrtime();
             bool ran = true;
-            if (!is_plain_append(batch) || st->file_gone) {
+            if (!is_plain_append(batch)) {
                 st->seg[n++] = batch;
                 batch = batch->next;
                 /* a read for a connection that has gone: nobody would
@@ -508,14 +642,14 @@ static void storage_main(void *arg)
                             "(%.1f ms)\n", (double)took / 1e6);
         /* The queue is drained: one commit for everything that waits. */
         release_held(st);
-        if (h5a_engine_pending(st->engine) != H5A_DUR_NONE &&
+        if (pending(st) != H5A_DUR_NONE &&
             uv_hrtime() - st->last_fsync >= HARD_INTERVAL_NS)
             background_commit(st, H5A_DUR_FSYNC);
         h5a_count(&h5a_mstorage.busy_ns, uv_hrtime() - busy_from);
         st->bufs_kept = true;
     }
-    h5a_engine_close(st->engine);
-    st->engine = NULL;
+    h5a_files_close(st->files);
+    st->files = NULL;
     uv_mutex_lock(&st->mu);
     st->stopped = true;
     uv_mutex_unlock(&st->mu);

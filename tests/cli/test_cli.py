@@ -25,7 +25,7 @@ from conftest import CLI, SANITIZER_MARKERS, TIMEOUT
 
 EXIT_OK, EXIT_SERVER, EXIT_USAGE, EXIT_CONN, EXIT_FILE = 0, 1, 2, 3, 4
 SUBCOMMANDS = ["ping", "mkgroup", "put", "append", "get", "rm", "create", "resize", "ls", "tree",
-               "info", "attr", "ln", "mv", "compact", "batch", "token"]
+               "info", "attr", "ln", "mv", "compact", "ls-files", "batch", "token"]
 # what needs no server, and so takes no options: its usage line says so
 LOCAL_COMMANDS = ["token"]
 
@@ -692,3 +692,27 @@ def test_bad_config_exit_2(tmp_path, text, pattern):
 def test_missing_explicit_config_exit_2(tmp_path):
     fails(run(["--config", tmp_path / "nope.ini", "ping"]), EXIT_USAGE,
           "nope.ini: No such file or directory")
+
+
+def test_file_option_and_ls_files(start_server, tmp_path):
+    """--file works on a file under the server's data_root; ls-files lists them."""
+    root = tmp_path / "root"
+    root.mkdir()
+    srv = start_server(workdir=tmp_path / "w", server_opts={"data_root": str(root)})
+    ok(run(["--file", "runs/a.h5", "mkgroup", "/g"], srv))
+    ok(run(["mkgroup", "/h", "--file", "b.h5"], srv))
+    fails(run(["--file", "missing.h5", "ls", "/"], srv), EXIT_SERVER, "NOT_FOUND")
+    fails(run(["--file", "../out.h5", "mkgroup", "/g"], srv), EXIT_SERVER, "BAD_REQUEST")
+    fails(run(["--file", "", "ping"], srv), EXIT_USAGE)
+    r = ok(run(["ls-files"], srv))
+    lines = [ln.split() for ln in r.stdout.splitlines()]
+    assert [ln[0] for ln in lines] == ["b.h5", "runs/a.h5"]
+    assert all(int(ln[1]) > 0 for ln in lines)
+    r = ok(run(["--file", "runs/a.h5", "ls", "/"], srv))
+    assert "g" in r.stdout
+    srv.stop()
+    with h5py.File(root / "runs/a.h5", "r") as f:
+        assert list(f) == ["g"]
+    with h5py.File(root / "b.h5", "r") as f:
+        assert list(f) == ["h"]
+    assert not (root / "out.h5").exists() and not (tmp_path / "out.h5").exists()

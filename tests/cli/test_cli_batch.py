@@ -52,3 +52,23 @@ def test_bad_input_files(server, tmp_path):
         f.write_text(text)
         fails(run(["batch", f], server), EXIT_FILE, why)
     fails(run(["batch", tmp_path / "missing"], server), EXIT_FILE, "cannot open")
+
+
+def test_batch_with_file_under_data_root(start_server, tmp_path):
+    """--file names the batch's file (with --reconnect too); a line naming
+    another file is refused, with its index, and nothing is applied."""
+    root = tmp_path / "root"
+    root.mkdir()
+    srv = start_server(workdir=tmp_path / "w", server_opts={"data_root": str(root)})
+    f = tmp_path / "ops.jsonl"
+    f.write_text(GOOD)
+    r = ok(run(["--file", "runs/a.h5", "--reconnect", "batch", f], srv))
+    assert r.stdout.splitlines()[0] == "batch: 4 ops applied"
+    f.write_text('{"op": "create_group", "path": "/x"}\n'
+                 '{"op": "create_group", "path": "/y", "file": "b.h5"}\n')
+    fails(run(["--file", "runs/a.h5", "batch", f], srv), EXIT_SERVER,
+          r"BAD_REQUEST: batch op 1 \(create_group\): 'file' \"b.h5\" is not the batch's file")
+    srv.stop()
+    assert sorted(p.name for p in root.iterdir()) == ["runs"]
+    with h5py.File(root / "runs/a.h5", "r") as h:
+        assert sorted(h) == ["a", "g"]

@@ -2143,6 +2143,111 @@ static void test_compact(int port)
     hdf5a_async_free(ac);
 }
 
+/* Many files (issue 14): hdf5a_set_file, hdf5a_async_set_file and
+ * hdf5a_list_files against a server with a data_root. */
+static void test_files(void)
+{
+    char root[64] = "/tmp/h5a-client-root-XXXXXX", cfg[128], path[160];
+    if (!mkdtemp(root)) {
+        check_failed++;
+        return;
+    }
+    snprintf(cfg, sizeof cfg, "[server]\ndata_root = %s\n", root);
+    server s;
+    if (server_start(&s, cfg) != 0) {
+        check_failed++;
+        return;
+    }
+    hdf5a_client *c = connect_to(s.port);
+    CHECK(c != NULL);
+    if (c) {
+        int32_t v[3] = {1, 2, 3};
+        uint64_t n3[1] = {3};
+        hdf5a_array a = arr("<i4", 1, n3, v, sizeof v);
+        CHECK_RC(c, hdf5a_set_file(c, "sub/one.h5"), 0);
+        CHECK_RC(c, hdf5a_write(c, "/x", &a, NULL), 0);
+        CHECK_RC(c, hdf5a_set_file(c, "two.h5"), 0);
+        int ex = -1;
+        CHECK_RC(c, hdf5a_exists(c, "/x", &ex), HDF5A_ENOT_FOUND); /* no such file yet */
+        CHECK_RC(c, hdf5a_append(c, "/x", &a, NULL, NULL), 0);
+        CHECK_RC(c, hdf5a_set_file(c, "../escape.h5"), 0);
+        CHECK_RC(c, hdf5a_write(c, "/x", &a, NULL), HDF5A_EBAD_REQUEST);
+        CHECK_RC(c, hdf5a_set_file(c, NULL), 0); /* the default file, outside the root */
+        CHECK_RC(c, hdf5a_exists(c, "/x", &ex), 0);
+        CHECK(ex == 0);
+        hdf5a_listing *l = NULL;
+        CHECK_RC(c, hdf5a_list_files(c, &l), 0);
+        CHECK(l && l->count == 2);
+        if (l && l->count == 2) {
+            CHECK(strcmp(l->entries[0].name, "sub/one.h5") == 0);
+            CHECK(strcmp(l->entries[1].name, "two.h5") == 0);
+            CHECK(strcmp(l->entries[0].kind, "file") == 0 && l->entries[0].ndim == 1 &&
+                  l->entries[0].shape[0] > 0);
+        }
+        hdf5a_listing_free(l);
+        /* a batch goes to the connection's file; an op naming another is refused */
+        CHECK_RC(c, hdf5a_set_file(c, "two.h5"), 0);
+        hdf5a_batch *b = hdf5a_batch_new();
+        CHECK(b != NULL);
+        long failed = 99;
+        CHECK(hdf5a_batch_create_group(b, "/bg") == 0);
+        CHECK_RC(c, hdf5a_batch_send(c, b, &failed), 0);
+        CHECK(failed == -1);
+        hdf5a_batch_clear(b);
+        static const uint8_t other[] = {0x82, 0xa2, 'o', 'p', 0xa4, 'p', 'i', 'n', 'g', 0xa4, 'f',
+                                        'i', 'l', 'e', 0xaa, 's', 'u', 'b', '/', 'o', 'n', 'e',
+                                        '.', 'h', '5'};
+        CHECK(hdf5a_batch_create_group(b, "/bg2") == 0);
+        CHECK(hdf5a_batch_add_raw(b, other, sizeof other) == 0);
+        CHECK_RC(c, hdf5a_batch_send(c, b, &failed), HDF5A_EBAD_REQUEST);
+        CHECK(failed == 1 && strstr(hdf5a_errstr(c), "not the batch's file") != NULL);
+        hdf5a_batch_free(b);
+        CHECK_RC(c, hdf5a_exists(c, "/bg", &ex), 0);
+        CHECK(ex == 1);
+        CHECK_RC(c, hdf5a_exists(c, "/bg2", &ex), 0);
+        CHECK(ex == 0);
+        hdf5a_close(c);
+    }
+    hdf5a_poll p;
+    hdf5a_async *ac = async_to(s.port, &p);
+    CHECK(ac != NULL);
+    if (ac) {
+        CHECK(hdf5a_async_set_file(ac, "two.h5") == 0);
+        rec r = {0};
+        CHECK(hdf5a_async_read(ac, "/x", on_reply, &r) == 0);
+        CHECK(hdf5a_poll_run(&p, TIMEOUT_MS) == 0);
+        CHECK(r.calls == 1 && r.status == 0 && r.array && r.array->ndim == 1 &&
+              r.array->shape[0] == 3);
+        hdf5a_array_free(r.array);
+        hdf5a_async_free(ac);
+    }
+    server_stop(&s);
+    const char *made[] = {"sub/one.h5", "two.h5", "sub"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", root, made[i]);
+        CHECK((i < 2 ? unlink(path) : rmdir(path)) == 0);
+    }
+    CHECK(rmdir(root) == 0); /* nothing else was made: no log left, no escape */
+
+    /* the documented hash: the values python/hdf5_async/cluster.py gives */
+    const char *nodes[] = {"a:1", "b:2", "c:3"};
+    int count[3] = {0, 0, 0};
+    char name[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof name, "f%d.h5", i);
+        int o = hdf5a_cluster_owner(nodes, 3, name);
+        CHECK(o >= 0 && o < 3);
+        if (o >= 0 && o < 3) count[o]++;
+    }
+    CHECK(count[0] > 900 && count[1] > 900 && count[2] > 900);
+    CHECK(hdf5a_cluster_owner(nodes, 0, "x") == -1);
+    static const int py[10] = {0, 0, 2, 0, 1, 0, 1, 2, 0, 2}; /* Python's cluster.owner */
+    for (int i = 0; i < 10; i++) {
+        snprintf(name, sizeof name, "f%d.h5", i);
+        CHECK(hdf5a_cluster_owner(nodes, 3, name) == py[i]);
+    }
+}
+
 /* reconnect: the blocking client rides over a kill -9 and restart on the
  * same port; requests carry client_id/seq. Batches: all or nothing, the
  * failing op's index, the shapes after each op. */
@@ -2272,6 +2377,10 @@ static void test_reconnect_and_batch(void)
     }
     hdf5a_batch_free(b);
     CHECK(strcmp(hdf5a_strerror(HDF5A_ESEQ_TOO_OLD), "SEQ_TOO_OLD") == 0);
+    /* both branches' codes: SEQ_TOO_OLD landed first, WRONG_NODE after it */
+    CHECK(HDF5A_ESEQ_TOO_OLD == -20 && HDF5A_EWRONG_NODE == -21 &&
+          HDF5A_ELAST_SERVER == HDF5A_EWRONG_NODE);
+    CHECK(strcmp(hdf5a_strerror(HDF5A_EWRONG_NODE), "WRONG_NODE") == 0);
     hdf5a_close(c);
     server_stop(&s);
 }
@@ -2565,6 +2674,7 @@ static const check_test tests[] = {
     SHARED_TEST(test_blocking_progress),
     CHECK_TEST(test_blocking_too_large),
     CHECK_TEST(test_durability),
+    CHECK_TEST(test_files),
     CHECK_TEST(test_durability_carried),
     SHARED_TEST(test_async_ops),
     SHARED_TEST(test_async_errors),

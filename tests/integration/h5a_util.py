@@ -182,6 +182,7 @@ def start_server(
     env=None,
     client_opts=None,
     http=False,
+    extra_config=None,
 ):
     """Start the real server on 127.0.0.1, port 0, with a fresh config.ini and
     HDF5 file under workdir. precreate(path) may make the HDF5 file first
@@ -201,6 +202,9 @@ def start_server(
     # port 0 may or may not be accepted in the file; --port 0 always is
     file_opts = {k: v for k, v in opts.items() if k != "port"}
     config = write_config(os.path.join(workdir, "config.ini"), server=file_opts, client=client_opts)
+    if extra_config:  # more sections ([cluster])
+        with open(config, "a") as f:
+            f.write("\n" + extra_config)
     stderr_path = os.path.join(workdir, "server.stderr")
     args = [binary, "--config", config, "--host", "127.0.0.1", "--port", str(opts["port"])]
     if http:

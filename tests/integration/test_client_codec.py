@@ -279,6 +279,8 @@ class TestErrors:
         block = text[text.index("#define H5A_ERROR_LIST(X)"):text.index("enum {")]
         codes = re.findall(r"X\((\w+)\)", block)
         assert "NOT_FOUND" in codes and "NO_SPACE" in codes
+        # issue 13's code landed first, issue 14's after it, both last
+        assert codes[-3:] == ["NO_SPACE", "SEQ_TOO_OLD", "WRONG_NODE"]
         assert sorted(hdf5_async.ERROR_CLASSES) == sorted(codes)
         for code in codes:
             exc = hdf5_async.errors.error_from_reply({"code": code, "message": "m"})

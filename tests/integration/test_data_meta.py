@@ -18,7 +18,7 @@ ALL_OPS = [
     "ping", "create_group", "write", "update", "read", "append", "insert", "delete",
     "create_dataset", "resize", "write_slice", "set_attr", "get_attr", "list_attrs",
     "delete_attr", "list", "walk", "info", "exists", "create_link", "move", "auth", "compact",
-    "batch",
+    "batch", "list_files", "create_virtual",
 ]
 
 

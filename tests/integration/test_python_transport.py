@@ -321,8 +321,9 @@ def test_async_file(server):
 
 
 def test_file_arguments(server):
-    with pytest.raises(ValueError, match="name must be None"):
-        hdf5_async.File("other.h5", server="%s:%d" % server.address)
+    for bad in ("/abs.h5", ""):
+        with pytest.raises(ValueError, match="name must be a file under the server's data_root"):
+            hdf5_async.File(bad, server="%s:%d" % server.address)
     for mode in ("w", "w-", "x"):
         with pytest.raises(ValueError, match="shared"):
             hdf5_async.File(mode=mode, server="%s:%d" % server.address)
