@@ -152,10 +152,12 @@ LIB_SO          := $(BUILD)/libhdf5async.so.0
 LIB_HEADERS     := include/hdf5_async.h $(wildcard include/hdf5_async/adapters/*.h)
 LIB_VERSION     := $(shell sed -n 's/^\#define HDF5A_VERSION "\(.*\)"/\1/p' include/hdf5_async.h)
 CLIENT_TEST_BIN := $(patsubst tests/client/%.c,$(BUILD)/tests/client/%,$(wildcard tests/client/test_*.c))
+# needs the servers tests/integration/test_cluster_c.py starts: not in test-client
+CLUSTER_FOLLOW  := $(BUILD)/tests/client/cluster_follow
 # what programs linking libhdf5async.a need besides it: OpenSSL, for TLS
 LIB_DEPS         = $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
-all: $(LIB_A) $(LIB_SO) $(CLIENT_TEST_BIN)
+all: $(LIB_A) $(LIB_SO) $(CLIENT_TEST_BIN) $(CLUSTER_FOLLOW)
 test-unit: test-client
 .PHONY: test-client install
 
@@ -216,8 +218,9 @@ test-unit: $(UNIT_BIN)
 # test_install.py runs `$$H5A_MAKE install` into a temporary prefix and
 # builds a program with $$H5A_SANFLAGS against it: the library and the CLI
 # are built first, so that make has nothing left to build.
-test-integration: $(TEST_SERVER) $(LIB_A) $(LIB_SO) $(SERVER) $(CLI)
+test-integration: $(TEST_SERVER) $(LIB_A) $(LIB_SO) $(SERVER) $(CLI) $(CLUSTER_FOLLOW)
 	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) \
+	    H5A_CLUSTER_FOLLOW=$(abspath $(CLUSTER_FOLLOW)) \
 	    H5A_MAKE="$(MAKE) -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND)" \
 	    H5A_SANFLAGS="$(SANFLAGS)" $(PY) -m pytest -q tests/integration)
 

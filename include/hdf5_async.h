@@ -61,7 +61,8 @@ enum {
     HDF5A_ESEQ_TOO_OLD = -20,       /* a resent request is older than the server remembers:
                                        it may have been applied; it was not applied again */
     HDF5A_EWRONG_NODE = -21,        /* [cluster]: another node owns the file (its address is in
-                                       the message); nothing was applied */
+                                       the message and hdf5a_wrong_node); nothing
+                                       was applied */
     HDF5A_ELAST_SERVER = HDF5A_EWRONG_NODE, /* codes -1 .. this one come from the server */
     HDF5A_EIO = -100,      /* connect/send/receive failed; the connection is unusable */
     HDF5A_ETIMEOUT = -101, /* no answer in time; the connection is unusable */
@@ -304,7 +305,24 @@ HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms
  *    the same request again, which the server applies at most once. The
  *    caller sees a delay; past reconnect_timeout_ms (0: 60000) the call
  *    returns the connection's error. The asynchronous client
- *    (hdf5a_async_connect_ex): see "Reconnect" there. */
+ *    (hdf5a_async_connect_ex): see "Reconnect" there.
+ *  - follow_wrong_node: [cluster] (docs/protocol.md section 4b). Nonzero
+ *    makes the blocking client follow HDF5A_EWRONG_NODE: when a reply says
+ *    another node owns the request's file, the client closes its
+ *    connection, connects to that node (the error's `node`, "HOST:PORT";
+ *    TLS, the token and the timeout as at first) and sends the request
+ *    there -- nothing was applied on the wrong node, so this is safe --
+ *    at most HDF5A_MAX_WRONG_NODE_HOPS times per call. The client keeps one
+ *    connection: it stays on the new node for later calls (a later call
+ *    for a file of another node moves it again). A redirection back to a
+ *    node already tried in the call (nodes whose lists differ) or one hop
+ *    too many returns HDF5A_EWRONG_NODE with a message naming the nodes;
+ *    a node that cannot be reached returns the connect's error and leaves
+ *    the client connected to the node it came from (or closed, if that
+ *    fails too). With tls_server_name set, every node's certificate must
+ *    carry that name. Without it, HDF5A_EWRONG_NODE is returned and
+ *    hdf5a_wrong_node tells the owner. The asynchronous client does not
+ *    follow (it may only be set with hdf5a_connect_ex). */
 typedef struct hdf5a_connect_opts {
     size_t size; /* sizeof(hdf5a_connect_opts) of the caller's header */
     const char *token;
@@ -317,10 +335,14 @@ typedef struct hdf5a_connect_opts {
     const char *tls_ciphersuites;
     int reconnect;
     int reconnect_timeout_ms;
+    int follow_wrong_node;
 } hdf5a_connect_opts;
 
 #define HDF5A_CONNECT_OPTS_INIT                                                             \
-    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0, 0}
+    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0}
+
+/* Redirections hdf5a_connect_opts.follow_wrong_node follows in one call. */
+#define HDF5A_MAX_WRONG_NODE_HOPS 4
 
 /* Zeroes *o and sets o->size: no token, no TLS. */
 HDF5A_API void hdf5a_connect_opts_init(hdf5a_connect_opts *o);
@@ -390,6 +412,11 @@ HDF5A_API int hdf5a_set_file(hdf5a_client *c, const char *file);
  * serves file -- connect there; a server that does not own the file answers
  * HDF5A_EWRONG_NODE. -1 when n is 0. */
 HDF5A_API int hdf5a_cluster_owner(const char *const *nodes, int n, const char *file);
+/* The owner's address ("HOST:PORT", the error's `node`) when the last call
+ * on c returned HDF5A_EWRONG_NODE, else NULL: connect there and send the
+ * request again (or set follow_wrong_node, which does it). Valid until the
+ * next call on c. */
+HDF5A_API const char *hdf5a_wrong_node(const hdf5a_client *c);
 /* The files under the server's data_root (docs/protocol.md, list_files):
  * each entry's name is the file's name relative to the root, kind "file",
  * and shape[0] (ndim 1) its size in bytes. Free with hdf5a_listing_free. */

@@ -163,6 +163,7 @@ int cli_connect(const cli_target *t, const cli_conn *cn, int timeout_ms, hdf5a_c
     o.tls = cn->tls;
     o.tls_ca_file = cn->tls_ca;
     o.reconnect = cn->reconnect; /* give up after 60 s without the server */
+    o.follow_wrong_node = 1;     /* [cluster]: the server knows the file's owner */
     char err[1024] = "";
     int rc = hdf5a_connect_ex(out, t->host, t->port, timeout_ms, &o, err, sizeof err);
     if (rc == 0) return 0;

@@ -253,6 +253,10 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
     *out = NULL;
     if ((rc = h5c_opts_import(opts, &o, why, sizeof why)))
         goto fail;
+    if (o.follow_wrong_node && (rc = h5a_fail(why, sizeof why, HDF5A_EINVAL,
+                                              "follow_wrong_node is for the blocking client "
+                                              "(hdf5a_connect_ex) only")))
+        goto fail;
     if ((rc = h5c_resolve(host, port, &list, why, sizeof why)))
         goto fail;
     ac = calloc(1, sizeof *ac);

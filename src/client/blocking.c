@@ -65,6 +65,10 @@ struct hdf5a_client {
     h5c_opts ropts;
     char client_id[33];
     uint64_t next_seq;
+    /* follow_wrong_node (also keeps host, port, ropts); moved_to: the last
+     * reply's WRONG_NODE `node`, "" when it was not one */
+    bool follow;
+    char moved_to[256];
 };
 
 /* ---- progress ---- */
@@ -547,6 +551,7 @@ static int call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, in
     if (!c)
         return HDF5A_EINVAL;
     c->errstr[0] = '\0';
+    c->moved_to[0] = '\0';
     if (c->fd < 0) {
         snprintf(c->errstr, sizeof c->errstr,
                  "the connection was closed after an earlier error");
@@ -601,6 +606,9 @@ static int call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, in
     if (r.status) {
         rc = r.status;
         snprintf(c->errstr, sizeof c->errstr, "%.*s", (int)r.message_len, r.message);
+        if (rc == HDF5A_EWRONG_NODE && r.node && r.node_len < sizeof c->moved_to &&
+            !memchr(r.node, '\0', r.node_len))
+            snprintf(c->moved_to, sizeof c->moved_to, "%.*s", (int)r.node_len, r.node);
     } else if (out) {
         rc = decode_result(req->op, r.result, &block, out, c->errstr, sizeof c->errstr);
     } else if (ndim) {
@@ -622,7 +630,8 @@ static int reconnect_once(hdf5a_client *c, char *err, size_t errlen);
 /* One request; with reconnect, carrying client_id and seq, and sent again
  * (the same seq: the server applies it at most once) on a new connection
  * when this one is lost, until reconnect_timeout_ms. */
-static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
+static int call_retrying(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape,
+                         void *out)
 {
     if (!c || !c->reconnect)
         return call_by(c, req, deadline_after(c ? c->timeout_ms : 0), ndim, shape, out);
@@ -652,6 +661,50 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
             poll(NULL, 0, delay < left ? delay : (int)left);
             delay = delay * 2 > 1000 ? 1000 : delay * 2;
         }
+    }
+}
+
+static int switch_node(hdf5a_client *c, const char *addr, char *err, size_t errlen);
+
+/* One request; with follow_wrong_node, sent again to the node a WRONG_NODE
+ * reply names (nothing was applied where it was refused), at most
+ * HDF5A_MAX_WRONG_NODE_HOPS times, never back to a node this call tried. */
+static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
+{
+    int rc = call_retrying(c, req, ndim, shape, out);
+    if (rc != HDF5A_EWRONG_NODE || !c || !c->follow || !c->moved_to[0])
+        return rc;
+    char path[H5C_ERRLEN]; /* the nodes tried, for the message */
+    snprintf(path, sizeof path, "%s:%d", c->host, c->port);
+    for (int hops = 0;; hops++) {
+        char to[sizeof c->moved_to];
+        snprintf(to, sizeof to, "%s", c->moved_to);
+        /* a node already tried: compare whole entries of "a -> b -> c" */
+        bool seen = false;
+        for (const char *p = path; !seen && p;) {
+            const char *end = strstr(p, " -> ");
+            size_t n = end ? (size_t)(end - p) : strlen(p);
+            seen = n == strlen(to) && memcmp(p, to, n) == 0;
+            p = end ? end + 4 : NULL;
+        }
+        size_t used = strlen(path);
+        snprintf(path + used, sizeof path - used, " -> %s", to);
+        if (seen || hops == HDF5A_MAX_WRONG_NODE_HOPS) {
+            snprintf(c->errstr, sizeof c->errstr,
+                     "WRONG_NODE %s (%s): the nodes' [cluster] lists disagree; nothing was "
+                     "applied",
+                     seen ? "redirections loop" : "redirected too many times", path);
+            return HDF5A_EWRONG_NODE;
+        }
+        char why[H5C_ERRLEN];
+        if ((rc = switch_node(c, to, why, sizeof why))) {
+            snprintf(c->errstr, sizeof c->errstr,
+                     "following WRONG_NODE to %.200s: %.700s; nothing was applied", to, why);
+            return rc;
+        }
+        rc = call_retrying(c, req, ndim, shape, out);
+        if (rc != HDF5A_EWRONG_NODE || !c->moved_to[0])
+            return rc;
     }
 }
 
@@ -723,7 +776,8 @@ static int authenticate(hdf5a_client *c, const char *token, int64_t deadline, ch
  * random client_id. */
 static int keep_for_reconnect(hdf5a_client *c, const char *host, int port, const h5c_opts *o)
 {
-    c->reconnect = true;
+    c->reconnect = o->reconnect;
+    c->follow = o->follow_wrong_node;
     c->reconnect_timeout_ms = o->reconnect_timeout_ms ? o->reconnect_timeout_ms : 60000;
     c->port = port;
     c->ropts = *o;
@@ -781,6 +835,59 @@ fail:
     return rc;
 }
 
+/* "HOST:PORT" (the node list's form; "[v6]:PORT" too) into host, *port. */
+static int parse_node(const char *addr, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == addr || !colon[1] || *end || p <= 0 || p > 65535)
+        return HDF5A_EREPLY;
+    const char *h = addr;
+    size_t n = (size_t)(colon - addr);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+        h++, n -= 2;
+    if (n == 0 || n >= hostlen)
+        return HDF5A_EREPLY;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+/* The connection moved to the node at addr (TLS, the token as at first);
+ * on failure back to the node it was on (or closed when that fails too). */
+static int switch_node(hdf5a_client *c, const char *addr, char *err, size_t errlen)
+{
+    char host[256];
+    int port;
+    if (parse_node(addr, host, sizeof host, &port))
+        return h5a_fail(err, errlen, HDF5A_EREPLY, "the server named node '%s', not HOST:PORT",
+                        addr);
+    char *old_host = c->host, *new_host = strdup(host);
+    int old_port = c->port;
+    if (!new_host)
+        return h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory");
+    c->host = new_host;
+    c->port = port;
+    int rc = reconnect_once(c, err, errlen);
+    if (rc == 0) {
+        free(old_host);
+        return 0;
+    }
+    free(new_host);
+    c->host = old_host;
+    c->port = old_port;
+    char ignored[H5C_ERRLEN];
+    reconnect_once(c, ignored, sizeof ignored);
+    return rc;
+}
+
+HDF5A_API const char *hdf5a_wrong_node(const hdf5a_client *c)
+{
+    return c && c->moved_to[0] ? c->moved_to : NULL;
+}
+
 HDF5A_API void hdf5a_connect_opts_init(hdf5a_connect_opts *o)
 {
     if (!o)
@@ -818,7 +925,7 @@ HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, i
     c->fd = -1;
     c->last_index = -1;
     c->timeout_ms = timeout_ms;
-    if (o.reconnect && (rc = keep_for_reconnect(c, host, port, &o))) {
+    if ((o.reconnect || o.follow_wrong_node) && (rc = keep_for_reconnect(c, host, port, &o))) {
         snprintf(why, sizeof why, "out of memory");
         goto fail;
     }

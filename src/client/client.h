@@ -79,6 +79,8 @@ typedef struct h5c_reply {
     size_t message_len; /* not NUL-terminated */
     const mp_node *result;
     long index; /* a batch's failing op (the error's "index"), else -1 */
+    const char *node; /* WRONG_NODE: the error's "node" (the owner), else NULL */
+    size_t node_len;  /* not NUL-terminated */
 } h5c_reply;
 
 /* Decodes one reply frame payload for the request with id `id` (a nil id
@@ -166,6 +168,7 @@ typedef struct h5c_opts {
     bool insecure;
     bool reconnect;
     int reconnect_timeout_ms;
+    bool follow_wrong_node; /* the blocking client only */
 } h5c_opts;
 
 /* in may be NULL (no options). HDF5A_EINVAL with err on a bad combination

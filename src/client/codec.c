@@ -596,6 +596,8 @@ int h5c_decode_reply(const uint8_t *payload, size_t len, mp_doc *doc, uint64_t i
                         rid->type == MP_UINT ? (unsigned long long)rid->v.u : 0ULL,
                         rid->type == MP_UINT ? "" : " (not a uint)", (unsigned long long)id);
     out->index = -1;
+    out->node = NULL;
+    out->node_len = 0;
     if (ok->v.b) {
         out->result = mp_map_get(root, "result");
         if (!out->result)
@@ -611,6 +613,11 @@ int h5c_decode_reply(const uint8_t *payload, size_t len, mp_doc *doc, uint64_t i
     const mp_node *ix = mp_map_get(e, "index");
     if (ix && ix->type == MP_UINT && ix->v.u < (uint64_t)LONG_MAX)
         out->index = (long)ix->v.u;
+    const mp_node *node = mp_map_get(e, "node");
+    if (node && mp_is_raw(node)) {
+        out->node = (const char *)node->v.ptr;
+        out->node_len = node->len;
+    }
     if (msg && mp_is_raw(msg)) {
         out->message = (const char *)msg->v.ptr;
         out->message_len = msg->len;

@@ -98,6 +98,7 @@ int h5c_opts_import(const hdf5a_connect_opts *in, h5c_opts *out, char *err, size
     out->ciphersuites = o.tls_ciphersuites;
     out->reconnect = o.reconnect != 0;
     out->reconnect_timeout_ms = o.reconnect_timeout_ms;
+    out->follow_wrong_node = o.follow_wrong_node != 0;
     if (o.reconnect_timeout_ms < 0)
         return h5a_fail(err, errlen, HDF5A_EINVAL, "reconnect_timeout_ms is negative");
     if (out->token && (!*out->token || strlen(out->token) > 4096))

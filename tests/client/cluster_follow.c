@@ -1,0 +1,131 @@
+/* The blocking C client against a [cluster] of servers that
+ * tests/integration/test_cluster_c.py starts (the servers must know their
+ * node list before they start, which is easier from Python): follows
+ * WRONG_NODE with follow_wrong_node, surfaces the owner (hdf5a_wrong_node)
+ * without it, and refuses a redirection loop. Not a test_* program: it
+ * needs those servers, so `make test-client` does not run it.
+ *
+ *   cluster_follow three NODE0 NODE1 NODE2   (the config's nodes, in order)
+ *   cluster_follow loop  HOST:PORT FILE      (nodes whose lists disagree)
+ *
+ * Exit status 0 when every check passed; what the files hold is checked
+ * by the pytest with h5py. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hdf5_async.h"
+
+#define TIMEOUT_MS 30000
+
+static int failed;
+#define CHECK(x)                                                                           \
+    do {                                                                                   \
+        if (!(x)) {                                                                        \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #x);          \
+            failed++;                                                                      \
+        }                                                                                  \
+    } while (0)
+
+static hdf5a_client *connect_to(const char *node, int follow, int reconnect)
+{
+    char host[256], err[1024];
+    const char *colon = strrchr(node, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - node), node);
+    hdf5a_connect_opts o;
+    hdf5a_connect_opts_init(&o);
+    o.follow_wrong_node = follow;
+    o.reconnect = reconnect;
+    hdf5a_client *c = NULL;
+    if (hdf5a_connect_ex(&c, host, atoi(colon + 1), TIMEOUT_MS, &o, err, sizeof err)) {
+        fprintf(stderr, "connect to %s: %s\n", node, err);
+        exit(1);
+    }
+    return c;
+}
+
+/* appends {k, k+1, k+2} (int32) to /rows of the client's file */
+static int append3(hdf5a_client *c, int k, uint64_t *rows)
+{
+    int32_t v[3] = {k, k + 1, k + 2};
+    uint64_t shape[1] = {3};
+    hdf5a_array a = {"<i4", 1, shape, v, sizeof v};
+    *rows = 0;
+    return hdf5a_append(c, "/rows", &a, NULL, rows);
+}
+
+/* The first name "PREFIX_N.h5" whose owner is node `want`. */
+static void file_of(const char *const *nodes, int want, const char *prefix, char *out, size_t n)
+{
+    for (int i = 0;; i++) {
+        snprintf(out, n, "%s_%d.h5", prefix, i);
+        if (hdf5a_cluster_owner(nodes, 3, out) == want)
+            return;
+    }
+}
+
+static void three(const char *const *nodes)
+{
+    char f[3][64];
+    for (int i = 0; i < 3; i++)
+        file_of(nodes, i, "c", f[i], sizeof f[i]);
+    uint64_t rows;
+
+    /* without following: WRONG_NODE, the owner named, nothing applied */
+    hdf5a_client *c = connect_to(nodes[0], 0, 0);
+    CHECK(hdf5a_set_file(c, f[2]) == 0);
+    CHECK(append3(c, 100, &rows) == HDF5A_EWRONG_NODE);
+    CHECK(hdf5a_wrong_node(c) && strcmp(hdf5a_wrong_node(c), nodes[2]) == 0);
+    CHECK(strstr(hdf5a_errstr(c), nodes[2]) != NULL);
+    CHECK(hdf5a_ping(c) == 0 && hdf5a_wrong_node(c) == NULL);
+    hdf5a_close(c);
+
+    /* following, with and without reconnect: each file lands on its owner;
+     * file i gets rows {10i, ...} then {10i+5, ...} */
+    for (int rec = 0; rec < 2; rec++) {
+        c = connect_to(nodes[0], 1, rec);
+        for (int i = 2; i >= 0; i--) { /* node 0's own file last: back again */
+            CHECK(hdf5a_set_file(c, f[i]) == 0);
+            int rc = append3(c, 10 * i + 5 * rec, &rows);
+            CHECK(rc == 0);
+            if (rc)
+                fprintf(stderr, "append to %s: %s\n", f[i], hdf5a_errstr(c));
+            CHECK(rows == 3u * (rec + 1));
+            CHECK(hdf5a_wrong_node(c) == NULL);
+            hdf5a_array *back = NULL;
+            CHECK(hdf5a_read(c, "/rows", &back) == 0 && back && back->shape[0] == rows &&
+                  ((int32_t *)back->data)[3 * rec] == 10 * i + 5 * rec);
+            hdf5a_array_free(back);
+        }
+        hdf5a_close(c);
+    }
+    for (int i = 0; i < 3; i++)
+        printf("%s %s\n", f[i], nodes[i]);
+}
+
+static void loop(const char *node, const char *file)
+{
+    hdf5a_client *c = connect_to(node, 1, 0);
+    CHECK(hdf5a_set_file(c, file) == 0);
+    uint64_t rows;
+    CHECK(append3(c, 1, &rows) == HDF5A_EWRONG_NODE);
+    CHECK(strstr(hdf5a_errstr(c), "redirections loop") != NULL);
+    CHECK(hdf5a_wrong_node(c) != NULL);
+    fprintf(stderr, "loop: %s\n", hdf5a_errstr(c));
+    hdf5a_close(c);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 5 && strcmp(argv[1], "three") == 0)
+        three((const char *const *)argv + 2);
+    else if (argc == 4 && strcmp(argv[1], "loop") == 0)
+        loop(argv[2], argv[3]);
+    else {
+        fprintf(stderr, "usage: %s three NODE0 NODE1 NODE2 | loop HOST:PORT FILE\n", argv[0]);
+        return 2;
+    }
+    if (failed)
+        fprintf(stderr, "%d checks failed\n", failed);
+    return failed ? 1 : 0;
+}

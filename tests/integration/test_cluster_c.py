@@ -1,0 +1,61 @@
+"""[cluster] and the blocking C client (issue 14): with follow_wrong_node
+it sends each request on to the node a WRONG_NODE reply names, without it
+the owner is surfaced (hdf5a_wrong_node), and nodes whose lists disagree
+give a clear error instead of a loop. The C side is
+tests/client/cluster_follow.c ($H5A_CLUSTER_FOLLOW, built by make); h5py
+checks what landed in the files."""
+
+import os
+import subprocess
+
+import h5py
+import numpy as np
+
+from hdf5_async import cluster as hcluster
+from test_cluster import TIMEOUT, Cluster, free_ports
+
+PROG = os.path.abspath(os.environ.get("H5A_CLUSTER_FOLLOW") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "tests", "client", "cluster_follow"))
+
+
+def run_prog(*args):
+    assert os.path.exists(PROG), "%s is not built (make)" % PROG
+    return subprocess.run([PROG] + list(args), capture_output=True, text=True, timeout=120)
+
+
+def test_c_client_follows_wrong_node(start_server, tmp_path):
+    cl = Cluster(start_server, tmp_path)
+    r = run_prog("three", *cl.nodes)
+    assert r.returncode == 0, r.stdout + r.stderr
+    placed = dict(line.split() for line in r.stdout.splitlines())
+    assert len(placed) == 3
+    for s in cl.servers:
+        s.stop()
+    for i, (fname, node) in enumerate(sorted(placed.items(), key=lambda x: cl.nodes.index(x[1]))):
+        assert hcluster.owner(cl.nodes, fname) == cl.nodes.index(node) == i
+        with h5py.File(cl.root / fname, "r") as f:  # the append refused by node 0 is not there
+            np.testing.assert_array_equal(f["rows"][...], [10 * i, 10 * i + 1, 10 * i + 2,
+                                                           10 * i + 5, 10 * i + 6, 10 * i + 7])
+
+
+def test_c_client_refuses_a_redirection_loop(start_server, tmp_path):
+    # two nodes whose lists name node 0 differently: for some files each
+    # says the other owns it
+    root = tmp_path / "root"
+    root.mkdir()
+    px, py = free_ports(2)
+    lists = [["127.0.0.1:%d" % px, "127.0.0.1:%d" % py], ["localhost:%d" % px, "127.0.0.1:%d" % py]]
+    servers = [start_server(
+        server_opts={"data_root": str(root), "hdf5_file_path": "default.h5"},
+        workdir=tmp_path / ("n%d" % i), extra_config="[cluster]\nnodes = %s\n" % ", ".join(lists[i]),
+        extra_args=["--node", str(i), "--port", str((px, py)[i])]) for i in range(2)]
+    f = next("loop_%d.h5" % k for k in range(1000)
+             if hcluster.owner(lists[0], "loop_%d.h5" % k) == 1
+             and hcluster.owner(lists[1], "loop_%d.h5" % k) == 0)
+    r = run_prog("loop", "127.0.0.1:%d" % px, f)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "127.0.0.1:%d -> 127.0.0.1:%d -> localhost:%d -> 127.0.0.1:%d" % (px, py, px, py) \
+        in r.stderr, r.stderr
+    for s in servers:
+        s.stop()
+    assert not (root / f).exists()  # nothing applied anywhere
