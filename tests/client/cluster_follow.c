@@ -8,6 +8,9 @@
  *   cluster_follow three NODE0 NODE1 NODE2   (the config's nodes, in order)
  *   cluster_follow loop  HOST:PORT FILE      (nodes whose lists disagree)
  *
+ * $H5A_TOKEN, when set, is every connection's token (nodes with an
+ * auth_file: following must authenticate on the new node too).
+ *
  * Exit status 0 when every check passed; what the files hold is checked
  * by the pytest with h5py. */
 #include <stdio.h>
@@ -36,6 +39,7 @@ static hdf5a_client *connect_to(const char *node, int follow, int reconnect)
     hdf5a_connect_opts_init(&o);
     o.follow_wrong_node = follow;
     o.reconnect = reconnect;
+    o.token = getenv("H5A_TOKEN"); /* a server with an auth_file: each node's auth */
     hdf5a_client *c = NULL;
     if (hdf5a_connect_ex(&c, host, atoi(colon + 1), TIMEOUT_MS, &o, err, sizeof err)) {
         fprintf(stderr, "connect to %s: %s\n", node, err);
@@ -79,6 +83,15 @@ static void three(const char *const *nodes)
     CHECK(strstr(hdf5a_errstr(c), nodes[2]) != NULL);
     CHECK(hdf5a_ping(c) == 0 && hdf5a_wrong_node(c) == NULL);
     hdf5a_close(c);
+
+    /* the asynchronous client does not follow: the option is refused */
+    hdf5a_connect_opts o;
+    hdf5a_connect_opts_init(&o);
+    o.follow_wrong_node = 1;
+    hdf5a_async *ac = NULL;
+    char err[256] = "";
+    CHECK(hdf5a_async_connect_ex(&ac, "127.0.0.1", 1, &o, err, sizeof err) == HDF5A_EINVAL &&
+          !ac && strstr(err, "follow_wrong_node"));
 
     /* following, with and without reconnect: each file lands on its owner;
      * file i gets rows {10i, ...} then {10i+5, ...} */

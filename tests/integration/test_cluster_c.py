@@ -5,11 +5,13 @@ give a clear error instead of a loop. The C side is
 tests/client/cluster_follow.c ($H5A_CLUSTER_FOLLOW, built by make); h5py
 checks what landed in the files."""
 
+import hashlib
 import os
 import subprocess
 
 import h5py
 import numpy as np
+import pytest
 
 from hdf5_async import cluster as hcluster
 from test_cluster import TIMEOUT, Cluster, free_ports
@@ -18,14 +20,34 @@ PROG = os.path.abspath(os.environ.get("H5A_CLUSTER_FOLLOW") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tests", "client", "cluster_follow"))
 
 
-def run_prog(*args):
+def run_prog(*args, token=None):
     assert os.path.exists(PROG), "%s is not built (make)" % PROG
-    return subprocess.run([PROG] + list(args), capture_output=True, text=True, timeout=120)
+    env = dict(os.environ)
+    env.pop("H5A_TOKEN", None)
+    if token:
+        env["H5A_TOKEN"] = token
+    return subprocess.run([PROG] + list(args), capture_output=True, text=True, timeout=120,
+                          env=env)
 
 
-def test_c_client_follows_wrong_node(start_server, tmp_path):
-    cl = Cluster(start_server, tmp_path)
-    r = run_prog("three", *cl.nodes)
+class AuthCluster(Cluster):
+    """The same three nodes, each with an auth_file: a token is needed."""
+    TOKEN = "w-" + "7" * 40
+
+    def start(self, i, gen=0):
+        tokens = self.tmp / "tokens"
+        tokens.write_text("writer write %s\n" % hashlib.sha256(self.TOKEN.encode()).hexdigest())
+        return self.start_server(
+            server_opts={"data_root": str(self.root), "hdf5_file_path": "default.h5",
+                         "auth_file": str(tokens)},
+            workdir=self.tmp / ("node%d-%d" % (i, gen)), extra_config=self.extra,
+            extra_args=["--node", str(i), "--port", self.nodes[i].rpartition(":")[2]])
+
+
+@pytest.mark.parametrize("auth", [False, True])
+def test_c_client_follows_wrong_node(start_server, tmp_path, auth):
+    cl = (AuthCluster if auth else Cluster)(start_server, tmp_path)
+    r = run_prog("three", *cl.nodes, token=AuthCluster.TOKEN if auth else None)
     assert r.returncode == 0, r.stdout + r.stderr
     placed = dict(line.split() for line in r.stdout.splitlines())
     assert len(placed) == 3
