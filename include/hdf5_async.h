@@ -310,7 +310,8 @@ HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms
  *    makes the blocking client follow HDF5A_EWRONG_NODE: when a reply says
  *    another node owns the request's file, the client closes its
  *    connection, connects to that node (the error's `node`, "HOST:PORT";
- *    TLS, the token and the timeout as at first) and sends the request
+ *    TLS, the connect's token -- not one given later to hdf5a_auth, as
+ *    for reconnect -- and the timeout as at first) and sends the request
  *    there -- nothing was applied on the wrong node, so this is safe --
  *    at most HDF5A_MAX_WRONG_NODE_HOPS times per call. The client keeps one
  *    connection: it stays on the new node for later calls (a later call
