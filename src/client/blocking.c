@@ -700,6 +700,7 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
         if ((rc = switch_node(c, to, why, sizeof why))) {
             snprintf(c->errstr, sizeof c->errstr,
                      "following WRONG_NODE to %.200s: %.700s; nothing was applied", to, why);
+            snprintf(c->moved_to, sizeof c->moved_to, "%s", to); /* hdf5a_wrong_node */
             return rc;
         }
         rc = call_retrying(c, req, ndim, shape, out);

@@ -7,6 +7,7 @@
  *
  *   cluster_follow three NODE0 NODE1 NODE2   (the config's nodes, in order)
  *   cluster_follow loop  HOST:PORT FILE      (nodes whose lists disagree)
+ *   cluster_follow dead  HOST:PORT FILE OWNER (FILE's owner is down)
  *
  * $H5A_TOKEN, when set, is every connection's token (nodes with an
  * auth_file: following must authenticate on the new node too).
@@ -128,14 +129,33 @@ static void loop(const char *node, const char *file)
     hdf5a_close(c);
 }
 
+/* The owner cannot be reached: the connect's error, the owner named, and
+ * the client back on the node it came from. */
+static void dead(const char *node, const char *file, const char *owner)
+{
+    hdf5a_client *c = connect_to(node, 1, 0);
+    CHECK(hdf5a_set_file(c, file) == 0);
+    uint64_t rows;
+    CHECK(append3(c, 1, &rows) == HDF5A_EIO);
+    CHECK(strstr(hdf5a_errstr(c), "following WRONG_NODE to") != NULL);
+    CHECK(hdf5a_wrong_node(c) && strcmp(hdf5a_wrong_node(c), owner) == 0);
+    fprintf(stderr, "dead: %s\n", hdf5a_errstr(c));
+    CHECK(hdf5a_set_file(c, NULL) == 0);
+    CHECK(hdf5a_ping(c) == 0);
+    hdf5a_close(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "three") == 0)
         three((const char *const *)argv + 2);
     else if (argc == 4 && strcmp(argv[1], "loop") == 0)
         loop(argv[2], argv[3]);
+    else if (argc == 5 && strcmp(argv[1], "dead") == 0)
+        dead(argv[2], argv[3], argv[4]);
     else {
-        fprintf(stderr, "usage: %s three NODE0 NODE1 NODE2 | loop HOST:PORT FILE\n", argv[0]);
+        fprintf(stderr, "usage: %s three NODE0 NODE1 NODE2 | loop HOST:PORT FILE | "
+                        "dead HOST:PORT FILE OWNER\n", argv[0]);
         return 2;
     }
     if (failed)

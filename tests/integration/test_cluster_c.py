@@ -81,3 +81,21 @@ def test_c_client_refuses_a_redirection_loop(start_server, tmp_path):
     for s in servers:
         s.stop()
     assert not (root / f).exists()  # nothing applied anywhere
+
+
+def test_c_client_owner_down(start_server, tmp_path):
+    # node 0 is up, node 1 (the owner of the file) is not: the connect's
+    # error, the owner named, the client back on node 0, nothing applied
+    root = tmp_path / "root"
+    root.mkdir()
+    px, pdead = free_ports(2)
+    nodes = ["127.0.0.1:%d" % px, "127.0.0.1:%d" % pdead]
+    srv = start_server(
+        server_opts={"data_root": str(root), "hdf5_file_path": "default.h5"},
+        workdir=tmp_path / "n0", extra_config="[cluster]\nnodes = %s\n" % ", ".join(nodes),
+        extra_args=["--node", "0", "--port", str(px)])
+    f = next("dead_%d.h5" % k for k in range(1000) if hcluster.owner(nodes, "dead_%d.h5" % k) == 1)
+    r = run_prog("dead", nodes[0], f, nodes[1])
+    assert r.returncode == 0, r.stdout + r.stderr
+    srv.stop()
+    assert not (root / f).exists()
