@@ -691,7 +691,7 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
         snprintf(path + used, sizeof path - used, " -> %s", to);
         if (seen || hops == HDF5A_MAX_WRONG_NODE_HOPS) {
             snprintf(c->errstr, sizeof c->errstr,
-                     "WRONG_NODE %s (%s): the nodes' [cluster] lists disagree; nothing was "
+                     "WRONG_NODE %s (%.900s): the nodes' [cluster] lists disagree; nothing was "
                      "applied",
                      seen ? "redirections loop" : "redirected too many times", path);
             return HDF5A_EWRONG_NODE;
