@@ -146,8 +146,9 @@ void h5g_fail(http_conn *c, api_state *st, int code, const char *msg)
     /* the named file is missing, or its name leads out of the root on disk
      * (a symlink): h5grove's answer to a file it cannot open, 404 "File not
      * found!" (open_file_with_error_fallback in h5grove's utils.py) */
-    if (st->file && ((code == H5A_E_NOT_FOUND && strncmp(msg, "no file '", 9) == 0) ||
-                     (code == H5A_E_BAD_REQUEST && strstr(msg, "file '")))) {
+    if ((st->file || c->srv->cfg->data_root[0]) &&
+        ((code == H5A_E_NOT_FOUND && strncmp(msg, "no file '", 9) == 0) ||
+         (code == H5A_E_BAD_REQUEST && strstr(msg, "file '")))) {
         hc_error(c, 404, "File not found! %s", msg);
         return;
     }
