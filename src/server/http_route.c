@@ -73,14 +73,6 @@ int hc_submit(http_conn *c, h5a_request *r, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return 500;
     }
-    /* [cluster]: a file another node owns is not read here; the answer
-     * names the owner (as WRONG_NODE does on the binary port) */
-    h5a_cluster_route(s->cfg, r);
-    if (r->err_code == H5A_E_WRONG_NODE) {
-        snprintf(err, errlen, "Misdirected Request: %s (h5grove API: http_port of that node)",
-                 r->err_msg);
-        return 421;
-    }
     if (s->access.auth) {
         bool given;
         const h5a_token *t = bearer(c, &given); /* again: a reload may have come */
@@ -93,6 +85,15 @@ int hc_submit(http_conn *c, h5a_request *r, char *err, size_t errlen)
             snprintf(err, errlen, "Permission denied: %s", why);
             return 403;
         }
+    }
+    /* [cluster]: a file another node owns is not read here; the answer
+     * names the owner (as WRONG_NODE does on the binary port,
+     * after the access check as there) */
+    h5a_cluster_route(s->cfg, r);
+    if (r->err_code == H5A_E_WRONG_NODE) {
+        snprintf(err, errlen, "Misdirected Request: %s (h5grove API: http_port of that node)",
+                 r->err_msg);
+        return 421;
     }
     r->conn = c;
     r->http = true;
@@ -259,7 +260,7 @@ void hc_route(http_conn *c)
     }
     c->head = c->method == HTTP_HEAD;
     if (c->endpoint == H5A_EP_HEALTH) {
-        /* the file's base name: the viewer passes it as h5grove's `file` */
+        /* the default file's name as the viewer passes it as h5grove's `file` */
         hjson j = {0};
         j_lit(&j, s->stopping ? "{\"status\": \"stopping\", \"file\": " : "{\"status\": \"ok\", \"file\": ");
         j_cstr(&j, h5g_default_name(s));

@@ -177,18 +177,25 @@ def test_cluster_other_nodes_file_is_421_naming_the_owner(start_server, tmp_path
     for n in mine[:1] + theirs[:1]:  # both exist on the shared root
         with h5py.File(root / n, "w") as f:
             f["v"] = [n.encode()]
-    srv = start_server(server_opts={"data_root": str(root), "hdf5_file_path": mine[1]},
+    toks = tmp_path / "tokens"
+    toks.write_text("all read %s /\none read %s /%s\n" % (sha("tok-l" * 8), sha("tok-1" * 8), mine[0]))
+    srv = start_server(server_opts={"data_root": str(root), "hdf5_file_path": mine[1],
+                                    "auth_file": str(toks)},
                        workdir=tmp_path / "w", http=True,
                        extra_config="[cluster]\nnodes = %s\n" % ", ".join(nodes),
                        extra_args=["--node", "0", "--port", nodes[0].rpartition(":")[2]])
-    p = srv.http_port
-    assert jget(p, "data", mine[0], "/v") == (200, [mine[0]])
+    p, t = srv.http_port, "tok-l" * 8
+    assert jget(p, "data", mine[0], "/v", t) == (200, [mine[0]])
     for ep in ["meta", "data", "attr", "paths"]:
-        st, e = jget(p, ep, theirs[0], "/v")
+        st, e = jget(p, ep, theirs[0], "/v", t)
         assert st == 421 and "127.0.0.1:1" in e["message"] and "node 1" in e["message"], (ep, e)
-        st, e = jget(p, ep, theirs[1])  # missing and not ours: still the owner's
+        st, e = jget(p, ep, theirs[1], "/", t)  # missing and not ours: still the owner's
         assert st == 421, (ep, e)
-    st, e = jget(p, "meta", mine[2])
+        # the access check comes first, as on the binary port: no owner told
+        st, e = jget(p, ep, theirs[0], "/v", "tok-1" * 8)
+        assert st == 403 and "127.0.0.1:1" not in e["message"], (ep, e)
+    assert jget(p, "data", mine[0], "/v", "tok-1" * 8) == (200, [mine[0]])
+    st, e = jget(p, "meta", mine[2], "/", t)
     assert st == 404 and e["message"].startswith("File not found")
 
 
