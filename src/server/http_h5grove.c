@@ -54,10 +54,23 @@ static int status_of(int code)
     return 500;
 }
 
+const char *h5g_default_name(const struct server *s)
+{
+    const char *f = s->cfg->file_path, *slash = strrchr(f, '/');
+    if (s->cfg->data_root[0] && f[0] != '/') return f; /* its name under the root */
+    return slash ? slash + 1 : f;
+}
+
 const char *h5g_file_name(const http_conn *c)
 {
-    const char *f = c->srv->cfg->file_path, *slash = strrchr(f, '/');
-    return slash ? slash + 1 : f;
+    const api_state *st = c->api;
+    return st && st->file ? st->file : h5g_default_name(c->srv);
+}
+
+const char *h5g_request_file(const http_conn *c)
+{
+    const api_state *st = c->api;
+    return st ? st->file : NULL;
 }
 
 int h5g_decode(h5a_request *r, reply *rp)
@@ -130,6 +143,15 @@ bool h5g_is(const mp_node *n, const char *s)
 void h5g_fail(http_conn *c, api_state *st, int code, const char *msg)
 {
     int status = status_of(code);
+    /* the named file is missing, or its name leads out of the root on disk
+     * (a symlink): h5grove's answer to a file it cannot open, 404 "File not
+     * found!" (open_file_with_error_fallback in h5grove's utils.py) */
+    if ((st->file || c->srv->cfg->data_root[0]) &&
+        ((code == H5A_E_NOT_FOUND && strncmp(msg, "no file '", 9) == 0) ||
+         (code == H5A_E_BAD_REQUEST && strstr(msg, "file '")))) {
+        hc_error(c, 404, "File not found! %s", msg);
+        return;
+    }
     if (status == 404)
         hc_error(c, 404, "%s is not a valid path in %s (%s)", st->path, h5g_file_name(c), msg);
     else if (status == 403) hc_error(c, 403, "Permission denied: %s", msg);
@@ -542,6 +564,7 @@ void h5g_free(http_conn *c)
     free(st->inline_copy);
     j_free(&st->children);
     free(st->unresolved);
+    free(st->file);
     free(st);
     c->api = NULL;
 }
@@ -612,6 +635,34 @@ static bool parse_bool_arg(const char *v)
     return v && strcasecmp(v, "false") != 0; /* h5grove's parse_bool_arg */
 }
 
+/* Which file `file` names (issue 14's data_root): without data_root only
+ * the served file's base name (as always); with it, any relative name under
+ * the root, checked as the binary port checks `file` (file_name.c), and
+ * the default file also by its base name when it lies outside the root.
+ * A bad name is h5grove's 404 "File not found!" (h5grove joins the name to
+ * its base folder and answers 404 to whatever it cannot open). 0, or -1
+ * when it has answered. */
+static int h5g_pick_file(http_conn *c, api_state *st, const char *file)
+{
+    const h5a_config *cfg = c->srv->cfg;
+    const char *dflt = h5g_default_name(c->srv);
+    if (strcmp(file, dflt) == 0) return 0; /* the default file: requests name none */
+    if (!cfg->data_root[0]) {
+        hc_error(c, 404, "File not found! This server serves '%s' only", dflt);
+        return -1;
+    }
+    char why[512];
+    if (h5a_file_name_validate(file, strlen(file), why, sizeof why)) {
+        hc_error(c, 404, "File not found! %s", why);
+        return -1;
+    }
+    if (!(st->file = strdup(file))) {
+        hc_error(c, 500, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 void h5g_handle(http_conn *c, int api)
 {
     h5g_free(c); /* the previous request's state, on a kept-alive connection */
@@ -627,10 +678,7 @@ void h5g_handle(http_conn *c, int api)
         hc_error(c, 422, "Missing argument file");
         return;
     }
-    if (strcmp(file, h5g_file_name(c)) != 0) {
-        hc_error(c, 404, "File not found! This server serves '%s' only", h5g_file_name(c));
-        return;
-    }
+    if (h5g_pick_file(c, st, file)) return;
     const char *path = hc_param(c, "path");
     if (!path || !*path) path = "/";
     /* h5py takes "a/b" as "/a/b", and "/a/" as "/a" */

@@ -13,6 +13,9 @@ enum { FMT_JSON, FMT_BIN, FMT_NPY };
 
 typedef struct api_state {
     int api;
+    /* the request's `file` under data_root (malloc'd; every storage request
+     * of this HTTP request carries it, hc_submit), NULL: the default file */
+    char *file;
     char path[4200];
     const char *name; /* the path's last segment ("" for "/") */
     int resolve;

@@ -199,5 +199,11 @@ void h5g_handle(http_conn *c, int api);
 void h5g_on_done(http_conn *c, h5a_request *r);
 /* The connection closes: free the handler's state. */
 void h5g_free(http_conn *c);
+/* The file the current request named under data_root (NULL: the default
+ * file), which its storage requests carry. */
+const char *h5g_request_file(const http_conn *c);
+/* The default file's name as h5grove's `file` gives it: its name under
+ * data_root, else its base name (what /health tells the viewer). */
+const char *h5g_default_name(const struct server *s);
 
 #endif

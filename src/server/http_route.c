@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "proto/errors.h"
+#include "server/cluster.h"
 #include "server/http.h"
 #include "server/http_int.h"
 #include "server/metrics.h"
@@ -67,6 +68,11 @@ static bool admitted(http_conn *c)
 int hc_submit(http_conn *c, h5a_request *r, char *err, size_t errlen)
 {
     server *s = c->srv;
+    const char *file = h5g_request_file(c);
+    if (file && !r->file && !(r->file = strdup(file))) {
+        snprintf(err, errlen, "out of memory");
+        return 500;
+    }
     if (s->access.auth) {
         bool given;
         const h5a_token *t = bearer(c, &given); /* again: a reload may have come */
@@ -79,6 +85,15 @@ int hc_submit(http_conn *c, h5a_request *r, char *err, size_t errlen)
             snprintf(err, errlen, "Permission denied: %s", why);
             return 403;
         }
+    }
+    /* [cluster]: a file another node owns is not read here; the answer
+     * names the owner (as WRONG_NODE does on the binary port,
+     * after the access check as there) */
+    h5a_cluster_route(s->cfg, r);
+    if (r->err_code == H5A_E_WRONG_NODE) {
+        snprintf(err, errlen, "Misdirected Request: %s (h5grove API: http_port of that node)",
+                 r->err_msg);
+        return 421;
     }
     r->conn = c;
     r->http = true;
@@ -245,11 +260,10 @@ void hc_route(http_conn *c)
     }
     c->head = c->method == HTTP_HEAD;
     if (c->endpoint == H5A_EP_HEALTH) {
-        /* the file's base name: the viewer passes it as h5grove's `file` */
-        const char *f = strrchr(s->cfg->file_path, '/');
+        /* the default file's name as the viewer passes it as h5grove's `file` */
         hjson j = {0};
         j_lit(&j, s->stopping ? "{\"status\": \"stopping\", \"file\": " : "{\"status\": \"ok\", \"file\": ");
-        j_cstr(&j, f ? f + 1 : s->cfg->file_path);
+        j_cstr(&j, h5g_default_name(s));
         j_lit(&j, "}");
         hc_json(c, s->stopping ? 503 : 200, &j);
         return;

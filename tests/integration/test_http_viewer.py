@@ -1,7 +1,8 @@
 """The viewer in a real browser: headless Chromium (Debian's chromium,
 driven by playwright-core from viewer/node_modules) loads /, the explorer
 shows the file's groups, and a dataset appended by a writer through the
-main port while the page is open appears without a reload (the viewer's
+main port while the page is open appears (also on /?file=NAME, a file
+under data_root) without a reload (the viewer's
 live refresh), and rows appended to it later show in its shape (h5web's
 metadata view) and in the data its plot fetches, still without a reload. A screenshot of a plotted dataset is saved (docs/viewer.png
 was made this way). Skipped, with the reason, where the viewer could not be
@@ -29,18 +30,38 @@ def make_file(path):
         f["entry"].attrs["NX_class"] = "NXentry"
 
 
-def test_viewer_live_in_chromium(tmp_path):
+def need_browser():
     if not os.path.exists("/usr/bin/chromium"):
         pytest.skip("chromium is not installed (Debian's chromium package)")
     if not os.path.exists(BUILT):
         pytest.skip("the viewer was not built (make viewer needs npm and the npm registry)")
     if not NODE or not os.path.isdir(PLAYWRIGHT):
         pytest.skip("node or viewer/node_modules/playwright-core is missing (make viewer)")
+
+
+def test_viewer_live_in_chromium(tmp_path):
+    need_browser()
     srv = start_server(tmp_path, precreate=make_file, http=True)
+    watch(tmp_path, srv, "/?refresh=1", None)
+
+
+def test_viewer_opens_a_file_under_the_data_root(tmp_path):
+    """/?file=NAME: the page opens NAME under data_root, not the default
+    file (which does not even exist here), and follows its writer."""
+    need_browser()
+    root = tmp_path / "root"
+    (root / "runs").mkdir(parents=True)
+    make_file(root / "runs" / "scan.h5")
+    srv = start_server(tmp_path / "w", http=True,
+                       server_opts={"data_root": str(root), "hdf5_file_path": "default.h5"})
+    watch(tmp_path, srv, "/?refresh=1&file=runs/scan.h5", "runs/scan.h5")
+
+
+def watch(tmp_path, srv, page, file):
     shot = str(tmp_path / "viewer.png")
     node = subprocess.Popen(
         [NODE, os.path.join(REPO_ROOT, "tests", "viewer", "check_viewer.mjs"),
-         "http://127.0.0.1:%d/?refresh=1" % srv.http_port, shot, "signal",
+         "http://127.0.0.1:%d%s" % (srv.http_port, page), shot, "signal",
          os.path.join(REPO_ROOT, "viewer"), "30", "50"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         cwd=os.path.join(REPO_ROOT, "viewer"), env=dict(os.environ, NODE_PATH=""))
@@ -53,9 +74,12 @@ def test_viewer_live_in_chromium(tmp_path):
 
     def append_rows(c, first, n):
         for i in range(first, first + n):
-            r = c.call({"id": i, "op": "append", "path": "/new_data",
-                        "data": {"nd": True, "type": "<f8", "kind": "", "shape": [10],
-                                 "data": np.arange(10.0).tobytes()}})
+            req = {"id": i, "op": "append", "path": "/new_data",
+                   "data": {"nd": True, "type": "<f8", "kind": "", "shape": [10],
+                            "data": np.arange(10.0).tobytes()}}
+            if file:
+                req["file"] = file
+            r = c.call(req)
             assert r["ok"], r
 
     try:
@@ -74,7 +98,7 @@ def test_viewer_live_in_chromium(tmp_path):
         expect(b"SHOT_OK")
         assert node.wait(timeout=IO_TIMEOUT) == 0
         assert os.path.getsize(shot) > 10000
-        if os.environ.get("H5A_VIEWER_SHOT"):
+        if os.environ.get("H5A_VIEWER_SHOT") and not file:
             shutil.copy(shot, os.environ["H5A_VIEWER_SHOT"])
     finally:
         if node.poll() is None:

@@ -1,5 +1,6 @@
 // The hdf5-async viewer: h5web's App on the server's h5grove API (/api),
-// opened on the file the server serves (its name comes from /health).
+// opened on the file the server serves (its name comes from /health), or
+// on the page's ?file=NAME (a file under the server's data_root).
 // Live: every `refresh` seconds (the page's ?refresh=N, default 2, 0 = off)
 // the data provider is made anew (H5GroveProvider's resetKeys), so new
 // datasets and new rows appear without reloading the page; the selected
@@ -12,6 +13,7 @@ import { createRoot } from 'react-dom/client';
 
 const params = new URLSearchParams(window.location.search);
 const refreshSeconds = Number(params.get('refresh') ?? '2');
+const askedFile = params.get('file');
 const apiURL = new URL('api', window.location.href).href;
 const healthURL = new URL('health', window.location.href).href;
 
@@ -54,6 +56,10 @@ function Viewer() {
   const fetcher = useMemo(() => createBasicFetcher({ headers }), [headers]);
 
   useEffect(() => {
+    if (askedFile) {
+      setFile(askedFile);
+      return;
+    }
     fetch(healthURL)
       .then((r) => r.json())
       .then((h) => setFile(h.file))
