@@ -218,8 +218,8 @@ test-unit: $(UNIT_BIN)
 # test_install.py runs `$$H5A_MAKE install` into a temporary prefix and
 # builds a program with $$H5A_SANFLAGS against it: the library and the CLI
 # are built first, so that make has nothing left to build.
-test-integration: $(TEST_SERVER) $(LIB_A) $(LIB_SO) $(SERVER) $(CLI) $(CLUSTER_FOLLOW)
-	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) \
+test-integration: $(TEST_SERVER) $(TEST_CLI) $(LIB_A) $(LIB_SO) $(SERVER) $(CLI) $(CLUSTER_FOLLOW)
+	$(call vg_suite,integration,H5A_SERVER=$(abspath $(TEST_SERVER)) H5A_CLI=$(abspath $(TEST_CLI)) \
 	    H5A_CLUSTER_FOLLOW=$(abspath $(CLUSTER_FOLLOW)) \
 	    H5A_MAKE="$(MAKE) -C $(CURDIR) BUILD=$(BUILD) SANITIZE=$(SANITIZE) VALGRIND=$(VALGRIND)" \
 	    H5A_SANFLAGS="$(SANFLAGS)" $(PY) -m pytest -q tests/integration)
