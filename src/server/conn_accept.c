@@ -87,7 +87,7 @@ void conn_refuse_now(conn *c)
     send_error_and_finish(c, c->tls ? H5A_E_UNAUTHENTICATED : c->refuse_code, c->refuse);
 }
 
-static bool is_loopback(const struct sockaddr_storage *sa)
+bool net_is_loopback(const struct sockaddr_storage *sa)
 {
     if (sa->ss_family == AF_INET)
         return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
@@ -119,7 +119,7 @@ void conn_accept(server *s, uv_stream_t *l)
     bool loopback = false;
     snprintf(c->peer, sizeof c->peer, "?");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
-        loopback = is_loopback(&sa);
+        loopback = net_is_loopback(&sa);
         char ip[48] = "?";
         int port = 0;
         if (sa.ss_family == AF_INET) {

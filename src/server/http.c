@@ -646,18 +646,6 @@ void http_resume_all(server *s)
 
 /* ---- accepting ---- */
 
-static bool is_loopback(const struct sockaddr_storage *sa)
-{
-    if (sa->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    if (sa->ss_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_LOOPBACK(a)) return true;
-        return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
-    }
-    return false;
-}
-
 static void on_connection(uv_stream_t *l, int status)
 {
     server *s = l->data;
@@ -678,7 +666,7 @@ static void on_connection(uv_stream_t *l, int status)
     int salen = sizeof sa;
     snprintf(c->peer, sizeof c->peer, "?");
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
-        c->loopback = is_loopback(&sa);
+        c->loopback = net_is_loopback(&sa);
         char ip[48] = "?";
         int port = 0;
         if (sa.ss_family == AF_INET) {

@@ -164,6 +164,8 @@ void net_log_refused(server *s);
 
 /* conn_accept.c */
 void conn_accept(server *s, uv_stream_t *listener);
+/* 127.0.0.0/8, ::1 or ::ffff:127.x.y.z (both ports' protected mode) */
+bool net_is_loopback(const struct sockaddr_storage *sa);
 /* Protected mode, or plaintext on a TLS port: one error reply, then close. */
 void conn_refuse_now(conn *c);
 
