@@ -99,6 +99,25 @@ bool net_is_loopback(const struct sockaddr_storage *sa)
     return false;
 }
 
+bool net_peer(uv_tcp_t *tcp, char *peer, size_t len)
+{
+    struct sockaddr_storage sa;
+    int salen = sizeof sa;
+    snprintf(peer, len, "?");
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&sa, &salen) != 0) return false;
+    char ip[48] = "?";
+    int port = 0;
+    if (sa.ss_family == AF_INET) {
+        uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    }
+    snprintf(peer, len, "%s:%d", ip, port);
+    return net_is_loopback(&sa);
+}
+
 void conn_accept(server *s, uv_stream_t *l)
 {
     conn *c = calloc(1, sizeof *c);
@@ -114,23 +133,7 @@ void conn_accept(server *s, uv_stream_t *l)
     h5a_count(&h5a_mloop.accepted[H5A_PORT_MAIN], 1);
     c->serial = ++s->next_serial;
     c->accepted_at = uv_now(&s->loop);
-    struct sockaddr_storage sa;
-    int salen = sizeof sa;
-    bool loopback = false;
-    snprintf(c->peer, sizeof c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
-        loopback = net_is_loopback(&sa);
-        char ip[48] = "?";
-        int port = 0;
-        if (sa.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        } else if (sa.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
+    bool loopback = net_peer(&c->tcp, c->peer, sizeof c->peer);
     c->next = s->conns;
     if (s->conns) s->conns->prev = c;
     s->conns = c;

@@ -662,22 +662,7 @@ static void on_connection(uv_stream_t *l, int status)
     h5a_count(&h5a_mloop.accepted[H5A_PORT_HTTP], 1);
     uv_tcp_nodelay(&c->tcp, 1);
     c->serial = ++s->next_serial;
-    struct sockaddr_storage sa;
-    int salen = sizeof sa;
-    snprintf(c->peer, sizeof c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
-        c->loopback = net_is_loopback(&sa);
-        char ip[48] = "?";
-        int port = 0;
-        if (sa.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&sa)->sin_port);
-        } else if (sa.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&sa, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
-        }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
+    c->loopback = net_peer(&c->tcp, c->peer, sizeof c->peer);
     /* both ports' connections count against max_connections */
     size_t open = s->nconns - s->nrejected + s->http_nconns;
     c->rejected = open >= s->cfg->max_connections;

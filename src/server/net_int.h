@@ -166,6 +166,9 @@ void net_log_refused(server *s);
 void conn_accept(server *s, uv_stream_t *listener);
 /* 127.0.0.0/8, ::1 or ::ffff:127.x.y.z (both ports' protected mode) */
 bool net_is_loopback(const struct sockaddr_storage *sa);
+/* An accepted connection's peer as "ip:port" into peer ("?" when unknown);
+ * true when it is loopback. Both ports log and decide with it. */
+bool net_peer(uv_tcp_t *tcp, char *peer, size_t len);
 /* Protected mode, or plaintext on a TLS port: one error reply, then close. */
 void conn_refuse_now(conn *c);
 
