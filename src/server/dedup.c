@@ -5,6 +5,7 @@
  * its encoding and its file are in one place, and the engine and storage.c
  * only call it. */
 #include "server/dedup.h"
+#include "server/wal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -373,20 +374,6 @@ static int write_all(int fd, const uint8_t *b, size_t n)
     return 0;
 }
 
-static int fsync_parent(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int h5a_dedup_snapshot(void *ctx)
 {
     h5a_dedup *d = ctx;
@@ -394,7 +381,7 @@ int h5a_dedup_snapshot(void *ctx)
         /* nothing to remember: no snapshot (a file whose clients never
          * sent client_id leaves nothing beside it; an older snapshot only
          * held what has been forgotten since) */
-        if (unlink(d->path) == 0) return fsync_parent(d->path);
+        if (unlink(d->path) == 0) return h5a_wal_fsync_dir(d->path);
         return errno == ENOENT ? 0 : -1;
     }
     size_t cap = 12 + 8;
@@ -423,7 +410,7 @@ int h5a_dedup_snapshot(void *ctx)
         rc = write_all(fd, buf, off) == 0 && fdatasync(fd) == 0 ? 0 : -1;
         int e = errno;
         close(fd);
-        if (rc == 0) rc = rename(tmp, d->path) == 0 && fsync_parent(d->path) == 0 ? 0 : -1;
+        if (rc == 0) rc = rename(tmp, d->path) == 0 && h5a_wal_fsync_dir(d->path) == 0 ? 0 : -1;
         else unlink(tmp);
         errno = e;
     }

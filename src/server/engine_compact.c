@@ -150,20 +150,6 @@ out:
     return rc;
 }
 
-static int fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int h5a_op_COMPACT(h5a_engine *e, h5a_request *r, h5a_err *err)
 {
     const char *path = e->path;
@@ -199,7 +185,7 @@ int h5a_op_COMPACT(h5a_engine *e, h5a_request *r, h5a_err *err)
     }
     int renamed = rename(tmp, path);
     int saved = errno;
-    if (renamed == 0) fsync_dir_of(path);
+    if (renamed == 0) h5a_wal_fsync_dir(path);
     else unlink(tmp);
     if ((rc = h5a_engine_reopen(e, err))) {
         /* the server can serve no file now: say so loudly; a restart opens it */

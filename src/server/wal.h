@@ -149,6 +149,11 @@ typedef struct {
 } h5a_wal_stats;
 int h5a_wal_get_stats(hid_t file, h5a_wal_stats *out);
 
+/* fsync the folder that holds path, so a file created, renamed or removed
+ * in it stays so after a crash. Through the system-call table below (the
+ * crash tests see it); the dedup snapshot and compact use it too. 0 or -1. */
+int h5a_wal_fsync_dir(const char *path);
+
 #define H5A_WAL_PAGE 4096
 /* The log header fills the first 512-byte sector alone: rewriting it is then
  * a one-sector write, which disks do atomically (the assumption PostgreSQL

@@ -381,7 +381,7 @@ static int log_start(wal_file *f, bool fresh, bool *created, h5a_wal_recovery *r
     f->base_eof = f->eof;
     if (log_reset(f, HDR, true) < 0) return -1;
     if (S->ftruncate(f->log_fd, (off_t)HDR) < 0) return -1;
-    if (*created && fsync_dir(f->log_path) < 0) return -1;
+    if (*created && h5a_wal_fsync_dir(f->log_path) < 0) return -1;
     return 0;
 }
 
@@ -392,7 +392,7 @@ static int log_remove(wal_file *f)
     if (S->stat(f->log_path, &st) < 0) return errno == ENOENT ? 0 : -1;
     if (st.st_dev != f->log_dev || st.st_ino != f->log_ino) return 0; /* someone else's now */
     if (S->unlink(f->log_path) < 0) return errno == ENOENT ? 0 : -1;
-    return fsync_dir(f->log_path);
+    return h5a_wal_fsync_dir(f->log_path);
 }
 
 /* A read-only open of a file with a leftover log: replay it (needs write

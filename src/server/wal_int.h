@@ -61,8 +61,6 @@ uint64_t random64(void);
 int pread_all(int fd, void *buf, size_t n, uint64_t off, size_t *got);
 int pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
 int sync_retry(int (*fn)(int), int fd);
-/* fsync the directory holding path (after creating or removing a file). */
-int fsync_dir(const char *path);
 /* Who holds the flock on fd's file, for a message: "another process (pid
  * 42, hdf5-async-serv)", "this process (...)", or that the system does not
  * say. */

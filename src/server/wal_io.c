@@ -197,7 +197,7 @@ int sync_retry(int (*fn)(int), int fd)
     return rc;
 }
 
-int fsync_dir(const char *path)
+int h5a_wal_fsync_dir(const char *path)
 {
     char *dir = strdup(path);
     if (!dir) return -1;
