@@ -194,7 +194,12 @@ int h5c_tls_restart(h5c_tls *t, char *err, size_t errlen);
 /* One handshake step: 1 done, 0 waiting for the server, or a code. */
 int h5c_tls_handshake(h5c_tls *t, char *err, size_t errlen);
 bool h5c_tls_handshake_done(const h5c_tls *t);
-/* Ciphertext from the server. */
+/* Ciphertext from the server: copied in (h5c_tls_feed), or received
+ * straight into the session's input: h5c_tls_in_space gives at least want
+ * bytes of room (*room: all there is; NULL: out of memory), then
+ * h5c_tls_in_commit says how many of them were filled. */
+uint8_t *h5c_tls_in_space(h5c_tls *t, size_t want, size_t *room);
+void h5c_tls_in_commit(h5c_tls *t, size_t n);
 int h5c_tls_feed(h5c_tls *t, const void *data, size_t n, char *err, size_t errlen);
 /* Up to n bytes of plaintext into buf (*got; 0: more ciphertext needed),
  * finishing the handshake first. 0 or a code. */
