@@ -214,11 +214,16 @@ static void on_written(uv_write_t *w, int status)
 
 #define TLS_INFLIGHT (1024 * 1024)
 
+/* A write of ciphertext: this header sits in the headroom of the block the
+ * session encrypted into (h5a_tls_conn_take_out_buf), so the records go
+ * out without being copied again. */
 typedef struct tls_write {
     uv_write_t w;
     size_t len;
-    char data[]; /* the ciphertext */
 } tls_write;
+
+/* The headroom the session keeps in front of its ciphertext for us. */
+#define TLS_HEADROOM ((sizeof(tls_write) + 63) & ~(size_t)63)
 
 static void tls_pump_out(conn *c);
 
@@ -247,14 +252,25 @@ static void on_tls_written(uv_write_t *w, int status)
  * messages, alerts) in one write. */
 static int tls_flush(conn *c)
 {
-    size_t n = h5a_tls_conn_pending_out(c->tls);
-    if (n == 0) return 0;
-    tls_write *tw = malloc(sizeof *tw + n);
-    if (!tw) return UV_ENOMEM;
-    size_t got = h5a_tls_conn_take_out(c->tls, tw->data, n);
+    size_t off = 0, got = 0;
+    h5a_tls_conn_set_headroom(c->tls, TLS_HEADROOM); /* (a no-op once set) */
+    char *block = h5a_tls_conn_take_out_buf(c->tls, &off, &got);
+    if (!block) return 0;
+    if (off < TLS_HEADROOM) { /* taken before the headroom was set: make room */
+        char *nb = malloc(TLS_HEADROOM + got);
+        if (!nb) {
+            free(block);
+            return UV_ENOMEM;
+        }
+        memcpy(nb + TLS_HEADROOM, block + off, got);
+        free(block);
+        block = nb;
+        off = TLS_HEADROOM;
+    }
+    tls_write *tw = (tls_write *)block;
     tw->len = got;
     tw->w.data = c;
-    uv_buf_t b = uv_buf_init(tw->data, (unsigned)got);
+    uv_buf_t b = uv_buf_init(block + off, (unsigned)got);
     int rc = uv_write(&tw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
     if (rc < 0) {
         free(tw);
