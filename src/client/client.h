@@ -175,7 +175,7 @@ typedef struct h5c_opts {
  * or a size that does not fit. */
 int h5c_opts_import(const hdf5a_connect_opts *in, h5c_opts *out, char *err, size_t errlen);
 
-/* One client TLS session over two memory BIOs: no I/O, nothing waits. The
+/* One client TLS session over two in-memory BIOs: no I/O, nothing waits. The
  * caller moves ciphertext: from the socket into h5c_tls_feed, and from
  * h5c_tls_take_out to the socket whenever h5c_tls_out_pending says so
  * (after a handshake step, a read or a write). Codes: HDF5A_ETLS (failed

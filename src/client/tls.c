@@ -1,4 +1,4 @@
-/* The client's TLS: OpenSSL driven through two memory BIOs, so that nothing
+/* The client's TLS: OpenSSL driven through two in-memory BIOs, so that nothing
  * here touches a socket or waits. The blocking API (blocking.c) and the
  * asynchronous one (async.c) move the ciphertext between the BIOs and the
  * socket themselves, each in its own way (poll with a deadline; the

@@ -1,6 +1,6 @@
 /* TLS as a filter between the socket and the framer: ciphertext in,
  * plaintext out, and the reverse. OpenSSL does all of TLS; this file only
- * drives it through memory BIOs, so nothing here blocks or touches a
+ * drives it through in-memory BIOs, so nothing here blocks or touches a
  * socket, the event loop stays in charge of I/O, and the glue can be fuzzed
  * with arbitrary record splits (fuzz/fuzz_tls.c). The framer above it does
  * not know TLS exists. */
