@@ -679,13 +679,16 @@ static int tls_pull(hdf5a_async *ac)
 {
     char why[H5C_ERRLEN];
     for (;;) {
-        ssize_t k = recv(ac->fd, ac->cin, TLS_STAGE, 0);
+        size_t room;
+        uint8_t *dst = h5c_tls_in_space(ac->tls, TLS_STAGE, &room);
+        if (!dst) {
+            snprintf(why, sizeof why, "out of memory for TLS input");
+            conn_fail(ac, HDF5A_ENOMEM, HDF5A_ENOMEM, "%s", why);
+            return -1;
+        }
+        ssize_t k = recv(ac->fd, dst, room, 0); /* straight into the session's input */
         if (k > 0) {
-            int rc = h5c_tls_feed(ac->tls, ac->cin, (size_t)k, why, sizeof why);
-            if (rc) {
-                conn_fail(ac, rc, rc, "%s", why);
-                return -1;
-            }
+            h5c_tls_in_commit(ac->tls, (size_t)k);
             return 1;
         }
         if (k == 0 || errno == ECONNRESET) {

@@ -249,11 +249,15 @@ static int tls_recv(hdf5a_client *c, bool *got, bool *eof)
 {
     *eof = *got = false;
     for (;;) {
-        ssize_t k = recv(c->fd, c->cin, TLS_STAGE, 0);
+        size_t room;
+        uint8_t *dst = h5c_tls_in_space(c->tls, TLS_STAGE, &room);
+        if (!dst)
+            return conn_fail(c, HDF5A_ENOMEM, "out of memory for TLS input");
+        ssize_t k = recv(c->fd, dst, room, 0); /* straight into the session's input */
         if (k > 0) {
             *got = true;
-            int rc = h5c_tls_feed(c->tls, c->cin, (size_t)k, c->errstr, sizeof c->errstr);
-            return rc ? conn_fail(c, rc, NULL) : 0;
+            h5c_tls_in_commit(c->tls, (size_t)k);
+            return 0;
         }
         if (k == 0 || errno == ECONNRESET) {
             *eof = true;

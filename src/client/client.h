@@ -175,7 +175,7 @@ typedef struct h5c_opts {
  * or a size that does not fit. */
 int h5c_opts_import(const hdf5a_connect_opts *in, h5c_opts *out, char *err, size_t errlen);
 
-/* One client TLS session over two memory BIOs: no I/O, nothing waits. The
+/* One client TLS session over two in-memory BIOs: no I/O, nothing waits. The
  * caller moves ciphertext: from the socket into h5c_tls_feed, and from
  * h5c_tls_take_out to the socket whenever h5c_tls_out_pending says so
  * (after a handshake step, a read or a write). Codes: HDF5A_ETLS (failed
@@ -194,7 +194,12 @@ int h5c_tls_restart(h5c_tls *t, char *err, size_t errlen);
 /* One handshake step: 1 done, 0 waiting for the server, or a code. */
 int h5c_tls_handshake(h5c_tls *t, char *err, size_t errlen);
 bool h5c_tls_handshake_done(const h5c_tls *t);
-/* Ciphertext from the server. */
+/* Ciphertext from the server: copied in (h5c_tls_feed), or received
+ * straight into the session's input: h5c_tls_in_space gives at least want
+ * bytes of room (*room: all there is; NULL: out of memory), then
+ * h5c_tls_in_commit says how many of them were filled. */
+uint8_t *h5c_tls_in_space(h5c_tls *t, size_t want, size_t *room);
+void h5c_tls_in_commit(h5c_tls *t, size_t n);
 int h5c_tls_feed(h5c_tls *t, const void *data, size_t n, char *err, size_t errlen);
 /* Up to n bytes of plaintext into buf (*got; 0: more ciphertext needed),
  * finishing the handshake first. 0 or a code. */

@@ -1,4 +1,4 @@
-/* The client's TLS: OpenSSL driven through two memory BIOs, so that nothing
+/* The client's TLS: OpenSSL driven through two in-memory BIOs, so that nothing
  * here touches a socket or waits. The blocking API (blocking.c) and the
  * asynchronous one (async.c) move the ciphertext between the BIOs and the
  * socket themselves, each in its own way (poll with a deadline; the
@@ -18,9 +18,22 @@
 #include "client/client.h"
 #include "proto/errors.h"
 
+/* The input side: ciphertext from the server in one buffer of ours, which
+ * the caller can recv() into directly (h5c_tls_in_space) and OpenSSL reads
+ * through a small source BIO (in_read): one copy fewer than recv into a
+ * staging buffer, BIO_write into a memory BIO, then OpenSSL's BIO_read out
+ * of it -- on a large reply that copy cost as much as a tenth of the
+ * decryption. [rpos, wpos) is unread; the buffer only grows to what one
+ * recv asks for plus what was left unread. */
+typedef struct tls_in {
+    uint8_t *buf;
+    size_t cap, rpos, wpos;
+} tls_in;
+
 struct h5c_tls {
     SSL_CTX *ctx;
     SSL *ssl;
+    tls_in inb; /* read by OpenSSL through in (in_method) */
     BIO *in;  /* ciphertext from the server, read by OpenSSL */
     BIO *out; /* ciphertext for the server, written by OpenSSL */
     char name[256]; /* what the certificate must name, for messages */
@@ -164,12 +177,96 @@ static int make_ctx(h5c_tls *t, const h5c_opts *o, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- the input BIO: a read-only window on t->inb ---- */
+
+static int in_read(BIO *b, char *out, size_t n, size_t *got)
+{
+    tls_in *in = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    size_t k = in->wpos - in->rpos < n ? in->wpos - in->rpos : n;
+    if (k == 0) { /* "more later", not end of stream */
+        BIO_set_retry_read(b);
+        *got = 0;
+        return 0;
+    }
+    memcpy(out, in->buf + in->rpos, k);
+    in->rpos += k;
+    if (in->rpos == in->wpos)
+        in->rpos = in->wpos = 0;
+    *got = k;
+    return 1;
+}
+
+static long in_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    tls_in *in = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_PENDING:
+        return (long)(in->wpos - in->rpos);
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static BIO_METHOD *in_method;
+static CRYPTO_ONCE in_method_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void in_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "hdf5-async TLS input");
+    if (m && (!BIO_meth_set_read_ex(m, in_read) || !BIO_meth_set_ctrl(m, in_ctrl))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    in_method = m; /* kept for the life of the process, like OpenSSL's own methods */
+}
+
+static BIO *in_bio(tls_in *in)
+{
+    if (!CRYPTO_THREAD_run_once(&in_method_once, in_method_make) || !in_method)
+        return NULL;
+    BIO *b = BIO_new(in_method);
+    if (b) {
+        BIO_set_data(b, in);
+        BIO_set_init(b, 1);
+    }
+    return b;
+}
+
+uint8_t *h5c_tls_in_space(h5c_tls *t, size_t want, size_t *room)
+{
+    tls_in *in = &t->inb;
+    if (in->cap - in->wpos < want) {
+        if (in->rpos) { /* move the unread tail to the front */
+            memmove(in->buf, in->buf + in->rpos, in->wpos - in->rpos);
+            in->wpos -= in->rpos;
+            in->rpos = 0;
+        }
+        if (in->cap - in->wpos < want) {
+            uint8_t *nb = realloc(in->buf, in->wpos + want);
+            if (!nb)
+                return NULL;
+            in->buf = nb;
+            in->cap = in->wpos + want;
+        }
+    }
+    *room = in->cap - in->wpos;
+    return in->buf + in->wpos;
+}
+
+void h5c_tls_in_commit(h5c_tls *t, size_t n) { t->inb.wpos += n; }
+
 /* A fresh session on t's context: SNI and the name check for t->name. */
 static int new_session(h5c_tls *t, char *err, size_t errlen)
 {
     const char *name = t->name;
     t->ssl = SSL_new(t->ctx);
-    t->in = BIO_new(BIO_s_mem());
+    t->inb.rpos = t->inb.wpos = 0; /* a new connection: nothing of the old one is read */
+    t->in = in_bio(&t->inb);
     t->out = BIO_new(BIO_s_mem());
     if (!t->ssl || !t->in || !t->out) {
         BIO_free(t->in);
@@ -177,8 +274,6 @@ static int new_session(h5c_tls *t, char *err, size_t errlen)
         t->in = t->out = NULL;
         return ssl_fail(err, errlen, HDF5A_ENOMEM, "cannot make a TLS session");
     }
-    /* an empty input BIO means "more later", not end of stream */
-    BIO_set_mem_eof_return(t->in, -1);
     SSL_set_bio(t->ssl, t->in, t->out); /* the session owns both now */
     SSL_set_connect_state(t->ssl);
     if (!is_ip_literal(name) && SSL_set_tlsext_host_name(t->ssl, name) != 1)
@@ -227,6 +322,7 @@ void h5c_tls_free(h5c_tls *t)
         return;
     SSL_free(t->ssl);
     SSL_CTX_free(t->ctx);
+    free(t->inb.buf);
     free(t);
 }
 
@@ -282,14 +378,12 @@ bool h5c_tls_handshake_done(const h5c_tls *t) { return SSL_is_init_finished(t->s
 
 int h5c_tls_feed(h5c_tls *t, const void *data, size_t n, char *err, size_t errlen)
 {
-    while (n > 0) {
-        int chunk = n > BIO_CHUNK ? (int)BIO_CHUNK : (int)n;
-        int w = BIO_write(t->in, data, chunk);
-        if (w <= 0)
-            return ssl_fail(err, errlen, HDF5A_ENOMEM, "out of memory for TLS input");
-        data = (const char *)data + w;
-        n -= (size_t)w;
-    }
+    size_t room;
+    uint8_t *p = h5c_tls_in_space(t, n, &room);
+    if (!p)
+        return h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory for TLS input");
+    memcpy(p, data, n);
+    h5c_tls_in_commit(t, n);
     return 0;
 }
 

@@ -37,7 +37,6 @@ static void on_closed(uv_handle_t *h)
     conn_free_if_done(c);
 }
 
-static bool request_done(conn *c, h5a_request *r);
 
 void conn_close(conn *c, const char *why)
 {
@@ -49,12 +48,12 @@ void conn_close(conn *c, const char *why)
     net_frame_owner_done(c->srv, c);
     for (h5a_request *r = c->held_head, *next; r; r = next) {
         next = r->next;
-        request_done(c, r);
+        conn_request_done(c, r);
     }
     c->held_head = c->held_tail = NULL;
     for (h5a_request *r = c->tls_head, *next; r; r = next) { /* replies not yet encrypted */
         next = r->next;
-        request_done(c, r);
+        conn_request_done(c, r);
     }
     c->tls_head = c->tls_tail = NULL;
     if (c->big) {
@@ -84,8 +83,6 @@ static void on_shutdown_sent(uv_shutdown_t *req, int status)
     else if (c->peer_eof) conn_close(c, "peer closed its side; every request answered");
 }
 
-static int tls_flush(conn *c);
-
 void conn_finish(conn *c, const char *why)
 {
     if (c->closing || c->draining) return;
@@ -101,7 +98,7 @@ void conn_finish(conn *c, const char *why)
     }
     if (c->tls) { /* a close_notify before our FIN: the peer sees a clean end */
         h5a_tls_conn_shutdown(c->tls);
-        tls_flush(c);
+        conn_tls_flush(c);
     }
     c->drain_deadline = uv_now(&s->loop) + DRAIN_MS;
     c->shutdown_req.data = c;
@@ -122,7 +119,7 @@ typedef struct reply_batch {
 } reply_batch;
 
 /* Forget request r of connection c: it is answered or will never be. */
-static bool request_done(conn *c, h5a_request *r)
+bool conn_request_done(conn *c, h5a_request *r)
 {
     bool close_after = r->close_after;
     size_t reply = r->reply.len + r->reply_data_len;
@@ -164,7 +161,7 @@ static void release_held(conn *c)
 }
 
 /* A connection's batch of replies is out: close it when asked, else read on. */
-static void after_written(conn *c, int status, bool close_after)
+void conn_after_written(conn *c, int status, bool close_after)
 {
     if (c->closing) {
         conn_free_if_done(c);
@@ -198,121 +195,10 @@ static void on_written(uv_write_t *w, int status)
     bool close_after = false;
     for (h5a_request *r = b->head, *next; r; r = next) {
         next = r->next;
-        close_after |= request_done(c, r);
+        close_after |= conn_request_done(c, r);
     }
     free(b);
-    after_written(c, status, close_after);
-}
-
-/* ---- TLS: replies are encrypted on the loop thread as the socket takes
- * them: the replies of a batch are encrypted together into one write (as
- * plaintext batches share one writev), a large one TLS_CHUNK at a time with
- * at most TLS_INFLIGHT of ciphertext queued, the next chunk made when a
- * write completes -- so a large reply is never held twice in full, and the
- * peer decrypts one chunk while we encrypt the next. The plaintext of a
- * reply is freed once it is all encrypted. ---- */
-
-#define TLS_INFLIGHT (1024 * 1024)
-
-typedef struct tls_write {
-    uv_write_t w;
-    size_t len;
-    char data[]; /* the ciphertext */
-} tls_write;
-
-static void tls_pump_out(conn *c);
-
-static void on_tls_written(uv_write_t *w, int status)
-{
-    tls_write *tw = (tls_write *)w;
-    conn *c = w->data;
-    net_budget_sub(c->srv, tw->len);
-    c->tls_inflight -= tw->len;
-    c->tls_writes--;
-    free(tw);
-    if (c->closing) return; /* on_closed frees the connection */
-    if (status < 0) {
-        conn_close(c, uv_strerror(status));
-        return;
-    }
-    tls_pump_out(c);
-    if (!c->tls_head && c->tls_writes == 0) { /* every reply queued so far is out */
-        bool close_after = c->tls_close_after;
-        c->tls_close_after = false;
-        after_written(c, status, close_after);
-    }
-}
-
-/* Write out what the session has for the peer (records, handshake
- * messages, alerts) in one write. */
-static int tls_flush(conn *c)
-{
-    size_t n = h5a_tls_conn_pending_out(c->tls);
-    if (n == 0) return 0;
-    tls_write *tw = malloc(sizeof *tw + n);
-    if (!tw) return UV_ENOMEM;
-    size_t got = h5a_tls_conn_take_out(c->tls, tw->data, n);
-    tw->len = got;
-    tw->w.data = c;
-    uv_buf_t b = uv_buf_init(tw->data, (unsigned)got);
-    int rc = uv_write(&tw->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
-    if (rc < 0) {
-        free(tw);
-        return rc;
-    }
-    net_budget_add(c->srv, got);
-    c->bytes_queued += got;
-    h5a_count(&h5a_mloop.bytes_out[H5A_PORT_MAIN], got);
-    c->tls_inflight += got;
-    c->tls_writes++;
-    return 0;
-}
-
-/* Encrypt what is queued for the peer while less than TLS_INFLIGHT of
- * ciphertext is on its way, then write it out. */
-static void tls_pump_out(conn *c)
-{
-    char err[256];
-    while (c->tls_head && c->tls_inflight < TLS_INFLIGHT && !c->closing) {
-        size_t made = 0;
-        /* a chunk's worth of plaintext, from as many replies as it spans */
-        while (c->tls_head && made < TLS_CHUNK) {
-            h5a_request *r = c->tls_head;
-            size_t total = r->reply.len + r->reply_data_len, off = c->tls_off;
-            const uint8_t *p = off < r->reply.len ? r->reply.data + off
-                                                  : (const uint8_t *)r->reply_data + (off - r->reply.len);
-            size_t avail = off < r->reply.len ? r->reply.len - off : total - off;
-            size_t k = avail < TLS_CHUNK - made ? avail : TLS_CHUNK - made;
-            if (k && h5a_tls_conn_write(c->tls, p, k, err, sizeof err) < 0) {
-                conn_close(c, err);
-                return;
-            }
-            made += k;
-            c->tls_off += k;
-            if (c->tls_off == total) { /* all of this reply is encrypted */
-                c->tls_head = r->next;
-                if (!c->tls_head) c->tls_tail = NULL;
-                c->tls_off = 0;
-                c->tls_close_after |= request_done(c, r);
-            }
-        }
-        int rc = tls_flush(c);
-        if (rc < 0) {
-            conn_close(c, uv_strerror(rc));
-            return;
-        }
-    }
-}
-
-static void tls_write_out(conn *c, h5a_request *head)
-{
-    h5a_request *tail = head;
-    while (tail->next) tail = tail->next;
-    if (c->tls_tail) c->tls_tail->next = head;
-    else c->tls_head = head;
-    c->tls_tail = tail;
-    tls_pump_out(c); /* on_tls_written goes on, and calls after_written at the end */
-    if (!c->closing) conn_maybe_read(c);
+    conn_after_written(c, status, close_after);
 }
 
 /* Storage thread finished r: queue its reply (on the loop thread). */
@@ -336,7 +222,7 @@ void conn_on_done(h5a_request *r, void *ud)
     net_budget_add(s, reply);
     if (r->droppable) c->reads_in_storage--;
     if (c->closing || r->reply.oom) {
-        request_done(c, r);
+        conn_request_done(c, r);
         if (c->closing) conn_free_if_done(c);
         else conn_close(c, "out of memory for a reply");
         return;
@@ -359,13 +245,13 @@ void conn_write_out(server *s, conn *c)
     if (c->closing) {
         for (h5a_request *r = head, *next; r; r = next) {
             next = r->next;
-            request_done(c, r);
+            conn_request_done(c, r);
         }
         conn_free_if_done(c);
         return;
     }
     if (c->tls) {
-        tls_write_out(c, head);
+        conn_tls_write_out(c, head);
         return;
     }
     size_t n = 0;
@@ -379,7 +265,7 @@ void conn_write_out(server *s, conn *c)
         free(b);
         for (h5a_request *r = head, *next; r; r = next) {
             next = r->next;
-            request_done(c, r);
+            conn_request_done(c, r);
         }
         conn_close(c, "out of memory for replies");
         return;
@@ -401,7 +287,7 @@ void conn_write_out(server *s, conn *c)
         /* the write callback will not run: account for the requests here */
         for (h5a_request *r = head, *next; r; r = next) {
             next = r->next;
-            request_done(c, r);
+            conn_request_done(c, r);
         }
         free(b);
         conn_close(c, uv_strerror(rc));
@@ -697,7 +583,7 @@ static void tls_pump(conn *c)
             if (!c->tls_up)
                 fprintf(stderr, "hdf5-async-server: conn %llu %s: %s\n",
                         (unsigned long long)c->serial, c->peer, err);
-            tls_flush(c); /* the alert, if OpenSSL made one */
+            conn_tls_flush(c); /* the alert, if OpenSSL made one */
             conn_finish(c, "TLS error");
             return;
         }
@@ -717,7 +603,7 @@ static void tls_pump(conn *c)
                 return;
             }
         }
-        if (tls_flush(c) < 0) { /* handshake messages, tickets */
+        if (conn_tls_flush(c) < 0) { /* handshake messages, tickets */
             conn_close(c, "out of memory");
             return;
         }

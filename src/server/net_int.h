@@ -178,6 +178,14 @@ void conn_parse_frames(conn *c);
 /* Write out what is queued for the connection (replies in order). */
 void conn_write_out(server *s, conn *c);
 void conn_maybe_read(conn *c);
+/* conn.c's, for conn_tls.c: a reply written (true: close after it), and
+ * every reply queued so far written. */
+bool conn_request_done(conn *c, h5a_request *r);
+void conn_after_written(conn *c, int status, bool close_after);
+/* conn_tls.c: the replies from head on, encrypted and written out as the
+ * socket takes them; and what the session has for the peer, written. */
+void conn_tls_write_out(conn *c, h5a_request *head);
+int conn_tls_flush(conn *c);
 void conn_close(conn *c, const char *why);
 /* Close after the replies are out, without losing them (see conn.c). */
 void conn_finish(conn *c, const char *why);

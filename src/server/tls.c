@@ -15,10 +15,23 @@ struct h5a_tls {
     SSL_CTX *ctx;
 };
 
+/* Ciphertext to the peer: OpenSSL writes its records through a small sink
+ * BIO (out_write) straight into one malloc'd block of ours, which the
+ * connection then sends as it is (h5a_tls_conn_take_out_buf): one copy
+ * fewer per byte than a memory BIO read out into a buffer of our own, which
+ * on a large reply cost as much as a tenth of the encryption. The block has
+ * `headroom` free bytes in front (for the connection's write request) and
+ * [headroom + rpos, headroom + len) not yet taken. */
+typedef struct tls_out {
+    uint8_t *buf;
+    size_t cap, len, rpos, headroom;
+} tls_out;
+
 struct h5a_tls_conn {
     SSL *ssl;
     BIO *in;  /* ciphertext from the peer, read by OpenSSL */
-    BIO *out; /* ciphertext to the peer, written by OpenSSL */
+    BIO *out; /* ciphertext to the peer, written by OpenSSL into outb */
+    tls_out outb;
     bool failed;
     char cn[256];
     bool cn_known;
@@ -98,13 +111,73 @@ void h5a_tls_free(h5a_tls *t)
     free(t);
 }
 
+/* ---- the output BIO ---- */
+
+/* Room for n more bytes of ciphertext; false: out of memory. */
+static bool out_reserve(tls_out *o, size_t n)
+{
+    size_t need = o->headroom + o->len + n;
+    if (need <= o->cap) return true;
+    size_t cap = o->cap ? o->cap * 2 : 16384;
+    if (cap < need) cap = need;
+    uint8_t *nb = realloc(o->buf, cap);
+    if (!nb) return false;
+    o->buf = nb;
+    o->cap = cap;
+    return true;
+}
+
+static int out_write(BIO *b, const char *data, size_t n, size_t *written)
+{
+    tls_out *o = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (!out_reserve(o, n)) return 0;
+    memcpy(o->buf + o->headroom + o->len, data, n);
+    o->len += n;
+    *written = n;
+    return 1;
+}
+
+static long out_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    tls_out *o = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+        return (long)(o->len - o->rpos);
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static BIO_METHOD *out_method;
+static CRYPTO_ONCE out_method_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void out_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "hdf5-async TLS output");
+    if (m && (!BIO_meth_set_write_ex(m, out_write) || !BIO_meth_set_ctrl(m, out_ctrl))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    out_method = m; /* kept for the life of the process, like OpenSSL's own methods */
+}
+
 h5a_tls_conn *h5a_tls_conn_new(h5a_tls *t)
 {
     h5a_tls_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->ssl = SSL_new(t->ctx);
     c->in = BIO_new(BIO_s_mem());
-    c->out = BIO_new(BIO_s_mem());
+    if (CRYPTO_THREAD_run_once(&out_method_once, out_method_make) && out_method &&
+        (c->out = BIO_new(out_method))) {
+        BIO_set_data(c->out, &c->outb);
+        BIO_set_init(c->out, 1);
+    }
     if (!c->ssl || !c->in || !c->out) {
         SSL_free(c->ssl);
         BIO_free(c->in);
@@ -124,6 +197,7 @@ void h5a_tls_conn_free(h5a_tls_conn *c)
 {
     if (!c) return;
     SSL_free(c->ssl);
+    free(c->outb.buf);
     free(c);
 }
 
@@ -195,9 +269,15 @@ int h5a_tls_conn_write(h5a_tls_conn *c, const void *data, size_t n, char *err, s
         return -1;
     }
     ERR_clear_error();
+    /* the records of n bytes in one block: at most 16 KiB of plaintext a
+     * record, each with a header, a tag and padding well under 256 bytes */
+    if (!out_reserve(&c->outb, n + (n / 16384 + 1) * 256)) {
+        snprintf(err, errlen, "out of memory for TLS output");
+        return -1;
+    }
     while (n > 0) {
         size_t k = 0;
-        /* into a memory BIO a write never waits: it only can fail */
+        /* into our buffer a write never waits: it only can fail */
         if (SSL_write_ex(c->ssl, data, n, &k) != 1) {
             c->failed = true;
             ssl_err(err, errlen, "%s", "TLS write failed");
@@ -211,19 +291,40 @@ int h5a_tls_conn_write(h5a_tls_conn *c, const void *data, size_t n, char *err, s
 
 size_t h5a_tls_conn_pending_out(const h5a_tls_conn *c)
 {
-    return BIO_ctrl_pending(c->out);
+    return c->outb.len - c->outb.rpos;
 }
 
 size_t h5a_tls_conn_take_out(h5a_tls_conn *c, void *buf, size_t n)
 {
-    size_t got = 0;
-    while (got < n) {
-        int chunk = n - got > (1u << 30) ? 1 << 30 : (int)(n - got);
-        int r = BIO_read(c->out, (char *)buf + got, chunk);
-        if (r <= 0) break;
-        got += (size_t)r;
+    tls_out *o = &c->outb;
+    size_t k = o->len - o->rpos < n ? o->len - o->rpos : n;
+    if (k) memcpy(buf, o->buf + o->headroom + o->rpos, k);
+    o->rpos += k;
+    if (o->rpos == o->len) o->rpos = o->len = 0; /* the block is reused */
+    return k;
+}
+
+void h5a_tls_conn_set_headroom(h5a_tls_conn *c, size_t headroom)
+{
+    tls_out *o = &c->outb;
+    if (o->len == 0 && o->headroom != headroom) {
+        free(o->buf);
+        o->buf = NULL;
+        o->cap = 0;
+        o->headroom = headroom;
     }
-    return got;
+}
+
+void *h5a_tls_conn_take_out_buf(h5a_tls_conn *c, size_t *off, size_t *len)
+{
+    tls_out *o = &c->outb;
+    if (o->len == o->rpos) return NULL;
+    void *b = o->buf;
+    *off = o->headroom + o->rpos;
+    *len = o->len - o->rpos;
+    o->buf = NULL;
+    o->cap = o->len = o->rpos = 0;
+    return b;
 }
 
 bool h5a_tls_conn_handshake_done(const h5a_tls_conn *c)

@@ -1,6 +1,6 @@
 /* TLS as a filter between the socket and the framer: ciphertext in,
  * plaintext out, and the reverse. OpenSSL does all of TLS; this file only
- * drives it through memory BIOs, so nothing here blocks or touches a
+ * drives it through in-memory BIOs, so nothing here blocks or touches a
  * socket, the event loop stays in charge of I/O, and the glue can be fuzzed
  * with arbitrary record splits (fuzz/fuzz_tls.c). The framer above it does
  * not know TLS exists. */
@@ -46,6 +46,15 @@ int h5a_tls_conn_write(h5a_tls_conn *c, const void *data, size_t n, char *err, s
  * and taking them: up to n bytes into buf, returns how many. */
 size_t h5a_tls_conn_pending_out(const h5a_tls_conn *c);
 size_t h5a_tls_conn_take_out(h5a_tls_conn *c, void *buf, size_t n);
+
+/* The same bytes without a copy: the whole block they are in, which the
+ * caller now owns (free() it), the bytes at [*off, *off + *len); NULL when
+ * nothing waits. The block has at least the headroom last set in front of
+ * *off free for the caller's use (e.g. its write request), so that one
+ * allocation carries both. */
+void *h5a_tls_conn_take_out_buf(h5a_tls_conn *c, size_t *off, size_t *len);
+/* That headroom (default 0); takes effect when nothing is waiting. */
+void h5a_tls_conn_set_headroom(h5a_tls_conn *c, size_t headroom);
 
 bool h5a_tls_conn_handshake_done(const h5a_tls_conn *c);
 /* Queue a close_notify alert (take it with h5a_tls_conn_take_out). */
