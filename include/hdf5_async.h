@@ -337,10 +337,11 @@ typedef struct hdf5a_connect_opts {
     int reconnect;
     int reconnect_timeout_ms;
     int follow_wrong_node;
+    const char *cluster_nodes;
 } hdf5a_connect_opts;
 
 #define HDF5A_CONNECT_OPTS_INIT                                                             \
-    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0}
+    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0, NULL}
 
 /* Redirections hdf5a_connect_opts.follow_wrong_node follows in one call. */
 #define HDF5A_MAX_WRONG_NODE_HOPS 4

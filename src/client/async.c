@@ -67,6 +67,21 @@ static pending_cb *pop(hdf5a_async *ac)
     return cb;
 }
 
+/* cb out of the queue (the head, or with follow one after redirected ones) */
+static pending_cb *take(hdf5a_async *ac, pending_cb *cb)
+{
+    if (cb == ac->head)
+        return pop(ac);
+    pending_cb *prev = ac->head;
+    while (prev->next != cb)
+        prev = prev->next;
+    prev->next = cb->next;
+    if (ac->tail == cb)
+        ac->tail = prev;
+    ac->pending--;
+    return cb;
+}
+
 static void run_callback(hdf5a_async *ac, pending_cb *cb, const hdf5a_reply *r)
 {
     ac->in_callback++;
@@ -74,6 +89,7 @@ static void run_callback(hdf5a_async *ac, pending_cb *cb, const hdf5a_reply *r)
         cb->fn(ac, r, cb->privdata);
     ac->in_callback--;
     free(cb->frame);
+    free(cb->path);
     free(cb);
 }
 
@@ -116,6 +132,8 @@ static void free_now(hdf5a_async *ac)
         close(ac->fd);
     if (ac->rc)
         h5c_arc_free(ac);
+    if (ac->fw)
+        h5c_afw_free(ac);
     if (ac->secret_len)
         h5c_wipe(ac->out.data, ac->secret_len);
     h5c_tls_free(ac->tls);
@@ -228,6 +246,8 @@ static void context_free_unconnected(hdf5a_async *ac)
         close(ac->fd);
     if (ac->rc)
         h5c_arc_free(ac);
+    if (ac->fw)
+        h5c_afw_free(ac);
     if (ac->secret_len)
         h5c_wipe(ac->out.data, ac->secret_len);
     mp_buf_free(&ac->out);
@@ -252,10 +272,6 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
     }
     *out = NULL;
     if ((rc = h5c_opts_import(opts, &o, why, sizeof why)))
-        goto fail;
-    if (o.follow_wrong_node && (rc = h5a_fail(why, sizeof why, HDF5A_EINVAL,
-                                              "follow_wrong_node is for the blocking client "
-                                              "(hdf5a_connect_ex) only")))
         goto fail;
     if ((rc = h5c_resolve(host, port, &list, why, sizeof why)))
         goto fail;
@@ -326,6 +342,8 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
     /* after the auth request, which is made anew on each connection */
     if (o.reconnect &&
         (rc = h5c_arc_new(ac, &chosen, o.token, o.reconnect_timeout_ms, why, sizeof why)))
+        goto fail;
+    if (o.follow_wrong_node && (rc = h5c_afw_new(ac, host, port, &o, why, sizeof why)))
         goto fail;
     *out = ac;
     return 0;
@@ -513,7 +531,7 @@ HDF5A_API void hdf5a_async_handle_write(hdf5a_async *ac)
  * holding payload; it is freed here or kept by a read's array. */
 static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *block)
 {
-    pending_cb *cb = ac->head;
+    pending_cb *cb = answering(ac);
     h5c_reply r;
     char why[H5C_ERRLEN];
     if (h5c_decode_reply(payload, len, &ac->doc, cb->id, &r, why, sizeof why)) {
@@ -535,8 +553,9 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         free(block);
         if (rc)
             return true;
-        run_callback(ac, pop(ac), &(hdf5a_reply){.message = ""});
-        return free_if_asked(ac) || ac->state == ST_DISCONNECTED;
+        run_callback(ac, take(ac, cb), &(hdf5a_reply){.message = ""});
+        return free_if_asked(ac) || ac->state == ST_DISCONNECTED ||
+               (ac->fw && h5c_afw_step(ac));
     }
 
     hdf5a_reply rep = {0};
@@ -544,7 +563,15 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
     hdf5a_array *array = NULL;
     int rc = 0;
     rep.message = "";
-    if (r.status) {
+    if (r.status == HDF5A_EWRONG_NODE && ac->fw) {
+        /* follow: sent on to the owner, or why not in msg */
+        if (h5c_afw_wrong_node(ac, cb, &r)) {
+            free(block);
+            return h5c_afw_step(ac);
+        }
+        rep.status = r.status;
+        rep.message = ac->msg;
+    } else if (r.status) {
         rep.status = r.status;
         rep.has_index = r.index >= 0;
         rep.index = r.index;
@@ -589,12 +616,12 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
     }
     free(block);
 
-    run_callback(ac, pop(ac), &rep);
+    run_callback(ac, take(ac, cb), &rep);
     /* NULL when the callback took them */
     hdf5a_array_free((hdf5a_array *)rep.array);
     hdf5a_listing_free((hdf5a_listing *)rep.listing);
     hdf5a_objinfo_free((hdf5a_objinfo *)rep.info);
-    return free_if_asked(ac) || ac->state == ST_DISCONNECTED;
+    return free_if_asked(ac) || ac->state == ST_DISCONNECTED || (ac->fw && h5c_afw_step(ac));
 }
 
 HDF5A_API hdf5a_array *hdf5a_reply_take_array(const hdf5a_reply *reply)
@@ -635,12 +662,13 @@ static bool process_input(hdf5a_async *ac)
     while (!ac->big && ac->in_end - ac->in_start >= 4) {
         size_t len = h5c_be32(ac->in + ac->in_start);
         size_t have = ac->in_end - ac->in_start - 4;
-        if (!ac->head)
+        pending_cb *next = answering(ac);
+        if (!next)
             return conn_fail(ac, HDF5A_EREPLY, HDF5A_ECLOSED,
                              "the server sent a reply when no request was pending");
         if (len == 0)
             return conn_fail(ac, HDF5A_EREPLY, HDF5A_EREPLY, "the server sent an empty frame");
-        if (ac->head->op == H5C_READ || ac->head->op == H5C_READ_SLICE || len > IBUF_SIZE - 4) {
+        if (next->op == H5C_READ || next->op == H5C_READ_SLICE || len > IBUF_SIZE - 4) {
             void *block;
             uint8_t *p = h5c_frame_alloc(len, &block);
             if (!p)
@@ -818,7 +846,7 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
         return HDF5A_EINVAL;
     if (ac->state == ST_DISCONNECTED || ac->freeing)
         return HDF5A_ECLOSED; /* errstr keeps why */
-    pending_cb *cb = malloc(sizeof *cb);
+    pending_cb *cb = calloc(1, sizeof *cb);
     if (!cb)
         return h5a_fail(ac->errstr, sizeof ac->errstr, HDF5A_ENOMEM, "out of memory");
     h5c_request r = *req;
@@ -843,11 +871,13 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
                           "out of memory queueing %zu bytes", tail_len);
         }
     }
-    if (!rc && ac->rc && (rc = h5c_arc_keep(ac, cb, mark))) {
+    if (!rc && ((ac->rc && (rc = h5c_arc_keep(ac, cb, mark))) ||
+                (ac->fw && (rc = h5c_afw_keep(ac, cb, mark))))) {
         ac->out.len = mark;
         snprintf(ac->errstr, sizeof ac->errstr, "out of memory");
     }
     if (rc) {
+        free(cb->frame);
         free(cb);
         return rc;
     }
@@ -859,10 +889,6 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
     cb->op = req->op;
     cb->connect_auth = false;
     cb->out = out;
-    if (!ac->rc) {
-        cb->frame = NULL;
-        cb->frame_len = 0;
-    }
     if (ac->tail)
         ac->tail->next = cb;
     else
@@ -904,6 +930,8 @@ HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file)
         return HDF5A_ENOMEM;
     free(ac->file);
     ac->file = copy;
+    if (ac->fw)
+        h5c_afw_file_changed(ac); /* cluster_nodes: to the file's owner */
     return 0;
 }
 

@@ -679,14 +679,7 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
     for (int hops = 0;; hops++) {
         char to[sizeof c->moved_to];
         snprintf(to, sizeof to, "%s", c->moved_to);
-        /* a node already tried: compare whole entries of "a -> b -> c" */
-        bool seen = false;
-        for (const char *p = path; !seen && p;) {
-            const char *end = strstr(p, " -> ");
-            size_t n = end ? (size_t)(end - p) : strlen(p);
-            seen = n == strlen(to) && memcmp(p, to, n) == 0;
-            p = end ? end + 4 : NULL;
-        }
+        bool seen = h5c_path_has(path, to); /* a node already tried */
         size_t used = strlen(path);
         snprintf(path + used, sizeof path - used, " -> %s", to);
         if (seen || hops == HDF5A_MAX_WRONG_NODE_HOPS) {
@@ -836,33 +829,13 @@ fail:
     return rc;
 }
 
-/* "HOST:PORT" (the node list's form; "[v6]:PORT" too) into host, *port. */
-static int parse_node(const char *addr, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(addr, ':');
-    char *end;
-    long p = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon == addr || !colon[1] || *end || p <= 0 || p > 65535)
-        return HDF5A_EREPLY;
-    const char *h = addr;
-    size_t n = (size_t)(colon - addr);
-    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
-        h++, n -= 2;
-    if (n == 0 || n >= hostlen)
-        return HDF5A_EREPLY;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    *port = (int)p;
-    return 0;
-}
-
 /* The connection moved to the node at addr (TLS, the token as at first);
  * on failure back to the node it was on (or closed when that fails too). */
 static int switch_node(hdf5a_client *c, const char *addr, char *err, size_t errlen)
 {
     char host[256];
     int port;
-    if (parse_node(addr, host, sizeof host, &port))
+    if (h5c_parse_node(addr, host, sizeof host, &port))
         return h5a_fail(err, errlen, HDF5A_EREPLY, "the server named node '%s', not HOST:PORT",
                         addr);
     char *old_host = c->host, *new_host = strdup(host);

@@ -44,10 +44,11 @@ class AuthCluster(Cluster):
             extra_args=["--node", str(i), "--port", self.nodes[i].rpartition(":")[2]])
 
 
+@pytest.mark.parametrize("mode", ["three", "athree"])  # blocking, asynchronous
 @pytest.mark.parametrize("auth", [False, True])
-def test_c_client_follows_wrong_node(start_server, tmp_path, auth):
+def test_c_client_follows_wrong_node(start_server, tmp_path, auth, mode):
     cl = (AuthCluster if auth else Cluster)(start_server, tmp_path)
-    r = run_prog("three", *cl.nodes, token=AuthCluster.TOKEN if auth else None)
+    r = run_prog(mode, *cl.nodes, token=AuthCluster.TOKEN if auth else None)
     assert r.returncode == 0, r.stdout + r.stderr
     placed = dict(line.split() for line in r.stdout.splitlines())
     assert len(placed) == 3
@@ -60,7 +61,8 @@ def test_c_client_follows_wrong_node(start_server, tmp_path, auth):
                                                            10 * i + 5, 10 * i + 6, 10 * i + 7])
 
 
-def test_c_client_refuses_a_redirection_loop(start_server, tmp_path):
+@pytest.mark.parametrize("mode", ["loop", "aloop"])
+def test_c_client_refuses_a_redirection_loop(start_server, tmp_path, mode):
     # two nodes whose lists name node 0 differently: for some files each
     # says the other owns it
     root = tmp_path / "root"
@@ -74,7 +76,7 @@ def test_c_client_refuses_a_redirection_loop(start_server, tmp_path):
     f = next("loop_%d.h5" % k for k in range(1000)
              if hcluster.owner(lists[0], "loop_%d.h5" % k) == 1
              and hcluster.owner(lists[1], "loop_%d.h5" % k) == 0)
-    r = run_prog("loop", "127.0.0.1:%d" % px, f)
+    r = run_prog(mode, "127.0.0.1:%d" % px, f)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "127.0.0.1:%d -> 127.0.0.1:%d -> localhost:%d -> 127.0.0.1:%d" % (px, py, px, py) \
         in r.stderr, r.stderr
@@ -83,7 +85,8 @@ def test_c_client_refuses_a_redirection_loop(start_server, tmp_path):
     assert not (root / f).exists()  # nothing applied anywhere
 
 
-def test_c_client_owner_down(start_server, tmp_path):
+@pytest.mark.parametrize("mode", ["dead", "adead"])
+def test_c_client_owner_down(start_server, tmp_path, mode):
     # node 0 is up, node 1 (the owner of the file) is not: the connect's
     # error, the owner named, the client back on node 0, nothing applied
     root = tmp_path / "root"
@@ -95,7 +98,35 @@ def test_c_client_owner_down(start_server, tmp_path):
         workdir=tmp_path / "n0", extra_config="[cluster]\nnodes = %s\n" % ", ".join(nodes),
         extra_args=["--node", "0", "--port", str(px)])
     f = next("dead_%d.h5" % k for k in range(1000) if hcluster.owner(nodes, "dead_%d.h5" % k) == 1)
-    r = run_prog("dead", nodes[0], f, nodes[1])
+    r = run_prog(mode, nodes[0], f, nodes[1])
     assert r.returncode == 0, r.stdout + r.stderr
     srv.stop()
     assert not (root / f).exists()
+
+
+def test_c_client_cluster_nodes_goes_to_the_owner_first(start_server, tmp_path):
+    # cluster_nodes (both C clients): the client computes the owner from its
+    # list and moves there before sending. To see that it did, the two nodes
+    # have separate roots and lists that both claim the file: node 0 would
+    # apply it had it been sent there.
+    px, py = free_ports(2)
+    lists = [["127.0.0.1:%d" % px, "127.0.0.1:%d" % py], ["localhost:%d" % px, "127.0.0.1:%d" % py]]
+    roots = [tmp_path / "r0", tmp_path / "r1"]
+    servers = []
+    for i in range(2):
+        roots[i].mkdir()
+        servers.append(start_server(
+            server_opts={"data_root": str(roots[i]), "hdf5_file_path": "default.h5"},
+            workdir=tmp_path / ("n%d" % i),
+            extra_config="[cluster]\nnodes = %s\n" % ", ".join(lists[i]),
+            extra_args=["--node", str(i), "--port", str((px, py)[i])]))
+    f = next("both_%d.h5" % k for k in range(1000)
+             if hcluster.owner(lists[0], "both_%d.h5" % k) == 0
+             and hcluster.owner(lists[1], "both_%d.h5" % k) == 1)
+    r = run_prog("nodes", "127.0.0.1:%d" % px, ", ".join(lists[1]), f)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for s in servers:
+        s.stop()
+    assert not (roots[0] / f).exists()
+    with h5py.File(roots[1] / f, "r") as h:  # the blocking append, then the async one
+        np.testing.assert_array_equal(h["rows"][...], [1, 2, 3, 4, 5, 6])

@@ -1,0 +1,281 @@
+/* [cluster] for the asynchronous client (hdf5a_connect_opts.follow_wrong_node
+ * and cluster_nodes, issue 14), as the blocking client does it (blocking.c)
+ * but without blocking the caller's loop on a reply. Kept apart from
+ * async.c, which is about one connection.
+ *
+ * Every request's frame is kept until its reply. A WRONG_NODE reply marks
+ * its request "redirect" (no callback yet: nothing was applied) and makes
+ * the connection move to the node the error names: from then on new
+ * requests are queued but not sent ("unsent"), the requests already sent
+ * are answered by the old node (each callback with its answer, or marked
+ * redirect too), and once none is left the socket is replaced (dup3 on the
+ * same fd number, as reconnect does) by one to the new node: TLS on a new
+ * session for that host, the connect's token first, then every redirected
+ * and held-back frame in order. A redirected request's callback thus comes
+ * after those of requests sent after it that the old node answered (for
+ * other files: one file's requests all go the same way).
+ *
+ * A request is sent to at most HDF5A_MAX_WRONG_NODE_HOPS + 1 nodes; a
+ * redirection to a node it was already sent to (nodes whose lists differ)
+ * or one hop too many is its final answer: HDF5A_EWRONG_NODE naming the
+ * nodes. With cluster_nodes, hdf5a_async_set_file moves the connection the
+ * same way to the file's owner (rendezvous.c) before later requests go. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/async.h"
+#include "proto/errors.h"
+
+typedef struct h5c_afw {
+    char *token; /* NULL: no auth request */
+    h5c_nodes nodes;
+    char node[256];   /* where the connection is ("HOST:PORT") */
+    bool moving;      /* the connection moves to target once drained */
+    char target[256];
+} h5c_afw;
+
+int h5c_afw_new(hdf5a_async *ac, const char *host, int port, const h5c_opts *o, char *why,
+                size_t whylen)
+{
+    h5c_afw *f = calloc(1, sizeof *f);
+    if (!f || (o->token && !(f->token = strdup(o->token)))) {
+        free(f);
+        return h5a_fail(why, whylen, HDF5A_ENOMEM, "out of memory");
+    }
+    int rc = o->cluster_nodes ? h5c_nodes_parse(o->cluster_nodes, &f->nodes, why, whylen) : 0;
+    if (rc) {
+        free(f->token);
+        free(f);
+        return rc;
+    }
+    snprintf(f->node, sizeof f->node, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    ac->fw = f;
+    return 0;
+}
+
+void h5c_afw_free(hdf5a_async *ac)
+{
+    h5c_afw *f = ac->fw;
+    if (f->token) {
+        h5c_wipe(f->token, strlen(f->token));
+        free(f->token);
+    }
+    h5c_nodes_free(&f->nodes);
+    free(f);
+    ac->fw = NULL;
+}
+
+const char *h5c_afw_node(const hdf5a_async *ac)
+{
+    return ac->fw->moving ? ac->fw->target : ac->fw->node;
+}
+
+pending_cb *h5c_afw_waiting(hdf5a_async *ac)
+{
+    pending_cb *cb = ac->head;
+    while (cb && (cb->redirect || cb->unsent))
+        cb = cb->next;
+    return cb;
+}
+
+int h5c_afw_keep(hdf5a_async *ac, pending_cb *cb, size_t mark)
+{
+    size_t n = ac->out.len - mark;
+    if (!ac->rc) { /* reconnect kept it already */
+        if (!(cb->frame = malloc(n)))
+            return HDF5A_ENOMEM;
+        memcpy(cb->frame, ac->out.data + mark, n);
+        cb->frame_len = n;
+    }
+    cb->redirect = false;
+    cb->unsent = ac->fw->moving;
+    cb->hops = 0;
+    cb->path = NULL;
+    if (cb->unsent)
+        ac->out.len = mark; /* sent from the frame once the connection moved */
+    return 0;
+}
+
+/* The connection will move to node once what was sent on it is answered. */
+static void move_to(hdf5a_async *ac, const char *node)
+{
+    h5c_afw *f = ac->fw;
+    if (f->moving)
+        return; /* the first destination; the others are followed from there */
+    snprintf(f->target, sizeof f->target, "%s", node);
+    f->moving = true;
+}
+
+bool h5c_afw_wrong_node(hdf5a_async *ac, pending_cb *cb, const h5c_reply *r)
+{
+    h5c_afw *f = ac->fw;
+    char to[256];
+    if (!r->node || r->node_len == 0 || r->node_len >= sizeof to ||
+        memchr(r->node, '\0', r->node_len)) {
+        snprintf(ac->msg, sizeof ac->msg, "%.*s", (int)r->message_len, r->message);
+        return false;
+    }
+    memcpy(to, r->node, r->node_len);
+    to[r->node_len] = '\0';
+    if (!cb->path && !(cb->path = strdup(f->node))) {
+        snprintf(ac->msg, sizeof ac->msg, "%.*s (out of memory following it)",
+                 (int)r->message_len, r->message);
+        return false;
+    }
+    bool seen = h5c_path_has(cb->path, to);
+    if (seen || cb->hops >= HDF5A_MAX_WRONG_NODE_HOPS) {
+        snprintf(ac->msg, sizeof ac->msg,
+                 "WRONG_NODE %s (%.600s -> %.200s): the nodes' [cluster] lists disagree; "
+                 "nothing was applied",
+                 seen ? "redirections loop" : "redirected too many times", cb->path, to);
+        return false;
+    }
+    cb->redirect = true;
+    cb->hops++;
+    move_to(ac, to);
+    return true;
+}
+
+void h5c_afw_reset(hdf5a_async *ac)
+{
+    for (pending_cb *cb = ac->head; cb; cb = cb->next)
+        cb->redirect = cb->unsent = false;
+    ac->fw->moving = false;
+}
+
+void h5c_afw_file_changed(hdf5a_async *ac)
+{
+    const char *owner = h5c_nodes_owner(&ac->fw->nodes, ac->file);
+    if (!owner || strcmp(owner, h5c_afw_node(ac)) == 0)
+        return;
+    if (ac->fw->moving) /* already going elsewhere: follow from there */
+        return;
+    move_to(ac, owner);
+    if (!ac->in_callback && ac->state != ST_DISCONNECTED)
+        h5c_afw_step(ac); /* nothing in flight: move now */
+}
+
+/* The output for the new connection: the token's auth first, then every
+ * redirected or held-back frame, in order. */
+static int requeue(hdf5a_async *ac, char *why, size_t whylen)
+{
+    h5c_afw *f = ac->fw;
+    ac->out.len = ac->out_pos = 0;
+    if (f->token) {
+        pending_cb *cb = calloc(1, sizeof *cb);
+        h5c_request r = {.op = H5C_AUTH, .token = f->token};
+        const void *tail;
+        size_t tail_len;
+        if (!cb || h5c_encode_request(&ac->out, ac->next_id + 1, &r, &tail, &tail_len, why,
+                                      whylen)) {
+            free(cb);
+            return h5a_fail(why, whylen, HDF5A_ENOMEM, "out of memory");
+        }
+        cb->id = ++ac->next_id;
+        cb->op = H5C_AUTH;
+        cb->connect_auth = true;
+        cb->next = ac->head;
+        ac->head = cb;
+        if (!ac->tail)
+            ac->tail = cb;
+        ac->pending++;
+        ac->secret_len = ac->out.len;
+    }
+    for (pending_cb *cb = ac->head; cb; cb = cb->next) {
+        if (!cb->redirect && !cb->unsent)
+            continue;
+        mp_put_raw(&ac->out, cb->frame, cb->frame_len);
+        if (cb->redirect) { /* unsent ones have only the new node: path NULL */
+            size_t n = strlen(cb->path) + 4 + strlen(f->target) + 1;
+            char *p = realloc(cb->path, n);
+            if (!p)
+                return h5a_fail(why, whylen, HDF5A_ENOMEM, "out of memory");
+            strcat(strcat(p, " -> "), f->target);
+            cb->path = p;
+        }
+        cb->redirect = cb->unsent = false;
+    }
+    if (ac->out.oom) {
+        ac->out.oom = false;
+        return h5a_fail(why, whylen, HDF5A_ENOMEM, "out of memory resending");
+    }
+    return 0;
+}
+
+/* A new socket to f->target in place of the drained one. */
+static int switch_now(hdf5a_async *ac, char *why, size_t whylen)
+{
+    h5c_afw *f = ac->fw;
+    char host[256];
+    int port;
+    if (h5c_parse_node(f->target, host, sizeof host, &port))
+        return h5a_fail(why, whylen, HDF5A_EREPLY, "the server named node '%s', not HOST:PORT",
+                        f->target);
+    /* a name in the node list is resolved here, in the loop; an address
+     * (the usual [cluster] entry) costs nothing */
+    struct addrinfo *list = NULL;
+    int rc = h5c_resolve(host, port, &list, why, whylen);
+    if (rc)
+        return rc;
+    int s = -1, error = 0;
+    struct addrinfo *chosen = NULL;
+    for (int pass = 0; pass < 2 && s < 0; pass++)
+        for (struct addrinfo *ai = list; ai && s < 0; ai = ai->ai_next)
+            if (h5c_addr_in_pass(ai, pass) && (s = h5c_connect_start(ai, &error)) >= 0)
+                chosen = ai;
+    if (s < 0) {
+        freeaddrinfo(list);
+        return h5a_fail(why, whylen, HDF5A_EIO, "socket: %s", strerror(errno));
+    }
+    if (ac->rc)
+        h5c_arc_retarget(ac, chosen);
+    h5c_addr_name(chosen, ac->peer, sizeof ac->peer);
+    freeaddrinfo(list);
+    if (h5c_async_replace_fd(ac, s) < 0)
+        return h5a_fail(why, whylen, HDF5A_EIO, "dup3: %s", strerror(errno));
+    /* nothing of the old connection is worth anything now */
+    ac->in_start = ac->in_end = 0;
+    free(ac->big_block);
+    ac->big_block = NULL;
+    ac->big = NULL;
+    ac->cout_pos = ac->cout_len = 0;
+    if (ac->secret_len)
+        h5c_wipe(ac->out.data, ac->secret_len);
+    ac->secret_len = 0;
+    if ((rc = requeue(ac, why, whylen)))
+        return rc;
+    if (ac->tls && (rc = h5c_tls_restart_for(ac->tls, host, why, whylen)))
+        return rc;
+    snprintf(f->node, sizeof f->node, "%s", f->target);
+    f->moving = false;
+    ac->connect_error = error;
+    ac->state = ST_CONNECTING;
+    want_read(ac, true);
+    want_write(ac, true);
+    return 0;
+}
+
+bool h5c_afw_step(hdf5a_async *ac)
+{
+    h5c_afw *f = ac->fw;
+    if (!f->moving || h5c_afw_waiting(ac) || ac->state == ST_DISCONNECTED)
+        return false;
+    if (ac->state == ST_BACKOFF) {
+        /* reconnect is waiting to connect again: it sends everything, and
+         * the old node redirects again */
+        return false;
+    }
+    char why[H5C_ERRLEN], msg[H5C_ERRLEN];
+    int rc = switch_now(ac, why, sizeof why);
+    if (rc) {
+        snprintf(msg, sizeof msg, "following WRONG_NODE to %.200s: %.700s", f->target, why);
+        f->moving = false;
+        return h5c_async_fail(ac, rc, msg);
+    }
+    return true;
+}
