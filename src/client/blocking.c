@@ -69,6 +69,7 @@ struct hdf5a_client {
      * reply's WRONG_NODE `node`, "" when it was not one */
     bool follow;
     char moved_to[256];
+    h5c_nodes nodes; /* cluster_nodes: requests go to their file's owner first */
 };
 
 /* ---- progress ---- */
@@ -666,12 +667,33 @@ static int call_retrying(hdf5a_client *c, const h5c_request *req, int *ndim, uin
 
 static int switch_node(hdf5a_client *c, const char *addr, char *err, size_t errlen);
 
+/* cluster_nodes: the connection moves to the owner of the request's file
+ * (cluster_route.c) before the request is sent. */
+static int route(hdf5a_client *c, const h5c_request *req)
+{
+    const char *owner = h5c_nodes_owner(&c->nodes, req->file ? req->file : c->file);
+    char here[300], why[H5C_ERRLEN];
+    if (!owner)
+        return 0;
+    snprintf(here, sizeof here, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
+    if (strcmp(owner, here) == 0)
+        return 0;
+    int rc = switch_node(c, owner, why, sizeof why);
+    if (rc)
+        snprintf(c->errstr, sizeof c->errstr,
+                 "connecting to %.200s, the file's owner by cluster_nodes: %.700s", owner, why);
+    return rc;
+}
+
 /* One request; with follow_wrong_node, sent again to the node a WRONG_NODE
  * reply names (nothing was applied where it was refused), at most
  * HDF5A_MAX_WRONG_NODE_HOPS times, never back to a node this call tried. */
 static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
 {
-    int rc = call_retrying(c, req, ndim, shape, out);
+    int rc = c && c->nodes.n ? route(c, req) : 0;
+    if (rc)
+        return rc;
+    rc = call_retrying(c, req, ndim, shape, out);
     if (rc != HDF5A_EWRONG_NODE || !c || !c->follow || !c->moved_to[0])
         return rc;
     char path[H5C_ERRLEN]; /* the nodes tried, for the message */
@@ -722,6 +744,7 @@ static void client_free(hdf5a_client *c)
     if (c->fd >= 0)
         close(c->fd);
     free_ropts(&c->ropts);
+    h5c_nodes_free(&c->nodes);
     free(c->host);
     h5c_tls_free(c->tls);
     free(c->cin);
@@ -903,6 +926,8 @@ HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, i
         snprintf(why, sizeof why, "out of memory");
         goto fail;
     }
+    if (o.cluster_nodes && (rc = h5c_nodes_parse(o.cluster_nodes, &c->nodes, why, sizeof why)))
+        goto fail;
     /* certificates and keys first: a bad file is reported whether or not
      * the server is up */
     if (o.tls) {
