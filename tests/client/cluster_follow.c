@@ -14,7 +14,8 @@
  *                                      go to FILE's owner by LIST first)
  *
  * $H5A_TOKEN, when set, is every connection's token (nodes with an
- * auth_file: following must authenticate on the new node too).
+ * auth_file: following must authenticate on the new node too); with
+ * $H5A_TLS_CA every connection is TLS, verified against that CA.
  *
  * Exit status 0 when every check passed; what the files hold is checked
  * by the pytest with h5py. */
@@ -46,6 +47,8 @@ static hdf5a_client *connect_to(const char *node, int follow, int reconnect)
     o.follow_wrong_node = follow;
     o.reconnect = reconnect;
     o.token = getenv("H5A_TOKEN"); /* a server with an auth_file: each node's auth */
+    o.tls_ca_file = getenv("H5A_TLS_CA");
+    o.tls = o.tls_ca_file != NULL;
     hdf5a_client *c = NULL;
     if (hdf5a_connect_ex(&c, host, atoi(colon + 1), TIMEOUT_MS, &o, err, sizeof err)) {
         fprintf(stderr, "connect to %s: %s\n", node, err);
@@ -155,6 +158,8 @@ static hdf5a_async *aconnect_to(const char *node, int reconnect, const char *nod
     o.reconnect = reconnect;
     o.cluster_nodes = nodes;
     o.token = getenv("H5A_TOKEN");
+    o.tls_ca_file = getenv("H5A_TLS_CA");
+    o.tls = o.tls_ca_file != NULL;
     hdf5a_async *ac = NULL;
     if (hdf5a_async_connect_ex(&ac, host, atoi(colon + 1), &o, err, sizeof err)) {
         fprintf(stderr, "async connect to %s: %s\n", node, err);

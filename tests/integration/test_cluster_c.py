@@ -20,12 +20,15 @@ PROG = os.path.abspath(os.environ.get("H5A_CLUSTER_FOLLOW") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "tests", "client", "cluster_follow"))
 
 
-def run_prog(*args, token=None):
+def run_prog(*args, token=None, ca=None):
     assert os.path.exists(PROG), "%s is not built (make)" % PROG
     env = dict(os.environ)
     env.pop("H5A_TOKEN", None)
+    env.pop("H5A_TLS_CA", None)
     if token:
         env["H5A_TOKEN"] = token
+    if ca:
+        env["H5A_TLS_CA"] = ca
     return subprocess.run([PROG] + list(args), capture_output=True, text=True, timeout=120,
                           env=env)
 
@@ -44,11 +47,32 @@ class AuthCluster(Cluster):
             extra_args=["--node", str(i), "--port", self.nodes[i].rpartition(":")[2]])
 
 
+class TLSCluster(AuthCluster):
+    """The same with TLS too: following makes a new TLS session per node."""
+
+    def __init__(self, start_server, tmp_path):
+        from test_auth_tls import _make_ca_and_cert
+        (tmp_path / "certs").mkdir()
+        self.ca, self.cert, self.key = _make_ca_and_cert(tmp_path / "certs")
+        super().__init__(start_server, tmp_path)
+
+    def start(self, i, gen=0):
+        tokens = self.tmp / "tokens"
+        tokens.write_text("writer write %s\n" % hashlib.sha256(self.TOKEN.encode()).hexdigest())
+        return self.start_server(
+            server_opts={"data_root": str(self.root), "hdf5_file_path": "default.h5",
+                         "auth_file": str(tokens), "tls_cert_file": self.cert,
+                         "tls_key_file": self.key},
+            workdir=self.tmp / ("node%d-%d" % (i, gen)), extra_config=self.extra,
+            extra_args=["--node", str(i), "--port", self.nodes[i].rpartition(":")[2]])
+
+
 @pytest.mark.parametrize("mode", ["three", "athree"])  # blocking, asynchronous
-@pytest.mark.parametrize("auth", [False, True])
+@pytest.mark.parametrize("auth", [None, "token", "tls"])
 def test_c_client_follows_wrong_node(start_server, tmp_path, auth, mode):
-    cl = (AuthCluster if auth else Cluster)(start_server, tmp_path)
-    r = run_prog(mode, *cl.nodes, token=AuthCluster.TOKEN if auth else None)
+    cl = {None: Cluster, "token": AuthCluster, "tls": TLSCluster}[auth](start_server, tmp_path)
+    r = run_prog(mode, *cl.nodes, token=AuthCluster.TOKEN if auth else None,
+                 ca=cl.ca if auth == "tls" else None)
     assert r.returncode == 0, r.stdout + r.stderr
     placed = dict(line.split() for line in r.stdout.splitlines())
     assert len(placed) == 3
