@@ -90,6 +90,7 @@ static void run_callback(hdf5a_async *ac, pending_cb *cb, const hdf5a_reply *r)
     ac->in_callback--;
     free(cb->frame);
     free(cb->path);
+    free(cb->want);
     free(cb);
 }
 

@@ -37,12 +37,12 @@ typedef struct pending_cb {
     uint8_t *frame;    /* reconnect, follow: the request's whole frame, to send again */
     size_t frame_len;
     /* follow (async_follow.c): redirect: a WRONG_NODE came, the frame goes
-     * to the owner; unsent: queued while the connection moves, not sent on
-     * it; path: the nodes it was sent to ("a -> b"; NULL: only the one the
-     * connection is on); hops: redirections so far */
+     * to `want`, the node it named; unsent: queued while the connection
+     * moves, not sent on it; path: the nodes it was sent to ("a -> b";
+     * NULL: only the one the connection is on); hops: redirections so far */
     bool redirect, unsent;
     unsigned char hops;
-    char *path;
+    char *path, *want;
 } pending_cb;
 
 struct hdf5a_async {
@@ -158,8 +158,6 @@ bool h5c_afw_step(hdf5a_async *ac);
 void h5c_afw_reset(hdf5a_async *ac);
 /* cluster_nodes: the file of later requests changed (hdf5a_async_set_file) */
 void h5c_afw_file_changed(hdf5a_async *ac);
-/* the node the connection is on or going to, for messages */
-const char *h5c_afw_node(const hdf5a_async *ac);
 
 /* ---- async_reconnect.c ----
  * Only called when ac->rc is set (hdf5a_connect_opts.reconnect). */

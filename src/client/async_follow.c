@@ -35,7 +35,11 @@ typedef struct h5c_afw {
     char *token; /* NULL: no auth request */
     h5c_nodes nodes;
     char node[256];   /* where the connection is ("HOST:PORT") */
-    bool moving;      /* the connection moves to target once drained */
+    /* the connection moves once what was sent on it is answered: to the
+     * node the first redirected request wants, else to target (the owner
+     * of the file set with cluster_nodes; "" none); meanwhile new requests
+     * are held back */
+    bool moving;
     char target[256];
 } h5c_afw;
 
@@ -70,11 +74,6 @@ void h5c_afw_free(hdf5a_async *ac)
     ac->fw = NULL;
 }
 
-const char *h5c_afw_node(const hdf5a_async *ac)
-{
-    return ac->fw->moving ? ac->fw->target : ac->fw->node;
-}
-
 pending_cb *h5c_afw_waiting(hdf5a_async *ac)
 {
     pending_cb *cb = ac->head;
@@ -92,23 +91,10 @@ int h5c_afw_keep(hdf5a_async *ac, pending_cb *cb, size_t mark)
         memcpy(cb->frame, ac->out.data + mark, n);
         cb->frame_len = n;
     }
-    cb->redirect = false;
     cb->unsent = ac->fw->moving;
-    cb->hops = 0;
-    cb->path = NULL;
     if (cb->unsent)
         ac->out.len = mark; /* sent from the frame once the connection moved */
     return 0;
-}
-
-/* The connection will move to node once what was sent on it is answered. */
-static void move_to(hdf5a_async *ac, const char *node)
-{
-    h5c_afw *f = ac->fw;
-    if (f->moving)
-        return; /* the first destination; the others are followed from there */
-    snprintf(f->target, sizeof f->target, "%s", node);
-    f->moving = true;
 }
 
 bool h5c_afw_wrong_node(hdf5a_async *ac, pending_cb *cb, const h5c_reply *r)
@@ -122,22 +108,27 @@ bool h5c_afw_wrong_node(hdf5a_async *ac, pending_cb *cb, const h5c_reply *r)
     }
     memcpy(to, r->node, r->node_len);
     to[r->node_len] = '\0';
-    if (!cb->path && !(cb->path = strdup(f->node))) {
+    char *want = strdup(to);
+    if (!want || (!cb->path && !(cb->path = strdup(f->node)))) {
+        free(want);
         snprintf(ac->msg, sizeof ac->msg, "%.*s (out of memory following it)",
                  (int)r->message_len, r->message);
         return false;
     }
     bool seen = h5c_path_has(cb->path, to);
     if (seen || cb->hops >= HDF5A_MAX_WRONG_NODE_HOPS) {
+        free(want);
         snprintf(ac->msg, sizeof ac->msg,
                  "WRONG_NODE %s (%.600s -> %.200s): the nodes' [cluster] lists disagree; "
                  "nothing was applied",
                  seen ? "redirections loop" : "redirected too many times", cb->path, to);
         return false;
     }
+    free(cb->want);
+    cb->want = want;
     cb->redirect = true;
     cb->hops++;
-    move_to(ac, to);
+    f->moving = true;
     return true;
 }
 
@@ -145,24 +136,29 @@ void h5c_afw_reset(hdf5a_async *ac)
 {
     for (pending_cb *cb = ac->head; cb; cb = cb->next)
         cb->redirect = cb->unsent = false;
-    ac->fw->moving = false;
+    ac->fw->moving = ac->fw->target[0] != '\0';
 }
 
 void h5c_afw_file_changed(hdf5a_async *ac)
 {
-    const char *owner = h5c_nodes_owner(&ac->fw->nodes, ac->file);
-    if (!owner || strcmp(owner, h5c_afw_node(ac)) == 0)
+    h5c_afw *f = ac->fw;
+    const char *owner = h5c_nodes_owner(&f->nodes, ac->file);
+    if (!owner)
         return;
-    if (ac->fw->moving) /* already going elsewhere: follow from there */
+    if (strcmp(owner, f->node) == 0) {
+        f->target[0] = '\0'; /* here already: only redirections move it */
         return;
-    move_to(ac, owner);
+    }
+    snprintf(f->target, sizeof f->target, "%s", owner);
+    f->moving = true;
     if (!ac->in_callback && ac->state != ST_DISCONNECTED)
         h5c_afw_step(ac); /* nothing in flight: move now */
 }
 
-/* The output for the new connection: the token's auth first, then every
- * redirected or held-back frame, in order. */
-static int requeue(hdf5a_async *ac, char *why, size_t whylen)
+/* The output for the new connection to `to`: the token's auth first, then
+ * every frame redirected there or held back, in order. Requests that want
+ * another node stay redirected, for the next move. */
+static int requeue(hdf5a_async *ac, const char *to, char *why, size_t whylen)
 {
     h5c_afw *f = ac->fw;
     ac->out.len = ac->out_pos = 0;
@@ -186,20 +182,27 @@ static int requeue(hdf5a_async *ac, char *why, size_t whylen)
         ac->pending++;
         ac->secret_len = ac->out.len;
     }
+    f->moving = false;
     for (pending_cb *cb = ac->head; cb; cb = cb->next) {
+        if (cb->redirect && strcmp(cb->want, to) != 0) {
+            f->moving = true; /* the next move takes it */
+            continue;
+        }
         if (!cb->redirect && !cb->unsent)
             continue;
         mp_put_raw(&ac->out, cb->frame, cb->frame_len);
-        if (cb->redirect) { /* unsent ones have only the new node: path NULL */
-            size_t n = strlen(cb->path) + 4 + strlen(f->target) + 1;
+        if (cb->redirect && cb->path) { /* unsent ones: path NULL, the new node only */
+            size_t n = strlen(cb->path) + 4 + strlen(to) + 1;
             char *p = realloc(cb->path, n);
             if (!p)
                 return h5a_fail(why, whylen, HDF5A_ENOMEM, "out of memory");
-            strcat(strcat(p, " -> "), f->target);
+            strcat(strcat(p, " -> "), to);
             cb->path = p;
         }
         cb->redirect = cb->unsent = false;
     }
+    if (f->target[0] && strcmp(f->target, to) != 0)
+        f->moving = true;
     if (ac->out.oom) {
         ac->out.oom = false;
         return h5a_fail(why, whylen, HDF5A_ENOMEM, "out of memory resending");
@@ -207,15 +210,15 @@ static int requeue(hdf5a_async *ac, char *why, size_t whylen)
     return 0;
 }
 
-/* A new socket to f->target in place of the drained one. */
-static int switch_now(hdf5a_async *ac, char *why, size_t whylen)
+/* A new socket to `to` in place of the drained one. */
+static int switch_now(hdf5a_async *ac, const char *to, char *why, size_t whylen)
 {
     h5c_afw *f = ac->fw;
     char host[256];
     int port;
-    if (h5c_parse_node(f->target, host, sizeof host, &port))
+    if (h5c_parse_node(to, host, sizeof host, &port))
         return h5a_fail(why, whylen, HDF5A_EREPLY, "the server named node '%s', not HOST:PORT",
-                        f->target);
+                        to);
     /* a name in the node list is resolved here, in the loop; an address
      * (the usual [cluster] entry) costs nothing */
     struct addrinfo *list = NULL;
@@ -247,12 +250,13 @@ static int switch_now(hdf5a_async *ac, char *why, size_t whylen)
     if (ac->secret_len)
         h5c_wipe(ac->out.data, ac->secret_len);
     ac->secret_len = 0;
-    if ((rc = requeue(ac, why, whylen)))
+    if ((rc = requeue(ac, to, why, whylen)))
         return rc;
     if (ac->tls && (rc = h5c_tls_restart_for(ac->tls, host, why, whylen)))
         return rc;
-    snprintf(f->node, sizeof f->node, "%s", f->target);
-    f->moving = false;
+    snprintf(f->node, sizeof f->node, "%s", to);
+    if (strcmp(f->target, to) == 0)
+        f->target[0] = '\0';
     ac->connect_error = error;
     ac->state = ST_CONNECTING;
     want_read(ac, true);
@@ -270,11 +274,25 @@ bool h5c_afw_step(hdf5a_async *ac)
          * the old node redirects again */
         return false;
     }
-    char why[H5C_ERRLEN], msg[H5C_ERRLEN];
-    int rc = switch_now(ac, why, sizeof why);
-    if (rc) {
-        snprintf(msg, sizeof msg, "following WRONG_NODE to %.200s: %.700s", f->target, why);
+    /* the oldest redirected request's node first, so that every one gets
+     * there; else the file's owner */
+    char to[256] = "";
+    for (pending_cb *cb = ac->head; cb && !to[0]; cb = cb->next)
+        if (cb->redirect)
+            snprintf(to, sizeof to, "%s", cb->want);
+    if (!to[0] && strcmp(f->target, f->node) != 0)
+        snprintf(to, sizeof to, "%s", f->target);
+    if (!to[0]) { /* nowhere else to go */
         f->moving = false;
+        f->target[0] = '\0';
+        return false;
+    }
+    char why[H5C_ERRLEN], msg[H5C_ERRLEN];
+    int rc = switch_now(ac, to, why, sizeof why);
+    if (rc) {
+        snprintf(msg, sizeof msg, "following WRONG_NODE to %.200s: %.700s", to, why);
+        f->moving = false;
+        f->target[0] = '\0';
         return h5c_async_fail(ac, rc, msg);
     }
     return true;

@@ -27,6 +27,7 @@
 #include "hdf5_async/adapters/poll.h"
 
 #define TIMEOUT_MS 30000
+#define NPIPE 30 /* a multiple of 3 */
 
 static int failed;
 #define CHECK(x)                                                                           \
@@ -244,6 +245,36 @@ static void athree(const char *const *nodes)
             CHECK(app[i].rows == 3u * (rec + 1));
             CHECK(rd[i].calls == 1 && rd[i].status == 0);
             CHECK(rd[i].rows == 3u * (rec + 1) && rd[i].at == 10 * i + 5 * rec);
+        }
+        /* an interleaved pipeline: request k appends 1000+k to /seqREC of
+         * file k%3, all queued at once, so that each node refuses some and
+         * answers others while requests for other nodes wait; each file
+         * must get its values in the order they were queued */
+        char seq[16];
+        snprintf(seq, sizeof seq, "/seq%d", rec);
+        outcome one[NPIPE];
+        memset(one, 0, sizeof one);
+        for (int k = 0; k < NPIPE; k++) {
+            int32_t v = 1000 + k;
+            uint64_t shape[1] = {1};
+            hdf5a_array a = {"<i4", 1, shape, &v, sizeof v};
+            CHECK(hdf5a_async_set_file(ac, f[k % 3]) == 0);
+            CHECK(hdf5a_async_append(ac, seq, &a, NULL, on_reply, &one[k]) == 0);
+        }
+        run(&p);
+        for (int k = 0; k < NPIPE; k++) {
+            CHECK(one[k].calls == 1 && one[k].status == 0 && one[k].rows == (uint64_t)k / 3 + 1);
+            if (one[k].status)
+                fprintf(stderr, "pipelined append %d: %s\n", k, one[k].msg);
+        }
+        for (int i = 0; i < 3; i++) {
+            outcome back = {0};
+            back.want = NPIPE / 3 - 1;
+            CHECK(hdf5a_async_set_file(ac, f[i]) == 0);
+            CHECK(hdf5a_async_read(ac, seq, on_reply, &back) == 0);
+            run(&p);
+            CHECK(back.calls == 1 && back.status == 0 && back.rows == NPIPE / 3 &&
+                  back.at == 1000 + NPIPE - 3 + i);
         }
         CHECK(hdf5a_async_error(ac) == 0);
         hdf5a_async_free(ac);
