@@ -126,6 +126,11 @@ static inline void want_write(hdf5a_async *ac, bool on)
 bool h5c_async_fail(hdf5a_async *ac, int code, const char *why);
 /* The state is ST_CONNECTED (after TCP, and TLS when on). */
 void h5c_async_connected(hdf5a_async *ac);
+/* Queue one request (async_ops.c builds them): encoded into the output,
+ * its callback at the queue's end; out is a batch's hdf5a_batch. 0, or a
+ * code with errstr (the callback will never fire). */
+int h5c_async_submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn,
+                     void *privdata, void *out);
 
 /* The callback the next reply on the connection answers: the head, or with
  * follow the first request neither redirected nor held back. */
