@@ -666,15 +666,17 @@ HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err
  *
  * Following WRONG_NODE (opts->follow_wrong_node or cluster_nodes): every
  * request's frame is kept until its reply. A HDF5A_EWRONG_NODE reply fires
- * no callback (nothing was applied); the connection then moves to the node
- * the error names: requests queued from then on are held back, those
- * already sent are answered by the old node (their callbacks fire, or
- * they are redirected too), then the socket is replaced (the same fd
- * number, as for reconnect) by one to the new node -- its "HOST:PORT"
+ * no callback (nothing was applied) and the connection moves: requests
+ * queued from then on are held back, those already sent are answered by
+ * the old node (their callbacks fire, or they are redirected too), then
+ * the socket is replaced (the same fd number, as for reconnect) by one to
+ * the node named for the oldest redirected request -- its "HOST:PORT"
  * resolved in the loop (getaddrinfo: an address costs nothing, a DNS name
  * may block), TLS on a new session checking that host (or
- * tls_server_name), the connect's token first -- and every redirected and
- * held-back request is sent there in order. Each callback fires once,
+ * tls_server_name), the connect's token first -- and the requests
+ * redirected to that node and the held-back ones are sent there in order;
+ * requests named to another node wait for the next move, which follows
+ * the same way. Each callback fires once,
  * with the owner's answer; a redirected request's callback comes after
  * those of requests sent after it that the old node answered (requests
  * for other files: one file's requests all take the same way, in order).

@@ -4,18 +4,22 @@
  * async.c, which is about one connection.
  *
  * Every request's frame is kept until its reply. A WRONG_NODE reply marks
- * its request "redirect" (no callback yet: nothing was applied) and makes
- * the connection move to the node the error names: from then on new
- * requests are queued but not sent ("unsent"), the requests already sent
- * are answered by the old node (each callback with its answer, or marked
- * redirect too), and once none is left the socket is replaced (dup3 on the
- * same fd number, as reconnect does) by one to the new node: TLS on a new
- * session for that host, the connect's token first, then every redirected
- * and held-back frame in order. A redirected request's callback thus comes
- * after those of requests sent after it that the old node answered (for
- * other files: one file's requests all go the same way).
+ * its request "redirect", wanting the node the error names (no callback
+ * yet: nothing was applied), and makes the connection move: from then on
+ * new requests are queued but not sent ("unsent"), the requests already
+ * sent are answered by the old node (each callback with its answer, or
+ * marked redirect too), and once none is left the socket is replaced
+ * (dup3 on the same fd number, as reconnect does) by one to the node the
+ * oldest redirected request wants: TLS on a new session for that host, the
+ * connect's token first, then the frames redirected there and the held-back
+ * ones, in order. Requests that want another node stay redirected and the
+ * next move takes them. With consistent node lists every request thus
+ * takes at most one hop, and one file's requests keep their order (they
+ * all want the same node); a redirected request's callback comes after
+ * those of requests for other files sent after it that the old node
+ * answered.
  *
- * A request is sent to at most HDF5A_MAX_WRONG_NODE_HOPS + 1 nodes; a
+ * A request is redirected at most HDF5A_MAX_WRONG_NODE_HOPS times; a
  * redirection to a node it was already sent to (nodes whose lists differ)
  * or one hop too many is its final answer: HDF5A_EWRONG_NODE naming the
  * nodes. With cluster_nodes, hdf5a_async_set_file moves the connection the
