@@ -335,7 +335,9 @@ HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms
  *    failed move returns the connect's error, naming the owner), the
  *    asynchronous one when hdf5a_async_set_file names such a file (as for
  *    WRONG_NODE below: requests already sent are answered first). It
- *    implies follow_wrong_node, for a list that is stale. A list that does
+ *    implies follow_wrong_node, for a list that is stale (a list that
+ *    disagrees with the servers' costs a move there and a redirection
+ *    back for every such call: give the servers' list). A list that does
  *    not parse (an empty or malformed entry, one listed twice) makes the
  *    connect fail with HDF5A_EINVAL. */
 typedef struct hdf5a_connect_opts {

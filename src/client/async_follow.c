@@ -150,13 +150,15 @@ void h5c_afw_file_changed(hdf5a_async *ac)
     if (!owner)
         return;
     if (strcmp(owner, f->node) == 0) {
+        if (!f->target[0])
+            return;
         f->target[0] = '\0'; /* here already: only redirections move it */
-        return;
+    } else {
+        snprintf(f->target, sizeof f->target, "%s", owner);
+        f->moving = true;
     }
-    snprintf(f->target, sizeof f->target, "%s", owner);
-    f->moving = true;
     if (!ac->in_callback && ac->state != ST_DISCONNECTED)
-        h5c_afw_step(ac); /* nothing in flight: move now */
+        h5c_afw_step(ac); /* nothing in flight: move (or stay) now */
 }
 
 /* The output for the new connection to `to`: the token's auth first, then
@@ -286,9 +288,20 @@ bool h5c_afw_step(hdf5a_async *ac)
             snprintf(to, sizeof to, "%s", cb->want);
     if (!to[0] && strcmp(f->target, f->node) != 0)
         snprintf(to, sizeof to, "%s", f->target);
-    if (!to[0]) { /* nowhere else to go */
+    if (!to[0]) { /* nowhere else to go: what was held back goes here */
         f->moving = false;
         f->target[0] = '\0';
+        for (pending_cb *cb = ac->head; cb; cb = cb->next)
+            if (cb->unsent) {
+                mp_put_raw(&ac->out, cb->frame, cb->frame_len);
+                cb->unsent = false;
+            }
+        if (ac->out.oom) {
+            ac->out.oom = false;
+            return h5c_async_fail(ac, HDF5A_ENOMEM, "out of memory sending held requests");
+        }
+        if (ac->state == ST_CONNECTED && ac->out_pos < ac->out.len)
+            want_write(ac, true);
         return false;
     }
     char why[H5C_ERRLEN], msg[H5C_ERRLEN];

@@ -10,6 +10,8 @@
  *   cluster_follow dead  HOST:PORT FILE OWNER (FILE's owner is down)
  *   cluster_follow athree / aloop / adead ...  the same with the
  *                                      asynchronous client (pipelined)
+ *   cluster_follow cthree NODE0 NODE1 NODE2   athree's pipelines with
+ *                                      cluster_nodes: set_file moves first
  *   cluster_follow nodes HOST:PORT LIST FILE  (cluster_nodes: both clients
  *                                      go to FILE's owner by LIST first)
  *
@@ -218,14 +220,14 @@ static void run(hdf5a_poll *p)
 /* Pipelined: three appends for the three nodes' files queued at once on
  * node 0 (which answers its own and refuses the others), then reads of
  * all three the same way; every callback once, with the owner's answer. */
-static void athree(const char *const *nodes)
+static void athree(const char *const *nodes, const char *list)
 {
     char f[3][64];
     for (int i = 0; i < 3; i++)
-        file_of(nodes, i, "a", f[i], sizeof f[i]);
+        file_of(nodes, i, list ? "k" : "a", f[i], sizeof f[i]);
     for (int rec = 0; rec < 2; rec++) {
         hdf5a_poll p;
-        hdf5a_async *ac = aconnect_to(nodes[0], rec, NULL, &p);
+        hdf5a_async *ac = aconnect_to(nodes[0], rec, list, &p);
         outcome app[3] = {{0}}, rd[3] = {{0}};
         for (int i = 2; i >= 0; i--) {
             CHECK(hdf5a_async_set_file(ac, f[i]) == 0);
@@ -370,7 +372,12 @@ int main(int argc, char **argv)
     else if (argc == 5 && strcmp(argv[1], "dead") == 0)
         dead(argv[2], argv[3], argv[4]);
     else if (argc == 5 && strcmp(argv[1], "athree") == 0)
-        athree((const char *const *)argv + 2);
+        athree((const char *const *)argv + 2, NULL);
+    else if (argc == 5 && strcmp(argv[1], "cthree") == 0) {
+        char list[1024];
+        snprintf(list, sizeof list, "%s, %s, %s", argv[2], argv[3], argv[4]);
+        athree((const char *const *)argv + 2, list);
+    }
     else if (argc == 4 && strcmp(argv[1], "aloop") == 0)
         aloop(argv[2], argv[3]);
     else if (argc == 5 && strcmp(argv[1], "adead") == 0)
