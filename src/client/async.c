@@ -64,6 +64,8 @@ static pending_cb *pop(hdf5a_async *ac)
     if (!ac->head)
         ac->tail = NULL;
     ac->pending--;
+    if (ac->held_last == cb)
+        ac->held_last = NULL;
     return cb;
 }
 
@@ -72,7 +74,7 @@ static pending_cb *take(hdf5a_async *ac, pending_cb *cb)
 {
     if (cb == ac->head)
         return pop(ac);
-    pending_cb *prev = ac->head;
+    pending_cb *prev = ac->held_last && ac->held_last->next == cb ? ac->held_last : ac->head;
     while (prev->next != cb)
         prev = prev->next;
     prev->next = cb->next;

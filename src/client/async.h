@@ -87,6 +87,11 @@ struct hdf5a_async {
     bool freeing;
     struct h5c_arc *rc; /* reconnect's state (async_reconnect.c); NULL: off */
     struct h5c_afw *fw; /* follow_wrong_node's state (async_follow.c); NULL: off */
+    /* follow: the last of the requests at the queue's start that wait for
+     * a move (redirected or held back), so that finding the one the next
+     * reply answers does not walk them all each time; NULL: from the head.
+     * A hint: reset to NULL whenever one of them leaves or changes. */
+    pending_cb *held_last;
     bool rc_up;         /* reconnect: connected once, so a lost connection is retried */
 };
 

@@ -80,9 +80,11 @@ void h5c_afw_free(hdf5a_async *ac)
 
 pending_cb *h5c_afw_waiting(hdf5a_async *ac)
 {
-    pending_cb *cb = ac->head;
-    while (cb && (cb->redirect || cb->unsent))
+    pending_cb *cb = ac->held_last ? ac->held_last->next : ac->head;
+    while (cb && (cb->redirect || cb->unsent)) {
+        ac->held_last = cb;
         cb = cb->next;
+    }
     return cb;
 }
 
@@ -138,6 +140,7 @@ bool h5c_afw_wrong_node(hdf5a_async *ac, pending_cb *cb, const h5c_reply *r)
 
 void h5c_afw_reset(hdf5a_async *ac)
 {
+    ac->held_last = NULL;
     for (pending_cb *cb = ac->head; cb; cb = cb->next)
         cb->redirect = cb->unsent = false;
     ac->fw->moving = ac->fw->target[0] != '\0';
@@ -168,6 +171,7 @@ static int requeue(hdf5a_async *ac, const char *to, char *why, size_t whylen)
 {
     h5c_afw *f = ac->fw;
     ac->out.len = ac->out_pos = 0;
+    ac->held_last = NULL; /* flags change below */
     if (f->token) {
         pending_cb *cb = calloc(1, sizeof *cb);
         h5c_request r = {.op = H5C_AUTH, .token = f->token};
@@ -291,6 +295,7 @@ bool h5c_afw_step(hdf5a_async *ac)
     if (!to[0]) { /* nowhere else to go: what was held back goes here */
         f->moving = false;
         f->target[0] = '\0';
+        ac->held_last = NULL;
         for (pending_cb *cb = ac->head; cb; cb = cb->next)
             if (cb->unsent) {
                 mp_put_raw(&ac->out, cb->frame, cb->frame_len);
