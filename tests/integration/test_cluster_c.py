@@ -1,9 +1,12 @@
-"""[cluster] and the blocking C client (issue 14): with follow_wrong_node
-it sends each request on to the node a WRONG_NODE reply names, without it
-the owner is surfaced (hdf5a_wrong_node), and nodes whose lists disagree
-give a clear error instead of a loop. The C side is
-tests/client/cluster_follow.c ($H5A_CLUSTER_FOLLOW, built by make); h5py
-checks what landed in the files."""
+"""[cluster] and the C clients, blocking and asynchronous (issue 14): with
+follow_wrong_node each sends a request on to the node a WRONG_NODE reply
+names (the asynchronous one with pipelines in flight: every callback once,
+each file's requests in order), over plaintext, with a token and over TLS;
+without it the owner is surfaced (hdf5a_wrong_node); nodes whose lists
+disagree give a clear error instead of a loop; an owner that is down gives
+the connect's error; with cluster_nodes both go to the file's owner before
+sending. The C side is tests/client/cluster_follow.c ($H5A_CLUSTER_FOLLOW,
+built by make); h5py checks what landed in the files."""
 
 import hashlib
 import os
