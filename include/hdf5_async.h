@@ -322,8 +322,24 @@ HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms
  *    the client connected to the node it came from (or closed, if that
  *    fails too). With tls_server_name set, every node's certificate must
  *    carry that name. Without it, HDF5A_EWRONG_NODE is returned and
- *    hdf5a_wrong_node tells the owner. The asynchronous client does not
- *    follow (it may only be set with hdf5a_connect_ex). */
+ *    hdf5a_wrong_node tells the owner. The asynchronous client follows
+ *    too: see "Following WRONG_NODE" at hdf5a_async_connect_ex.
+ *  - cluster_nodes: [cluster] "HOST:PORT, HOST:PORT, ..." as the servers'
+ *    config writes its nodes list (the same entries, spelled the same: the
+ *    hash reads them as written), e.g. the [cluster] nodes value of the
+ *    config the servers share. Set, the client sends every request to the
+ *    owner of its file by that list (hdf5a_cluster_owner) instead of the
+ *    node it is connected to: the blocking client moves its connection
+ *    before a call whose file another node owns (the host and port given
+ *    to connect are where it starts, e.g. the list's first entry; a
+ *    failed move returns the connect's error, naming the owner), the
+ *    asynchronous one when hdf5a_async_set_file names such a file (as for
+ *    WRONG_NODE below: requests already sent are answered first). It
+ *    implies follow_wrong_node, for a list that is stale (a list that
+ *    disagrees with the servers' costs a move there and a redirection
+ *    back for every such call: give the servers' list). A list that does
+ *    not parse (an empty or malformed entry, one listed twice) makes the
+ *    connect fail with HDF5A_EINVAL. */
 typedef struct hdf5a_connect_opts {
     size_t size; /* sizeof(hdf5a_connect_opts) of the caller's header */
     const char *token;
@@ -337,10 +353,11 @@ typedef struct hdf5a_connect_opts {
     int reconnect;
     int reconnect_timeout_ms;
     int follow_wrong_node;
+    const char *cluster_nodes;
 } hdf5a_connect_opts;
 
 #define HDF5A_CONNECT_OPTS_INIT                                                             \
-    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0}
+    {sizeof(hdf5a_connect_opts), NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0, NULL}
 
 /* Redirections hdf5a_connect_opts.follow_wrong_node follows in one call. */
 #define HDF5A_MAX_WRONG_NODE_HOPS 4
@@ -406,7 +423,9 @@ HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d);
  * level (FLUSH or FSYNC, else HDF5A_EINVAL). */
 HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level);
 /* The file under the server's data_root every later request is for
- * (copied; NULL: the server's default file). HDF5A_ENOMEM or 0. */
+ * (copied; NULL: the server's default file). HDF5A_ENOMEM or 0. With
+ * cluster_nodes, the next call goes to the file's owner (see
+ * hdf5a_connect_opts). */
 HDF5A_API int hdf5a_set_file(hdf5a_client *c, const char *file);
 /* [cluster] (docs/protocol.md section 4b): the index among nodes[0..n-1]
  * ("HOST:PORT" as the config's nodes list writes them) of the node that
@@ -645,7 +664,32 @@ HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err
  * then the new socket. The context asks for no events (del_read and
  * del_write) before each change: an adapter must then stop watching the
  * fd (as the libuv and poll ones do: an epoll registration must go, since
- * it belongs to the old socket) and watch it anew on add_read/add_write. */
+ * it belongs to the old socket) and watch it anew on add_read/add_write.
+ *
+ * Following WRONG_NODE (opts->follow_wrong_node or cluster_nodes): every
+ * request's frame is kept until its reply. A HDF5A_EWRONG_NODE reply fires
+ * no callback (nothing was applied) and the connection moves: requests
+ * queued from then on are held back, those already sent are answered by
+ * the old node (their callbacks fire, or they are redirected too), then
+ * the socket is replaced (the same fd number, as for reconnect) by one to
+ * the node named for the oldest redirected request -- its "HOST:PORT"
+ * resolved in the loop (getaddrinfo: an address costs nothing, a DNS name
+ * may block), TLS on a new session checking that host (or
+ * tls_server_name), the connect's token first -- and the requests
+ * redirected to that node and the held-back ones are sent there in order;
+ * requests named to another node wait for the next move, which follows
+ * the same way. Each callback fires once,
+ * with the owner's answer; a redirected request's callback comes after
+ * those of requests sent after it that the old node answered (requests
+ * for other files: one file's requests all take the same way, in order).
+ * A request is redirected at most HDF5A_MAX_WRONG_NODE_HOPS times and
+ * never back to a node it was sent to: then its callback gets
+ * HDF5A_EWRONG_NODE, the message naming the nodes ("redirections loop
+ * (a -> b -> a)"). A new node that cannot be reached fails the context as
+ * a lost connection does (without reconnect: every pending callback gets
+ * HDF5A_ECLOSED, hdf5a_async_error HDF5A_EIO, errstr naming the node;
+ * with reconnect: retried there until reconnect_timeout_ms). The context
+ * stays on the new node for later requests. */
 HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int port,
                                      const hdf5a_connect_opts *opts, char *err, size_t errlen);
 /* As hdf5a_auth; the identity is updated before cb runs. A refused token
@@ -690,7 +734,9 @@ HDF5A_API void hdf5a_async_free(hdf5a_async *ac);
 HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata);
 /* As hdf5a_set_durability / hdf5a_sync for the async context. */
 HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d);
-/* As hdf5a_set_file, for every later request of ac. */
+/* As hdf5a_set_file, for every later request of ac. With cluster_nodes,
+ * the connection moves to the file's owner before later requests go
+ * (see hdf5a_async_connect_ex). */
 HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file);
 HDF5A_API int hdf5a_async_sync(hdf5a_async *ac, hdf5a_durability level, hdf5a_callback *cb,
                                void *privdata);

@@ -64,6 +64,23 @@ static pending_cb *pop(hdf5a_async *ac)
     if (!ac->head)
         ac->tail = NULL;
     ac->pending--;
+    if (ac->held_last == cb)
+        ac->held_last = NULL;
+    return cb;
+}
+
+/* cb out of the queue (the head, or with follow one after redirected ones) */
+static pending_cb *take(hdf5a_async *ac, pending_cb *cb)
+{
+    if (cb == ac->head)
+        return pop(ac);
+    pending_cb *prev = ac->held_last && ac->held_last->next == cb ? ac->held_last : ac->head;
+    while (prev->next != cb)
+        prev = prev->next;
+    prev->next = cb->next;
+    if (ac->tail == cb)
+        ac->tail = prev;
+    ac->pending--;
     return cb;
 }
 
@@ -74,6 +91,8 @@ static void run_callback(hdf5a_async *ac, pending_cb *cb, const hdf5a_reply *r)
         cb->fn(ac, r, cb->privdata);
     ac->in_callback--;
     free(cb->frame);
+    free(cb->path);
+    free(cb->want);
     free(cb);
 }
 
@@ -116,6 +135,8 @@ static void free_now(hdf5a_async *ac)
         close(ac->fd);
     if (ac->rc)
         h5c_arc_free(ac);
+    if (ac->fw)
+        h5c_afw_free(ac);
     if (ac->secret_len)
         h5c_wipe(ac->out.data, ac->secret_len);
     h5c_tls_free(ac->tls);
@@ -211,11 +232,9 @@ static bool conn_fail_all(hdf5a_async *ac, int code, const char *fmt, ...)
 
 /* ---- connecting ---- */
 
-static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn,
-                      void *privdata, void *out);
 static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, void *privdata)
 {
-    return submit_out(ac, req, fn, privdata, NULL);
+    return h5c_async_submit(ac, req, fn, privdata, NULL);
 }
 
 static void context_free_unconnected(hdf5a_async *ac)
@@ -228,6 +247,8 @@ static void context_free_unconnected(hdf5a_async *ac)
         close(ac->fd);
     if (ac->rc)
         h5c_arc_free(ac);
+    if (ac->fw)
+        h5c_afw_free(ac);
     if (ac->secret_len)
         h5c_wipe(ac->out.data, ac->secret_len);
     mp_buf_free(&ac->out);
@@ -252,10 +273,6 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
     }
     *out = NULL;
     if ((rc = h5c_opts_import(opts, &o, why, sizeof why)))
-        goto fail;
-    if (o.follow_wrong_node && (rc = h5a_fail(why, sizeof why, HDF5A_EINVAL,
-                                              "follow_wrong_node is for the blocking client "
-                                              "(hdf5a_connect_ex) only")))
         goto fail;
     if ((rc = h5c_resolve(host, port, &list, why, sizeof why)))
         goto fail;
@@ -326,6 +343,8 @@ HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int po
     /* after the auth request, which is made anew on each connection */
     if (o.reconnect &&
         (rc = h5c_arc_new(ac, &chosen, o.token, o.reconnect_timeout_ms, why, sizeof why)))
+        goto fail;
+    if (o.follow_wrong_node && (rc = h5c_afw_new(ac, host, port, &o, why, sizeof why)))
         goto fail;
     *out = ac;
     return 0;
@@ -513,7 +532,7 @@ HDF5A_API void hdf5a_async_handle_write(hdf5a_async *ac)
  * holding payload; it is freed here or kept by a read's array. */
 static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *block)
 {
-    pending_cb *cb = ac->head;
+    pending_cb *cb = answering(ac);
     h5c_reply r;
     char why[H5C_ERRLEN];
     if (h5c_decode_reply(payload, len, &ac->doc, cb->id, &r, why, sizeof why)) {
@@ -535,8 +554,9 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
         free(block);
         if (rc)
             return true;
-        run_callback(ac, pop(ac), &(hdf5a_reply){.message = ""});
-        return free_if_asked(ac) || ac->state == ST_DISCONNECTED;
+        run_callback(ac, take(ac, cb), &(hdf5a_reply){.message = ""});
+        return free_if_asked(ac) || ac->state == ST_DISCONNECTED ||
+               (ac->fw && h5c_afw_step(ac));
     }
 
     hdf5a_reply rep = {0};
@@ -544,7 +564,15 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
     hdf5a_array *array = NULL;
     int rc = 0;
     rep.message = "";
-    if (r.status) {
+    if (r.status == HDF5A_EWRONG_NODE && ac->fw) {
+        /* follow: sent on to the owner, or why not in msg */
+        if (h5c_afw_wrong_node(ac, cb, &r)) {
+            free(block);
+            return h5c_afw_step(ac);
+        }
+        rep.status = r.status;
+        rep.message = ac->msg;
+    } else if (r.status) {
         rep.status = r.status;
         rep.has_index = r.index >= 0;
         rep.index = r.index;
@@ -589,12 +617,12 @@ static bool dispatch(hdf5a_async *ac, const uint8_t *payload, size_t len, void *
     }
     free(block);
 
-    run_callback(ac, pop(ac), &rep);
+    run_callback(ac, take(ac, cb), &rep);
     /* NULL when the callback took them */
     hdf5a_array_free((hdf5a_array *)rep.array);
     hdf5a_listing_free((hdf5a_listing *)rep.listing);
     hdf5a_objinfo_free((hdf5a_objinfo *)rep.info);
-    return free_if_asked(ac) || ac->state == ST_DISCONNECTED;
+    return free_if_asked(ac) || ac->state == ST_DISCONNECTED || (ac->fw && h5c_afw_step(ac));
 }
 
 HDF5A_API hdf5a_array *hdf5a_reply_take_array(const hdf5a_reply *reply)
@@ -635,12 +663,13 @@ static bool process_input(hdf5a_async *ac)
     while (!ac->big && ac->in_end - ac->in_start >= 4) {
         size_t len = h5c_be32(ac->in + ac->in_start);
         size_t have = ac->in_end - ac->in_start - 4;
-        if (!ac->head)
+        pending_cb *next = answering(ac);
+        if (!next)
             return conn_fail(ac, HDF5A_EREPLY, HDF5A_ECLOSED,
                              "the server sent a reply when no request was pending");
         if (len == 0)
             return conn_fail(ac, HDF5A_EREPLY, HDF5A_EREPLY, "the server sent an empty frame");
-        if (ac->head->op == H5C_READ || ac->head->op == H5C_READ_SLICE || len > IBUF_SIZE - 4) {
+        if (next->op == H5C_READ || next->op == H5C_READ_SLICE || len > IBUF_SIZE - 4) {
             void *block;
             uint8_t *p = h5c_frame_alloc(len, &block);
             if (!p)
@@ -814,14 +843,14 @@ HDF5A_API void hdf5a_async_handle_read(hdf5a_async *ac)
 
 /* ---- requests ---- */
 
-static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn,
-                      void *privdata, void *out)
+int h5c_async_submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn,
+                     void *privdata, void *out)
 {
     if (!ac)
         return HDF5A_EINVAL;
     if (ac->state == ST_DISCONNECTED || ac->freeing)
         return HDF5A_ECLOSED; /* errstr keeps why */
-    pending_cb *cb = malloc(sizeof *cb);
+    pending_cb *cb = calloc(1, sizeof *cb);
     if (!cb)
         return h5a_fail(ac->errstr, sizeof ac->errstr, HDF5A_ENOMEM, "out of memory");
     h5c_request r = *req;
@@ -846,11 +875,13 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
                           "out of memory queueing %zu bytes", tail_len);
         }
     }
-    if (!rc && ac->rc && (rc = h5c_arc_keep(ac, cb, mark))) {
+    if (!rc && ((ac->rc && (rc = h5c_arc_keep(ac, cb, mark))) ||
+                (ac->fw && (rc = h5c_afw_keep(ac, cb, mark))))) {
         ac->out.len = mark;
         snprintf(ac->errstr, sizeof ac->errstr, "out of memory");
     }
     if (rc) {
+        free(cb->frame);
         free(cb);
         return rc;
     }
@@ -862,10 +893,6 @@ static int submit_out(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *f
     cb->op = req->op;
     cb->connect_auth = false;
     cb->out = out;
-    if (!ac->rc) {
-        cb->frame = NULL;
-        cb->frame_len = 0;
-    }
     if (ac->tail)
         ac->tail->next = cb;
     else
@@ -907,6 +934,8 @@ HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file)
         return HDF5A_ENOMEM;
     free(ac->file);
     ac->file = copy;
+    if (ac->fw)
+        h5c_afw_file_changed(ac); /* cluster_nodes: to the file's owner */
     return 0;
 }
 
@@ -920,185 +949,4 @@ HDF5A_API int hdf5a_async_sync(hdf5a_async *ac, hdf5a_durability level, hdf5a_ca
                         "hdf5a_async_sync takes HDF5A_DURABILITY_FLUSH or _FSYNC");
     h5c_request r = {.op = H5C_PING, .durability = level};
     return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_create_group(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
-                                       void *privdata)
-{
-    h5c_request r = {.op = H5C_CREATE_GROUP, .path = path};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_write(hdf5a_async *ac, const char *path, const hdf5a_array *a,
-                                const hdf5a_compression *comp, hdf5a_callback *cb,
-                                void *privdata)
-{
-    h5c_request r = {.op = H5C_WRITE, .path = path, .array = a, .comp = comp};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_append(hdf5a_async *ac, const char *path, const hdf5a_array *a,
-                                 const hdf5a_compression *comp, hdf5a_callback *cb,
-                                 void *privdata)
-{
-    h5c_request r = {.op = H5C_APPEND, .path = path, .array = a, .comp = comp};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_insert(hdf5a_async *ac, const char *path, int64_t index,
-                                 const hdf5a_array *a, const hdf5a_compression *comp,
-                                 hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_INSERT, .path = path, .array = a, .comp = comp, .index = index};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_read(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
-                               void *privdata)
-{
-    h5c_request r = {.op = H5C_READ, .path = path};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_delete(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
-                                 void *privdata)
-{
-    h5c_request r = {.op = H5C_DELETE, .path = path};
-    return submit(ac, &r, cb, privdata);
-}
-
-/* ---- accessors ---- */
-
-HDF5A_API int hdf5a_async_set_attr(hdf5a_async *ac, const char *path, const char *name,
-                                   const hdf5a_array *value, hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_SET_ATTR, .path = path, .name = name, .array = value};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_get_attr(hdf5a_async *ac, const char *path, const char *name,
-                                   hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_GET_ATTR, .path = path, .name = name};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_list_attrs(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
-                                     void *privdata)
-{
-    h5c_request r = {.op = H5C_LIST_ATTRS, .path = path};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_delete_attr(hdf5a_async *ac, const char *path, const char *name,
-                                      hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_DELETE_ATTR, .path = path, .name = name};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_list(hdf5a_async *ac, const char *path, const char *after,
-                               uint64_t limit, hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_LIST, .path = path, .after = after, .limit = limit};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_walk(hdf5a_async *ac, const char *path, unsigned max_depth,
-                               const char *after, uint64_t limit, hdf5a_callback *cb,
-                               void *privdata)
-{
-    h5c_request r = {
-        .op = H5C_WALK, .path = path, .after = after, .limit = limit, .max_depth = max_depth};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_info(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
-                               void *privdata)
-{
-    h5c_request r = {.op = H5C_INFO, .path = path};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_exists(hdf5a_async *ac, const char *path, hdf5a_callback *cb,
-                                 void *privdata)
-{
-    h5c_request r = {.op = H5C_EXISTS, .path = path};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_compact(hdf5a_async *ac, hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_COMPACT};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_create_link(hdf5a_async *ac, const char *path, const char *target,
-                                      hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_CREATE_LINK, .path = path, .target = target};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_move(hdf5a_async *ac, const char *path, const char *dest,
-                               hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_MOVE, .path = path, .dest = dest};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_fd(const hdf5a_async *ac) { return ac->fd; }
-
-HDF5A_API const char *hdf5a_async_errstr(const hdf5a_async *ac) { return ac->errstr; }
-
-HDF5A_API int hdf5a_async_error(const hdf5a_async *ac) { return ac->err; }
-
-HDF5A_API size_t hdf5a_async_pending(const hdf5a_async *ac) { return ac->pending; }
-
-HDF5A_API int hdf5a_async_read_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
-                                     int nsel, hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_READ_SLICE, .path = path, .sel = sel, .nsel = nsel};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_write_slice(hdf5a_async *ac, const char *path, const hdf5a_sel *sel,
-                                      int nsel, const hdf5a_array *a, hdf5a_callback *cb,
-                                      void *privdata)
-{
-    h5c_request r = {.op = H5C_WRITE_SLICE, .path = path, .sel = sel, .nsel = nsel, .array = a};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_create_dataset(hdf5a_async *ac, const char *path, int ndim,
-                                         const uint64_t *shape, const char *dtype,
-                                         const hdf5a_create_opts *opts, hdf5a_callback *cb,
-                                         void *privdata)
-{
-    h5c_request r = {.op = H5C_CREATE_DATASET, .path = path, .ndim = ndim, .shape = shape,
-                     .dtype = dtype, .opts = opts};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_resize(hdf5a_async *ac, const char *path, int ndim,
-                                 const uint64_t *shape, hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = ndim, .shape = shape};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_resize_axis(hdf5a_async *ac, const char *path, int axis,
-                                      uint64_t size, hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = 1, .shape = &size,
-                     .has_axis = true, .index = axis};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_batch_send(hdf5a_async *ac, hdf5a_batch *b, hdf5a_callback *cb,
-                                     void *privdata)
-{
-    h5c_request r;
-    int rc = h5c_batch_request(b, &r);
-    return rc ? rc : submit_out(ac, &r, cb, privdata, b);
 }

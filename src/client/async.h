@@ -34,8 +34,15 @@ typedef struct pending_cb {
     h5c_op op;
     bool connect_auth; /* the connect's auth request: a refusal ends the connection */
     void *out;         /* batch: the hdf5a_batch its results go into */
-    uint8_t *frame;    /* reconnect: the request's whole frame, to send again */
+    uint8_t *frame;    /* reconnect, follow: the request's whole frame, to send again */
     size_t frame_len;
+    /* follow (async_follow.c): redirect: a WRONG_NODE came, the frame goes
+     * to `want`, the node it named; unsent: queued while the connection
+     * moves, not sent on it; path: the nodes it was sent to ("a -> b";
+     * NULL: only the one the connection is on); hops: redirections so far */
+    bool redirect, unsent;
+    unsigned char hops;
+    char *path, *want;
 } pending_cb;
 
 struct hdf5a_async {
@@ -79,6 +86,12 @@ struct hdf5a_async {
     int in_callback;
     bool freeing;
     struct h5c_arc *rc; /* reconnect's state (async_reconnect.c); NULL: off */
+    struct h5c_afw *fw; /* follow_wrong_node's state (async_follow.c); NULL: off */
+    /* follow: the last of the requests at the queue's start that wait for
+     * a move (redirected or held back), so that finding the one the next
+     * reply answers does not walk them all each time; NULL: from the head.
+     * A hint: reset to NULL whenever one of them leaves or changes. */
+    pending_cb *held_last;
     bool rc_up;         /* reconnect: connected once, so a lost connection is retried */
 };
 
@@ -118,6 +131,43 @@ static inline void want_write(hdf5a_async *ac, bool on)
 bool h5c_async_fail(hdf5a_async *ac, int code, const char *why);
 /* The state is ST_CONNECTED (after TCP, and TLS when on). */
 void h5c_async_connected(hdf5a_async *ac);
+/* Queue one request (async_ops.c builds them): encoded into the output,
+ * its callback at the queue's end; out is a batch's hdf5a_batch. 0, or a
+ * code with errstr (the callback will never fire). */
+int h5c_async_submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn,
+                     void *privdata, void *out);
+
+/* The callback the next reply on the connection answers: the head, or with
+ * follow the first request neither redirected nor held back. */
+pending_cb *h5c_afw_waiting(hdf5a_async *ac);
+static inline pending_cb *answering(hdf5a_async *ac)
+{
+    return ac->fw ? h5c_afw_waiting(ac) : ac->head;
+}
+
+/* ---- async_follow.c ----
+ * Only called when ac->fw is set (follow_wrong_node or cluster_nodes). */
+
+/* At connect: the node as given ("host:port"), the token, the node list.
+ * HDF5A_ENOMEM / HDF5A_EINVAL with why. */
+int h5c_afw_new(hdf5a_async *ac, const char *host, int port, const h5c_opts *o, char *why,
+                size_t whylen);
+void h5c_afw_free(hdf5a_async *ac);
+/* The request just encoded into ac->out from mark on: keep its frame (if
+ * reconnect did not), and hold it back while the connection moves. */
+int h5c_afw_keep(hdf5a_async *ac, pending_cb *cb, size_t mark);
+/* A WRONG_NODE reply for cb (r's node): true when cb is redirected (its
+ * callback waits for the owner's reply); false when it is final (a loop,
+ * too many hops, no node named): ac->msg then says why. */
+bool h5c_afw_wrong_node(hdf5a_async *ac, pending_cb *cb, const h5c_reply *r);
+/* After a reply: once every request sent on a connection that must move
+ * is answered, the connection moves. True: stop reading (moved, or failed:
+ * the context may be gone). */
+bool h5c_afw_step(hdf5a_async *ac);
+/* reconnect resends everything: nothing is redirected or held back now */
+void h5c_afw_reset(hdf5a_async *ac);
+/* cluster_nodes: the file of later requests changed (hdf5a_async_set_file) */
+void h5c_afw_file_changed(hdf5a_async *ac);
 
 /* ---- async_reconnect.c ----
  * Only called when ac->rc is set (hdf5a_connect_opts.reconnect). */
@@ -140,5 +190,10 @@ bool h5c_arc_lost(hdf5a_async *ac, int code, char *why, size_t whylen);
 void h5c_arc_timer(hdf5a_async *ac);
 /* A reply came: the connection works, the next loss gets a fresh timeout. */
 void h5c_arc_replied(hdf5a_async *ac);
+/* follow moved the connection: later reconnects go to ai. */
+void h5c_arc_retarget(hdf5a_async *ac, const struct addrinfo *ai);
+/* nfd in place of what ac->fd is (then closed), with the loop told to
+ * watch nothing first. 0, or -1 with errno. */
+int h5c_async_replace_fd(hdf5a_async *ac, int nfd);
 
 #endif

@@ -141,15 +141,23 @@ int h5c_arc_keep(hdf5a_async *ac, pending_cb *cb, size_t mark)
     return 0;
 }
 
+void h5c_arc_retarget(hdf5a_async *ac, const struct addrinfo *ai)
+{
+    h5c_arc *a = ac->rc;
+    a->ai = *ai;
+    memcpy(&a->addr, ai->ai_addr, ai->ai_addrlen);
+    a->ai.ai_addr = (struct sockaddr *)&a->addr;
+    a->ai.ai_next = NULL;
+    a->ai.ai_canonname = NULL;
+}
+
 void h5c_arc_replied(hdf5a_async *ac)
 {
     ac->rc->give_up = -1;
     ac->rc->wait_ms = 0;
 }
 
-/* nfd in place of what ac->fd is (then closed), with the loop told to
- * watch nothing first. 0, or -1 with errno. */
-static int replace_fd(hdf5a_async *ac, int nfd)
+int h5c_async_replace_fd(hdf5a_async *ac, int nfd)
 {
     want_read(ac, false);
     want_write(ac, false);
@@ -183,7 +191,7 @@ static bool start_wait(hdf5a_async *ac, int64_t now)
         errno = e;
         ok = false;
     }
-    if (!ok || replace_fd(ac, t) < 0) { /* replace_fd closes t either way */
+    if (!ok || h5c_async_replace_fd(ac, t) < 0) { /* replace_fd closes t either way */
         snprintf(a->why, sizeof a->why, "cannot wait to reconnect (timerfd): %s",
                  strerror(errno));
         return false;
@@ -263,6 +271,8 @@ static int requeue(hdf5a_async *ac)
         ac->pending++;
         ac->secret_len = ac->out.len;
     }
+    if (ac->fw)
+        h5c_afw_reset(ac);
     for (pending_cb *cb = ac->head; cb; cb = cb->next)
         if (cb->frame)
             mp_put_raw(&ac->out, cb->frame, cb->frame_len);
@@ -292,7 +302,7 @@ void h5c_arc_timer(hdf5a_async *ac)
     }
     int error = 0;
     int s = h5c_connect_start(&a->ai, &error);
-    if (s < 0 || replace_fd(ac, s) < 0) {
+    if (s < 0 || h5c_async_replace_fd(ac, s) < 0) {
         snprintf(a->why, sizeof a->why, "socket: %s", strerror(errno));
         a->code = HDF5A_EIO;
         if (!start_wait(ac, now))

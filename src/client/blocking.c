@@ -69,6 +69,7 @@ struct hdf5a_client {
      * reply's WRONG_NODE `node`, "" when it was not one */
     bool follow;
     char moved_to[256];
+    h5c_nodes nodes; /* cluster_nodes: requests go to their file's owner first */
 };
 
 /* ---- progress ---- */
@@ -670,12 +671,33 @@ static int call_retrying(hdf5a_client *c, const h5c_request *req, int *ndim, uin
 
 static int switch_node(hdf5a_client *c, const char *addr, char *err, size_t errlen);
 
+/* cluster_nodes: the connection moves to the owner of the request's file
+ * (cluster_route.c) before the request is sent. */
+static int route(hdf5a_client *c, const h5c_request *req)
+{
+    const char *owner = h5c_nodes_owner(&c->nodes, req->file ? req->file : c->file);
+    char here[300], why[H5C_ERRLEN];
+    if (!owner)
+        return 0;
+    snprintf(here, sizeof here, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
+    if (strcmp(owner, here) == 0)
+        return 0;
+    int rc = switch_node(c, owner, why, sizeof why);
+    if (rc)
+        snprintf(c->errstr, sizeof c->errstr,
+                 "connecting to %.200s, the file's owner by cluster_nodes: %.700s", owner, why);
+    return rc;
+}
+
 /* One request; with follow_wrong_node, sent again to the node a WRONG_NODE
  * reply names (nothing was applied where it was refused), at most
  * HDF5A_MAX_WRONG_NODE_HOPS times, never back to a node this call tried. */
 static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
 {
-    int rc = call_retrying(c, req, ndim, shape, out);
+    int rc = c && c->nodes.n ? route(c, req) : 0;
+    if (rc)
+        return rc;
+    rc = call_retrying(c, req, ndim, shape, out);
     if (rc != HDF5A_EWRONG_NODE || !c || !c->follow || !c->moved_to[0])
         return rc;
     char path[H5C_ERRLEN]; /* the nodes tried, for the message */
@@ -683,14 +705,7 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
     for (int hops = 0;; hops++) {
         char to[sizeof c->moved_to];
         snprintf(to, sizeof to, "%s", c->moved_to);
-        /* a node already tried: compare whole entries of "a -> b -> c" */
-        bool seen = false;
-        for (const char *p = path; !seen && p;) {
-            const char *end = strstr(p, " -> ");
-            size_t n = end ? (size_t)(end - p) : strlen(p);
-            seen = n == strlen(to) && memcmp(p, to, n) == 0;
-            p = end ? end + 4 : NULL;
-        }
+        bool seen = h5c_path_has(path, to); /* a node already tried */
         size_t used = strlen(path);
         snprintf(path + used, sizeof path - used, " -> %s", to);
         if (seen || hops == HDF5A_MAX_WRONG_NODE_HOPS) {
@@ -733,6 +748,7 @@ static void client_free(hdf5a_client *c)
     if (c->fd >= 0)
         close(c->fd);
     free_ropts(&c->ropts);
+    h5c_nodes_free(&c->nodes);
     free(c->host);
     h5c_tls_free(c->tls);
     free(c->cin);
@@ -840,33 +856,13 @@ fail:
     return rc;
 }
 
-/* "HOST:PORT" (the node list's form; "[v6]:PORT" too) into host, *port. */
-static int parse_node(const char *addr, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(addr, ':');
-    char *end;
-    long p = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon == addr || !colon[1] || *end || p <= 0 || p > 65535)
-        return HDF5A_EREPLY;
-    const char *h = addr;
-    size_t n = (size_t)(colon - addr);
-    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
-        h++, n -= 2;
-    if (n == 0 || n >= hostlen)
-        return HDF5A_EREPLY;
-    memcpy(host, h, n);
-    host[n] = '\0';
-    *port = (int)p;
-    return 0;
-}
-
 /* The connection moved to the node at addr (TLS, the token as at first);
  * on failure back to the node it was on (or closed when that fails too). */
 static int switch_node(hdf5a_client *c, const char *addr, char *err, size_t errlen)
 {
     char host[256];
     int port;
-    if (parse_node(addr, host, sizeof host, &port))
+    if (h5c_parse_node(addr, host, sizeof host, &port))
         return h5a_fail(err, errlen, HDF5A_EREPLY, "the server named node '%s', not HOST:PORT",
                         addr);
     char *old_host = c->host, *new_host = strdup(host);
@@ -934,6 +930,8 @@ HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, i
         snprintf(why, sizeof why, "out of memory");
         goto fail;
     }
+    if (o.cluster_nodes && (rc = h5c_nodes_parse(o.cluster_nodes, &c->nodes, why, sizeof why)))
+        goto fail;
     /* certificates and keys first: a bad file is reported whether or not
      * the server is up */
     if (o.tls) {

@@ -168,7 +168,8 @@ typedef struct h5c_opts {
     bool insecure;
     bool reconnect;
     int reconnect_timeout_ms;
-    bool follow_wrong_node; /* the blocking client only */
+    bool follow_wrong_node;
+    const char *cluster_nodes; /* NULL: none (follow_wrong_node is then implied) */
 } h5c_opts;
 
 /* in may be NULL (no options). HDF5A_EINVAL with err on a bad combination
@@ -191,6 +192,9 @@ void h5c_tls_free(h5c_tls *t);
 /* A new session on the same context (certificates already loaded), for a
  * new connection: the asynchronous client's reconnect. */
 int h5c_tls_restart(h5c_tls *t, char *err, size_t errlen);
+/* The same for a connection to another host (follow_wrong_node): its name
+ * is checked, unless tls_server_name fixed the name for every node. */
+int h5c_tls_restart_for(h5c_tls *t, const char *host, char *err, size_t errlen);
 /* One handshake step: 1 done, 0 waiting for the server, or a code. */
 int h5c_tls_handshake(h5c_tls *t, char *err, size_t errlen);
 bool h5c_tls_handshake_done(const h5c_tls *t);
@@ -213,6 +217,25 @@ size_t h5c_tls_out_pending(const h5c_tls *t);
 size_t h5c_tls_take_out(h5c_tls *t, void *buf, size_t n);
 /* Queue a close_notify (then take it out and send it). */
 void h5c_tls_close_notify(h5c_tls *t);
+
+/* ---- [cluster] routing (cluster_route.c) ---- */
+
+/* A node list as hdf5a_connect_opts.cluster_nodes gives it. */
+typedef struct h5c_nodes {
+    char **v; /* "HOST:PORT" as written, blanks around entries dropped */
+    int n;
+} h5c_nodes;
+
+/* "HOST:PORT, HOST:PORT, ..." as the server reads [cluster] nodes: no empty
+ * or malformed entry, none twice. HDF5A_EINVAL / HDF5A_ENOMEM with err. */
+int h5c_nodes_parse(const char *list, h5c_nodes *out, char *err, size_t errlen);
+void h5c_nodes_free(h5c_nodes *l);
+/* The entry of file's owner (rendezvous.c); NULL with no list or no file. */
+const char *h5c_nodes_owner(const h5c_nodes *l, const char *file);
+/* "HOST:PORT" (or "[v6]:PORT") into host, *port; HDF5A_EREPLY when not. */
+int h5c_parse_node(const char *addr, char *host, size_t hostlen, int *port);
+/* Whether node is one of the entries of "a -> b -> c". */
+bool h5c_path_has(const char *path, const char *node);
 
 /* ---- sockets (sock.c) ---- */
 

@@ -38,6 +38,7 @@ struct h5c_tls {
     BIO *out; /* ciphertext for the server, written by OpenSSL */
     char name[256]; /* what the certificate must name, for messages */
     bool insecure;  /* tls_insecure_skip_verify: no verdict to report */
+    bool fixed;     /* tls_server_name: every node's certificate names it */
 };
 
 /* BIO_read/BIO_write take an int. */
@@ -112,6 +113,9 @@ int h5c_opts_import(const hdf5a_connect_opts *in, h5c_opts *out, char *err, size
     out->reconnect = o.reconnect != 0;
     out->reconnect_timeout_ms = o.reconnect_timeout_ms;
     out->follow_wrong_node = o.follow_wrong_node != 0;
+    out->cluster_nodes = o.cluster_nodes;
+    if (out->cluster_nodes)
+        out->follow_wrong_node = true;
     if (o.reconnect_timeout_ms < 0)
         return h5a_fail(err, errlen, HDF5A_EINVAL, "reconnect_timeout_ms is negative");
     if (out->token && (!*out->token || strlen(out->token) > 4096))
@@ -294,6 +298,13 @@ int h5c_tls_restart(h5c_tls *t, char *err, size_t errlen)
     return new_session(t, err, errlen);
 }
 
+int h5c_tls_restart_for(h5c_tls *t, const char *host, char *err, size_t errlen)
+{
+    if (!t->fixed)
+        snprintf(t->name, sizeof t->name, "%s", host);
+    return h5c_tls_restart(t, err, errlen);
+}
+
 int h5c_tls_new(h5c_tls **out, const h5c_opts *o, const char *host, char *err, size_t errlen)
 {
     *out = NULL;
@@ -303,6 +314,7 @@ int h5c_tls_new(h5c_tls **out, const h5c_opts *o, const char *host, char *err, s
         return h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory");
     const char *name = o->server_name ? o->server_name : host;
     snprintf(t->name, sizeof t->name, "%s", name);
+    t->fixed = o->server_name != NULL;
     t->insecure = o->insecure;
     int rc = make_ctx(t, o, err, errlen);
     if (rc)

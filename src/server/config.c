@@ -36,6 +36,7 @@ void h5a_config_defaults(h5a_config *cfg)
     cfg->frame_timeout = H5A_DEFAULT_FRAME_TIMEOUT;
     cfg->spin_us = H5A_DEFAULT_SPIN_US;
     cfg->max_open_files = H5A_DEFAULT_MAX_OPEN_FILES;
+    cfg->file_idle_close = H5A_DEFAULT_FILE_IDLE_CLOSE;
     cfg->node_index = -1;
     cfg->dedup_window = H5A_DEFAULT_DEDUP_WINDOW;
     cfg->dedup_idle_timeout = H5A_DEFAULT_DEDUP_IDLE_TIMEOUT;
@@ -146,6 +147,8 @@ static const struct {
      "whole seconds from 0 (never) to 31536000"},
     {"max_open_files", NUM_COUNT, 1, 65536, offsetof(h5a_config, max_open_files),
      "a count from 1 to 65536"},
+    {"file_idle_close", NUM_SECONDS, 0, 31536000, offsetof(h5a_config, file_idle_close),
+     "whole seconds from 0 (never) to 31536000"},
     {"spin_us", NUM_COUNT, 0, 10000, offsetof(h5a_config, spin_us),
      "microseconds from 0 (never spin) to 10000"},
     {"tls_handshake_timeout", NUM_SECONDS, 1, 3600, offsetof(h5a_config, tls_handshake_timeout),
@@ -265,7 +268,7 @@ int h5a_config_set(h5a_config *cfg, const char *key, const char *v, char *err, s
                  "tls_handshake_timeout, allocator_cache, read_buffer_cache, max_buffered_bytes, "
                  "frame_timeout, spin_us, http_port, http_cors_origin, wal_discard_damaged, "
                  "dedup_window, dedup_idle_timeout, dedup_max_clients, dedup_max_bytes, data_root, "
-                 "max_open_files, node)",
+                 "max_open_files, file_idle_close, node)",
                  key);
         return -1;
     }

@@ -24,6 +24,9 @@ typedef struct h5a_config {
      * of them are open at once (the least recently used is closed). */
     char data_root[4096];
     uint64_t max_open_files;
+    /* seconds a file under the root may go unused before it is committed
+     * and closed (files.c); 0: never (only max_open_files and stop close) */
+    uint64_t file_idle_close;
     /* [cluster] nodes (cluster.c): who serves which file under a shared
      * data_root; node_index is this server's entry (-1: find it by
      * host:port). cluster_n 0: no cluster. */
@@ -120,6 +123,7 @@ typedef struct h5a_config {
 #define H5A_DEFAULT_FRAME_TIMEOUT 60
 #define H5A_DEFAULT_SPIN_US 50
 #define H5A_DEFAULT_MAX_OPEN_FILES 64
+#define H5A_DEFAULT_FILE_IDLE_CLOSE 10
 
 /* Check the keys that only make sense together (tls_cert_file without
  * tls_key_file, ...). Returns 0 or -1 with err. */

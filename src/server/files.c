@@ -201,13 +201,16 @@ static uint64_t mono_ns(void)
 
 bool h5a_files_any_closable(const h5a_files *fs)
 {
+    if (!fs->cfg->file_idle_close) return false; /* never closed for idleness */
     for (size_t i = 0; i < fs->n; i++)
         if (!fs->v[i]->pinned && !fs->v[i]->commit_failed) return true;
     return false;
 }
 
-void h5a_files_close_idle(h5a_files *fs, uint64_t idle_ns)
+void h5a_files_close_idle(h5a_files *fs)
 {
+    if (!fs->cfg->file_idle_close) return;
+    uint64_t idle_ns = fs->cfg->file_idle_close * 1000000000ull;
     uint64_t now = mono_ns();
     for (size_t i = 0; i < fs->n;) {
         h5a_file *f = fs->v[i];

@@ -67,14 +67,13 @@ void h5a_files_discard(h5a_files *fs, h5a_file *f);
 int h5a_files_resolve_sources(h5a_files *fs, h5a_request *r, h5a_err *err);
 void h5a_files_release_sources(h5a_request *r);
 
-/* Idle files: a file under the root unused for H5A_FILE_IDLE_NS is
- * committed and closed (its log removed: a plain HDF5 file again, which
- * other readers -- and create_virtual on other nodes -- can open).
- * any_closable: is any such file open at all (the idle storage thread then
- * keeps looking once a second). */
-#define H5A_FILE_IDLE_NS (10ull * 1000 * 1000 * 1000)
+/* Idle files: a file under the root unused for file_idle_close seconds
+ * (config; 0: never) is committed and closed (its log removed: a plain
+ * HDF5 file again, which other readers -- and create_virtual on other
+ * nodes -- can open). any_closable: is any such file open at all (the idle
+ * storage thread then keeps looking once a second). */
 bool h5a_files_any_closable(const h5a_files *fs);
-void h5a_files_close_idle(h5a_files *fs, uint64_t idle_ns);
+void h5a_files_close_idle(h5a_files *fs);
 
 /* The open files, for commits: i from 0 while it returns non-NULL. */
 h5a_file *h5a_files_at(h5a_files *fs, size_t i);

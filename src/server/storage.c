@@ -553,7 +553,7 @@ static void storage_main(void *arg)
                 uv_mutex_unlock(&st->mu);
                 if (level != H5A_DUR_NONE) background_commit(st, level);
                 st->bufs_kept = h5a_buf_trim(); /* read buffers kept for reuse */
-                h5a_files_close_idle(st->files, H5A_FILE_IDLE_NS);
+                h5a_files_close_idle(st->files);
                 /* Idle for a second: give the heap's free memory back to
                  * the system, once per idle spell (main.c raises malloc's
                  * trim threshold so that busy periods do not pay for it;

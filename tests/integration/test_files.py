@@ -312,32 +312,62 @@ def test_h5py_style_file_by_name(start_server, tmp_path):
     assert not (root / "default.h5").exists()
 
 
+def closed_idle(root, name, seen):
+    """The server closed root/name: its log is gone, and then its lock (h5py
+    opens it; what it holds goes to seen)."""
+    if (root / (name + ".wal")).exists():
+        return False
+    try:
+        with h5open(root / name) as f:
+            seen.append(f["x"][:].tolist())
+        return True
+    except BlockingIOError:
+        return False
+
+
 def test_an_idle_file_is_closed(start_server, tmp_path):
-    """A file nobody used for a while (10 s) is committed and closed: its
-    log is gone and other readers (h5py) can open it while the server runs;
-    the next request opens it again."""
+    """A file nobody used for a while (file_idle_close, default 10 s) is
+    committed and closed: its log is gone and other readers (h5py) can open
+    it while the server runs; the next request opens it again. A server
+    with file_idle_close = 0 keeps its file open: written before the other,
+    it is still open (log, lock) when the other one's default closed it."""
     from h5a_util import wait_until
 
+    never, never_root = start_root(start_server, tmp_path, "never", file_idle_close="0")
     srv, root = start_root(start_server, tmp_path)
+    with RawConn(never) as n:
+        assert_ok(n.call({"id": 1, "op": "append", "path": "/x", "data": [7], "file": "kept.h5"}))
     with RawConn(srv) as c:
         assert_ok(c.call({"id": 1, "op": "append", "path": "/x", "data": [1, 2], "file": "idle.h5"}))
         assert (root / "idle.h5.wal").exists()  # open, with its log
         seen = []
-
-        def closed():  # the log goes first, then the file's lock
-            if (root / "idle.h5.wal").exists():
-                return False
-            try:
-                with h5open(root / "idle.h5") as f:
-                    seen.append(f["x"][:].tolist())
-                return True
-            except BlockingIOError:
-                return False
-
-        wait_until(closed, timeout=60)
+        wait_until(lambda: closed_idle(root, "idle.h5", seen), timeout=60)
         assert seen == [[1, 2]]
+        # idle longer than that, and still open
+        assert (never_root / "kept.h5.wal").exists()
+        with pytest.raises(BlockingIOError):
+            h5open(never_root / "kept.h5")
         assert_ok(c.call({"id": 2, "op": "append", "path": "/x", "data": [3], "file": "idle.h5"}))
         r = assert_ok(c.call({"id": 3, "op": "read", "path": "/x", "file": "idle.h5"}))
     srv.stop()
     with h5open(root / "idle.h5") as f:
         assert f["x"][:].tolist() == [1, 2, 3]
+    never.stop()  # closed at stop
+    with h5open(never_root / "kept.h5") as f:
+        assert f["x"][:].tolist() == [7]
+
+
+def test_file_idle_close_setting(start_server, tmp_path):
+    """file_idle_close = 1: the file is closed after a second unused (the
+    poll below only bounds the wait); bad values stop the server."""
+    from h5a_util import ServerError, wait_until
+
+    srv, root = start_root(start_server, tmp_path, file_idle_close="1")
+    with RawConn(srv) as c:
+        assert_ok(c.call({"id": 1, "op": "append", "path": "/x", "data": [5, 6], "file": "a.h5"}))
+        seen = []
+        wait_until(lambda: closed_idle(root, "a.h5", seen), timeout=60)
+        assert seen == [[5, 6]]
+    for bad in ("-1", "ten", "31536001"):
+        with pytest.raises(ServerError, match="file_idle_close"):
+            start_root(start_server, tmp_path, "bad", file_idle_close=bad)
