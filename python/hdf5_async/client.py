@@ -12,6 +12,7 @@ import ssl as _ssl
 from typing import (
     Any,
     AsyncIterator,
+    Callable,
     Dict,
     List,
     Optional,
@@ -33,6 +34,7 @@ from .errors import (
     UnknownOpError,
     error_from_reply,
 )
+from .inflight import Call, Deadlines, fast, raise_later, resolve
 from .protocol import SMALL_SEND, FrameProtocol, Reply
 from .reconnect import Reconnecting
 
@@ -120,6 +122,9 @@ class HDF5Client(Reconnecting, Routing):
             log.setLevel(logging.DEBUG)
         self._transport: Optional[asyncio.Transport] = None
         self._protocol: Optional[FrameProtocol] = None
+        # the loop connect() ran on, and its one timer over calls in flight
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._deadlines: Optional[Deadlines] = None
         self._write_lock: Optional[asyncio.Lock] = None
         # id -> future, in the order the requests were sent: replies come
         # back in that order, so a reply whose id the server could not read
@@ -171,6 +176,8 @@ class HDF5Client(Reconnecting, Routing):
         transport, protocol = await self._bounded(coro, "connecting to %s:%s" % (self.host, self.port))
         self._transport, self._protocol = transport, protocol
         self._write_lock = asyncio.Lock()
+        self._loop = loop
+        self._deadlines = Deadlines(loop)
         log.debug("connected to %s:%s", self.host, self.port)
         if self._token is not None:
             try:
@@ -239,6 +246,8 @@ class HDF5Client(Reconnecting, Routing):
             self._closed_exc = exc
         pending, self._pending = self._pending, collections.OrderedDict()
         self._sent = collections.OrderedDict()
+        if self._deadlines is not None:
+            self._deadlines.clear()  # every call watched is in pending
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(_fresh(self._closed_exc))
@@ -282,14 +291,16 @@ class HDF5Client(Reconnecting, Routing):
             log.debug("reply for unknown id %r dropped", req_id)
             return
         if ok:
-            log.debug("reply id=%s ok", req_id)
-            if not fut.done():
-                fut.set_result(body)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("reply id=%s ok", req_id)
+            resolve(fut, body)
         else:
             exc = error_from_reply(body)
             log.debug("reply id=%s error %s: %s", req_id, exc.code, exc.message)
             if not fut.done():
                 fut.set_exception(exc)
+        if self._deadlines is not None:
+            self._deadlines.answered()
 
     def _check_open(self) -> None:
         if self._closed_exc is not None:
@@ -309,27 +320,80 @@ class HDF5Client(Reconnecting, Routing):
             args["file"] = file
         if file is not None and not _local:
             return await self._routed(op, path, durability, file, args)
+        self._policy(op, durability, args)
+        return await self._request(op, path, args)
+
+    def _policy(self, op: str, durability: Optional[str], args: Dict[str, Any]) -> None:
+        """The client's policies on one call's args: a read-only client
+        refuses changes, changes carry the client's durability, and with
+        reconnect every request its client_id and next seq."""
+        changes = _changes_file(op)
         if changes and self.read_only:
             raise ReadOnlyError("%s: the client is read-only (opened with mode 'r')" % op)
-        durability = _durability_arg(durability)
-        if durability is None and changes:
+        if durability is not None:
+            durability = _durability_arg(durability)
+        elif changes:
             durability = self.durability
         if durability is not None:
             args["durability"] = durability
         if self.client_id is not None:
             args["client_id"] = self.client_id
             args["seq"] = next(self._seqs)
-        return await self._request(op, path, args)
+
+    def _submit(self, op: str, path: Optional[str], durability: Optional[str],
+                post: Optional[Callable[[Any], Any]], args: Dict[str, Any]) -> Any:
+        """One call of a @fast method (inflight.py): on the client's own
+        loop, with nothing in the way (no [cluster] routing, no reconnect
+        under way, a small frame, nothing large being written, room in the
+        send buffer), the request is encoded and queued now and its reply
+        future returned; otherwise the coroutine _call always was."""
+        loop = self._loop
+        if args.get("file") is None and self.file is None and loop is not None and \
+                asyncio._get_running_loop() is loop and self._reconnecting is None:
+            args.pop("file", None)
+            try:
+                self._policy(op, durability, args)
+                self._check_open()
+                pieces = self._encode(op, path, args)
+            except Exception as e:
+                return raise_later(e)
+            protocol, lock = self._protocol, self._write_lock
+            if 4 + int.from_bytes(pieces[0], "big") > SMALL_SEND or lock is None or \
+                    lock.locked() or protocol is None or protocol._paused:
+                return self._exchange_post(op, path, pieces, post)
+            fut = Call(loop, post)
+            self._send_small(op, path, pieces, fut)
+            if self.timeout is not None:
+                assert self._deadlines is not None
+                self._deadlines.watch(fut, self.timeout, op, path)
+            return fut
+        return self._call_post(post, op, path, durability, args)
+
+    async def _call_post(self, post: Optional[Callable[[Any], Any]], op: str, path: Optional[str],
+                         durability: Optional[str], args: Dict[str, Any]) -> Any:
+        res = await self._call(op, path, durability, **args)
+        return res if post is None else post(res)
+
+    async def _exchange_post(self, op: str, path: Optional[str], pieces: List[Any],
+                             post: Optional[Callable[[Any], Any]]) -> Any:
+        res = await self._exchange(op, path, pieces)
+        return res if post is None else post(res)
+
+    def _encode(self, op: str, path: Optional[str], args: Dict[str, Any]) -> List[Any]:
+        if path is not None and not isinstance(path, str):
+            raise TypeError("path must be a str, not %s" % type(path).__name__)
+        # encoded before registering: a TypeError leaves nothing behind
+        return codec.encode_request(0, op, path, **args)
 
     async def _request(self, op: str, path: Optional[str], args: Dict[str, Any]) -> Any:
         """Send one request and wait for its reply's result."""
         self._check_open()
-        if path is not None and not isinstance(path, str):
-            raise TypeError("path must be a str, not %s" % type(path).__name__)
+        return await self._exchange(op, path, self._encode(op, path, args))
+
+    async def _exchange(self, op: str, path: Optional[str], pieces: List[Any]) -> Any:
+        """Send one encoded request and wait for its reply's result."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        # encode before registering: a TypeError leaves nothing behind
-        pieces = codec.encode_request(0, op, path, **args)
         small = 4 + int.from_bytes(pieces[0], "big") <= SMALL_SEND
         lock = self._write_lock
         assert lock is not None
@@ -340,13 +404,9 @@ class HDF5Client(Reconnecting, Routing):
         else:
             await self._bounded(self._send_locked(op, path, pieces, fut, small),
                                 "sending %s %s" % (op, path or ""))
-        if self.timeout is None:
-            return await fut
-        timer = loop.call_later(self.timeout, _time_out, fut, self.timeout, op, path)
-        try:
-            return await fut
-        finally:
-            timer.cancel()
+        if self.timeout is not None and self._deadlines is not None:
+            self._deadlines.watch(fut, self.timeout, op, path)
+        return await fut
 
     async def _send_locked(self, op: str, path: Optional[str], pieces: List[Any],
                            fut: "asyncio.Future[Any]", small: bool) -> None:
@@ -414,17 +474,19 @@ class HDF5Client(Reconnecting, Routing):
 
     # ---------------------------------------------------------------- API
 
-    async def ping(self) -> str:
+    @fast
+    def ping(self) -> Any:
         """Round trip to the server; returns "pong"."""
-        return await self._call("ping")
+        return "ping", None, None, None, {}
 
-    async def sync(self, durability: str = "fsync") -> None:
+    @fast
+    def sync(self, durability: str = "fsync") -> Any:
         """Make every operation the server has applied so far durable:
         "fsync" (default) = on disk, survives a machine crash; "flush" =
         survives the server process dying. A barrier: returns once done."""
         if durability not in ("flush", "fsync"):
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
-        await self._call("ping", durability=durability)
+        return "ping", None, durability, _none, {}
 
     async def compact(
         self, *, durability: Optional[str] = None, file: Optional[str] = None
@@ -436,14 +498,16 @@ class HDF5Client(Reconnecting, Routing):
         size before and after: {"before": bytes, "after": bytes}."""
         return await self._call("compact", durability=durability, file=file)
 
-    async def create_group(
+    @fast
+    def create_group(
         self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Any:
         """Create the group at path and any missing parents (no-op if it
         exists)."""
-        await self._call("create_group", path, durability=durability, file=file)
+        return "create_group", path, durability, _none, {"file": file}
 
-    async def write(
+    @fast
+    def write(
         self,
         path: str,
         data: Any,
@@ -464,21 +528,15 @@ class HDF5Client(Reconnecting, Routing):
         request), "flush" (survives the server process dying) or "fsync"
         (on disk: survives the machine dying); None = the client's default,
         else the server's (see docs/durability.md)."""
-        res = await self._call(
-            "write",
-            path,
-            data=data,
-            compression=compression,
-            compression_opts=compression_opts,
-            durability=durability,
-            file=file,
-        )
-        return _shape(res)
+        return "write", path, durability, _shape, {
+            "data": data, "compression": compression, "compression_opts": compression_opts,
+            "file": file}
 
     #: the protocol's "update" is another name of "write"
     update = write
 
-    async def read(
+    @fast
+    def read(
         self, path: str, selection: Any = None, *, file: Optional[str] = None
     ) -> Any:
         """Read the dataset at path: a numpy array, a numpy scalar for
@@ -495,14 +553,12 @@ class HDF5Client(Reconnecting, Routing):
         elements are read and sent. None/np.newaxis, lists, arrays and
         booleans raise IndexError before anything is sent."""
         sel = None if selection is None else codec.selection_arg(selection)
-        res = await self._call("read", path, selection=sel, file=file)
-        if isinstance(res, list):
-            return codec.strings_to_array(res)
-        return codec.decode_value(res)
+        return "read", path, None, _value, {"selection": sel, "file": file}
 
-    async def write_slice(
+    @fast
+    def write_slice(
         self, path: str, selection: Any, data: Any, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Shape:
+    ) -> Any:
         """Write data into a selection of the existing dataset at path:
         ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
         ``dataset[0:10, 2] = data``. The selection is read()'s. data must
@@ -514,15 +570,8 @@ class HDF5Client(Reconnecting, Routing):
         dataset's shape."""
         if selection is None:
             raise TypeError("write_slice needs a selection (use write() for whole datasets)")
-        res = await self._call(
-            "write_slice",
-            path,
-            selection=codec.selection_arg(selection),
-            data=data,
-            durability=durability,
-            file=file,
-        )
-        return _shape(res)
+        return "write_slice", path, durability, _shape, {
+            "selection": codec.selection_arg(selection), "data": data, "file": file}
 
     async def create_dataset(
         self,
@@ -604,7 +653,8 @@ class HDF5Client(Reconnecting, Routing):
             )
         return _shape(res)
 
-    async def append(
+    @fast
+    def append(
         self,
         path: str,
         data: Any,
@@ -616,18 +666,12 @@ class HDF5Client(Reconnecting, Routing):
     ) -> Shape:
         """Append rows along axis 0 (creating a resizable dataset if
         missing; compression applies only then). Returns the new shape."""
-        res = await self._call(
-            "append",
-            path,
-            data=data,
-            compression=compression,
-            compression_opts=compression_opts,
-            durability=durability,
-            file=file,
-        )
-        return _shape(res)
+        return "append", path, durability, _shape, {
+            "data": data, "compression": compression, "compression_opts": compression_opts,
+            "file": file}
 
-    async def insert(
+    @fast
+    def insert(
         self,
         path: str,
         index: int,
@@ -641,49 +685,39 @@ class HDF5Client(Reconnecting, Routing):
         """Insert rows before row `index` (negative counts from the end) of
         an existing dataset. Returns the new shape."""
         index = codec.index_arg(index)
-        res = await self._call(
-            "insert",
-            path,
-            index=index,
-            data=data,
-            compression=compression,
-            compression_opts=compression_opts,
-            durability=durability,
-            file=file,
-        )
-        return _shape(res)
+        return "insert", path, durability, _shape, {
+            "index": index, "data": data, "compression": compression,
+            "compression_opts": compression_opts, "file": file}
 
-    async def delete(
+    @fast
+    def delete(
         self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Any:
         """Delete the group (recursively) or dataset at path, or the link
         at path when it is a soft or external link (dangling or not)."""
-        await self._call("delete", path, durability=durability, file=file)
+        return "delete", path, durability, _none, {"file": file}
 
     # ------------------------------------------------------ attributes
 
-    async def set_attr(
+    @fast
+    def set_attr(
         self, path: str, name: str, value: Any, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Any:
         """Set attribute `name` of the group or dataset at path to value
         (anything write() takes; stored as h5py stores the same value in
         ``obj.attrs[name]``), replacing an attribute of that name."""
         if not isinstance(name, str):
             raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
-        await self._call(
-            "set_attr", path, name=name, data=value, durability=durability, file=file
-        )
+        return "set_attr", path, durability, _none, {"name": name, "data": value, "file": file}
 
-    async def get_attr(
+    @fast
+    def get_attr(
         self, path: str, name: str, *, file: Optional[str] = None
     ) -> Any:
         """The value of attribute `name` of the object at path, as read()
         returns values (numpy array or scalar, str/bytes, object array of
         strings)."""
-        res = await self._call("get_attr", path, name=name, file=file)
-        if isinstance(res, list):
-            return codec.strings_to_array(res)
-        return codec.decode_value(res)
+        return "get_attr", path, None, _value, {"name": name, "file": file}
 
     async def list_attrs(
         self, path: str, *, file: Optional[str] = None
@@ -703,11 +737,12 @@ class HDF5Client(Reconnecting, Routing):
         values = await asyncio.gather(*(self.get_attr(path, n) for n in names))
         return dict(zip(names, values))
 
-    async def delete_attr(
+    @fast
+    def delete_attr(
         self, path: str, name: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Any:
         """Delete attribute `name` of the object at path."""
-        await self._call("delete_attr", path, name=name, durability=durability, file=file)
+        return "delete_attr", path, durability, _none, {"name": name, "file": file}
 
     # ------------------------------------------------ listing, inspection
 
@@ -750,9 +785,10 @@ class HDF5Client(Reconnecting, Routing):
             if after is None:
                 return
 
-    async def info(
+    @fast
+    def info(
         self, path: str, *, file: Optional[str] = None
-    ) -> Dict[str, Any]:
+    ) -> Any:
         """What the object at path is. A dataset: a dict with "kind":
         "dataset", "shape" and "maxshape" (tuples as h5py gives them: None
         for an unlimited axis; both None for an empty dataset), "dtype" (a
@@ -767,15 +803,16 @@ class HDF5Client(Reconnecting, Routing):
         cd_values), "fillvalue", "storage_size" (bytes allocated in the
         file) and "nattrs". A group: "kind": "group", "members", "nattrs".
         Links in the path are followed."""
-        return _describe(await self._call("info", path, file=file))
+        return "info", path, None, _describe, {"file": file}
 
-    async def exists(
+    @fast
+    def exists(
         self, path: str, *, file: Optional[str] = None
-    ) -> bool:
+    ) -> Any:
         """True when path leads to an object (links followed): False for a
         missing path, a dangling link, or a path through a dataset -- as
         h5py's ``path in file``."""
-        return bool(await self._call("exists", path, file=file))
+        return "exists", path, None, bool, {"file": file}
 
     # ------------------------------------------------------------ links
 
@@ -868,12 +905,6 @@ def _fresh(exc: HDF5AsyncError) -> HDF5AsyncError:
     return type(exc)(exc.message, code=exc.code)
 
 
-def _time_out(fut: "asyncio.Future[Any]", timeout: float, op: str, path: Optional[str]) -> None:
-    # the request stays registered: its reply, when it comes, is dropped
-    if not fut.done():
-        fut.set_exception(TimedOutError("%s %s took more than %gs" % (op, path or "", timeout)))
-
-
 _SHAPE_KEYS = ("shape", "maxshape", "chunks")
 
 
@@ -892,6 +923,17 @@ def _describe(m: Dict[str, Any]) -> Dict[str, Any]:
             v = [dict(f, cd_values=tuple(f["cd_values"])) for f in v]
         out[k] = v
     return out
+
+
+def _none(res: Any) -> None:
+    return None
+
+
+def _value(res: Any) -> Any:
+    """A read or get_attr result as the caller gets it."""
+    if isinstance(res, list):
+        return codec.strings_to_array(res)
+    return codec.decode_value(res)
 
 
 def _shape(res: Any) -> Shape:

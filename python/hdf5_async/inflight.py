@@ -1,0 +1,170 @@
+"""Requests in flight: what a call costs between the caller and the socket.
+
+Exists because a small request's Python-side cost, not the server or the
+wire, bounded what one client could do (1-row appends with asyncio.gather
+ran at ~0.5x h5py's local resize-and-write). Three costs are removed here:
+
+* **A Task per call.** ``asyncio.gather(c.append(...) for ...)`` wraps each
+  coroutine in a Task (created, scheduled, stepped twice): more than half of
+  a small request's time. The hot methods of HDF5Client (``@fast``) are
+  plain functions that, called on the client's own loop, encode and queue
+  the request at once and return its reply future (a :class:`Call`); gather
+  and ``await`` take a future as it is. The reply's post-processing (the
+  shape of an append, the array of a read) runs when the reply is decoded.
+  Everywhere else (another thread's loop, [cluster] routing to another
+  node, a large frame, a full send buffer, a reconnect under way) the call
+  returns the coroutine it always was, so ``run_coroutine_threadsafe`` and
+  every policy keep working unchanged. A Call also speaks the coroutine
+  protocol (send/throw/close), so ``asyncio.create_task(c.ping())`` works.
+  One difference: a fast call's request leaves even if nobody awaits it.
+* **A timer per call.** Every call with a timeout had its own
+  ``call_later`` handle; now the connection has one timer (:class:`Deadlines`):
+  calls are watched in the order they were sent (all with the same timeout,
+  so deadlines come in order), the timer fires at the oldest deadline still
+  open, and replies drop answered calls off the front.
+* **Encoding** (codec.encode_request): prebuilt MessagePack bytes for keys
+  and array headers, no per-call dict or list churn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from typing import Any, Callable, Deque, Optional, Tuple
+
+from .errors import TimedOutError
+
+__all__ = ["Call", "Deadlines", "fast", "raise_later"]
+
+
+class Call(asyncio.Future):  # type: ignore[type-arg]
+    """A request's reply future; ``post`` (or None) turns the reply's result
+    into what the caller gets. Awaitable as any future, and a coroutine for
+    asyncio.create_task's sake (send/throw/close drive its own __await__)."""
+
+    __slots__ = ("post", "_it")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, post: Optional[Callable[[Any], Any]]) -> None:
+        super().__init__(loop=loop)
+        self.post = post
+        self._it: Any = None
+
+    # -- the coroutine protocol (collections.abc.Coroutine checks for these)
+    def send(self, value: Any) -> Any:
+        if self._it is None:
+            self._it = self.__await__()
+        return self._it.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        if self._it is None:
+            self._it = self.__await__()
+        if val is None:
+            return self._it.throw(typ)
+        return self._it.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self.cancel()
+
+
+def resolve(fut: "asyncio.Future[Any]", result: Any) -> None:
+    """Complete a request's future with its ok reply's result (post-processed
+    for a Call; an exception from that is the call's)."""
+    if fut.done():
+        return
+    post = fut.post if type(fut) is Call else None
+    if post is None:
+        fut.set_result(result)
+        return
+    try:
+        value = post(result)
+    except Exception as e:
+        fut.set_exception(e)
+    else:
+        fut.set_result(value)
+
+
+async def raise_later(exc: BaseException) -> Any:
+    """A coroutine that raises exc when awaited: how a fast call reports a
+    bad argument, as the coroutine it replaces did (at await, not at call)."""
+    raise exc
+
+
+def fast(build: Callable[..., Tuple[str, Optional[str], Optional[str], Any, dict]]) -> Callable[..., Any]:
+    """Decorator of HDF5Client's hot methods: build(self, ...) checks the
+    arguments and returns (op, path, durability, post, args); the method
+    returns the awaitable of HDF5Client._submit."""
+
+    def method(self: Any, *a: Any, **kw: Any) -> Any:
+        try:
+            op, path, durability, post, args = build(self, *a, **kw)
+        except Exception as e:
+            return raise_later(e)
+        return self._submit(op, path, durability, post, args)
+
+    method.__name__ = build.__name__
+    method.__qualname__ = build.__qualname__
+    method.__doc__ = build.__doc__
+    method.__wrapped__ = build  # type: ignore[attr-defined]
+    return method
+
+
+class Deadlines:
+    """The connection's one timer over the calls waiting for replies."""
+
+    __slots__ = ("_loop", "_q", "_timer", "_timeout")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        # (deadline, future, op, path), in the order the calls were sent
+        self._q: Deque[Tuple[float, "asyncio.Future[Any]", str, Optional[str]]] = collections.deque()
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timeout: Optional[float] = None
+
+    def watch(self, fut: "asyncio.Future[Any]", timeout: float, op: str, path: Optional[str]) -> None:
+        """Fail fut with TimedOutError unless done within timeout seconds."""
+        loop = self._loop
+        q = self._q
+        if q and timeout != self._timeout:
+            self.answered()
+        if q and timeout != self._timeout:
+            # the client's timeout changed while calls are out: this one
+            # would break the queue's order, so it gets a timer of its own
+            handle = loop.call_later(timeout, _time_out, fut, timeout, op, path)
+            fut.add_done_callback(lambda _f: handle.cancel())
+            return
+        self._timeout = timeout
+        deadline = loop.time() + timeout
+        q.append((deadline, fut, op, path))
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._expire)
+
+    def answered(self) -> None:
+        """Drop answered calls off the front (replies come in order)."""
+        q = self._q
+        while q and q[0][1].done():
+            q.popleft()
+
+    def clear(self) -> None:
+        self._q.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        q = self._q
+        now = self._loop.time()
+        while q:
+            deadline, fut, op, path = q[0]
+            if not fut.done():
+                if deadline > now:
+                    self._timer = self._loop.call_at(deadline, self._expire)
+                    return
+                _time_out(fut, self._timeout or 0.0, op, path)
+            q.popleft()
+
+
+def _time_out(fut: "asyncio.Future[Any]", timeout: float, op: str, path: Optional[str]) -> None:
+    # the request stays registered: its reply, when it comes, is dropped
+    if not fut.done():
+        fut.set_exception(TimedOutError("%s %s took more than %gs" % (op, path or "", timeout)))
