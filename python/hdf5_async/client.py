@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import ssl as _ssl
+import weakref
 from typing import (
     Any,
     AsyncIterator,
@@ -34,7 +35,7 @@ from .errors import (
     UnknownOpError,
     error_from_reply,
 )
-from .inflight import Call, Deadlines, fast, raise_later, resolve
+from .inflight import Call, Deadlines, fast, later, ordered, raise_later, resolve
 from .protocol import SMALL_SEND, FrameProtocol, Reply
 from .reconnect import Reconnecting
 
@@ -125,7 +126,10 @@ class HDF5Client(Reconnecting, Routing):
         # the loop connect() ran on, and its one timer over calls in flight
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._deadlines: Optional[Deadlines] = None
+        # tickets of calls made as coroutines not yet started (inflight.later)
+        self._unstarted: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._write_lock: Optional[asyncio.Lock] = None
+        self._queued = 0  # requests waiting for _write_lock (see _exchange)
         # id -> future, in the order the requests were sent: replies come
         # back in that order, so a reply whose id the server could not read
         # (id nil) belongs to the oldest one.
@@ -349,7 +353,8 @@ class HDF5Client(Reconnecting, Routing):
         future returned; otherwise the coroutine _call always was."""
         loop = self._loop
         if args.get("file") is None and self.file is None and loop is not None and \
-                asyncio._get_running_loop() is loop and self._reconnecting is None:
+                asyncio._get_running_loop() is loop and self._reconnecting is None and \
+                not self._unstarted:
             args.pop("file", None)
             try:
                 self._policy(op, durability, args)
@@ -359,15 +364,15 @@ class HDF5Client(Reconnecting, Routing):
                 return raise_later(e)
             protocol, lock = self._protocol, self._write_lock
             if 4 + int.from_bytes(pieces[0], "big") > SMALL_SEND or lock is None or \
-                    lock.locked() or protocol is None or protocol._paused:
-                return self._exchange_post(op, path, pieces, post)
+                    lock.locked() or self._queued or protocol is None or protocol._paused:
+                return later(self, self._exchange_post, (op, path, pieces, post), {})
             fut = Call(loop, post)
             self._send_small(op, path, pieces, fut)
             if self.timeout is not None:
                 assert self._deadlines is not None
                 self._deadlines.watch(fut, self.timeout, op, path)
             return fut
-        return self._call_post(post, op, path, durability, args)
+        return later(self, self._call_post, (post, op, path, durability, args), {})
 
     async def _call_post(self, post: Optional[Callable[[Any], Any]], op: str, path: Optional[str],
                          durability: Optional[str], args: Dict[str, Any]) -> Any:
@@ -397,13 +402,20 @@ class HDF5Client(Reconnecting, Routing):
         small = 4 + int.from_bytes(pieces[0], "big") <= SMALL_SEND
         lock = self._write_lock
         assert lock is not None
-        if small and not lock.locked():
+        if small and not lock.locked() and not self._queued:
             self._send_small(op, path, pieces, fut)  # no wait: frames cannot interleave
             if self._protocol is not None and self._protocol._paused:
                 await self._drain()
         else:
-            await self._bounded(self._send_locked(op, path, pieces, fut, small),
-                                "sending %s %s" % (op, path or ""))
+            # queued for the lock: until this one has it (the timeout's
+            # wait_for starts _send_locked as a task of its own, later),
+            # no later small request may go past it
+            self._queued += 1
+            try:
+                await self._bounded(self._send_locked(op, path, pieces, fut, small),
+                                    "sending %s %s" % (op, path or ""))
+            finally:
+                self._queued -= 1
         if self.timeout is not None and self._deadlines is not None:
             self._deadlines.watch(fut, self.timeout, op, path)
         return await fut
@@ -488,15 +500,16 @@ class HDF5Client(Reconnecting, Routing):
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
         return "ping", None, durability, _none, {}
 
-    async def compact(
+    @fast
+    def compact(
         self, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Dict[str, int]:
+    ) -> Any:
         """Copy everything live into a fresh file put in the served file's
         place (the online h5repack: space freed by deletes and rewrites
         comes back to the disk). Needs the admin role when the server has
         tokens; the server does nothing else meanwhile. Returns the file's
         size before and after: {"before": bytes, "after": bytes}."""
-        return await self._call("compact", durability=durability, file=file)
+        return "compact", None, durability, None, {"file": file}
 
     @fast
     def create_group(
@@ -573,7 +586,8 @@ class HDF5Client(Reconnecting, Routing):
         return "write_slice", path, durability, _shape, {
             "selection": codec.selection_arg(selection), "data": data, "file": file}
 
-    async def create_dataset(
+    @fast
+    def create_dataset(
         self,
         path: str,
         shape: Union[int, Sequence[int]],
@@ -605,9 +619,7 @@ class HDF5Client(Reconnecting, Routing):
         shuffle: HDF5's byte shuffle before the compressor. exist_ok: an
         existing dataset of the same shape and dtype is fine (h5py's
         require_dataset), else ExistsError. Returns the shape."""
-        res = await self._call(
-            "create_dataset",
-            path,
+        return "create_dataset", path, durability, _shape, dict(
             shape=codec.shape_arg(shape),
             dtype=codec.dtype_arg(dtype),
             # (identity: 1 == True, and chunks=1 means a chunk of one)
@@ -619,12 +631,11 @@ class HDF5Client(Reconnecting, Routing):
             compression_opts=compression_opts,
             shuffle=True if shuffle else None,
             exist_ok=True if exist_ok else None,
-            durability=durability,
             file=file,
         )
-        return _shape(res)
 
-    async def resize(
+    @fast
+    def resize(
         self,
         path: str,
         shape: Union[int, Sequence[int]],
@@ -640,18 +651,12 @@ class HDF5Client(Reconnecting, Routing):
         OutOfRangeError past maxshape or for a dataset that is not chunked.
         Returns the new shape."""
         if axis is None:
-            res = await self._call(
-                "resize", path, shape=codec.shape_arg(shape), durability=durability, file=file
-            )
-        else:
-            if isinstance(shape, (tuple, list)):
-                raise TypeError("with axis, shape is that axis' new size: an int")
-            size = codec.shape_arg(shape)[0]
-            res = await self._call(
-                "resize", path, shape=size, axis=codec.index_arg(axis), durability=durability,
-                file=file,
-            )
-        return _shape(res)
+            return "resize", path, durability, _shape, {"shape": codec.shape_arg(shape), "file": file}
+        if isinstance(shape, (tuple, list)):
+            raise TypeError("with axis, shape is that axis' new size: an int")
+        size = codec.shape_arg(shape)[0]
+        return "resize", path, durability, _shape, {
+            "shape": size, "axis": codec.index_arg(axis), "file": file}
 
     @fast
     def append(
@@ -719,15 +724,16 @@ class HDF5Client(Reconnecting, Routing):
         strings)."""
         return "get_attr", path, None, _value, {"name": name, "file": file}
 
-    async def list_attrs(
+    @fast
+    def list_attrs(
         self, path: str, *, file: Optional[str] = None
-    ) -> List[Dict[str, Any]]:
+    ) -> Any:
         """The attributes of the object at path, in name order: a list of
         dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
         shape and dtype)."""
-        res = await self._call("list_attrs", path, file=file)
-        return [_describe(a) for a in res]
+        return "list_attrs", path, None, _describe_all, {"file": file}
 
+    @ordered
     async def attrs(
         self, path: str, *, file: Optional[str] = None
     ) -> Dict[str, Any]:
@@ -746,6 +752,7 @@ class HDF5Client(Reconnecting, Routing):
 
     # ------------------------------------------------ listing, inspection
 
+    @ordered
     async def list(
         self, path: str = "/", *, file: Optional[str] = None
     ) -> List[Dict[str, Any]]:
@@ -816,30 +823,33 @@ class HDF5Client(Reconnecting, Routing):
 
     # ------------------------------------------------------------ links
 
-    async def create_link(
+    @fast
+    def create_link(
         self, path: str, target: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Any:
         """Create a soft link at path pointing at target (absolute, or
         relative to the link's group; it need not exist), creating missing
         parent groups."""
-        await self._call("create_link", path, target=target, durability=durability, file=file)
+        return "create_link", path, durability, _none, {"target": target, "file": file}
 
-    async def move(
+    @fast
+    def move(
         self, path: str, dest: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Any:
         """Move (rename) the object or link at path to dest, creating
         missing parent groups of dest. dest must not exist."""
-        await self._call("move", path, dest=dest, durability=durability, file=file)
+        return "move", path, durability, _none, {"dest": dest, "file": file}
 
     # ------------------------------------------------ many files (data_root)
 
-    async def list_files(self) -> List[Dict[str, Any]]:
+    @fast
+    def list_files(self) -> Any:
         """The files under the server's data_root: a list of {"name", "size"}
         in name order (a server without data_root lists its one file)."""
-        res = await self._call("list_files")
-        return [dict(f) for f in res["files"]]
+        return "list_files", None, None, _files, {}
 
-    async def create_virtual(
+    @fast
+    def create_virtual(
         self,
         path: str,
         sources: Sequence[Any],
@@ -862,10 +872,8 @@ class HDF5Client(Reconnecting, Routing):
             else:
                 f, p = src
                 srcs.append({"path": p} if f is None else {"file": f, "path": p})
-        res = await self._call(
-            "create_virtual", path, sources=srcs, layout=layout, durability=durability, file=file
-        )
-        return _shape(res)
+        return "create_virtual", path, durability, _shape, {
+            "sources": srcs, "layout": layout, "file": file}
 
 
 _DURABILITY = ("none", "flush", "fsync")
@@ -927,6 +935,14 @@ def _describe(m: Dict[str, Any]) -> Dict[str, Any]:
 
 def _none(res: Any) -> None:
     return None
+
+
+def _describe_all(res: Any) -> List[Dict[str, Any]]:
+    return [_describe(a) for a in res]
+
+
+def _files(res: Any) -> List[Dict[str, Any]]:
+    return [dict(f) for f in res["files"]]
 
 
 def _value(res: Any) -> Any:

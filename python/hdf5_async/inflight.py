@@ -17,6 +17,12 @@ ran at ~0.5x h5py's local resize-and-write). Three costs are removed here:
   every policy keep working unchanged. A Call also speaks the coroutine
   protocol (send/throw/close), so ``asyncio.create_task(c.ping())`` works.
   One difference: a fast call's request leaves even if nobody awaits it.
+* **Order.** Requests leave in the order the calls were made, as they did
+  when every call was a coroutine started in order (gather): a call that
+  returns a coroutine registers a ticket until that coroutine starts
+  (:func:`later`), and while any ticket is out, fast calls return
+  coroutines too, so none overtakes an earlier one. A ticket of a
+  coroutine dropped unstarted goes with it (weak references).
 * **A timer per call.** Every call with a timeout had its own
   ``call_later`` handle; now the connection has one timer (:class:`Deadlines`):
   calls are watched in the order they were sent (all with the same timeout,
@@ -30,11 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Any, Callable, Deque, Optional, Tuple
+import weakref
+from typing import Any, Callable, Deque, Dict, Optional, Tuple
 
 from .errors import TimedOutError
 
-__all__ = ["Call", "Deadlines", "fast", "raise_later"]
+__all__ = ["Call", "Deadlines", "fast", "later", "ordered", "raise_later"]
 
 
 class Call(asyncio.Future):  # type: ignore[type-arg]
@@ -105,6 +112,44 @@ def fast(build: Callable[..., Tuple[str, Optional[str], Optional[str], Any, dict
     method.__qualname__ = build.__qualname__
     method.__doc__ = build.__doc__
     method.__wrapped__ = build  # type: ignore[attr-defined]
+    return method
+
+
+class Ticket:
+    """Held by a coroutine not yet started (weakly by the client's set)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def later(client: Any, fn: Callable[..., Any], args: Tuple[Any, ...], kw: Dict[str, Any]) -> Any:
+    """The coroutine fn(*args, **kw); made on the client's loop, it holds a
+    ticket in client._unstarted until it starts, and no fast call overtakes
+    it meanwhile."""
+    loop = client._loop
+    if loop is None or asyncio._get_running_loop() is not loop:
+        return fn(*args, **kw)  # another thread or loop: no order to keep with fast calls
+    ticket = Ticket()
+    client._unstarted.add(ticket)
+    return _in_order(client._unstarted, ticket, fn, args, kw)
+
+
+async def _in_order(unstarted: "weakref.WeakSet[Ticket]", ticket: Ticket, fn: Callable[..., Any],
+                    args: Tuple[Any, ...], kw: Dict[str, Any]) -> Any:
+    unstarted.discard(ticket)
+    return await fn(*args, **kw)
+
+
+def ordered(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator of HDF5Client's async methods that send requests: fast
+    calls made after one does not overtake it (see later)."""
+
+    def method(self: Any, *a: Any, **kw: Any) -> Any:
+        return later(self, fn, (self,) + a, kw)
+
+    method.__name__ = fn.__name__
+    method.__qualname__ = fn.__qualname__
+    method.__doc__ = fn.__doc__
+    method.__wrapped__ = fn  # type: ignore[attr-defined]
     return method
 
 

@@ -223,3 +223,39 @@ def test_calls_out_when_the_connection_drops_all_fail():
             await c.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("timeout", [None, 30])
+def test_requests_leave_in_the_order_the_calls_were_made(timeout):
+    """Fast calls, calls that fall back to coroutines (a frame over 256 KiB
+    waits for the connection's write lock) and async methods (list) mixed
+    in one gather: the server sees them in the order they were made."""
+    seen = []
+
+    def answer(req):
+        op = req["op"]
+        if op == "list":
+            return {"ok": True, "result": {"entries": [], "next": None}}
+        if op in ("append", "write", "resize", "create_dataset"):
+            return {"ok": True, "result": {"shape": [1]}}
+        return {"ok": True, "result": None}
+
+    async def main():
+        server, port = await _fake_server(answer, seen)
+        async with server:
+            async with HDF5Client("127.0.0.1", port, timeout=timeout) as c:
+                big = np.zeros(1 << 16)  # 512 KiB: sent under the write lock
+                calls = [c.append("/a", np.zeros(1)), c.write("/big1", big),
+                         c.append("/b", np.zeros(1)), c.list("/"), c.move("/x", "/y"),
+                         c.write("/big2", big), c.write("/big3", big), c.delete("/z"),
+                         c.resize("/a", 5), c.create_group("/g")]
+                await asyncio.gather(*calls)
+                # and again once everything is out: fast again, in order
+                await asyncio.gather(c.append("/c", np.zeros(1)), c.delete("/c"))
+        names = [(q["op"], q.get("path")) for q in seen]
+        assert names == [("append", "/a"), ("write", "/big1"), ("append", "/b"), ("list", "/"),
+                         ("move", "/x"), ("write", "/big2"), ("write", "/big3"),
+                         ("delete", "/z"), ("resize", "/a"), ("create_group", "/g"),
+                         ("append", "/c"), ("delete", "/c")]
+
+    run(main())
