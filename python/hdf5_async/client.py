@@ -13,7 +13,6 @@ import weakref
 from typing import (
     Any,
     AsyncIterator,
-    Callable,
     Dict,
     List,
     Optional,
@@ -23,7 +22,7 @@ from typing import (
     Union,
 )
 
-from . import codec, ops
+from . import codec, ops, results
 from .cluster import Routing
 from .config import load_settings, resolve_token
 from .errors import (
@@ -33,10 +32,9 @@ from .errors import (
     ReadOnlyError,
     TimedOutError,
     UnknownOpError,
-    error_from_reply,
 )
-from .inflight import Call, Deadlines, fast, later, ordered, raise_later, resolve
-from .protocol import SMALL_SEND, FrameProtocol, Reply
+from .inflight import Deadlines, InFlight, fast, fresh as _fresh, ordered
+from .protocol import SMALL_SEND, FrameProtocol
 from .reconnect import Reconnecting
 
 __all__ = ["HDF5Client"]
@@ -49,7 +47,7 @@ Shape = Tuple[int, ...]
 SSLArg = Union[None, bool, str, "os.PathLike[str]", _ssl.SSLContext]
 
 
-class HDF5Client(Reconnecting, Routing):
+class HDF5Client(Reconnecting, Routing, InFlight):
     """An asyncio client of one hdf5-async server.
 
     ``HDF5Client()`` reads host and port from ``./config.ini`` (the [client]
@@ -245,17 +243,6 @@ class HDF5Client(Reconnecting, Routing):
         except asyncio.TimeoutError:
             raise TimedOutError("%s took more than %gs" % (what, self.timeout)) from None
 
-    def _fail_pending(self, exc: HDF5AsyncError) -> None:
-        if self._closed_exc is None:
-            self._closed_exc = exc
-        pending, self._pending = self._pending, collections.OrderedDict()
-        self._sent = collections.OrderedDict()
-        if self._deadlines is not None:
-            self._deadlines.clear()  # every call watched is in pending
-        for fut in pending.values():
-            if not fut.done():
-                fut.set_exception(_fresh(self._closed_exc))
-
     def _on_lost(self, exc: Optional[BaseException]) -> None:
         if self._reconnecting is not None:
             return  # a new connection that failed: the reconnect loop sees it
@@ -277,35 +264,6 @@ class HDF5Client(Reconnecting, Routing):
             err = self._unasked
         self._fail_pending(err)
 
-    def _on_reply(self, reply: Reply) -> None:
-        req_id, ok, body = reply
-        if req_id is None:
-            # The server could not read a request's id, or speaks unasked
-            # (a connection over max_connections, protected mode): replies
-            # are in request order, so it is the oldest request waiting.
-            if not self._pending:
-                exc = error_from_reply(body) if not ok else BadReplyError("unasked ok reply")
-                log.debug("unasked reply: %s", exc)
-                self._unasked = exc  # why the server is about to close: what calls will say
-                return
-            req_id = next(iter(self._pending))
-        fut = self._pending.pop(req_id, None)
-        self._sent.pop(req_id, None)
-        if fut is None:
-            log.debug("reply for unknown id %r dropped", req_id)
-            return
-        if ok:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("reply id=%s ok", req_id)
-            resolve(fut, body)
-        else:
-            exc = error_from_reply(body)
-            log.debug("reply id=%s error %s: %s", req_id, exc.code, exc.message)
-            if not fut.done():
-                fut.set_exception(exc)
-        if self._deadlines is not None:
-            self._deadlines.answered()
-
     def _check_open(self) -> None:
         if self._closed_exc is not None:
             raise _fresh(self._closed_exc)
@@ -316,7 +274,7 @@ class HDF5Client(Reconnecting, Routing):
                     _local: bool = False, **args: Any) -> Any:
         """One operation, with the client's policies: read-only clients
         refuse changes, and changes carry the client's durability."""
-        changes = _changes_file(op)
+        _changes_file(op)  # KeyError for an unknown op, before anything else
         file = args.pop("file", None)
         if file is None:
             file = self.file
@@ -343,52 +301,6 @@ class HDF5Client(Reconnecting, Routing):
         if self.client_id is not None:
             args["client_id"] = self.client_id
             args["seq"] = next(self._seqs)
-
-    def _submit(self, op: str, path: Optional[str], durability: Optional[str],
-                post: Optional[Callable[[Any], Any]], args: Dict[str, Any]) -> Any:
-        """One call of a @fast method (inflight.py): on the client's own
-        loop, with nothing in the way (no [cluster] routing, no reconnect
-        under way, a small frame, nothing large being written, room in the
-        send buffer), the request is encoded and queued now and its reply
-        future returned; otherwise the coroutine _call always was."""
-        loop = self._loop
-        if args.get("file") is None and self.file is None and loop is not None and \
-                asyncio._get_running_loop() is loop and self._reconnecting is None and \
-                not self._unstarted:
-            args.pop("file", None)
-            try:
-                self._policy(op, durability, args)
-                self._check_open()
-                pieces = self._encode(op, path, args)
-            except Exception as e:
-                return raise_later(e)
-            protocol, lock = self._protocol, self._write_lock
-            if 4 + int.from_bytes(pieces[0], "big") > SMALL_SEND or lock is None or \
-                    lock.locked() or self._queued or protocol is None or protocol._paused:
-                return later(self, self._exchange_post, (op, path, pieces, post), {})
-            fut = Call(loop, post)
-            self._send_small(op, path, pieces, fut)
-            if self.timeout is not None:
-                assert self._deadlines is not None
-                self._deadlines.watch(fut, self.timeout, op, path)
-            return fut
-        return later(self, self._call_post, (post, op, path, durability, args), {})
-
-    async def _call_post(self, post: Optional[Callable[[Any], Any]], op: str, path: Optional[str],
-                         durability: Optional[str], args: Dict[str, Any]) -> Any:
-        res = await self._call(op, path, durability, **args)
-        return res if post is None else post(res)
-
-    async def _exchange_post(self, op: str, path: Optional[str], pieces: List[Any],
-                             post: Optional[Callable[[Any], Any]]) -> Any:
-        res = await self._exchange(op, path, pieces)
-        return res if post is None else post(res)
-
-    def _encode(self, op: str, path: Optional[str], args: Dict[str, Any]) -> List[Any]:
-        if path is not None and not isinstance(path, str):
-            raise TypeError("path must be a str, not %s" % type(path).__name__)
-        # encoded before registering: a TypeError leaves nothing behind
-        return codec.encode_request(0, op, path, **args)
 
     async def _request(self, op: str, path: Optional[str], args: Dict[str, Any]) -> Any:
         """Send one request and wait for its reply's result."""
@@ -440,16 +352,6 @@ class HDF5Client(Reconnecting, Routing):
                     self._transport.abort()
                 raise
 
-    def _register(self, op: str, path: Optional[str], pieces: List[Any],
-                  fut: "asyncio.Future[Any]") -> None:
-        req_id = next(self._ids)
-        codec.set_request_id(pieces, req_id)
-        self._pending[req_id] = fut
-        if self.reconnect and op != "auth":
-            self._sent[req_id] = (op, path, pieces, fut)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("request id=%s op=%s path=%s", req_id, op, path)
-
     def _send_small(self, op: str, path: Optional[str], pieces: List[Any],
                     fut: "asyncio.Future[Any]") -> None:
         self._register(op, path, pieces, fut)
@@ -498,7 +400,7 @@ class HDF5Client(Reconnecting, Routing):
         survives the server process dying. A barrier: returns once done."""
         if durability not in ("flush", "fsync"):
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
-        return "ping", None, durability, _none, {}
+        return "ping", None, durability, results.none, {}
 
     @fast
     def compact(
@@ -517,7 +419,7 @@ class HDF5Client(Reconnecting, Routing):
     ) -> Any:
         """Create the group at path and any missing parents (no-op if it
         exists)."""
-        return "create_group", path, durability, _none, {"file": file}
+        return "create_group", path, durability, results.none, {"file": file}
 
     @fast
     def write(
@@ -541,7 +443,7 @@ class HDF5Client(Reconnecting, Routing):
         request), "flush" (survives the server process dying) or "fsync"
         (on disk: survives the machine dying); None = the client's default,
         else the server's (see docs/durability.md)."""
-        return "write", path, durability, _shape, {
+        return "write", path, durability, results.shape, {
             "data": data, "compression": compression, "compression_opts": compression_opts,
             "file": file}
 
@@ -566,7 +468,7 @@ class HDF5Client(Reconnecting, Routing):
         elements are read and sent. None/np.newaxis, lists, arrays and
         booleans raise IndexError before anything is sent."""
         sel = None if selection is None else codec.selection_arg(selection)
-        return "read", path, None, _value, {"selection": sel, "file": file}
+        return "read", path, None, results.value, {"selection": sel, "file": file}
 
     @fast
     def write_slice(
@@ -583,7 +485,7 @@ class HDF5Client(Reconnecting, Routing):
         dataset's shape."""
         if selection is None:
             raise TypeError("write_slice needs a selection (use write() for whole datasets)")
-        return "write_slice", path, durability, _shape, {
+        return "write_slice", path, durability, results.shape, {
             "selection": codec.selection_arg(selection), "data": data, "file": file}
 
     @fast
@@ -619,7 +521,7 @@ class HDF5Client(Reconnecting, Routing):
         shuffle: HDF5's byte shuffle before the compressor. exist_ok: an
         existing dataset of the same shape and dtype is fine (h5py's
         require_dataset), else ExistsError. Returns the shape."""
-        return "create_dataset", path, durability, _shape, dict(
+        return "create_dataset", path, durability, results.shape, dict(
             shape=codec.shape_arg(shape),
             dtype=codec.dtype_arg(dtype),
             # (identity: 1 == True, and chunks=1 means a chunk of one)
@@ -651,11 +553,11 @@ class HDF5Client(Reconnecting, Routing):
         OutOfRangeError past maxshape or for a dataset that is not chunked.
         Returns the new shape."""
         if axis is None:
-            return "resize", path, durability, _shape, {"shape": codec.shape_arg(shape), "file": file}
+            return "resize", path, durability, results.shape, {"shape": codec.shape_arg(shape), "file": file}
         if isinstance(shape, (tuple, list)):
             raise TypeError("with axis, shape is that axis' new size: an int")
         size = codec.shape_arg(shape)[0]
-        return "resize", path, durability, _shape, {
+        return "resize", path, durability, results.shape, {
             "shape": size, "axis": codec.index_arg(axis), "file": file}
 
     @fast
@@ -671,7 +573,7 @@ class HDF5Client(Reconnecting, Routing):
     ) -> Shape:
         """Append rows along axis 0 (creating a resizable dataset if
         missing; compression applies only then). Returns the new shape."""
-        return "append", path, durability, _shape, {
+        return "append", path, durability, results.shape, {
             "data": data, "compression": compression, "compression_opts": compression_opts,
             "file": file}
 
@@ -690,7 +592,7 @@ class HDF5Client(Reconnecting, Routing):
         """Insert rows before row `index` (negative counts from the end) of
         an existing dataset. Returns the new shape."""
         index = codec.index_arg(index)
-        return "insert", path, durability, _shape, {
+        return "insert", path, durability, results.shape, {
             "index": index, "data": data, "compression": compression,
             "compression_opts": compression_opts, "file": file}
 
@@ -700,7 +602,7 @@ class HDF5Client(Reconnecting, Routing):
     ) -> Any:
         """Delete the group (recursively) or dataset at path, or the link
         at path when it is a soft or external link (dangling or not)."""
-        return "delete", path, durability, _none, {"file": file}
+        return "delete", path, durability, results.none, {"file": file}
 
     # ------------------------------------------------------ attributes
 
@@ -713,7 +615,7 @@ class HDF5Client(Reconnecting, Routing):
         ``obj.attrs[name]``), replacing an attribute of that name."""
         if not isinstance(name, str):
             raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
-        return "set_attr", path, durability, _none, {"name": name, "data": value, "file": file}
+        return "set_attr", path, durability, results.none, {"name": name, "data": value, "file": file}
 
     @fast
     def get_attr(
@@ -722,7 +624,7 @@ class HDF5Client(Reconnecting, Routing):
         """The value of attribute `name` of the object at path, as read()
         returns values (numpy array or scalar, str/bytes, object array of
         strings)."""
-        return "get_attr", path, None, _value, {"name": name, "file": file}
+        return "get_attr", path, None, results.value, {"name": name, "file": file}
 
     @fast
     def list_attrs(
@@ -731,7 +633,7 @@ class HDF5Client(Reconnecting, Routing):
         """The attributes of the object at path, in name order: a list of
         dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
         shape and dtype)."""
-        return "list_attrs", path, None, _describe_all, {"file": file}
+        return "list_attrs", path, None, results.describe_all, {"file": file}
 
     @ordered
     async def attrs(
@@ -748,7 +650,7 @@ class HDF5Client(Reconnecting, Routing):
         self, path: str, name: str, *, durability: Optional[str] = None, file: Optional[str] = None
     ) -> Any:
         """Delete attribute `name` of the object at path."""
-        return "delete_attr", path, durability, _none, {"name": name, "file": file}
+        return "delete_attr", path, durability, results.none, {"name": name, "file": file}
 
     # ------------------------------------------------ listing, inspection
 
@@ -766,7 +668,7 @@ class HDF5Client(Reconnecting, Routing):
         after = None
         while True:
             res = await self._call("list", path, after=after, file=file)
-            out.extend(_describe(e) for e in res["entries"])
+            out.extend(results.describe(e) for e in res["entries"])
             after = res["next"]
             if after is None:
                 return out
@@ -787,7 +689,7 @@ class HDF5Client(Reconnecting, Routing):
                 "walk", path, after=after, max_depth=max_depth, limit=page_size, file=file
             )
             for e in res["entries"]:
-                yield _describe(e)
+                yield results.describe(e)
             after = res["next"]
             if after is None:
                 return
@@ -810,7 +712,7 @@ class HDF5Client(Reconnecting, Routing):
         cd_values), "fillvalue", "storage_size" (bytes allocated in the
         file) and "nattrs". A group: "kind": "group", "members", "nattrs".
         Links in the path are followed."""
-        return "info", path, None, _describe, {"file": file}
+        return "info", path, None, results.describe, {"file": file}
 
     @fast
     def exists(
@@ -830,7 +732,7 @@ class HDF5Client(Reconnecting, Routing):
         """Create a soft link at path pointing at target (absolute, or
         relative to the link's group; it need not exist), creating missing
         parent groups."""
-        return "create_link", path, durability, _none, {"target": target, "file": file}
+        return "create_link", path, durability, results.none, {"target": target, "file": file}
 
     @fast
     def move(
@@ -838,7 +740,7 @@ class HDF5Client(Reconnecting, Routing):
     ) -> Any:
         """Move (rename) the object or link at path to dest, creating
         missing parent groups of dest. dest must not exist."""
-        return "move", path, durability, _none, {"dest": dest, "file": file}
+        return "move", path, durability, results.none, {"dest": dest, "file": file}
 
     # ------------------------------------------------ many files (data_root)
 
@@ -846,7 +748,7 @@ class HDF5Client(Reconnecting, Routing):
     def list_files(self) -> Any:
         """The files under the server's data_root: a list of {"name", "size"}
         in name order (a server without data_root lists its one file)."""
-        return "list_files", None, None, _files, {}
+        return "list_files", None, None, results.files, {}
 
     @fast
     def create_virtual(
@@ -872,7 +774,7 @@ class HDF5Client(Reconnecting, Routing):
             else:
                 f, p = src
                 srcs.append({"path": p} if f is None else {"file": f, "path": p})
-        return "create_virtual", path, durability, _shape, {
+        return "create_virtual", path, durability, results.shape, {
             "sources": srcs, "layout": layout, "file": file}
 
 
@@ -905,54 +807,3 @@ def _ssl_context(value: SSLArg) -> Optional[_ssl.SSLContext]:
         return _ssl.create_default_context(cafile=os.fspath(value))
     raise TypeError("ssl must be None, a bool, a CA file path or an ssl.SSLContext, not %s"
                     % type(value).__name__)
-
-
-def _fresh(exc: HDF5AsyncError) -> HDF5AsyncError:
-    """A new exception like exc, for one more caller (an exception instance
-    raised in several places would collect their tracebacks)."""
-    return type(exc)(exc.message, code=exc.code)
-
-
-_SHAPE_KEYS = ("shape", "maxshape", "chunks")
-
-
-def _describe(m: Dict[str, Any]) -> Dict[str, Any]:
-    """A listing or info map from the wire with Python values: tuples for
-    shapes, numpy dtypes, decoded fill values."""
-    out = {}
-    for k, v in m.items():
-        if k in _SHAPE_KEYS and v is not None:
-            v = tuple(v)
-        elif k == "dtype":
-            v = codec.dtype_from_description(v)
-        elif k == "fillvalue":
-            v = codec.decode_value(v)
-        elif k == "filters":
-            v = [dict(f, cd_values=tuple(f["cd_values"])) for f in v]
-        out[k] = v
-    return out
-
-
-def _none(res: Any) -> None:
-    return None
-
-
-def _describe_all(res: Any) -> List[Dict[str, Any]]:
-    return [_describe(a) for a in res]
-
-
-def _files(res: Any) -> List[Dict[str, Any]]:
-    return [dict(f) for f in res["files"]]
-
-
-def _value(res: Any) -> Any:
-    """A read or get_attr result as the caller gets it."""
-    if isinstance(res, list):
-        return codec.strings_to_array(res)
-    return codec.decode_value(res)
-
-
-def _shape(res: Any) -> Shape:
-    if isinstance(res, dict) and isinstance(res.get("shape"), list):
-        return tuple(int(d) for d in res["shape"])
-    raise BadReplyError("unexpected result from the server: %r" % (res,))

@@ -36,12 +36,18 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import weakref
-from typing import Any, Callable, Deque, Dict, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from .errors import TimedOutError
+from . import codec
 
-__all__ = ["Call", "Deadlines", "fast", "later", "ordered", "raise_later"]
+from .errors import BadReplyError, HDF5AsyncError, TimedOutError, error_from_reply
+from .protocol import SMALL_SEND, Reply
+
+log = logging.getLogger("hdf5_async")
+
+__all__ = ["Call", "Deadlines", "InFlight", "fast", "later", "ordered", "raise_later"]
 
 
 class Call(asyncio.Future):  # type: ignore[type-arg]
@@ -209,7 +215,131 @@ class Deadlines:
             q.popleft()
 
 
+def fresh(exc: HDF5AsyncError) -> HDF5AsyncError:
+    """A new exception like exc, for one more caller (an exception instance
+    raised in several places would collect their tracebacks)."""
+    return type(exc)(exc.message, code=exc.code)
+
+
 def _time_out(fut: "asyncio.Future[Any]", timeout: float, op: str, path: Optional[str]) -> None:
     # the request stays registered: its reply, when it comes, is dropped
     if not fut.done():
         fut.set_exception(TimedOutError("%s %s took more than %gs" % (op, path or "", timeout)))
+
+
+class InFlight:
+    """The fast call path of HDF5Client (which provides the attributes and
+    _policy, _check_open, _send_small, _call, _exchange)."""
+
+    _loop: Optional[asyncio.AbstractEventLoop]
+    _deadlines: Optional[Deadlines]
+    _unstarted: "weakref.WeakSet[Any]"
+    _write_lock: Optional[asyncio.Lock]
+    _queued: int
+    _protocol: Any
+    _reconnecting: Any
+    file: Optional[str]
+    timeout: Optional[float]
+    _pending: "collections.OrderedDict[int, asyncio.Future[Any]]"
+    _sent: "collections.OrderedDict[int, Any]"
+    _closed_exc: Any
+    _unasked: Any
+    _ids: Any
+    reconnect: bool
+
+    def _fail_pending(self, exc: HDF5AsyncError) -> None:
+        if self._closed_exc is None:
+            self._closed_exc = exc
+        pending, self._pending = self._pending, collections.OrderedDict()
+        self._sent = collections.OrderedDict()
+        if self._deadlines is not None:
+            self._deadlines.clear()  # every call watched is in pending
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(fresh(self._closed_exc))
+
+    def _on_reply(self, reply: Reply) -> None:
+        req_id, ok, body = reply
+        if req_id is None:
+            # The server could not read a request's id, or speaks unasked
+            # (a connection over max_connections, protected mode): replies
+            # are in request order, so it is the oldest request waiting.
+            if not self._pending:
+                exc = error_from_reply(body) if not ok else BadReplyError("unasked ok reply")
+                log.debug("unasked reply: %s", exc)
+                self._unasked = exc  # why the server is about to close: what calls will say
+                return
+            req_id = next(iter(self._pending))
+        fut = self._pending.pop(req_id, None)
+        self._sent.pop(req_id, None)
+        if fut is None:
+            log.debug("reply for unknown id %r dropped", req_id)
+            return
+        if ok:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("reply id=%s ok", req_id)
+            resolve(fut, body)
+        else:
+            exc = error_from_reply(body)
+            log.debug("reply id=%s error %s: %s", req_id, exc.code, exc.message)
+            if not fut.done():
+                fut.set_exception(exc)
+        if self._deadlines is not None:
+            self._deadlines.answered()
+
+    def _register(self, op: str, path: Optional[str], pieces: List[Any],
+                  fut: "asyncio.Future[Any]") -> None:
+        req_id = next(self._ids)
+        codec.set_request_id(pieces, req_id)
+        self._pending[req_id] = fut
+        if self.reconnect and op != "auth":
+            self._sent[req_id] = (op, path, pieces, fut)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("request id=%s op=%s path=%s", req_id, op, path)
+
+
+    def _submit(self, op: str, path: Optional[str], durability: Optional[str],
+                post: Optional[Callable[[Any], Any]], args: Dict[str, Any]) -> Any:
+        """One call of a @fast method (inflight.py): on the client's own
+        loop, with nothing in the way (no [cluster] routing, no reconnect
+        under way, a small frame, nothing large being written, room in the
+        send buffer), the request is encoded and queued now and its reply
+        future returned; otherwise the coroutine _call always was."""
+        loop = self._loop
+        if args.get("file") is None and self.file is None and loop is not None and \
+                asyncio._get_running_loop() is loop and self._reconnecting is None and \
+                not self._unstarted:
+            args.pop("file", None)
+            try:
+                self._policy(op, durability, args)
+                self._check_open()
+                pieces = self._encode(op, path, args)
+            except Exception as e:
+                return raise_later(e)
+            protocol, lock = self._protocol, self._write_lock
+            if 4 + int.from_bytes(pieces[0], "big") > SMALL_SEND or lock is None or \
+                    lock.locked() or self._queued or protocol is None or protocol._paused:
+                return later(self, self._exchange_post, (op, path, pieces, post), {})
+            fut = Call(loop, post)
+            self._send_small(op, path, pieces, fut)
+            if self.timeout is not None:
+                assert self._deadlines is not None
+                self._deadlines.watch(fut, self.timeout, op, path)
+            return fut
+        return later(self, self._call_post, (post, op, path, durability, args), {})
+
+    async def _call_post(self, post: Optional[Callable[[Any], Any]], op: str, path: Optional[str],
+                         durability: Optional[str], args: Dict[str, Any]) -> Any:
+        res = await self._call(op, path, durability, **args)
+        return res if post is None else post(res)
+
+    async def _exchange_post(self, op: str, path: Optional[str], pieces: List[Any],
+                             post: Optional[Callable[[Any], Any]]) -> Any:
+        res = await self._exchange(op, path, pieces)
+        return res if post is None else post(res)
+
+    def _encode(self, op: str, path: Optional[str], args: Dict[str, Any]) -> List[Any]:
+        if path is not None and not isinstance(path, str):
+            raise TypeError("path must be a str, not %s" % type(path).__name__)
+        # encoded before registering: a TypeError leaves nothing behind
+        return codec.encode_request(0, op, path, **args)
