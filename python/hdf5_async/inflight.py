@@ -6,7 +6,7 @@ ran at ~0.5x h5py's local resize-and-write). Three costs are removed here:
 
 * **A Task per call.** ``asyncio.gather(c.append(...) for ...)`` wraps each
   coroutine in a Task (created, scheduled, stepped twice): more than half of
-  a small request's time. The hot methods of HDF5Client (``@fast``) are
+  a small request's time. HDF5Client's methods that send one request (``@fast``) are
   plain functions that, called on the client's own loop, encode and queue
   the request at once and return its reply future (a :class:`Call`); gather
   and ``await`` take a future as it is. The reply's post-processing (the
@@ -41,7 +41,6 @@ import weakref
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import codec
-
 from .errors import BadReplyError, HDF5AsyncError, TimedOutError, error_from_reply
 from .protocol import SMALL_SEND, Reply
 
@@ -228,8 +227,10 @@ def _time_out(fut: "asyncio.Future[Any]", timeout: float, op: str, path: Optiona
 
 
 class InFlight:
-    """The fast call path of HDF5Client (which provides the attributes and
-    _policy, _check_open, _send_small, _call, _exchange)."""
+    """HDF5Client's requests in flight: ids, replies matched to their
+    futures, failing them all on a loss, and the fast call path (the client
+    provides the attributes and _policy, _check_open, _send_small, _call,
+    _exchange)."""
 
     _loop: Optional[asyncio.AbstractEventLoop]
     _deadlines: Optional[Deadlines]
