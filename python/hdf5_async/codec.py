@@ -120,7 +120,9 @@ def _string_list(arr):
 
 
 # An array's header up to its shape is the same for every array of one
-# dtype: packed once per dtype (the cache is dropped if it ever grows big).
+# dtype: packed once per plain dtype (its .str says it all; structured ones,
+# whose equality does not cover every detail of their descr, are packed
+# each time; the cache is dropped if it ever grows big).
 _ND_HEAD = _map_header(5) + _packb(b"nd") + _packb(True) + _packb(b"type")
 _SHAPE_KEY = _packb(b"shape")
 _DATA_KEY = _packb(b"data")
@@ -128,13 +130,15 @@ _type_heads = {}
 
 
 def _type_head(dt):
-    head = _type_heads.get(dt)
+    plain = dt.names is None
+    head = _type_heads.get(dt) if plain else None
     if head is None:
         wire_type, wire_kind = _wire_type(dt)
         head = _ND_HEAD + _packb(wire_type) + _packb(b"kind") + _packb(wire_kind) + _SHAPE_KEY
-        if len(_type_heads) >= 256:
-            _type_heads.clear()
-        _type_heads[dt] = head
+        if plain:
+            if len(_type_heads) >= 256:
+                _type_heads.clear()
+            _type_heads[dt] = head
     return head
 
 
