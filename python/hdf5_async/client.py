@@ -12,6 +12,7 @@ import ssl as _ssl
 import weakref
 from typing import (
     Any,
+    Awaitable,
     AsyncIterator,
     Dict,
     List,
@@ -389,37 +390,37 @@ class HDF5Client(Reconnecting, Routing, InFlight):
     # ---------------------------------------------------------------- API
 
     @fast
-    def ping(self) -> Any:
+    def ping(self) -> Awaitable[str]:
         """Round trip to the server; returns "pong"."""
-        return "ping", None, None, None, {}
+        return "ping", None, None, None, {}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
-    def sync(self, durability: str = "fsync") -> Any:
+    def sync(self, durability: str = "fsync") -> Awaitable[None]:
         """Make every operation the server has applied so far durable:
         "fsync" (default) = on disk, survives a machine crash; "flush" =
         survives the server process dying. A barrier: returns once done."""
         if durability not in ("flush", "fsync"):
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
-        return "ping", None, durability, results.none, {}
+        return "ping", None, durability, results.none, {}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def compact(
         self, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[Dict[str, int]]:
         """Copy everything live into a fresh file put in the served file's
         place (the online h5repack: space freed by deletes and rewrites
         comes back to the disk). Needs the admin role when the server has
         tokens; the server does nothing else meanwhile. Returns the file's
         size before and after: {"before": bytes, "after": bytes}."""
-        return "compact", None, durability, None, {"file": file}
+        return "compact", None, durability, None, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def create_group(
         self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[None]:
         """Create the group at path and any missing parents (no-op if it
         exists)."""
-        return "create_group", path, durability, results.none, {"file": file}
+        return "create_group", path, durability, results.none, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def write(
@@ -431,7 +432,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Write data (scalar, list or numpy array) to the dataset at path,
         replacing what is there. compression: None = the server's default,
         "gzip" (compression_opts = level 0..9), "lzf" or "none". Returns the
@@ -443,7 +444,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         request), "flush" (survives the server process dying) or "fsync"
         (on disk: survives the machine dying); None = the client's default,
         else the server's (see docs/durability.md)."""
-        return "write", path, durability, results.shape, {
+        return "write", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
             "data": data, "compression": compression, "compression_opts": compression_opts,
             "file": file}
 
@@ -453,7 +454,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
     @fast
     def read(
         self, path: str, selection: Any = None, *, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """Read the dataset at path: a numpy array, a numpy scalar for
         scalar datasets, str/bytes for variable-length string scalars and a
         numpy object array of str/bytes for variable-length string arrays.
@@ -468,12 +469,12 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         elements are read and sent. None/np.newaxis, lists, arrays and
         booleans raise IndexError before anything is sent."""
         sel = None if selection is None else codec.selection_arg(selection)
-        return "read", path, None, results.value, {"selection": sel, "file": file}
+        return "read", path, None, results.value, {"selection": sel, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def write_slice(
         self, path: str, selection: Any, data: Any, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[Shape]:
         """Write data into a selection of the existing dataset at path:
         ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
         ``dataset[0:10, 2] = data``. The selection is read()'s. data must
@@ -485,7 +486,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         dataset's shape."""
         if selection is None:
             raise TypeError("write_slice needs a selection (use write() for whole datasets)")
-        return "write_slice", path, durability, results.shape, {
+        return "write_slice", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
             "selection": codec.selection_arg(selection), "data": data, "file": file}
 
     @fast
@@ -504,7 +505,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         exist_ok: bool = False,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Create an empty dataset (parents too) as h5py's create_dataset
         does, without writing data: reads give the fill value.
 
@@ -521,7 +522,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         shuffle: HDF5's byte shuffle before the compressor. exist_ok: an
         existing dataset of the same shape and dtype is fine (h5py's
         require_dataset), else ExistsError. Returns the shape."""
-        return "create_dataset", path, durability, results.shape, dict(
+        return "create_dataset", path, durability, results.shape, dict(  # type: ignore[return-value]  # (see inflight.fast)
             shape=codec.shape_arg(shape),
             dtype=codec.dtype_arg(dtype),
             # (identity: 1 == True, and chunks=1 means a chunk of one)
@@ -545,7 +546,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Resize a chunked dataset within its maxshape, as h5py's
         Dataset.resize: ``resize(path, (20, 3))``, or ``resize(path, 20,
         axis=0)`` for one axis (the others stay as they are on the server,
@@ -553,11 +554,11 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         OutOfRangeError past maxshape or for a dataset that is not chunked.
         Returns the new shape."""
         if axis is None:
-            return "resize", path, durability, results.shape, {"shape": codec.shape_arg(shape), "file": file}
+            return "resize", path, durability, results.shape, {"shape": codec.shape_arg(shape), "file": file}  # type: ignore[return-value]  # (see inflight.fast)
         if isinstance(shape, (tuple, list)):
             raise TypeError("with axis, shape is that axis' new size: an int")
         size = codec.shape_arg(shape)[0]
-        return "resize", path, durability, results.shape, {
+        return "resize", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
             "shape": size, "axis": codec.index_arg(axis), "file": file}
 
     @fast
@@ -570,10 +571,10 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Append rows along axis 0 (creating a resizable dataset if
         missing; compression applies only then). Returns the new shape."""
-        return "append", path, durability, results.shape, {
+        return "append", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
             "data": data, "compression": compression, "compression_opts": compression_opts,
             "file": file}
 
@@ -588,52 +589,52 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Insert rows before row `index` (negative counts from the end) of
         an existing dataset. Returns the new shape."""
         index = codec.index_arg(index)
-        return "insert", path, durability, results.shape, {
+        return "insert", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
             "index": index, "data": data, "compression": compression,
             "compression_opts": compression_opts, "file": file}
 
     @fast
     def delete(
         self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[None]:
         """Delete the group (recursively) or dataset at path, or the link
         at path when it is a soft or external link (dangling or not)."""
-        return "delete", path, durability, results.none, {"file": file}
+        return "delete", path, durability, results.none, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     # ------------------------------------------------------ attributes
 
     @fast
     def set_attr(
         self, path: str, name: str, value: Any, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[None]:
         """Set attribute `name` of the group or dataset at path to value
         (anything write() takes; stored as h5py stores the same value in
         ``obj.attrs[name]``), replacing an attribute of that name."""
         if not isinstance(name, str):
             raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
-        return "set_attr", path, durability, results.none, {"name": name, "data": value, "file": file}
+        return "set_attr", path, durability, results.none, {"name": name, "data": value, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def get_attr(
         self, path: str, name: str, *, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """The value of attribute `name` of the object at path, as read()
         returns values (numpy array or scalar, str/bytes, object array of
         strings)."""
-        return "get_attr", path, None, results.value, {"name": name, "file": file}
+        return "get_attr", path, None, results.value, {"name": name, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def list_attrs(
         self, path: str, *, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[List[Dict[str, Any]]]:
         """The attributes of the object at path, in name order: a list of
         dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
         shape and dtype)."""
-        return "list_attrs", path, None, results.describe_all, {"file": file}
+        return "list_attrs", path, None, results.describe_all, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     @ordered
     async def attrs(
@@ -648,9 +649,9 @@ class HDF5Client(Reconnecting, Routing, InFlight):
     @fast
     def delete_attr(
         self, path: str, name: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[None]:
         """Delete attribute `name` of the object at path."""
-        return "delete_attr", path, durability, results.none, {"name": name, "file": file}
+        return "delete_attr", path, durability, results.none, {"name": name, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     # ------------------------------------------------ listing, inspection
 
@@ -697,7 +698,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
     @fast
     def info(
         self, path: str, *, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[Dict[str, Any]]:
         """What the object at path is. A dataset: a dict with "kind":
         "dataset", "shape" and "maxshape" (tuples as h5py gives them: None
         for an unlimited axis; both None for an empty dataset), "dtype" (a
@@ -712,43 +713,43 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         cd_values), "fillvalue", "storage_size" (bytes allocated in the
         file) and "nattrs". A group: "kind": "group", "members", "nattrs".
         Links in the path are followed."""
-        return "info", path, None, results.describe, {"file": file}
+        return "info", path, None, results.describe, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def exists(
         self, path: str, *, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[bool]:
         """True when path leads to an object (links followed): False for a
         missing path, a dangling link, or a path through a dataset -- as
         h5py's ``path in file``."""
-        return "exists", path, None, bool, {"file": file}
+        return "exists", path, None, bool, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     # ------------------------------------------------------------ links
 
     @fast
     def create_link(
         self, path: str, target: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[None]:
         """Create a soft link at path pointing at target (absolute, or
         relative to the link's group; it need not exist), creating missing
         parent groups."""
-        return "create_link", path, durability, results.none, {"target": target, "file": file}
+        return "create_link", path, durability, results.none, {"target": target, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def move(
         self, path: str, dest: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[None]:
         """Move (rename) the object or link at path to dest, creating
         missing parent groups of dest. dest must not exist."""
-        return "move", path, durability, results.none, {"dest": dest, "file": file}
+        return "move", path, durability, results.none, {"dest": dest, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     # ------------------------------------------------ many files (data_root)
 
     @fast
-    def list_files(self) -> Any:
+    def list_files(self) -> Awaitable[List[Dict[str, Any]]]:
         """The files under the server's data_root: a list of {"name", "size"}
         in name order (a server without data_root lists its one file)."""
-        return "list_files", None, None, results.files, {}
+        return "list_files", None, None, results.files, {}  # type: ignore[return-value]  # (see inflight.fast)
 
     @fast
     def create_virtual(
@@ -759,7 +760,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """A virtual dataset at path over datasets of files under the same
         data_root. sources: (file, path) pairs or {"file", "path"} dicts
         (file None: this call's file); layout "stack" (a new first axis, one
@@ -774,7 +775,7 @@ class HDF5Client(Reconnecting, Routing, InFlight):
             else:
                 f, p = src
                 srcs.append({"path": p} if f is None else {"file": f, "path": p})
-        return "create_virtual", path, durability, results.shape, {
+        return "create_virtual", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
             "sources": srcs, "layout": layout, "file": file}
 
 
