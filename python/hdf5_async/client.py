@@ -9,8 +9,10 @@ import logging
 import os
 import secrets
 import ssl as _ssl
+import weakref
 from typing import (
     Any,
+    Awaitable,
     AsyncIterator,
     Dict,
     List,
@@ -21,7 +23,7 @@ from typing import (
     Union,
 )
 
-from . import codec, ops
+from . import codec, ops, results
 from .cluster import Routing
 from .config import load_settings, resolve_token
 from .errors import (
@@ -31,9 +33,9 @@ from .errors import (
     ReadOnlyError,
     TimedOutError,
     UnknownOpError,
-    error_from_reply,
 )
-from .protocol import SMALL_SEND, FrameProtocol, Reply
+from .inflight import Deadlines, InFlight, fast, fresh as _fresh, ordered
+from .protocol import SMALL_SEND, FrameProtocol
 from .reconnect import Reconnecting
 
 __all__ = ["HDF5Client"]
@@ -46,7 +48,7 @@ Shape = Tuple[int, ...]
 SSLArg = Union[None, bool, str, "os.PathLike[str]", _ssl.SSLContext]
 
 
-class HDF5Client(Reconnecting, Routing):
+class HDF5Client(Reconnecting, Routing, InFlight):
     """An asyncio client of one hdf5-async server.
 
     ``HDF5Client()`` reads host and port from ``./config.ini`` (the [client]
@@ -120,7 +122,13 @@ class HDF5Client(Reconnecting, Routing):
             log.setLevel(logging.DEBUG)
         self._transport: Optional[asyncio.Transport] = None
         self._protocol: Optional[FrameProtocol] = None
+        # the loop connect() ran on, and its one timer over calls in flight
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._deadlines: Optional[Deadlines] = None
+        # tickets of calls made as coroutines not yet started (inflight.later)
+        self._unstarted: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._write_lock: Optional[asyncio.Lock] = None
+        self._queued = 0  # requests waiting for _write_lock (see _exchange)
         # id -> future, in the order the requests were sent: replies come
         # back in that order, so a reply whose id the server could not read
         # (id nil) belongs to the oldest one.
@@ -171,6 +179,8 @@ class HDF5Client(Reconnecting, Routing):
         transport, protocol = await self._bounded(coro, "connecting to %s:%s" % (self.host, self.port))
         self._transport, self._protocol = transport, protocol
         self._write_lock = asyncio.Lock()
+        self._loop = loop
+        self._deadlines = Deadlines(loop)
         log.debug("connected to %s:%s", self.host, self.port)
         if self._token is not None:
             try:
@@ -234,15 +244,6 @@ class HDF5Client(Reconnecting, Routing):
         except asyncio.TimeoutError:
             raise TimedOutError("%s took more than %gs" % (what, self.timeout)) from None
 
-    def _fail_pending(self, exc: HDF5AsyncError) -> None:
-        if self._closed_exc is None:
-            self._closed_exc = exc
-        pending, self._pending = self._pending, collections.OrderedDict()
-        self._sent = collections.OrderedDict()
-        for fut in pending.values():
-            if not fut.done():
-                fut.set_exception(_fresh(self._closed_exc))
-
     def _on_lost(self, exc: Optional[BaseException]) -> None:
         if self._reconnecting is not None:
             return  # a new connection that failed: the reconnect loop sees it
@@ -264,33 +265,6 @@ class HDF5Client(Reconnecting, Routing):
             err = self._unasked
         self._fail_pending(err)
 
-    def _on_reply(self, reply: Reply) -> None:
-        req_id, ok, body = reply
-        if req_id is None:
-            # The server could not read a request's id, or speaks unasked
-            # (a connection over max_connections, protected mode): replies
-            # are in request order, so it is the oldest request waiting.
-            if not self._pending:
-                exc = error_from_reply(body) if not ok else BadReplyError("unasked ok reply")
-                log.debug("unasked reply: %s", exc)
-                self._unasked = exc  # why the server is about to close: what calls will say
-                return
-            req_id = next(iter(self._pending))
-        fut = self._pending.pop(req_id, None)
-        self._sent.pop(req_id, None)
-        if fut is None:
-            log.debug("reply for unknown id %r dropped", req_id)
-            return
-        if ok:
-            log.debug("reply id=%s ok", req_id)
-            if not fut.done():
-                fut.set_result(body)
-        else:
-            exc = error_from_reply(body)
-            log.debug("reply id=%s error %s: %s", req_id, exc.code, exc.message)
-            if not fut.done():
-                fut.set_exception(exc)
-
     def _check_open(self) -> None:
         if self._closed_exc is not None:
             raise _fresh(self._closed_exc)
@@ -301,7 +275,7 @@ class HDF5Client(Reconnecting, Routing):
                     _local: bool = False, **args: Any) -> Any:
         """One operation, with the client's policies: read-only clients
         refuse changes, and changes carry the client's durability."""
-        changes = _changes_file(op)
+        _changes_file(op)  # KeyError for an unknown op, before anything else
         file = args.pop("file", None)
         if file is None:
             file = self.file
@@ -309,44 +283,55 @@ class HDF5Client(Reconnecting, Routing):
             args["file"] = file
         if file is not None and not _local:
             return await self._routed(op, path, durability, file, args)
+        self._policy(op, durability, args)
+        return await self._request(op, path, args)
+
+    def _policy(self, op: str, durability: Optional[str], args: Dict[str, Any]) -> None:
+        """The client's policies on one call's args: a read-only client
+        refuses changes, changes carry the client's durability, and with
+        reconnect every request its client_id and next seq."""
+        changes = _changes_file(op)
         if changes and self.read_only:
             raise ReadOnlyError("%s: the client is read-only (opened with mode 'r')" % op)
-        durability = _durability_arg(durability)
-        if durability is None and changes:
+        if durability is not None:
+            durability = _durability_arg(durability)
+        elif changes:
             durability = self.durability
         if durability is not None:
             args["durability"] = durability
         if self.client_id is not None:
             args["client_id"] = self.client_id
             args["seq"] = next(self._seqs)
-        return await self._request(op, path, args)
 
     async def _request(self, op: str, path: Optional[str], args: Dict[str, Any]) -> Any:
         """Send one request and wait for its reply's result."""
         self._check_open()
-        if path is not None and not isinstance(path, str):
-            raise TypeError("path must be a str, not %s" % type(path).__name__)
+        return await self._exchange(op, path, self._encode(op, path, args))
+
+    async def _exchange(self, op: str, path: Optional[str], pieces: List[Any]) -> Any:
+        """Send one encoded request and wait for its reply's result."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        # encode before registering: a TypeError leaves nothing behind
-        pieces = codec.encode_request(0, op, path, **args)
         small = 4 + int.from_bytes(pieces[0], "big") <= SMALL_SEND
         lock = self._write_lock
         assert lock is not None
-        if small and not lock.locked():
+        if small and not lock.locked() and not self._queued:
             self._send_small(op, path, pieces, fut)  # no wait: frames cannot interleave
             if self._protocol is not None and self._protocol._paused:
                 await self._drain()
         else:
-            await self._bounded(self._send_locked(op, path, pieces, fut, small),
-                                "sending %s %s" % (op, path or ""))
-        if self.timeout is None:
-            return await fut
-        timer = loop.call_later(self.timeout, _time_out, fut, self.timeout, op, path)
-        try:
-            return await fut
-        finally:
-            timer.cancel()
+            # queued for the lock: until this one has it (the timeout's
+            # wait_for starts _send_locked as a task of its own, later),
+            # no later small request may go past it
+            self._queued += 1
+            try:
+                await self._bounded(self._send_locked(op, path, pieces, fut, small),
+                                    "sending %s %s" % (op, path or ""))
+            finally:
+                self._queued -= 1
+        if self.timeout is not None and self._deadlines is not None:
+            self._deadlines.watch(fut, self.timeout, op, path)
+        return await fut
 
     async def _send_locked(self, op: str, path: Optional[str], pieces: List[Any],
                            fut: "asyncio.Future[Any]", small: bool) -> None:
@@ -367,16 +352,6 @@ class HDF5Client(Reconnecting, Routing):
                     self._on_lost(ConnectionClosedError("a request was abandoned while being sent"))
                     self._transport.abort()
                 raise
-
-    def _register(self, op: str, path: Optional[str], pieces: List[Any],
-                  fut: "asyncio.Future[Any]") -> None:
-        req_id = next(self._ids)
-        codec.set_request_id(pieces, req_id)
-        self._pending[req_id] = fut
-        if self.reconnect and op != "auth":
-            self._sent[req_id] = (op, path, pieces, fut)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("request id=%s op=%s path=%s", req_id, op, path)
 
     def _send_small(self, op: str, path: Optional[str], pieces: List[Any],
                     fut: "asyncio.Future[Any]") -> None:
@@ -414,36 +389,41 @@ class HDF5Client(Reconnecting, Routing):
 
     # ---------------------------------------------------------------- API
 
-    async def ping(self) -> str:
+    @fast
+    def ping(self) -> Awaitable[str]:
         """Round trip to the server; returns "pong"."""
-        return await self._call("ping")
+        return "ping", None, None, None, {}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def sync(self, durability: str = "fsync") -> None:
+    @fast
+    def sync(self, durability: str = "fsync") -> Awaitable[None]:
         """Make every operation the server has applied so far durable:
         "fsync" (default) = on disk, survives a machine crash; "flush" =
         survives the server process dying. A barrier: returns once done."""
         if durability not in ("flush", "fsync"):
             raise ValueError('sync() takes durability "flush" or "fsync", not %r' % (durability,))
-        await self._call("ping", durability=durability)
+        return "ping", None, durability, results.none, {}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def compact(
+    @fast
+    def compact(
         self, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Dict[str, int]:
+    ) -> Awaitable[Dict[str, int]]:
         """Copy everything live into a fresh file put in the served file's
         place (the online h5repack: space freed by deletes and rewrites
         comes back to the disk). Needs the admin role when the server has
         tokens; the server does nothing else meanwhile. Returns the file's
         size before and after: {"before": bytes, "after": bytes}."""
-        return await self._call("compact", durability=durability, file=file)
+        return "compact", None, durability, None, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def create_group(
+    @fast
+    def create_group(
         self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Awaitable[None]:
         """Create the group at path and any missing parents (no-op if it
         exists)."""
-        await self._call("create_group", path, durability=durability, file=file)
+        return "create_group", path, durability, results.none, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def write(
+    @fast
+    def write(
         self,
         path: str,
         data: Any,
@@ -452,7 +432,7 @@ class HDF5Client(Reconnecting, Routing):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Write data (scalar, list or numpy array) to the dataset at path,
         replacing what is there. compression: None = the server's default,
         "gzip" (compression_opts = level 0..9), "lzf" or "none". Returns the
@@ -464,23 +444,17 @@ class HDF5Client(Reconnecting, Routing):
         request), "flush" (survives the server process dying) or "fsync"
         (on disk: survives the machine dying); None = the client's default,
         else the server's (see docs/durability.md)."""
-        res = await self._call(
-            "write",
-            path,
-            data=data,
-            compression=compression,
-            compression_opts=compression_opts,
-            durability=durability,
-            file=file,
-        )
-        return _shape(res)
+        return "write", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
+            "data": data, "compression": compression, "compression_opts": compression_opts,
+            "file": file}
 
     #: the protocol's "update" is another name of "write"
     update = write
 
-    async def read(
+    @fast
+    def read(
         self, path: str, selection: Any = None, *, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """Read the dataset at path: a numpy array, a numpy scalar for
         scalar datasets, str/bytes for variable-length string scalars and a
         numpy object array of str/bytes for variable-length string arrays.
@@ -495,14 +469,12 @@ class HDF5Client(Reconnecting, Routing):
         elements are read and sent. None/np.newaxis, lists, arrays and
         booleans raise IndexError before anything is sent."""
         sel = None if selection is None else codec.selection_arg(selection)
-        res = await self._call("read", path, selection=sel, file=file)
-        if isinstance(res, list):
-            return codec.strings_to_array(res)
-        return codec.decode_value(res)
+        return "read", path, None, results.value, {"selection": sel, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def write_slice(
+    @fast
+    def write_slice(
         self, path: str, selection: Any, data: Any, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Write data into a selection of the existing dataset at path:
         ``await client.write_slice(path, np.s_[0:10, 2], data)`` is
         ``dataset[0:10, 2] = data``. The selection is read()'s. data must
@@ -514,17 +486,11 @@ class HDF5Client(Reconnecting, Routing):
         dataset's shape."""
         if selection is None:
             raise TypeError("write_slice needs a selection (use write() for whole datasets)")
-        res = await self._call(
-            "write_slice",
-            path,
-            selection=codec.selection_arg(selection),
-            data=data,
-            durability=durability,
-            file=file,
-        )
-        return _shape(res)
+        return "write_slice", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
+            "selection": codec.selection_arg(selection), "data": data, "file": file}
 
-    async def create_dataset(
+    @fast
+    def create_dataset(
         self,
         path: str,
         shape: Union[int, Sequence[int]],
@@ -539,7 +505,7 @@ class HDF5Client(Reconnecting, Routing):
         exist_ok: bool = False,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Create an empty dataset (parents too) as h5py's create_dataset
         does, without writing data: reads give the fill value.
 
@@ -556,9 +522,7 @@ class HDF5Client(Reconnecting, Routing):
         shuffle: HDF5's byte shuffle before the compressor. exist_ok: an
         existing dataset of the same shape and dtype is fine (h5py's
         require_dataset), else ExistsError. Returns the shape."""
-        res = await self._call(
-            "create_dataset",
-            path,
+        return "create_dataset", path, durability, results.shape, dict(  # type: ignore[return-value]  # (see inflight.fast)
             shape=codec.shape_arg(shape),
             dtype=codec.dtype_arg(dtype),
             # (identity: 1 == True, and chunks=1 means a chunk of one)
@@ -570,12 +534,11 @@ class HDF5Client(Reconnecting, Routing):
             compression_opts=compression_opts,
             shuffle=True if shuffle else None,
             exist_ok=True if exist_ok else None,
-            durability=durability,
             file=file,
         )
-        return _shape(res)
 
-    async def resize(
+    @fast
+    def resize(
         self,
         path: str,
         shape: Union[int, Sequence[int]],
@@ -583,7 +546,7 @@ class HDF5Client(Reconnecting, Routing):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Resize a chunked dataset within its maxshape, as h5py's
         Dataset.resize: ``resize(path, (20, 3))``, or ``resize(path, 20,
         axis=0)`` for one axis (the others stay as they are on the server,
@@ -591,20 +554,15 @@ class HDF5Client(Reconnecting, Routing):
         OutOfRangeError past maxshape or for a dataset that is not chunked.
         Returns the new shape."""
         if axis is None:
-            res = await self._call(
-                "resize", path, shape=codec.shape_arg(shape), durability=durability, file=file
-            )
-        else:
-            if isinstance(shape, (tuple, list)):
-                raise TypeError("with axis, shape is that axis' new size: an int")
-            size = codec.shape_arg(shape)[0]
-            res = await self._call(
-                "resize", path, shape=size, axis=codec.index_arg(axis), durability=durability,
-                file=file,
-            )
-        return _shape(res)
+            return "resize", path, durability, results.shape, {"shape": codec.shape_arg(shape), "file": file}  # type: ignore[return-value]  # (see inflight.fast)
+        if isinstance(shape, (tuple, list)):
+            raise TypeError("with axis, shape is that axis' new size: an int")
+        size = codec.shape_arg(shape)[0]
+        return "resize", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
+            "shape": size, "axis": codec.index_arg(axis), "file": file}
 
-    async def append(
+    @fast
+    def append(
         self,
         path: str,
         data: Any,
@@ -613,21 +571,15 @@ class HDF5Client(Reconnecting, Routing):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Append rows along axis 0 (creating a resizable dataset if
         missing; compression applies only then). Returns the new shape."""
-        res = await self._call(
-            "append",
-            path,
-            data=data,
-            compression=compression,
-            compression_opts=compression_opts,
-            durability=durability,
-            file=file,
-        )
-        return _shape(res)
+        return "append", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
+            "data": data, "compression": compression, "compression_opts": compression_opts,
+            "file": file}
 
-    async def insert(
+    @fast
+    def insert(
         self,
         path: str,
         index: int,
@@ -637,63 +589,54 @@ class HDF5Client(Reconnecting, Routing):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """Insert rows before row `index` (negative counts from the end) of
         an existing dataset. Returns the new shape."""
         index = codec.index_arg(index)
-        res = await self._call(
-            "insert",
-            path,
-            index=index,
-            data=data,
-            compression=compression,
-            compression_opts=compression_opts,
-            durability=durability,
-            file=file,
-        )
-        return _shape(res)
+        return "insert", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
+            "index": index, "data": data, "compression": compression,
+            "compression_opts": compression_opts, "file": file}
 
-    async def delete(
+    @fast
+    def delete(
         self, path: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Awaitable[None]:
         """Delete the group (recursively) or dataset at path, or the link
         at path when it is a soft or external link (dangling or not)."""
-        await self._call("delete", path, durability=durability, file=file)
+        return "delete", path, durability, results.none, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     # ------------------------------------------------------ attributes
 
-    async def set_attr(
+    @fast
+    def set_attr(
         self, path: str, name: str, value: Any, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Awaitable[None]:
         """Set attribute `name` of the group or dataset at path to value
         (anything write() takes; stored as h5py stores the same value in
         ``obj.attrs[name]``), replacing an attribute of that name."""
         if not isinstance(name, str):
             raise TypeError("attribute name must be a str, not %s" % type(name).__name__)
-        await self._call(
-            "set_attr", path, name=name, data=value, durability=durability, file=file
-        )
+        return "set_attr", path, durability, results.none, {"name": name, "data": value, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def get_attr(
+    @fast
+    def get_attr(
         self, path: str, name: str, *, file: Optional[str] = None
-    ) -> Any:
+    ) -> Awaitable[Any]:
         """The value of attribute `name` of the object at path, as read()
         returns values (numpy array or scalar, str/bytes, object array of
         strings)."""
-        res = await self._call("get_attr", path, name=name, file=file)
-        if isinstance(res, list):
-            return codec.strings_to_array(res)
-        return codec.decode_value(res)
+        return "get_attr", path, None, results.value, {"name": name, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def list_attrs(
+    @fast
+    def list_attrs(
         self, path: str, *, file: Optional[str] = None
-    ) -> List[Dict[str, Any]]:
+    ) -> Awaitable[List[Dict[str, Any]]]:
         """The attributes of the object at path, in name order: a list of
         dicts ``{"name", "shape", "maxshape", "dtype"}`` (see info() for
         shape and dtype)."""
-        res = await self._call("list_attrs", path, file=file)
-        return [_describe(a) for a in res]
+        return "list_attrs", path, None, results.describe_all, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
+    @ordered
     async def attrs(
         self, path: str, *, file: Optional[str] = None
     ) -> Dict[str, Any]:
@@ -703,14 +646,16 @@ class HDF5Client(Reconnecting, Routing):
         values = await asyncio.gather(*(self.get_attr(path, n) for n in names))
         return dict(zip(names, values))
 
-    async def delete_attr(
+    @fast
+    def delete_attr(
         self, path: str, name: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Awaitable[None]:
         """Delete attribute `name` of the object at path."""
-        await self._call("delete_attr", path, name=name, durability=durability, file=file)
+        return "delete_attr", path, durability, results.none, {"name": name, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     # ------------------------------------------------ listing, inspection
 
+    @ordered
     async def list(
         self, path: str = "/", *, file: Optional[str] = None
     ) -> List[Dict[str, Any]]:
@@ -724,7 +669,7 @@ class HDF5Client(Reconnecting, Routing):
         after = None
         while True:
             res = await self._call("list", path, after=after, file=file)
-            out.extend(_describe(e) for e in res["entries"])
+            out.extend(results.describe(e) for e in res["entries"])
             after = res["next"]
             if after is None:
                 return out
@@ -745,14 +690,15 @@ class HDF5Client(Reconnecting, Routing):
                 "walk", path, after=after, max_depth=max_depth, limit=page_size, file=file
             )
             for e in res["entries"]:
-                yield _describe(e)
+                yield results.describe(e)
             after = res["next"]
             if after is None:
                 return
 
-    async def info(
+    @fast
+    def info(
         self, path: str, *, file: Optional[str] = None
-    ) -> Dict[str, Any]:
+    ) -> Awaitable[Dict[str, Any]]:
         """What the object at path is. A dataset: a dict with "kind":
         "dataset", "shape" and "maxshape" (tuples as h5py gives them: None
         for an unlimited axis; both None for an empty dataset), "dtype" (a
@@ -767,42 +713,46 @@ class HDF5Client(Reconnecting, Routing):
         cd_values), "fillvalue", "storage_size" (bytes allocated in the
         file) and "nattrs". A group: "kind": "group", "members", "nattrs".
         Links in the path are followed."""
-        return _describe(await self._call("info", path, file=file))
+        return "info", path, None, results.describe, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def exists(
+    @fast
+    def exists(
         self, path: str, *, file: Optional[str] = None
-    ) -> bool:
+    ) -> Awaitable[bool]:
         """True when path leads to an object (links followed): False for a
         missing path, a dangling link, or a path through a dataset -- as
         h5py's ``path in file``."""
-        return bool(await self._call("exists", path, file=file))
+        return "exists", path, None, bool, {"file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     # ------------------------------------------------------------ links
 
-    async def create_link(
+    @fast
+    def create_link(
         self, path: str, target: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Awaitable[None]:
         """Create a soft link at path pointing at target (absolute, or
         relative to the link's group; it need not exist), creating missing
         parent groups."""
-        await self._call("create_link", path, target=target, durability=durability, file=file)
+        return "create_link", path, durability, results.none, {"target": target, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def move(
+    @fast
+    def move(
         self, path: str, dest: str, *, durability: Optional[str] = None, file: Optional[str] = None
-    ) -> None:
+    ) -> Awaitable[None]:
         """Move (rename) the object or link at path to dest, creating
         missing parent groups of dest. dest must not exist."""
-        await self._call("move", path, dest=dest, durability=durability, file=file)
+        return "move", path, durability, results.none, {"dest": dest, "file": file}  # type: ignore[return-value]  # (see inflight.fast)
 
     # ------------------------------------------------ many files (data_root)
 
-    async def list_files(self) -> List[Dict[str, Any]]:
+    @fast
+    def list_files(self) -> Awaitable[List[Dict[str, Any]]]:
         """The files under the server's data_root: a list of {"name", "size"}
         in name order (a server without data_root lists its one file)."""
-        res = await self._call("list_files")
-        return [dict(f) for f in res["files"]]
+        return "list_files", None, None, results.files, {}  # type: ignore[return-value]  # (see inflight.fast)
 
-    async def create_virtual(
+    @fast
+    def create_virtual(
         self,
         path: str,
         sources: Sequence[Any],
@@ -810,7 +760,7 @@ class HDF5Client(Reconnecting, Routing):
         *,
         durability: Optional[str] = None,
         file: Optional[str] = None,
-    ) -> Shape:
+    ) -> Awaitable[Shape]:
         """A virtual dataset at path over datasets of files under the same
         data_root. sources: (file, path) pairs or {"file", "path"} dicts
         (file None: this call's file); layout "stack" (a new first axis, one
@@ -825,10 +775,8 @@ class HDF5Client(Reconnecting, Routing):
             else:
                 f, p = src
                 srcs.append({"path": p} if f is None else {"file": f, "path": p})
-        res = await self._call(
-            "create_virtual", path, sources=srcs, layout=layout, durability=durability, file=file
-        )
-        return _shape(res)
+        return "create_virtual", path, durability, results.shape, {  # type: ignore[return-value]  # (see inflight.fast)
+            "sources": srcs, "layout": layout, "file": file}
 
 
 _DURABILITY = ("none", "flush", "fsync")
@@ -860,41 +808,3 @@ def _ssl_context(value: SSLArg) -> Optional[_ssl.SSLContext]:
         return _ssl.create_default_context(cafile=os.fspath(value))
     raise TypeError("ssl must be None, a bool, a CA file path or an ssl.SSLContext, not %s"
                     % type(value).__name__)
-
-
-def _fresh(exc: HDF5AsyncError) -> HDF5AsyncError:
-    """A new exception like exc, for one more caller (an exception instance
-    raised in several places would collect their tracebacks)."""
-    return type(exc)(exc.message, code=exc.code)
-
-
-def _time_out(fut: "asyncio.Future[Any]", timeout: float, op: str, path: Optional[str]) -> None:
-    # the request stays registered: its reply, when it comes, is dropped
-    if not fut.done():
-        fut.set_exception(TimedOutError("%s %s took more than %gs" % (op, path or "", timeout)))
-
-
-_SHAPE_KEYS = ("shape", "maxshape", "chunks")
-
-
-def _describe(m: Dict[str, Any]) -> Dict[str, Any]:
-    """A listing or info map from the wire with Python values: tuples for
-    shapes, numpy dtypes, decoded fill values."""
-    out = {}
-    for k, v in m.items():
-        if k in _SHAPE_KEYS and v is not None:
-            v = tuple(v)
-        elif k == "dtype":
-            v = codec.dtype_from_description(v)
-        elif k == "fillvalue":
-            v = codec.decode_value(v)
-        elif k == "filters":
-            v = [dict(f, cd_values=tuple(f["cd_values"])) for f in v]
-        out[k] = v
-    return out
-
-
-def _shape(res: Any) -> Shape:
-    if isinstance(res, dict) and isinstance(res.get("shape"), list):
-        return tuple(int(d) for d in res["shape"])
-    raise BadReplyError("unexpected result from the server: %r" % (res,))

@@ -75,7 +75,7 @@ class _Packed:
 
 def _bin_header(n):
     if n < 0x100:
-        return b"\xc4" + struct.pack(">B", n)
+        return b"\xc4" + bytes((n,))
     if n < 0x10000:
         return b"\xc5" + struct.pack(">H", n)
     if n <= 0xFFFFFFFF:
@@ -94,12 +94,11 @@ def _map_header(n):
 def _array_bytes(arr):
     """The C-order element bytes of arr as a flat memoryview (no copy when
     arr is already C-contiguous)."""
-    if not arr.flags["C_CONTIGUOUS"]:
+    if not arr.flags.c_contiguous:
         arr = np.ascontiguousarray(arr)
-    flat = arr.reshape(-1)
-    if flat.dtype.itemsize == 0 or flat.size == 0:
+    if arr.dtype.itemsize == 0 or arr.size == 0:
         return memoryview(b"")
-    return memoryview(flat.view(np.uint8))
+    return memoryview(arr.reshape(-1).view(np.uint8))
 
 
 def _wire_type(dt):
@@ -120,25 +119,42 @@ def _string_list(arr):
     return arr.tolist()
 
 
+# An array's header up to its shape is the same for every array of one
+# dtype: packed once per plain dtype (its .str says it all; structured ones,
+# whose equality does not cover every detail of their descr, are packed
+# each time; the cache is dropped if it ever grows big).
+_ND_HEAD = _map_header(5) + _packb(b"nd") + _packb(True) + _packb(b"type")
+_SHAPE_KEY = _packb(b"shape")
+_DATA_KEY = _packb(b"data")
+_type_heads = {}
+
+
+def _type_head(dt):
+    plain = dt.names is None
+    head = _type_heads.get(dt) if plain else None
+    if head is None:
+        wire_type, wire_kind = _wire_type(dt)
+        head = _ND_HEAD + _packb(wire_type) + _packb(b"kind") + _packb(wire_kind) + _SHAPE_KEY
+        if plain:
+            if len(_type_heads) >= 256:
+                _type_heads.clear()
+            _type_heads[dt] = head
+    return head
+
+
 def _encode_ndarray(arr):
     arr = np.asarray(arr)
-    kind = arr.dtype.kind
+    dt = arr.dtype
+    kind = dt.kind
     if kind == "U":
         return _string_list(arr)
     if kind == "O":
         if arr.size == 0:
             _string_list(arr)
         return _encode_object_array(arr)
-    wire_type, wire_kind = _wire_type(arr.dtype)
     payload = _array_bytes(arr)
-    header = (
-        _map_header(5)
-        + _packb(b"nd") + _packb(True)
-        + _packb(b"type") + _packb(wire_type)
-        + _packb(b"kind") + _packb(wire_kind)
-        + _packb(b"shape") + _packb(list(arr.shape))
-        + _packb(b"data") + _bin_header(payload.nbytes)
-    )
+    header = b"".join((_type_head(dt), _packb(list(arr.shape)), _DATA_KEY,
+                       _bin_header(payload.nbytes)))
     return _RawArray(header, payload)
 
 
@@ -208,6 +224,8 @@ def encode_value(value):
 
     Raises TypeError for values that have no wire form.
     """
+    if type(value) is np.ndarray:  # the common case first
+        return _encode_ndarray(value)
     # bool before int (bool is an int); numpy str_/bytes_ are str/bytes.
     if isinstance(value, (bool, np.bool_)):
         if isinstance(value, np.bool_):
@@ -256,7 +274,6 @@ def encode_value(value):
 # The request id is written as a uint64 at a fixed place (right after the
 # map header and the key "id") so that set_request_id can fill it in once
 # the request's turn to be sent has come.
-_ID_SLOT = object()
 _ID_AT = 1 + 3  # map header (fixmap or map16: see below), then "id" as fixstr
 
 
@@ -264,57 +281,88 @@ def set_request_id(pieces, req_id):
     """Write req_id into a frame encode_request made (pieces[1] holds it)."""
     body = pieces[1]
     assert body[_ID_AT] == 0xCF, "not a frame of encode_request"
-    body[_ID_AT + 1:_ID_AT + 9] = struct.pack(">Q", req_id)
+    _U64.pack_into(body, _ID_AT + 1, req_id)
+
+
+#: array bytes up to this size are copied into the request's body (one
+#: piece, as small requests are joined anyway); larger ones are sent from
+#: the caller's array
+_INLINE = 16 * 1024
+_U64 = struct.Struct(">Q")
+_ID_HEAD = _packb("id") + b"\xcf"
+_OP_KEY = _packb("op")
+_PATH_KEY = _packb("path")
+_packed_strs = {}
+
+
+def _packed_str(key):
+    """A key or op name, packed once (the few names the protocol has)."""
+    p = _packed_strs.get(key)
+    if p is None:
+        p = _packb(key)
+        if len(_packed_strs) < 1024:
+            _packed_strs[key] = p
+    return p
 
 
 def encode_request(req_id, op, path=None, **args):
     """Encode one request as a list of bytes-like pieces forming a complete
-    frame (length prefix included). Array element bytes are not copied: they
-    are a memoryview of the caller's array, so send before mutating it.
+    frame (length prefix included). Array element bytes are not copied when
+    they are larger than a few KiB: they are then a memoryview of the
+    caller's array, the last piece, so send before mutating it.
 
     Arguments whose value is None are left out ("server default"), except
     data, which must be a value (None raises TypeError). data and fillvalue
     are values (encode_value); the others are sent as they are.
     """
-    fields: list = [("id", _ID_SLOT), ("op", op)]
+    # the id goes right after the map header (see set_request_id)
+    head = [b"", _ID_HEAD, _U64.pack(req_id), _OP_KEY, _packed_str(op)]
+    n = 2
     if path is not None:
-        fields.append(("path", path))
+        head.append(_PATH_KEY)
+        head.append(_packb(path))
+        n += 1
     raw = None
     for key, val in args.items():
         if val is None and key != "data":
             continue
-        if key in ("data", "fillvalue"):
+        if key == "data" or key == "fillvalue":
             val = encode_value(val)
-            if isinstance(val, _RawArray):
+            if type(val) is _RawArray:
                 if key == "data":
                     raw = val
                     continue  # goes last, so its bytes can follow the header
-                val = _Packed(val.header + bytes(val.payload))  # small: copy
-        fields.append((key, val))
-    nfields = len(fields) + (1 if raw is not None else 0)
-    head = [bytes([0x80 | nfields]) if nfields < 16 else _map_header(nfields)]
-    for key, val in fields:
-        head.append(_packb(key))
-        if val is _ID_SLOT:
-            head.append(b"\xcf" + struct.pack(">Q", req_id))
+                packed = val.header + bytes(val.payload)  # small: copy
+            else:
+                packed = _packb(val)
+        elif type(val) is _Packed:
+            packed = val.packed
         else:
-            head.append(val.packed if isinstance(val, _Packed) else _packb(val))
-    pieces = []
+            packed = _packb(val)
+        head.append(_packed_str(key))
+        head.append(packed)
+        n += 1
     if raw is not None:
-        head.append(_packb("data"))
+        n += 1
+        head.append(_packed_str("data"))
         head.append(raw.header)
-        body = bytearray().join(head)
-        size = len(body) + raw.payload.nbytes
-        pieces = [body, raw.payload] if raw.payload.nbytes else [body]
-    else:
-        body = bytearray().join(head)
-        size = len(body)
-        pieces = [body]
+        nbytes = raw.payload.nbytes
+        if nbytes <= _INLINE:
+            if nbytes:
+                head.append(raw.payload)
+            raw = None
+    head[0] = bytes((0x80 | n,)) if n < 16 else _map_header(n)
+    body = bytearray().join(head)
+    size = len(body)
+    if raw is not None:
+        size += raw.payload.nbytes
     if size > MAX_FRAME:
         from .errors import TooLargeError
 
         raise TooLargeError("request of %d bytes does not fit in one frame (4 GiB limit)" % size)
-    return [FRAME_HEADER.pack(size)] + pieces
+    if raw is not None:
+        return [FRAME_HEADER.pack(size), body, raw.payload]
+    return [FRAME_HEADER.pack(size), body]
 
 
 def encode_sub_request(op, path=None, **args):

@@ -40,6 +40,8 @@ _ALIGN = 64
 _WRITELINES_ZERO_COPY = sys.version_info >= (3, 12)
 #: requests up to this size are corked (see send_small), larger ones sent at once
 SMALL_SEND = 256 * 1024
+#: small frames queued up to this many bytes are written without waiting for the loop turn's end
+_FLUSH_AT = 64 * 1024
 
 #: (id, ok, result-or-error): a decoded reply
 Reply = Tuple[Any, bool, Any]
@@ -73,6 +75,7 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._paused = False
         self._drain_waiter: Optional[asyncio.Future] = None
         self._out: List[Any] = []  # small frames waiting for the end of this loop turn
+        self._out_bytes = 0
         self._flush_scheduled = False
         self.lost = False
         self.closed = asyncio.get_running_loop().create_future()
@@ -200,10 +203,16 @@ class FrameProtocol(asyncio.BufferedProtocol):
 
     def send_small(self, pieces: List[Any]) -> bool:
         """Queue a small frame: the frames queued in one turn of the loop
-        leave in one write (many pipelined requests, one system call).
+        leave in one write (many pipelined requests, one system call), or
+        as soon as _FLUSH_AT bytes are queued (so that the server starts on
+        the first requests of a long burst, e.g. an asyncio.gather of
+        thousands, while the rest are being encoded).
         True when the transport asks the writer to wait (then drain())."""
         self._out.extend(pieces)
-        if not self._flush_scheduled:
+        self._out_bytes += 4 + int.from_bytes(pieces[0], "big")
+        if self._out_bytes >= _FLUSH_AT:
+            self._flush()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
         return self._paused
@@ -231,6 +240,7 @@ class FrameProtocol(asyncio.BufferedProtocol):
     def _flush(self) -> None:
         self._flush_scheduled = False
         out, self._out = self._out, []
+        self._out_bytes = 0
         if out and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(out))  # type: ignore[attr-defined]
 
