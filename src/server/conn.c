@@ -121,6 +121,17 @@ typedef struct reply_batch {
     h5a_request *head;
 } reply_batch;
 
+/* A zeroed request, from the pool when it has one. */
+static h5a_request *request_new(server *s)
+{
+    h5a_request *r = s->req_pool;
+    if (!r) return calloc(1, sizeof *r);
+    s->req_pool = r->next;
+    s->req_pooled--;
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
 /* Forget request r of connection c: it is answered or will never be. */
 static bool request_done(conn *c, h5a_request *r)
 {
@@ -134,7 +145,15 @@ static bool request_done(conn *c, h5a_request *r)
     } else {
         net_budget_sub(c->srv, r->frame_len);
     }
-    h5a_request_free(r);
+    server *s = c->srv;
+    if (s->req_pooled < REQ_POOL_MAX) {
+        h5a_request_clear(r);
+        r->next = s->req_pool;
+        s->req_pool = r;
+        s->req_pooled++;
+    } else {
+        h5a_request_free(r);
+    }
     return close_after;
 }
 
@@ -450,7 +469,7 @@ static void submit(conn *c, h5a_request *r)
 
 static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
 {
-    h5a_request *r = calloc(1, sizeof *r);
+    h5a_request *r = request_new(c->srv);
     if (!r) {
         free(payload);
         conn_close(c, "out of memory");
@@ -490,7 +509,7 @@ void conn_frame_timeout(conn *c, uint64_t idle_ms)
  * more, close once the answer is out. */
 static void protocol_error(conn *c, int code, const char *msg)
 {
-    h5a_request *r = calloc(1, sizeof *r);
+    h5a_request *r = request_new(c->srv);
     c->no_more_input = true;
     if (!r) {
         conn_close(c, "out of memory");

@@ -773,9 +773,8 @@ void h5a_request_release_input(h5a_request *req)
     req->frame = NULL;
 }
 
-void h5a_request_free(h5a_request *req)
+void h5a_request_clear(h5a_request *req)
 {
-    if (!req) return;
     h5a_request_release_input(req);
     free(req->path);
     free(req->file);
@@ -786,5 +785,11 @@ void h5a_request_free(h5a_request *req)
     free(req->after);
     mp_buf_free(&req->reply);
     h5a_buf_free(req->reply_data);
+}
+
+void h5a_request_free(h5a_request *req)
+{
+    if (!req) return;
+    h5a_request_clear(req);
     free(req);
 }
