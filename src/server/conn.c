@@ -128,7 +128,9 @@ static h5a_request *request_new(server *s)
     if (!r) return calloc(1, sizeof *r);
     s->req_pool = r->next;
     s->req_pooled--;
+    mp_buf reply = r->reply; /* a small reply buffer is kept with it */
     memset(r, 0, sizeof *r);
+    r->reply = reply;
     return r;
 }
 
@@ -147,7 +149,14 @@ static bool request_done(conn *c, h5a_request *r)
     }
     server *s = c->srv;
     if (s->req_pooled < REQ_POOL_MAX) {
+        /* its reply buffer too, when small: made on this thread, it is
+         * freed on this thread, not across threads (glibc's arenas) */
+        mp_buf kept = r->reply;
+        if (kept.cap > REPLY_KEEP || kept.oom) mp_buf_free(&kept);
+        kept.len = 0;
+        r->reply = (mp_buf){0};
         h5a_request_clear(r);
+        r->reply = kept;
         r->next = s->req_pool;
         s->req_pool = r;
         s->req_pooled++;
@@ -477,6 +486,9 @@ static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
     }
     r->frame = payload;
     r->frame_len = len;
+    /* the reply is made in here, on the loop thread's heap, so that the
+     * storage thread rarely allocates what this thread frees */
+    mp_buf_reserve(&r->reply, REPLY_FIRST);
     /* Parse with the loop's reusable node array: nothing refers to the nodes
      * once parsing is done, so one array serves every request. */
     server *s = c->srv;

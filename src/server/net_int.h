@@ -27,6 +27,10 @@
 #define SCRATCH_KEEP_NODES 65536
 /* Most answered requests kept for reuse (server.req_pool). */
 #define REQ_POOL_MAX 1024
+/* A request's reply buffer: reserved at this size on the loop thread (most
+ * replies fit), kept with a pooled request up to REPLY_KEEP bytes. */
+#define REPLY_FIRST 128
+#define REPLY_KEEP 1024
 /* How long a connection we are closing may take to send us its EOF. */
 #define DRAIN_MS 2000
 /* The sweep timer runs at a quarter of the shortest timeout it enforces,

@@ -20,6 +20,10 @@
 #define SEGMENT_MAX 1024
 #define SEGMENT_BYTES (64u * 1024 * 1024)
 #define DUP_SLOTS (2 * SEGMENT_MAX)
+/* A request's input (frame, parsed data) is freed by the storage thread
+ * once applied when it is at least this large; smaller ones later, by the
+ * loop thread with the request. */
+#define RELEASE_HERE_BYTES (64u * 1024)
 /* How long the queue must stay empty before we flush HDF5's caches (a
  * "flush" commit: the file survives the server process dying). */
 #define IDLE_FLUSH_NS (2 * 1000 * 1000)
@@ -618,8 +622,12 @@ static void storage_main(void *arg)
                  * request, to show that the soak's memory rule catches it */
                 memset(malloc(H5A_DELIBERATE_LEAK), 1, H5A_DELIBERATE_LEAK);
 #endif
-                /* free big frames before the reply is even sent */
-                h5a_request_release_input(st->seg[i]);
+                /* free big frames before the reply is even sent (and a
+                 * token at once); a small one is freed with its request on
+                 * the loop thread that allocated it: glibc's free of
+                 * another thread's chunk takes that arena's lock */
+                if (st->seg[i]->frame_len >= RELEASE_HERE_BYTES || st->seg[i]->op == OP_AUTH)
+                    h5a_request_release_input(st->seg[i]);
                 h5a_durability level = level_of(st, st->seg[i]);
                 /* once one reply waits for the commit, the ones after it
                  * wait too: replies leave in arrival order */
