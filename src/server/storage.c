@@ -57,6 +57,10 @@ struct h5a_storage {
     _Atomic bool has_done;      /* out_head is not empty */
     _Atomic bool loop_spinning; /* the loop is looking at has_done: no async needed */
     uint64_t inflight;          /* loop thread: submitted, not yet back */
+    /* loop thread: requests submitted during this turn of the loop, handed
+     * over together (one lock, one wake-up) by on_prepare before the loop
+     * polls again, instead of a lock round trip and a signal per request */
+    h5a_request *sub_head, *sub_tail;
     uv_prepare_t prepare;       /* the loop's spin, before it blocks */
     int closing_handles;
     h5a_request *in_head, *in_tail; /* waiting for the storage thread */
@@ -686,12 +690,28 @@ static void on_async(uv_async_t *h)
     }
 }
 
-/* The loop is about to block in its poll: if one of its requests is in the
- * storage thread, look for its reply for spin_us first, and answer it here
- * (the async would wake the loop for it a few tens of microseconds later). */
+/* Hand this turn's requests to the storage thread, in submission order. */
+static void hand_over(h5a_storage *st)
+{
+    if (!st->sub_head) return;
+    uv_mutex_lock(&st->mu);
+    if (st->in_tail) st->in_tail->next = st->sub_head;
+    else st->in_head = st->sub_head;
+    st->in_tail = st->sub_tail;
+    atomic_store(&st->has_work, true);
+    uv_cond_signal(&st->cv);
+    uv_mutex_unlock(&st->mu);
+    st->sub_head = st->sub_tail = NULL;
+}
+
+/* The loop is about to block in its poll: hand over the requests of this
+ * turn; then if one of its requests is in the storage thread, look for its
+ * reply for spin_us first, and answer it here (the async would wake the
+ * loop for it a few tens of microseconds later). */
 static void on_prepare(uv_prepare_t *h)
 {
     h5a_storage *st = h->data;
+    hand_over(st);
     if (!st->cfg->spin_us || !st->inflight || atomic_load(&st->has_done)) {
         if (atomic_load(&st->has_done)) on_async(&st->async);
         return;
@@ -755,11 +775,7 @@ void h5a_storage_submit(h5a_storage *st, h5a_request *req)
     st->inflight++;
     req->t_queued = uv_hrtime();
     h5a_count(&h5a_msubmitted, 1); /* the loop thread is its one writer */
-    uv_mutex_lock(&st->mu);
-    push(&st->in_head, &st->in_tail, req);
-    atomic_store(&st->has_work, true);
-    uv_cond_signal(&st->cv);
-    uv_mutex_unlock(&st->mu);
+    push(&st->sub_head, &st->sub_tail, req); /* handed over by on_prepare */
 }
 
 void h5a_storage_report(h5a_storage *st)
@@ -772,6 +788,7 @@ void h5a_storage_report(h5a_storage *st)
 
 void h5a_storage_stop(h5a_storage *st)
 {
+    hand_over(st); /* what was received is applied before the thread stops */
     uv_mutex_lock(&st->mu);
     st->stop_requested = true;
     uv_cond_signal(&st->cv);
