@@ -690,6 +690,13 @@ static void on_async(uv_async_t *h)
     }
 }
 
+/* The loop spins for replies only while at most this many requests are in
+ * the storage thread: a client waiting for its one reply gains from the
+ * spin, but with requests pipelined, more of them are usually waiting on
+ * the sockets, and a spinning loop would take a core from the storage
+ * thread and the clients instead of reading them. */
+#define SPIN_MAX_INFLIGHT 8
+
 /* Hand this turn's requests to the storage thread, in submission order. */
 static void hand_over(h5a_storage *st)
 {
@@ -706,13 +713,15 @@ static void hand_over(h5a_storage *st)
 
 /* The loop is about to block in its poll: hand over the requests of this
  * turn; then if one of its requests is in the storage thread, look for its
- * reply for spin_us first, and answer it here (the async would wake the
- * loop for it a few tens of microseconds later). */
+ * reply for spin_us first (when only a few are, SPIN_MAX_INFLIGHT), and
+ * answer it here (the async would wake the loop for it a few tens of
+ * microseconds later). */
 static void on_prepare(uv_prepare_t *h)
 {
     h5a_storage *st = h->data;
     hand_over(st);
-    if (!st->cfg->spin_us || !st->inflight || atomic_load(&st->has_done)) {
+    if (!st->cfg->spin_us || !st->inflight || st->inflight > SPIN_MAX_INFLIGHT ||
+        atomic_load(&st->has_done)) {
         if (atomic_load(&st->has_done)) on_async(&st->async);
         return;
     }
