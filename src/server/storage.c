@@ -378,7 +378,11 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
     }
     size_t total = n;
     n = m;
-    if (n > 1) qsort(byp, n, sizeof byp[0], cmp_by_path);
+    /* already in order (one dataset, or each client's appends in turn
+     * arriving sorted): no sort, one compare per request */
+    bool sorted = true;
+    for (size_t i = 1; sorted && i < n; i++) sorted = cmp_by_path(&byp[i - 1], &byp[i]) < 0;
+    if (!sorted) qsort(byp, n, sizeof byp[0], cmp_by_path);
     /* One append creating "/a" and another creating "/a/b" do not commute:
      * with nested paths in the segment keep arrival order (runs of
      * consecutive appends to one dataset are still applied as one). With
