@@ -2,7 +2,8 @@
  * region HDF5 has changed since the last checkpoint, and where their
  * current bytes are (a buffer in memory, the log, or still the data file).
  * read_range and put_range are what HDF5's reads and writes become:
- * committed pages through the map, new space straight to the data file.
+ * committed pages through the map (only the pages whose bytes change),
+ * new space straight to the data file.
  * Uses wal_io.c only; reads a spilled page from the log at the offset its
  * slot records, but never writes the log. */
 #include "server/wal_int.h"
