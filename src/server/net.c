@@ -404,6 +404,7 @@ int h5a_server_run(const h5a_config *cfg)
     while (s->req_pool) {
         h5a_request *r = s->req_pool;
         s->req_pool = r->next;
+        mp_buf_free(&r->reply); /* kept with it (conn.c) */
         free(r);
     }
     mp_doc_free(&s->scratch);
