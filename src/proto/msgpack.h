@@ -13,6 +13,8 @@
 #ifndef H5A_MSGPACK_H
 #define H5A_MSGPACK_H
 
+#include <string.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,6 +81,13 @@ const char *mp_type_name(const mp_node *n);
 bool mp_raw_eq(const mp_node *n, const char *s);
 /* str or bin node (numpy's msgpack may send either for text) */
 static inline bool mp_is_raw(const mp_node *n) { return n->type == MP_STR || n->type == MP_BIN; }
+/* str or bin node equal to the sl bytes at s: for names whose length is
+ * known (tables, literals through MP_RAW_EQ_LIT), a length compare first */
+static inline bool mp_raw_eqn(const mp_node *n, const char *s, size_t sl)
+{
+    return mp_is_raw(n) && n->len == sl && memcmp(n->v.ptr, s, sl) == 0;
+}
+#define MP_RAW_EQ_LIT(n, lit) mp_raw_eqn((n), "" lit, sizeof(lit) - 1)
 
 /* ---- encoding ---- */
 typedef struct mp_buf {

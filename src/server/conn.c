@@ -118,6 +118,19 @@ typedef struct reply_batch {
     h5a_request *head;
 } reply_batch;
 
+/* A zeroed request, from the pool when it has one. */
+static h5a_request *request_new(server *s)
+{
+    h5a_request *r = s->req_pool;
+    if (!r) return calloc(1, sizeof *r);
+    s->req_pool = r->next;
+    s->req_pooled--;
+    mp_buf reply = r->reply; /* a small reply buffer is kept with it */
+    memset(r, 0, sizeof *r);
+    r->reply = reply;
+    return r;
+}
+
 /* Forget request r of connection c: it is answered or will never be. */
 bool conn_request_done(conn *c, h5a_request *r)
 {
@@ -131,7 +144,22 @@ bool conn_request_done(conn *c, h5a_request *r)
     } else {
         net_budget_sub(c->srv, r->frame_len);
     }
-    h5a_request_free(r);
+    server *s = c->srv;
+    if (s->req_pooled < REQ_POOL_MAX) {
+        /* its reply buffer too, when small: made on this thread, it is
+         * freed on this thread, not across threads (glibc's arenas) */
+        mp_buf kept = r->reply;
+        if (kept.cap > REPLY_KEEP || kept.oom) mp_buf_free(&kept);
+        kept.len = 0;
+        r->reply = (mp_buf){0};
+        h5a_request_clear(r);
+        r->reply = kept;
+        r->next = s->req_pool;
+        s->req_pool = r;
+        s->req_pooled++;
+    } else {
+        h5a_request_free(r);
+    }
     return close_after;
 }
 
@@ -336,7 +364,7 @@ static void submit(conn *c, h5a_request *r)
 
 static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
 {
-    h5a_request *r = calloc(1, sizeof *r);
+    h5a_request *r = request_new(c->srv);
     if (!r) {
         free(payload);
         conn_close(c, "out of memory");
@@ -344,6 +372,9 @@ static void dispatch_frame(conn *c, uint8_t *payload, size_t len)
     }
     r->frame = payload;
     r->frame_len = len;
+    /* the reply is made in here, on the loop thread's heap, so that the
+     * storage thread rarely allocates what this thread frees */
+    mp_buf_reserve(&r->reply, REPLY_FIRST);
     /* Parse with the loop's reusable node array: nothing refers to the nodes
      * once parsing is done, so one array serves every request. */
     server *s = c->srv;
@@ -376,7 +407,7 @@ void conn_frame_timeout(conn *c, uint64_t idle_ms)
  * more, close once the answer is out. */
 static void protocol_error(conn *c, int code, const char *msg)
 {
-    h5a_request *r = calloc(1, sizeof *r);
+    h5a_request *r = request_new(c->srv);
     c->no_more_input = true;
     if (!r) {
         conn_close(c, "out of memory");

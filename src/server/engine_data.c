@@ -139,7 +139,7 @@ static int rows_io(hid_t d, bool writing, hid_t mtype, const shape_t *s, hsize_t
 /* Check that data a can be added as rows of dataset d (shape s, type ft):
  * returns the row count in *k. */
 static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s, hid_t ft,
-                      hid_t mt, hsize_t *k, h5a_err *err)
+                      hid_t mt, bool type_checked, hsize_t *k, h5a_err *err)
 {
     if (s->ndim == 0)
         return h5a_err_set(err, H5A_E_SHAPE_MISMATCH,
@@ -164,7 +164,7 @@ static int check_rows(const h5a_request *r, const h5a_array *a, const shape_t *s
                            "data of shape %s does not fit rows of '%s' (rows have shape %s)", got,
                            r->path, want);
     }
-    return h5a_check_type(r->path, a, ft, mt, false, err);
+    return type_checked ? 0 : h5a_check_type(r->path, a, ft, mt, false, err);
 }
 
 /* The whole of dataset d (shape s) read without conversion, variable-length
@@ -268,7 +268,7 @@ static int grow(h5a_engine *e, h5a_request *r, bool inserting, h5a_err *err)
     hsize_t k = 0;
     ft = H5Dget_type(d);
     if ((rc = h5a_dset_shape(d, &s, maxdims, err)) ||
-        (rc = check_rows(r, a, &s, ft, mt, &k, err)))
+        (rc = check_rows(r, a, &s, ft, mt, false, &k, err)))
         goto out;
     hsize_t len = s.dims[0], at = len;
     if (inserting) {
@@ -392,7 +392,10 @@ bool h5a_append_group(h5a_engine *e, h5a_request **reqs, size_t n)
     hsize_t total = 0, chunk[H5A_MAX_DIMS];
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
-        if (check_rows(reqs[i], &reqs[i]->data, &s, ft, mt, &k[i], &err)) goto out;
+        /* one dtype for the whole group (h5a_engine_can_group): its type
+         * is checked against the dataset's once, HDF5's type compare being
+         * the dearest part of the check */
+        if (check_rows(reqs[i], &reqs[i]->data, &s, ft, mt, i > 0, &k[i], &err)) goto out;
         total += k[i];
         bytes += reqs[i]->data.nbytes;
     }

@@ -401,6 +401,12 @@ int h5a_server_run(const h5a_config *cfg)
     uv_run(&s->loop, UV_RUN_NOWAIT);
     uv_loop_close(&s->loop);
     free(s->iov);
+    while (s->req_pool) {
+        h5a_request *r = s->req_pool;
+        s->req_pool = r->next;
+        mp_buf_free(&r->reply); /* kept with it (conn.c) */
+        free(r);
+    }
     mp_doc_free(&s->scratch);
     h5a_tls_free(s->tls);
     free(s->tls_rbuf);

@@ -25,6 +25,12 @@
  * read until it catches up, so its memory stays bounded (conn_maybe_read). */
 /* Largest parse scratch (in MessagePack nodes) kept between requests. */
 #define SCRATCH_KEEP_NODES 65536
+/* Most answered requests kept for reuse (server.req_pool). */
+#define REQ_POOL_MAX 1024
+/* A request's reply buffer: reserved at this size on the loop thread (most
+ * replies fit), kept with a pooled request up to REPLY_KEEP bytes. */
+#define REPLY_FIRST 128
+#define REPLY_KEEP 1024
 /* How long a connection we are closing may take to send us its EOF. */
 #define DRAIN_MS 2000
 /* The sweep timer runs at a quarter of the shortest timeout it enforces,
@@ -116,6 +122,12 @@ struct server {
     uv_buf_t *iov;          /* scratch for building one write per connection */
     mp_doc scratch;         /* the MessagePack nodes of the request being parsed */
     size_t iov_cap;
+    /* Answered requests kept for the next ones (conn.c): a request is
+     * ~1.5 KiB, past glibc's per-thread cache, and malloc's slow path for
+     * it (bins, consolidation) was the loop's largest cost per small
+     * request. At most REQ_POOL_MAX of them. */
+    h5a_request *req_pool;
+    size_t req_pooled;
     h5a_storage *storage;
     const h5a_config *cfg;
     h5a_tls *tls;        /* tls_cert_file: every connection speaks TLS */

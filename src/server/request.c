@@ -22,12 +22,13 @@ _Static_assert(sizeof op_info / sizeof op_info[0] == OP_NONE + 1, "one entry per
 
 static const struct {
     const char *name;
+    size_t len;
     h5a_op op;
 } op_names[] = {
-#define H5A_X(ID, name, args, changes, perm, batch) {name, OP_##ID},
+#define H5A_X(ID, name, args, changes, perm, batch) {name, sizeof(name) - 1, OP_##ID},
     H5A_OPS(H5A_X)
 #undef H5A_X
-#define H5A_X(ID, name) {name, OP_##ID},
+#define H5A_X(ID, name) {name, sizeof(name) - 1, OP_##ID},
     H5A_OP_ALIASES(H5A_X)
 #undef H5A_X
 };
@@ -41,10 +42,11 @@ enum {
 };
 static const struct {
     const char *key;
+    size_t len;
     unsigned takes; /* H5A_ARG_* flags of the ops that take it */
     unsigned needs; /* ... and of those that must send it */
 } req_keys[] = {
-#define H5A_X(K, key, takes, needs) {key, takes, needs},
+#define H5A_X(K, key, takes, needs) {key, sizeof(key) - 1, takes, needs},
     H5A_KEYS(H5A_X)
 #undef H5A_X
 };
@@ -589,7 +591,7 @@ static int parse_body(h5a_request *req, const mp_node *root, bool top)
     const mp_node *op = mp_map_get(root, "op");
     if (!op || !mp_is_raw(op)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "a request needs a string 'op'");
     for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
-        if (mp_raw_eq(op, op_names[i].name)) {
+        if (mp_raw_eqn(op, op_names[i].name, op_names[i].len)) {
             req->op = op_names[i].op;
             req->op_name = op_names[i].name;
         }
@@ -616,32 +618,32 @@ static int parse_body(h5a_request *req, const mp_node *root, bool top)
     const mp_node *arg[KEY_COUNT] = {NULL};
     for (uint32_t i = 0; i < root->len; i++, k = mp_next(mp_next(k))) {
         if (!mp_is_raw(k)) return h5a_fail(e, el, H5A_E_BAD_REQUEST, "request keys must be strings");
-        if (mp_raw_eq(k, "op")) continue;
-        bool whole = mp_raw_eq(k, "id") || mp_raw_eq(k, "durability") ||
-                     mp_raw_eq(k, "client_id") || mp_raw_eq(k, "seq");
+        if (MP_RAW_EQ_LIT(k, "op")) continue;
+        bool whole = MP_RAW_EQ_LIT(k, "id") || MP_RAW_EQ_LIT(k, "durability") ||
+                     MP_RAW_EQ_LIT(k, "client_id") || MP_RAW_EQ_LIT(k, "seq");
         if (whole && !top) /* they belong to the batch as a whole */
             return h5a_fail(e, el, H5A_E_BAD_REQUEST,
                             "'%.*s' goes on the batch, not on the ops inside it", (int)k->len,
                             (const char *)k->v.ptr);
-        if (mp_raw_eq(k, "id")) continue;
-        if (mp_raw_eq(k, "durability")) { /* every op: a ping with "fsync" is a barrier */
+        if (MP_RAW_EQ_LIT(k, "id")) continue;
+        if (MP_RAW_EQ_LIT(k, "durability")) { /* every op: a ping with "fsync" is a barrier */
             dur = mp_next(k);
             continue;
         }
-        if (mp_raw_eq(k, "file")) { /* every op: the file under data_root it is for */
+        if (MP_RAW_EQ_LIT(k, "file")) { /* every op: the file under data_root it is for */
             file = mp_next(k);
             continue;
         }
-        if (mp_raw_eq(k, "client_id")) { /* every op: exactly-once (dedup.c) */
+        if (MP_RAW_EQ_LIT(k, "client_id")) { /* every op: exactly-once (dedup.c) */
             cid = mp_next(k);
             continue;
         }
-        if (mp_raw_eq(k, "seq")) {
+        if (MP_RAW_EQ_LIT(k, "seq")) {
             seq = mp_next(k);
             continue;
         }
         int j = 0;
-        while (j < KEY_COUNT && !mp_raw_eq(k, req_keys[j].key)) j++;
+        while (j < KEY_COUNT && !mp_raw_eqn(k, req_keys[j].key, req_keys[j].len)) j++;
         if (j == KEY_COUNT || !(req_keys[j].takes & want))
             return h5a_fail(e, el, H5A_E_BAD_REQUEST, "op '%s' takes no argument '%.*s'",
                             req->op_name, (int)(k->len > 64 ? 64 : k->len), (const char *)k->v.ptr);
@@ -773,9 +775,8 @@ void h5a_request_release_input(h5a_request *req)
     req->frame = NULL;
 }
 
-void h5a_request_free(h5a_request *req)
+void h5a_request_clear(h5a_request *req)
 {
-    if (!req) return;
     h5a_request_release_input(req);
     free(req->path);
     free(req->file);
@@ -786,5 +787,11 @@ void h5a_request_free(h5a_request *req)
     free(req->after);
     mp_buf_free(&req->reply);
     h5a_buf_free(req->reply_data);
+}
+
+void h5a_request_free(h5a_request *req)
+{
+    if (!req) return;
+    h5a_request_clear(req);
     free(req);
 }

@@ -208,6 +208,8 @@ void h5a_request_set_error(h5a_request *req, int code, const char *fmt, ...)
 /* Free the input side (frame, parsed document, data). Safe to call twice. */
 void h5a_request_release_input(h5a_request *req);
 void h5a_request_free(h5a_request *req);
+/* Everything h5a_request_free frees but the struct itself (a pool keeps it). */
+void h5a_request_clear(h5a_request *req);
 
 /* Path checks shared with tests: 0, or H5A_E_BAD_PATH (or H5A_E_TOO_LARGE
  * past H5A_MAX_PATH_DEPTH, common/names.h) with err: h5a_path_check with

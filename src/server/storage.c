@@ -20,6 +20,10 @@
 #define SEGMENT_MAX 1024
 #define SEGMENT_BYTES (64u * 1024 * 1024)
 #define DUP_SLOTS (2 * SEGMENT_MAX)
+/* A request's input (frame, parsed data) is freed by the storage thread
+ * once applied when it is at least this large; smaller ones later, by the
+ * loop thread with the request. */
+#define RELEASE_HERE_BYTES (64u * 1024)
 /* How long the queue must stay empty before we flush HDF5's caches (a
  * "flush" commit: the file survives the server process dying). */
 #define IDLE_FLUSH_NS (2 * 1000 * 1000)
@@ -53,6 +57,10 @@ struct h5a_storage {
     _Atomic bool has_done;      /* out_head is not empty */
     _Atomic bool loop_spinning; /* the loop is looking at has_done: no async needed */
     uint64_t inflight;          /* loop thread: submitted, not yet back */
+    /* loop thread: requests submitted during this turn of the loop, handed
+     * over together (one lock, one wake-up) by on_prepare before the loop
+     * polls again, instead of a lock round trip and a signal per request */
+    h5a_request *sub_head, *sub_tail;
     uv_prepare_t prepare;       /* the loop's spin, before it blocks */
     int closing_handles;
     h5a_request *in_head, *in_tail; /* waiting for the storage thread */
@@ -370,7 +378,11 @@ static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count
     }
     size_t total = n;
     n = m;
-    if (n > 1) qsort(byp, n, sizeof byp[0], cmp_by_path);
+    /* already in order (one dataset, or each client's appends in turn
+     * arriving sorted): no sort, one compare per request */
+    bool sorted = true;
+    for (size_t i = 1; sorted && i < n; i++) sorted = cmp_by_path(&byp[i - 1], &byp[i]) < 0;
+    if (!sorted) qsort(byp, n, sizeof byp[0], cmp_by_path);
     /* One append creating "/a" and another creating "/a/b" do not commute:
      * with nested paths in the segment keep arrival order (runs of
      * consecutive appends to one dataset are still applied as one). With
@@ -618,8 +630,12 @@ static void storage_main(void *arg)
                  * request, to show that the soak's memory rule catches it */
                 memset(malloc(H5A_DELIBERATE_LEAK), 1, H5A_DELIBERATE_LEAK);
 #endif
-                /* free big frames before the reply is even sent */
-                h5a_request_release_input(st->seg[i]);
+                /* free big frames before the reply is even sent (and a
+                 * token at once); a small one is freed with its request on
+                 * the loop thread that allocated it: glibc's free of
+                 * another thread's chunk takes that arena's lock */
+                if (st->seg[i]->frame_len >= RELEASE_HERE_BYTES || st->seg[i]->op == OP_AUTH)
+                    h5a_request_release_input(st->seg[i]);
                 h5a_durability level = level_of(st, st->seg[i]);
                 /* once one reply waits for the commit, the ones after it
                  * wait too: replies leave in arrival order */
@@ -678,13 +694,38 @@ static void on_async(uv_async_t *h)
     }
 }
 
-/* The loop is about to block in its poll: if one of its requests is in the
- * storage thread, look for its reply for spin_us first, and answer it here
- * (the async would wake the loop for it a few tens of microseconds later). */
+/* The loop spins for replies only while at most this many requests are in
+ * the storage thread: a client waiting for its one reply gains from the
+ * spin, but with requests pipelined, more of them are usually waiting on
+ * the sockets, and a spinning loop would take a core from the storage
+ * thread and the clients instead of reading them. */
+#define SPIN_MAX_INFLIGHT 8
+
+/* Hand this turn's requests to the storage thread, in submission order. */
+static void hand_over(h5a_storage *st)
+{
+    if (!st->sub_head) return;
+    uv_mutex_lock(&st->mu);
+    if (st->in_tail) st->in_tail->next = st->sub_head;
+    else st->in_head = st->sub_head;
+    st->in_tail = st->sub_tail;
+    atomic_store(&st->has_work, true);
+    uv_cond_signal(&st->cv);
+    uv_mutex_unlock(&st->mu);
+    st->sub_head = st->sub_tail = NULL;
+}
+
+/* The loop is about to block in its poll: hand over the requests of this
+ * turn; then if one of its requests is in the storage thread, look for its
+ * reply for spin_us first (when only a few are, SPIN_MAX_INFLIGHT), and
+ * answer it here (the async would wake the loop for it a few tens of
+ * microseconds later). */
 static void on_prepare(uv_prepare_t *h)
 {
     h5a_storage *st = h->data;
-    if (!st->cfg->spin_us || !st->inflight || atomic_load(&st->has_done)) {
+    hand_over(st);
+    if (!st->cfg->spin_us || !st->inflight || st->inflight > SPIN_MAX_INFLIGHT ||
+        atomic_load(&st->has_done)) {
         if (atomic_load(&st->has_done)) on_async(&st->async);
         return;
     }
@@ -747,11 +788,7 @@ void h5a_storage_submit(h5a_storage *st, h5a_request *req)
     st->inflight++;
     req->t_queued = uv_hrtime();
     h5a_count(&h5a_msubmitted, 1); /* the loop thread is its one writer */
-    uv_mutex_lock(&st->mu);
-    push(&st->in_head, &st->in_tail, req);
-    atomic_store(&st->has_work, true);
-    uv_cond_signal(&st->cv);
-    uv_mutex_unlock(&st->mu);
+    push(&st->sub_head, &st->sub_tail, req); /* handed over by on_prepare */
 }
 
 void h5a_storage_report(h5a_storage *st)
@@ -764,6 +801,7 @@ void h5a_storage_report(h5a_storage *st)
 
 void h5a_storage_stop(h5a_storage *st)
 {
+    hand_over(st); /* what was received is applied before the thread stops */
     uv_mutex_lock(&st->mu);
     st->stop_requested = true;
     uv_cond_signal(&st->cv);

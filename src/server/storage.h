@@ -25,6 +25,9 @@ typedef void (*h5a_stopped_cb)(void *ud);
 int h5a_storage_start(h5a_storage **out, uv_loop_t *loop, const h5a_config *cfg,
                       h5a_done_cb done, h5a_flush_cb flush, h5a_stopped_cb stopped, void *ud,
                       char *err, size_t errlen);
+/* Queue req (loop thread). The requests of one turn of the loop are handed
+ * to the storage thread together, in submission order, before the loop
+ * polls again (a uv_prepare handle), or by h5a_storage_stop. */
 void h5a_storage_submit(h5a_storage *st, h5a_request *req);
 /* Print the memory report (h5a_memory_report) on stderr from the storage
  * thread, between two batches. Any thread; returns at once. */

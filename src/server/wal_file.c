@@ -192,6 +192,7 @@ static void free_file(wal_file *f)
     free(f->aux);
     free(f->dirty_pages);
     free(f->stage);
+    free(f->prefetch);
     free(f->path);
     free(f->log_path);
     free(f);

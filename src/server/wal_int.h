@@ -108,6 +108,8 @@ typedef struct wal_file {
     uint64_t *dirty_pages; /* pages with dirty set, in the order they changed */
     size_t ndirty, dirty_cap;
     unsigned char *stage; /* STAGE_BYTES for writing records, allocated on first use */
+    unsigned char *prefetch; /* put_range: the data file under a write (PREFETCH_MAX at most) */
+    size_t prefetch_cap;
     char boot[64];
     /* what the log knows the file by (docs/durability.md, "Which log is
      * whose"): the id in its userblock (0: none yet) */

@@ -2,7 +2,8 @@
  * region HDF5 has changed since the last checkpoint, and where their
  * current bytes are (a buffer in memory, the log, or still the data file).
  * read_range and put_range are what HDF5's reads and writes become:
- * committed pages through the map, new space straight to the data file.
+ * committed pages through the map (only the pages whose bytes change),
+ * new space straight to the data file.
  * Uses wal_io.c only; reads a spilled page from the log at the offset its
  * slot records, but never writes the log. */
 #include "server/wal_int.h"
@@ -162,14 +163,71 @@ int read_range(wal_file *f, uint64_t addr, size_t n, unsigned char *out)
     return 0;
 }
 
+/* Largest write whose committed pages are compared against one read of the
+ * data file (put_range). */
+#define PREFETCH_MAX ((size_t)1 << 20)
+
+/* The data file's bytes of pages [from, to) (page-aligned) in f->prefetch,
+ * as page_fill would give them; NULL when the span is too large (or out of
+ * memory: the caller goes page by page) or on a read error (*failed). */
+static const unsigned char *prefetch(wal_file *f, uint64_t from, uint64_t to, bool *failed)
+{
+    size_t span = (size_t)(to - from);
+    if (span > PREFETCH_MAX) return NULL;
+    if (span > f->prefetch_cap) {
+        unsigned char *p = realloc(f->prefetch, span);
+        if (!p) return NULL;
+        f->prefetch = p;
+        f->prefetch_cap = span;
+    }
+    if (data_read(f, from, span, f->prefetch) < 0) return *failed = true, NULL;
+    if (to > f->eof) { /* zeros at and past eof, as page_fill */
+        uint64_t z = umax(from, f->eof);
+        memset(f->prefetch + (z - from), 0, (size_t)(to - z));
+    }
+    return f->prefetch;
+}
+
 int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
 {
     uint64_t end = addr + n, bnd = boundary(f), pos = addr;
+    /* HDF5's flush rewrites every dirty chunk whole, most of its pages
+     * unchanged. A page that is still only in the data file (no buffer, no
+     * log copy) is compared with the data file's bytes, read once for the
+     * whole write: an unchanged one then needs neither a buffer nor a read
+     * of its own, and stays out of the map as before the write. */
+    const unsigned char *old = NULL;
+    uint64_t old_from = 0;
+    bool tried = false, failed = false;
     for (; pos < end && pos < bnd;) {
         uint64_t page = pos / PAGE, pend = umin((page + 1) * PAGE, end);
         size_t o = (size_t)(pos - page * PAGE), k = (size_t)(pend - pos);
         const unsigned char *src = in + (pos - addr);
-        slot *s = map_get(f, page);
+        slot *s = map_find(f, page);
+        if ((!s || (!s->buf && !s->log_off)) && !tried) {
+            tried = true;
+            old_from = page * PAGE;
+            old = prefetch(f, old_from, (umin(end, bnd) + PAGE - 1) / PAGE * PAGE, &failed);
+            if (failed) return -1;
+        }
+        if ((!s || (!s->buf && !s->log_off)) && old) {
+            const unsigned char *cur = old + (page * PAGE - old_from);
+            if (pend <= f->eof && memcmp(cur + o, src, k) == 0) { /* unchanged */
+                pos = pend;
+                continue;
+            }
+            if (!s && !(s = map_get(f, page))) return errno = ENOMEM, -1;
+            unsigned char *b = malloc(PAGE);
+            if (!b) return errno = ENOMEM, -1;
+            memcpy(b, cur, PAGE);
+            s->buf = b;
+            f->buffered += PAGE;
+            if (mark_dirty(f, s) < 0) return -1;
+            memcpy(s->buf + o, src, k);
+            pos = pend;
+            continue;
+        }
+        if (!s) s = map_get(f, page);
         if (!s) return errno = ENOMEM, -1;
         if (!s->buf) {
             unsigned char *b = malloc(PAGE);
