@@ -86,25 +86,77 @@ static int fail_msg(char *err, size_t errlen, const wal_file *f, const char *wha
     return -1;
 }
 
+static int by_page(const void *a, const void *b)
+{
+    uint64_t x = (*(slot *const *)a)->page, y = (*(slot *const *)b)->page;
+    return x < y ? -1 : x > y;
+}
+
+/* Pages list[0..n) (consecutive page numbers) into the data file with one
+ * pwrite; those only in the log read back with one pread of the records'
+ * span when it is small enough (records of a run are usually adjacent),
+ * else one by one. A large rewrite is then a few dozen system calls per
+ * 64 MiB, not two per 4 KiB page. */
+#define CKPT_RUN_PAGES 256
+#define CKPT_SPAN_MAX ((uint64_t)4 << 20)
+static int checkpoint_run(wal_file *f, slot **list, size_t n, unsigned char *run,
+                          unsigned char *span)
+{
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i]->buf) continue;
+        lo = umin(lo, list[i]->log_off);
+        hi = umax(hi, list[i]->log_off + REC_PAGE_BYTES);
+    }
+    bool spanned = hi > lo && hi - lo <= CKPT_SPAN_MAX;
+    if (spanned) {
+        size_t got = 0;
+        if (pread_all(f->log_fd, span, (size_t)(hi - lo), lo, &got) < 0) return -1;
+        if (got != hi - lo) return errno = EIO, -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        slot *s = list[i];
+        unsigned char *dst = run + i * PAGE;
+        if (s->buf) memcpy(dst, s->buf, PAGE);
+        else if (spanned) memcpy(dst, span + (s->log_off - lo) + REC_HDR, PAGE);
+        else if (map_read_logged(f, s, dst) < 0) return -1;
+    }
+    uint64_t at = list[0]->page * PAGE;
+    if (pwrite_all(f->fd, run, n * PAGE, at) < 0) return -1;
+    f->phys = umax(f->phys, at + n * PAGE);
+    return 0;
+}
+
 /* Copy every page of the map into the data file, cut it to eof, fsync it,
  * and start the next generation of the log. */
 static int checkpoint(wal_file *f, char *err, size_t errlen)
 {
-    unsigned char tmp[H5A_WAL_PAGE];
+    /* a page never logged is the data file's own (below eof) */
+    size_t n = 0;
+    slot **list = f->count ? malloc(f->count * sizeof *list) : NULL;
+    unsigned char *run = f->count ? malloc(CKPT_RUN_PAGES * PAGE) : NULL;
+    unsigned char *span = f->count ? malloc(CKPT_SPAN_MAX) : NULL;
+    if (f->count && (!list || !run || !span)) {
+        free(list), free(run), free(span);
+        errno = ENOMEM;
+        return fail_msg(err, errlen, f, "checkpoint: out of memory for");
+    }
     for (size_t i = 0; i < f->cap; i++) {
         slot *s = &f->slots[i];
-        /* a page never logged is the data file's own (below eof) */
         if (s->page == NO_PAGE || !s->log_off || s->page * PAGE >= f->eof) continue;
-        const unsigned char *src = s->buf;
-        if (!src) {
-            if (map_read_logged(f, s, tmp) < 0)
-                return fail_msg(err, errlen, f, "checkpoint: cannot read the log of");
-            src = tmp;
-        }
-        if (pwrite_all(f->fd, src, PAGE, s->page * PAGE) < 0)
-            return fail_msg(err, errlen, f, "checkpoint: cannot write");
-        f->phys = umax(f->phys, (s->page + 1) * PAGE);
+        list[n++] = s;
     }
+    if (n) qsort(list, n, sizeof *list, by_page);
+    for (size_t i = 0; i < n;) {
+        size_t k = 1;
+        while (i + k < n && k < CKPT_RUN_PAGES && list[i + k]->page == list[i]->page + k) k++;
+        if (checkpoint_run(f, list + i, k, run, span) < 0) {
+            free(list), free(run), free(span);
+            return fail_msg(err, errlen, f, "checkpoint: cannot copy the logged pages into");
+        }
+        i += k;
+    }
+    free(list), free(run), free(span);
     if (f->phys != f->eof) {
         if (S->ftruncate(f->fd, (off_t)f->eof) < 0)
             return fail_msg(err, errlen, f, "checkpoint: cannot truncate");

@@ -128,6 +128,37 @@ static int page_fill(wal_file *f, slot *s, unsigned char *out)
 
 /* ---- what HDF5 reads and writes ---- */
 
+/* How many of pages page, page+1, ... (at most max, the first one given)
+ * have no buffer and their log records one after another from log_off. */
+#define LOGGED_RUN_MAX 64
+static size_t logged_run(const wal_file *f, uint64_t page, uint64_t max, uint64_t log_off)
+{
+    size_t k = 1;
+    while (k < max && k < LOGGED_RUN_MAX) {
+        const slot *t = map_find(f, page + k);
+        if (!t || t->buf || t->log_off != log_off + k * REC_PAGE_BYTES) break;
+        k++;
+    }
+    return k;
+}
+
+/* The pages of k adjacent log records from log_off into out (k pages). */
+static int read_logged_run(wal_file *f, uint64_t log_off, size_t k, unsigned char *out)
+{
+    size_t want = k * REC_PAGE_BYTES, got = 0;
+    if (want > f->prefetch_cap) { /* put_range's buffer: not in use during a read */
+        unsigned char *p = realloc(f->prefetch, want);
+        if (!p) return errno = ENOMEM, -1;
+        f->prefetch = p;
+        f->prefetch_cap = want;
+    }
+    unsigned char *recs = f->prefetch;
+    if (pread_all(f->log_fd, recs, want, log_off, &got) < 0) return -1;
+    if (got != want) return errno = EIO, -1;
+    for (size_t i = 0; i < k; i++) memcpy(out + i * PAGE, recs + i * REC_PAGE_BYTES + REC_HDR, PAGE);
+    return 0;
+}
+
 int read_range(wal_file *f, uint64_t addr, size_t n, unsigned char *out)
 {
     uint64_t end = addr + n;
@@ -148,6 +179,12 @@ int read_range(wal_file *f, uint64_t addr, size_t n, unsigned char *out)
                 size_t in = (size_t)(pos - page * PAGE);
                 if (s->buf) {
                     memcpy(out + (pos - addr), s->buf + in, pend - pos);
+                } else if (in == 0 && pend - pos == PAGE) {
+                    /* whole pages whose records follow each other in the
+                     * log (a large write spilled in order): one pread */
+                    size_t k = logged_run(f, page, (stop - pos) / PAGE, s->log_off);
+                    if (read_logged_run(f, s->log_off, k, out + (pos - addr)) < 0) return -1;
+                    pend = pos + k * PAGE;
                 } else {
                     unsigned char tmp[H5A_WAL_PAGE];
                     if (map_read_logged(f, s, tmp) < 0) return -1;
@@ -229,6 +266,19 @@ int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
         }
         if (!s) s = map_get(f, page);
         if (!s) return errno = ENOMEM, -1;
+        if (!s->buf && k == PAGE && s->log_off) {
+            /* a whole page over one whose bytes are in the log: reading them
+             * back (a pread per page) only to compare costs more than
+             * logging the page again if it happens to be unchanged */
+            unsigned char *b = malloc(PAGE);
+            if (!b) return errno = ENOMEM, -1;
+            memcpy(b, src, PAGE);
+            s->buf = b;
+            f->buffered += PAGE;
+            if (mark_dirty(f, s) < 0) return -1;
+            pos = pend;
+            continue;
+        }
         if (!s->buf) {
             unsigned char *b = malloc(PAGE);
             if (!b) return errno = ENOMEM, -1;
