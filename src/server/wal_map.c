@@ -231,20 +231,21 @@ int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
     /* HDF5's flush rewrites every dirty chunk whole, most of its pages
      * unchanged. A page that is still only in the data file (no buffer, no
      * log copy) is compared with the data file's bytes, read once for the
-     * whole write: an unchanged one then needs neither a buffer nor a read
-     * of its own, and stays out of the map as before the write. */
+     * whole write (1 MiB at a time): an unchanged one then needs neither a
+     * buffer nor a read of its own, and stays out of the map as before. */
     const unsigned char *old = NULL;
-    uint64_t old_from = 0;
-    bool tried = false, failed = false;
+    uint64_t old_from = 0, old_to = 0; /* the window of the data file in old */
+    bool failed = false;
     for (; pos < end && pos < bnd;) {
         uint64_t page = pos / PAGE, pend = umin((page + 1) * PAGE, end);
         size_t o = (size_t)(pos - page * PAGE), k = (size_t)(pend - pos);
         const unsigned char *src = in + (pos - addr);
         slot *s = map_find(f, page);
-        if ((!s || (!s->buf && !s->log_off)) && !tried) {
-            tried = true;
+        if ((!s || (!s->buf && !s->log_off)) && (page * PAGE < old_from || page * PAGE >= old_to)) {
+            /* a window of at most PREFETCH_MAX, moved on as the write goes */
             old_from = page * PAGE;
-            old = prefetch(f, old_from, (umin(end, bnd) + PAGE - 1) / PAGE * PAGE, &failed);
+            old_to = umin((umin(end, bnd) + PAGE - 1) / PAGE * PAGE, old_from + PREFETCH_MAX);
+            old = prefetch(f, old_from, old_to, &failed);
             if (failed) return -1;
         }
         if ((!s || (!s->buf && !s->log_off)) && old) {
