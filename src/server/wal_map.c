@@ -225,6 +225,17 @@ static const unsigned char *prefetch(wal_file *f, uint64_t from, uint64_t to, bo
     return f->prefetch;
 }
 
+/* Give s a buffer holding a copy of the page at bytes. */
+static int slot_fill(wal_file *f, slot *s, const unsigned char *bytes)
+{
+    unsigned char *b = malloc(PAGE);
+    if (!b) return errno = ENOMEM, -1;
+    memcpy(b, bytes, PAGE);
+    s->buf = b;
+    f->buffered += PAGE;
+    return 0;
+}
+
 int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
 {
     uint64_t end = addr + n, bnd = boundary(f), pos = addr;
@@ -255,12 +266,7 @@ int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
                 continue;
             }
             if (!s && !(s = map_get(f, page))) return errno = ENOMEM, -1;
-            unsigned char *b = malloc(PAGE);
-            if (!b) return errno = ENOMEM, -1;
-            memcpy(b, cur, PAGE);
-            s->buf = b;
-            f->buffered += PAGE;
-            if (mark_dirty(f, s) < 0) return -1;
+            if (slot_fill(f, s, cur) < 0 || mark_dirty(f, s) < 0) return -1;
             memcpy(s->buf + o, src, k);
             pos = pend;
             continue;
@@ -271,12 +277,7 @@ int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
             /* a whole page over one whose bytes are in the log: reading them
              * back (a pread per page) only to compare costs more than
              * logging the page again if it happens to be unchanged */
-            unsigned char *b = malloc(PAGE);
-            if (!b) return errno = ENOMEM, -1;
-            memcpy(b, src, PAGE);
-            s->buf = b;
-            f->buffered += PAGE;
-            if (mark_dirty(f, s) < 0) return -1;
+            if (slot_fill(f, s, src) < 0 || mark_dirty(f, s) < 0) return -1;
             pos = pend;
             continue;
         }
