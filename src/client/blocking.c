@@ -452,9 +452,24 @@ static int send_request(hdf5a_client *c, struct iovec *iov, int n, int64_t deadl
             *complete = true;
             return 0;
         }
+        /* With a progress hook, at most PROGRESS_STEP per call: on loopback
+         * one sendmsg can take a whole 64 MiB request while the server
+         * drains it, and the hook would hear only the end. */
+        struct iovec cut[4];
+        struct msghdr sm = m;
+        if (c->progress) {
+            size_t left = PROGRESS_STEP, nv = 0;
+            for (; nv < m.msg_iovlen && nv < 4 && left; nv++) {
+                cut[nv] = m.msg_iov[nv];
+                if (cut[nv].iov_len > left) cut[nv].iov_len = left;
+                left -= cut[nv].iov_len;
+            }
+            sm.msg_iov = cut;
+            sm.msg_iovlen = nv;
+        }
         /* sendmsg is writev with flags: MSG_NOSIGNAL keeps a closed peer
          * from killing the caller with SIGPIPE */
-        ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        ssize_t k = sendmsg(c->fd, &sm, MSG_NOSIGNAL);
         if (k >= 0) {
             advance(c, &x, (size_t)k);
             size_t done = (size_t)k;
