@@ -51,6 +51,7 @@ void conn_close(conn *c, const char *why)
         conn_request_done(c, r);
     }
     c->held_head = c->held_tail = NULL;
+    conn_stream_drop(c);
     for (h5a_request *r = c->tls_head, *next; r; r = next) { /* replies not yet encrypted */
         next = r->next;
         conn_request_done(c, r);
@@ -134,6 +135,13 @@ static h5a_request *request_new(server *s)
 /* Forget request r of connection c: it is answered or will never be. */
 bool conn_request_done(conn *c, h5a_request *r)
 {
+    if (conn_stream_state(r) == H5A_STREAM_READING) {
+        /* the storage thread still reads into it: freed once it is done
+         * (conn_stream_progress), the connection kept until then */
+        r->next = c->srv->parked;
+        c->srv->parked = r;
+        return false;
+    }
     bool close_after = r->close_after;
     size_t reply = r->reply.len + r->reply_data_len;
     c->pending_reqs--;
@@ -240,9 +248,10 @@ void conn_on_done(h5a_request *r, void *ud)
     conn *c = r->conn;
     if (s->cfg->debug) {
         double ms = (double)(uv_hrtime() - r->t_start) / 1e6;
-        net_log(s, "conn %llu id=%llu op=%s path=%s bytes=%zu -> %s %.3f ms",
+        net_log(s, "conn %llu id=%llu op=%s path=%s bytes=%zu -> %s %.3f ms%s",
               (unsigned long long)c->serial, (unsigned long long)r->id, r->op_name,
-              r->path ? r->path : "-", r->frame_len, r->reply_ok ? "ok" : "error", ms);
+              r->path ? r->path : "-", r->frame_len, r->reply_ok ? "ok" : "error", ms,
+              r->streamed ? " (streamed: data follows as it is read)" : "");
     }
     size_t reply = r->reply.len + r->reply_data_len;
     c->reply_bytes += reply;
@@ -280,6 +289,10 @@ void conn_write_out(server *s, conn *c)
     }
     if (c->tls) {
         conn_tls_write_out(c, head);
+        return;
+    }
+    if (conn_stream_holds(c, head)) {
+        conn_stream_write_out(c, head);
         return;
     }
     size_t n = 0;
@@ -328,6 +341,7 @@ void conn_write_out(server *s, conn *c)
 void conn_on_flush(void *ud)
 {
     server *s = ud;
+    conn_stream_progress(s); /* first: a reply queued below may wait in turn */
     conn *c = s->flush_list;
     s->flush_list = NULL;
     while (c) {
@@ -348,6 +362,7 @@ static void submit(conn *c, h5a_request *r)
     const h5a_op_info *op = h5a_op_info_of(r->op);
     r->droppable = !r->err_code && !op->changes && r->op != OP_PING && r->op != OP_AUTH &&
                    r->op != OP_EXISTS;
+    r->may_stream = true; /* the writers here send a reply as it is read */
     c->pending_reqs++;
     c->pending_bytes += r->frame_len;
     net_budget_add(c->srv, r->frame_len);

@@ -70,6 +70,7 @@ void h5a_engine_execute(h5a_engine *e, h5a_request *r)
         rc = h5a_err_set(&err, H5A_E_INTERNAL, "no such op");
     } else {
         rc = handlers[r->op](e, r, &err);
+        if (r->streamed) return; /* its reply is out already (engine_slice.c) */
     }
     h5a_reply_finish(r, mark, rc, &err);
 }

@@ -131,6 +131,74 @@ static int check_sel_chunks(const h5a_engine *e, hid_t d, const char *path, cons
     return h5a_check_chunk_work(e->cfg, nchunks, chunk_bytes, selected, what, err);
 }
 
+/* Large whole reads stream (request.h, may_stream): the reply leaves with
+ * its header, and the data follows slab by slab as HDF5 reads it, so that
+ * the socket and the client work while the file is read rather than after
+ * (a 64 MiB read from the page cache takes ~5 ms before its first byte
+ * otherwise). Slabs are whole rows of the first axis, whole chunks of it
+ * when chunked, so no chunk is read twice. Not for types with variable-
+ * length parts (their bytes are pointers until converted). */
+#define STREAM_MIN_BYTES ((size_t)8 << 20)
+#define STREAM_SLAB_BYTES ((size_t)4 << 20)
+
+static bool can_stream(const h5a_request *r, const sel_t *q, hid_t ft, const dtype *dt,
+                       size_t nbytes)
+{
+    return r->stream_cb && q->whole && q->out.ndim >= 1 && q->out.dims[0] >= 2 &&
+           nbytes >= STREAM_MIN_BYTES && dt->kind != DT_VLSTR && H5Tdetect_class(ft, H5T_VLEN) == 0;
+}
+
+/* r's reply is finished (header only, its data following) and handed over;
+ * then buf is filled slab by slab, each published in r->stream_ready.
+ * storage.c sets r->stream_state once it is done with r. A slab that
+ * cannot be read cannot become an error reply any more (the header is on
+ * its way): r->stream_failed, and the loop closes the connection instead
+ * of sending the rest, so the client never takes the partial data. */
+static void read_streamed(const h5a_engine *e, h5a_request *r, hid_t d, hid_t ft, const sel_t *q,
+                          uint8_t *buf, size_t nbytes)
+{
+    const shape_t *out = &q->out;
+    size_t row = nbytes / out->dims[0];
+    hsize_t step = row >= STREAM_SLAB_BYTES ? 1 : STREAM_SLAB_BYTES / row, chunk[H5A_MAX_DIMS];
+    if (h5a_cache_chunk(e, d, chunk) == out->ndim && chunk[0])
+        step = step <= chunk[0] ? chunk[0] : step / chunk[0] * chunk[0];
+    char path[256];
+    snprintf(path, sizeof path, "%s", r->path); /* r's fields are the loop's to read now */
+    void (*cb)(h5a_request *, bool, void *) = r->stream_cb;
+    void *ud = r->stream_ud;
+    const _Atomic bool *gone = r->gone;
+    h5a_reply_finish(r, r->reply_mark, 0, &(h5a_err){0, ""});
+    r->streamed = true;
+    cb(r, true, ud);
+    hid_t fs = H5Dget_space(d), ms = H5I_INVALID_HID;
+    hsize_t start[H5A_MAX_DIMS] = {0}, count[H5A_MAX_DIMS];
+    for (int i = 0; i < out->ndim; i++) count[i] = out->dims[i];
+    for (hsize_t at = 0; at < out->dims[0]; at += count[0]) {
+        if (gone && atomic_load_explicit(gone, memory_order_relaxed)) {
+            r->stream_failed = true; /* nobody reads it any more */
+            break;
+        }
+        start[0] = at;
+        count[0] = out->dims[0] - at < step ? out->dims[0] - at : step;
+        if (ms >= 0) H5Sclose(ms);
+        ms = H5Screate_simple(out->ndim, count, NULL);
+        if (fs < 0 || ms < 0 ||
+            H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+            H5Dread(d, ft, ms, fs, H5P_DEFAULT, buf + at * row) < 0) {
+            fprintf(stderr, "hdf5-async-server: cannot read rows %llu.. of '%s' while its reply "
+                            "was being sent: closing that connection\n",
+                    (unsigned long long)at, path);
+            r->stream_failed = true;
+            break;
+        }
+        atomic_store_explicit(&r->stream_ready, (size_t)(at + count[0]) * row,
+                              memory_order_release);
+        cb(r, false, ud);
+    }
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+}
+
 int h5a_op_READ(h5a_engine *e, h5a_request *r, h5a_err *err)
 {
     int rc;
@@ -164,6 +232,21 @@ int h5a_op_READ(h5a_engine *e, h5a_request *r, h5a_err *err)
     nbytes = (size_t)n * size;
     if (!(buf = h5a_buf_alloc(nbytes))) {
         rc = h5a_err_set(err, H5A_E_INTERNAL, "out of memory for %zu bytes", nbytes);
+        goto out;
+    }
+    if (can_stream(r, &q, ft, dt, nbytes)) {
+        h5a_array a = {.type = dt, .ndim = q.out.ndim, .data = buf, .nbytes = nbytes};
+        for (int i = 0; i < q.out.ndim; i++) a.dims[i] = q.out.dims[i];
+        bool follows = false;
+        if ((rc = h5a_array_encode(&r->reply, &a, &follows, err->msg, sizeof err->msg)) ||
+            !follows) {
+            rc = rc ? h5a_err_code(err, rc) : h5a_err_set(err, H5A_E_INTERNAL, "no data to stream");
+            goto out;
+        }
+        r->reply_data = buf;
+        r->reply_data_len = nbytes;
+        read_streamed(e, r, d, ft, &q, buf, nbytes);
+        buf = NULL;
         goto out;
     }
     if (n && ((rc = sel_spaces(d, &q, &fs, &ms, err)) ||

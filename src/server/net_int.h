@@ -95,6 +95,10 @@ typedef struct conn {
     size_t tls_inflight;  /* ciphertext handed to the socket, not yet written */
     unsigned tls_writes;  /* those writes */
     bool tls_close_after; /* a reply among them asked to close after it */
+    /* plaintext replies from a streamed read's on, written as its bytes are
+     * read (conn_stream.c) */
+    h5a_request *sq_head, *sq_tail;
+    size_t sq_off; /* bytes of sq_head's reply already handed to uv_write */
 
     /* Requests received but not yet given to the storage thread: a request
      * that may have a large reply (a read) waits while another one of this
@@ -128,6 +132,11 @@ struct server {
      * request. At most REQ_POOL_MAX of them. */
     h5a_request *req_pool;
     size_t req_pooled;
+    /* streamed reads (conn_stream.c): the connection waiting for the
+     * storage thread's next slab, and replies written whose read had not
+     * ended yet (freed once it has) */
+    struct conn *stream_wait;
+    h5a_request *parked;
     h5a_storage *storage;
     const h5a_config *cfg;
     h5a_tls *tls;        /* tls_cert_file: every connection speaks TLS */
@@ -198,6 +207,19 @@ void conn_after_written(conn *c, int status, bool close_after);
  * socket takes them; and what the session has for the peer, written. */
 void conn_tls_write_out(conn *c, h5a_request *head);
 int conn_tls_flush(conn *c);
+/* conn_tls.c: encrypt and write what may go now */
+void conn_tls_pump(conn *c);
+/* conn_stream.c: r's stream state (H5A_STREAM_DONE when not streamed) and
+ * how many bytes of its reply (header included) may be sent in it */
+int conn_stream_state(const h5a_request *r);
+size_t conn_stream_have(const h5a_request *r, int state);
+/* must the replies from head on go behind a stream (plaintext)? */
+bool conn_stream_holds(const conn *c, const h5a_request *head);
+void conn_stream_write_out(conn *c, h5a_request *head);
+/* closing: the replies behind a stream, dropped */
+void conn_stream_drop(conn *c);
+/* a slab read or a read ended: write on, free what waited for its end */
+void conn_stream_progress(server *s);
 void conn_close(conn *c, const char *why);
 /* Close after the replies are out, without losing them (see conn.c). */
 void conn_finish(conn *c, const char *why);

@@ -113,6 +113,9 @@ typedef struct h5a_limits {
     mp_limits mp;
 } h5a_limits;
 
+/* h5a_request.stream_state */
+enum { H5A_STREAM_READING = 0, H5A_STREAM_DONE = 1, H5A_STREAM_FAILED = 2 };
+
 typedef struct h5a_request {
     struct h5a_request *next; /* queue link (storage queue, then done list) */
     void *conn;               /* the connection it came from; opaque here */
@@ -183,6 +186,24 @@ typedef struct h5a_request {
     void *reply_data; /* from h5a_buf_alloc */
     size_t reply_data_len;
     bool reply_ok;
+
+    /* A large read streamed (engine_slice.c): its reply is handed to the
+     * loop as soon as its header is made, and the loop sends reply_data as
+     * the storage thread reads it, slab by slab, instead of after the whole
+     * read -- reading the file and sending overlap. The loop sets
+     * may_stream (a plaintext or TLS connection of the main port); storage.c
+     * sets stream_cb when the reply may leave at once (nothing held before
+     * it for a commit). After stream_cb(r, true) the storage thread touches
+     * only stream_ready and, last of all, stream_state; the loop frees
+     * nothing of r before stream_state is set. At most one request streams
+     * at a time: the one the storage thread is executing. */
+    bool may_stream;
+    void (*stream_cb)(struct h5a_request *r, bool first, void *ud);
+    void *stream_ud;
+    bool streamed;      /* storage thread: handed over early */
+    bool stream_failed; /* storage thread: a slab could not be read */
+    _Atomic size_t stream_ready; /* bytes of reply_data read so far */
+    _Atomic int stream_state;    /* H5A_STREAM_READING, _DONE or _FAILED */
 
     /* the connection went away: a request that changes nothing (droppable)
      * is then skipped by the storage thread -- nobody would read its reply */

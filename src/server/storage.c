@@ -533,6 +533,29 @@ static void release_held(h5a_storage *st)
     notify_loop(st);
 }
 
+/* A large read streams its reply (request.h, engine_slice.c): first, the
+ * reply goes to the loop at once (nothing is held before it: see
+ * may_stream_now), then the loop hears of each slab read. */
+static void stream_cb(h5a_request *r, bool first, void *ud)
+{
+    h5a_storage *st = ud;
+    if (first) {
+        uv_mutex_lock(&st->mu);
+        push(&st->out_head, &st->out_tail, r);
+        uv_mutex_unlock(&st->mu);
+    }
+    notify_loop(st);
+}
+
+/* r's reply may leave before r is done: a read of the main port whose
+ * reply would go out at once anyway (no earlier reply waits for a commit,
+ * it asks for no durability) and that the exactly-once table need not see. */
+static bool may_stream_now(const h5a_storage *st, const h5a_request *r)
+{
+    return r->may_stream && r->op == OP_READ && !r->err_code && !r->has_seq && !st->held_head &&
+           level_of(st, r) == H5A_DUR_NONE;
+}
+
 static void storage_main(void *arg)
 {
     h5a_storage *st = arg;
@@ -608,9 +631,12 @@ static void storage_main(void *arg)
                  * read the reply (changes are applied all the same) */
                 h5a_request *r = st->seg[0];
                 if (!(r->droppable && r->gone &&
-                      atomic_load_explicit(r->gone, memory_order_relaxed)))
+                      atomic_load_explicit(r->gone, memory_order_relaxed))) {
+                    if (may_stream_now(st, r)) r->stream_cb = stream_cb, r->stream_ud = st;
                     execute(st, r);
-                else ran = false;
+                } else {
+                    ran = false;
+                }
             } else {
                 batch = apply_appends(st, batch, &n);
             }
@@ -625,6 +651,16 @@ static void storage_main(void *arg)
             bool released = false;
             uv_mutex_lock(&st->mu);
             for (size_t i = 0; i < n; i++) {
+                if (st->seg[i]->streamed) {
+                    /* on the out list already; the loop may free it from
+                     * this store on: the last touch here */
+                    h5a_request *r = st->seg[i];
+                    atomic_store_explicit(&r->stream_state,
+                                          r->stream_failed ? H5A_STREAM_FAILED : H5A_STREAM_DONE,
+                                          memory_order_release);
+                    released = true;
+                    continue;
+                }
 #ifdef H5A_DELIBERATE_LEAK
                 /* `make soak-leak`: a build that leaks this many bytes per
                  * request, to show that the soak's memory rule catches it */
