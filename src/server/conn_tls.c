@@ -29,7 +29,6 @@ typedef struct tls_write {
 /* The headroom the session keeps in front of its ciphertext for us. */
 #define TLS_HEADROOM ((sizeof(tls_write) + 63) & ~(size_t)63)
 
-
 static void on_tls_written(uv_write_t *w, int status)
 {
     tls_write *tw = (tls_write *)w;
