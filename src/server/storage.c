@@ -549,10 +549,11 @@ static void stream_cb(h5a_request *r, bool first, void *ud)
 
 /* r's reply may leave before r is done: a read of the main port whose
  * reply would go out at once anyway (no earlier reply waits for a commit,
- * it asks for no durability) and that the exactly-once table need not see. */
+ * it asks for no durability). (A read's client_id/seq is not remembered:
+ * the exactly-once table keeps changes only.) */
 static bool may_stream_now(const h5a_storage *st, const h5a_request *r)
 {
-    return r->may_stream && r->op == OP_READ && !r->err_code && !r->has_seq && !st->held_head &&
+    return r->may_stream && r->op == OP_READ && !r->err_code && !st->held_head &&
            level_of(st, r) == H5A_DUR_NONE;
 }
 

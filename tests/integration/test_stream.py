@@ -231,3 +231,25 @@ def test_tls_streamed_reads_exact_and_in_order(start_server, tmp_path):
     s2.close()
     srv.stop()
     assert streamed_count(srv) >= 6
+
+
+def test_exactly_once_reads_stream_too(start_server):
+    """A read carrying client_id/seq streams (the exactly-once table keeps
+    changes only), and the changes around it keep their exactly-once
+    answers."""
+    srv = start_server(server_opts={"debug": "true"})
+    big = np.arange(MiB + 5, dtype="<f8")  # just over 8 MiB
+    cid = "stream-test"
+    with RawConn(srv) as c:
+        w = {"id": 1, "op": "write", "path": "/big", "data": wire(big), "client_id": cid, "seq": 1}
+        assert_ok(c.call(w))
+        before = streamed_count(srv)
+        r = c.call({"id": 2, "op": "read", "path": "/big", "client_id": cid, "seq": 2})
+        assert np.array_equal(decoded(r), big)
+        h5a_util.wait_until(lambda: streamed_count(srv) - before == 1)
+        a = {"id": 3, "op": "append", "path": "/log", "data": [1.0], "client_id": cid, "seq": 3}
+        first = assert_ok(c.call(a))
+        assert assert_ok(c.call(dict(a, id=4))) == first  # a resend: answered, not applied
+    srv.stop()
+    with h5py.File(srv.file, "r") as f:
+        assert f["log"].shape == (1,)
