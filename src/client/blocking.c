@@ -747,9 +747,8 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
 
 static void free_ropts(h5c_opts *o)
 {
-    if (o->token)
-        h5c_wipe((char *)o->token, strlen(o->token));
-    free((char *)o->token);
+    char *token = (char *)o->token; /* ours: strdup'd at connect */
+    h5c_wipe_str(&token);
     free((char *)o->ca_file);
     free((char *)o->cert_file);
     free((char *)o->key_file);

@@ -137,6 +137,9 @@ void h5c_identity_get(const h5c_identity *id, const char **name, const char **ro
 
 /* Overwrite memory that held a secret (a token) so that it does not linger. */
 void h5c_wipe(void *p, size_t n);
+/* The same for a heap copy of a token: wipe *p, free it, set it NULL (a
+ * NULL *p does nothing), so every holder of a copy lets it go one way. */
+void h5c_wipe_str(char **p);
 
 /* A buffer for a frame payload of len bytes, placed so that the payload
  * ends on a 16-byte boundary: a read's element bytes come last in the frame
