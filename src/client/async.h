@@ -18,7 +18,7 @@
  * caller's loop forever (libuv stops at 32 as well) */
 #define READS_PER_EVENT 32
 /* TLS: ciphertext bytes per send or recv, and the room kept for record
- * overheads when a stage is filled (as in blocking.c) */
+ * overheads when a stage is filled (as in blocking.h) */
 #define TLS_STAGE (128 * 1024)
 #define TLS_SLACK 1024
 

@@ -119,7 +119,7 @@ int h5c_result_bool(const mp_node *result, int *out, char *err, size_t errlen);
 
 /* A batch's result (batch.c): one shape per op into the batch. */
 int h5c_result_batch(const mp_node *result, hdf5a_batch *b, char *err, size_t errlen);
-/* Send a batch request on the blocking client (blocking.c): the reply's
+/* Send a batch request on the blocking client (blocking_ops.c): the reply's
  * results into b; *failed the failing op's index or -1. */
 int h5c_blocking_batch(hdf5a_client *c, const h5c_request *r, hdf5a_batch *b, long *failed);
 /* The batch request of b (batch.c), for either client. */
