@@ -131,6 +131,11 @@ static void free_now(hdf5a_async *ac)
     fail_pending(ac, HDF5A_ECLOSED, HDF5A_ECLOSED);
     if (ac->have_ev && ac->ev.cleanup)
         ac->ev.cleanup(ac->ev.data);
+    h5c_async_release(ac);
+}
+
+void h5c_async_release(hdf5a_async *ac)
+{
     if (ac->fd >= 0)
         close(ac->fd);
     if (ac->rc)
@@ -230,145 +235,7 @@ static bool conn_fail_all(hdf5a_async *ac, int code, const char *fmt, ...)
     return true;
 }
 
-/* ---- connecting ---- */
-
-static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, void *privdata)
-{
-    return h5c_async_submit(ac, req, fn, privdata, NULL);
-}
-
-static void context_free_unconnected(hdf5a_async *ac)
-{
-    if (!ac)
-        return;
-    while (ac->head) /* the connect's auth request: no callback */
-        free(pop(ac));
-    if (ac->fd >= 0)
-        close(ac->fd);
-    if (ac->rc)
-        h5c_arc_free(ac);
-    if (ac->fw)
-        h5c_afw_free(ac);
-    if (ac->secret_len)
-        h5c_wipe(ac->out.data, ac->secret_len);
-    mp_buf_free(&ac->out);
-    h5c_tls_free(ac->tls);
-    free(ac->cin);
-    free(ac->cout);
-    free(ac->in);
-    free(ac);
-}
-
-HDF5A_API int hdf5a_async_connect_ex(hdf5a_async **out, const char *host, int port,
-                                     const hdf5a_connect_opts *opts, char *err, size_t errlen)
-{
-    char why[H5C_ERRLEN] = "";
-    struct addrinfo *list = NULL;
-    hdf5a_async *ac = NULL;
-    h5c_opts o;
-    int rc;
-    if (!out) {
-        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "out is NULL");
-        goto fail;
-    }
-    *out = NULL;
-    if ((rc = h5c_opts_import(opts, &o, why, sizeof why)))
-        goto fail;
-    if ((rc = h5c_resolve(host, port, &list, why, sizeof why)))
-        goto fail;
-    ac = calloc(1, sizeof *ac);
-    if (!ac || !(ac->in = malloc(IBUF_SIZE))) {
-        rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
-        goto fail;
-    }
-    ac->fd = -1;
-    /* files are read here, never in the loop */
-    if (o.tls) {
-        if ((rc = h5c_tls_new(&ac->tls, &o, host, why, sizeof why)))
-            goto fail;
-        if (!(ac->cin = malloc(TLS_STAGE)) || !(ac->cout = malloc(TLS_STAGE))) {
-            rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    /* Only the first address that does not fail at once is tried: adapters
-     * watch one fd, which must not change under them. A failure found at
-     * once is still reported from the loop, like a later one, so requests
-     * queued right after this call always get their callback. */
-    bool started = false;
-    struct addrinfo chosen = {0};
-    struct sockaddr_storage chosen_addr;
-    for (int pass = 0; pass < 2 && !started; pass++) {
-        for (struct addrinfo *ai = list; ai && !started; ai = ai->ai_next) {
-            if (!h5c_addr_in_pass(ai, pass))
-                continue;
-            int error;
-            int fd = h5c_connect_start(ai, &error);
-            if (fd < 0) {
-                snprintf(why, sizeof why, "socket: %s", strerror(errno));
-                continue;
-            }
-            if (ac->fd >= 0)
-                close(ac->fd);
-            ac->fd = fd;
-            ac->connect_error = error;
-            h5c_addr_name(ai, ac->peer, sizeof ac->peer);
-            started = error == 0;
-            chosen = *ai;
-            memcpy(&chosen_addr, ai->ai_addr, ai->ai_addrlen);
-            chosen.ai_addr = (struct sockaddr *)&chosen_addr;
-            chosen.ai_next = NULL;
-        }
-    }
-    freeaddrinfo(list);
-    list = NULL;
-    if (ac->fd < 0) {
-        rc = HDF5A_EIO;
-        goto fail;
-    }
-    ac->state = ST_CONNECTING;
-    /* writable means connected; readable (or an error) may come first */
-    ac->reading = true;
-    ac->writing = true;
-    if (o.token) {
-        /* first in the queue, so every request of the caller follows it */
-        h5c_request r = {.op = H5C_AUTH, .token = o.token};
-        if ((rc = submit(ac, &r, NULL, NULL))) {
-            snprintf(why, sizeof why, "%s", ac->errstr);
-            goto fail;
-        }
-        ac->head->connect_auth = true;
-        ac->secret_len = ac->out.len;
-    }
-    /* after the auth request, which is made anew on each connection */
-    if (o.reconnect &&
-        (rc = h5c_arc_new(ac, &chosen, o.token, o.reconnect_timeout_ms, why, sizeof why)))
-        goto fail;
-    if (o.follow_wrong_node && (rc = h5c_afw_new(ac, host, port, &o, why, sizeof why)))
-        goto fail;
-    *out = ac;
-    return 0;
-fail:
-    if (list)
-        freeaddrinfo(list);
-    context_free_unconnected(ac);
-    if (err && errlen)
-        snprintf(err, errlen, "%s", why[0] ? why : "cannot connect");
-    return rc;
-}
-
-HDF5A_API hdf5a_async *hdf5a_async_connect(const char *host, int port, char *err,
-                                           size_t errlen)
-{
-    hdf5a_async *ac = NULL;
-    hdf5a_async_connect_ex(&ac, host, port, NULL, err, errlen);
-    return ac;
-}
-
-HDF5A_API void hdf5a_async_identity(const hdf5a_async *ac, const char **name, const char **role)
-{
-    h5c_identity_get(ac ? &ac->ident : NULL, name, role);
-}
+/* ---- connecting (the connect call is in async_connect.c) ---- */
 
 static bool flush_output(hdf5a_async *ac);
 
@@ -902,51 +769,4 @@ int h5c_async_submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn
     if (ac->state == ST_CONNECTED)
         want_write(ac, true);
     return 0;
-}
-
-HDF5A_API int hdf5a_async_auth(hdf5a_async *ac, const char *token, hdf5a_callback *cb,
-                               void *privdata)
-{
-    h5c_request r = {.op = H5C_AUTH, .token = token};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata)
-{
-    h5c_request r = {.op = H5C_PING};
-    return submit(ac, &r, cb, privdata);
-}
-
-HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d)
-{
-    if (!ac || (unsigned)d > HDF5A_DURABILITY_FSYNC)
-        return HDF5A_EINVAL;
-    ac->durability = d;
-    return 0;
-}
-
-HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file)
-{
-    if (!ac)
-        return HDF5A_EINVAL;
-    char *copy = NULL;
-    if (file && !(copy = strdup(file)))
-        return HDF5A_ENOMEM;
-    free(ac->file);
-    ac->file = copy;
-    if (ac->fw)
-        h5c_afw_file_changed(ac); /* cluster_nodes: to the file's owner */
-    return 0;
-}
-
-HDF5A_API int hdf5a_async_sync(hdf5a_async *ac, hdf5a_durability level, hdf5a_callback *cb,
-                               void *privdata)
-{
-    if (!ac)
-        return HDF5A_EINVAL;
-    if (level != HDF5A_DURABILITY_FLUSH && level != HDF5A_DURABILITY_FSYNC)
-        return h5a_fail(ac->errstr, sizeof ac->errstr, HDF5A_EINVAL,
-                        "hdf5a_async_sync takes HDF5A_DURABILITY_FLUSH or _FSYNC");
-    h5c_request r = {.op = H5C_PING, .durability = level};
-    return submit(ac, &r, cb, privdata);
 }

@@ -1,7 +1,8 @@
 /* Private to libhdf5async: the asynchronous context's insides, shared by
- * async.c (the connection, requests, replies) and async_reconnect.c (riding
- * over a lost connection), which is kept apart so that async.c stays about
- * the one connection. */
+ * async.c (the connection, requests, replies) and the files kept apart so
+ * that async.c stays about the one connection: async_connect.c (making the
+ * context), async_ops.c (the API's requests), async_reconnect.c (riding
+ * over a lost connection) and async_follow.c (moving to another node). */
 #ifndef H5C_ASYNC_H
 #define H5C_ASYNC_H
 
@@ -18,7 +19,7 @@
  * caller's loop forever (libuv stops at 32 as well) */
 #define READS_PER_EVENT 32
 /* TLS: ciphertext bytes per send or recv, and the room kept for record
- * overheads when a stage is filled (as in blocking.c) */
+ * overheads when a stage is filled (as in blocking.h) */
 #define TLS_STAGE (128 * 1024)
 #define TLS_SLACK 1024
 
@@ -124,11 +125,15 @@ static inline void want_write(hdf5a_async *ac, bool on)
 }
 
 
-/* ---- async.c, for async_reconnect.c ---- */
+/* ---- async.c, for the others ---- */
 
 /* The connection is gone for good with code: every pending callback fires
  * with HDF5A_ECLOSED (why in errstr). True: stop (the context may be gone). */
 bool h5c_async_fail(hdf5a_async *ac, int code, const char *why);
+/* Frees what the context holds, then the context (its queue already
+ * empty, the loop already told): hdf5a_async_free's end, and a failed
+ * connect's. */
+void h5c_async_release(hdf5a_async *ac);
 /* The state is ST_CONNECTED (after TCP, and TLS when on). */
 void h5c_async_connected(hdf5a_async *ac);
 /* Queue one request (async_ops.c builds them): encoded into the output,

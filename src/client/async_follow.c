@@ -57,7 +57,7 @@ int h5c_afw_new(hdf5a_async *ac, const char *host, int port, const h5c_opts *o, 
     }
     int rc = o->cluster_nodes ? h5c_nodes_parse(o->cluster_nodes, &f->nodes, why, whylen) : 0;
     if (rc) {
-        free(f->token);
+        h5c_wipe_str(&f->token);
         free(f);
         return rc;
     }
@@ -69,10 +69,7 @@ int h5c_afw_new(hdf5a_async *ac, const char *host, int port, const h5c_opts *o, 
 void h5c_afw_free(hdf5a_async *ac)
 {
     h5c_afw *f = ac->fw;
-    if (f->token) {
-        h5c_wipe(f->token, strlen(f->token));
-        free(f->token);
-    }
+    h5c_wipe_str(&f->token);
     h5c_nodes_free(&f->nodes);
     free(f);
     ac->fw = NULL;

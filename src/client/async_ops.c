@@ -1,8 +1,13 @@
 /* The asynchronous API's requests: each builds its h5c_request and queues
  * it with h5c_async_submit (async.c), which owns the connection, the
- * output buffer and the callbacks. Kept apart so that async.c stays about
- * the one connection. */
+ * output buffer and the callbacks; and the settings later requests take
+ * (durability, file). Kept apart so that async.c stays about the one
+ * connection. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "client/async.h"
+#include "proto/errors.h"
 
 static int submit(hdf5a_async *ac, const h5c_request *req, hdf5a_callback *fn, void *privdata)
 {
@@ -188,4 +193,51 @@ HDF5A_API int hdf5a_async_batch_send(hdf5a_async *ac, hdf5a_batch *b, hdf5a_call
     h5c_request r;
     int rc = h5c_batch_request(b, &r);
     return rc ? rc : h5c_async_submit(ac, &r, cb, privdata, b);
+}
+
+HDF5A_API int hdf5a_async_auth(hdf5a_async *ac, const char *token, hdf5a_callback *cb,
+                               void *privdata)
+{
+    h5c_request r = {.op = H5C_AUTH, .token = token};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_ping(hdf5a_async *ac, hdf5a_callback *cb, void *privdata)
+{
+    h5c_request r = {.op = H5C_PING};
+    return submit(ac, &r, cb, privdata);
+}
+
+HDF5A_API int hdf5a_async_set_durability(hdf5a_async *ac, hdf5a_durability d)
+{
+    if (!ac || (unsigned)d > HDF5A_DURABILITY_FSYNC)
+        return HDF5A_EINVAL;
+    ac->durability = d;
+    return 0;
+}
+
+HDF5A_API int hdf5a_async_set_file(hdf5a_async *ac, const char *file)
+{
+    if (!ac)
+        return HDF5A_EINVAL;
+    char *copy = NULL;
+    if (file && !(copy = strdup(file)))
+        return HDF5A_ENOMEM;
+    free(ac->file);
+    ac->file = copy;
+    if (ac->fw)
+        h5c_afw_file_changed(ac); /* cluster_nodes: to the file's owner */
+    return 0;
+}
+
+HDF5A_API int hdf5a_async_sync(hdf5a_async *ac, hdf5a_durability level, hdf5a_callback *cb,
+                               void *privdata)
+{
+    if (!ac)
+        return HDF5A_EINVAL;
+    if (level != HDF5A_DURABILITY_FLUSH && level != HDF5A_DURABILITY_FSYNC)
+        return h5a_fail(ac->errstr, sizeof ac->errstr, HDF5A_EINVAL,
+                        "hdf5a_async_sync takes HDF5A_DURABILITY_FLUSH or _FSYNC");
+    h5c_request r = {.op = H5C_PING, .durability = level};
+    return submit(ac, &r, cb, privdata);
 }

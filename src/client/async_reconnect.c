@@ -105,10 +105,7 @@ int h5c_arc_new(hdf5a_async *ac, const struct addrinfo *ai, const char *token, i
 void h5c_arc_free(hdf5a_async *ac)
 {
     h5c_arc *a = ac->rc;
-    if (a->token) {
-        h5c_wipe(a->token, strlen(a->token));
-        free(a->token);
-    }
+    h5c_wipe_str(&a->token);
     free(a);
     ac->rc = NULL;
 }

@@ -10,7 +10,10 @@
  * Over TLS (tls.c) the same two pieces are encrypted from the caller's
  * memory into the session's output, which is sent through a staging buffer
  * about TLS_STAGE bytes at a time; replies are decrypted straight into
- * their allocation from ciphertext received into a second staging buffer. */
+ * their allocation from ciphertext received into a second staging buffer.
+ *
+ * Connecting is in blocking_connect.c, the API's calls in blocking_ops.c,
+ * the client's fields in blocking.h. */
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -24,53 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/client.h"
-#include "proto/rendezvous.h"
+#include "client/blocking.h"
 #include "proto/errors.h"
-
-/* TLS: bytes of ciphertext staged per send or recv. Larger costs memory
- * per connection, smaller costs system calls. */
-#define TLS_STAGE (128 * 1024)
-/* TLS: room left for record overheads when filling a stage (a 16 KiB record
- * grows by at most 29 bytes) */
-#define TLS_SLACK 1024
-
-struct hdf5a_client {
-    int fd;         /* -1 once the connection is unusable */
-    int timeout_ms; /* per call; 0 waits forever */
-    char peer[80];  /* "host:port", for messages */
-    h5c_tls *tls;   /* NULL: plaintext */
-    uint8_t *cin;   /* TLS: TLS_STAGE bytes of ciphertext received; also the
-                       plaintext of a reply that came while sending (early_*),
-                       which is taken before anything is received again */
-    uint8_t *cout;  /* TLS: TLS_STAGE bytes of ciphertext being sent */
-    size_t cout_pos, cout_len;
-    size_t early_pos, early_len; /* in cin */
-    h5c_identity ident; /* the auth reply's */
-    uint64_t next_id;
-    mp_buf hdr; /* request bytes except a write's data, reused */
-    mp_doc doc; /* reply nodes, reused */
-    char errstr[H5C_ERRLEN];
-    hdf5a_progress_cb *progress; /* hdf5a_set_progress; NULL: none */
-    void *progress_ud;
-    hdf5a_durability durability; /* hdf5a_set_durability */
-    char *file; /* hdf5a_set_file: every request's `file`; NULL: none */
-    long last_index; /* the failing op of the last batch sent, -1: none */
-    /* reconnect (hdf5a_connect_opts.reconnect): where and how to connect
-     * again (copies of the options' strings), and exactly-once's ids */
-    bool reconnect;
-    int reconnect_timeout_ms;
-    char *host;
-    int port;
-    h5c_opts ropts;
-    char client_id[33];
-    uint64_t next_seq;
-    /* follow_wrong_node (also keeps host, port, ropts); moved_to: the last
-     * reply's WRONG_NODE `node`, "" when it was not one */
-    bool follow;
-    char moved_to[256];
-    h5c_nodes nodes; /* cluster_nodes: requests go to their file's owner first */
-};
 
 /* ---- progress ---- */
 
@@ -102,7 +60,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t deadline_after(int timeout_ms)
+int64_t h5c_blocking_deadline(int timeout_ms)
 {
     return timeout_ms > 0 ? now_ms() + timeout_ms : -1;
 }
@@ -117,7 +75,7 @@ static int ms_left(int64_t deadline)
 }
 
 /* Waits for events on fd. 0, or HDF5A_ETIMEOUT / HDF5A_EIO. */
-static int wait_fd(int fd, short events, int64_t deadline, short *revents)
+int h5c_blocking_wait_fd(int fd, short events, int64_t deadline, short *revents)
 {
     for (;;) {
         struct pollfd p = {fd, events, 0};
@@ -132,56 +90,6 @@ static int wait_fd(int fd, short events, int64_t deadline, short *revents)
             return HDF5A_EIO;
     }
 }
-
-/* ---- connecting ---- */
-
-/* One address: connect within the deadline. Returns the fd or -1 with
- * *code and err set; name (80 bytes) gets "host:port". */
-static int connect_one(const struct addrinfo *ai, int64_t deadline, int *code, char *name,
-                       char *err, size_t errlen)
-{
-    h5c_addr_name(ai, name, 80);
-    int error;
-    int fd = h5c_connect_start(ai, &error);
-    if (fd < 0) {
-        *code = h5a_fail(err, errlen, HDF5A_EIO, "socket: %s", strerror(errno));
-        return -1;
-    }
-    if (!error) {
-        short rev;
-        int rc = wait_fd(fd, POLLOUT, deadline, &rev);
-        socklen_t len = sizeof error;
-        if (rc == HDF5A_ETIMEOUT) {
-            close(fd);
-            *code = h5a_fail(err, errlen, HDF5A_ETIMEOUT, "connect to %s: timed out", name);
-            return -1;
-        }
-        if (rc || getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0)
-            error = errno;
-    }
-    if (error) {
-        close(fd);
-        *code = h5a_fail(err, errlen, HDF5A_EIO, "connect to %s: %s", name, strerror(error));
-        return -1;
-    }
-    return fd;
-}
-
-HDF5A_API const char *hdf5a_errstr(const hdf5a_client *c) { return c ? c->errstr : ""; }
-
-HDF5A_API void hdf5a_set_progress(hdf5a_client *c, hdf5a_progress_cb *cb, void *ud)
-{
-    if (!c)
-        return;
-    c->progress = cb;
-    c->progress_ud = cb ? ud : NULL;
-}
-
-HDF5A_API void hdf5a_identity(const hdf5a_client *c, const char **name, const char **role)
-{
-    h5c_identity_get(c ? &c->ident : NULL, name, role);
-}
-
 /* ---- the connection ---- */
 
 /* The connection can no longer be trusted (a frame is half sent or half
@@ -204,7 +112,7 @@ static int conn_fail(hdf5a_client *c, int code, const char *fmt, ...)
 
 static int wait_or_fail(hdf5a_client *c, short events, int64_t deadline, short *rev)
 {
-    int rc = wait_fd(c->fd, events, deadline, rev);
+    int rc = h5c_blocking_wait_fd(c->fd, events, deadline, rev);
     if (rc == HDF5A_ETIMEOUT)
         return conn_fail(c, rc, "no reply within %d ms", c->timeout_ms);
     if (rc)
@@ -279,7 +187,7 @@ static int tls_fail(hdf5a_client *c, int rc)
 }
 
 /* The handshake, within deadline. */
-static int tls_handshake(hdf5a_client *c, int64_t deadline)
+int h5c_blocking_handshake(hdf5a_client *c, int64_t deadline)
 {
     for (;;) {
         int r = h5c_tls_handshake(c->tls, c->errstr, sizeof c->errstr);
@@ -565,8 +473,8 @@ static int decode_result(h5c_op op, const mp_node *res, void **block, void *out,
 /* Sends req and decodes its reply by deadline; out gets the result
  * (decode_result), for the ops whose result is a shape (h5c_op_gives_shape)
  * ndim/shape get it. */
-static int call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, int *ndim,
-                   uint64_t *shape, void *out)
+int h5c_blocking_call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, int *ndim,
+                         uint64_t *shape, void *out)
 {
     if (!c)
         return HDF5A_EINVAL;
@@ -645,8 +553,6 @@ static int call_by(hdf5a_client *c, const h5c_request *req, int64_t deadline, in
     return rc;
 }
 
-static int reconnect_once(hdf5a_client *c, char *err, size_t errlen);
-
 /* One request; with reconnect, carrying client_id and seq, and sent again
  * (the same seq: the server applies it at most once) on a new connection
  * when this one is lost, until reconnect_timeout_ms. */
@@ -654,14 +560,16 @@ static int call_retrying(hdf5a_client *c, const h5c_request *req, int *ndim, uin
                          void *out)
 {
     if (!c || !c->reconnect)
-        return call_by(c, req, deadline_after(c ? c->timeout_ms : 0), ndim, shape, out);
+        return h5c_blocking_call_by(c, req, h5c_blocking_deadline(c ? c->timeout_ms : 0), ndim,
+                                    shape, out);
     h5c_request r = *req;
     r.client_id = c->client_id;
     r.seq = ++c->next_seq;
     int64_t give_up = -1;
     int delay = 50;
     for (;;) {
-        int rc = call_by(c, &r, deadline_after(c->timeout_ms), ndim, shape, out);
+        int rc = h5c_blocking_call_by(c, &r, h5c_blocking_deadline(c->timeout_ms), ndim, shape,
+                                      out);
         if (rc != HDF5A_EIO && rc != HDF5A_ECLOSED)
             return rc;
         if (give_up < 0)
@@ -676,15 +584,13 @@ static int call_retrying(hdf5a_client *c, const h5c_request *req, int *ndim, uin
                          c->peer, c->reconnect_timeout_ms, why);
                 return rc;
             }
-            if (reconnect_once(c, why, sizeof why) == 0)
+            if (h5c_blocking_reconnect(c, why, sizeof why) == 0)
                 break;
             poll(NULL, 0, delay < left ? delay : (int)left);
             delay = delay * 2 > 1000 ? 1000 : delay * 2;
         }
     }
 }
-
-static int switch_node(hdf5a_client *c, const char *addr, char *err, size_t errlen);
 
 /* cluster_nodes: the connection moves to the owner of the request's file
  * (cluster_route.c) before the request is sent. */
@@ -697,7 +603,7 @@ static int route(hdf5a_client *c, const h5c_request *req)
     snprintf(here, sizeof here, strchr(c->host, ':') ? "[%s]:%d" : "%s:%d", c->host, c->port);
     if (strcmp(owner, here) == 0)
         return 0;
-    int rc = switch_node(c, owner, why, sizeof why);
+    int rc = h5c_blocking_switch_node(c, owner, why, sizeof why);
     if (rc)
         snprintf(c->errstr, sizeof c->errstr,
                  "connecting to %.200s, the file's owner by cluster_nodes: %.700s", owner, why);
@@ -707,7 +613,8 @@ static int route(hdf5a_client *c, const h5c_request *req)
 /* One request; with follow_wrong_node, sent again to the node a WRONG_NODE
  * reply names (nothing was applied where it was refused), at most
  * HDF5A_MAX_WRONG_NODE_HOPS times, never back to a node this call tried. */
-static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape, void *out)
+int h5c_blocking_call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *shape,
+                      void *out)
 {
     int rc = c && c->nodes.n ? route(c, req) : 0;
     if (rc)
@@ -731,7 +638,7 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
             return HDF5A_EWRONG_NODE;
         }
         char why[H5C_ERRLEN];
-        if ((rc = switch_node(c, to, why, sizeof why))) {
+        if ((rc = h5c_blocking_switch_node(c, to, why, sizeof why))) {
             snprintf(c->errstr, sizeof c->errstr,
                      "following WRONG_NODE to %.200s: %.700s; nothing was applied", to, why);
             snprintf(c->moved_to, sizeof c->moved_to, "%s", to); /* hdf5a_wrong_node */
@@ -743,537 +650,3 @@ static int call(hdf5a_client *c, const h5c_request *req, int *ndim, uint64_t *sh
     }
 }
 
-/* ---- connecting ---- */
-
-static void free_ropts(h5c_opts *o)
-{
-    if (o->token)
-        h5c_wipe((char *)o->token, strlen(o->token));
-    free((char *)o->token);
-    free((char *)o->ca_file);
-    free((char *)o->cert_file);
-    free((char *)o->key_file);
-    free((char *)o->server_name);
-    free((char *)o->ciphersuites);
-    memset(o, 0, sizeof *o);
-}
-
-static void client_free(hdf5a_client *c)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    free_ropts(&c->ropts);
-    h5c_nodes_free(&c->nodes);
-    free(c->host);
-    h5c_tls_free(c->tls);
-    free(c->cin);
-    free(c->cout);
-    mp_buf_free(&c->hdr);
-    mp_doc_free(&c->doc);
-    free(c->file);
-    free(c);
-}
-
-/* TCP to the first address of host that answers; c->fd, c->peer. */
-static int connect_tcp(hdf5a_client *c, const char *host, int port, int64_t deadline, char *err,
-                       size_t errlen)
-{
-    struct addrinfo *list = NULL;
-    int rc = h5c_resolve(host, port, &list, err, errlen);
-    if (rc)
-        return rc;
-    int fd = -1, code = 0;
-    for (int pass = 0; pass < 2 && fd < 0 && code != HDF5A_ETIMEOUT; pass++)
-        for (struct addrinfo *ai = list; ai && fd < 0 && code != HDF5A_ETIMEOUT; ai = ai->ai_next)
-            if (h5c_addr_in_pass(ai, pass))
-                fd = connect_one(ai, deadline, &code, c->peer, err, errlen);
-    freeaddrinfo(list);
-    if (fd < 0)
-        return code ? code : h5a_fail(err, errlen, HDF5A_EIO, "cannot connect");
-    c->fd = fd;
-    h5c_set_nodelay(fd);
-    return 0;
-}
-
-/* The auth request, first on the connection. */
-static int authenticate(hdf5a_client *c, const char *token, int64_t deadline, char *err,
-                        size_t errlen)
-{
-    h5c_request r = {.op = H5C_AUTH, .token = token};
-    int rc = call_by(c, &r, deadline, NULL, NULL, &c->ident);
-    if (rc == HDF5A_EUNAUTHENTICATED)
-        return h5a_fail(err, errlen, rc, "%s refused the token: %s", c->peer, c->errstr);
-    if (rc)
-        return h5a_fail(err, errlen, rc, "%s: %s", c->peer, c->errstr);
-    return 0;
-}
-
-/* Keep what reconnecting needs: copies of the options' strings, and a
- * random client_id. */
-static int keep_for_reconnect(hdf5a_client *c, const char *host, int port, const h5c_opts *o)
-{
-    c->reconnect = o->reconnect;
-    c->follow = o->follow_wrong_node;
-    c->reconnect_timeout_ms = o->reconnect_timeout_ms ? o->reconnect_timeout_ms : 60000;
-    c->port = port;
-    c->ropts = *o;
-    c->ropts.token = c->ropts.ca_file = c->ropts.cert_file = c->ropts.key_file = NULL;
-    c->ropts.server_name = c->ropts.ciphersuites = NULL;
-#define DUP(f) (!o->f || (c->ropts.f = strdup(o->f)))
-    if (!(c->host = strdup(host)) || !DUP(token) || !DUP(ca_file) || !DUP(cert_file) ||
-        !DUP(key_file) || !DUP(server_name) || !DUP(ciphersuites))
-        return HDF5A_ENOMEM;
-#undef DUP
-    unsigned char rnd[16];
-    FILE *f = fopen("/dev/urandom", "rb");
-    size_t got = f ? fread(rnd, 1, sizeof rnd, f) : 0;
-    if (f)
-        fclose(f);
-    if (got != sizeof rnd) { /* no /dev/urandom: the clock and the pid */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40);
-        for (size_t i = 0; i < sizeof rnd; i++, x = x * 6364136223846793005ull + 1442695040888963407ull)
-            rnd[i] = (unsigned char)(x >> 56);
-    }
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(c->client_id + 2 * i, 3, "%02x", rnd[i]);
-    return 0;
-}
-
-/* A new connection in place of the lost one: TCP, TLS, the token. */
-static int reconnect_once(hdf5a_client *c, char *err, size_t errlen)
-{
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    h5c_tls_free(c->tls);
-    c->tls = NULL;
-    c->cout_pos = c->cout_len = c->early_pos = c->early_len = 0;
-    int64_t deadline = deadline_after(c->timeout_ms ? c->timeout_ms : c->reconnect_timeout_ms);
-    int rc;
-    if (c->ropts.tls && (rc = h5c_tls_new(&c->tls, &c->ropts, c->host, err, errlen)))
-        return rc;
-    if ((rc = connect_tcp(c, c->host, c->port, deadline, err, errlen)))
-        return rc;
-    if (c->tls && (rc = tls_handshake(c, deadline))) {
-        snprintf(err, errlen, "%s", c->errstr);
-        goto fail;
-    }
-    if (c->ropts.token && (rc = authenticate(c, c->ropts.token, deadline, err, errlen)))
-        goto fail;
-    c->errstr[0] = '\0';
-    return 0;
-fail:
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    return rc;
-}
-
-/* The connection moved to the node at addr (TLS, the token as at first);
- * on failure back to the node it was on (or closed when that fails too). */
-static int switch_node(hdf5a_client *c, const char *addr, char *err, size_t errlen)
-{
-    char host[256];
-    int port;
-    if (h5c_parse_node(addr, host, sizeof host, &port))
-        return h5a_fail(err, errlen, HDF5A_EREPLY, "the server named node '%s', not HOST:PORT",
-                        addr);
-    char *old_host = c->host, *new_host = strdup(host);
-    int old_port = c->port;
-    if (!new_host)
-        return h5a_fail(err, errlen, HDF5A_ENOMEM, "out of memory");
-    c->host = new_host;
-    c->port = port;
-    int rc = reconnect_once(c, err, errlen);
-    if (rc == 0) {
-        free(old_host);
-        return 0;
-    }
-    free(new_host);
-    c->host = old_host;
-    c->port = old_port;
-    char ignored[H5C_ERRLEN];
-    reconnect_once(c, ignored, sizeof ignored);
-    return rc;
-}
-
-HDF5A_API const char *hdf5a_wrong_node(const hdf5a_client *c)
-{
-    return c && c->moved_to[0] ? c->moved_to : NULL;
-}
-
-HDF5A_API void hdf5a_connect_opts_init(hdf5a_connect_opts *o)
-{
-    if (!o)
-        return;
-    memset(o, 0, sizeof *o);
-    o->size = sizeof *o;
-}
-
-HDF5A_API int hdf5a_connect_ex(hdf5a_client **out, const char *host, int port, int timeout_ms,
-                               const hdf5a_connect_opts *opts, char *err, size_t errlen)
-{
-    char why[H5C_ERRLEN] = "";
-    hdf5a_client *c = NULL;
-    h5c_opts o;
-    int rc;
-    if (!out) {
-        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "out is NULL");
-        goto fail;
-    }
-    *out = NULL;
-    if (timeout_ms < 0) {
-        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "timeout_ms is negative");
-        goto fail;
-    }
-    if (!host || !*host) {
-        rc = h5a_fail(why, sizeof why, HDF5A_EINVAL, "no host given");
-        goto fail;
-    }
-    if ((rc = h5c_opts_import(opts, &o, why, sizeof why)))
-        goto fail;
-    if (!(c = calloc(1, sizeof *c))) {
-        rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
-        goto fail;
-    }
-    c->fd = -1;
-    c->last_index = -1;
-    c->timeout_ms = timeout_ms;
-    if ((o.reconnect || o.follow_wrong_node) && (rc = keep_for_reconnect(c, host, port, &o))) {
-        snprintf(why, sizeof why, "out of memory");
-        goto fail;
-    }
-    if (o.cluster_nodes && (rc = h5c_nodes_parse(o.cluster_nodes, &c->nodes, why, sizeof why)))
-        goto fail;
-    /* certificates and keys first: a bad file is reported whether or not
-     * the server is up */
-    if (o.tls) {
-        if ((rc = h5c_tls_new(&c->tls, &o, host, why, sizeof why)))
-            goto fail;
-        if (!(c->cin = malloc(TLS_STAGE)) || !(c->cout = malloc(TLS_STAGE))) {
-            rc = h5a_fail(why, sizeof why, HDF5A_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    int64_t deadline = deadline_after(timeout_ms);
-    if ((rc = connect_tcp(c, host, port, deadline, why, sizeof why)))
-        goto fail;
-    if (c->tls && (rc = tls_handshake(c, deadline))) {
-        snprintf(why, sizeof why, "%.80s: %.900s", c->peer, c->errstr);
-        goto fail;
-    }
-    if (o.token && (rc = authenticate(c, o.token, deadline, why, sizeof why)))
-        goto fail;
-    c->errstr[0] = '\0';
-    *out = c;
-    return 0;
-fail:
-    if (c)
-        client_free(c);
-    if (err && errlen)
-        snprintf(err, errlen, "%s", why[0] ? why : "cannot connect");
-    return rc;
-}
-
-HDF5A_API hdf5a_client *hdf5a_connect(const char *host, int port, int timeout_ms, char *err,
-                                      size_t errlen)
-{
-    hdf5a_client *c = NULL;
-    hdf5a_connect_ex(&c, host, port, timeout_ms, NULL, err, errlen);
-    return c;
-}
-
-HDF5A_API void hdf5a_close(hdf5a_client *c)
-{
-    if (!c)
-        return;
-    if (c->tls && c->fd >= 0 && c->cout_pos == c->cout_len) {
-        /* a close_notify, if the socket takes it now: the server then sees
-         * an orderly end; it does not wait for one */
-        h5c_tls_close_notify(c->tls);
-        size_t n = h5c_tls_take_out(c->tls, c->cout, TLS_STAGE);
-        if (n)
-            (void)send(c->fd, c->cout, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    client_free(c);
-}
-
-/* ---- operations ---- */
-
-HDF5A_API int hdf5a_set_durability(hdf5a_client *c, hdf5a_durability d)
-{
-    if (!c || (unsigned)d > HDF5A_DURABILITY_FSYNC)
-        return HDF5A_EINVAL;
-    c->durability = d;
-    return 0;
-}
-
-HDF5A_API int hdf5a_set_file(hdf5a_client *c, const char *file)
-{
-    if (!c)
-        return HDF5A_EINVAL;
-    char *copy = NULL;
-    if (file && !(copy = strdup(file)))
-        return HDF5A_ENOMEM;
-    free(c->file);
-    c->file = copy;
-    return 0;
-}
-
-HDF5A_API int hdf5a_cluster_owner(const char *const *nodes, int n, const char *file)
-{
-    return nodes && file ? h5a_rendezvous_owner(nodes, n, file) : -1;
-}
-
-HDF5A_API int hdf5a_list_files(hdf5a_client *c, hdf5a_listing **out)
-{
-    if (out)
-        *out = NULL;
-    if (!out)
-        return HDF5A_EINVAL;
-    h5c_request r = {.op = H5C_LIST_FILES};
-    return call(c, &r, NULL, NULL, out);
-}
-
-HDF5A_API int hdf5a_sync(hdf5a_client *c, hdf5a_durability level)
-{
-    if (!c)
-        return HDF5A_EINVAL;
-    if (level != HDF5A_DURABILITY_FLUSH && level != HDF5A_DURABILITY_FSYNC)
-        return h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL,
-                        "hdf5a_sync takes HDF5A_DURABILITY_FLUSH or _FSYNC");
-    h5c_request r = {.op = H5C_PING, .durability = level};
-    return call(c, &r, NULL, NULL, NULL);
-}
-
-HDF5A_API int hdf5a_auth(hdf5a_client *c, const char *token)
-{
-    h5c_identity id;
-    h5c_request r = {.op = H5C_AUTH, .token = token};
-    int rc = call(c, &r, NULL, NULL, &id);
-    if (rc == 0)
-        c->ident = id;
-    return rc;
-}
-
-HDF5A_API int hdf5a_ping(hdf5a_client *c)
-{
-    h5c_request r = {.op = H5C_PING};
-    return call(c, &r, NULL, NULL, NULL);
-}
-
-HDF5A_API int hdf5a_create_group(hdf5a_client *c, const char *path)
-{
-    h5c_request r = {.op = H5C_CREATE_GROUP, .path = path};
-    return call(c, &r, NULL, NULL, NULL);
-}
-
-HDF5A_API int hdf5a_write(hdf5a_client *c, const char *path, const hdf5a_array *a,
-                          const hdf5a_compression *comp)
-{
-    h5c_request r = {.op = H5C_WRITE, .path = path, .array = a, .comp = comp};
-    int ndim;
-    uint64_t shape[32];
-    return call(c, &r, &ndim, shape, NULL);
-}
-
-static int grow(hdf5a_client *c, const h5c_request *r, uint64_t *new_len)
-{
-    int ndim = 0;
-    uint64_t shape[32];
-    int rc = call(c, r, &ndim, shape, NULL);
-    if (rc == 0 && new_len)
-        *new_len = ndim > 0 ? shape[0] : 0;
-    return rc;
-}
-
-HDF5A_API int hdf5a_append(hdf5a_client *c, const char *path, const hdf5a_array *a,
-                           const hdf5a_compression *comp, uint64_t *new_len)
-{
-    h5c_request r = {.op = H5C_APPEND, .path = path, .array = a, .comp = comp};
-    return grow(c, &r, new_len);
-}
-
-HDF5A_API int hdf5a_insert(hdf5a_client *c, const char *path, int64_t index,
-                           const hdf5a_array *a, const hdf5a_compression *comp,
-                           uint64_t *new_len)
-{
-    h5c_request r = {.op = H5C_INSERT, .path = path, .array = a, .comp = comp, .index = index};
-    return grow(c, &r, new_len);
-}
-
-HDF5A_API int hdf5a_read(hdf5a_client *c, const char *path, hdf5a_array **out)
-{
-    if (!out)
-        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "out is NULL")
-                 : HDF5A_EINVAL;
-    *out = NULL;
-    h5c_request r = {.op = H5C_READ, .path = path};
-    return call(c, &r, NULL, NULL, out);
-}
-
-HDF5A_API int hdf5a_delete(hdf5a_client *c, const char *path)
-{
-    h5c_request r = {.op = H5C_DELETE, .path = path};
-    return call(c, &r, NULL, NULL, NULL);
-}
-
-HDF5A_API int hdf5a_read_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
-                               int nsel, hdf5a_array **out)
-{
-    if (!out)
-        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "out is NULL")
-                 : HDF5A_EINVAL;
-    *out = NULL;
-    h5c_request r = {.op = H5C_READ_SLICE, .path = path, .sel = sel, .nsel = nsel};
-    return call(c, &r, NULL, NULL, out);
-}
-
-HDF5A_API int hdf5a_write_slice(hdf5a_client *c, const char *path, const hdf5a_sel *sel,
-                                int nsel, const hdf5a_array *a)
-{
-    h5c_request r = {.op = H5C_WRITE_SLICE, .path = path, .sel = sel, .nsel = nsel, .array = a};
-    int ndim;
-    uint64_t shape[32];
-    return call(c, &r, &ndim, shape, NULL);
-}
-
-HDF5A_API int hdf5a_create_dataset(hdf5a_client *c, const char *path, int ndim,
-                                   const uint64_t *shape, const char *dtype,
-                                   const hdf5a_create_opts *opts)
-{
-    h5c_request r = {.op = H5C_CREATE_DATASET, .path = path, .ndim = ndim, .shape = shape,
-                     .dtype = dtype, .opts = opts};
-    int nd;
-    uint64_t sh[32];
-    return call(c, &r, &nd, sh, NULL);
-}
-
-HDF5A_API int hdf5a_resize(hdf5a_client *c, const char *path, int ndim, const uint64_t *shape)
-{
-    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = ndim, .shape = shape};
-    int nd;
-    uint64_t sh[32];
-    return call(c, &r, &nd, sh, NULL);
-}
-
-HDF5A_API int hdf5a_resize_axis(hdf5a_client *c, const char *path, int axis, uint64_t size,
-                                int *new_ndim, uint64_t *new_shape)
-{
-    h5c_request r = {.op = H5C_RESIZE, .path = path, .ndim = 1, .shape = &size,
-                     .has_axis = true, .index = axis};
-    int nd = 0;
-    uint64_t sh[32];
-    int rc = call(c, &r, &nd, sh, NULL);
-    if (rc == 0 && new_ndim)
-        *new_ndim = nd;
-    if (rc == 0 && new_shape)
-        memcpy(new_shape, sh, sizeof(uint64_t) * (size_t)nd);
-    return rc;
-}
-
-/* ---- attributes, listing, links ---- */
-
-/* A call whose result goes to *out (a pointer the caller gets, NULL on
- * failure). */
-static int call_out(hdf5a_client *c, const h5c_request *r, void **out)
-{
-    if (!out)
-        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "out is NULL")
-                 : HDF5A_EINVAL;
-    *out = NULL;
-    return call(c, r, NULL, NULL, out);
-}
-
-HDF5A_API int hdf5a_set_attr(hdf5a_client *c, const char *path, const char *name,
-                             const hdf5a_array *value)
-{
-    h5c_request r = {.op = H5C_SET_ATTR, .path = path, .name = name, .array = value};
-    return call(c, &r, NULL, NULL, NULL);
-}
-
-HDF5A_API int hdf5a_get_attr(hdf5a_client *c, const char *path, const char *name,
-                             hdf5a_array **out)
-{
-    h5c_request r = {.op = H5C_GET_ATTR, .path = path, .name = name};
-    return call_out(c, &r, (void **)out);
-}
-
-HDF5A_API int hdf5a_list_attrs(hdf5a_client *c, const char *path, hdf5a_listing **out)
-{
-    h5c_request r = {.op = H5C_LIST_ATTRS, .path = path};
-    return call_out(c, &r, (void **)out);
-}
-
-HDF5A_API int hdf5a_delete_attr(hdf5a_client *c, const char *path, const char *name)
-{
-    h5c_request r = {.op = H5C_DELETE_ATTR, .path = path, .name = name};
-    return call(c, &r, NULL, NULL, NULL);
-}
-
-HDF5A_API int hdf5a_list(hdf5a_client *c, const char *path, const char *after, uint64_t limit,
-                         hdf5a_listing **out)
-{
-    h5c_request r = {.op = H5C_LIST, .path = path, .after = after, .limit = limit};
-    return call_out(c, &r, (void **)out);
-}
-
-HDF5A_API int hdf5a_walk(hdf5a_client *c, const char *path, unsigned max_depth,
-                         const char *after, uint64_t limit, hdf5a_listing **out)
-{
-    h5c_request r = {
-        .op = H5C_WALK, .path = path, .after = after, .limit = limit, .max_depth = max_depth};
-    return call_out(c, &r, (void **)out);
-}
-
-HDF5A_API int hdf5a_info(hdf5a_client *c, const char *path, hdf5a_objinfo **out)
-{
-    h5c_request r = {.op = H5C_INFO, .path = path};
-    return call_out(c, &r, (void **)out);
-}
-
-HDF5A_API int hdf5a_exists(hdf5a_client *c, const char *path, int *exists)
-{
-    if (!exists)
-        return c ? h5a_fail(c->errstr, sizeof c->errstr, HDF5A_EINVAL, "exists is NULL")
-                 : HDF5A_EINVAL;
-    *exists = 0;
-    h5c_request r = {.op = H5C_EXISTS, .path = path};
-    return call(c, &r, NULL, NULL, exists);
-}
-
-HDF5A_API int hdf5a_compact(hdf5a_client *c, uint64_t *before, uint64_t *after)
-{
-    uint64_t sizes[2] = {0, 0};
-    h5c_request r = {.op = H5C_COMPACT};
-    int rc = call(c, &r, NULL, NULL, sizes);
-    if (before) *before = sizes[0];
-    if (after) *after = sizes[1];
-    return rc;
-}
-
-HDF5A_API int hdf5a_create_link(hdf5a_client *c, const char *path, const char *target)
-{
-    h5c_request r = {.op = H5C_CREATE_LINK, .path = path, .target = target};
-    return call(c, &r, NULL, NULL, NULL);
-}
-
-HDF5A_API int hdf5a_move(hdf5a_client *c, const char *path, const char *dest)
-{
-    h5c_request r = {.op = H5C_MOVE, .path = path, .dest = dest};
-    return call(c, &r, NULL, NULL, NULL);
-}
-
-/* ---- batches (batch.c builds them) ---- */
-
-int h5c_blocking_batch(hdf5a_client *c, const h5c_request *r, hdf5a_batch *b, long *failed)
-{
-    if (c)
-        c->last_index = -1;
-    int rc = call(c, r, NULL, NULL, b);
-    if (failed)
-        *failed = rc && c ? c->last_index : -1;
-    return rc;
-}

@@ -119,7 +119,7 @@ int h5c_result_bool(const mp_node *result, int *out, char *err, size_t errlen);
 
 /* A batch's result (batch.c): one shape per op into the batch. */
 int h5c_result_batch(const mp_node *result, hdf5a_batch *b, char *err, size_t errlen);
-/* Send a batch request on the blocking client (blocking.c): the reply's
+/* Send a batch request on the blocking client (blocking_ops.c): the reply's
  * results into b; *failed the failing op's index or -1. */
 int h5c_blocking_batch(hdf5a_client *c, const h5c_request *r, hdf5a_batch *b, long *failed);
 /* The batch request of b (batch.c), for either client. */
@@ -137,6 +137,9 @@ void h5c_identity_get(const h5c_identity *id, const char **name, const char **ro
 
 /* Overwrite memory that held a secret (a token) so that it does not linger. */
 void h5c_wipe(void *p, size_t n);
+/* The same for a heap copy of a token: wipe *p, free it, set it NULL (a
+ * NULL *p does nothing), so every holder of a copy lets it go one way. */
+void h5c_wipe_str(char **p);
 
 /* A buffer for a frame payload of len bytes, placed so that the payload
  * ends on a 16-byte boundary: a read's element bytes come last in the frame

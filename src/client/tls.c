@@ -475,3 +475,12 @@ void h5c_wipe(void *p, size_t n)
     if (p && n)
         OPENSSL_cleanse(p, n);
 }
+
+void h5c_wipe_str(char **p)
+{
+    if (*p) {
+        h5c_wipe(*p, strlen(*p));
+        free(*p);
+        *p = NULL;
+    }
+}

@@ -96,11 +96,13 @@ static int by_page(const void *a, const void *b)
  * pwrite; those only in the log read back with one pread of the records'
  * span when it is small enough (records of a run are usually adjacent),
  * else one by one. A large rewrite is then a few dozen system calls per
- * 64 MiB, not two per 4 KiB page. */
+ * 64 MiB, not two per 4 KiB page. *span is the buffer for that pread,
+ * malloc'd here on first need (NULL before) and kept for the next runs: a
+ * checkpoint whose pages are all still in memory never pays for 4 MiB. */
 #define CKPT_RUN_PAGES 256
 #define CKPT_SPAN_MAX ((uint64_t)4 << 20)
 static int checkpoint_run(wal_file *f, slot **list, size_t n, unsigned char *run,
-                          unsigned char *span)
+                          unsigned char **span)
 {
     uint64_t lo = UINT64_MAX, hi = 0;
     for (size_t i = 0; i < n; i++) {
@@ -110,15 +112,16 @@ static int checkpoint_run(wal_file *f, slot **list, size_t n, unsigned char *run
     }
     bool spanned = hi > lo && hi - lo <= CKPT_SPAN_MAX;
     if (spanned) {
+        if (!*span && !(*span = malloc(CKPT_SPAN_MAX))) return errno = ENOMEM, -1;
         size_t got = 0;
-        if (pread_all(f->log_fd, span, (size_t)(hi - lo), lo, &got) < 0) return -1;
+        if (pread_all(f->log_fd, *span, (size_t)(hi - lo), lo, &got) < 0) return -1;
         if (got != hi - lo) return errno = EIO, -1;
     }
     for (size_t i = 0; i < n; i++) {
         slot *s = list[i];
         unsigned char *dst = run + i * PAGE;
         if (s->buf) memcpy(dst, s->buf, PAGE);
-        else if (spanned) memcpy(dst, span + (s->log_off - lo) + REC_HDR, PAGE);
+        else if (spanned) memcpy(dst, *span + (s->log_off - lo) + REC_HDR, PAGE);
         else if (map_read_logged(f, s, dst) < 0) return -1;
     }
     uint64_t at = list[0]->page * PAGE;
@@ -135,9 +138,9 @@ static int checkpoint(wal_file *f, char *err, size_t errlen)
     size_t n = 0;
     slot **list = f->count ? malloc(f->count * sizeof *list) : NULL;
     unsigned char *run = f->count ? malloc(CKPT_RUN_PAGES * PAGE) : NULL;
-    unsigned char *span = f->count ? malloc(CKPT_SPAN_MAX) : NULL;
-    if (f->count && (!list || !run || !span)) {
-        free(list), free(run), free(span);
+    unsigned char *span = NULL; /* checkpoint_run's, on first need */
+    if (f->count && (!list || !run)) {
+        free(list), free(run);
         errno = ENOMEM;
         return fail_msg(err, errlen, f, "checkpoint: out of memory for");
     }
@@ -150,7 +153,7 @@ static int checkpoint(wal_file *f, char *err, size_t errlen)
     for (size_t i = 0; i < n;) {
         size_t k = 1;
         while (i + k < n && k < CKPT_RUN_PAGES && list[i + k]->page == list[i]->page + k) k++;
-        if (checkpoint_run(f, list + i, k, run, span) < 0) {
+        if (checkpoint_run(f, list + i, k, run, &span) < 0) {
             free(list), free(run), free(span);
             return fail_msg(err, errlen, f, "checkpoint: cannot copy the logged pages into");
         }
