@@ -2,9 +2,9 @@
  * large read's reply arrives here with its header made and its data still
  * being read by the storage thread; its bytes are written as they become
  * ready, and the replies after it wait behind it (order). Apart from
- * conn.c, whose batch writer handles every other reply in one writev. A
- * TLS connection encrypts the ready bytes instead (conn_tls.c). Event loop
- * thread only. */
+ * conn.c, whose batch writer handles every other reply in one writev.
+ * Plaintext connections only (see submit() in conn.c for why not TLS).
+ * Event loop thread only. */
 #include <stdlib.h>
 
 #include "server/metrics.h"
@@ -138,7 +138,5 @@ void conn_stream_progress(server *s)
     }
     conn *c = s->stream_wait;
     s->stream_wait = NULL;
-    if (!c || c->closing) return;
-    if (c->tls) conn_tls_pump(c);
-    else pump(c);
+    if (c && !c->closing) pump(c);
 }

@@ -29,6 +29,8 @@ typedef struct tls_write {
 /* The headroom the session keeps in front of its ciphertext for us. */
 #define TLS_HEADROOM ((sizeof(tls_write) + 63) & ~(size_t)63)
 
+static void tls_pump_out(conn *c);
+
 static void on_tls_written(uv_write_t *w, int status)
 {
     tls_write *tw = (tls_write *)w;
@@ -42,7 +44,7 @@ static void on_tls_written(uv_write_t *w, int status)
         conn_close(c, uv_strerror(status));
         return;
     }
-    conn_tls_pump(c);
+    tls_pump_out(c);
     if (!c->tls_head && c->tls_writes == 0) { /* every reply queued so far is out */
         bool close_after = c->tls_close_after;
         c->tls_close_after = false;
@@ -102,7 +104,7 @@ static int tls_stage_flush(conn *c, uint8_t *stage, size_t *st, char *err, size_
     return rc;
 }
 
-void conn_tls_pump(conn *c)
+static void tls_pump_out(conn *c)
 {
     char err[256];
     uint8_t stage[TLS_RECORD];
@@ -110,25 +112,12 @@ void conn_tls_pump(conn *c)
     while (c->tls_head && c->tls_inflight < TLS_INFLIGHT && !c->closing) {
         size_t made = 0;
         /* a chunk's worth of plaintext, from as many replies as it spans */
-        bool waits = false;
         while (c->tls_head && made < TLS_CHUNK) {
             h5a_request *r = c->tls_head;
-            /* a streamed read's reply (conn_stream.c): only its bytes read so far */
-            int state = conn_stream_state(r);
-            if (state == H5A_STREAM_FAILED) {
-                conn_close(c, "the file could not be read while a reply was being sent");
-                return;
-            }
             size_t total = r->reply.len + r->reply_data_len, off = c->tls_off;
-            size_t have = conn_stream_have(r, state);
-            if (off == have && have < total) { /* the next slab is not read yet */
-                c->srv->stream_wait = c;
-                waits = true;
-                break;
-            }
             const uint8_t *p = off < r->reply.len ? r->reply.data + off
                                                   : (const uint8_t *)r->reply_data + (off - r->reply.len);
-            size_t avail = off < r->reply.len ? r->reply.len - off : have - off;
+            size_t avail = off < r->reply.len ? r->reply.len - off : total - off;
             size_t k = avail < TLS_CHUNK - made ? avail : TLS_CHUNK - made;
             int bad = 0;
             if (k && k < TLS_RECORD) { /* a small piece: into the shared record */
@@ -161,7 +150,6 @@ void conn_tls_pump(conn *c)
             conn_close(c, uv_strerror(rc));
             return;
         }
-        if (waits) return;
     }
 }
 
@@ -172,7 +160,7 @@ void conn_tls_write_out(conn *c, h5a_request *head)
     if (c->tls_tail) c->tls_tail->next = head;
     else c->tls_head = head;
     c->tls_tail = tail;
-    conn_tls_pump(c); /* on_tls_written goes on, and calls conn_after_written at the end */
+    tls_pump_out(c); /* on_tls_written goes on, and calls conn_after_written at the end */
     if (!c->closing) conn_maybe_read(c);
 }
 

@@ -207,8 +207,6 @@ void conn_after_written(conn *c, int status, bool close_after);
  * socket takes them; and what the session has for the peer, written. */
 void conn_tls_write_out(conn *c, h5a_request *head);
 int conn_tls_flush(conn *c);
-/* conn_tls.c: encrypt and write what may go now */
-void conn_tls_pump(conn *c);
 /* conn_stream.c: r's stream state (H5A_STREAM_DONE when not streamed) and
  * how many bytes of its reply (header included) may be sent in it */
 int conn_stream_state(const h5a_request *r);

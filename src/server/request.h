@@ -191,7 +191,7 @@ typedef struct h5a_request {
      * loop as soon as its header is made, and the loop sends reply_data as
      * the storage thread reads it, slab by slab, instead of after the whole
      * read -- reading the file and sending overlap. The loop sets
-     * may_stream (a plaintext or TLS connection of the main port); storage.c
+     * may_stream (a plaintext connection of the main port); storage.c
      * sets stream_cb when the reply may leave at once (nothing held before
      * it for a commit). After stream_cb(r, true) the storage thread touches
      * only stream_ready and, last of all, stream_state; the loop frees
