@@ -291,7 +291,7 @@ FUZZ_CFLAGS        := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall
 # everything but the event loop (net.c, conn.c), the storage thread and main()
 FUZZ_LIB_SRC       := $(wildcard src/proto/*.c src/common/*.c) $(filter-out src/server/main.c \
                       src/server/net.c src/server/conn.c src/server/conn_accept.c src/server/conn_budget.c src/server/conn_tls.c src/server/conn_stream.c \
-                      src/server/storage.c src/server/http.c \
+                      src/server/storage.c src/server/storage_group.c src/server/http.c \
                       src/server/http_h5grove.c src/server/http_json.c src/server/http_route.c \
                       src/server/http_data.c,$(wildcard src/server/*.c))
 FUZZ_LIB_OBJ       := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/%.o)

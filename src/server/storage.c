@@ -15,11 +15,8 @@
 #include "server/memory.h"
 #include "server/wal.h"
 #include "server/metrics.h"
+#include "server/storage_int.h"
 
-/* Bounds on one segment of appends applied together. */
-#define SEGMENT_MAX 1024
-#define SEGMENT_BYTES (64u * 1024 * 1024)
-#define DUP_SLOTS (2 * SEGMENT_MAX)
 /* A request's input (frame, parsed data) is freed by the storage thread
  * once applied when it is at least this large; smaller ones later, by the
  * loop thread with the request. */
@@ -36,78 +33,6 @@
 #define RETRY_NS (1000ull * 1000 * 1000)
 /* How often an idle server checks for kept read buffers to release. */
 #define IDLE_TRIM_NS (1000 * 1000 * 1000)
-
-struct by_path {
-    h5a_request *r;
-    size_t idx;
-};
-
-/* Handing a request over and back costs two wake-ups of a sleeping thread
- * (tens of microseconds each on a VM): what separates a one-at-a-time
- * request from Redis's latency. So each side keeps looking for the other's
- * work for spin_us after its last (Aeron's "spin, then park"): the storage
- * thread after a batch, the event loop while a request of it is in the
- * storage thread. CPU is spent only while there is traffic; an idle server
- * sleeps. The flags below are read without the mutex while spinning. */
-struct h5a_storage {
-    uv_thread_t thread;
-    uv_mutex_t mu;
-    uv_cond_t cv;
-    _Atomic bool has_work;      /* in_head is not empty */
-    _Atomic bool has_done;      /* out_head is not empty */
-    _Atomic bool loop_spinning; /* the loop is looking at has_done: no async needed */
-    uint64_t inflight;          /* loop thread: submitted, not yet back */
-    /* loop thread: requests submitted during this turn of the loop, handed
-     * over together (one lock, one wake-up) by on_prepare before the loop
-     * polls again, instead of a lock round trip and a signal per request */
-    h5a_request *sub_head, *sub_tail;
-    uv_prepare_t prepare;       /* the loop's spin, before it blocks */
-    int closing_handles;
-    h5a_request *in_head, *in_tail; /* waiting for the storage thread */
-    h5a_request *out_head, *out_tail; /* finished, waiting for the loop */
-    bool stop_requested;
-    bool report_requested; /* SIGUSR1: print the memory report */
-    bool bufs_kept; /* storage thread only: bigbuf.c may hold buffers to trim */
-    bool stopped; /* thread is done, file closed */
-    bool stopped_reported;
-
-    uv_async_t async;
-    h5a_done_cb done;
-    h5a_flush_cb flush;
-    h5a_stopped_cb on_stopped;
-    void *ud;
-
-    const h5a_config *cfg;
-    h5a_files *files; /* the open files, each with its engine (files.c) */
-    uv_sem_t opened;
-    int open_rc;
-
-    /* storage thread only: group commit (see release_held) */
-    h5a_request *held_head, *held_tail; /* applied, replies waiting for the commit */
-    h5a_durability held_level;          /* the strongest level among them */
-    uint64_t last_fsync;                /* uv_hrtime of the last fsync commit */
-    uint64_t retry_at;                  /* no background commit before this */
-    uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
-    bool trimmed;                       /* malloc_trim done since then */
-    uint64_t last_busy_trim;            /* uv_hrtime of the last trim under load */
-    /* The disk is full (a write or a commit failed with ENOSPC): changes
-     * are refused with NO_SPACE, nothing applied, until the file's
-     * directory has SPACE_RESUME_BYTES free again (looked at once a
-     * second); reads go on. */
-    bool no_space;
-    uint64_t space_checked;
-    char open_err[1024];
-    /* storage thread only: the current segment in arrival order, the same
-     * requests sorted by path, and one group of appends to one dataset */
-    h5a_request *seg[SEGMENT_MAX];
-    struct by_path byp[SEGMENT_MAX];
-    h5a_request *group[SEGMENT_MAX];
-    /* the client_ids of the segment being gathered (repeats_in_segment) */
-    struct {
-        uint32_t gen, idx;
-    } dup[DUP_SLOTS];
-    uint32_t dup_gen;
-};
 
 static void push(h5a_request **head, h5a_request **tail, h5a_request *r)
 {
@@ -181,7 +106,7 @@ static bool still_full(h5a_storage *st)
 /* The engine r runs on: its file's (opened, or created when r may create
  * something), or the bare engine for parse errors and the ops that touch
  * no file. NULL when the file cannot be had: r then holds the error. */
-static h5a_engine *engine_of(h5a_storage *st, h5a_request *r, h5a_file **fout, bool *created)
+h5a_engine *storage_engine_of(h5a_storage *st, h5a_request *r, h5a_file **fout, bool *created)
 {
     *fout = NULL;
     *created = false;
@@ -200,7 +125,7 @@ static h5a_engine *engine_of(h5a_storage *st, h5a_request *r, h5a_file **fout, b
  * the exactly-once table of r's file -- each file's engine has its own,
  * committed with that file's changes -- and true is returned. A missing
  * file (or one that cannot be had: execute then says why) holds no repeat. */
-static bool answer_repeat(h5a_storage *st, h5a_request *r)
+bool storage_answer_repeat(h5a_storage *st, h5a_request *r)
 {
     if (!r->has_seq || !changes_file(r) || !h5a_files_op_needs_file(r->op)) return false;
     h5a_file *f;
@@ -214,13 +139,13 @@ static bool answer_repeat(h5a_storage *st, h5a_request *r)
     "the disk is full: changes are refused until it has room again (nothing was applied; reads " \
     "still work)"
 
-static void execute(h5a_storage *st, h5a_request *r)
+void storage_execute(h5a_storage *st, h5a_request *r)
 {
     bool changes = changes_file(r), created;
     h5a_file *f;
     /* a request applied once already (client_id, seq) is answered from the
      * exactly-once table of its file, not applied again */
-    if (answer_repeat(st, r)) return;
+    if (storage_answer_repeat(st, r)) return;
     if (changes && still_full(st)) {
         h5a_engine_fail_reply(r, H5A_E_NO_SPACE, NO_SPACE_MSG);
         return;
@@ -235,7 +160,7 @@ static void execute(h5a_storage *st, h5a_request *r)
             return;
         }
     }
-    h5a_engine *eng = engine_of(st, r, &f, &created);
+    h5a_engine *eng = storage_engine_of(st, r, &f, &created);
     if (!eng) {
         h5a_files_release_sources(r);
         return;
@@ -258,154 +183,6 @@ static void execute(h5a_storage *st, h5a_request *r)
     h5a_files_release_sources(r);
     /* a file made for a request that failed: it created nothing */
     if (created && !r->reply_ok) h5a_files_discard(st->files, f);
-}
-
-/* Does r repeat (client_id, seq-or-earlier) of a request before it in the
- * segment being gathered? Then the segment must end before it: it is to be
- * looked up once the earlier one is applied and remembered. */
-static bool repeats_in_segment(h5a_storage *st, h5a_request *r, size_t idx)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < r->client_id_len; i++)
-        h = (h ^ (uint8_t)r->client_id[i]) * 0x100000001b3ull;
-    for (size_t k = h % DUP_SLOTS;; k = (k + 1) % DUP_SLOTS) {
-        if (st->dup[k].gen != st->dup_gen) {
-            st->dup[k].gen = st->dup_gen;
-            st->dup[k].idx = (uint32_t)idx;
-            return false;
-        }
-        h5a_request *o = st->seg[st->dup[k].idx];
-        if (o->client_id_len == r->client_id_len &&
-            memcmp(o->client_id, r->client_id, r->client_id_len) == 0) {
-            if (r->seq <= o->seq) return true;
-            st->dup[k].idx = (uint32_t)idx;
-            return false;
-        }
-    }
-}
-
-/* A group of appends to one dataset of one file (h5a_engine_can_group). */
-static void execute_group(h5a_storage *st, h5a_request **group, size_t g)
-{
-    h5a_file *f;
-    bool created;
-    h5a_engine *eng = engine_of(st, group[0], &f, &created);
-    if (!eng) { /* the same error for every one */
-        for (size_t k = 1; k < g; k++) execute(st, group[k]);
-        return;
-    }
-    if (f && f->gone) {
-        for (size_t k = 0; k < g; k++) execute(st, group[k]);
-        return;
-    }
-    h5a_engine_execute_appends(eng, group, g);
-    bool any_ok = false;
-    for (size_t k = 0; k < g; k++) {
-        any_ok |= group[k]->reply_ok;
-        if (group[k]->has_seq) h5a_engine_remember(eng, group[k]); /* in its file's table */
-    }
-    if (created && !any_ok) h5a_files_discard(st->files, f);
-}
-
-static bool is_plain_append(const h5a_request *r)
-{
-    return r->op == OP_APPEND && !r->err_code && r->has_data;
-}
-
-/* strcmp with '/' sorting before every other byte, so that the paths under
- * "/a" come right after "/a" itself (before "/a-b"). */
-static int path_cmp(const char *a, const char *b)
-{
-    for (; *a && *a == *b; a++, b++) {}
-    unsigned char x = *a == '/' ? 1 : (unsigned char)*a, y = *b == '/' ? 1 : (unsigned char)*b;
-    return (x > y) - (x < y);
-}
-
-/* Requests for the default file (file NULL) first, then by file name. */
-static int file_cmp(const char *a, const char *b)
-{
-    if (!a || !b) return (a != NULL) - (b != NULL);
-    return strcmp(a, b);
-}
-
-static bool same_file(const h5a_request *a, const h5a_request *b)
-{
-    return file_cmp(a->file, b->file) == 0;
-}
-
-static int cmp_by_path(const void *a, const void *b)
-{
-    const struct by_path *x = a, *y = b;
-    int c = file_cmp(x->r->file, y->r->file);
-    if (!c) c = path_cmp(x->r->path, y->r->path);
-    return c ? c : (x->idx < y->idx ? -1 : 1);
-}
-
-/* Is q inside the group p ("/a/b" inside "/a")? */
-static bool nested(const char *p, const char *q)
-{
-    size_t n = strlen(p);
-    return strncmp(p, q, n) == 0 && q[n] == '/';
-}
-
-/* Apply the run of appends that starts the batch. Appends to different
- * datasets commute, so within a run of appends (and nothing else) the ones
- * to each dataset are gathered -- keeping their own order -- and applied as
- * one H5Dset_extent and one H5Dwrite. With many clients appending to many
- * datasets this turns a row per HDF5 call into many rows per call. The
- * requests go back in seg[] in arrival order (replies keep each
- * connection's order); returns the rest of the batch. */
-static h5a_request *apply_appends(h5a_storage *st, h5a_request *r, size_t *count)
-{
-    h5a_request **seg = st->seg, **group = st->group;
-    struct by_path *byp = st->byp;
-    size_t n = 0, m = 0, bytes = 0;
-    if (++st->dup_gen == 0) { /* wrapped: forget every stamp */
-        memset(st->dup, 0, sizeof st->dup);
-        st->dup_gen = 1;
-    }
-    for (; r && n < SEGMENT_MAX && bytes < SEGMENT_BYTES && is_plain_append(r); r = r->next) {
-        if (r->has_seq && n > 0 && repeats_in_segment(st, r, n)) break;
-        if (r->has_seq && n == 0) (void)repeats_in_segment(st, r, n);
-        seg[n] = r;
-        bytes += r->frame_len;
-        n++;
-        /* answered from the exactly-once table: not applied */
-        if (answer_repeat(st, r)) continue;
-        byp[m].r = r;
-        byp[m].idx = n - 1;
-        m++;
-    }
-    size_t total = n;
-    n = m;
-    /* already in order (one dataset, or each client's appends in turn
-     * arriving sorted): no sort, one compare per request */
-    bool sorted = true;
-    for (size_t i = 1; sorted && i < n; i++) sorted = cmp_by_path(&byp[i - 1], &byp[i]) < 0;
-    if (!sorted) qsort(byp, n, sizeof byp[0], cmp_by_path);
-    /* One append creating "/a" and another creating "/a/b" do not commute:
-     * with nested paths in the segment keep arrival order (runs of
-     * consecutive appends to one dataset are still applied as one). With
-     * '/' sorting first, a nested path comes right after its parent. */
-    for (size_t i = 1; i < n; i++) {
-        if (same_file(byp[i - 1].r, byp[i].r) && nested(byp[i - 1].r->path, byp[i].r->path)) {
-            /* back to arrival order (which the indexes keep) */
-            for (size_t k = 0, j = 0; k < total; k++)
-                if (!seg[k]->repeat) byp[j].r = seg[k], byp[j].idx = k, j++;
-            break;
-        }
-    }
-    for (size_t i = 0, j; i < n; i = j) {
-        size_t g = 0;
-        group[g++] = byp[i].r;
-        for (j = i + 1; j < n && h5a_engine_can_group(byp[i].r, byp[j].r); j++)
-            group[g++] = byp[j].r;
-        if (g == 1 || st->no_space)
-            for (size_t k = 0; k < g; k++) execute(st, group[k]);
-        else execute_group(st, group, g);
-    }
-    *count = total;
-    return r;
 }
 
 /* Every commit goes through here: each open file is committed (a clean
@@ -625,7 +402,7 @@ static void storage_main(void *arg)
             size_t n = 0;
             uint64_t t0 = uv_hrtime();
             bool ran = true;
-            if (!is_plain_append(batch)) {
+            if (!storage_is_plain_append(batch)) {
                 st->seg[n++] = batch;
                 batch = batch->next;
                 /* a read for a connection that has gone: nobody would
@@ -634,12 +411,12 @@ static void storage_main(void *arg)
                 if (!(r->droppable && r->gone &&
                       atomic_load_explicit(r->gone, memory_order_relaxed))) {
                     if (may_stream_now(st, r)) r->stream_cb = stream_cb, r->stream_ud = st;
-                    execute(st, r);
+                    storage_execute(st, r);
                 } else {
                     ran = false;
                 }
             } else {
-                batch = apply_appends(st, batch, &n);
+                batch = storage_apply_appends(st, batch, &n);
             }
             /* metrics: each request's wait in the queue and its share of
              * the time applying it (a grouped run of appends shares one) */
