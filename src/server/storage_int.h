@@ -65,6 +65,7 @@ struct h5a_storage {
     h5a_request *held_head, *held_tail; /* applied, replies waiting for the commit */
     h5a_durability held_level;          /* the strongest level among them */
     uint64_t last_fsync;                /* uv_hrtime of the last fsync commit */
+    uint64_t last_flush;                /* ... and of the last commit of any level */
     uint64_t retry_at;                  /* no background commit before this */
     uint64_t last_batch;                /* uv_hrtime when the last batch was applied */
     bool trimmed;                       /* malloc_trim done since then */
