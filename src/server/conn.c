@@ -171,6 +171,15 @@ bool conn_request_done(conn *c, h5a_request *r)
     return close_after;
 }
 
+void conn_list_append(h5a_request **head, h5a_request **tail, h5a_request *list)
+{
+    h5a_request *last = list;
+    while (last->next) last = last->next;
+    if (*tail) (*tail)->next = list;
+    else *head = list;
+    *tail = last;
+}
+
 /* Replies this connection has not yet had written to the socket. */
 static size_t unsent(const conn *c)
 {

@@ -102,11 +102,7 @@ bool conn_stream_holds(const conn *c, const h5a_request *head)
 
 void conn_stream_write_out(conn *c, h5a_request *head)
 {
-    h5a_request *tail = head;
-    while (tail->next) tail = tail->next;
-    if (c->sq_tail) c->sq_tail->next = head;
-    else c->sq_head = head;
-    c->sq_tail = tail;
+    conn_list_append(&c->sq_head, &c->sq_tail, head);
     pump(c);
     if (!c->closing) conn_maybe_read(c);
 }

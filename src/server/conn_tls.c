@@ -155,11 +155,7 @@ static void tls_pump_out(conn *c)
 
 void conn_tls_write_out(conn *c, h5a_request *head)
 {
-    h5a_request *tail = head;
-    while (tail->next) tail = tail->next;
-    if (c->tls_tail) c->tls_tail->next = head;
-    else c->tls_head = head;
-    c->tls_tail = tail;
+    conn_list_append(&c->tls_head, &c->tls_tail, head);
     tls_pump_out(c); /* on_tls_written goes on, and calls conn_after_written at the end */
     if (!c->closing) conn_maybe_read(c);
 }

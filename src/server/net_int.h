@@ -202,6 +202,8 @@ void conn_maybe_read(conn *c);
 /* conn.c's, for conn_tls.c: a reply written (true: close after it), and
  * every reply queued so far written. */
 bool conn_request_done(conn *c, h5a_request *r);
+/* The replies from list on (linked by next) at the end of a queue. */
+void conn_list_append(h5a_request **head, h5a_request **tail, h5a_request *list);
 void conn_after_written(conn *c, int status, bool close_after);
 /* conn_tls.c: the replies from head on, encrypted and written out as the
  * socket takes them; and what the session has for the peer, written. */
