@@ -16,7 +16,8 @@ int conn_stream_state(const h5a_request *r)
                        : H5A_STREAM_DONE;
 }
 
-size_t conn_stream_have(const h5a_request *r, int state)
+/* How many bytes of r's reply (header included) may be sent now. */
+static size_t have_bytes(const h5a_request *r, int state)
 {
     if (state != H5A_STREAM_READING) return r->reply.len + r->reply_data_len;
     return r->reply.len + atomic_load_explicit(&r->stream_ready, memory_order_acquire);
@@ -49,7 +50,7 @@ static void pump(conn *c)
             conn_close(c, "the file could not be read while a reply was being sent");
             return;
         }
-        size_t total = r->reply.len + r->reply_data_len, have = conn_stream_have(r, state);
+        size_t total = r->reply.len + r->reply_data_len, have = have_bytes(r, state);
         if (c->sq_off == have) { /* (have < total: still reading) */
             s->stream_wait = c;
             return;

@@ -234,24 +234,12 @@ int h5a_op_READ(h5a_engine *e, h5a_request *r, h5a_err *err)
         rc = h5a_err_set(err, H5A_E_INTERNAL, "out of memory for %zu bytes", nbytes);
         goto out;
     }
-    if (can_stream(r, &q, ft, dt, nbytes)) {
-        h5a_array a = {.type = dt, .ndim = q.out.ndim, .data = buf, .nbytes = nbytes};
-        for (int i = 0; i < q.out.ndim; i++) a.dims[i] = q.out.dims[i];
-        bool follows = false;
-        if ((rc = h5a_array_encode(&r->reply, &a, &follows, err->msg, sizeof err->msg)) ||
-            !follows) {
-            rc = rc ? h5a_err_code(err, rc) : h5a_err_set(err, H5A_E_INTERNAL, "no data to stream");
-            goto out;
-        }
-        r->reply_data = buf;
-        r->reply_data_len = nbytes;
-        read_streamed(e, r, d, ft, &q, buf, nbytes);
-        buf = NULL;
-        goto out;
-    }
-    if (n && ((rc = sel_spaces(d, &q, &fs, &ms, err)) ||
-              (H5Dread(d, ft, ms, fs, H5P_DEFAULT, buf) < 0 &&
-               (rc = h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot read '%s'", r->path))))) {
+    /* a streamed read encodes its header first and reads after handing it over */
+    bool stream = can_stream(r, &q, ft, dt, nbytes);
+    if (n && !stream &&
+        ((rc = sel_spaces(d, &q, &fs, &ms, err)) ||
+         (H5Dread(d, ft, ms, fs, H5P_DEFAULT, buf) < 0 &&
+          (rc = h5a_err_h5(err, H5A_E_HDF5_ERROR, "cannot read '%s'", r->path))))) {
         h5a_buf_free(buf); /* nothing in it to reclaim */
         buf = NULL;
         goto out;
@@ -263,11 +251,16 @@ int h5a_op_READ(h5a_engine *e, h5a_request *r, h5a_err *err)
         h5a_err_code(err, rc);
         goto out;
     }
+    if (stream && !follows) { /* (an n-d array's bytes always follow its header) */
+        rc = h5a_err_set(err, H5A_E_INTERNAL, "no data to stream");
+        goto out;
+    }
     if (follows) {
         r->reply_data = buf;
         r->reply_data_len = nbytes;
         buf = NULL;
     }
+    if (stream) read_streamed(e, r, d, ft, &q, r->reply_data, nbytes);
 out:
     sel_spaces_close(fs, ms);
     h5a_reclaim(ft, &q.out, buf);

@@ -209,10 +209,8 @@ void conn_after_written(conn *c, int status, bool close_after);
  * socket takes them; and what the session has for the peer, written. */
 void conn_tls_write_out(conn *c, h5a_request *head);
 int conn_tls_flush(conn *c);
-/* conn_stream.c: r's stream state (H5A_STREAM_DONE when not streamed) and
- * how many bytes of its reply (header included) may be sent in it */
+/* conn_stream.c: r's stream state (H5A_STREAM_DONE when not streamed) */
 int conn_stream_state(const h5a_request *r);
-size_t conn_stream_have(const h5a_request *r, int state);
 /* must the replies from head on go behind a stream (plaintext)? */
 bool conn_stream_holds(const conn *c, const h5a_request *head);
 void conn_stream_write_out(conn *c, h5a_request *head);
