@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* What an open found in the log (h5a_wal_options.report), to be logged. */
 typedef struct {
@@ -63,6 +64,11 @@ typedef struct {
     /* A HARD commit checkpoints once the log holds this much since the last
      * checkpoint (default 8 MiB), and the close always does. */
     uint64_t checkpoint_bytes;
+    /* A write of at least this many bytes (an in-place rewrite of a large
+     * dataset) logs its changed whole pages straight from HDF5's buffer,
+     * without a page copy in memory; smaller ones are kept in the map until
+     * the commit (default 1 MiB). */
+    size_t direct_bytes;
     /* When set, each open through the fapl fills it in (also when the open
      * fails). It must stay valid while the fapl is used to open files. */
     h5a_wal_recovery *report;
@@ -179,6 +185,9 @@ typedef struct {
     int (*boot_id)(char *out);
     int (*stat)(const char *path, struct stat *st);
     int (*rename)(const char *from, const char *to);
+    /* NULL: done as one pwrite per piece (what a test's table sets unless
+     * it wants to see the pieces together) */
+    ssize_t (*pwritev)(int fd, const struct iovec *iov, int n, off_t off);
 } h5a_wal_sys;
 
 /* Replace the table (NULL: the real system calls). */

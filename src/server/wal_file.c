@@ -15,6 +15,7 @@
 
 /* Defaults of h5a_wal_options (wal.h says what each one bounds). */
 #define MAP_BYTES ((size_t)64 << 20)
+#define DIRECT_BYTES ((size_t)1 << 20)
 #define LOG_RESTART_BYTES ((uint64_t)64 << 20)
 #define CHECKPOINT_BYTES ((uint64_t)8 << 20)
 
@@ -514,6 +515,7 @@ static void set_options(wal_file *f, const h5a_wal_options *opt)
     if (!f->opt.map_bytes) f->opt.map_bytes = MAP_BYTES;
     if (!f->opt.log_restart_bytes) f->opt.log_restart_bytes = LOG_RESTART_BYTES;
     if (!f->opt.checkpoint_bytes) f->opt.checkpoint_bytes = CHECKPOINT_BYTES;
+    if (!f->opt.direct_bytes) f->opt.direct_bytes = DIRECT_BYTES;
 }
 
 /* Open the data file; *created when this call made it (so that a failed

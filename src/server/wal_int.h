@@ -60,6 +60,8 @@ uint64_t random64(void);
  * stops at the end of the file and says how much it got. */
 int pread_all(int fd, void *buf, size_t n, uint64_t off, size_t *got);
 int pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+/* Write the n pieces one after another from off (iov is changed). */
+int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off);
 int sync_retry(int (*fn)(int), int fd);
 /* Who holds the flock on fd's file, for a message: "another process (pid
  * 42, hdf5-async-serv)", "this process (...)", or that the system does not
@@ -183,6 +185,13 @@ int log_reset(wal_file *f, uint64_t start, bool durable);
 int log_append(wal_file *f, bool commit, bool hard);
 /* Log the changed pages without a commit record and drop every buffer. */
 int spill(wal_file *f);
+/* Log n (at most DIRECT_BATCH) whole pages straight from the caller's bytes
+ * (pages[i] from src[i]) without a commit record, as a spill would: for
+ * pages that have no buffer (put_range, a large write). One pwritev. On
+ * success their slots point at the records; on failure the log is as it
+ * was (the slots may exist, empty). */
+#define DIRECT_BATCH 256
+int log_direct(wal_file *f, const uint64_t *pages, const unsigned char *const *src, size_t n);
 /* Roll the data file forward to what the log lh heads can replay, then
  * leave the map empty and eof = phys = the recovered size. -2 (pushed)
  * when the data file is not the one the log was written for. */

@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +35,7 @@ static int real_boot_id(char *out)
 
 static const h5a_wal_sys real_sys = {real_open, close,  pread,  pwrite,       fdatasync,
                                      fsync,     ftruncate, fstat, flock, unlink, real_boot_id,
-                                     stat,      rename};
+                                     stat,      rename, pwritev};
 const h5a_wal_sys *S = &real_sys;
 
 void h5a_wal_set_sys(const h5a_wal_sys *sys)
@@ -185,6 +186,33 @@ int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
             return -1;
         }
         done += (size_t)k;
+    }
+    return 0;
+}
+
+int pwritev_all(int fd, struct iovec *iov, int n, uint64_t off)
+{
+    if (!S->pwritev) {
+        for (int i = 0; i < n; off += iov[i].iov_len, i++)
+            if (pwrite_all(fd, iov[i].iov_base, iov[i].iov_len, off) < 0) return -1;
+        return 0;
+    }
+    while (n > 0) {
+        ssize_t k = S->pwritev(fd, iov, n, (off_t)off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EIO;
+            last_write_errno = errno;
+            return -1;
+        }
+        /* a short write: step over what went out, then go on */
+        size_t done = (size_t)k;
+        off += done;
+        for (; n > 0 && done >= iov->iov_len; iov++, n--) done -= iov->iov_len;
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
     }
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define STAGE_BYTES ((size_t)1 << 20) /* records are written in pieces of this size */
 
@@ -58,20 +59,30 @@ static int stage_flush(wal_file *f, stage *st)
     return 0;
 }
 
-static int stage_record(wal_file *f, stage *st, uint32_t type, uint32_t flags, uint64_t a,
-                        uint64_t b, uint64_t c, uint64_t d, const unsigned char *payload,
-                        size_t plen)
+/* Fill a record's header r (REC_HDR bytes) for a record at log offset off
+ * with this payload; its checksum. */
+static uint64_t record_header(const wal_file *f, uint64_t off, unsigned char *r, uint32_t type,
+                              uint32_t flags, uint64_t a, uint64_t b, uint64_t c, uint64_t d,
+                              const void *payload, size_t plen)
 {
-    if (st->len + REC_HDR + plen > STAGE_BYTES && stage_flush(f, st) < 0) return -1;
-    unsigned char *r = st->buf + st->len;
     put32(r, type);
     put32(r + 4, flags);
     put64(r + 8, a);
     put64(r + 16, b);
     put64(r + 24, c);
     put64(r + 32, d);
-    uint64_t sum = record_sum(f->gen, st->off + st->len, r, payload, plen);
+    uint64_t sum = record_sum(f->gen, off, r, payload, plen);
     put64(r + 40, sum);
+    return sum;
+}
+
+static int stage_record(wal_file *f, stage *st, uint32_t type, uint32_t flags, uint64_t a,
+                        uint64_t b, uint64_t c, uint64_t d, const unsigned char *payload,
+                        size_t plen)
+{
+    if (st->len + REC_HDR + plen > STAGE_BYTES && stage_flush(f, st) < 0) return -1;
+    unsigned char *r = st->buf + st->len;
+    uint64_t sum = record_header(f, st->off + st->len, r, type, flags, a, b, c, d, payload, plen);
     if (plen) memcpy(r + REC_HDR, payload, plen);
     st->len += REC_HDR + plen;
     if (type == REC_PAGE || type == REC_AUX) {
@@ -88,11 +99,7 @@ static int stage_aux(wal_file *f, stage *st)
         return stage_record(f, st, REC_AUX, 0, f->aux_len, 0, 0, 0, f->aux, f->aux_len);
     if (stage_flush(f, st) < 0) return -1;
     unsigned char r[REC_HDR];
-    memset(r, 0, sizeof r);
-    put32(r, REC_AUX);
-    put64(r + 8, f->aux_len);
-    uint64_t sum = record_sum(f->gen, st->off, r, f->aux, f->aux_len);
-    put64(r + 40, sum);
+    uint64_t sum = record_header(f, st->off, r, REC_AUX, 0, f->aux_len, 0, 0, 0, f->aux, f->aux_len);
     if (pwrite_all(f->log_fd, r, REC_HDR, st->off) < 0 ||
         pwrite_all(f->log_fd, f->aux, f->aux_len, st->off + REC_HDR) < 0)
         return -1;
@@ -135,6 +142,31 @@ int log_append(wal_file *f, bool commit, bool hard)
         f->chain = st.chain;
         f->nrec = st.nrec;
     }
+    return 0;
+}
+
+int log_direct(wal_file *f, const uint64_t *pages, const unsigned char *const *src, size_t n)
+{
+    unsigned char hdr[DIRECT_BATCH][REC_HDR];
+    struct iovec iov[2 * DIRECT_BATCH];
+    if (n > DIRECT_BATCH) return errno = EINVAL, -1;
+    /* every slot first: once the records are written, nothing may fail
+     * before the map points at them */
+    for (size_t i = 0; i < n; i++)
+        if (!map_get(f, pages[i])) return errno = ENOMEM, -1;
+    uint64_t chain = f->chain, off = f->log_end;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t sum = record_header(f, off + i * REC_PAGE_BYTES, hdr[i], REC_PAGE, 0, pages[i],
+                                     0, 0, 0, src[i], PAGE);
+        chain = chain_next(chain, sum);
+        iov[2 * i] = (struct iovec){hdr[i], REC_HDR};
+        iov[2 * i + 1] = (struct iovec){(void *)src[i], PAGE};
+    }
+    if (pwritev_all(f->log_fd, iov, (int)(2 * n), off) < 0) return -1;
+    for (size_t i = 0; i < n; i++) map_find(f, pages[i])->log_off = off + i * REC_PAGE_BYTES;
+    f->log_end = off + n * REC_PAGE_BYTES;
+    f->chain = chain;
+    f->nrec += n;
     return 0;
 }
 

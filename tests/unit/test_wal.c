@@ -130,6 +130,7 @@ static void set_limits(size_t map_bytes, uint64_t log_restart_bytes, uint64_t ch
     wopt.map_bytes = map_bytes;
     wopt.log_restart_bytes = log_restart_bytes;
     wopt.checkpoint_bytes = checkpoint_bytes;
+    wopt.direct_bytes = 0;
 }
 
 /* One fapl while the options stay the same: closing it right after a
@@ -658,6 +659,7 @@ static void fake_install(uint64_t seed, long crash_at, int mode, bool other_boot
     fake_sys.open = fake_open;
     fake_sys.close = fake_close;
     fake_sys.pwrite = fake_pwrite;
+    fake_sys.pwritev = NULL; /* through fake_pwrite, piece by piece */
     fake_sys.ftruncate = fake_ftruncate;
     fake_sys.fdatasync = fake_sync;
     fake_sys.fsync = fake_sync;
@@ -747,12 +749,17 @@ static int check_round(const char *p, model *m, uint64_t seed, int nops, const b
 
 /* Limits for a round: 0 the defaults (checkpoints only at close here), 1
  * a checkpoint at every HARD commit, 2 that and tiny spill and log-restart
- * sizes, 3 tiny spill size with the default checkpoints. */
+ * sizes, 3 tiny spill size with the default checkpoints; 1 and 3 also log
+ * every write of 2 pages or more straight from HDF5's buffer (the rounds'
+ * writes are smaller than the default 1 MiB). */
 static void set_mode(int mode)
 {
-    static const uint64_t lim[4][3] = {
-        {0, 0, 0}, {0, 0, 1}, {16 * 4096, 64 * 1024, 1}, {16 * 4096, 0, 0}};
+    static const uint64_t lim[4][4] = {{0, 0, 0, 0},
+                                       {0, 0, 1, 2 * 4096},
+                                       {16 * 4096, 64 * 1024, 1, 0},
+                                       {16 * 4096, 0, 0, 2 * 4096}};
     set_limits((size_t)lim[mode][0], lim[mode][1], lim[mode][2]);
+    wopt.direct_bytes = (size_t)lim[mode][3];
 }
 
 static int rounds(void)
@@ -1541,6 +1548,90 @@ static void test_driver_level(void)
     free(img);
 }
 
+static uint64_t file_size(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Bytes b[i] = (i * 7 + tag) % 251 at [0, n): a pattern per tag. */
+static void pattern(unsigned char *b, size_t n, unsigned tag)
+{
+    for (size_t i = 0; i < n; i++) b[i] = (unsigned char)((i * 7 + tag) % 251);
+}
+
+static bool is_pattern(const unsigned char *b, size_t n, size_t from, unsigned tag)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != (unsigned char)(((from + i) * 7 + tag) % 251)) return false;
+    return true;
+}
+
+/* A write of direct_bytes or more over committed pages goes to the log as
+ * it happens (no page copies held for the commit); reads see it, a close
+ * checkpoints it, a crash before its commit drops it; after a checkpoint
+ * a rewrite of the same bytes logs nothing (it is compared first). */
+static void test_direct_rewrite(void)
+{
+    check_detail = "large rewrites logged straight from the write";
+    set_limits(0, 0, 0);
+    char p[512], w[520];
+    path_in(p, sizeof p, "direct.h5");
+    snprintf(w, sizeof w, "%s.wal", p);
+    const size_t n = (3u << 20) + 100, at = 4096 + 10;
+    unsigned char *a = malloc(n), *b = malloc(n), *got = malloc(n);
+    pattern(a, n, 1);
+    pattern(b, n, 2);
+    H5FD_t *d = H5FDopen(p, H5F_ACC_RDWR | H5F_ACC_CREAT | H5F_ACC_TRUNC, fapl_wal(), HADDR_MAX);
+    CHECK(d != NULL);
+    if (!d) goto out;
+    CHECK(H5FDset_eoa(d, H5FD_MEM_DEFAULT, n) >= 0);
+    CHECK(H5FDwrite(d, H5FD_MEM_DEFAULT, H5P_DEFAULT, 0, n, a) >= 0);
+    CHECK(H5FDclose(d) >= 0);
+
+    /* a crash before the commit: the records are in the log, uncommitted */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        H5FD_t *c = H5FDopen(p, H5F_ACC_RDWR, fapl_wal(), HADDR_MAX);
+        if (!c || H5FDset_eoa(c, H5FD_MEM_DEFAULT, n) < 0 ||
+            H5FDwrite(c, H5FD_MEM_DEFAULT, H5P_DEFAULT, at, n - at, b + at) < 0)
+            _exit(1);
+        _exit(file_size(w) >= (n - at) / H5A_WAL_PAGE * H5A_WAL_PAGE ? 0 : 2);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    d = H5FDopen(p, H5F_ACC_RDWR, fapl_wal(), HADDR_MAX);
+    CHECK(d != NULL);
+    if (!d) goto out;
+    CHECK(H5FDset_eoa(d, H5FD_MEM_DEFAULT, n) >= 0);
+    CHECK(H5FDread(d, H5FD_MEM_DEFAULT, H5P_DEFAULT, 0, n, got) >= 0 && memcmp(got, a, n) == 0);
+
+    /* the same write here: logged before any commit, read back through the log */
+    uint64_t before = file_size(w);
+    CHECK(H5FDwrite(d, H5FD_MEM_DEFAULT, H5P_DEFAULT, at, n - at, b + at) >= 0);
+    CHECK(file_size(w) >= before + (n - at) / H5A_WAL_PAGE * H5A_WAL_PAGE);
+    CHECK(H5FDread(d, H5FD_MEM_DEFAULT, H5P_DEFAULT, 0, n, got) >= 0);
+    CHECK(memcmp(got, a, at) == 0 && is_pattern(got + at, n - at, at, 2));
+    CHECK(H5FDclose(d) >= 0);
+    size_t len = 0;
+    unsigned char *img = slurp(p, &len);
+    CHECK(img && len == n && memcmp(img, a, at) == 0 && is_pattern(img + at, n - at, at, 2));
+    free(img);
+
+    /* checkpointed: the same bytes again change no page, and log none */
+    d = H5FDopen(p, H5F_ACC_RDWR, fapl_wal(), HADDR_MAX);
+    CHECK(d != NULL);
+    if (!d) goto out;
+    CHECK(H5FDset_eoa(d, H5FD_MEM_DEFAULT, n) >= 0);
+    before = file_size(w);
+    CHECK(H5FDwrite(d, H5FD_MEM_DEFAULT, H5P_DEFAULT, at, n - at, b + at) >= 0);
+    CHECK(file_size(w) == before);
+    CHECK(H5FDclose(d) >= 0);
+out:
+    free(a), free(b), free(got);
+}
+
 static bool keep_nothing(const shadow_t *s, const pend_t *p)
 {
     (void)s;
@@ -1886,6 +1977,7 @@ static const check_test tests[] = {
     CHECK_TEST(test_generations),
     CHECK_TEST(test_second_open),
     CHECK_TEST(test_driver_level),
+    CHECK_TEST(test_direct_rewrite),
     CHECK_TEST(test_crash_during_recovery),
     CHECK_TEST(test_identity),
     CHECK_TEST(test_log_symlink),
