@@ -24,12 +24,13 @@
 /* How long the queue must stay empty before we flush HDF5's caches (a
  * "flush" commit: the file survives the server process dying). */
 #define IDLE_FLUSH_NS (2 * 1000 * 1000)
-/* ... but at most one such idle flush this often: under pipelined load the
- * queue empties for a few ms dozens of times a second, and each flush has
- * HDF5 rewrite every growing dataset's partly filled last chunk (64 clients
- * appending to 64 datasets: 32 flushes taking ~0.5 s of a 1.7 s run; the
- * requests arriving meanwhile wait). */
-#define IDLE_FLUSH_GAP_NS (250 * 1000 * 1000)
+/* ... but at most one such idle flush a second, as often as the fsync
+ * commits below: under pipelined load the queue empties for a few ms dozens
+ * of times a second, and each flush has HDF5 rewrite every growing
+ * dataset's partly filled last chunk (64 clients appending to 64 datasets:
+ * with no gap, 32 flushes took ~0.5 s of a 1.7 s run; with 250 ms, the
+ * flushes were still ~a third of the storage thread's time). */
+#define IDLE_FLUSH_GAP_NS (1000 * 1000 * 1000)
 /* At most this long between "fsync" commits while anything is uncommitted,
  * idle or busy: bounds what a machine crash can take under durability
  * none/flush, and keeps the write-ahead log short. */
