@@ -516,6 +516,7 @@ static void set_options(wal_file *f, const h5a_wal_options *opt)
     if (!f->opt.log_restart_bytes) f->opt.log_restart_bytes = LOG_RESTART_BYTES;
     if (!f->opt.checkpoint_bytes) f->opt.checkpoint_bytes = CHECKPOINT_BYTES;
     if (!f->opt.direct_bytes) f->opt.direct_bytes = DIRECT_BYTES;
+    f->log_pages = log_direct;
 }
 
 /* Open the data file; *created when this call made it (so that a failed

@@ -125,6 +125,11 @@ typedef struct wal_file {
     unsigned char *aux;
     size_t aux_len, aux_cap;
     bool dropping; /* h5a_wal_drop: writes ignored, the close is a crash */
+    /* log_direct (wal_log.c), through which put_range hands the log a large
+     * write's pages: the map sits below the log and does not call it by
+     * name. Set by wal_open; NULL (no direct logging) in other handles. */
+    int (*log_pages)(struct wal_file *f, const uint64_t *pages, const unsigned char *const *src,
+                     size_t n);
 } wal_file;
 
 /* The first page at or above which the data file may be written directly.
@@ -137,6 +142,9 @@ static inline uint64_t boundary(const wal_file *f)
 }
 
 /* ---- wal_map.c ---- */
+
+/* Pages a large write hands to f->log_pages at a time. */
+#define DIRECT_BATCH 256
 
 slot *map_find(const wal_file *f, uint64_t page);
 /* The slot of page, created empty (no buffer, no log copy) if missing. */
@@ -187,10 +195,9 @@ int log_append(wal_file *f, bool commit, bool hard);
 int spill(wal_file *f);
 /* Log n (at most DIRECT_BATCH) whole pages straight from the caller's bytes
  * (pages[i] from src[i]) without a commit record, as a spill would: for
- * pages that have no buffer (put_range, a large write). One pwritev. On
- * success their slots point at the records; on failure the log is as it
- * was (the slots may exist, empty). */
-#define DIRECT_BATCH 256
+ * pages that have no buffer (put_range, a large write, through
+ * f->log_pages). One pwritev. On success their slots point at the records;
+ * on failure the log is as it was (the slots may exist, empty). */
 int log_direct(wal_file *f, const uint64_t *pages, const unsigned char *const *src, size_t n);
 /* Roll the data file forward to what the log lh heads can replay, then
  * leave the map empty and eof = phys = the recovered size. -2 (pushed)

@@ -99,7 +99,8 @@ static int stage_aux(wal_file *f, stage *st)
         return stage_record(f, st, REC_AUX, 0, f->aux_len, 0, 0, 0, f->aux, f->aux_len);
     if (stage_flush(f, st) < 0) return -1;
     unsigned char r[REC_HDR];
-    uint64_t sum = record_header(f, st->off, r, REC_AUX, 0, f->aux_len, 0, 0, 0, f->aux, f->aux_len);
+    uint64_t sum =
+        record_header(f, st->off, r, REC_AUX, 0, f->aux_len, 0, 0, 0, f->aux, f->aux_len);
     if (pwrite_all(f->log_fd, r, REC_HDR, st->off) < 0 ||
         pwrite_all(f->log_fd, f->aux, f->aux_len, st->off + REC_HDR) < 0)
         return -1;

@@ -5,7 +5,8 @@
  * committed pages through the map (only the pages whose bytes change),
  * new space straight to the data file.
  * Uses wal_io.c only; reads a spilled page from the log at the offset its
- * slot records, but never writes the log. */
+ * slot records, and hands a large write's pages to the log only through
+ * f->log_pages (set by wal_file.c), never by calling wal_log.c. */
 #include "server/wal_int.h"
 
 #include <stdlib.h>
@@ -238,10 +239,10 @@ static int slot_fill(wal_file *f, slot *s, const unsigned char *bytes)
 
 /* Writes of at least opt.direct_bytes (an in-place rewrite of a big dataset
  * or chunk) put their changed whole pages that have no buffer straight into
- * the log, DIRECT_BATCH at a time (log_direct), instead of copying each into
- * a buffer of its own: a malloc and a page fault per 4 KiB, and a second
- * copy into the log at the commit or at a spill, took ~40% of the storage
- * thread's time in a 64 MiB rewrite. Smaller writes (metadata, small
+ * the log, DIRECT_BATCH at a time (f->log_pages, log_direct), instead of
+ * copying each into a buffer of its own: a malloc and a page fault per
+ * 4 KiB, and a second copy into the log at the commit or at a spill, took
+ * ~40% of the storage thread's time in a 64 MiB rewrite. Smaller writes (metadata, small
  * chunks, a growing last chunk) are buffered: they are often written again
  * before the commit, and a buffer is logged once. */
 typedef struct {
@@ -256,7 +257,7 @@ static int direct_add(wal_file *f, direct_batch *b, uint64_t page, const unsigne
     b->src[b->n++] = src;
     if (b->n < DIRECT_BATCH) return 0;
     b->n = 0;
-    return log_direct(f, b->pages, b->src, DIRECT_BATCH);
+    return f->log_pages(f, b->pages, b->src, DIRECT_BATCH);
 }
 
 int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
@@ -272,7 +273,7 @@ int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
     bool failed = false;
     direct_batch batch;
     batch.n = 0;
-    const bool direct = n >= f->opt.direct_bytes;
+    const bool direct = f->log_pages && n >= f->opt.direct_bytes;
     /* A large write whose first PREFETCH_MAX of compared pages all changed
      * is a rewrite: the rest is logged without reading the data file to
      * compare (logging a page that did not change is only a few bytes of
@@ -322,7 +323,8 @@ int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
         if (!s) s = map_get(f, page);
         if (!s) return errno = ENOMEM, -1;
         if (!s->buf && k == PAGE && s->log_off) {
-            /* (a small write: see the direct case above) */
+            /* a whole page over one whose bytes are in the log (a small
+             * write; see the direct case above): not read back to compare */
             if (slot_fill(f, s, src) < 0 || mark_dirty(f, s) < 0) return -1;
             pos = pend;
             continue;
@@ -347,7 +349,7 @@ int put_range(wal_file *f, uint64_t addr, size_t n, const unsigned char *in)
         }
         pos = pend;
     }
-    if (batch.n && log_direct(f, batch.pages, batch.src, batch.n) < 0) return -1;
+    if (batch.n && f->log_pages(f, batch.pages, batch.src, batch.n) < 0) return -1;
     if (pos < end) {
         f->data_unsynced = true;
         if (pwrite_all(f->fd, in + (pos - addr), end - pos, pos) < 0) return -1;
