@@ -982,6 +982,22 @@ static void test_dtype_simple(void)
     CHECK(dtype_encode(&b, t) == H5A_E_UNSUPPORTED_TYPE);
     mp_buf_free(&b);
     dtype_free(t);
+
+    /* written by hand: large sizes, and cut short at the buffer as snprintf
+     * would be */
+    t = dtype_new(DT_VOID, 1234567);
+    char big[16], cut[4];
+    dtype_str(t, big, sizeof big);
+    CHECK(strcmp(big, "|V1234567") == 0);
+    dtype_str(t, cut, sizeof cut);
+    CHECK(strcmp(cut, "|V1") == 0);
+    dtype_str(t, cut, 1);
+    CHECK(cut[0] == '\0');
+    dtype_free(t);
+    t = dtype_new(DT_BOOL, 1);
+    dtype_str(t, big, sizeof big);
+    CHECK(strcmp(big, "|b1") == 0);
+    dtype_free(t);
 }
 
 static void test_dtype_str_errors(void)
