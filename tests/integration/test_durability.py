@@ -466,10 +466,14 @@ def _version(v):
     return v * 1e7 + np.arange(REWRITE_N, dtype="<f8")
 
 
+def _rewrite_request(rid, v, durability):
+    return {"id": rid, "op": "write", "path": "/big", "durability": durability,
+            "data": {"nd": True, "type": "<f8", "kind": "", "shape": [REWRITE_N],
+                     "data": _version(v).tobytes()}}
+
+
 def _write_version(c, rid, v, durability):
-    return c.call({"id": rid, "op": "write", "path": "/big", "durability": durability,
-                   "data": {"nd": True, "type": "<f8", "kind": "", "shape": [REWRITE_N],
-                            "data": _version(v).tobytes()}})
+    return c.call(_rewrite_request(rid, v, durability))
 
 
 def _which_version(a):
@@ -506,9 +510,7 @@ def test_rewrite_in_place_is_all_or_nothing_after_kill_9(start_server):
     with RawConn(srv) as c:
         for v in range(20):
             assert_ok(_write_version(c, v + 1, v, "flush"))
-        c.send({"id": 99, "op": "write", "path": "/big", "durability": "flush",
-                "data": {"nd": True, "type": "<f8", "kind": "", "shape": [REWRITE_N],
-                         "data": _version(20).tobytes()}})
+        c.send(_rewrite_request(99, 20, "flush"))
         srv.kill()
     srv2 = _restart(srv, start_server)
     with RawConn(srv2) as c:
